@@ -1,0 +1,119 @@
+"""Benchmarks, printed as ratios measured in one run (never as timed tests).
+
+1. reference float64 forward+backward vs torch.nn.LSTM float64 forward+backward at
+   B=32 T=100 D=64 H=128 (target: the reference is no slower), with torch at 1 thread
+   and at every core, and NumPy's BLAS as it is.
+2. the ci profile: wall time of `pytest -n auto` on the battery, and the battery's
+   per-case cost split into the oracles' own compute and gatecheck's overhead
+   (inputs, the reference and its float32 yardstick, the candidate call, the comparison).
+
+    python benchmarks/bench.py            # both
+    python benchmarks/bench.py --skip-ci  # only the first
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from gatecheck.cases import Case, make_inputs, rounded  # noqa: E402
+from oracles import _frameworks as fw  # noqa: E402
+from reference import lstm  # noqa: E402
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    return ", ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()) or "none"
+
+
+def reference_vs_torch(repeat):
+    torch = fw.import_torch()
+    from oracles import torch_oracle
+
+    case = Case("bench", 32, 100, 64, 128, "f64", 0)
+    inputs = rounded(make_inputs(case), np.float64)
+    print(f"== reference vs torch.nn.LSTM, float64 forward+backward, {case.id[6:]}")
+    print(f"   cores: {os.cpu_count()}; NumPy BLAS: {blas_threads()}; "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
+    t_ref = best_of(lambda: lstm.run(**inputs), repeat)
+    rows = [("reference (NumPy)", t_ref)]
+    for n in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(n)
+        torch_oracle.run_layer(inputs)  # warm-up
+        rows.append((f"torch.nn.LSTM, {torch.get_num_threads()} thread(s)", best_of(lambda: torch_oracle.run_layer(inputs), repeat)))
+    torch.set_num_threads(fw.threads())
+    for name, t in rows:
+        print(f"   {name:<32} {t * 1e3:8.1f} ms")
+    for name, t in rows[1:]:
+        print(f"   ratio {name} / reference: {t / t_ref:.2f}  (> 1: the reference is faster)")
+
+
+def ci_profile(workers):
+    from gatecheck import battery
+    from gatecheck.cases import grid
+    from oracles import ORACLES
+
+    cases = grid("ci")
+    print(f"\n== ci profile: {len(cases)} battery cases")
+    t_oracle = t_total = 0.0
+    for case in cases:
+        oracle = ORACLES[case.oracle]
+        battery.run_case(case, oracle)  # first call traces / warms caches
+        t0 = time.perf_counter()
+        inputs = battery.case_inputs(case)
+        t1 = time.perf_counter()
+        oracle.run(inputs)
+        t2 = time.perf_counter()
+        battery.run_case(case, oracle)
+        t3 = time.perf_counter()
+        t_oracle += t2 - t1
+        t_total += (t3 - t2) + (t1 - t0)
+    overhead = t_total - t_oracle
+    print(f"   warm, in one process: oracles' own compute {t_oracle:.1f} s, whole battery {t_total:.1f} s")
+    print(f"   per case: oracle {t_oracle / len(cases) * 1e3:.1f} ms, gatecheck overhead "
+          f"{overhead / len(cases) * 1e3:.1f} ms (overhead / oracle compute = {overhead / t_oracle:.2f})")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:randomly", os.path.join(ROOT, "tests")]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
+    print(f"   `pytest -n {workers}` (whole suite, cold: imports and tf.function tracing included): "
+          f"{wall:.0f} s wall -> {last}")
+    print(f"   cold wall per battery case: {wall / len(cases) * 1e3:.0f} ms vs warm oracle compute "
+          f"{t_oracle / len(cases) * 1e3:.1f} ms")
+    return proc.returncode
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5, help="timing repeats (best of)")
+    ap.add_argument("--skip-ci", action="store_true", help="skip the ci-profile timing")
+    ap.add_argument("--workers", default="auto", help="pytest-xdist -n value for the ci-profile run")
+    args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat: expected a positive integer, got {args.repeat}")
+    reference_vs_torch(args.repeat)
+    return 0 if args.skip_ci else ci_profile(args.workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

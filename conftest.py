@@ -1,0 +1,108 @@
+"""pytest wiring for gatecheck: options, markers, the case grid, framework gating."""
+
+import os
+
+import pytest
+
+from gatecheck import candidate as cand
+from gatecheck.cases import PROFILES, grid
+from oracles import ORACLES
+from oracles import _frameworks as fw
+
+PROFILE_ENV = "GATECHECK_PROFILE"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("gatecheck")
+    group.addoption(
+        "--profile",
+        default=None,
+        help=(
+            "size of the case grid: "
+            + "; ".join(f"'{k}': {v['description']}" for k, v in PROFILES.items())
+            + f". Default: ${PROFILE_ENV} or 'ci'."
+        ),
+    )
+    group.addoption(
+        "--candidate",
+        default=None,
+        metavar="MODULE:CALLABLE",
+        help=(
+            "run the battery with this LSTM in place of the reference "
+            f"(default {cand.REFERENCE_SPEC}); the module must be importable from the "
+            "current directory and follow the contract of reference.lstm.run"
+        ),
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "keras: needs TensorFlow with Keras 3")
+    config.addinivalue_line("markers", "torch: needs PyTorch")
+    profile = config.getoption("--profile") or os.environ.get(PROFILE_ENV) or "ci"
+    if profile not in PROFILES:
+        raise pytest.UsageError(
+            f"--profile / ${PROFILE_ENV}: unknown profile {profile!r}; expected one of {sorted(PROFILES)}"
+        )
+    config.gatecheck_profile = profile
+    try:
+        config.gatecheck_required = fw.required()
+        fw.threads()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    spec = config.getoption("--candidate")
+    config.gatecheck_candidate_spec = spec or cand.REFERENCE_SPEC
+    try:
+        config.gatecheck_candidate = cand.load(config.gatecheck_candidate_spec)
+    except cand.CandidateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config):
+    versions = fw.installed_versions()
+    required = sorted(config.gatecheck_required) or "none"
+    threads = ", ".join(
+        f"{k}={os.environ.get(k, 'unset')}"
+        for k in (fw.THREADS_ENV, "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+    )
+    return [
+        "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"gatecheck: threads per framework {fw.threads()} ({threads})",
+        f"gatecheck: profile {config.gatecheck_profile} ({len(grid(config.gatecheck_profile))} cases); "
+        f"candidate {config.gatecheck_candidate_spec}; required frameworks ({fw.REQUIRE_ENV}): {required}",
+    ]
+
+
+def pytest_generate_tests(metafunc):
+    if "battery_case" in metafunc.fixturenames:
+        cases = grid(metafunc.config.gatecheck_profile)
+        metafunc.parametrize(
+            "battery_case",
+            [
+                pytest.param(c, id=c.id, marks=getattr(pytest.mark, ORACLES[c.oracle].framework))
+                for c in cases
+            ],
+        )
+
+
+def require_framework(config, framework):
+    """Import a framework for a test: skip with the reason, or fail where required."""
+    importer = {"torch": fw.import_torch, "keras": fw.import_keras}[framework]
+    try:
+        return importer()
+    except fw.Unavailable as exc:
+        if framework in config.gatecheck_required:
+            pytest.fail(f"{framework} is required ({fw.REQUIRE_ENV}) but unavailable: {exc}", pytrace=False)
+        pytest.skip(f"{framework} unavailable: {exc}")
+
+
+@pytest.fixture
+def oracle(battery_case, request):
+    o = ORACLES[battery_case.oracle]
+    require_framework(request.config, o.framework)
+    return o
+
+
+@pytest.fixture
+def candidate(request):
+    """(callable, spec) of the LSTM under test."""
+    return request.config.gatecheck_candidate, request.config.gatecheck_candidate_spec

@@ -1,0 +1,69 @@
+"""One case of the battery: the candidate and an oracle on the same inputs, compared
+under the tolerance policy, with the reference providing scale and yardstick."""
+
+import functools
+
+import numpy as np
+
+from gatecheck import candidate as cand
+from gatecheck.cases import make_inputs, rounded
+from gatecheck.compare import QUANTITIES, compare, contract_value
+from reference import lstm
+
+
+# The yardstick is the largest of YARD_SAMPLES float32 rounding errors of the reference,
+# on the inputs rounded to float32 and nudged by 0, +1 and -1 ulp: one sample alone can be
+# near zero by luck on a small slice (a single element of dh0, say).
+YARD_SAMPLES = 3
+
+
+def _nudged(inputs32, k):
+    if k == 0:
+        return inputs32
+    target = np.float32(np.inf if k % 2 else -np.inf)
+    return {name: np.nextafter(v, target) for name, v in inputs32.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _reference_view(B, T, D, H, seed, regime, dtype_name):
+    """(inputs in the case's dtype, truth, yardstick), shared by every oracle of the case."""
+    from gatecheck.cases import Case
+
+    inputs64 = make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
+    inputs = rounded(inputs64, np.dtype(dtype_name))
+    truth = lstm.run(**rounded(inputs, np.float64))
+    names = list(QUANTITIES)
+    truth_q = {q: contract_value(truth, q) for q in names}
+    yard = {q: np.zeros(v.shape) for q, v in truth_q.items()}
+    in32 = rounded(inputs64, np.float32)
+    for k in range(YARD_SAMPLES):
+        sample = _nudged(in32, k)
+        r32 = lstm.run(**sample)
+        r64 = lstm.run(**rounded(sample, np.float64))
+        for q in names:
+            err = np.abs(contract_value(r32, q).astype(np.float64) - contract_value(r64, q))
+            np.maximum(yard[q], err, out=yard[q])
+    return inputs, truth_q, yard
+
+
+def case_inputs(case):
+    return {k: v.copy() for k, v in _reference_view(*_key(case))[0].items()}
+
+
+def _key(case):
+    return (case.B, case.T, case.D, case.H, case.seed, case.regime, case.np_dtype.name)
+
+
+def run_case(case, oracle, candidate=lstm.run, candidate_name="reference"):
+    """Return the comparison ``Report`` of candidate vs oracle on ``case``.
+
+    Raises ``CandidateError`` when the candidate breaks the contract.
+    """
+    inputs, truth, yard = _reference_view(*_key(case))
+    expected = oracle.run({k: v.copy() for k, v in inputs.items()})
+    result = cand.call(candidate, inputs, candidate_name)
+    actual = {q: contract_value(result, q) for q in oracle.observes}
+    return compare(
+        case.id, actual, expected, truth, yard, oracle.observes, case.np_dtype, case.B, case.T,
+        actual_name=candidate_name, expected_name=oracle.name,
+    )

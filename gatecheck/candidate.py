@@ -1,0 +1,78 @@
+"""Loading and calling an LSTM under test ("candidate") under the contract of
+``reference.lstm.run``; every way a candidate can misbehave becomes a
+``CandidateError`` that says what was expected."""
+
+import importlib
+import sys
+
+import numpy as np
+
+from reference.lstm import CONTRACT_KEYS
+
+REFERENCE_SPEC = "reference.lstm:run"
+
+
+class CandidateError(Exception):
+    """The candidate could not be loaded, raised, or returned something off-contract."""
+
+
+def load(spec):
+    """``'module:callable'`` (module importable from the current directory) -> callable."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise CandidateError(f"--candidate: expected 'module:callable', got {spec!r}")
+    module_name, attr = spec.split(":")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import failure is the candidate's, reported as such
+        raise CandidateError(
+            f"--candidate {spec!r}: module {module_name!r} does not import: {type(exc).__name__}: {exc}"
+        ) from exc
+    target = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise CandidateError(f"--candidate {spec!r}: {module_name} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise CandidateError(
+            f"--candidate {spec!r}: {attr!r} is a {type(target).__name__}, not callable"
+        )
+    return target
+
+
+def expected_shapes(inputs):
+    B, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    bth = (B, T, H)
+    return dict(h=bth, c=bth, dh=bth, dc=bth, dW=(4, D, H), dU=(4, H, H), db=(4, H),
+                dx=(B, T, D), dh0=(B, H), dc0=(B, H))
+
+
+def call(candidate, inputs, name="candidate"):
+    """Run the candidate on canonical inputs and check its result against the contract."""
+    args = {k: v.copy() for k, v in inputs.items()}  # a candidate may not alter our inputs
+    try:
+        out = candidate(**args)
+    except Exception as exc:
+        raise CandidateError(f"{name} raised {type(exc).__name__}: {exc}") from exc
+    if not hasattr(out, "keys") or not hasattr(out, "__getitem__"):
+        raise CandidateError(f"{name} returned a {type(out).__name__}; expected a mapping with keys {list(CONTRACT_KEYS)}")
+    missing = [k for k in CONTRACT_KEYS if k not in out]
+    if missing:
+        raise CandidateError(f"{name} returned no {missing}; the contract needs {list(CONTRACT_KEYS)}")
+    dtype = inputs["x"].dtype
+    checked = {}
+    for key, shape in expected_shapes(inputs).items():
+        value = out[key]
+        if not isinstance(value, np.ndarray):
+            raise CandidateError(f"{name}: {key!r} is a {type(value).__name__}; expected a numpy.ndarray")
+        if value.shape != shape:
+            raise CandidateError(f"{name}: {key!r} has shape {value.shape}; expected {shape}")
+        if value.dtype != dtype:
+            raise CandidateError(f"{name}: {key!r} has dtype {value.dtype}; expected {dtype} (the inputs' dtype)")
+        if not np.all(np.isfinite(value)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+            raise CandidateError(f"{name}: {key!r} holds {value[bad]} at {bad}; expected finite values")
+        checked[key] = value
+    return checked

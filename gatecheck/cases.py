@@ -1,0 +1,146 @@
+"""The deterministic case grid and the inputs of each case.
+
+A case is one oracle on one shape, dtype, seed and input regime. Its id reads like
+``keras-cell-B3-T7-D4-H5-f64-s0`` (regime ``std``) or ``...-s0-longmem``, so that
+``pytest -k`` selects any axis. Inputs depend on the shape, seed and regime, not on
+the oracle: every oracle sees the same numbers for the same case coordinates.
+"""
+
+import zlib
+from typing import NamedTuple
+
+import numpy as np
+
+DTYPES = {"f32": np.float32, "f64": np.float64}
+
+# Input regimes. Weights and inputs are random in all of them, so the four gates differ.
+REGIMES = {
+    "std": "random weights, inputs and upstream gradients; h0, c0 and gc non-zero",
+    "zero": "as std, but h0 = c0 = 0 and gc = 0",
+    "longmem": "forget-gate bias raised by +3 to +6: forget gates near 1 (long memory)",
+    "sat": "weights x4 and inputs x3: most gates saturated",
+}
+
+
+class Case(NamedTuple):
+    oracle: str
+    B: int
+    T: int
+    D: int
+    H: int
+    dtype: str  # "f32" or "f64"
+    seed: int
+    regime: str = "std"
+
+    @property
+    def id(self):
+        tail = "" if self.regime == "std" else f"-{self.regime}"
+        return (
+            f"{self.oracle}-B{self.B}-T{self.T}-D{self.D}-H{self.H}-{self.dtype}-s{self.seed}{tail}"
+        )
+
+    @property
+    def np_dtype(self):
+        return np.dtype(DTYPES[self.dtype])
+
+
+def make_inputs(case):
+    """Float64 canonical inputs for a case, before rounding to the case's dtype."""
+    if case.regime not in REGIMES:
+        raise ValueError(f"regime: expected one of {sorted(REGIMES)}, got {case.regime!r}")
+    key = f"{case.B}-{case.T}-{case.D}-{case.H}-{case.seed}-{case.regime}"
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    B, T, D, H = case.B, case.T, case.D, case.H
+    w_scale, x_scale = (4.0, 3.0) if case.regime == "sat" else (1.0, 1.0)
+    inputs = dict(
+        x=x_scale * rng.standard_normal((B, T, D)),
+        h0=0.5 * rng.standard_normal((B, H)),
+        c0=0.5 * rng.standard_normal((B, H)),
+        W=w_scale * rng.standard_normal((4, D, H)) / np.sqrt(D),
+        U=w_scale * rng.standard_normal((4, H, H)) / np.sqrt(H),
+        b=0.5 * rng.standard_normal((4, H)),
+        gh=rng.standard_normal((B, T, H)),
+        gc=rng.standard_normal((B, H)),
+    )
+    if case.regime == "zero":
+        for k in ("h0", "c0", "gc"):
+            inputs[k] = np.zeros_like(inputs[k])
+    if case.regime == "longmem":
+        inputs["b"][1] += rng.uniform(3.0, 6.0, size=H)
+    return inputs
+
+
+def rounded(inputs, dtype):
+    """Inputs in ``dtype`` (every oracle and candidate gets these exact values)."""
+    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in inputs.items()}
+
+
+# --- the grid -----------------------------------------------------------------------
+
+ORACLE_NAMES = ("keras-cell", "keras-layer", "torch-cell", "torch-layer")
+
+# (B, T, D, H): B=1, T=1, D=1, H=1, D != H, B >= 3 and T >= 64 all appear.
+_CI_SHAPES = [
+    (1, 1, 1, 1),
+    (1, 1, 3, 2),
+    (1, 5, 1, 4),
+    (2, 3, 4, 1),
+    (3, 7, 4, 5),
+    (4, 6, 5, 3),
+    (2, 12, 3, 3),
+    (5, 4, 2, 6),
+    (3, 64, 4, 5),
+    (2, 80, 3, 4),
+]
+_NIGHTLY_SHAPES = _CI_SHAPES + [
+    (8, 20, 6, 7),
+    (4, 128, 5, 8),
+    (3, 256, 4, 6),
+    (2, 500, 3, 5),
+    (2, 1000, 3, 4),
+    (16, 50, 10, 12),
+]
+
+PROFILES = {
+    "ci": dict(
+        shapes=_CI_SHAPES,
+        seeds=(0, 1, 2),
+        special_seeds=(0,),
+        description="every oracle and quantity on small shapes up to T=80 (runs on every change)",
+    ),
+    "nightly": dict(
+        shapes=_NIGHTLY_SHAPES,
+        seeds=(0, 1, 2, 3, 4, 5),
+        special_seeds=(0, 1, 2),
+        description="larger shapes up to T=1000 and more seeds (nightly)",
+    ),
+}
+
+
+def _special_regimes(shape):
+    B, T, D, H = shape
+    regimes = []
+    if T in (1, 7, 80, 1000) or B == 1 and T == 5:
+        regimes.append("zero")
+    if T >= 7:
+        regimes.append("longmem")
+    if T in (3, 6, 12, 64, 128, 1000):
+        regimes.append("sat")
+    return regimes
+
+
+def grid(profile, oracles=ORACLE_NAMES, dtypes=("f32", "f64")):
+    """Every case of a profile, in a fixed order."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {sorted(PROFILES)}, got {profile!r}")
+    spec = PROFILES[profile]
+    cases = []
+    for oracle in oracles:
+        for dtype in dtypes:
+            for shape in spec["shapes"]:
+                for seed in spec["seeds"]:
+                    cases.append(Case(oracle, *shape, dtype, seed))
+                for regime in _special_regimes(shape):
+                    for seed in spec["special_seeds"]:
+                        cases.append(Case(oracle, *shape, dtype, seed, regime))
+    return cases

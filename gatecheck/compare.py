@@ -1,0 +1,241 @@
+"""The one comparison helper: candidate vs oracle, quantity by quantity, slice by slice.
+
+``compare`` returns a ``Report``; ``assert_matches`` raises with its message. A failure
+names the case, the quantity, the gate or time step, the index, actual, expected, the
+absolute and relative error and what was allowed, and points at the first divergence
+in the order the computation happens: forward (t = 0 .. T-1), then backward
+(t = T-1 .. 0, then dh0, dc0), then the parameter gradients gate by gate.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gatecheck import tolerance
+from reference.lstm import GATES
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str
+    phase: int  # 0 forward, 1 backward, 2 parameter gradient
+    split: str  # "time": one slice per step (axis 1); "gate": per gate (axis 0); "": whole
+    axes: tuple  # index names, for messages
+    source: str  # the contract key it is read from in the reference / candidate
+    last_step: bool = False  # read source[:, -1] (C_T)
+    meaning: str = ""
+
+
+QUANTITIES = {
+    q.name: q
+    for q in (
+        Quantity("c", 0, "time", ("b", "t", "j"), "c", meaning="cell state c_t"),
+        Quantity("h", 0, "time", ("b", "t", "j"), "h", meaning="hidden state h_t"),
+        Quantity("cT", 0, "", ("b", "j"), "c", last_step=True, meaning="final cell state C_T"),
+        Quantity("dh", 1, "time", ("b", "t", "j"), "dh", meaning="total dL/dh_t"),
+        Quantity("dc", 1, "time", ("b", "t", "j"), "dc", meaning="total dL/dc_t"),
+        Quantity("dx", 1, "time", ("b", "t", "d"), "dx", meaning="dL/dx_t"),
+        Quantity("dh0", 1, "", ("b", "j"), "dh0", meaning="dL/dh0"),
+        Quantity("dc0", 1, "", ("b", "j"), "dc0", meaning="dL/dc0"),
+        Quantity("dW", 2, "gate", ("gate", "d", "j"), "dW", meaning="input kernel gradient"),
+        Quantity("dU", 2, "gate", ("gate", "k", "j"), "dU", meaning="recurrent kernel gradient"),
+        Quantity("db", 2, "gate", ("gate", "j"), "db", meaning="bias gradient"),
+        Quantity("db_ih", 2, "gate", ("gate", "j"), "db", meaning="torch bias_ih gradient"),
+        Quantity("db_hh", 2, "gate", ("gate", "j"), "db", meaning="torch bias_hh gradient"),
+    )
+}
+_RANK = {name: i for i, name in enumerate(QUANTITIES)}
+
+
+def contract_value(result, name):
+    """The array for quantity ``name`` from a contract mapping (reference or candidate)."""
+    q = QUANTITIES[name]
+    value = result[q.source]
+    return value[:, -1] if q.last_step else value
+
+
+def slices(name, T):
+    """(sort key, label, numpy index) for every slice of a quantity, in divergence order."""
+    q = QUANTITIES[name]
+    rank = _RANK[name]
+    if q.split == "time":
+        steps = range(T) if q.phase == 0 else reversed(range(T))
+        for n, t in enumerate(steps):
+            yield (q.phase, n, rank), f"t={t}", (slice(None), t)
+    elif q.split == "gate":
+        for k, gate in enumerate(GATES):
+            yield (q.phase, rank, k), f"gate {gate}", (k,)
+    else:
+        # C_T sits with the forward pass's last step; dh0/dc0 after the backward's t=0.
+        yield (q.phase, T - 1 if q.phase == 0 else T, rank), "", (Ellipsis,)
+
+
+@dataclass
+class SliceResult:
+    quantity: str
+    label: str
+    key: tuple
+    n_bad: int
+    n: int
+    index: tuple  # full-array index of the worst element
+    actual: float
+    expected: float
+    abs_err: float
+    rel_err: float
+    atol: float
+    rtol: float
+    ratio: float  # greatest abs_err / allowed on the slice (<= 1 passes)
+
+    @property
+    def ok(self):
+        return self.n_bad == 0
+
+    def where(self):
+        axes = QUANTITIES[self.quantity].axes
+        parts = []
+        for ax, i in zip(axes, self.index):
+            parts.append(f"gate={GATES[i]}" if ax == "gate" else f"{ax}={i}")
+        return "[" + ", ".join(parts) + "]"
+
+    def describe(self):
+        head = f"{self.quantity} {self.label}".strip()
+        return (
+            f"{head}: {self.n_bad}/{self.n} mismatched; greatest abs diff {self.abs_err:.3g} "
+            f"at {self.where()}: actual {self.actual!r}, expected {self.expected!r}, "
+            f"rel {self.rel_err:.3g} (allowed {self.atol:.3g} + {self.rtol:.3g}*|expected| "
+            f"= {self.atol + self.rtol * abs(self.expected):.3g})"
+        )
+
+
+@dataclass
+class Report:
+    case_id: str
+    actual_name: str
+    expected_name: str
+    T: int
+    results: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # whole-quantity problems (shape, dtype)
+
+    @property
+    def ok(self):
+        return not self.problems and all(r.ok for r in self.results)
+
+    @property
+    def failures(self):
+        return sorted((r for r in self.results if not r.ok), key=lambda r: r.key)
+
+    def worst_ratio(self, quantity=None):
+        rs = [r.ratio for r in self.results if quantity in (None, r.quantity)]
+        return max(rs) if rs else 0.0
+
+    def message(self):
+        lines = [f"{self.case_id}: {self.actual_name} differs from {self.expected_name}"]
+        lines += [f"  {p}" for p in self.problems]
+        fails = self.failures
+        if fails:
+            lines.append(f"first divergence: {fails[0].describe()}")
+            lines.append("mismatched (forward t=0..T-1, backward t=T-1..0, then parameters):")
+            by_q = {}
+            for r in fails:
+                by_q.setdefault(r.quantity, []).append(r)
+            for name, rs in by_q.items():
+                lines.append(f"  {name:<5} {_summarise(name, rs, self.T)}; worst {max(r.ratio for r in rs):.3g}x allowed")
+        good = sorted({r.quantity for r in self.results} - {r.quantity for r in fails}, key=_RANK.get)
+        if good:
+            lines.append("matching: " + ", ".join(good))
+        return "\n".join(lines)
+
+
+def _summarise(name, rs, T):
+    q = QUANTITIES[name]
+    if q.split == "time":
+        ts = sorted(int(r.label[2:]) for r in rs)
+        return f"{len(ts)} of {T} steps: t={_ranges(ts)}"
+    if q.split == "gate":
+        return "gates " + ", ".join(r.label.split()[1] for r in rs)
+    return "all"
+
+
+def _ranges(ts):
+    out, start = [], ts[0]
+    for a, b in zip(ts, ts[1:] + [None]):
+        if b != a + 1:
+            out.append(f"{start}" if start == a else f"{start}..{a}")
+            start = b
+    return ",".join(out)
+
+
+def _compare_slice(name, label, key, index, actual, expected, scale, n_terms, yard32, dtype):
+    a, e = actual[index], expected[index]
+    atol = tolerance.slice_atol(dtype, float(np.max(yard32[index])), scale, n_terms)
+    rtol = tolerance.slice_rtol(dtype)
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        abs_err = np.abs(a64 - e64)
+        allowed = atol + rtol * np.abs(e64)
+        bad = ~(abs_err <= allowed)  # NaN counts as bad
+        score = np.where(np.isfinite(abs_err), abs_err / np.maximum(allowed, np.finfo(np.float64).tiny), np.inf)
+    flat = int(np.argmax(score))
+    local = np.unravel_index(flat, a.shape) if a.shape else ()
+    full = _full_index(index, local, actual.ndim)
+    abs_worst = float(abs_err.flat[flat]) if abs_err.size else 0.0
+    exp_worst = float(e64.flat[flat]) if e64.size else 0.0
+    return SliceResult(
+        quantity=name,
+        label=label,
+        key=key,
+        n_bad=int(bad.sum()),
+        n=int(a.size),
+        index=full,
+        actual=float(a64.flat[flat]) if a64.size else 0.0,
+        expected=exp_worst,
+        abs_err=abs_worst,
+        rel_err=abs_worst / abs(exp_worst) if exp_worst else float("inf") if abs_worst else 0.0,
+        atol=atol,
+        rtol=rtol,
+        ratio=float(score.flat[flat]) if score.size else 0.0,
+    )
+
+
+def _full_index(index, local, ndim):
+    """Map an index within a slice back to the full array's coordinates."""
+    local = list(int(i) for i in local)
+    if index == (Ellipsis,):
+        return tuple(local)
+    full = []
+    for part in index:
+        full.append(local.pop(0) if isinstance(part, slice) else int(part))
+    full += local
+    return tuple(full[:ndim])
+
+
+def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T,
+            actual_name="candidate", expected_name="oracle"):
+    """Compare ``actual[q]`` with ``expected[q]`` for every q in ``quantities``.
+
+    ``truth`` (the float64 reference) gives each quantity's scale; parameter gradients
+    are sums of B*T per-step terms, which sets their summation floor; ``yard32`` holds
+    |ref_f32 - ref_f64| per quantity (see ``gatecheck.tolerance``). All four mappings are
+    keyed by quantity name.
+    """
+    report = Report(case_id, actual_name, expected_name, T)
+    for name in quantities:
+        a, e = np.asarray(actual[name]), np.asarray(expected[name])
+        if a.shape != e.shape:
+            report.problems.append(f"{name}: shape {a.shape}, expected {e.shape}")
+            continue
+        scale = float(np.max(np.abs(truth[name])))
+        n_terms = B * T if QUANTITIES[name].phase == 2 else 1
+        for key, label, index in slices(name, T):
+            report.results.append(
+                _compare_slice(name, label, key, index, a, e, scale, n_terms, yard32[name], dtype)
+            )
+    return report
+
+
+def assert_matches(*args, **kwargs):
+    __tracebackhide__ = True
+    report = compare(*args, **kwargs)
+    if not report.ok:
+        raise AssertionError(report.message())
+    return report

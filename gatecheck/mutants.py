@@ -1,0 +1,69 @@
+"""Mutants of the reference: realistic LSTM bugs, defined as data.
+
+Each mutant is a textual edit of ``reference/lstm.py`` (the snippet must occur exactly
+once, so a mutant cannot silently stop applying when the reference changes), loaded as
+its own module; its ``run`` is then a candidate like any other.
+"""
+
+import importlib.util
+import inspect
+import types
+from typing import NamedTuple
+
+from reference import lstm
+
+
+class Mutant(NamedTuple):
+    name: str
+    wrong: str  # what is wrong
+    why: str  # why someone writes it
+    old: str
+    new: str
+    first: str  # where the first divergence must be reported: "<quantity> <slice>"
+
+
+MUTANTS = [
+    Mutant(
+        "swapped-input-forget",
+        "the input and forget gates are read from each other's blocks in the forward step",
+        "gate order conventions differ between papers and frameworks (i,f,g,o vs f,i,g,o)",
+        "i, f, g = gates[:, 0], gates[:, 1], gates[:, 2]",
+        "f, i, g = gates[:, 0], gates[:, 1], gates[:, 2]",
+        "c t=0",
+    ),
+    Mutant(
+        "no-recurrent-dh",
+        "dh_t lacks the recurrent term dz_{t+1} @ U^T",
+        "only the local loss gradient is remembered when writing dh_t",
+        "dh_t = gh[:, t] + dh_from_next",
+        "dh_t = gh[:, t]",
+        "dh t=T-2",
+    ),
+    Mutant(
+        "dW-last-step",
+        "dW is computed from the last step only",
+        "the per-step gradient is assigned instead of accumulated over time",
+        "dW = split_gates((x.reshape(B * T, D).T @ dz_flat)).transpose(1, 0, 2)",
+        "dW = split_gates((x[:, -1].T @ dz[:, -1].reshape(B, 4 * H))).transpose(1, 0, 2)",
+        "dW gate i",
+    ),
+]
+BY_NAME = {m.name: m for m in MUTANTS}
+
+
+def source(mutant):
+    text = inspect.getsource(lstm)
+    count = text.count(mutant.old)
+    if count != 1:
+        raise ValueError(
+            f"mutant {mutant.name}: snippet {mutant.old!r} occurs {count} times in reference/lstm.py; expected once"
+        )
+    return text.replace(mutant.old, mutant.new)
+
+
+def load(mutant):
+    """The mutated reference as a fresh module (the real one is untouched)."""
+    spec = importlib.util.spec_from_loader(f"gatecheck_mutant_{mutant.name.replace('-', '_')}", loader=None)
+    module = types.ModuleType(spec.name)
+    exec(compile(source(mutant), f"<mutant {mutant.name}>", "exec"), module.__dict__)
+    return module

@@ -1,0 +1,131 @@
+"""Importing the frameworks: availability, supported versions, thread settings.
+
+A framework is imported only inside the functions that need it, so the rest of
+gatecheck imports on a machine without it. ``Unavailable`` carries the reason a
+framework cannot be used (missing, or a version outside the supported range); the
+test suite turns it into a skip, or an error where the framework is required.
+"""
+
+import os
+
+# (minimum version, reason). Older releases differ in API, not in the math checked here.
+SUPPORTED = {
+    "torch": ((2, 1), "nn.LSTM / nn.LSTMCell dtype= arguments and CPU float64 kernels"),
+    "keras": ((3, 0), "Keras 3 LSTMCell / LSTM API (use_cudnn=, ops-based cells); Keras 2 is not supported yet"),
+}
+
+THREADS_ENV = "GATECHECK_THREADS"
+
+
+class Unavailable(Exception):
+    """A framework is missing or unsupported; ``str(exc)`` says why."""
+
+
+def threads():
+    """Intra-op threads for every framework (default 1: deterministic, no oversubscription under xdist)."""
+    raw = os.environ.get(THREADS_ENV, "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {raw!r}")
+    return n
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in text.split("+")[0].split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _check_version(name, version):
+    minimum, why = SUPPORTED[name]
+    if _version_tuple(version) < minimum:
+        wanted = ".".join(map(str, minimum))
+        raise Unavailable(f"{name} {version} is not supported (need >= {wanted}: {why})")
+
+
+_configured = set()
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise Unavailable(f"torch is not installed ({exc})") from None
+    _check_version("torch", torch.__version__)
+    if "torch" not in _configured:
+        torch.set_num_threads(threads())
+        _configured.add("torch")
+    return torch
+
+
+def import_keras():
+    """Return (tensorflow, keras). torch, when installed, is imported first: the
+    project supports one import order for the two frameworks in one process."""
+    try:
+        import_torch()
+    except Unavailable:
+        pass
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise Unavailable(f"tensorflow is not installed ({exc})") from None
+    try:
+        import keras
+    except ImportError as exc:
+        raise Unavailable(f"keras is not installed ({exc})") from None
+    _check_version("keras", keras.__version__)
+    if keras.backend.backend() != "tensorflow":
+        raise Unavailable(
+            f"keras backend is {keras.backend.backend()!r}; the Keras oracles need KERAS_BACKEND=tensorflow"
+        )
+    if "keras" not in _configured:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads())
+            tf.config.threading.set_inter_op_parallelism_threads(threads())
+        except RuntimeError:
+            pass  # TensorFlow was initialised earlier in this process; its settings stay.
+        _configured.add("keras")
+    return tf, keras
+
+
+REQUIRE_ENV = "GATECHECK_REQUIRE"
+
+
+def required():
+    """Frameworks named in GATECHECK_REQUIRE ("torch,keras", "all" or empty)."""
+    raw = os.environ.get(REQUIRE_ENV, "").strip()
+    if not raw:
+        return set()
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    if names == {"all"}:
+        return set(SUPPORTED)
+    unknown = sorted(names - set(SUPPORTED))
+    if unknown:
+        raise ValueError(
+            f"{REQUIRE_ENV}: unknown framework(s) {unknown}; expected a comma list of "
+            f"{sorted(SUPPORTED)} or 'all'"
+        )
+    return names
+
+
+def installed_versions():
+    """Distribution versions, read without importing any framework."""
+    from importlib import metadata
+
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    out = {name: version(name) or "not installed" for name in ("numpy", "torch")}
+    tf_dist = next((d for d in ("tensorflow", "tensorflow-cpu") if version(d)), None)
+    out[tf_dist or "tensorflow"] = version(tf_dist) if tf_dist else "not installed"
+    out["keras"] = version("keras") or "not installed"
+    return out

@@ -1,0 +1,142 @@
+"""Keras (TensorFlow backend) oracles.
+
+keras-cell   ``keras.layers.LSTMCell`` unrolled step by step inside one ``tf.function``
+             under ``GradientTape``; the per-step states h_t, c_t are the cell's own
+             output tensors and the tape differentiates the loss with respect to them,
+             which gives the total deltas dL/dh_t and dL/dc_t.
+keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: the
+             whole-sequence layer (the backend's while-loop RNN; cuDNN is off).
+
+Each is traced once per (shape, dtype) and reused.
+"""
+
+from oracles import layout
+from oracles._frameworks import import_keras
+from oracles.base import Oracle
+
+_cache = {}
+
+
+def _assign(cell, inputs):
+    weights = layout.to_keras(inputs)
+    cell.kernel.assign(weights["kernel"])
+    cell.recurrent_kernel.assign(weights["recurrent_kernel"])
+    cell.bias.assign(weights["bias"])
+
+
+def _grads_to_canonical(dk, drk, dbias):
+    return layout.grads_from_keras(
+        {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy(), "bias": dbias.numpy()}
+    )
+
+
+def _signature(tf, dtype, T, D, H):
+    return [
+        tf.TensorSpec((None, T, D), dtype),  # x
+        tf.TensorSpec((None, H), dtype),  # h0
+        tf.TensorSpec((None, H), dtype),  # c0
+        tf.TensorSpec((None, T, H), dtype),  # gh
+        tf.TensorSpec((None, H), dtype),  # gc
+    ]
+
+
+def _build_cell(T, D, H, dtype):
+    tf, keras = import_keras()
+    cell = keras.layers.LSTMCell(H, dtype=dtype)
+    cell.build((None, D))
+
+    @tf.function(input_signature=_signature(tf, dtype, T, D, H))
+    def fn(x, h0, c0, gh, gc):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, c0])
+            h, c = h0, c0
+            hs, cs = [], []
+            for t in range(T):
+                _, (h, c) = cell(x[:, t], [h, c])
+                hs.append(h)
+                cs.append(c)
+            loss = tf.reduce_sum(gh * tf.stack(hs, axis=1)) + tf.reduce_sum(gc * cs[-1])
+        wrt = [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, c0]
+        grads = tape.gradient(loss, wrt + hs + cs)
+        n = len(wrt)
+        dh, dc = tf.stack(grads[n : n + T], 1), tf.stack(grads[n + T :], 1)
+        return tf.stack(hs, 1), tf.stack(cs, 1), grads[:n], dh, dc
+
+    return cell, fn
+
+
+def run_cell(inputs):
+    x = inputs["x"]
+    (B, T, D), H = x.shape, inputs["h0"].shape[1]
+    key = ("cell", T, D, H, x.dtype.name)
+    if key not in _cache:
+        _cache[key] = _build_cell(T, D, H, x.dtype.name)
+    cell, fn = _cache[key]
+    _assign(cell, inputs)
+    h, c, (dk, drk, dbias, dx, dh0, dc0), dh, dc = fn(
+        x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
+    )
+    out = dict(h=h.numpy(), c=c.numpy(), dh=dh.numpy(), dc=dc.numpy())
+    out.update(dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
+    out.update(_grads_to_canonical(dk, drk, dbias))
+    return out
+
+
+def _build_layer(D, H, dtype):
+    tf, keras = import_keras()
+    layer = keras.layers.LSTM(
+        H, return_sequences=True, return_state=True, use_cudnn=False, dtype=dtype
+    )
+    layer.build((None, None, D))
+
+    @tf.function(input_signature=_signature(tf, dtype, None, D, H))
+    def fn(x, h0, c0, gh, gc):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, c0])
+            seq, _, c_last = layer(x, initial_state=[h0, c0])
+            loss = tf.reduce_sum(gh * seq) + tf.reduce_sum(gc * c_last)
+        cell = layer.cell
+        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, c0])
+        return seq, c_last, grads
+
+    return layer, fn
+
+
+def run_layer(inputs):
+    x = inputs["x"]
+    D, H = x.shape[2], inputs["h0"].shape[1]
+    key = ("layer", D, H, x.dtype.name)
+    if key not in _cache:
+        _cache[key] = _build_layer(D, H, x.dtype.name)
+    layer, fn = _cache[key]
+    _assign(layer.cell, inputs)
+    seq, c_last, (dk, drk, dbias, dx, dh0, dc0) = fn(
+        x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
+    )
+    out = dict(h=seq.numpy(), cT=c_last.numpy(), dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
+    out.update(_grads_to_canonical(dk, drk, dbias))
+    return out
+
+
+_WHOLE_SEQUENCE_BLIND = {
+    "c": "only C_T is returned (return_state); c_t for t < T stays inside the layer's loop",
+    "dh": "dL/dh_t includes paths inside the layer's loop; only the upstream part is an input",
+    "dc": "c_t for t < T is not an output of the layer, so dL/dc_t cannot be taken",
+}
+
+KERAS_CELL = Oracle(
+    name="keras-cell",
+    framework="keras",
+    description="keras.layers.LSTMCell unrolled under tf.GradientTape (tf.function)",
+    observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
+    runner=run_cell,
+)
+
+KERAS_LAYER = Oracle(
+    name="keras-layer",
+    framework="keras",
+    description="keras.layers.LSTM whole sequence (return_sequences, return_state)",
+    observes=("h", "cT", "dx", "dh0", "dc0", "dW", "dU", "db"),
+    cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
+    runner=run_layer,
+)

@@ -1,0 +1,116 @@
+"""PyTorch oracles.
+
+torch-layer  ``torch.nn.LSTM(batch_first=True)``: the fused whole-sequence kernel.
+torch-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keeps its
+             gradient (``retain_grad``), which is the total delta dL/dh_t, dL/dc_t
+             (the cell computes h_t from the c_t it returns, so dL/dc_t includes the
+             path through h_t).
+
+Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``oracles.layout``).
+"""
+
+from oracles import layout
+from oracles._frameworks import import_torch
+from oracles.base import Oracle
+
+
+
+def _load(module, inputs, suffix):
+    torch = import_torch()
+    weights = layout.to_torch(inputs)
+    with torch.no_grad():
+        for name, value in weights.items():
+            getattr(module, name + suffix).copy_(torch.from_numpy(value))
+
+
+def _param_grads(module, suffix):
+    return layout.grads_from_torch(
+        {
+            name: getattr(module, name + suffix).grad.numpy()
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+    )
+
+
+def _leaves(torch, inputs):
+    return {
+        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0", "c0"))
+        for k in ("x", "h0", "c0", "gh", "gc")
+    }
+
+
+def run_layer(inputs):
+    torch = import_torch()
+    B, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype)
+    _load(lstm, inputs, "_l0")
+    t = _leaves(torch, inputs)
+    seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
+    loss = (t["gh"] * seq).sum() + (t["gc"] * c_n[0]).sum()
+    loss.backward()
+    out = dict(
+        h=seq.detach().numpy(),
+        cT=c_n[0].detach().numpy(),
+        dx=t["x"].grad.numpy(),
+        dh0=t["h0"].grad.numpy(),
+        dc0=t["c0"].grad.numpy(),
+    )
+    out.update(_param_grads(lstm, "_l0"))
+    return out
+
+
+def run_cell(inputs):
+    torch = import_torch()
+    B, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    cell = torch.nn.LSTMCell(D, H, dtype=dtype)
+    _load(cell, inputs, "")
+    t = _leaves(torch, inputs)
+    h, c = t["h0"], t["c0"]
+    hs, cs = [], []
+    for step in range(T):
+        h, c = cell(t["x"][:, step], (h, c))
+        h.retain_grad()
+        c.retain_grad()
+        hs.append(h)
+        cs.append(c)
+    loss = (t["gh"] * torch.stack(hs, 1)).sum() + (t["gc"] * cs[-1]).sum()
+    loss.backward()
+    out = dict(
+        h=torch.stack(hs, 1).detach().numpy(),
+        c=torch.stack(cs, 1).detach().numpy(),
+        dh=torch.stack([v.grad for v in hs], 1).numpy(),
+        dc=torch.stack([v.grad for v in cs], 1).numpy(),
+        dx=t["x"].grad.numpy(),
+        dh0=t["h0"].grad.numpy(),
+        dc0=t["c0"].grad.numpy(),
+    )
+    out.update(_param_grads(cell, ""))
+    return out
+
+
+_PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
+
+TORCH_LAYER = Oracle(
+    name="torch-layer",
+    framework="torch",
+    description="torch.nn.LSTM whole sequence (batch_first)",
+    observes=("h", "cT", "dx", "dh0", "dc0") + _PARAMS,
+    cannot_observe={
+        "c": "only c_n (C_T) is returned; c_t for t < T stays inside the fused kernel",
+        "dh": "dL/dh_t includes paths inside the fused kernel; only the upstream part is an input",
+        "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
+    },
+    runner=run_layer,
+)
+
+TORCH_CELL = Oracle(
+    name="torch-cell",
+    framework="torch",
+    description="torch.nn.LSTMCell unrolled with retain_grad on every h_t, c_t",
+    observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _PARAMS,
+    runner=run_cell,
+)

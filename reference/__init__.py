@@ -1,0 +1,1 @@
+"""NumPy reference implementations (no framework imports)."""

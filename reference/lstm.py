@@ -1,0 +1,168 @@
+"""NumPy reference LSTM: forward pass and backpropagation through time.
+
+Canonical layout (batch-major, gate axis first, gates in the order i, f, g, o)::
+
+    x (B, T, D)   h0, c0 (B, H)   W (4, D, H)   U (4, H, H)   b (4, H)
+    gh (B, T, H)  gc (B, H)       upstream gradients of the loss
+
+    z_t[k] = x_t @ W[k] + h_{t-1} @ U[k] + b[k]
+    i, f, o = sigmoid(z_i, z_f, z_o);  g = tanh(z_g)
+    c_t = f * c_{t-1} + i * g;          h_t = o * tanh(c_t)
+    L = sum(gh * h) + sum(gc * c_T)
+
+``run`` is the candidate contract every implementation under test follows. It returns
+
+    h, c      (B, T, H)  state after every step
+    dh, dc    (B, T, H)  total dL/dh_t and dL/dc_t (dc_t includes the path through h_t)
+    dW (4, D, H), dU (4, H, H), db (4, H), dx (B, T, D), dh0, dc0 (B, H)
+
+and, beyond the contract, ``gates`` (B, T, 4, H) (activations) and ``dz`` (B, T, 4, H)
+(dL/dz_t per gate). Arithmetic stays in the dtype of the inputs (float32 or float64;
+float64 is the canonical reference).
+"""
+
+import numpy as np
+
+from reference import _validate as v
+
+GATES = ("i", "f", "g", "o")
+CONTRACT_KEYS = ("h", "c", "dh", "dc", "dW", "dU", "db", "dx", "dh0", "dc0")
+
+
+def sigmoid(x):
+    """Logistic function without overflow, in the dtype of ``x``."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def split_gates(z):
+    """(..., 4H) -> (..., 4, H): the single place where the gate axis is cut."""
+    return z.reshape(*z.shape[:-1], 4, z.shape[-1] // 4)
+
+
+def join_gates(w):
+    """(4, A, H) -> (A, 4H), the inverse of ``split_gates`` on the last axis."""
+    return w.transpose(1, 0, 2).reshape(w.shape[1], 4 * w.shape[2])
+
+
+def activate(z):
+    """Pre-activations (..., 4, H) -> gate activations (i, f, g, o on axis -2)."""
+    a = sigmoid(z)
+    a[..., 2, :] = np.tanh(z[..., 2, :])
+    return a
+
+
+def input_projection(x, W, b):
+    """x_t @ W[k] + b[k] for every step at once: (B, T, D) -> (B, T, 4H)."""
+    B, T, D = x.shape
+    return (x.reshape(B * T, D) @ join_gates(W)).reshape(B, T, -1) + b.reshape(-1)
+
+
+def step(xw_t, h_prev, c_prev, U_joined):
+    """One step up to the cell state: returns gates (B, 4, H) and c_t."""
+    gates = activate(split_gates(xw_t + h_prev @ U_joined))
+    i, f, g = gates[:, 0], gates[:, 1], gates[:, 2]
+    return gates, f * c_prev + i * g
+
+
+def hidden(gates, c):
+    """h_t = o_t * tanh(c_t)."""
+    return gates[:, 3] * np.tanh(c)
+
+
+def loss(h, c_last, gh, gc):
+    """The scalar loss all gradients refer to."""
+    return np.sum(gh * h) + np.sum(gc * c_last)
+
+
+def validate(x, h0, c0, W, U, b, gh, gc):
+    """Check every argument of ``run``; return (B, T, D, H)."""
+    args = dict(x=x, h0=h0, c0=c0, W=W, U=U, b=b, gh=gh, gc=gc)
+    ndims = dict(x=3, h0=2, c0=2, W=3, U=3, b=2, gh=3, gc=2)
+    for name, value in args.items():
+        v.as_checked_array(name, value, ndims[name])
+    v.common_dtype(args)
+    B, T, D = x.shape
+    if T == 0:
+        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
+    if B == 0 or D == 0:
+        raise ValueError(f"x: expected B >= 1 and D >= 1, got shape {x.shape}")
+    if W.shape[0] != 4:
+        raise ValueError(f"W: expected the gate axis first with 4 gates (i, f, g, o), got shape {W.shape}")
+    H = W.shape[2]
+    if H == 0:
+        raise ValueError(f"W: expected H >= 1, got shape {W.shape}")
+    v.check_shape("W", W, (4, D, H), "(4, D, H)")
+    v.check_shape("U", U, (4, H, H), "(4, H, H)")
+    v.check_shape("b", b, (4, H), "(4, H)")
+    v.check_shape("h0", h0, (B, H), "(B, H)")
+    v.check_shape("c0", c0, (B, H), "(B, H)")
+    v.check_shape("gh", gh, (B, T, H), "(B, T, H)")
+    v.check_shape("gc", gc, (B, H), "(B, H)")
+    for name, value in args.items():
+        v.check_finite(name, value)
+    return B, T, D, H
+
+
+def forward(x, h0, c0, W, U, b):
+    """Unchecked forward pass: h, c (B, T, H) and gates (B, T, 4, H)."""
+    B, T, _ = x.shape
+    H = h0.shape[1]
+    xw = input_projection(x, W, b)
+    U_joined = join_gates(U)
+    h = np.empty((B, T, H), x.dtype)
+    c = np.empty((B, T, H), x.dtype)
+    gates = np.empty((B, T, 4, H), x.dtype)
+    h_t, c_t = h0, c0
+    for t in range(T):
+        gates[:, t], c_t = step(xw[:, t], h_t, c_t, U_joined)
+        h_t = hidden(gates[:, t], c_t)
+        h[:, t], c[:, t] = h_t, c_t
+    return dict(h=h, c=c, gates=gates)
+
+
+def backward(fwd, x, h0, c0, W, U, gh, gc):
+    """Unchecked BPTT from the output of ``forward``."""
+    B, T, D = x.shape
+    H = h0.shape[1]
+    h, c, gates = fwd["h"], fwd["c"], fwd["gates"]
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    c_prev = np.concatenate([c0[:, None], c[:, :-1]], axis=1)
+    U_joined_T = join_gates(U).T
+    dh = np.empty_like(h)
+    dc = np.empty_like(c)
+    dz = np.empty_like(gates)
+    # Deltas flow back through time along two paths: dh_t receives dz_{t+1} @ U^T
+    # (h_t fed step t+1's gates) and dc_t receives dc_{t+1} * f_{t+1} (the cell's carry).
+    dh_from_next = np.zeros((B, H), x.dtype)
+    dc_from_next = gc
+    for t in reversed(range(T)):
+        i, f, g, o = (gates[:, t, k] for k in range(4))
+        tanh_c = np.tanh(c[:, t])
+        dh_t = gh[:, t] + dh_from_next
+        dc_t = dh_t * o * (1 - tanh_c**2) + dc_from_next
+        dz_t = np.stack(
+            [
+                dc_t * g * i * (1 - i),
+                dc_t * c_prev[:, t] * f * (1 - f),
+                dc_t * i * (1 - g**2),
+                dh_t * tanh_c * o * (1 - o),
+            ],
+            axis=1,
+        )
+        dh[:, t], dc[:, t], dz[:, t] = dh_t, dc_t, dz_t
+        dh_from_next = dz_t.reshape(B, 4 * H) @ U_joined_T
+        dc_from_next = dc_t * f
+    dz_flat = dz.reshape(B * T, 4 * H)
+    dW = split_gates((x.reshape(B * T, D).T @ dz_flat)).transpose(1, 0, 2)
+    dU = split_gates((h_prev.reshape(B * T, H).T @ dz_flat)).transpose(1, 0, 2)
+    db = dz.sum(axis=(0, 1))
+    dx = (dz_flat @ join_gates(W).T).reshape(B, T, D)
+    return dict(dh=dh, dc=dc, dz=dz, dW=dW, dU=dU, db=db, dx=dx, dh0=dh_from_next, dc0=dc_from_next)
+
+
+def run(x, h0, c0, W, U, b, gh, gc):
+    """Forward and backward pass under the candidate contract (see the module docstring)."""
+    validate(x, h0, c0, W, U, b, gh, gc)
+    fwd = forward(x, h0, c0, W, U, b)
+    return {**fwd, **backward(fwd, x, h0, c0, W, U, gh, gc)}

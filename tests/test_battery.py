@@ -1,0 +1,18 @@
+"""The battery: the candidate (by default the reference) against every oracle, on every
+case of the profile, quantity by quantity (see gatecheck.battery and gatecheck.compare)."""
+
+import pytest
+
+from gatecheck.battery import run_case
+from gatecheck.candidate import CandidateError
+
+
+def test_candidate_matches_oracle(battery_case, oracle, candidate):
+    case = battery_case
+    fn, spec = candidate
+    try:
+        report = run_case(case, oracle, fn, candidate_name=spec)
+    except CandidateError as exc:
+        pytest.fail(f"{case.id}: {exc}", pytrace=False)
+    if not report.ok:
+        pytest.fail(report.message(), pytrace=False)

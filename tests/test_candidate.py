@@ -1,0 +1,69 @@
+"""Loading and calling a candidate: every contract breach is a clear CandidateError."""
+
+import numpy as np
+import pytest
+
+from gatecheck import candidate as cand
+from gatecheck.battery import case_inputs
+from gatecheck.cases import Case
+from reference import lstm
+
+INPUTS = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+
+
+def altered(**changes):
+    def run(**kwargs):
+        out = lstm.run(**kwargs)
+        for k, v in changes.items():
+            if v is None:
+                del out[k]
+            else:
+                out[k] = v(out[k])
+        return out
+    return run
+
+
+def raises(**kwargs):
+    raise RuntimeError("boom")
+
+
+BREACHES = [
+    ("raises", raises, r"candidate raised RuntimeError: boom"),
+    ("not-a-mapping", lambda **kw: [1, 2], r"candidate returned a list; expected a mapping"),
+    ("missing-key", altered(dc=None), r"candidate returned no \['dc'\]"),
+    ("wrong-shape", altered(dW=lambda a: a[:, :, :2]), r"'dW' has shape \(4, 4, 2\); expected \(4, 4, 5\)"),
+    ("wrong-dtype", altered(h=lambda a: a.astype(np.float32)), r"'h' has dtype float32; expected float64"),
+    ("not-array", altered(db=lambda a: a.tolist()), r"'db' is a list; expected a numpy.ndarray"),
+    ("nan", altered(dx=lambda a: np.where(a == a.flat[5], np.nan, a)), r"'dx' holds nan at \(0, 1, 1\)"),
+]
+
+
+@pytest.mark.parametrize("fn,match", [b[1:] for b in BREACHES], ids=[b[0] for b in BREACHES])
+def test_contract_breach_is_named(fn, match):
+    with pytest.raises(cand.CandidateError, match=match):
+        cand.call(fn, INPUTS)
+
+
+def test_candidate_cannot_alter_our_inputs():
+    def vandal(**kw):
+        kw["x"][...] = 0
+        return lstm.run(**kw)
+    before = INPUTS["x"].copy()
+    cand.call(vandal, INPUTS)
+    assert np.array_equal(INPUTS["x"], before)
+
+
+@pytest.mark.parametrize("spec,match", [
+    ("nocolon", r"expected 'module:callable', got 'nocolon'"),
+    ("a:b:c", r"expected 'module:callable'"),
+    ("no_such_module_xyz:run", r"module 'no_such_module_xyz' does not import: ModuleNotFoundError"),
+    ("reference.lstm:nothing", r"reference.lstm has no attribute 'nothing'"),
+    ("reference.lstm:GATES", r"'GATES' is a tuple, not callable"),
+])
+def test_bad_spec_is_named(spec, match):
+    with pytest.raises(cand.CandidateError, match=match):
+        cand.load(spec)
+
+
+def test_reference_spec_loads():
+    assert cand.load(cand.REFERENCE_SPEC) is lstm.run

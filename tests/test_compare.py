@@ -1,0 +1,119 @@
+"""The comparison helper itself: it finds planted errors, says where, and points at the
+first divergence; broken references (mutants) are reported at the right quantity and step."""
+
+import numpy as np
+import pytest
+
+from gatecheck import mutants
+from gatecheck.battery import case_inputs, run_case
+from gatecheck.cases import Case
+from gatecheck.compare import QUANTITIES, compare, contract_value
+from oracles import ORACLES
+from reference import lstm
+
+CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
+
+
+def reference_view(case=CASE):
+    inputs = case_inputs(case)
+    out = lstm.run(**inputs)
+    names = [q for q in QUANTITIES if q not in ("db_ih", "db_hh")]
+    values = {q: contract_value(out, q) for q in names}
+    yard = {q: np.zeros_like(v) for q, v in values.items()}
+    return names, values, yard
+
+
+def run_compare(actual, expected, names, yard, case=CASE):
+    return compare(case.id, actual, expected, expected, yard, names, case.np_dtype, case.B, case.T)
+
+
+def test_identical_results_match():
+    names, values, yard = reference_view()
+    report = run_compare(values, values, names, yard)
+    assert report.ok and report.worst_ratio() == 0.0
+    assert "matching: c, h, cT, dh, dc, dx, dh0, dc0, dW, dU, db" in report.message()
+
+
+def test_planted_error_is_located():
+    names, values, yard = reference_view()
+    actual = {k: v.copy() for k, v in values.items()}
+    actual["dU"][2, 1, 3] += 1e-6
+    report = run_compare(actual, values, names, yard)
+    assert not report.ok
+    first = report.failures[0]
+    assert (first.quantity, first.label, first.index, first.n_bad) == ("dU", "gate g", (2, 1, 3), 1)
+    msg = report.message()
+    assert msg.startswith(f"{CASE.id}: candidate differs from oracle")
+    assert "first divergence: dU gate g: 1/16 mismatched" in msg
+    assert "at [gate=g, k=1, j=3]" in msg and "allowed" in msg and "rel " in msg
+
+
+def test_first_divergence_follows_computation_order():
+    """Backward errors at t=1 and t=3: the first divergence is t=3 (BPTT runs from T-1),
+    a forward error at t=4 comes before both, and parameters come last."""
+    names, values, yard = reference_view()
+    actual = {k: v.copy() for k, v in values.items()}
+    actual["dc"][0, 1, 0] += 1.0
+    actual["dc"][1, 3, 2] += 1.0
+    actual["dW"][0, 0, 0] += 1.0
+    assert run_compare(actual, values, names, yard).failures[0].label == "t=3"
+    actual["h"][0, 4, 1] += 1.0
+    report = run_compare(actual, values, names, yard)
+    assert [(f.quantity, f.label) for f in report.failures] == [
+        ("h", "t=4"), ("dc", "t=3"), ("dc", "t=1"), ("dW", "gate i")]
+    assert "dc    2 of 5 steps: t=1,3" in report.message()
+
+
+def test_nan_is_a_mismatch():
+    names, values, yard = reference_view()
+    actual = {k: v.copy() for k, v in values.items()}
+    actual["dh0"][1, 2] = np.nan
+    report = run_compare(actual, values, names, yard)
+    assert [(f.quantity, f.index) for f in report.failures] == [("dh0", (1, 2))]
+
+
+def test_shape_mismatch_is_reported():
+    names, values, yard = reference_view()
+    actual = dict(values, db=values["db"][:, :2])
+    report = run_compare(actual, values, names, yard)
+    assert not report.ok
+    assert report.problems == ["db: shape (4, 2), expected (4, 4)"]
+    assert "  db: shape (4, 2), expected (4, 4)" in report.message()
+
+
+def test_tolerance_scales_with_the_yardstick():
+    """An error 4x the yardstick passes (factor 8); one 16x fails."""
+    names, values, _ = reference_view()
+    yard = {q: np.full_like(v, 1e-3) for q, v in values.items()}
+    for bump, ok in ((4e-3 * 2**-29, True), (16e-3 * 2**-29, False)):
+        actual = {k: v.copy() for k, v in values.items()}
+        actual["c"][0, 2, 1] += bump
+        # yardstick is float32-based: scaled by eps64/eps32 = 2**-29 for a float64 comparison
+        assert run_compare(actual, values, names, yard).ok is ok
+
+
+def _resolve(first, T):
+    return first.replace("T-2", str(T - 2))
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_mutant_is_located_against_the_reference(mutant):
+    names, values, yard = reference_view()
+    broken = mutants.load(mutant).run(**case_inputs(CASE))
+    report = run_compare({q: contract_value(broken, q) for q in names}, values, names, yard)
+    first = report.failures[0]
+    assert f"{first.quantity} {first.label}" == _resolve(mutant.first, CASE.T), report.message()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_mutant_is_located_against_torch(mutant, dtype, request):
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    case = Case("torch-cell", 3, 7, 4, 5, dtype, 0)
+    report = run_case(case, ORACLES["torch-cell"], mutants.load(mutant).run, mutant.name)
+    first = report.failures[0]
+    assert f"{first.quantity} {first.label}" == _resolve(mutant.first, case.T), report.message()
+    assert report.message().startswith(f"{case.id}: {mutant.name} differs from torch-cell")

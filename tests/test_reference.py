@@ -1,0 +1,104 @@
+"""The reference proven on its own: every gradient block and every per-step delta
+against central finite differences in float64, on random directions."""
+
+import numpy as np
+import pytest
+
+from gatecheck import finite_diff as fd
+from gatecheck.cases import Case, make_inputs
+from reference import lstm
+from reference.lstm import GATES
+
+FD_CASES = [
+    Case("fd", 1, 1, 1, 1, "f64", 0),
+    Case("fd", 1, 1, 3, 2, "f64", 1),
+    Case("fd", 2, 3, 4, 1, "f64", 2),
+    Case("fd", 3, 5, 2, 4, "f64", 3),
+    Case("fd", 2, 6, 3, 3, "f64", 4, "zero"),
+    Case("fd", 2, 8, 3, 2, "f64", 5, "longmem"),
+    Case("fd", 2, 4, 3, 3, "f64", 6, "sat"),
+]
+FD_PARAMS = [pytest.param(c, id=c.id[3:]) for c in FD_CASES]
+N_DIRECTIONS = 2
+
+
+def _directions(case, name, shape):
+    rng = np.random.default_rng([case.seed, len(name), sum(map(ord, name))])
+    return [rng.standard_normal(shape) for _ in range(N_DIRECTIONS)]
+
+
+def _per_gate(direction, k):
+    masked = np.zeros_like(direction)
+    masked[k] = direction[k]
+    return masked
+
+
+@pytest.mark.parametrize("fd_case", FD_PARAMS)
+@pytest.mark.parametrize("name", ["x", "h0", "c0", "W", "U", "b"])
+def test_gradient_matches_finite_differences(fd_case, name):
+    case = fd_case
+    inputs = make_inputs(case)
+    out = lstm.run(**inputs)
+    base = fd.loss(inputs)
+    grad = out["d" + name]
+    for n, direction in enumerate(_directions(case, name, inputs[name].shape)):
+        if name in ("W", "U", "b"):  # each gate's block on its own
+            for k, gate in enumerate(GATES):
+                v = _per_gate(direction, k)
+                fd.check(fd.wrt_input(inputs, name, v), np.sum(grad * v), base,
+                         f"{case.id}: d{name} gate {gate} (direction {n})")
+        else:
+            fd.check(fd.wrt_input(inputs, name, direction), np.sum(grad * direction), base,
+                     f"{case.id}: d{name} (direction {n})")
+
+
+@pytest.mark.parametrize("fd_case", FD_PARAMS)
+@pytest.mark.parametrize("which", ["h", "c"])
+def test_per_step_delta_matches_finite_differences(fd_case, which):
+    case = fd_case
+    inputs = make_inputs(case)
+    out = lstm.run(**inputs)
+    base = fd.loss(inputs)
+    delta = out["d" + which]
+    for t in range(case.T):
+        for n, direction in enumerate(_directions(case, which + str(t), (case.B, case.H))):
+            fd.check(fd.wrt_state(inputs, t, which, direction), np.sum(delta[:, t] * direction),
+                     base, f"{case.id}: d{which} at t={t} (direction {n})")
+
+
+def test_finite_differences_see_a_wrong_gradient():
+    """The FD check is not vacuous: a gradient off by 1e-4 in one gate fails."""
+    case = FD_CASES[3]
+    inputs = make_inputs(case)
+    grad = lstm.run(**inputs)["dU"]
+    v = _per_gate(_directions(case, "U", grad.shape)[0], 1)
+    wrong = np.sum(grad * v) * (1 + 1e-4)
+    with pytest.raises(AssertionError, match="dU gate f"):
+        fd.check(fd.wrt_input(inputs, "U", v), wrong, fd.loss(inputs), f"{case.id}: dU gate f")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    inputs = {k: v.astype(dtype) for k, v in make_inputs(FD_CASES[3]).items()}
+    out = lstm.run(**inputs)
+    assert {k: out[k].dtype for k in out} == {k: np.dtype(dtype) for k in out}
+
+
+def test_forward_matches_the_equations_at_one_step():
+    """One step written out from the canonical equations, gate by gate (B=1, T=1)."""
+    inputs = make_inputs(Case("-", 1, 1, 3, 2, "f64", 7))
+    x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
+    z = [x[:, 0] @ W[k] + h0 @ U[k] + b[k] for k in range(4)]
+    sig = [1 / (1 + np.exp(-zk)) for zk in z]
+    c1 = sig[1] * c0 + sig[0] * np.tanh(z[2])
+    h1 = sig[3] * np.tanh(c1)
+    out = lstm.run(**inputs)
+    np.testing.assert_allclose(out["c"][:, 0], c1, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(out["h"][:, 0], h1, rtol=1e-15, atol=1e-15)
+
+
+def test_reference_is_bitwise_deterministic():
+    inputs = make_inputs(FD_CASES[5])
+    a, b = lstm.run(**inputs), lstm.run(**inputs)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
