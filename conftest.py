@@ -9,6 +9,8 @@ from gatecheck.cases import PROFILES, grid
 from oracles import ORACLES
 from oracles import _frameworks as fw
 
+pytest_plugins = ["pytester"]
+
 PROFILE_ENV = "GATECHECK_PROFILE"
 
 

@@ -27,13 +27,20 @@ from oracles import _frameworks as fw  # noqa: E402
 from reference import lstm  # noqa: E402
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def best_of(fns, repeat, rounds=3):
+    """Best time of each function: ``rounds`` rounds, each running every function in a
+    block of ``repeat`` consecutive calls after one warm-up call. Blocks, not single calls,
+    are alternated: NumPy's OpenBLAS threads and torch's OpenMP threads spin for a while
+    after their work, and on 2 cores one runtime's spinning slows the other's next call."""
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for k, fn in enumerate(fns):
+            fn()
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                fn()
+                best[k] = min(best[k], time.perf_counter() - t0)
+    return best
 
 
 def blas_threads():
@@ -53,17 +60,44 @@ def reference_vs_torch(repeat):
     print(f"== reference vs torch.nn.LSTM, float64 forward+backward, {case.id[6:]}")
     print(f"   cores: {os.cpu_count()}; NumPy BLAS: {blas_threads()}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
-    t_ref = best_of(lambda: lstm.run(**inputs), repeat)
-    rows = [("reference (NumPy)", t_ref)]
+    fwd_bwd = torch_fwd_bwd(torch, inputs)
     for n in sorted({1, os.cpu_count() or 1}):
-        torch.set_num_threads(n)
-        torch_oracle.run_layer(inputs)  # warm-up
-        rows.append((f"torch.nn.LSTM, {torch.get_num_threads()} thread(s)", best_of(lambda: torch_oracle.run_layer(inputs), repeat)))
+        torch.set_num_threads(n)  # once per group: switching the pool inside a round would cost torch
+        contenders = [
+            ("reference (NumPy)", lambda: lstm.run(**inputs)),
+            (f"torch.nn.LSTM fwd+bwd, {torch.get_num_threads()} thread(s)", fwd_bwd),
+            (f"torch oracle call, {torch.get_num_threads()} thread(s)", lambda: torch_oracle.run_layer(inputs)),
+        ]
+        times = best_of([fn for _, fn in contenders], repeat)
+        print(f"   -- torch at {n} thread(s); best of 3 alternating blocks of {repeat} calls:")
+        for (name, _), t in zip(contenders, times):
+            print(f"   {name:<36} {t * 1e3:8.1f} ms")
+        for (name, _), t in zip(contenders[1:], times[1:]):
+            print(f"   ratio {name} / reference: {t / times[0]:.2f}  (>= 1: the reference is no slower)")
     torch.set_num_threads(fw.threads())
-    for name, t in rows:
-        print(f"   {name:<32} {t * 1e3:8.1f} ms")
-    for name, t in rows[1:]:
-        print(f"   ratio {name} / reference: {t / t_ref:.2f}  (> 1: the reference is faster)")
+
+
+def torch_fwd_bwd(torch, inputs):
+    """torch.nn.LSTM's forward and backward alone: module, weights and leaves made once."""
+    from oracles import layout
+
+    B, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    lstm_mod = torch.nn.LSTM(D, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in layout.to_torch(inputs).items():
+            getattr(lstm_mod, name + "_l0").copy_(torch.from_numpy(value))
+    x, h0, c0 = (torch.from_numpy(inputs[k]).requires_grad_() for k in ("x", "h0", "c0"))
+    gh, gc = torch.from_numpy(inputs["gh"]), torch.from_numpy(inputs["gc"])
+
+    def once():
+        lstm_mod.zero_grad()
+        x.grad = h0.grad = c0.grad = None
+        seq, (_, c_n) = lstm_mod(x, (h0[None], c0[None]))
+        ((gh * seq).sum() + (gc * c_n[0]).sum()).backward()
+
+    once()  # warm-up
+    return once
 
 
 def ci_profile(workers):
@@ -105,7 +139,7 @@ def ci_profile(workers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=5, help="timing repeats (best of)")
+    ap.add_argument("--repeat", type=int, default=10, help="timing rounds (best of)")
     ap.add_argument("--skip-ci", action="store_true", help="skip the ci-profile timing")
     ap.add_argument("--workers", default="auto", help="pytest-xdist -n value for the ci-profile run")
     args = ap.parse_args()

@@ -30,9 +30,11 @@ CONTRACT_KEYS = ("h", "c", "dh", "dc", "dW", "dU", "db", "dx", "dh0", "dc0")
 
 
 def sigmoid(x):
-    """Logistic function without overflow, in the dtype of ``x``."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """Logistic function in the dtype of ``x`` (exp overflow for very negative x gives 0, exactly)."""
+    with np.errstate(over="ignore"):
+        e = np.exp(-x)
+    e += 1
+    return np.reciprocal(e, out=e).astype(x.dtype, copy=False)
 
 
 def split_gates(z):
@@ -45,22 +47,34 @@ def join_gates(w):
     return w.transpose(1, 0, 2).reshape(w.shape[1], 4 * w.shape[2])
 
 
-def activate(z):
-    """Pre-activations (..., 4, H) -> gate activations (i, f, g, o on axis -2)."""
-    a = sigmoid(z)
-    a[..., 2, :] = np.tanh(z[..., 2, :])
-    return a
+def activate(z, out=None):
+    """Pre-activations (..., 4, H) -> gate activations: sigmoid for i, f, o and tanh for g.
+    ``out`` may be ``z`` itself."""
+    g = np.tanh(z[..., 2, :])
+    out = np.negative(z, out=out)
+    with np.errstate(over="ignore"):  # exp(-z) = inf for very negative z gives sigmoid 0, exactly
+        np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+    out[..., 2, :] = g
+    return out
 
 
 def input_projection(x, W, b):
-    """x_t @ W[k] + b[k] for every step at once: (B, T, D) -> (B, T, 4H)."""
+    """x_t @ W[k] + b[k] for every step at once, time-major: (B, T, D) -> (T, B, 4H)."""
     B, T, D = x.shape
-    return (x.reshape(B * T, D) @ join_gates(W)).reshape(B, T, -1) + b.reshape(-1)
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, D)
+    xw = (x_tm @ join_gates(W)).reshape(T, B, -1)
+    xw += b.reshape(-1)
+    return xw
 
 
-def step(xw_t, h_prev, c_prev, U_joined):
-    """One step up to the cell state: returns gates (B, 4, H) and c_t."""
-    gates = activate(split_gates(xw_t + h_prev @ U_joined))
+def step(xw_t, h_prev, c_prev, U_joined, out=None):
+    """One step up to the cell state: returns gates (B, 4, H) (written to ``out`` if
+    given) and c_t."""
+    z = np.matmul(h_prev, U_joined, out=None if out is None else out.reshape(out.shape[0], -1))
+    z += xw_t
+    gates = activate(split_gates(z), out=out)
     i, f, g = gates[:, 0], gates[:, 1], gates[:, 2]
     return gates, f * c_prev + i * g
 
@@ -73,6 +87,11 @@ def hidden(gates, c):
 def loss(h, c_last, gh, gc):
     """The scalar loss all gradients refer to."""
     return np.sum(gh * h) + np.sum(gc * c_last)
+
+
+def _batch_major(a):
+    """Time-major (T, B, ...) -> batch-major (B, T, ...), as a view."""
+    return np.swapaxes(a, 0, 1)
 
 
 def validate(x, h0, c0, W, U, b, gh, gc):
@@ -104,30 +123,36 @@ def validate(x, h0, c0, W, U, b, gh, gc):
     return B, T, D, H
 
 
-def forward(x, h0, c0, W, U, b):
-    """Unchecked forward pass: h, c (B, T, H) and gates (B, T, 4, H)."""
+def _forward(x, h0, c0, W, U, b):
+    """Unchecked forward pass, time-major: h, c (T, B, H) and gates (T, B, 4, H)."""
     B, T, _ = x.shape
     H = h0.shape[1]
     xw = input_projection(x, W, b)
     U_joined = join_gates(U)
-    h = np.empty((B, T, H), x.dtype)
-    c = np.empty((B, T, H), x.dtype)
-    gates = np.empty((B, T, 4, H), x.dtype)
+    h = np.empty((T, B, H), x.dtype)
+    c = np.empty((T, B, H), x.dtype)
+    gates = np.empty((T, B, 4, H), x.dtype)
     h_t, c_t = h0, c0
     for t in range(T):
-        gates[:, t], c_t = step(xw[:, t], h_t, c_t, U_joined)
-        h_t = hidden(gates[:, t], c_t)
-        h[:, t], c[:, t] = h_t, c_t
+        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t])
+        h_t = hidden(gates[t], c_t)
+        h[t], c[t] = h_t, c_t
     return dict(h=h, c=c, gates=gates)
 
 
-def backward(fwd, x, h0, c0, W, U, gh, gc):
-    """Unchecked BPTT from the output of ``forward``."""
+def forward(x, h0, c0, W, U, b):
+    """Unchecked forward pass: h, c (B, T, H) and gates (B, T, 4, H)."""
+    return {k: _batch_major(v) for k, v in _forward(x, h0, c0, W, U, b).items()}
+
+
+def _backward(fwd, x, h0, c0, W, U, gh, gc):
+    """Unchecked BPTT from the time-major output of ``_forward``; batch-major results."""
     B, T, D = x.shape
     H = h0.shape[1]
     h, c, gates = fwd["h"], fwd["c"], fwd["gates"]
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
-    c_prev = np.concatenate([c0[:, None], c[:, :-1]], axis=1)
+    h_prev = np.concatenate([h0[None], h[:-1]])
+    c_prev = np.concatenate([c0[None], c[:-1]])
+    gh = np.swapaxes(gh, 0, 1)
     U_joined_T = join_gates(U).T
     dh = np.empty_like(h)
     dc = np.empty_like(c)
@@ -137,32 +162,32 @@ def backward(fwd, x, h0, c0, W, U, gh, gc):
     dh_from_next = np.zeros((B, H), x.dtype)
     dc_from_next = gc
     for t in reversed(range(T)):
-        i, f, g, o = (gates[:, t, k] for k in range(4))
-        tanh_c = np.tanh(c[:, t])
-        dh_t = gh[:, t] + dh_from_next
-        dc_t = dh_t * o * (1 - tanh_c**2) + dc_from_next
-        dz_t = np.stack(
-            [
-                dc_t * g * i * (1 - i),
-                dc_t * c_prev[:, t] * f * (1 - f),
-                dc_t * i * (1 - g**2),
-                dh_t * tanh_c * o * (1 - o),
-            ],
-            axis=1,
-        )
-        dh[:, t], dc[:, t], dz[:, t] = dh_t, dc_t, dz_t
-        dh_from_next = dz_t.reshape(B, 4 * H) @ U_joined_T
+        i, f, g, o = (gates[t, :, k] for k in range(4))
+        tanh_c = np.tanh(c[t])
+        dh_t = np.add(gh[t], dh_from_next, out=dh[t])
+        dc_t = np.multiply(dh_t, o * (1 - tanh_c * tanh_c), out=dc[t])
+        dc_t += dc_from_next
+        np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
+        np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
+        np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
+        np.multiply(dh_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
+        dh_from_next = dz[t].reshape(B, 4 * H) @ U_joined_T
         dc_from_next = dc_t * f
-    dz_flat = dz.reshape(B * T, 4 * H)
-    dW = split_gates((x.reshape(B * T, D).T @ dz_flat)).transpose(1, 0, 2)
-    dU = split_gates((h_prev.reshape(B * T, H).T @ dz_flat)).transpose(1, 0, 2)
+    dz_flat = dz.reshape(T * B, 4 * H)
+    x_tm = np.swapaxes(x, 0, 1).reshape(T * B, D)
+    dW = split_gates(x_tm.T @ dz_flat).transpose(1, 0, 2)
+    dU = split_gates(h_prev.reshape(T * B, H).T @ dz_flat).transpose(1, 0, 2)
     db = dz.sum(axis=(0, 1))
-    dx = (dz_flat @ join_gates(W).T).reshape(B, T, D)
-    return dict(dh=dh, dc=dc, dz=dz, dW=dW, dU=dU, db=db, dx=dx, dh0=dh_from_next, dc0=dc_from_next)
+    dx = (dz_flat @ join_gates(W).T).reshape(T, B, D)
+    return dict(
+        dh=_batch_major(dh), dc=_batch_major(dc), dz=_batch_major(dz), dx=_batch_major(dx),
+        dW=dW, dU=dU, db=db, dh0=dh_from_next, dc0=dc_from_next,
+    )
 
 
 def run(x, h0, c0, W, U, b, gh, gc):
     """Forward and backward pass under the candidate contract (see the module docstring)."""
     validate(x, h0, c0, W, U, b, gh, gc)
-    fwd = forward(x, h0, c0, W, U, b)
-    return {**fwd, **backward(fwd, x, h0, c0, W, U, gh, gc)}
+    fwd = _forward(x, h0, c0, W, U, b)
+    bwd = _backward(fwd, x, h0, c0, W, U, gh, gc)
+    return {**{k: _batch_major(v) for k, v in fwd.items()}, **bwd}

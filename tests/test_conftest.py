@@ -1,0 +1,75 @@
+"""The pytest wiring, run in a subprocess: options, skips with reasons, required frameworks."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ONE_TORCH_CASE = "torch-cell-B1-T1-D1-H1-f64-s0 and not zero"
+
+
+def run(pytester, monkeypatch, *args, fake_torch=None, env=None):
+    """Run pytest on the battery in a subprocess; ``fake_torch`` is the source of a
+    stand-in ``torch`` module put first on the path."""
+    path = [str(REPO)]
+    if fake_torch is not None:
+        fake = pytester.mkdir("fake")
+        (fake / "torch.py").write_text(fake_torch)
+        path.insert(0, str(fake))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
+    monkeypatch.delenv("GATECHECK_PROFILE", raising=False)
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    return pytester.runpytest_subprocess(
+        str(REPO / "tests" / "test_battery.py"), "--rootdir", str(REPO), "-p", "no:cacheprovider", "-ra", *args
+    )
+
+
+def test_unknown_profile_lists_the_valid_ones(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, "--profile", "fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown profile 'fast'; expected one of ['ci', 'nightly']" in result.stderr.str()
+
+
+def test_unknown_required_framework_is_a_usage_error(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, env={"GATECHECK_REQUIRE": "torch,jax"})
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "GATECHECK_REQUIRE: unknown framework(s) ['jax']" in result.stderr.str()
+
+
+def test_bad_candidate_is_a_usage_error(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, "--candidate", "no_such_module_xyz:run")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--candidate 'no_such_module_xyz:run': module 'no_such_module_xyz' does not import*"])
+
+
+def test_missing_framework_skips_with_the_reason(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, "-k", ONE_TORCH_CASE,
+                 fake_torch="raise ImportError('No module named torch')\n")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*torch unavailable: torch is not installed*"])
+
+
+def test_required_framework_missing_is_an_error(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, "-k", ONE_TORCH_CASE,
+                 fake_torch="raise ImportError('No module named torch')\n",
+                 env={"GATECHECK_REQUIRE": "torch"})
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*torch is required (GATECHECK_REQUIRE) but unavailable: torch is not installed*"])
+
+
+def test_unsupported_version_skips_with_the_reason(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, "-k", ONE_TORCH_CASE, fake_torch="__version__ = '1.13.1'\n")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*torch 1.13.1 is not supported (need >= 2.1*"])
+
+
+def test_header_names_versions_and_settings(pytester, monkeypatch):
+    result = run(pytester, monkeypatch, "--collect-only", "--profile", "nightly")
+    result.stdout.fnmatch_lines([
+        "gatecheck: numpy *, torch *, tensorflow* *, keras *",
+        "gatecheck: threads per framework 1 (GATECHECK_THREADS=*",
+        "gatecheck: profile nightly (* cases); candidate reference.lstm:run; required frameworks*",
+    ])
