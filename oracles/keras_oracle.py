@@ -67,7 +67,7 @@ def _build_cell(T, D, H, dtype):
 
 def run_cell(inputs):
     x = inputs["x"]
-    (B, T, D), H = x.shape, inputs["h0"].shape[1]
+    (_, T, D), H = x.shape, inputs["h0"].shape[1]
     key = ("cell", T, D, H, x.dtype.name)
     if key not in _cache:
         _cache[key] = _build_cell(T, D, H, x.dtype.name)

@@ -41,8 +41,7 @@ def _leaves(torch, inputs):
 
 def run_layer(inputs):
     torch = import_torch()
-    B, T, D = inputs["x"].shape
-    H = inputs["h0"].shape[1]
+    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype)
     _load(lstm, inputs, "_l0")
@@ -63,7 +62,7 @@ def run_layer(inputs):
 
 def run_cell(inputs):
     torch = import_torch()
-    B, T, D = inputs["x"].shape
+    _, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     cell = torch.nn.LSTMCell(D, H, dtype=dtype)

@@ -33,13 +33,17 @@ def _per_gate(direction, k):
     return masked
 
 
+def _setup(case):
+    """(inputs, reference result, loss) of a finite-difference case."""
+    inputs = make_inputs(case)
+    return inputs, lstm.run(**inputs), fd.loss(inputs)
+
+
 @pytest.mark.parametrize("fd_case", FD_PARAMS)
 @pytest.mark.parametrize("name", ["x", "h0", "c0", "W", "U", "b"])
 def test_gradient_matches_finite_differences(fd_case, name):
     case = fd_case
-    inputs = make_inputs(case)
-    out = lstm.run(**inputs)
-    base = fd.loss(inputs)
+    inputs, out, base = _setup(case)
     grad = out["d" + name]
     for n, direction in enumerate(_directions(case, name, inputs[name].shape)):
         if name in ("W", "U", "b"):  # each gate's block on its own
@@ -56,9 +60,7 @@ def test_gradient_matches_finite_differences(fd_case, name):
 @pytest.mark.parametrize("which", ["h", "c"])
 def test_per_step_delta_matches_finite_differences(fd_case, which):
     case = fd_case
-    inputs = make_inputs(case)
-    out = lstm.run(**inputs)
-    base = fd.loss(inputs)
+    inputs, out, base = _setup(case)
     delta = out["d" + which]
     for t in range(case.T):
         for n, direction in enumerate(_directions(case, which + str(t), (case.B, case.H))):
