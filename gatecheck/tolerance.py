@@ -49,20 +49,20 @@ EPS = {
 }
 
 _WHY = (
-    "two implementations in one dtype differ by the sum of their own rounding errors, "
-    "each of the size of the yardstick: factor 8 covers that sum with >{headroom}x "
-    "headroom over the largest fraction of the allowance used in the measured grid "
-    "(ci grid + T=250/1000 in std/longmem/sat regimes, all four oracles)"
+    "two implementations in one dtype differ by the sum of their own rounding errors, each of "
+    "the size of the yardstick, hence factor 8. Measured with benchmarks/error_table.py over "
+    "392 cases (the ci grid plus T=250 and T=1000 in the std, longmem and sat regimes, all four "
+    "oracles): the largest fraction of this allowance used was 0.50 (keras db, float64, "
+    "long memory), i.e. 2x headroom; the frameworks' own errors reached 65 eps*scale there, "
+    "1.2e3 eps with saturated gates at T=1000, and stayed below 12 eps in the std regime at T=1000"
 )
 
 TOLERANCES = {
-    np.dtype(np.float32): Tolerance(
-        factor=8.0, floor=16.0, sum_floor=1.0, rtol=4.0, why=_WHY.format(headroom=2)
-    ),
+    np.dtype(np.float32): Tolerance(factor=8.0, floor=16.0, sum_floor=1.0, rtol=4.0, why=_WHY),
     np.dtype(np.float64): Tolerance(
         factor=8.0, floor=16.0, sum_floor=1.0, rtol=4.0,
-        why=_WHY.format(headroom=2) + "; the float32 yardstick scaled to eps64 stands for the "
-        "float64 error since rounding error is linear in eps to first order",
+        why=_WHY + "; the float32 yardstick scaled to eps64 stands for the float64 error, since "
+        "rounding error is linear in eps to first order",
     ),
 }
 

@@ -117,3 +117,11 @@ def test_mutant_is_located_against_torch(mutant, dtype, request):
     first = report.failures[0]
     assert f"{first.quantity} {first.label}" == _resolve(mutant.first, case.T), report.message()
     assert report.message().startswith(f"{case.id}: {mutant.name} differs from torch-cell")
+
+
+def test_every_tolerance_entry_has_its_reason():
+    from gatecheck.tolerance import TOLERANCES
+
+    for dtype, tol in TOLERANCES.items():
+        assert tol.factor > 1 and tol.floor > 0 and tol.rtol > 0, dtype
+        assert "Measured with benchmarks/error_table.py" in tol.why, dtype
