@@ -16,10 +16,11 @@ class CandidateError(Exception):
     """The candidate could not be loaded, raised, or returned something off-contract."""
 
 
-def load(spec):
-    """``'module:callable'`` (module importable from the current directory) -> callable."""
+def load(spec, what="--candidate"):
+    """``'module:callable'`` (module importable from the current directory) -> callable.
+    ``what`` names the option or argument the spec came from, for messages."""
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
-        raise CandidateError(f"--candidate: expected 'module:callable', got {spec!r}")
+        raise CandidateError(f"{what}: expected 'module:callable', got {spec!r}")
     module_name, attr = spec.split(":")
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
@@ -27,16 +28,16 @@ def load(spec):
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import failure is the candidate's, reported as such
         raise CandidateError(
-            f"--candidate {spec!r}: module {module_name!r} does not import: {type(exc).__name__}: {exc}"
+            f"{what} {spec!r}: module {module_name!r} does not import: {type(exc).__name__}: {exc}"
         ) from exc
     target = module
     for part in attr.split("."):
         if not hasattr(target, part):
-            raise CandidateError(f"--candidate {spec!r}: {module_name} has no attribute {attr!r}")
+            raise CandidateError(f"{what} {spec!r}: {module_name} has no attribute {attr!r}")
         target = getattr(target, part)
     if not callable(target):
         raise CandidateError(
-            f"--candidate {spec!r}: {attr!r} is a {type(target).__name__}, not callable"
+            f"{what} {spec!r}: {attr!r} is a {type(target).__name__}, not callable"
         )
     return target
 

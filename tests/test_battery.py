@@ -1,10 +1,12 @@
 """The battery: the candidate (by default the reference) against every oracle, on every
-case of the profile, quantity by quantity (see gatecheck.battery and gatecheck.compare)."""
+case of the profile, quantity by quantity (see gatecheck.battery and gatecheck.compare).
+A failure carries the diagnosis (gatecheck.diagnose) after the first divergence."""
 
 import pytest
 
 from gatecheck.battery import run_case
 from gatecheck.candidate import CandidateError
+from gatecheck.diagnose import diagnose
 
 
 def test_candidate_matches_oracle(battery_case, oracle, candidate):
@@ -15,4 +17,4 @@ def test_candidate_matches_oracle(battery_case, oracle, candidate):
     except CandidateError as exc:
         pytest.fail(f"{case.id}: {exc}", pytrace=False)
     if not report.ok:
-        pytest.fail(report.message(), pytrace=False)
+        pytest.fail(report.message() + "\n\n" + diagnose(fn, case, spec)[1], pytrace=False)
