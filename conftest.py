@@ -55,6 +55,7 @@ def pytest_configure(config):
     config.gatecheck_candidate_spec = spec or cand.REFERENCE_SPEC
     try:
         config.gatecheck_candidate = cand.load(config.gatecheck_candidate_spec)
+        config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate)
     except cand.CandidateError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -66,12 +67,16 @@ def pytest_report_header(config):
         f"{k}={os.environ.get(k, 'unset')}"
         for k in (fw.THREADS_ENV, "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")
     )
+    not_compared = [
+        f"gatecheck: not compared: {key} (the candidate cannot observe it: {why})"
+        for key, why in config.gatecheck_not_compared.items()
+    ]
     return [
         "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"gatecheck: threads per framework {fw.threads()} ({threads})",
         f"gatecheck: profile {config.gatecheck_profile} ({len(grid(config.gatecheck_profile))} cases); "
         f"candidate {config.gatecheck_candidate_spec}; required frameworks ({fw.REQUIRE_ENV}): {required}",
-    ]
+    ] + not_compared
 
 
 def pytest_generate_tests(metafunc):
