@@ -44,20 +44,39 @@ QUANTITIES = {
         Quantity("db_hh", 2, "gate", ("gate", "j"), "db", meaning="torch bias_hh gradient"),
     )
 }
-_RANK = {name: i for i, name in enumerate(QUANTITIES)}
+
+# The vanilla RNN (reference/rnn.py): the same names, no gates and no cell state.
+RNN_QUANTITIES = {
+    q.name: q
+    for q in (
+        Quantity("h", 0, "time", ("b", "t", "j"), "h", meaning="hidden state h_t"),
+        Quantity("dh", 1, "time", ("b", "t", "j"), "dh", meaning="total dL/dh_t"),
+        Quantity("dx", 1, "time", ("b", "t", "d"), "dx", meaning="dL/dx_t"),
+        Quantity("dh0", 1, "", ("b", "j"), "dh0", meaning="dL/dh0"),
+        Quantity("dW", 2, "", ("d", "j"), "dW", meaning="input kernel gradient"),
+        Quantity("dU", 2, "", ("k", "j"), "dU", meaning="recurrent kernel gradient"),
+        Quantity("db", 2, "", ("j",), "db", meaning="bias gradient"),
+        Quantity("db_ih", 2, "", ("j",), "db", meaning="torch bias_ih gradient"),
+        Quantity("db_hh", 2, "", ("j",), "db", meaning="torch bias_hh gradient"),
+    )
+}
 
 
-def contract_value(result, name):
+def _rank(name, table):
+    return list(table).index(name)
+
+
+def contract_value(result, name, table=QUANTITIES):
     """The array for quantity ``name`` from a contract mapping (reference or candidate)."""
-    q = QUANTITIES[name]
+    q = table[name]
     value = result[q.source]
     return value[:, -1] if q.last_step else value
 
 
-def slices(name, T):
+def slices(name, T, table=QUANTITIES):
     """(sort key, label, numpy index) for every slice of a quantity, in divergence order."""
-    q = QUANTITIES[name]
-    rank = _RANK[name]
+    q = table[name]
+    rank = _rank(name, table)
     if q.split == "time":
         steps = range(T) if q.phase == 0 else reversed(range(T))
         for n, t in enumerate(steps):
@@ -66,8 +85,9 @@ def slices(name, T):
         for k, gate in enumerate(GATES):
             yield (q.phase, rank, k), f"gate {gate}", (k,)
     else:
-        # C_T sits with the forward pass's last step; dh0/dc0 after the backward's t=0.
-        yield (q.phase, T - 1 if q.phase == 0 else T, rank), "", (Ellipsis,)
+        # C_T sits with the forward pass's last step; dh0/dc0 after the backward's t=0;
+        # an ungated parameter gradient in the parameters' phase.
+        yield (q.phase, {0: T - 1, 1: T}.get(q.phase, rank), rank), "", (Ellipsis,)
 
 
 @dataclass
@@ -85,15 +105,15 @@ class SliceResult:
     atol: float
     rtol: float
     ratio: float  # greatest abs_err / allowed on the slice (<= 1 passes)
+    axes: tuple = ()  # index names of the quantity, for messages
 
     @property
     def ok(self):
         return self.n_bad == 0
 
     def where(self):
-        axes = QUANTITIES[self.quantity].axes
         parts = []
-        for ax, i in zip(axes, self.index):
+        for ax, i in zip(self.axes, self.index, strict=False):
             parts.append(f"gate={GATES[i]}" if ax == "gate" else f"{ax}={i}")
         return "[" + ", ".join(parts) + "]"
 
@@ -115,6 +135,7 @@ class Report:
     T: int
     results: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # whole-quantity problems (shape, dtype)
+    table: dict = field(default_factory=lambda: QUANTITIES)
 
     @property
     def ok(self):
@@ -139,15 +160,16 @@ class Report:
             for r in fails:
                 by_q.setdefault(r.quantity, []).append(r)
             for name, rs in by_q.items():
-                lines.append(f"  {name:<5} {_summarise(name, rs, self.T)}; worst {max(r.ratio for r in rs):.3g}x allowed")
-        good = sorted({r.quantity for r in self.results} - {r.quantity for r in fails}, key=_RANK.get)
+                lines.append(f"  {name:<5} {_summarise(self.table[name], rs, self.T)}; "
+                             f"worst {max(r.ratio for r in rs):.3g}x allowed")
+        good = sorted({r.quantity for r in self.results} - {r.quantity for r in fails},
+                      key=lambda n: _rank(n, self.table))
         if good:
             lines.append("matching: " + ", ".join(good))
         return "\n".join(lines)
 
 
-def _summarise(name, rs, T):
-    q = QUANTITIES[name]
+def _summarise(q, rs, T):
     if q.split == "time":
         ts = sorted(int(r.label[2:]) for r in rs)
         return f"{len(ts)} of {T} steps: t={_ranges(ts)}"
@@ -165,7 +187,7 @@ def _ranges(ts):
     return ",".join(out)
 
 
-def _compare_slice(name, label, key, index, actual, expected, scale, n_terms, yard32, dtype):
+def _compare_slice(name, axes, label, key, index, actual, expected, scale, n_terms, yard32, dtype):
     a, e = actual[index], expected[index]
     atol = tolerance.slice_atol(dtype, float(np.max(yard32[index])), scale, n_terms)
     rtol = tolerance.slice_rtol(dtype)
@@ -194,6 +216,7 @@ def _compare_slice(name, label, key, index, actual, expected, scale, n_terms, ya
         atol=atol,
         rtol=rtol,
         ratio=float(score.flat[flat]) if score.size else 0.0,
+        axes=axes,
     )
 
 
@@ -210,25 +233,27 @@ def _full_index(index, local, ndim):
 
 
 def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T,
-            actual_name="candidate", expected_name="oracle"):
+            actual_name="candidate", expected_name="oracle", table=QUANTITIES):
     """Compare ``actual[q]`` with ``expected[q]`` for every q in ``quantities``.
 
     ``truth`` (the float64 reference) gives each quantity's scale; parameter gradients
     are sums of B*T per-step terms, which sets their summation floor; ``yard32`` holds
     |ref_f32 - ref_f64| per quantity (see ``gatecheck.tolerance``). All four mappings are
-    keyed by quantity name.
+    keyed by quantity name. ``table`` describes the quantities (``QUANTITIES`` for the
+    LSTM, ``RNN_QUANTITIES`` for the vanilla RNN).
     """
-    report = Report(case_id, actual_name, expected_name, T)
+    report = Report(case_id, actual_name, expected_name, T, table=table)
     for name in quantities:
         a, e = np.asarray(actual[name]), np.asarray(expected[name])
         if a.shape != e.shape:
             report.problems.append(f"{name}: shape {a.shape}, expected {e.shape}")
             continue
         scale = float(np.max(np.abs(truth[name])))
-        n_terms = B * T if QUANTITIES[name].phase == 2 else 1
-        for key, label, index in slices(name, T):
+        q = table[name]
+        n_terms = B * T if q.phase == 2 else 1
+        for key, label, index in slices(name, T, table):
             report.results.append(
-                _compare_slice(name, label, key, index, a, e, scale, n_terms, yard32[name], dtype)
+                _compare_slice(name, q.axes, label, key, index, a, e, scale, n_terms, yard32[name], dtype)
             )
     return report
 
