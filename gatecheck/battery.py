@@ -25,21 +25,22 @@ def _nudged(inputs32, k):
 
 
 @functools.lru_cache(maxsize=64)
-def _reference_view(B, T, D, H, seed, regime, dtype_name):
-    """(inputs in the case's dtype, truth, yardstick), shared by every oracle of the case."""
+def _reference_view(B, T, D, H, seed, regime, dtype_name, output="tanh"):
+    """(inputs in the case's dtype, truth, yardstick), shared by every oracle of the case;
+    ``output`` selects the reference model (see ``reference.lstm.run``)."""
     from gatecheck.cases import Case
 
     inputs64 = make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
     inputs = rounded(inputs64, np.dtype(dtype_name))
-    truth = lstm.run(**rounded(inputs, np.float64))
+    truth = lstm.run(**rounded(inputs, np.float64), output=output)
     names = list(QUANTITIES)
     truth_q = {q: contract_value(truth, q) for q in names}
     yard = {q: np.zeros(v.shape) for q, v in truth_q.items()}
     in32 = rounded(inputs64, np.float32)
     for k in range(YARD_SAMPLES):
         sample = _nudged(in32, k)
-        r32 = lstm.run(**sample)
-        r64 = lstm.run(**rounded(sample, np.float64))
+        r32 = lstm.run(**sample, output=output)
+        r64 = lstm.run(**rounded(sample, np.float64), output=output)
         for q in names:
             err = np.abs(contract_value(r32, q).astype(np.float64) - contract_value(r64, q))
             np.maximum(yard[q], err, out=yard[q])
@@ -54,12 +55,13 @@ def _key(case):
     return (case.B, case.T, case.D, case.H, case.seed, case.regime, case.np_dtype.name)
 
 
-def run_case(case, oracle, candidate=lstm.run, candidate_name="reference"):
-    """Return the comparison ``Report`` of candidate vs oracle on ``case``.
+def run_case(case, oracle, candidate=lstm.run, candidate_name="reference", output="tanh"):
+    """Return the comparison ``Report`` of candidate vs oracle on ``case``; ``output`` is
+    the model the oracle computes (the identity-output variant for ``REFERENCE_IDENTITY``).
 
     Raises ``CandidateError`` when the candidate breaks the contract.
     """
-    inputs, truth, yard = _reference_view(*_key(case))
+    inputs, truth, yard = _reference_view(*_key(case), output)
     expected = oracle.run({k: v.copy() for k, v in inputs.items()})
     result = cand.call(candidate, inputs, candidate_name)
     quantities = comparable(oracle.observes, candidate)

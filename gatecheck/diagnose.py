@@ -37,6 +37,13 @@ REFERENCE = Oracle(
     observes=tuple(q for q in QUANTITIES if q not in ("cT", "db_ih", "db_hh")),
     runner=lambda inputs: lstm.run(**inputs),
 )
+REFERENCE_IDENTITY = Oracle(
+    name="reference-identity",
+    framework="numpy",
+    description="the reference's identity-output variant, h_t = o_t * c_t (reference.lstm.run(output='identity'))",
+    observes=REFERENCE.observes,
+    runner=lambda inputs: lstm.run(**inputs, output="identity"),
+)
 _FORWARD = ("c", "h")
 _STEPWISE = ("h", "c", "dh", "dc", "dx")
 

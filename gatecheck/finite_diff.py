@@ -13,8 +13,8 @@ STEP = 1e-6
 RTOL = 1e-6
 
 
-def loss(inputs):
-    fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")))
+def loss(inputs, output="tanh"):
+    fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")), output)
     return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
 
 
@@ -23,17 +23,17 @@ def directional(loss_of, direction):
     return (loss_of(STEP * direction) - loss_of(-STEP * direction)) / (2 * STEP)
 
 
-def wrt_input(inputs, name, direction):
+def wrt_input(inputs, name, direction, output="tanh"):
     """Directional derivative of the loss with respect to input/parameter ``name``."""
     def loss_of(offset):
         moved = dict(inputs)
         moved[name] = inputs[name] + offset
-        return loss(moved)
+        return loss(moved, output)
 
     return directional(loss_of, direction)
 
 
-def wrt_state(inputs, t, which, direction):
+def wrt_state(inputs, t, which, direction, output="tanh"):
     """Directional derivative of the loss with respect to h_t or c_t (``which``).
 
     The state at step t is moved and the sequence continues from there; moving c_t also
@@ -41,7 +41,7 @@ def wrt_state(inputs, t, which, direction):
     """
     x, h0, c0, W, U, b, gh, gc = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b", "gh", "gc"))
     T = x.shape[1]
-    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b)
+    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
     before = np.sum(gh[:, :t] * head["h"][:, :t])
 
     def loss_of(offset):
@@ -50,11 +50,11 @@ def wrt_state(inputs, t, which, direction):
             h_t = h_t + offset
         else:
             c_t = c_t + offset
-            h_t = lstm.hidden(head["gates"][:, t], c_t)
+            h_t = lstm.hidden(head["gates"][:, t], c_t, output)
         total = before + np.sum(gh[:, t] * h_t)
         if t == T - 1:
             return total + np.sum(gc * c_t)
-        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b)
+        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b, output)
         return total + lstm.loss(tail["h"], tail["c"][:, -1], gh[:, t + 1 :], gc)
 
     return directional(loss_of, direction)

@@ -79,9 +79,17 @@ def step(xw_t, h_prev, c_prev, U_joined, out=None):
     return gates, f * c_prev + i * g
 
 
-def hidden(gates, c):
-    """h_t = o_t * tanh(c_t)."""
-    return gates[:, 3] * np.tanh(c)
+OUTPUTS = ("tanh", "identity")
+
+
+def output_activation(c, output="tanh"):
+    """tanh(c_t) for the canonical LSTM; c_t itself for the identity-output variant."""
+    return np.tanh(c) if output == "tanh" else c
+
+
+def hidden(gates, c, output="tanh"):
+    """h_t = o_t * tanh(c_t) (or o_t * c_t for ``output="identity"``)."""
+    return gates[:, 3] * output_activation(c, output)
 
 
 def loss(h, c_last, gh, gc):
@@ -123,7 +131,7 @@ def validate(x, h0, c0, W, U, b, gh, gc):
     return B, T, D, H
 
 
-def _forward(x, h0, c0, W, U, b):
+def _forward(x, h0, c0, W, U, b, output="tanh"):
     """Unchecked forward pass, time-major: h, c (T, B, H) and gates (T, B, 4, H)."""
     B, T, _ = x.shape
     H = h0.shape[1]
@@ -135,17 +143,17 @@ def _forward(x, h0, c0, W, U, b):
     h_t, c_t = h0, c0
     for t in range(T):
         _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t])
-        h_t = hidden(gates[t], c_t)
+        h_t = hidden(gates[t], c_t, output)
         h[t], c[t] = h_t, c_t
     return dict(h=h, c=c, gates=gates)
 
 
-def forward(x, h0, c0, W, U, b):
+def forward(x, h0, c0, W, U, b, output="tanh"):
     """Unchecked forward pass: h, c (B, T, H) and gates (B, T, 4, H)."""
-    return {k: _batch_major(v) for k, v in _forward(x, h0, c0, W, U, b).items()}
+    return {k: _batch_major(v) for k, v in _forward(x, h0, c0, W, U, b, output).items()}
 
 
-def _backward(fwd, x, h0, c0, W, U, gh, gc):
+def _backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh"):
     """Unchecked BPTT from the time-major output of ``_forward``; batch-major results."""
     B, T, D = x.shape
     H = h0.shape[1]
@@ -163,9 +171,9 @@ def _backward(fwd, x, h0, c0, W, U, gh, gc):
     dc_from_next = gc
     for t in reversed(range(T)):
         i, f, g, o = (gates[t, :, k] for k in range(4))
-        tanh_c = np.tanh(c[t])
+        tanh_c = output_activation(c[t], output)
         dh_t = np.add(gh[t], dh_from_next, out=dh[t])
-        dc_t = np.multiply(dh_t, o * (1 - tanh_c * tanh_c), out=dc[t])
+        dc_t = np.multiply(dh_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
         dc_t += dc_from_next
         np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
         np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
@@ -185,9 +193,15 @@ def _backward(fwd, x, h0, c0, W, U, gh, gc):
     )
 
 
-def run(x, h0, c0, W, U, b, gh, gc):
-    """Forward and backward pass under the candidate contract (see the module docstring)."""
+def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh"):
+    """Forward and backward pass under the candidate contract (see the module docstring).
+
+    ``output="identity"`` gives the variant without the output tanh (h_t = o_t * c_t),
+    the model some hand-written LSTMs implement; the contract is otherwise the same.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"output: expected one of {list(OUTPUTS)}, got {output!r}")
     validate(x, h0, c0, W, U, b, gh, gc)
-    fwd = _forward(x, h0, c0, W, U, b)
-    bwd = _backward(fwd, x, h0, c0, W, U, gh, gc)
+    fwd = _forward(x, h0, c0, W, U, b, output)
+    bwd = _backward(fwd, x, h0, c0, W, U, gh, gc, output)
     return {**{k: _batch_major(v) for k, v in fwd.items()}, **bwd}

@@ -33,38 +33,44 @@ def _per_gate(direction, k):
     return masked
 
 
-def _setup(case):
+def _setup(case, output="tanh"):
     """(inputs, reference result, loss) of a finite-difference case."""
     inputs = make_inputs(case)
-    return inputs, lstm.run(**inputs), fd.loss(inputs)
+    return inputs, lstm.run(**inputs, output=output), fd.loss(inputs, output)
 
 
+# Both models the reference computes: the canonical LSTM and the identity-output variant.
+OUTPUTS = pytest.mark.parametrize("output", lstm.OUTPUTS)
+
+
+@OUTPUTS
 @pytest.mark.parametrize("fd_case", FD_PARAMS)
 @pytest.mark.parametrize("name", ["x", "h0", "c0", "W", "U", "b"])
-def test_gradient_matches_finite_differences(fd_case, name):
+def test_gradient_matches_finite_differences(fd_case, name, output):
     case = fd_case
-    inputs, out, base = _setup(case)
+    inputs, out, base = _setup(case, output)
     grad = out["d" + name]
     for n, direction in enumerate(_directions(case, name, inputs[name].shape)):
         if name in ("W", "U", "b"):  # each gate's block on its own
             for k, gate in enumerate(GATES):
                 v = _per_gate(direction, k)
-                fd.check(fd.wrt_input(inputs, name, v), np.sum(grad * v), base,
+                fd.check(fd.wrt_input(inputs, name, v, output), np.sum(grad * v), base,
                          f"{case.id}: d{name} gate {gate} (direction {n})")
         else:
-            fd.check(fd.wrt_input(inputs, name, direction), np.sum(grad * direction), base,
+            fd.check(fd.wrt_input(inputs, name, direction, output), np.sum(grad * direction), base,
                      f"{case.id}: d{name} (direction {n})")
 
 
+@OUTPUTS
 @pytest.mark.parametrize("fd_case", FD_PARAMS)
 @pytest.mark.parametrize("which", ["h", "c"])
-def test_per_step_delta_matches_finite_differences(fd_case, which):
+def test_per_step_delta_matches_finite_differences(fd_case, which, output):
     case = fd_case
-    inputs, out, base = _setup(case)
+    inputs, out, base = _setup(case, output)
     delta = out["d" + which]
     for t in range(case.T):
         for n, direction in enumerate(_directions(case, which + str(t), (case.B, case.H))):
-            fd.check(fd.wrt_state(inputs, t, which, direction), np.sum(delta[:, t] * direction),
+            fd.check(fd.wrt_state(inputs, t, which, direction, output), np.sum(delta[:, t] * direction),
                      base, f"{case.id}: d{which} at t={t} (direction {n})")
 
 
@@ -104,3 +110,12 @@ def test_reference_is_bitwise_deterministic():
     a, b = lstm.run(**inputs), lstm.run(**inputs)
     for k in a:
         assert np.array_equal(a[k], b[k]), k
+
+
+def test_identity_output_is_a_different_model():
+    inputs = make_inputs(FD_CASES[3])
+    a, b = lstm.run(**inputs), lstm.run(**inputs, output="identity")
+    assert np.array_equal(a["c"][:, 0], b["c"][:, 0]) and not np.allclose(a["h"][:, 0], b["h"][:, 0])
+    np.testing.assert_allclose(b["h"], b["gates"][:, :, 3] * b["c"], rtol=1e-15)
+    with pytest.raises(ValueError, match=r"output: expected one of \['tanh', 'identity'\], got 'relu'"):
+        lstm.run(**inputs, output="relu")

@@ -86,3 +86,90 @@ def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
     assert "forward matches; dh wrong from t=4 (T-3) back; dx wrong from t=5 (T-2) back; " \
            "wrong: dh0, dc0, dW, dU, db" in text, text
     assert "right:" not in text  # dc is not observable in this style, so nothing is right
+
+
+# --- node style: a different model (no output tanh) ----------------------------------
+
+from gatecheck.diagnose import REFERENCE_IDENTITY  # noqa: E402
+from reference.styles import node  # noqa: E402
+
+NODE_CASES = [c._replace(oracle="reference-identity") for c in STYLE_CASES if c.oracle == "torch-cell"]
+
+
+@pytest.mark.parametrize("case", NODE_CASES, ids=lambda c: "node-" + c.id)
+def test_node_style_matches_the_identity_output_reference(case):
+    report = run_case(case, REFERENCE_IDENTITY, node.run, "reference.styles.node:run", output="identity")
+    assert report.ok, report.message()
+
+
+def _network_loss(params, xs, ys, h0, s0):
+    net = node.Network(params, s0=s0, h0=h0)
+    for x in xs:
+        net.x_list_add(x)
+    return net, sum(node.SquaredLoss.loss(n.h, y) for n, y in zip(net.nodes, ys, strict=True))
+
+
+def test_node_style_gradients_match_finite_differences_of_its_own_loss():
+    """Independent of the reference: the network's accumulated diffs against central
+    differences of its squared-error loss, block by block."""
+    from gatecheck import finite_diff as fd
+
+    rng = np.random.default_rng(11)
+    D, H, T = 3, 4, 6
+    inputs = case_inputs(Case("-", 1, T, D, H, "f64", 3))
+    params = node.to_style(inputs["W"], inputs["U"], inputs["b"])
+    xs, ys = inputs["x"][0], rng.standard_normal(T)
+    h0, s0 = inputs["h0"][0], inputs["c0"][0]
+    net, base = _network_loss(params, xs, ys, h0, s0)
+    params.clear_diffs()
+    net.y_list_is(ys)
+    for name in ("wg", "wi", "wf", "wo", "bg", "bi", "bf", "bo"):
+        value, grad = getattr(params, name), getattr(params, name + "_diff").copy()
+        direction = rng.standard_normal(value.shape)
+
+        def loss_of(offset, name=name, value=value):
+            moved = node.Params(**{n: getattr(params, n) for n in ("wg", "wi", "wf", "wo", "bg", "bi", "bf", "bo")})
+            setattr(moved, name, value + offset)
+            return _network_loss(moved, xs, ys, h0, s0)[1]
+
+        fd.check(fd.directional(loss_of, direction), np.sum(grad * direction), base, f"node {name}")
+
+
+def test_node_style_squared_loss_is_the_contract_with_its_upstream_gradient():
+    """y_list_is's diffs equal the identity-output reference's gradients for
+    gh_t = 2 (h_t[0] - y_t) e_0 (one example)."""
+    inputs = case_inputs(Case("-", 1, 5, 3, 4, "f64", 4, "zero"))
+    ys = np.linspace(-0.5, 0.5, 5)
+    params = node.to_style(inputs["W"], inputs["U"], inputs["b"])
+    net, _ = _network_loss(params, inputs["x"][0], ys, None, None)
+    net.y_list_is(ys)
+    ref_h = lstm.run(**inputs, output="identity")["h"][0]
+    gh = np.zeros_like(inputs["gh"])
+    gh[0, :, 0] = 2 * (ref_h[:, 0] - ys)
+    ref = lstm.run(**dict(inputs, gh=gh), output="identity")
+    dW, dU, db = node.from_style(params)
+    for name, got in dict(dW=dW, dU=dU, db=db).items():
+        np.testing.assert_allclose(got, ref[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.torch
+def test_node_style_is_diagnosed_against_the_frameworks(request):
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    case = Case("torch-cell", 3, 7, 4, 5, "f32", 0)
+    report = run_case(case, ORACLES["torch-cell"], node.run, "node")
+    assert not report.ok and report.failures[0].quantity == "h" and report.failures[0].label == "t=0"
+    _, text = dg.diagnose(node.run, case, "node")
+    assert "h diverges at t=0 while c_0 matches; consistent with a missing output tanh (h_t = o_t * c_t)" in text
+
+
+def test_node_layout_round_trip_and_order():
+    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    params = node.to_style(inputs["W"], inputs["U"], inputs["b"])
+    k = lstm.GATES.index("g")
+    assert np.array_equal(params.wg[:, :4], inputs["W"][k].T) and np.array_equal(params.wg[:, 4:], inputs["U"][k].T)
+    for name in ("wg", "wi", "wf", "wo", "bg", "bi", "bf", "bo"):
+        setattr(params, name + "_diff", getattr(params, name))
+    back = node.from_style(params)
+    assert all(np.array_equal(a, inputs[key]) for a, key in zip(back, ("W", "U", "b"), strict=True))

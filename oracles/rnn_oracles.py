@@ -1,0 +1,227 @@
+"""Vanilla-RNN (tanh) oracles, one section per framework.
+
+keras-rnn-cell   ``keras.layers.SimpleRNNCell`` unrolled step by step inside one
+                 ``tf.function`` under ``GradientTape``; the cell's output h_t is also its
+                 new state (``call`` returns ``output, [output]``), so the tape's gradient
+                 with respect to it is the total delta dL/dh_t.
+keras-rnn-layer  ``keras.layers.SimpleRNN(return_sequences=True)`` from ``initial_state=[h0]``.
+torch-rnn-cell   ``torch.nn.RNNCell(nonlinearity="tanh")`` unrolled; every h_t keeps its
+                 gradient (``retain_grad``), which is the total delta dL/dh_t.
+torch-rnn-layer  ``torch.nn.RNN(batch_first=True, nonlinearity="tanh")``: the fused kernel.
+
+Each runner takes the canonical inputs (x, h0, W, U, b, gh) and returns canonical-layout
+arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b / 2 for
+PyTorch (see ``oracles.rnn_layout``).
+"""
+
+from oracles import rnn_layout
+from oracles._frameworks import import_keras, import_torch
+from oracles.base import Oracle
+
+# --- Keras ---------------------------------------------------------------------------
+
+_keras_cache = {}
+
+
+def _keras_assign(cell, inputs):
+    weights = rnn_layout.to_keras(inputs)
+    cell.kernel.assign(weights["kernel"])
+    cell.recurrent_kernel.assign(weights["recurrent_kernel"])
+    cell.bias.assign(weights["bias"])
+
+
+def _keras_grads(dk, drk, dbias):
+    return rnn_layout.grads_from_keras(
+        {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy(), "bias": dbias.numpy()}
+    )
+
+
+def _keras_signature(tf, dtype, T, D, H):
+    return [
+        tf.TensorSpec((None, T, D), dtype),  # x
+        tf.TensorSpec((None, H), dtype),  # h0
+        tf.TensorSpec((None, T, H), dtype),  # gh
+    ]
+
+
+def _build_keras_cell(T, D, H, dtype):
+    tf, keras = import_keras()
+    cell = keras.layers.SimpleRNNCell(H, activation="tanh", dtype=dtype)
+    cell.build((None, D))
+
+    @tf.function(input_signature=_keras_signature(tf, dtype, T, D, H))
+    def fn(x, h0, gh):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0])
+            h = h0
+            hs = []
+            for t in range(T):
+                _, (h,) = cell(x[:, t], [h])
+                hs.append(h)
+            seq = tf.stack(hs, axis=1)
+            loss = tf.reduce_sum(gh * seq)
+        wrt = [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0]
+        grads = tape.gradient(loss, wrt + hs)
+        return seq, grads[: len(wrt)], tf.stack(grads[len(wrt):], axis=1)
+
+    return cell, fn
+
+
+def run_keras_cell(inputs):
+    x = inputs["x"]
+    (_, T, D), H = x.shape, inputs["h0"].shape[1]
+    key = ("cell", T, D, H, x.dtype.name)
+    if key not in _keras_cache:
+        _keras_cache[key] = _build_keras_cell(T, D, H, x.dtype.name)
+    cell, fn = _keras_cache[key]
+    _keras_assign(cell, inputs)
+    seq, (dk, drk, dbias, dx, dh0), dh = fn(x, inputs["h0"], inputs["gh"])
+    out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    out.update(_keras_grads(dk, drk, dbias))
+    return out
+
+
+def _build_keras_layer(D, H, dtype):
+    tf, keras = import_keras()
+    layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, dtype=dtype)
+    layer.build((None, None, D))
+
+    @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
+    def fn(x, h0, gh):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0])
+            seq = layer(x, initial_state=[h0])
+            loss = tf.reduce_sum(gh * seq)
+        cell = layer.cell
+        return seq, tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0])
+
+    return layer, fn
+
+
+def run_keras_layer(inputs):
+    x = inputs["x"]
+    D, H = x.shape[2], inputs["h0"].shape[1]
+    key = ("layer", D, H, x.dtype.name)
+    if key not in _keras_cache:
+        _keras_cache[key] = _build_keras_layer(D, H, x.dtype.name)
+    layer, fn = _keras_cache[key]
+    _keras_assign(layer.cell, inputs)
+    seq, (dk, drk, dbias, dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
+    out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    out.update(_keras_grads(dk, drk, dbias))
+    return out
+
+
+# --- PyTorch -------------------------------------------------------------------------
+
+
+def _torch_load(module, inputs, suffix):
+    torch = import_torch()
+    weights = rnn_layout.to_torch(inputs)
+    with torch.no_grad():
+        for name, value in weights.items():
+            getattr(module, name + suffix).copy_(torch.from_numpy(value))
+
+
+def _torch_param_grads(module, suffix):
+    return rnn_layout.grads_from_torch(
+        {
+            name: getattr(module, name + suffix).grad.numpy()
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+    )
+
+
+def _torch_leaves(torch, inputs):
+    return {
+        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0"))
+        for k in ("x", "h0", "gh")
+    }
+
+
+def run_torch_cell(inputs):
+    torch = import_torch()
+    _, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    cell = torch.nn.RNNCell(D, H, nonlinearity="tanh", dtype=dtype)
+    _torch_load(cell, inputs, "")
+    t = _torch_leaves(torch, inputs)
+    h = t["h0"]
+    hs = []
+    for step in range(T):
+        h = cell(t["x"][:, step], h)
+        h.retain_grad()
+        hs.append(h)
+    seq = torch.stack(hs, 1)
+    (t["gh"] * seq).sum().backward()
+    out = dict(
+        h=seq.detach().numpy(),
+        dh=torch.stack([v.grad for v in hs], 1).numpy(),
+        dx=t["x"].grad.numpy(),
+        dh0=t["h0"].grad.numpy(),
+    )
+    out.update(_torch_param_grads(cell, ""))
+    return out
+
+
+def run_torch_layer(inputs):
+    torch = import_torch()
+    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    rnn = torch.nn.RNN(D, H, num_layers=1, nonlinearity="tanh", batch_first=True, dtype=dtype)
+    _torch_load(rnn, inputs, "_l0")
+    t = _torch_leaves(torch, inputs)
+    seq, _ = rnn(t["x"], t["h0"][None])
+    (t["gh"] * seq).sum().backward()
+    out = dict(h=seq.detach().numpy(), dx=t["x"].grad.numpy(), dh0=t["h0"].grad.numpy())
+    out.update(_torch_param_grads(rnn, "_l0"))
+    return out
+
+
+# --- registry ------------------------------------------------------------------------
+
+_PARAMS = ("dW", "dU", "db")
+_TORCH_BIASES = ("db_ih", "db_hh")
+
+KERAS_RNN_CELL = Oracle(
+    name="keras-rnn-cell",
+    framework="keras",
+    description="keras.layers.SimpleRNNCell unrolled under tf.GradientTape (tf.function)",
+    observes=("h", "dh", "dx", "dh0") + _PARAMS,
+    runner=run_keras_cell,
+)
+
+KERAS_RNN_LAYER = Oracle(
+    name="keras-rnn-layer",
+    framework="keras",
+    description="keras.layers.SimpleRNN whole sequence (return_sequences, initial_state=[h0])",
+    observes=("h", "dx", "dh0") + _PARAMS,
+    cannot_observe={
+        "dh": "dL/dh_t includes the path into step t+1, inside the layer's while loop; "
+              "only the upstream part is an input",
+    },
+    runner=run_keras_layer,
+)
+
+TORCH_RNN_CELL = Oracle(
+    name="torch-rnn-cell",
+    framework="torch",
+    description="torch.nn.RNNCell(tanh) unrolled with retain_grad on every h_t",
+    observes=("h", "dh", "dx", "dh0") + _PARAMS + _TORCH_BIASES,
+    runner=run_torch_cell,
+)
+
+TORCH_RNN_LAYER = Oracle(
+    name="torch-rnn-layer",
+    framework="torch",
+    description="torch.nn.RNN(tanh) whole sequence (batch_first)",
+    observes=("h", "dx", "dh0") + _PARAMS + _TORCH_BIASES,
+    cannot_observe={
+        "dh": "dL/dh_t includes the path into step t+1, inside the fused kernel; "
+              "only the upstream part is an input",
+    },
+    runner=run_torch_layer,
+)
+
+RNN_ORACLES = {o.name: o for o in (KERAS_RNN_CELL, KERAS_RNN_LAYER, TORCH_RNN_CELL, TORCH_RNN_LAYER)}

@@ -1,0 +1,111 @@
+"""NumPy reference vanilla (Elman, tanh) RNN: forward pass and backpropagation through time.
+
+Canonical layout (batch-major)::
+
+    x (B, T, D)   h0 (B, H)   W (D, H)   U (H, H)   b (H,)
+    gh (B, T, H)  upstream gradient of the loss
+
+    z_t = x_t @ W + h_{t-1} @ U + b
+    h_t = tanh(z_t)
+    L = sum(gh * h)
+
+``run`` is the candidate contract every implementation under test follows. It returns
+
+    h, dh  (B, T, H)  state after every step and total dL/dh_t
+    dW (D, H), dU (H, H), db (H,), dx (B, T, D), dh0 (B, H)
+
+and, beyond the contract, ``dz`` (B, T, H) (dL/dz_t, the pre-activation deltas).
+Arithmetic stays in the dtype of the inputs (float32 or float64; float64 is the
+canonical reference).
+"""
+
+import numpy as np
+
+from reference import _validate as v
+
+CONTRACT_KEYS = ("h", "dh", "dW", "dU", "db", "dx", "dh0")
+
+
+def loss(h, gh):
+    """The scalar loss all gradients refer to."""
+    return np.sum(gh * h)
+
+
+def _batch_major(a):
+    """Time-major (T, B, ...) -> batch-major (B, T, ...), as a view."""
+    return np.swapaxes(a, 0, 1)
+
+
+def validate(x, h0, W, U, b, gh):
+    """Check every argument of ``run``; return (B, T, D, H)."""
+    args = dict(x=x, h0=h0, W=W, U=U, b=b, gh=gh)
+    ndims = dict(x=3, h0=2, W=2, U=2, b=1, gh=3)
+    for name, value in args.items():
+        v.as_checked_array(name, value, ndims[name])
+    v.common_dtype(args)
+    B, T, D = x.shape
+    if T == 0:
+        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
+    if B == 0 or D == 0:
+        raise ValueError(f"x: expected B >= 1 and D >= 1, got shape {x.shape}")
+    H = W.shape[1]
+    if H == 0:
+        raise ValueError(f"W: expected H >= 1, got shape {W.shape}")
+    v.check_shape("W", W, (D, H), "(D, H)")
+    v.check_shape("U", U, (H, H), "(H, H)")
+    v.check_shape("b", b, (H,), "(H,)")
+    v.check_shape("h0", h0, (B, H), "(B, H)")
+    v.check_shape("gh", gh, (B, T, H), "(B, T, H)")
+    for name, value in args.items():
+        v.check_finite(name, value)
+    return B, T, D, H
+
+
+def _forward(x, h0, W, U, b):
+    """Unchecked forward pass, time-major: h (T, B, H)."""
+    B, T, D = x.shape
+    x_tm = np.ascontiguousarray(_batch_major(x)).reshape(T * B, D)
+    z = (x_tm @ W).reshape(T, B, -1)
+    z += b
+    h_t = h0
+    for t in range(T):
+        z[t] += h_t @ U
+        h_t = np.tanh(z[t], out=z[t])
+    return z
+
+
+def forward(x, h0, W, U, b):
+    """Unchecked forward pass: h (B, T, H)."""
+    return dict(h=_batch_major(_forward(x, h0, W, U, b)))
+
+
+def _backward(h, x, h0, W, U, gh):
+    """Unchecked BPTT from the time-major h of ``_forward``; batch-major results."""
+    T, B, H = h.shape
+    D = x.shape[2]
+    h_prev = np.concatenate([h0[None], h[:-1]])
+    gh = _batch_major(gh)
+    dh = np.empty_like(h)
+    dz = np.empty_like(h)
+    # The delta flows back through time along the recurrence only: dh_t is the upstream
+    # gh_t plus dz_{t+1} @ U^T (h_t fed step t+1); dz_t = dh_t * (1 - h_t^2).
+    dh_from_next = np.zeros((B, H), x.dtype)
+    for t in reversed(range(T)):
+        dh_t = np.add(gh[t], dh_from_next, out=dh[t])
+        np.multiply(dh_t, 1 - h[t] * h[t], out=dz[t])
+        dh_from_next = dz[t] @ U.T
+    dz_flat = dz.reshape(T * B, H)
+    x_tm = _batch_major(x).reshape(T * B, D)
+    return dict(
+        dh=_batch_major(dh), dz=_batch_major(dz),
+        dx=_batch_major((dz_flat @ W.T).reshape(T, B, D)),
+        dW=x_tm.T @ dz_flat, dU=h_prev.reshape(T * B, H).T @ dz_flat, db=dz_flat.sum(axis=0),
+        dh0=dh_from_next,
+    )
+
+
+def run(x, h0, W, U, b, gh):
+    """Forward and backward pass under the candidate contract (see the module docstring)."""
+    validate(x, h0, W, U, b, gh)
+    h = _forward(x, h0, W, U, b)
+    return {"h": _batch_major(h), **_backward(h, x, h0, W, U, gh)}
