@@ -173,3 +173,80 @@ def test_node_layout_round_trip_and_order():
         setattr(params, name + "_diff", getattr(params, name))
     back = node.from_style(params)
     assert all(np.array_equal(a, inputs[key]) for a, key in zip(back, ("W", "U", "b"), strict=True))
+
+
+# --- course style: column-major, per-gate matrices on [a_prev; x_t] --------------------
+
+from reference.styles import course  # noqa: E402
+
+
+@pytest.mark.parametrize("case", STYLE_CASES, ids=lambda c: "course-" + c.id)
+def test_course_style_matches_oracle(case, request):
+    from conftest import require_framework
+
+    oracle = ORACLES[case.oracle]
+    require_framework(request.config, oracle.framework)
+    report = run_case(case, oracle, course.run, "reference.styles.course:run")
+    assert report.ok, report.message()
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_course_sequence_functions_match_the_reference(dtype):
+    case = Case("-", 3, 9, 4, 5, dtype, 5, "zero")
+    inputs = case_inputs(case)
+    ref = lstm.run(**inputs)
+    p = course.to_style(inputs["W"], inputs["U"], inputs["b"])
+    x_cm = np.ascontiguousarray(inputs["x"].transpose(2, 0, 1))  # (D, m, T)
+    a, _, c, caches = course.lstm_forward(x_cm, inputs["h0"].T, p)
+    grads = course.lstm_backward(np.ascontiguousarray(inputs["gh"].transpose(2, 0, 1)), caches)
+    dW, dU, db = course.from_style(grads)
+    got = dict(h=a.transpose(1, 2, 0), c=c.transpose(1, 2, 0), dx=grads["dx"].transpose(1, 2, 0),
+               dh0=grads["da0"].T, dW=dW, dU=dU, db=db)
+    rtol = 1e-12 if dtype == "f64" else 1e-4
+    for name, value in got.items():
+        np.testing.assert_allclose(value, ref[name], rtol=rtol, atol=rtol * np.abs(ref[name]).max(), err_msg=name)
+
+
+def test_course_head_is_a_column_softmax_of_the_hidden_state():
+    inputs = case_inputs(Case("-", 3, 4, 2, 5, "f64", 6))
+    rng = np.random.default_rng(6)
+    Wy, by = rng.standard_normal((7, 5)), rng.standard_normal((7, 1))
+    p = course.to_style(inputs["W"], inputs["U"], inputs["b"], Wy, by)
+    a, y, _, _ = course.lstm_forward(np.ascontiguousarray(inputs["x"].transpose(2, 0, 1)), inputs["h0"].T, p)
+    h = lstm.run(**dict(inputs, c0=np.zeros_like(inputs["c0"])))["h"]
+    logits = np.einsum("vh,bth->vbt", Wy, h) + by[:, :, None]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=0)
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+    np.testing.assert_allclose(y.sum(axis=0), 1.0, rtol=1e-14)
+
+
+def test_course_layout_is_hidden_first_per_gate():
+    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    p = course.to_style(inputs["W"], inputs["U"], inputs["b"])
+    for letter, gate in (("f", "f"), ("i", "i"), ("c", "g"), ("o", "o")):
+        k = lstm.GATES.index(gate)
+        assert np.array_equal(p["W" + letter][:, :5], inputs["U"][k].T)
+        assert np.array_equal(p["W" + letter][:, 5:], inputs["W"][k].T)
+    grads = {"dW" + letter: p["W" + letter] for letter in "fico"}
+    grads.update({"db" + letter: p["b" + letter] for letter in "fico"})
+    back = course.from_style(grads)
+    assert all(np.array_equal(a, inputs[key]) for a, key in zip(back, ("W", "U", "b"), strict=True))
+
+
+def test_course_with_input_first_concatenation_is_diagnosed():
+    """[x_t; a_prev] instead of [a_prev; x_t]: the shapes still fit (H + D either way), so
+    only the numbers show it: the forward diverges at t = 0, and with D == H, where the
+    swap is expressible in canonical weights, the swapped concatenation is named."""
+    src = inspect.getsource(course)
+    old = "concat = np.concatenate([a_prev, xt], axis=0)"
+    assert src.count(old) == 2
+    import types
+
+    variant = types.ModuleType("course_variant")
+    exec(compile(src.replace(old, "concat = np.concatenate([xt, a_prev], axis=0)"), "<course variant>", "exec"),
+         variant.__dict__)
+    report, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    assert report.failures[0].quantity in ("c", "h") and report.failures[0].label == "t=0"
+    assert "concatenation order" not in text  # D != H: not expressible, so not claimed
+    _, text = dg.diagnose(variant.run, Case("-", 2, 5, 4, 4, "f64", 1), "variant")
+    assert "the concatenation order looks swapped ([h; x] vs [x; h])" in text, text
