@@ -24,27 +24,37 @@ def _nudged(inputs32, k):
     return {name: np.nextafter(v, target) for name, v in inputs32.items()}
 
 
-@functools.lru_cache(maxsize=64)
-def _reference_view(B, T, D, H, seed, regime, dtype_name, output="tanh"):
-    """(inputs in the case's dtype, truth, yardstick), shared by every oracle of the case;
-    ``output`` selects the reference model (see ``reference.lstm.run``)."""
-    from gatecheck.cases import Case
+def reference_view(inputs64, dtype, reference, table=QUANTITIES):
+    """(inputs in ``dtype``, truth, yardstick) for a model.
 
-    inputs64 = make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
-    inputs = rounded(inputs64, np.dtype(dtype_name))
-    truth = lstm.run(**rounded(inputs, np.float64), output=output)
-    names = list(QUANTITIES)
-    truth_q = {q: contract_value(truth, q) for q in names}
+    ``reference(**inputs)`` computes the model; truth is it in float64 on the exact
+    values the case's dtype holds; the yardstick is, per quantity of ``table``, the
+    largest |ref_f32 - ref_f64| over the nudged float32 roundings (see YARD_SAMPLES).
+    """
+    inputs = rounded(inputs64, np.dtype(dtype))
+    truth = reference(**rounded(inputs, np.float64))
+    names = [q for q in table if table[q].source in truth]
+    truth_q = {q: contract_value(truth, q, table) for q in names}
     yard = {q: np.zeros(v.shape) for q, v in truth_q.items()}
     in32 = rounded(inputs64, np.float32)
     for k in range(YARD_SAMPLES):
         sample = _nudged(in32, k)
-        r32 = lstm.run(**sample, output=output)
-        r64 = lstm.run(**rounded(sample, np.float64), output=output)
+        r32 = reference(**sample)
+        r64 = reference(**rounded(sample, np.float64))
         for q in names:
-            err = np.abs(contract_value(r32, q).astype(np.float64) - contract_value(r64, q))
+            err = np.abs(contract_value(r32, q, table).astype(np.float64) - contract_value(r64, q, table))
             np.maximum(yard[q], err, out=yard[q])
     return inputs, truth_q, yard
+
+
+@functools.lru_cache(maxsize=64)
+def _reference_view(B, T, D, H, seed, regime, dtype_name, output="tanh"):
+    """The LSTM's ``reference_view`` for a case, shared by every oracle of the case;
+    ``output`` selects the reference model (see ``reference.lstm.run``)."""
+    from gatecheck.cases import Case
+
+    inputs64 = make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
+    return reference_view(inputs64, dtype_name, functools.partial(lstm.run, output=output))
 
 
 def case_inputs(case):

@@ -61,6 +61,16 @@ RNN_QUANTITIES = {
     )
 }
 
+# The LSTM under the softmax / cross-entropy head (reference/head.py): the LSTM's
+# quantities (the head feeds gh, gc = 0), the per-step probabilities and the head's own
+# parameter gradients.
+HEAD_QUANTITIES = {
+    **{k: v for k, v in QUANTITIES.items() if k != "cT"},
+    "p": Quantity("p", 0, "time", ("b", "t", "k"), "p", meaning="softmax output p_t"),
+    "dV": Quantity("dV", 2, "", ("j", "k"), "dV", meaning="head kernel gradient"),
+    "dcb": Quantity("dcb", 2, "", ("k",), "dcb", meaning="head bias gradient"),
+}
+
 
 def _rank(name, table):
     return list(table).index(name)

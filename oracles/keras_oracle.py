@@ -140,3 +140,63 @@ KERAS_LAYER = Oracle(
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
     runner=run_layer,
 )
+
+
+# --- the softmax / cross-entropy head (reference/head.py) ---------------------------
+
+
+def _build_cell_head(T, D, H, K, dtype):
+    tf, keras = import_keras()
+    cell = keras.layers.LSTMCell(H, dtype=dtype)
+    cell.build((None, D))
+    dense = keras.layers.Dense(K, dtype=dtype)
+    dense.build((None, H))
+    spec = _signature(tf, dtype, T, D, H)[:3] + [tf.TensorSpec((None, T, K), dtype)]
+
+    @tf.function(input_signature=spec)
+    def fn(x, h0, c0, y):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, c0])
+            h, c = h0, c0
+            hs, cs, ps, losses = [], [], [], []
+            for t in range(T):
+                _, (h, c) = cell(x[:, t], [h, c])
+                hs.append(h)
+                cs.append(c)
+                logits = dense(h)
+                ps.append(tf.nn.softmax(logits))
+                losses.append(tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=y[:, t], logits=logits)))
+            loss = tf.add_n(losses)
+        wrt = [cell.kernel, cell.recurrent_kernel, cell.bias, dense.kernel, dense.bias, x, h0, c0]
+        grads = tape.gradient(loss, wrt + hs + cs)
+        n = len(wrt)
+        return (tf.stack(hs, 1), tf.stack(cs, 1), tf.stack(ps, 1), loss, grads[:n],
+                tf.stack(grads[n : n + T], 1), tf.stack(grads[n + T :], 1))
+
+    return cell, dense, fn
+
+
+def run_cell_head(inputs):
+    x = inputs["x"]
+    (_, T, D), H, K = x.shape, inputs["h0"].shape[1], inputs["V"].shape[1]
+    key = ("cell-head", T, D, H, K, x.dtype.name)
+    if key not in _cache:
+        _cache[key] = _build_cell_head(T, D, H, K, x.dtype.name)
+    cell, dense, fn = _cache[key]
+    _assign(cell, inputs)
+    dense.kernel.assign(inputs["V"])
+    dense.bias.assign(inputs["cb"])
+    h, c, p, loss, (dk, drk, dbias, dV, dcb, dx, dh0, dc0), dh, dc = fn(x, inputs["h0"], inputs["c0"], inputs["y"])
+    out = {k: t.numpy() for k, t in dict(h=h, c=c, p=p, dh=dh, dc=dc, dx=dx, dh0=dh0, dc0=dc0, dV=dV, dcb=dcb).items()}
+    out["loss"] = loss.numpy()
+    out.update(_grads_to_canonical(dk, drk, dbias))
+    return out
+
+
+KERAS_CELL_HEAD = Oracle(
+    name="keras-cell-head",
+    framework="keras",
+    description="keras.layers.LSTMCell + Dense + softmax cross-entropy per step, unrolled under tf.GradientTape",
+    observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
+    runner=run_cell_head,
+)

@@ -113,3 +113,56 @@ TORCH_CELL = Oracle(
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _PARAMS,
     runner=run_cell,
 )
+
+
+# --- the softmax / cross-entropy head (reference/head.py) ---------------------------
+
+
+def run_cell_head(inputs):
+    torch = import_torch()
+    _, T, D = inputs["x"].shape
+    H, K = inputs["h0"].shape[1], inputs["V"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    cell = torch.nn.LSTMCell(D, H, dtype=dtype)
+    _load(cell, inputs, "")
+    dense = torch.nn.Linear(H, K, dtype=dtype)
+    with torch.no_grad():
+        dense.weight.copy_(torch.from_numpy(inputs["V"].T.copy()))
+        dense.bias.copy_(torch.from_numpy(inputs["cb"]))
+    t = {k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0", "c0")) for k in ("x", "h0", "c0", "y")}
+    h, c = t["h0"], t["c0"]
+    hs, cs, ps, loss = [], [], [], 0
+    for step in range(T):
+        h, c = cell(t["x"][:, step], (h, c))
+        h.retain_grad()
+        c.retain_grad()
+        hs.append(h)
+        cs.append(c)
+        log_p = torch.log_softmax(dense(h), dim=-1)
+        ps.append(log_p.exp())
+        loss = loss - (t["y"][:, step] * log_p).sum()
+    loss.backward()
+    out = dict(
+        h=torch.stack(hs, 1).detach().numpy(),
+        c=torch.stack(cs, 1).detach().numpy(),
+        p=torch.stack(ps, 1).detach().numpy(),
+        dh=torch.stack([v.grad for v in hs], 1).numpy(),
+        dc=torch.stack([v.grad for v in cs], 1).numpy(),
+        dx=t["x"].grad.numpy(),
+        dh0=t["h0"].grad.numpy(),
+        dc0=t["c0"].grad.numpy(),
+        dV=dense.weight.grad.numpy().T.copy(),
+        dcb=dense.bias.grad.numpy(),
+        loss=loss.detach().numpy(),
+    )
+    out.update(_param_grads(cell, ""))
+    return out
+
+
+TORCH_CELL_HEAD = Oracle(
+    name="torch-cell-head",
+    framework="torch",
+    description="torch.nn.LSTMCell + nn.Linear + log_softmax cross-entropy per step, retain_grad on h_t, c_t",
+    observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dV", "dcb") + _PARAMS,
+    runner=run_cell_head,
+)
