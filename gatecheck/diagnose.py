@@ -181,6 +181,21 @@ HYPOTHESES = (_missing_output_tanh, _missing_recurrent_dh, _dc_without_forget, _
               _batch_mean, _dropped_initial)
 
 
+def known_bug(inputs, got, quantities, skip=()):
+    """Mutants of the reference (gatecheck.mutants) whose output the candidate reproduces,
+    on every compared quantity, to float64 precision."""
+    from gatecheck import mutants
+
+    found = []
+    for m in mutants.MUTANTS:
+        if m.name in skip:
+            continue
+        mutated = mutants.load(m).run(**inputs)
+        if all(close(contract_value(got, q), contract_value(mutated, q)) for q in quantities):
+            found.append(f"matches the known bug '{m.name}': {m.wrong} ({m.why})")
+    return found
+
+
 def pattern(report, T):
     """One line: what matches, and from which step each per-step quantity goes wrong."""
     bad = {}
@@ -263,6 +278,7 @@ def diagnose(candidate, case, name="candidate"):
             continue
         if found:
             findings.append(found)
+    findings += known_bug(inputs, got, quantities)
     lines = [f"diagnosis ({case64.id}, float64, against the reference):", "  " + pattern(report, case.T)]
     lines += [f"  - {f}" for f in findings] or ["  - no known bug shape explains it; see the first divergence"]
     lines.append(table(report, case.T))

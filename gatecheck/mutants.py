@@ -48,6 +48,24 @@ MUTANTS = [
         "dW gate i",
     ),
 ]
+MUTANTS += [
+    Mutant(
+        "dc-without-forget",
+        "dc_t is passed back to step t-1 without the factor f_t",
+        "the carry path c_{t-1} -> c_t is thought of as an identity, as in a plain sum",
+        "dc_from_next = dc_t * f\n",
+        "dc_from_next = dc_t.copy()\n",
+        "dc t=T-2",
+    ),
+    Mutant(
+        "f-grad-uses-c_t",
+        "the forget gate's gradient uses c_t instead of c_{t-1}",
+        "c_prev and c_next sit side by side in the cache and get mixed up",
+        "np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])",
+        "np.multiply(dc_t, c[t] * f * (1 - f), out=dz[t, :, 1])",
+        "dx t=T-1",
+    ),
+]
 BY_NAME = {m.name: m for m in MUTANTS}
 
 

@@ -14,9 +14,9 @@ import zlib
 
 import numpy as np
 
-from gatecheck.battery import YARD_SAMPLES, _nudged
+from gatecheck.battery import reference_view
 from gatecheck.candidate import CandidateError
-from gatecheck.cases import Case, rounded
+from gatecheck.cases import Case
 from gatecheck.compare import RNN_QUANTITIES, compare, contract_value
 from reference import rnn
 from reference.rnn import CONTRACT_KEYS
@@ -31,7 +31,13 @@ RNN_ORACLE_NAMES = ("keras-rnn-cell", "keras-rnn-layer", "torch-rnn-cell", "torc
 
 # (B, T, D, H): B=1, T=1, D=1, H=1, D != H, B >= 3 and T >= 40 all appear.
 SHAPES = [(1, 1, 1, 1), (1, 1, 3, 2), (2, 3, 4, 1), (3, 7, 4, 5), (2, 40, 3, 4)]
-SAT_SHAPES = [(2, 3, 4, 1), (3, 7, 4, 5)]
+# sat only where H >= 4. With H <= 2 and T <= 3 the tolerance policy rejects correct
+# frameworks in sat (up to 7x the allowance on dx and db, torch and keras alike, float32
+# and float64, over seeds 0-5): h_t is saturated, so nudging the inputs by an ulp leaves
+# h_t's rounding unchanged and the three yardstick samples agree, small by luck; and the
+# cancellation in 1 - h_t^2 turns an ulp of h_t into an error far above the normwise floor,
+# which is relative to the small result (a single-element db, say), not to its terms.
+SAT_SHAPES = [(3, 7, 4, 5), (2, 40, 3, 4)]
 
 
 def make_inputs(case):
@@ -70,21 +76,7 @@ def grid(oracles=RNN_ORACLE_NAMES, dtypes=("f32", "f64"), seed=0):
 def _reference_view(B, T, D, H, seed, regime, dtype_name):
     """(inputs in the case's dtype, truth, yardstick), shared by every oracle of the case."""
     inputs64 = make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
-    inputs = rounded(inputs64, np.dtype(dtype_name))
-    names = list(RNN_QUANTITIES)
-    truth = rnn.run(**rounded(inputs, np.float64))
-    truth_q = {q: contract_value(truth, q, RNN_QUANTITIES) for q in names}
-    yard = {q: np.zeros(v.shape) for q, v in truth_q.items()}
-    in32 = rounded(inputs64, np.float32)
-    for k in range(YARD_SAMPLES):
-        sample = _nudged(in32, k)
-        r32 = rnn.run(**sample)
-        r64 = rnn.run(**rounded(sample, np.float64))
-        for q in names:
-            err = np.abs(contract_value(r32, q, RNN_QUANTITIES).astype(np.float64)
-                         - contract_value(r64, q, RNN_QUANTITIES))
-            np.maximum(yard[q], err, out=yard[q])
-    return inputs, truth_q, yard
+    return reference_view(inputs64, dtype_name, rnn.run, RNN_QUANTITIES)
 
 
 def _key(case):

@@ -65,13 +65,13 @@ def _forward(x, h0, W, U, b):
     """Unchecked forward pass, time-major: h (T, B, H)."""
     B, T, D = x.shape
     x_tm = np.ascontiguousarray(_batch_major(x)).reshape(T * B, D)
-    z = (x_tm @ W).reshape(T, B, -1)
-    z += b
+    h = (x_tm @ W).reshape(T, B, -1)  # x_t @ W + b for every step, made z_t then h_t in place
+    h += b
     h_t = h0
     for t in range(T):
-        z[t] += h_t @ U
-        h_t = np.tanh(z[t], out=z[t])
-    return z
+        h[t] += h_t @ U
+        h_t = np.tanh(h[t], out=h[t])
+    return h
 
 
 def forward(x, h0, W, U, b):

@@ -93,7 +93,7 @@ def test_tolerance_scales_with_the_yardstick():
 
 
 def _resolve(first, T):
-    return first.replace("T-2", str(T - 2))
+    return first.replace("T-2", str(T - 2)).replace("T-1", str(T - 1))
 
 
 @pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)

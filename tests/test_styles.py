@@ -75,8 +75,11 @@ def test_assignment_with_o_and_g_swapped_in_the_forward_is_diagnosed():
         "    g = np.tanh(a[:, 2 * H : 3 * H])\n    o = sigmoid(a[:, 3 * H :])",
     )
     _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
-    assert "your gates look ordered i,f,g,o (canonical: i,f,g,o)" not in text
-    assert "with that layout the forward pass matches but" in text, text
+    # The adapter hands the style (i, f, o, g) blocks; the slip reads block 3 as o and
+    # block 4 as g, so the forward pass is right when the canonical o and g trade places;
+    # the backward still follows (i, f, o, g), so the gradients stay wrong.
+    assert "your gates look ordered i,f,o,g (canonical: i,f,g,o); with that layout the forward pass " \
+           "matches but" in text, text
 
 
 def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
@@ -86,6 +89,7 @@ def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
     assert "forward matches; dh wrong from t=4 (T-3) back; dx wrong from t=5 (T-2) back; " \
            "wrong: dh0, dc0, dW, dU, db" in text, text
     assert "right:" not in text  # dc is not observable in this style, so nothing is right
+    assert "matches the known bug 'dc-without-forget'" in text, text
 
 
 # --- node style: a different model (no output tanh) ----------------------------------
@@ -250,3 +254,28 @@ def test_course_with_input_first_concatenation_is_diagnosed():
     assert "concatenation order" not in text  # D != H: not expressible, so not claimed
     _, text = dg.diagnose(variant.run, Case("-", 2, 5, 4, 4, "f64", 1), "variant")
     assert "the concatenation order looks swapped ([h; x] vs [x; h])" in text, text
+
+
+def _course_variant(old, new):
+    import types
+
+    src = inspect.getsource(course)
+    assert src.count(old) == 1, old
+    module = types.ModuleType("course_variant")
+    exec(compile(src.replace(old, new), "<course variant>", "exec"), module.__dict__)
+    return module
+
+
+def test_course_forget_gradient_with_c_next_is_diagnosed():
+    variant = _course_variant("dft = dc * c_prev * ft * (1 - ft)", "dft = dc * c_next * ft * (1 - ft)")
+    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    assert "forward matches; dh wrong from t=5 (T-2) back" in text, text
+    assert "matches the known bug 'f-grad-uses-c_t': the forget gate's gradient uses c_t instead of c_{t-1}" in text
+
+
+def test_course_bias_gradient_averaged_over_the_batch_is_diagnosed():
+    variant = _course_variant('grads["db" + name] = d.sum(axis=1, keepdims=True)',
+                              'grads["db" + name] = d.mean(axis=1, keepdims=True)')
+    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    assert "forward matches; wrong: db; right: dh, dx, dh0, dc0, dW, dU" in text, text
+    assert "db equal the reference divided by B=3: averaged over the batch instead of summed" in text
