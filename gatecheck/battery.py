@@ -82,7 +82,7 @@ def run_case(case, oracle, candidate=lstm.run, candidate_name="reference", outpu
     )
 
 
-def comparable(observed, candidate):
+def comparable(observed, candidate, table=QUANTITIES, keys=lstm.CONTRACT_KEYS):
     """The oracle's quantities less those the candidate declares it cannot observe."""
-    excused = cand.cannot_observe(candidate)
-    return tuple(q for q in observed if QUANTITIES[q].source not in excused)
+    excused = cand.cannot_observe(candidate, keys)
+    return tuple(q for q in observed if table[q].source not in excused)

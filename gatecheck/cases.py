@@ -44,14 +44,25 @@ class Case(NamedTuple):
         return np.dtype(DTYPES[self.dtype])
 
 
+def case_rng(case, prefix=""):
+    """The random generator of a case's inputs: a function of its shape, seed and regime
+    (and of ``prefix``, which separates models), never of the oracle or dtype."""
+    key = f"{prefix}{case.B}-{case.T}-{case.D}-{case.H}-{case.seed}-{case.regime}"
+    return np.random.default_rng(zlib.crc32(key.encode()))
+
+
+def scales(regime):
+    """(weight scale, input scale) of a regime: x4 and x3 saturate the gates in "sat"."""
+    return (4.0, 3.0) if regime == "sat" else (1.0, 1.0)
+
+
 def make_inputs(case):
     """Float64 canonical inputs for a case, before rounding to the case's dtype."""
     if case.regime not in REGIMES:
         raise ValueError(f"regime: expected one of {sorted(REGIMES)}, got {case.regime!r}")
-    key = f"{case.B}-{case.T}-{case.D}-{case.H}-{case.seed}-{case.regime}"
-    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    rng = case_rng(case)
     B, T, D, H = case.B, case.T, case.D, case.H
-    w_scale, x_scale = (4.0, 3.0) if case.regime == "sat" else (1.0, 1.0)
+    w_scale, x_scale = scales(case.regime)
     inputs = dict(
         x=x_scale * rng.standard_normal((B, T, D)),
         h0=0.5 * rng.standard_normal((B, H)),

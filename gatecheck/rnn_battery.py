@@ -10,13 +10,12 @@ errors of the reference (inputs nudged by 0, +1, -1 ulp), quantity by quantity.
 """
 
 import functools
-import zlib
 
 import numpy as np
 
-from gatecheck.battery import reference_view
-from gatecheck.candidate import CandidateError
-from gatecheck.cases import Case
+from gatecheck import candidate as cand
+from gatecheck.battery import comparable, reference_view
+from gatecheck.cases import Case, case_rng, scales
 from gatecheck.compare import RNN_QUANTITIES, compare, contract_value
 from reference import rnn
 from reference.rnn import CONTRACT_KEYS
@@ -44,10 +43,9 @@ def make_inputs(case):
     """Float64 canonical RNN inputs for a case, before rounding to the case's dtype."""
     if case.regime not in RNN_REGIMES:
         raise ValueError(f"regime: expected one of {sorted(RNN_REGIMES)}, got {case.regime!r}")
-    key = f"rnn-{case.B}-{case.T}-{case.D}-{case.H}-{case.seed}-{case.regime}"
-    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    rng = case_rng(case, "rnn-")
     B, T, D, H = case.B, case.T, case.D, case.H
-    w_scale, x_scale = (4.0, 3.0) if case.regime == "sat" else (1.0, 1.0)
+    w_scale, x_scale = scales(case.regime)
     inputs = dict(
         x=x_scale * rng.standard_normal((B, T, D)),
         h0=0.5 * rng.standard_normal((B, H)),
@@ -96,54 +94,9 @@ def expected_shapes(inputs):
     return dict(h=(B, T, H), dh=(B, T, H), dW=(D, H), dU=(H, H), db=(H,), dx=(B, T, D), dh0=(B, H))
 
 
-def cannot_observe(candidate):
-    """RNN contract keys a candidate declares it cannot expose ({key: reason}), via an
-    attribute ``cannot_observe`` on the callable (as in ``gatecheck.candidate``)."""
-    declared = getattr(candidate, "cannot_observe", {}) or {}
-    if not isinstance(declared, dict) or set(declared) - set(CONTRACT_KEYS):
-        raise CandidateError(
-            f"cannot_observe: expected a dict keyed by RNN contract keys {list(CONTRACT_KEYS)}, got {declared!r}"
-        )
-    return declared
-
-
 def call_rnn(candidate, inputs, name="candidate"):
-    """Run an RNN candidate on canonical inputs and check its result against the contract
-    of ``reference.rnn.run``; every breach is a ``CandidateError`` naming the key."""
-    args = {k: v.copy() for k, v in inputs.items()}  # a candidate may not alter our inputs
-    try:
-        out = candidate(**args)
-    except Exception as exc:
-        raise CandidateError(f"{name} raised {type(exc).__name__}: {exc}") from exc
-    if not hasattr(out, "keys") or not hasattr(out, "__getitem__"):
-        raise CandidateError(f"{name} returned a {type(out).__name__}; expected a mapping with keys {list(CONTRACT_KEYS)}")
-    excused = cannot_observe(candidate)
-    missing = [k for k in CONTRACT_KEYS if k not in out and k not in excused]
-    if missing:
-        raise CandidateError(f"{name} returned no {missing}; the contract needs {list(CONTRACT_KEYS)}")
-    dtype = inputs["x"].dtype
-    checked = {}
-    for key, shape in expected_shapes(inputs).items():
-        if key in excused and key not in out:
-            continue
-        value = out[key]
-        if not isinstance(value, np.ndarray):
-            raise CandidateError(f"{name}: {key!r} is a {type(value).__name__}; expected a numpy.ndarray")
-        if value.shape != shape:
-            raise CandidateError(f"{name}: {key!r} has shape {value.shape}; expected {shape}")
-        if value.dtype != dtype:
-            raise CandidateError(f"{name}: {key!r} has dtype {value.dtype}; expected {dtype} (the inputs' dtype)")
-        if not np.all(np.isfinite(value)):
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
-            raise CandidateError(f"{name}: {key!r} holds {value[bad]} at {bad}; expected finite values")
-        checked[key] = value
-    return checked
-
-
-def comparable(observed, candidate):
-    """The oracle's quantities less those the candidate declares it cannot observe."""
-    excused = cannot_observe(candidate)
-    return tuple(q for q in observed if RNN_QUANTITIES[q].source not in excused)
+    """``gatecheck.candidate.call`` under the contract of ``reference.rnn.run``."""
+    return cand.call(candidate, inputs, name, keys=CONTRACT_KEYS, shapes=expected_shapes)
 
 
 def run_case(case, oracle, candidate=rnn.run, candidate_name="reference"):
@@ -154,7 +107,7 @@ def run_case(case, oracle, candidate=rnn.run, candidate_name="reference"):
     inputs, truth, yard = _reference_view(*_key(case))
     expected = oracle.run({k: v.copy() for k, v in inputs.items()})
     result = call_rnn(candidate, inputs, candidate_name)
-    quantities = comparable(oracle.observes, candidate)
+    quantities = comparable(oracle.observes, candidate, RNN_QUANTITIES, CONTRACT_KEYS)
     actual = {q: contract_value(result, q, RNN_QUANTITIES) for q in quantities}
     return compare(
         case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T,

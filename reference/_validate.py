@@ -49,3 +49,17 @@ def common_dtype(arrays):
         listing = ", ".join(f"{n}={d}" for n, d in dtypes.items())
         raise TypeError(f"mixed dtypes: expected one dtype for all arguments, got {listing}")
     return next(iter(dtypes.values()))
+
+
+def sequence_arguments(args, ndims):
+    """Check types, dtypes and ndims of a recurrent model's arguments (``args`` and
+    ``ndims`` keyed by argument name, ``x`` among them); return x's (B, T, D)."""
+    for name, value in args.items():
+        as_checked_array(name, value, ndims[name])
+    common_dtype(args)
+    B, T, D = args["x"].shape
+    if T == 0:
+        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {args['x'].shape}")
+    if B == 0 or D == 0:
+        raise ValueError(f"x: expected B >= 1 and D >= 1, got shape {args['x'].shape}")
+    return B, T, D

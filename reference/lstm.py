@@ -106,14 +106,7 @@ def validate(x, h0, c0, W, U, b, gh, gc):
     """Check every argument of ``run``; return (B, T, D, H)."""
     args = dict(x=x, h0=h0, c0=c0, W=W, U=U, b=b, gh=gh, gc=gc)
     ndims = dict(x=3, h0=2, c0=2, W=3, U=3, b=2, gh=3, gc=2)
-    for name, value in args.items():
-        v.as_checked_array(name, value, ndims[name])
-    v.common_dtype(args)
-    B, T, D = x.shape
-    if T == 0:
-        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
-    if B == 0 or D == 0:
-        raise ValueError(f"x: expected B >= 1 and D >= 1, got shape {x.shape}")
+    B, T, D = v.sequence_arguments(args, ndims)
     if W.shape[0] != 4:
         raise ValueError(f"W: expected the gate axis first with 4 gates (i, f, g, o), got shape {W.shape}")
     H = W.shape[2]

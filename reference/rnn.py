@@ -40,14 +40,7 @@ def validate(x, h0, W, U, b, gh):
     """Check every argument of ``run``; return (B, T, D, H)."""
     args = dict(x=x, h0=h0, W=W, U=U, b=b, gh=gh)
     ndims = dict(x=3, h0=2, W=2, U=2, b=1, gh=3)
-    for name, value in args.items():
-        v.as_checked_array(name, value, ndims[name])
-    v.common_dtype(args)
-    B, T, D = x.shape
-    if T == 0:
-        raise ValueError(f"x: expected at least one time step (T >= 1), got shape {x.shape}")
-    if B == 0 or D == 0:
-        raise ValueError(f"x: expected B >= 1 and D >= 1, got shape {x.shape}")
+    B, T, D = v.sequence_arguments(args, ndims)
     H = W.shape[1]
     if H == 0:
         raise ValueError(f"W: expected H >= 1, got shape {W.shape}")

@@ -65,7 +65,7 @@ def lstm_cell_backward(da_next, dc_next, cache):
 
 
 def lstm_forward(x, a0, parameters):
-    (D, m, T), H, V = x.shape, a0.shape[0], parameters["Wy"].shape[0]
+    (_, m, T), H, V = x.shape, a0.shape[0], parameters["Wy"].shape[0]
     a, c = np.zeros((H, m, T), x.dtype), np.zeros((H, m, T), x.dtype)
     y = np.zeros((V, m, T), x.dtype)
     a_next, c_next = a0, np.zeros_like(a0)
