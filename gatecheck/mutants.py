@@ -5,7 +5,6 @@ once, so a mutant cannot silently stop applying when the reference changes), loa
 its own module; its ``run`` is then a candidate like any other.
 """
 
-import importlib.util
 import inspect
 import types
 from typing import NamedTuple
@@ -69,19 +68,18 @@ MUTANTS += [
 BY_NAME = {m.name: m for m in MUTANTS}
 
 
-def source(mutant):
-    text = inspect.getsource(lstm)
-    count = text.count(mutant.old)
-    if count != 1:
-        raise ValueError(
-            f"mutant {mutant.name}: snippet {mutant.old!r} occurs {count} times in reference/lstm.py; expected once"
-        )
-    return text.replace(mutant.old, mutant.new)
+def edited(module, old, new, name, count=1):
+    """``module``'s source with ``old`` replaced by ``new`` (which must occur ``count``
+    times), loaded as a fresh module; the original module is untouched."""
+    text = inspect.getsource(module)
+    found = text.count(old)
+    if found != count:
+        raise ValueError(f"{name}: snippet {old!r} occurs {found} times in {module.__name__}; expected {count}")
+    fresh = types.ModuleType(f"gatecheck_variant_{name.replace('-', '_')}")
+    exec(compile(text.replace(old, new), f"<variant {name}>", "exec"), fresh.__dict__)
+    return fresh
 
 
 def load(mutant):
     """The mutated reference as a fresh module (the real one is untouched)."""
-    spec = importlib.util.spec_from_loader(f"gatecheck_mutant_{mutant.name.replace('-', '_')}", loader=None)
-    module = types.ModuleType(spec.name)
-    exec(compile(source(mutant), f"<mutant {mutant.name}>", "exec"), module.__dict__)
-    return module
+    return edited(lstm, mutant.old, mutant.new, mutant.name)

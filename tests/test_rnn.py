@@ -2,14 +2,13 @@
 its argument checks, the remaps (oracles.rnn_layout), the battery against the four RNN
 oracles, and the course-style RNN (reference.styles.course_rnn) with two of its classic bugs."""
 
-import inspect
-import types
 
 import numpy as np
 import pytest
 
 from gatecheck import finite_diff as fd
 from gatecheck import rnn_battery as rb
+from gatecheck import mutants
 from gatecheck.candidate import CandidateError
 from gatecheck.cases import Case
 from gatecheck.compare import RNN_QUANTITIES, compare
@@ -320,11 +319,7 @@ def test_course_sequence_functions_match_the_reference(dtype):
 
 def _variant(old, new):
     """The course style with one textual edit, loaded as its own module."""
-    src = inspect.getsource(course_rnn)
-    assert src.count(old) == 1, old
-    module = types.ModuleType("course_rnn_variant")
-    exec(compile(src.replace(old, new), "<course_rnn variant>", "exec"), module.__dict__)
-    return module
+    return mutants.edited(course_rnn, old, new, "course-rnn-variant")
 
 
 @pytest.mark.parametrize("oracle_name", ["torch-rnn-layer", "keras-rnn-layer"])

@@ -1,12 +1,12 @@
 """Hand-written LSTM styles (reference/styles/): their own functions against the
 reference, and their adapters through the battery against the frameworks."""
 
-import inspect
 
 import numpy as np
 import pytest
 
 from gatecheck import diagnose as dg
+from gatecheck import mutants
 from gatecheck.battery import case_inputs, run_case
 from gatecheck.cases import Case, grid
 from oracles import ORACLES
@@ -58,13 +58,7 @@ def test_assignment_sequence_functions_match_the_reference(dtype):
 
 def _variant(old, new):
     """The assignment style with one textual edit, loaded as its own module."""
-    import types
-
-    src = inspect.getsource(assignment)
-    assert src.count(old) == 1, old
-    module = types.ModuleType("assignment_variant")
-    exec(compile(src.replace(old, new), "<assignment variant>", "exec"), module.__dict__)
-    return module
+    return mutants.edited(assignment, old, new, "assignment-variant")
 
 
 def test_assignment_with_o_and_g_swapped_in_the_forward_is_diagnosed():
@@ -241,14 +235,8 @@ def test_course_with_input_first_concatenation_is_diagnosed():
     """[x_t; a_prev] instead of [a_prev; x_t]: the shapes still fit (H + D either way), so
     only the numbers show it: the forward diverges at t = 0, and with D == H, where the
     swap is expressible in canonical weights, the swapped concatenation is named."""
-    src = inspect.getsource(course)
-    old = "concat = np.concatenate([a_prev, xt], axis=0)"
-    assert src.count(old) == 2
-    import types
-
-    variant = types.ModuleType("course_variant")
-    exec(compile(src.replace(old, "concat = np.concatenate([xt, a_prev], axis=0)"), "<course variant>", "exec"),
-         variant.__dict__)
+    variant = mutants.edited(course, "concat = np.concatenate([a_prev, xt], axis=0)",
+                             "concat = np.concatenate([xt, a_prev], axis=0)", "course-concat", count=2)
     report, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
     assert report.failures[0].quantity in ("c", "h") and report.failures[0].label == "t=0"
     assert "concatenation order" not in text  # D != H: not expressible, so not claimed
@@ -257,13 +245,7 @@ def test_course_with_input_first_concatenation_is_diagnosed():
 
 
 def _course_variant(old, new):
-    import types
-
-    src = inspect.getsource(course)
-    assert src.count(old) == 1, old
-    module = types.ModuleType("course_variant")
-    exec(compile(src.replace(old, new), "<course variant>", "exec"), module.__dict__)
-    return module
+    return mutants.edited(course, old, new, "course-variant")
 
 
 def test_course_forget_gradient_with_c_next_is_diagnosed():
