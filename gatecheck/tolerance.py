@@ -8,9 +8,10 @@ prints the measurements behind the numbers below):
 
     y      = max |ref_f32 - ref_f64| over the slice: the reference run on the case's
              inputs rounded to float32, in float32 and in float64 (the yardstick; the
-             largest of three samples, the inputs nudged by 0, +1, -1 ulp, so that one
-             lucky rounding does not set it; for a float64 comparison y is scaled by
-             eps64 / eps32)
+             largest of five samples: the inputs nudged by 0, +1, -1 ulp, so that one
+             lucky rounding does not set it, and the activations moved by +-4 ulps, as
+             frameworks' float32 tanh and sigmoid are (reference/_numerics.py); for a
+             float64 comparison y is scaled by eps64 / eps32)
     scale  = max |ref_f64| over the whole quantity
     atol   = factor * max(y, floor * eps * scale, sum_floor * sqrt(n) * eps * scale)
     allowed (element-wise) = atol + rtol * eps * |expected|

@@ -23,6 +23,7 @@ float64 is the canonical reference).
 
 import numpy as np
 
+from reference import _numerics
 from reference import _validate as v
 
 GATES = ("i", "f", "g", "o")
@@ -57,7 +58,7 @@ def activate(z, out=None):
     out += 1
     np.reciprocal(out, out=out)
     out[..., 2, :] = g
-    return out
+    return _numerics.jitter(out)
 
 
 def input_projection(x, W, b):
@@ -84,7 +85,7 @@ OUTPUTS = ("tanh", "identity")
 
 def output_activation(c, output="tanh"):
     """tanh(c_t) for the canonical LSTM; c_t itself for the identity-output variant."""
-    return np.tanh(c) if output == "tanh" else c
+    return _numerics.jitter(np.tanh(c)) if output == "tanh" else c
 
 
 def hidden(gates, c, output="tanh"):

@@ -119,3 +119,21 @@ def test_identity_output_is_a_different_model():
     np.testing.assert_allclose(b["h"], b["gates"][:, :, 3] * b["c"], rtol=1e-15)
     with pytest.raises(ValueError, match=r"output: expected one of \['tanh', 'identity'\], got 'relu'"):
         lstm.run(**inputs, output="relu")
+
+
+def test_activation_jitter_is_off_by_default_and_exact_inside():
+    from reference import _numerics
+
+    a = np.linspace(-0.9, 0.9, 6, dtype=np.float32)
+    assert np.array_equal(_numerics.jitter(a.copy()), a)
+    with _numerics.activation_jitter(4):
+        moved = _numerics.jitter(a.copy())
+    ulps = (moved - a) / np.abs(np.spacing(a))
+    assert np.array_equal(ulps, np.array([-4, 4, -4, 4, -4, 4], dtype=np.float32))
+    assert np.array_equal(_numerics.jitter(a.copy()), a)  # restored after the block
+    inputs = make_inputs(FD_CASES[3])
+    plain = lstm.run(**inputs)
+    with _numerics.activation_jitter(4):
+        shaken = lstm.run(**inputs)
+    assert not np.array_equal(plain["h"], shaken["h"])
+    np.testing.assert_allclose(shaken["h"], plain["h"], rtol=1e-13)  # a few ulps, in float64
