@@ -2,11 +2,16 @@
 
     python -m gatecheck verify MODULE:CALLABLE [--oracle NAME] [--shape B,T,D,H]
                                                [--dtype f32|f64] [--seed N] [--regime R]
+    python -m gatecheck kill-matrix [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
 
 runs the candidate and one oracle (default: the float64 reference; or keras-cell,
 keras-layer, torch-cell, torch-layer) on one case, prints the comparison, and on failure
 the diagnosis: what matches, known bug shapes that explain the numbers, and a table per
 time step. Exit status 0 when the candidate matches, 1 when it does not, 2 on bad usage.
+
+``kill-matrix`` runs every mutant of gatecheck.mutants (and the correct reference) through
+the battery of a profile and prints which cases kill each; exit status 0 when every
+mutant is killed and the reference by nothing.
 """
 
 import argparse
@@ -15,7 +20,7 @@ import sys
 
 from gatecheck import candidate as cand
 from gatecheck.battery import run_case
-from gatecheck.cases import DTYPES, REGIMES, Case
+from gatecheck.cases import DTYPES, PROFILES, REGIMES, Case
 from gatecheck.diagnose import REFERENCE, diagnose
 from oracles import ORACLES
 from oracles._frameworks import Unavailable
@@ -42,7 +47,25 @@ def main(argv=None):
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--regime", default="std", choices=sorted(REGIMES))
+    k = sub.add_parser("kill-matrix", help="run every mutant of gatecheck.mutants through the battery")
+    k.add_argument("--profile", default="ci", choices=sorted(PROFILES))
+    k.add_argument("--oracles", default="", help="comma list of oracle names (default: all)")
+    k.add_argument("--mutants", default="", help="comma list of mutant names (default: all)")
     args = ap.parse_args(argv)
+    if args.command == "kill-matrix":
+        from gatecheck import killmatrix, mutants
+
+        oracles = [n for n in args.oracles.split(",") if n]
+        chosen = [n for n in args.mutants.split(",") if n]
+        unknown = sorted(set(oracles) - set(ORACLES)) + sorted(set(chosen) - set(mutants.BY_NAME))
+        if unknown:
+            ap.error(f"unknown oracle or mutant names {unknown}; oracles: {sorted(ORACLES)}; "
+                     f"mutants: python -c 'import gatecheck.mutants as m; print(list(m.BY_NAME))'")
+        try:
+            return killmatrix.run(args.profile, oracles or None, chosen or None)
+        except Unavailable as exc:
+            print(f"kill-matrix: {exc}", file=sys.stderr)
+            return 2
 
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, "")

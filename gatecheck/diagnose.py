@@ -188,9 +188,12 @@ def known_bug(inputs, got, quantities, skip=()):
 
     found = []
     for m in mutants.MUTANTS:
-        if m.name in skip:
+        if m.name in skip or m.family == "gate-order":  # gate orders: see gate_layout
             continue
-        mutated = mutants.load(m).run(**inputs)
+        try:
+            mutated = mutants.candidate(m)(**inputs)
+        except ValueError:  # this mutant cannot run on these shapes
+            continue
         if all(close(contract_value(got, q), contract_value(mutated, q)) for q in quantities):
             found.append(f"matches the known bug '{m.name}': {m.wrong} ({m.why})")
     return found

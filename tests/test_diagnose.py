@@ -45,9 +45,9 @@ BUGS = [
      "your gates look ordered f,i,o,g"),
     ("concat-swapped", SQUARE, swapped_concat,
      "the concatenation order looks swapped ([h; x] vs [x; h]); with that layout every quantity matches"),
-    ("no-recurrent-dh", CASE, mutants.load(mutants.BY_NAME["no-recurrent-dh"]).run,
+    ("no-recurrent-dh", CASE, mutants.candidate(mutants.BY_NAME["no-recurrent-dh"]),
      "dh_t equals the upstream gradient alone from t=T-2=5 back: the recurrent term dz_{t+1} @ U^T of dh looks missing"),
-    ("dW-last-step", CASE, mutants.load(mutants.BY_NAME["dW-last-step"]).run,
+    ("dW-last-step", CASE, mutants.candidate(mutants.BY_NAME["dW-last-step"]),
      "dW matches only the last step's contribution"),
     ("db-batch-mean", CASE, edited(db=lambda o, kw: o["db"] / kw["x"].shape[0]),
      "db equal the reference divided by B=3: averaged over the batch instead of summed"),
@@ -87,7 +87,7 @@ def test_correct_candidate_gets_no_diagnosis():
 
 
 def test_pattern_and_table_locate_the_steps():
-    _, text = dg.diagnose(mutants.load(mutants.BY_NAME["no-recurrent-dh"]).run, CASE, "m")
+    _, text = dg.diagnose(mutants.candidate(mutants.BY_NAME["no-recurrent-dh"]), CASE, "m")
     assert "forward matches; dh wrong from t=5 (T-2) back; dc wrong from t=5 (T-2) back" in text
     rows = [line for line in text.splitlines() if line.strip().startswith(("5 |", "6 |"))]
     assert rows[0].split("|")[1].strip() == "ok" and rows[0].split("|")[3].strip().startswith("x ")

@@ -1,0 +1,44 @@
+"""The suite's power, proven on its own catalogue of LSTM bugs (gatecheck.mutants): the
+test slice of the battery kills every mutant and never the correct reference.
+
+``python -m gatecheck kill-matrix`` runs the whole ci profile against every mutant and
+prints, besides the matrix, that this slice kills the same set as the full matrix."""
+
+import itertools
+
+import pytest
+
+from gatecheck import killmatrix
+from gatecheck import mutants as mut
+from gatecheck.cases import grid
+from oracles import ORACLES
+from reference.lstm import GATES
+
+
+def test_catalogue_is_data_and_complete():
+    names = [m.name for m in mut.MUTANTS]
+    assert len(names) == len(set(names)) and len(names) >= 40
+    orders = {m.name for m in mut.MUTANTS if m.family == "gate-order"}
+    assert orders == {"gate-order-" + "".join(p) for p in itertools.permutations(GATES) if p != GATES}
+    for m in mut.MUTANTS:
+        assert m.wrong and m.why, m.name
+        assert (m.wrap is None) == bool(m.old), f"{m.name}: exactly one of a textual edit or a wrapper"
+        assert callable(mut.candidate(m)), m.name  # every textual snippet still applies
+
+
+def test_a_snippet_that_no_longer_applies_is_an_error():
+    broken = mut.Mutant("gone", "w", "y", old="this line is not in the reference", new="x")
+    with pytest.raises(ValueError, match="gone: snippet 'this line is not in the reference' occurs 0 times"):
+        mut.load(broken)
+
+
+def test_slice_kills_every_mutant_and_not_the_reference(request):
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    cases = [c for c in grid("ci") if c.id in killmatrix.CI_SLICE]
+    assert [c.id for c in cases] == sorted(killmatrix.CI_SLICE)
+    result = killmatrix.matrix(cases, ORACLES, mut.MUTANTS)
+    assert result.pop(killmatrix.REFERENCE_ROW) == [], "the correct reference was killed"
+    survivors = [name for name, ids in result.items() if not ids]
+    assert survivors == [], f"mutants not killed by the slice: {survivors}"
