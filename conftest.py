@@ -53,11 +53,15 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from None
     spec = config.getoption("--candidate")
     config.gatecheck_candidate_spec = spec or cand.REFERENCE_SPEC
+    # A candidate that does not load fails every battery test with the reason; the rest of
+    # the suite (the reference's own proofs, remaps, ...) still runs and reports.
+    config.gatecheck_candidate_error = None
+    config.gatecheck_candidate, config.gatecheck_not_compared = None, {}
     try:
         config.gatecheck_candidate = cand.load(config.gatecheck_candidate_spec)
         config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate)
     except cand.CandidateError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        config.gatecheck_candidate_error = str(exc)
 
 
 def pytest_report_header(config):
@@ -71,6 +75,8 @@ def pytest_report_header(config):
         f"gatecheck: not compared: {key} (the candidate cannot observe it: {why})"
         for key, why in config.gatecheck_not_compared.items()
     ]
+    if config.gatecheck_candidate_error:
+        not_compared.append(f"gatecheck: CANDIDATE ERROR: {config.gatecheck_candidate_error}")
     return [
         "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"gatecheck: threads per framework {fw.threads()} ({threads})",
@@ -111,5 +117,7 @@ def oracle(battery_case, request):
 
 @pytest.fixture
 def candidate(request):
-    """(callable, spec) of the LSTM under test."""
+    """(callable, spec) of the LSTM under test; fails the test if it did not load."""
+    if request.config.gatecheck_candidate_error:
+        pytest.fail(request.config.gatecheck_candidate_error, pytrace=False)
     return request.config.gatecheck_candidate, request.config.gatecheck_candidate_spec

@@ -39,10 +39,19 @@ def test_unknown_required_framework_is_a_usage_error(pytester, monkeypatch):
     assert "GATECHECK_REQUIRE: unknown framework(s) ['jax']" in result.stderr.str()
 
 
-def test_bad_candidate_is_a_usage_error(pytester, monkeypatch):
-    result = run(pytester, monkeypatch, "--candidate", "no_such_module_xyz:run")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--candidate 'no_such_module_xyz:run': module 'no_such_module_xyz' does not import*"])
+def test_bad_candidate_fails_the_battery_with_the_reason_and_hides_nothing(pytester, monkeypatch):
+    """The battery's tests fail with the reason; tests that need no candidate still run."""
+    path = [str(REPO)]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
+    result = pytester.runpytest_subprocess(
+        str(REPO / "tests" / "test_battery.py"), str(REPO / "tests" / "test_layout.py"), "--rootdir", str(REPO),
+        "-p", "no:cacheprovider", "-k", "torch-cell-B1-T1-D1-H1-f64-s0 or round_trip",
+        "--candidate", "no_such_module_xyz:run")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors") == 2 and outcomes.get("passed", 0) >= 8, outcomes
+    result.stdout.fnmatch_lines(["*--candidate 'no_such_module_xyz:run': module 'no_such_module_xyz' does not import*"])
+    result.stdout.fnmatch_lines(["gatecheck: CANDIDATE ERROR: --candidate 'no_such_module_xyz:run'*"])
 
 
 def test_missing_framework_skips_with_the_reason(pytester, monkeypatch):
