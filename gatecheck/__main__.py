@@ -3,6 +3,8 @@
     python -m gatecheck verify MODULE:CALLABLE [--oracle NAME] [--shape B,T,D,H]
                                                [--dtype f32|f64] [--seed N] [--regime R]
     python -m gatecheck kill-matrix [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
+    python -m gatecheck sensitivity [--oracles A,B]
+    python -m gatecheck specificity [--seeds 1000] [--oracles A,B]
 
 runs the candidate and one oracle (default: the float64 reference; or keras-cell,
 keras-layer, torch-cell, torch-layer) on one case, prints the comparison, and on failure
@@ -51,7 +53,30 @@ def main(argv=None):
     k.add_argument("--profile", default="ci", choices=sorted(PROFILES))
     k.add_argument("--oracles", default="", help="comma list of oracle names (default: all)")
     k.add_argument("--mutants", default="", help="comma list of mutant names (default: all)")
+    for name, helptext in (("sensitivity", "smallest perturbation of a block the battery detects, per dtype"),
+                           ("specificity", "the correct reference over many seeds: no failure, and the headroom")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--oracles", default="", help="comma list of oracle names (default: all)")
+        if name == "specificity":
+            p.add_argument("--seeds", type=int, default=1000)
     args = ap.parse_args(argv)
+    if args.command in ("sensitivity", "specificity"):
+        from gatecheck import power
+
+        names = [n for n in args.oracles.split(",") if n] or sorted(ORACLES)
+        unknown = sorted(set(names) - set(ORACLES))
+        if unknown:
+            ap.error(f"--oracles: unknown {unknown}; expected names from {sorted(ORACLES)}")
+        if args.command == "specificity" and args.seeds < 1:
+            ap.error(f"--seeds: expected a positive integer, got {args.seeds}")
+        chosen = [ORACLES[n] for n in names]
+        try:
+            if args.command == "sensitivity":
+                return power.sensitivity(chosen)
+            return power.specificity(chosen, args.seeds)
+        except Unavailable as exc:
+            print(f"{args.command}: {exc}", file=sys.stderr)
+            return 2
     if args.command == "kill-matrix":
         from gatecheck import killmatrix, mutants
 
