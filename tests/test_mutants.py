@@ -42,3 +42,26 @@ def test_slice_kills_every_mutant_and_not_the_reference(request):
     assert result.pop(killmatrix.REFERENCE_ROW) == [], "the correct reference was killed"
     survivors = [name for name, ids in result.items() if not ids]
     assert survivors == [], f"mutants not killed by the slice: {survivors}"
+
+
+@pytest.mark.parametrize("dtype,target", [("f32", 1e-4), ("f64", 1e-9)])
+def test_battery_sees_a_small_perturbation_of_one_block(dtype, target, request):
+    """Sensitivity: the candidate gate's recurrent block scaled by 1 + r is detected for
+    r within the issue's targets (``python -m gatecheck sensitivity`` prints every block)."""
+    from conftest import require_framework
+    from gatecheck import power
+
+    require_framework(request.config, "torch")
+    smallest = power.smallest_detected("U", 2, dtype, [ORACLES["torch-cell"]])
+    assert smallest <= target, f"U[g] perturbation first detected at {smallest:.2g} in {dtype}"
+    assert not power.detected("U", 2, smallest / 100, dtype, [ORACLES["torch-cell"]])
+
+
+def test_specificity_command_runs_clean(capsys, request):
+    from conftest import require_framework
+    from gatecheck.__main__ import main
+
+    require_framework(request.config, "torch")
+    assert main(["specificity", "--seeds", "4", "--oracles", "torch-cell"]) == 0
+    out = capsys.readouterr().out
+    assert "8 cases (4 seeds x oracles ['torch-cell'] x f32, f64): 0 failing" in out
