@@ -5,7 +5,7 @@ import os
 import pytest
 
 from gatecheck import candidate as cand
-from gatecheck.cases import PROFILES, grid
+from gatecheck.cases import PROFILES, grid, parse_shard, shard
 from oracles import ORACLES
 from oracles import _frameworks as fw
 
@@ -24,6 +24,12 @@ def pytest_addoption(parser):
             + "; ".join(f"'{k}': {v['description']}" for k, v in PROFILES.items())
             + f". Default: ${PROFILE_ENV} or 'ci'."
         ),
+    )
+    group.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run shard I of N of the battery's cases (deterministic; the N shards together are the whole grid)",
     )
     group.addoption(
         "--candidate",
@@ -46,6 +52,10 @@ def pytest_configure(config):
             f"--profile / ${PROFILE_ENV}: unknown profile {profile!r}; expected one of {sorted(PROFILES)}"
         )
     config.gatecheck_profile = profile
+    try:
+        config.gatecheck_shard = parse_shard(config.getoption("--shard")) if config.getoption("--shard") else None
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         config.gatecheck_required = fw.required()
         fw.threads()
@@ -80,7 +90,9 @@ def pytest_report_header(config):
     return [
         "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"gatecheck: threads per framework {fw.threads()} ({threads})",
-        f"gatecheck: profile {config.gatecheck_profile} ({len(grid(config.gatecheck_profile))} cases); "
+        f"gatecheck: profile {config.gatecheck_profile} ({len(grid(config.gatecheck_profile))} cases"
+        + (f", shard {config.gatecheck_shard[0]}/{config.gatecheck_shard[1]}" if config.gatecheck_shard else "")
+        + "); "
         f"candidate {config.gatecheck_candidate_spec}; required frameworks ({fw.REQUIRE_ENV}): {required}",
     ] + not_compared
 
@@ -88,6 +100,8 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if "battery_case" in metafunc.fixturenames:
         cases = grid(metafunc.config.gatecheck_profile)
+        if metafunc.config.gatecheck_shard:
+            cases = shard(cases, *metafunc.config.gatecheck_shard)
         metafunc.parametrize(
             "battery_case",
             [

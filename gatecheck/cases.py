@@ -155,3 +155,20 @@ def grid(profile, oracles=ORACLE_NAMES, dtypes=("f32", "f64")):
                     for seed in spec["special_seeds"]:
                         cases.append(Case(oracle, *shape, dtype, seed, regime))
     return cases
+
+
+def parse_shard(text):
+    """'i/n' (1 <= i <= n) -> (i, n)."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except (ValueError, AttributeError):
+        raise ValueError(f"--shard: expected 'i/n' with 1 <= i <= n, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard: expected 'i/n' with 1 <= i <= n, got {text!r}")
+    return i, n
+
+
+def shard(cases, i, n):
+    """Shard i of n: every n-th case from the (i-1)-th, so shards are disjoint, their union is
+    the whole grid, and each gets a mix of oracles, shapes and dtypes."""
+    return cases[i - 1 :: n]

@@ -78,3 +78,23 @@ def test_oracle_says_what_it_cannot_observe(name):
     observed = {QUANTITIES[q].source for q in oracle.observes if not QUANTITIES[q].last_step}
     assert set(CONTRACT_KEYS) - observed == set(oracle.cannot_observe)
     assert all(q in QUANTITIES for q in oracle.observes)
+
+
+@pytest.mark.parametrize("profile,n", [("ci", 3), ("nightly", 4), ("nightly", 7)])
+def test_shards_are_disjoint_and_complete(profile, n):
+    from gatecheck.cases import shard
+
+    cases = grid(profile)
+    parts = [shard(cases, i, n) for i in range(1, n + 1)]
+    ids = [c.id for part in parts for c in part]
+    assert sorted(ids) == sorted(c.id for c in cases) and len(ids) == len(set(ids))
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert all(len({c.oracle for c in part}) == len(ORACLE_NAMES) for part in parts)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "a/b", "3", "1/0"])
+def test_bad_shard_is_named(text):
+    from gatecheck.cases import parse_shard
+
+    with pytest.raises(ValueError, match=r"--shard: expected 'i/n' with 1 <= i <= n"):
+        parse_shard(text)
