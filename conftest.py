@@ -32,6 +32,12 @@ def pytest_addoption(parser):
         help="run shard I of N of the battery's cases (deterministic; the N shards together are the whole grid)",
     )
     group.addoption(
+        "--results",
+        default=None,
+        metavar="PATH",
+        help="write the battery's measurements (per case and quantity) to PATH as JSON (gatecheck.results)",
+    )
+    group.addoption(
         "--candidate",
         default=None,
         metavar="MODULE:CALLABLE",
@@ -135,3 +141,28 @@ def candidate(request):
     if request.config.gatecheck_candidate_error:
         pytest.fail(request.config.gatecheck_candidate_error, pytrace=False)
     return request.config.gatecheck_candidate, request.config.gatecheck_candidate_spec
+
+
+def pytest_runtest_logreport(report):
+    """Collect the battery's records (they travel from xdist workers as user_properties)."""
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == "gatecheck":
+            _collected.append(value)
+
+
+_collected = []
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    path = config.getoption("--results")
+    if not path or hasattr(config, "workerinput"):
+        return
+    from gatecheck import results
+
+    shard_ = config.gatecheck_shard
+    meta = results.metadata(dict(profile=config.gatecheck_profile, candidate=config.gatecheck_candidate_spec,
+                                 shard=f"{shard_[0]}/{shard_[1]}" if shard_ else None))
+    results.write(path, meta, _collected)
