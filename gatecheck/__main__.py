@@ -5,6 +5,8 @@
     python -m gatecheck kill-matrix [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
     python -m gatecheck sensitivity [--oracles A,B]
     python -m gatecheck specificity [--seeds 1000] [--oracles A,B]
+    python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
+    python -m gatecheck baseline RESULTS --name NAME
 
 runs the candidate and one oracle (default: the float64 reference; or keras-cell,
 keras-layer, torch-cell, torch-layer) on one case, prints the comparison, and on failure
@@ -59,7 +61,28 @@ def main(argv=None):
         p.add_argument("--oracles", default="", help="comma list of oracle names (default: all)")
         if name == "specificity":
             p.add_argument("--seeds", type=int, default=1000)
+    d = sub.add_parser("drift", help="compare a results file with a baseline and flag drift")
+    d.add_argument("results")
+    d.add_argument("--baseline", required=True)
+    d.add_argument("--factor", type=float, default=4.0, help="flag errors that grew by more than this")
+    u = sub.add_parser("baseline", help="write baselines/NAME.json from a results file (explicit update)")
+    u.add_argument("results")
+    u.add_argument("--name", required=True)
     args = ap.parse_args(argv)
+    if args.command in ("drift", "baseline"):
+        from gatecheck import drift
+        from gatecheck.results import ResultsError
+
+        try:
+            if args.command == "baseline":
+                print(f"baseline written: {drift.update(args.results, args.name)}")
+                return 0
+            if args.factor <= 1:
+                ap.error(f"--factor: expected a number > 1, got {args.factor}")
+            return drift.report_drift(args.results, args.baseline, args.factor)
+        except ResultsError as exc:
+            print(f"{args.command}: {exc}", file=sys.stderr)
+            return 2
     if args.command in ("sensitivity", "specificity"):
         from gatecheck import power
 

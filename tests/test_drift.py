@@ -1,0 +1,102 @@
+"""Results files, baselines and drift: written atomically, read with clear errors, and a
+planted drift is flagged (no framework needed: the reference is its own oracle here)."""
+
+import copy
+import json
+
+import pytest
+
+from gatecheck import drift
+from gatecheck import results as res
+from gatecheck.battery import run_case
+from gatecheck.cases import Case
+from gatecheck.diagnose import REFERENCE
+from gatecheck.mutants import BY_NAME, candidate
+
+CASES = [Case("reference", 2, 5, 3, 4, dtype, seed) for dtype in ("f32", "f64") for seed in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    """A results file of four cases: the reference (in each dtype) against float64 truth."""
+    records = [res.summarize(c, run_case(c, REFERENCE)) for c in CASES]
+    path = tmp_path_factory.mktemp("results") / "run.json"
+    res.write(str(path), res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None)), records)
+    return path
+
+
+def test_results_file_round_trip(run_file):
+    data = res.load(str(run_file))
+    assert [c["id"] for c in data["cases"]] == sorted(c.id for c in CASES)
+    case = data["cases"][0]
+    assert case["ok"] and set(case["quantities"]) >= {"h", "c", "dh", "dc", "dW"}
+    assert len(case["quantities"]["dh"]["abs"]) == 5  # one entry per time step
+    assert data["meta"]["format"] == res.FORMAT and "numpy" in data["meta"]["versions"]
+
+
+def test_same_run_has_no_drift(run_file):
+    data = res.load(str(run_file))
+    assert drift.drift(data, data) == ([], [])
+
+
+def test_planted_drift_is_flagged(run_file):
+    baseline = res.load(str(run_file))
+    current = copy.deepcopy(baseline)
+    grown = current["cases"][1]
+    grown["quantities"]["dU"]["ratio"] = max(baseline["cases"][1]["quantities"]["dU"]["ratio"], 0.01) * 10 + 0.05
+    failed = current["cases"][2]
+    failed.update(ok=False, error="first divergence: dh t=3: ...")
+    failures, growth = drift.drift(current, baseline, factor=4)
+    assert failures == [f"{failed['id']}: fails now (first divergence: dh t=3: ...)"]
+    assert len(growth) == 1 and growth[0].startswith(f"{grown['id']}: dU used")
+
+
+def test_a_real_bug_is_flagged_as_new_failure(run_file, tmp_path):
+    """A mutant's run against the clean baseline: every failing case is a new failure."""
+    records = [res.summarize(c, run_case(c, REFERENCE, candidate(BY_NAME["no-recurrent-dh"]), "m")) for c in CASES]
+    path = tmp_path / "mutant.json"
+    res.write(str(path), res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None)), records)
+    lines = []
+    assert drift.report_drift(str(path), str(run_file), out=lines.append) == 1
+    assert "4 new failures" in lines[0]
+
+
+def test_corrupt_and_mismatched_baselines_are_named(run_file, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(res.ResultsError, match="baseline .*bad.json: not valid JSON"):
+        drift.report_drift(str(run_file), str(bad))
+    other = json.loads(run_file.read_text())
+    other["meta"]["profile"] = "nightly"
+    mismatched = tmp_path / "nightly.json"
+    mismatched.write_text(json.dumps(other))
+    with pytest.raises(res.ResultsError, match="profile 'nightly' does not match the results' 'ci'"):
+        drift.report_drift(str(run_file), str(mismatched))
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"cases": []}))
+    with pytest.raises(res.ResultsError, match="expected an object with 'meta' and 'cases'"):
+        res.load(str(wrong))
+    with pytest.raises(res.ResultsError, match="no such file"):
+        res.load(str(tmp_path / "missing.json"))
+
+
+def test_baseline_update_is_compact_and_explicit(run_file, tmp_path):
+    path = drift.update(str(run_file), "test-env", folder=str(tmp_path))
+    data = res.load(path, "baseline")
+    assert set(data["cases"][0]["quantities"]["dh"]) == {"max_abs", "max_rel", "ratio"}
+    with pytest.raises(res.ResultsError, match="--name: expected letters"):
+        drift.update(str(run_file), "../escape", folder=str(tmp_path))
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    """A failed write leaves the previous file intact and no temporary file behind."""
+    path = tmp_path / "r.json"
+    res.write(str(path), {"format": res.FORMAT}, [])
+    before = path.read_text()
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(json, "dump", boom)
+    with pytest.raises(RuntimeError):
+        res.write(str(path), {"format": res.FORMAT}, [])
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["r.json"]
