@@ -7,6 +7,7 @@
     python -m gatecheck specificity [--seeds 1000] [--oracles A,B]
     python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME
+    python -m gatecheck merge OUTPUT SHARD_RESULTS...
 
 runs the candidate and one oracle (default: the float64 reference; or keras-cell,
 keras-layer, torch-cell, torch-layer) on one case, prints the comparison, and on failure
@@ -68,7 +69,19 @@ def main(argv=None):
     u = sub.add_parser("baseline", help="write baselines/NAME.json from a results file (explicit update)")
     u.add_argument("results")
     u.add_argument("--name", required=True)
+    m = sub.add_parser("merge", help="merge the results files of a run's shards into one")
+    m.add_argument("output")
+    m.add_argument("inputs", nargs="+")
     args = ap.parse_args(argv)
+    if args.command == "merge":
+        from gatecheck.results import ResultsError, merge
+
+        try:
+            print(f"{merge(args.inputs, args.output)} cases written to {args.output}")
+            return 0
+        except ResultsError as exc:
+            print(f"merge: {exc}", file=sys.stderr)
+            return 2
     if args.command in ("drift", "baseline"):
         from gatecheck import drift
         from gatecheck.results import ResultsError

@@ -87,3 +87,24 @@ def load(path, what="results"):
         if not isinstance(c, dict) or not {"id", "ok", "quantities"} <= set(c):
             raise ResultsError(f"{what} {path}: a case record lacks 'id', 'ok' or 'quantities': {str(c)[:120]}")
     return data
+
+
+def merge(paths, out_path):
+    """One results file from the shards of one run (same profile and candidate, disjoint
+    cases); written atomically to ``out_path``."""
+    if not paths:
+        raise ResultsError("merge: expected at least one results file")
+    parts = [load(p) for p in paths]
+    first = parts[0]["meta"]
+    seen, cases = {}, []
+    for path, part in zip(paths, parts, strict=True):
+        for key in ("profile", "candidate"):
+            if part["meta"].get(key) != first.get(key):
+                raise ResultsError(f"merge: {path} has {key} {part['meta'].get(key)!r}, {paths[0]} has {first.get(key)!r}")
+        for case in part["cases"]:
+            if case["id"] in seen:
+                raise ResultsError(f"merge: case {case['id']} is in both {seen[case['id']]} and {path}")
+            seen[case["id"]] = path
+            cases.append(case)
+    write(out_path, dict(first, shard=None, merged_from=[str(p) for p in paths]), cases)
+    return len(cases)

@@ -100,3 +100,17 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         res.write(str(path), {"format": res.FORMAT}, [])
     assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_shards_merge_into_one_run(run_file, tmp_path):
+    data = res.load(str(run_file))
+    paths = []
+    for k in range(2):
+        path = tmp_path / f"shard{k}.json"
+        res.write(str(path), dict(data["meta"], shard=f"{k + 1}/2"), data["cases"][k::2])
+        paths.append(str(path))
+    out = tmp_path / "merged.json"
+    assert res.merge(paths, str(out)) == len(data["cases"])
+    assert [c["id"] for c in res.load(str(out))["cases"]] == [c["id"] for c in data["cases"]]
+    with pytest.raises(res.ResultsError, match="is in both"):
+        res.merge([paths[0], paths[0]], str(out))
