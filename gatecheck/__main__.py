@@ -8,6 +8,7 @@
     python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME
     python -m gatecheck merge OUTPUT SHARD_RESULTS...
+    python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
 
 runs the candidate and one oracle (default: the float64 reference; or keras-cell,
 keras-layer, torch-cell, torch-layer) on one case, prints the comparison, and on failure
@@ -72,7 +73,22 @@ def main(argv=None):
     m = sub.add_parser("merge", help="merge the results files of a run's shards into one")
     m.add_argument("output")
     m.add_argument("inputs", nargs="+")
+    r = sub.add_parser("report", help="Markdown and HTML report with plots from a results file")
+    r.add_argument("results")
+    r.add_argument("--out", required=True, help="folder for report.md, report.html and the plots")
+    r.add_argument("--baseline", default=None, help="a baseline to show drift against")
     args = ap.parse_args(argv)
+    if args.command == "report":
+        from gatecheck import report
+        from gatecheck.results import ResultsError
+
+        try:
+            for path in report.build(args.results, args.out, args.baseline):
+                print(f"written: {path}")
+            return 0
+        except ResultsError as exc:
+            print(f"report: {exc}", file=sys.stderr)
+            return 2
     if args.command == "merge":
         from gatecheck.results import ResultsError, merge
 

@@ -1,0 +1,192 @@
+"""Reports from a results file: Markdown (fit for a CI job summary) and HTML, with plots.
+
+    python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
+
+writes DIR/report.md, DIR/report.html and the plots as PNG files in DIR:
+- summary: oracle x quantity x dtype, the worst fraction of the allowance used;
+- drift against the baseline, when one is given;
+- how error travels back through time: the error of dh_t and dc_t against the time step,
+  for the longest case of each cell oracle and dtype;
+- per-gate dW error; the largest fraction used against T.
+Plots need matplotlib (the ``report`` extra).
+"""
+
+import base64
+import html
+import io
+import os
+from collections import defaultdict
+
+from gatecheck import drift as drift_mod
+from gatecheck import results as res
+from reference.lstm import GATES
+
+_ORDER = ("h", "c", "cT", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "db_ih", "db_hh")
+
+
+def summary_table(data):
+    """{(oracle, dtype): {quantity: worst ratio}} and the quantities seen, in order."""
+    cells = defaultdict(dict)
+    for case in data["cases"]:
+        for q, v in case["quantities"].items():
+            key = (case["oracle"], case["dtype"])
+            cells[key][q] = max(cells[key].get(q, 0.0), v["ratio"])
+    quantities = [q for q in _ORDER if any(q in row for row in cells.values())]
+    return cells, quantities
+
+
+def markdown(data, drift_lines, plots):
+    cells, quantities = summary_table(data)
+    meta = data["meta"]
+    failing = [c for c in data["cases"] if not c["ok"]]
+    lines = [
+        "# gatecheck report",
+        "",
+        f"{len(data['cases'])} cases, {len(failing)} failing; profile {meta.get('profile')}, candidate "
+        f"{meta.get('candidate')}; " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+        + f"; {meta.get('platform')}; {meta.get('time')}",
+        "",
+        "## Worst fraction of the allowance used (oracle x quantity x dtype; > 1 fails)",
+        "",
+        "| oracle | dtype | " + " | ".join(quantities) + " |",
+        "|---|---|" + "---|" * len(quantities),
+    ]
+    for (oracle, dtype), row in sorted(cells.items()):
+        lines.append(f"| {oracle} | {dtype} | " + " | ".join(
+            f"{row[q]:.3f}" if q in row else "—" for q in quantities) + " |")
+    if failing:
+        lines += ["", "## Failing cases", ""] + [f"- `{c['id']}`: {c.get('error')}" for c in failing]
+    lines += ["", "## Drift", ""] + ([f"    {line}" for line in drift_lines] if drift_lines else
+                                     ["(no baseline given)"])
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{title}]({name})" for name, title, _ in plots]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(md_text, plots):
+    """A self-contained page: the Markdown's tables as HTML, plots embedded."""
+    body = []
+    in_table = False
+    for line in md_text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-"):
+                continue
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("!["):
+            continue
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    for _, title, png in plots:
+        body.append(f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,"
+                    f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(title)}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>gatecheck report</title><style>{style}</style>" \
+           f"</head><body>{''.join(body)}</body></html>\n"
+
+
+def _png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def plots(data):
+    """[(file name, title, PNG bytes)]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    # 1. error of dh_t and dc_t against t, for the longest std case of each cell oracle x dtype
+    longest = {}
+    for case in data["cases"]:
+        if "dh" in case["quantities"] and "abs" in case["quantities"]["dh"] and case["regime"] in ("std", "longmem"):
+            key = (case["oracle"], case["dtype"], case["regime"])
+            if key not in longest or case["T"] > longest[key]["T"]:
+                longest[key] = case
+    if longest:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+        for ax, q in zip(axes, ("dh", "dc"), strict=True):
+            for (oracle, dtype, regime), case in sorted(longest.items()):
+                v = case["quantities"][q]
+                ts = [int(label[2:]) for label in v["slices"]]
+                ax.semilogy(ts, [max(a, 1e-20) for a in v["abs"]], label=f"{oracle} {dtype} {regime} T={case['T']}",
+                            lw=1)
+            ax.set_xlabel("time step t (BPTT runs from t = T-1 down to 0)")
+            ax.set_ylabel(f"max |{q}_t - oracle|")
+            ax.set_title(f"error of {'δh_t' if q == 'dh' else 'δC_t'} along time")
+        axes[1].legend(fontsize=6)
+        out.append(("error_vs_step.png", "error of δh_t and δC_t against the time step", _png(fig)))
+        plt.close(fig)
+    # 2. per-gate dW error: worst fraction used per gate, per oracle x dtype
+    per_gate = defaultdict(lambda: [0.0] * 4)
+    for case in data["cases"]:
+        v = case["quantities"].get("dW")
+        if v and "ratios" in v:
+            for label, r in zip(v["slices"], v["ratios"], strict=True):
+                k = GATES.index(label.split()[-1])
+                row = per_gate[(case["oracle"], case["dtype"])]
+                row[k] = max(row[k], r)
+    if per_gate:
+        fig, ax = plt.subplots(figsize=(9, 3.5))
+        keys = sorted(per_gate)
+        width = 0.8 / len(keys)
+        for n, key in enumerate(keys):
+            ax.bar([k + n * width for k in range(4)], per_gate[key], width, label=f"{key[0]} {key[1]}")
+        ax.set_xticks([k + 0.4 - width / 2 for k in range(4)], [f"gate {g}" for g in GATES])
+        ax.set_ylabel("worst fraction of the allowance")
+        ax.set_title("dW error per gate")
+        ax.legend(fontsize=6, ncol=2)
+        out.append(("dW_per_gate.png", "per-gate dW error (worst fraction of the allowance used)", _png(fig)))
+        plt.close(fig)
+    # 3. worst fraction used against T
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    series = defaultdict(list)
+    for case in data["cases"]:
+        worst = max((v["ratio"] for v in case["quantities"].values()), default=0.0)
+        series[(case["oracle"], case["dtype"])].append((case["T"], worst))
+    for key, pts in sorted(series.items()):
+        ax.scatter([p[0] for p in pts], [max(p[1], 1e-6) for p in pts], s=8, label=f"{key[0]} {key[1]}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="red", lw=0.8)
+    ax.set_xlabel("T")
+    ax.set_ylabel("worst fraction of the allowance")
+    ax.set_title("error against sequence length (red: the allowance)")
+    ax.legend(fontsize=6, ncol=2)
+    out.append(("error_vs_T.png", "error against T", _png(fig)))
+    plt.close(fig)
+    return out
+
+
+def build(results_path, out_dir, baseline_path=None):
+    data = res.load(results_path)
+    drift_lines = []
+    if baseline_path:
+        drift_mod.report_drift(results_path, baseline_path, out=drift_lines.append)
+    figs = plots(data)
+    os.makedirs(out_dir, exist_ok=True)
+    for name, _, png in figs:
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(png)
+    md = markdown(data, drift_lines, figs)
+    for name, text in (("report.md", md), ("report.html", html_page(md, figs))):
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(text)
+    return os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")

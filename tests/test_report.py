@@ -1,0 +1,43 @@
+"""Reports from a results file: Markdown, HTML and plots (matplotlib, the 'report' extra)."""
+
+from pathlib import Path
+
+import pytest
+
+from gatecheck import report
+from gatecheck import results as res
+from gatecheck.battery import run_case
+from gatecheck.cases import Case
+from gatecheck.diagnose import REFERENCE
+from gatecheck.mutants import BY_NAME, candidate
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install -e '.[report]'")
+    folder = tmp_path_factory.mktemp("report")
+    cases = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 9) for dtype in ("f32", "f64")]
+    meta = res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None))
+    res.write(str(folder / "base.json"), meta, [res.summarize(c, run_case(c, REFERENCE)) for c in cases])
+    bug = candidate(BY_NAME["dc-without-forget"])
+    records = [res.summarize(c, run_case(c, REFERENCE, bug, "m")) for c in cases[:2]]
+    records += [res.summarize(c, run_case(c, REFERENCE)) for c in cases[2:]]
+    res.write(str(folder / "run.json"), meta, records)
+    md, page = report.build(str(folder / "run.json"), str(folder / "out"), str(folder / "base.json"))
+    return folder / "out", Path(md).read_text(), Path(page).read_text()
+
+
+def test_markdown_has_the_summary_failures_and_drift(files):
+    _, md, _ = files
+    assert "| oracle | dtype | h | c | dh | dc | dx | dh0 | dc0 | dW | dU | db |" in md
+    assert "| reference | f64 |" in md and "| reference | f32 |" in md
+    assert "## Failing cases" in md and "`reference-B2-T3-D3-H4-f32-s0`: first divergence: dc t=1" in md
+    assert "2 new failures" in md
+
+
+def test_html_embeds_every_plot_and_the_tables(files):
+    folder, _, page = files
+    assert page.count("<img") == 3 and page.count("data:image/png;base64,") == 3
+    assert "<table>" in page and "<th>oracle</th>" in page
+    for name in ("error_vs_step.png", "dW_per_gate.png", "error_vs_T.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
