@@ -114,3 +114,20 @@ def test_shards_merge_into_one_run(run_file, tmp_path):
     assert [c["id"] for c in res.load(str(out))["cases"]] == [c["id"] for c in data["cases"]]
     with pytest.raises(res.ResultsError, match="is in both"):
         res.merge([paths[0], paths[0]], str(out))
+
+
+def test_committed_baselines_load_and_cover_their_profile():
+    """Every file in baselines/ is a valid baseline whose cases are exactly its profile's
+    grid (a grid change without a baseline update fails here)."""
+    import glob
+    import os
+
+    from gatecheck.cases import grid
+
+    paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*.json")))
+    assert paths, "no committed baseline"
+    for path in paths:
+        data = res.load(path, "baseline")
+        ids = {c["id"] for c in data["cases"]}
+        assert ids == {c.id for c in grid(data["meta"]["profile"])}, path
+        assert all(c["ok"] for c in data["cases"]), path
