@@ -11,7 +11,7 @@ import os
 # (minimum version, reason). Older releases differ in API, not in the math checked here.
 SUPPORTED = {
     "torch": ((2, 1), "nn.LSTM / nn.LSTMCell dtype= arguments and CPU float64 kernels"),
-    "keras": ((3, 0), "Keras 3 LSTMCell / LSTM API (use_cudnn=, ops-based cells); Keras 2 is not supported yet"),
+    "keras": ((2, 15), "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API, on the TensorFlow backend"),
 }
 
 THREADS_ENV = "GATECHECK_THREADS"

@@ -15,6 +15,9 @@ from oracles._frameworks import import_keras
 from oracles.base import Oracle
 
 _cache = {}
+# The canonical LSTM's activations, stated rather than left to a version's defaults (Keras
+# before 2.3 defaulted recurrent_activation to hard_sigmoid; see oracles/versions.py).
+_ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
 def _assign(cell, inputs):
@@ -42,7 +45,7 @@ def _signature(tf, dtype, T, D, H):
 
 def _build_cell(T, D, H, dtype):
     tf, keras = import_keras()
-    cell = keras.layers.LSTMCell(H, dtype=dtype)
+    cell = keras.layers.LSTMCell(H, dtype=dtype, **_ACTIVATIONS)
     cell.build((None, D))
 
     @tf.function(input_signature=_signature(tf, dtype, T, D, H))
@@ -84,8 +87,10 @@ def run_cell(inputs):
 
 def _build_layer(D, H, dtype):
     tf, keras = import_keras()
+    # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
+    no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
     layer = keras.layers.LSTM(
-        H, return_sequences=True, return_state=True, use_cudnn=False, dtype=dtype
+        H, return_sequences=True, return_state=True, dtype=dtype, **_ACTIVATIONS, **no_cudnn
     )
     layer.build((None, None, D))
 
@@ -147,7 +152,7 @@ KERAS_LAYER = Oracle(
 
 def _build_cell_head(T, D, H, K, dtype):
     tf, keras = import_keras()
-    cell = keras.layers.LSTMCell(H, dtype=dtype)
+    cell = keras.layers.LSTMCell(H, dtype=dtype, **_ACTIVATIONS)
     cell.build((None, D))
     dense = keras.layers.Dense(K, dtype=dtype)
     dense.build((None, H))

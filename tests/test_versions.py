@@ -1,0 +1,40 @@
+"""Each installed framework version against its own documented semantics (oracles/versions.py)."""
+
+import numpy as np
+import pytest
+
+from oracles import versions
+
+X = np.linspace(-6, 6, 241)
+
+
+def _keras(request):
+    from conftest import require_framework
+
+    _, keras = require_framework(request.config, "keras")
+    return keras
+
+
+def test_hard_sigmoid_is_the_documented_one_for_this_keras(request):
+    keras = _keras(request)
+    entry = versions.applicable("keras", keras.__version__, "hard_sigmoid")
+    got = np.asarray(keras.activations.hard_sigmoid(X.astype(np.float32)), dtype=np.float64)
+    np.testing.assert_allclose(got, entry.formula(X), rtol=0, atol=4e-7, err_msg=entry.source)
+    others = [s for s in versions.SEMANTICS if s.name == "hard_sigmoid" and s is not entry]
+    for other in others:  # the versions really differ: the table would catch a mix-up
+        assert np.max(np.abs(other.formula(X) - entry.formula(X))) > 0.05
+
+
+def test_lstm_recurrent_activation_default_is_sigmoid(request):
+    keras = _keras(request)
+    entry = versions.applicable("keras", keras.__version__, "lstm_recurrent_activation_default")
+    cell = keras.layers.LSTMCell(3)
+    got = np.asarray(cell.recurrent_activation(X.astype(np.float32)), dtype=np.float64)
+    np.testing.assert_allclose(got, entry.formula(X), rtol=1e-6, atol=1e-7, err_msg=entry.source)
+
+
+def test_the_table_has_one_entry_per_version():
+    for version in ("2.15.1", "3.0.0", "3.15.1"):
+        assert versions.applicable("keras", version, "hard_sigmoid").since <= versions.version_tuple(version)
+    with pytest.raises(LookupError, match="0 entries"):
+        versions.applicable("keras", "1.2.0", "hard_sigmoid")
