@@ -9,16 +9,17 @@ X = np.linspace(-6, 6, 241)
 
 
 def _keras(request):
+    """(keras, X as a float32 TensorFlow tensor: Keras 2's activations take tensors only)."""
     from conftest import require_framework
 
-    _, keras = require_framework(request.config, "keras")
-    return keras
+    tf, keras = require_framework(request.config, "keras")
+    return keras, tf.constant(X, tf.float32)
 
 
 def test_hard_sigmoid_is_the_documented_one_for_this_keras(request):
-    keras = _keras(request)
+    keras, x = _keras(request)
     entry = versions.applicable("keras", keras.__version__, "hard_sigmoid")
-    got = np.asarray(keras.activations.hard_sigmoid(X.astype(np.float32)), dtype=np.float64)
+    got = np.asarray(keras.activations.hard_sigmoid(x), dtype=np.float64)
     np.testing.assert_allclose(got, entry.formula(X), rtol=0, atol=4e-7, err_msg=entry.source)
     others = [s for s in versions.SEMANTICS if s.name == "hard_sigmoid" and s is not entry]
     for other in others:  # the versions really differ: the table would catch a mix-up
@@ -26,10 +27,10 @@ def test_hard_sigmoid_is_the_documented_one_for_this_keras(request):
 
 
 def test_lstm_recurrent_activation_default_is_sigmoid(request):
-    keras = _keras(request)
+    keras, x = _keras(request)
     entry = versions.applicable("keras", keras.__version__, "lstm_recurrent_activation_default")
     cell = keras.layers.LSTMCell(3)
-    got = np.asarray(cell.recurrent_activation(X.astype(np.float32)), dtype=np.float64)
+    got = np.asarray(cell.recurrent_activation(x), dtype=np.float64)
     np.testing.assert_allclose(got, entry.formula(X), rtol=1e-6, atol=1e-7, err_msg=entry.source)
 
 
