@@ -68,6 +68,14 @@ def run_cell(inputs):
     cell = torch.nn.LSTMCell(D, H, dtype=dtype)
     _load(cell, inputs, "")
     t = _leaves(torch, inputs)
+    hs, cs = _unroll(cell, t, T)
+    loss = (t["gh"] * torch.stack(hs, 1)).sum() + (t["gc"] * cs[-1]).sum()
+    loss.backward()
+    return _cell_outputs(torch, cell, t, hs, cs)
+
+
+def _unroll(cell, t, T):
+    """Every step's h_t and c_t, each keeping its gradient (the total delta)."""
     h, c = t["h0"], t["c0"]
     hs, cs = [], []
     for step in range(T):
@@ -76,8 +84,10 @@ def run_cell(inputs):
         c.retain_grad()
         hs.append(h)
         cs.append(c)
-    loss = (t["gh"] * torch.stack(hs, 1)).sum() + (t["gc"] * cs[-1]).sum()
-    loss.backward()
+    return hs, cs
+
+
+def _cell_outputs(torch, cell, t, hs, cs):
     out = dict(
         h=torch.stack(hs, 1).detach().numpy(),
         c=torch.stack(cs, 1).detach().numpy(),
@@ -130,32 +140,17 @@ def run_cell_head(inputs):
         dense.weight.copy_(torch.from_numpy(inputs["V"].T.copy()))
         dense.bias.copy_(torch.from_numpy(inputs["cb"]))
     t = {k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0", "c0")) for k in ("x", "h0", "c0", "y")}
-    h, c = t["h0"], t["c0"]
-    hs, cs, ps, loss = [], [], [], 0
-    for step in range(T):
-        h, c = cell(t["x"][:, step], (h, c))
-        h.retain_grad()
-        c.retain_grad()
-        hs.append(h)
-        cs.append(c)
-        log_p = torch.log_softmax(dense(h), dim=-1)
-        ps.append(log_p.exp())
-        loss = loss - (t["y"][:, step] * log_p).sum()
+    hs, cs = _unroll(cell, t, T)
+    log_p = torch.log_softmax(dense(torch.stack(hs, 1)), dim=-1)
+    loss = -(t["y"] * log_p).sum()
     loss.backward()
-    out = dict(
-        h=torch.stack(hs, 1).detach().numpy(),
-        c=torch.stack(cs, 1).detach().numpy(),
-        p=torch.stack(ps, 1).detach().numpy(),
-        dh=torch.stack([v.grad for v in hs], 1).numpy(),
-        dc=torch.stack([v.grad for v in cs], 1).numpy(),
-        dx=t["x"].grad.numpy(),
-        dh0=t["h0"].grad.numpy(),
-        dc0=t["c0"].grad.numpy(),
+    out = _cell_outputs(torch, cell, t, hs, cs)
+    out.update(
+        p=log_p.exp().detach().numpy(),
         dV=dense.weight.grad.numpy().T.copy(),
         dcb=dense.bias.grad.numpy(),
         loss=loss.detach().numpy(),
     )
-    out.update(_param_grads(cell, ""))
     return out
 
 
