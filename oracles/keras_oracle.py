@@ -20,15 +20,16 @@ _cache = {}
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
-def _assign(cell, inputs):
-    weights = layout.to_keras(inputs)
+def _assign(cell, inputs, remap=layout.to_keras):
+    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map)."""
+    weights = remap(inputs)
     cell.kernel.assign(weights["kernel"])
     cell.recurrent_kernel.assign(weights["recurrent_kernel"])
     cell.bias.assign(weights["bias"])
 
 
-def _grads_to_canonical(dk, drk, dbias):
-    return layout.grads_from_keras(
+def _grads_to_canonical(dk, drk, dbias, back=layout.grads_from_keras):
+    return back(
         {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy(), "bias": dbias.numpy()}
     )
 

@@ -14,7 +14,7 @@ arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b
 PyTorch (see ``oracles.rnn_layout``).
 """
 
-from oracles import rnn_layout
+from oracles import keras_oracle, rnn_layout, torch_oracle
 from oracles._frameworks import import_keras, import_torch
 from oracles.base import Oracle
 
@@ -24,16 +24,11 @@ _keras_cache = {}
 
 
 def _keras_assign(cell, inputs):
-    weights = rnn_layout.to_keras(inputs)
-    cell.kernel.assign(weights["kernel"])
-    cell.recurrent_kernel.assign(weights["recurrent_kernel"])
-    cell.bias.assign(weights["bias"])
+    keras_oracle._assign(cell, inputs, rnn_layout.to_keras)
 
 
 def _keras_grads(dk, drk, dbias):
-    return rnn_layout.grads_from_keras(
-        {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy(), "bias": dbias.numpy()}
-    )
+    return keras_oracle._grads_to_canonical(dk, drk, dbias, rnn_layout.grads_from_keras)
 
 
 def _keras_signature(tf, dtype, T, D, H):
@@ -116,27 +111,15 @@ def run_keras_layer(inputs):
 
 
 def _torch_load(module, inputs, suffix):
-    torch = import_torch()
-    weights = rnn_layout.to_torch(inputs)
-    with torch.no_grad():
-        for name, value in weights.items():
-            getattr(module, name + suffix).copy_(torch.from_numpy(value))
+    torch_oracle._load(module, inputs, suffix, rnn_layout.to_torch)
 
 
 def _torch_param_grads(module, suffix):
-    return rnn_layout.grads_from_torch(
-        {
-            name: getattr(module, name + suffix).grad.numpy()
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        }
-    )
+    return torch_oracle._param_grads(module, suffix, rnn_layout.grads_from_torch)
 
 
 def _torch_leaves(torch, inputs):
-    return {
-        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0"))
-        for k in ("x", "h0", "gh")
-    }
+    return torch_oracle._leaves(torch, inputs, states=("h0",), upstream=("gh",))
 
 
 def run_torch_cell(inputs):

@@ -15,16 +15,17 @@ from oracles.base import Oracle
 
 
 
-def _load(module, inputs, suffix):
+def _load(module, inputs, suffix, remap=layout.to_torch):
+    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map)."""
     torch = import_torch()
-    weights = layout.to_torch(inputs)
+    weights = remap(inputs)
     with torch.no_grad():
         for name, value in weights.items():
             getattr(module, name + suffix).copy_(torch.from_numpy(value))
 
 
-def _param_grads(module, suffix):
-    return layout.grads_from_torch(
+def _param_grads(module, suffix, back=layout.grads_from_torch):
+    return back(
         {
             name: getattr(module, name + suffix).grad.numpy()
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -32,10 +33,11 @@ def _param_grads(module, suffix):
     )
 
 
-def _leaves(torch, inputs):
+def _leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
+    """Tensors of the inputs; x and the initial states require gradients."""
     return {
-        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0", "c0"))
-        for k in ("x", "h0", "c0", "gh", "gc")
+        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x",) + states)
+        for k in ("x",) + states + upstream
     }
 
 
