@@ -52,7 +52,9 @@ def reference_view(inputs64, dtype, reference, table=QUANTITIES):
     return inputs, truth_q, yard
 
 
-@functools.lru_cache(maxsize=64)
+# Every oracle of a case shares its view; the grid visits a case's four oracles far apart,
+# so the cache holds every coordinate of a profile (a few hundred, mostly small arrays).
+@functools.lru_cache(maxsize=1024)
 def _reference_view(B, T, D, H, seed, regime, dtype_name, output="tanh"):
     """The LSTM's ``reference_view`` for a case, shared by every oracle of the case;
     ``output`` selects the reference model (see ``reference.lstm.run``)."""
