@@ -197,37 +197,49 @@ def _ranges(ts):
     return ",".join(out)
 
 
-def _compare_slice(name, axes, label, key, index, actual, expected, scale, n_terms, yard32, dtype):
-    a, e = actual[index], expected[index]
-    atol = tolerance.slice_atol(dtype, float(np.max(yard32[index])), scale, n_terms)
+def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table):
+    """Every slice of one quantity at once: rows are slices (time steps, gates, or one)."""
+    axis = {"time": 1, "gate": 0}.get(q.split)
+
+    def rows(x):
+        x = np.asarray(x, dtype=np.float64)
+        return (np.moveaxis(x, axis, 0) if axis is not None else x[None]).reshape(
+            x.shape[axis] if axis is not None else 1, -1)
+
+    A, E = rows(a), rows(e)
+    atol = tolerance.slice_atols(dtype, rows(yard32).max(axis=1), scale, n_terms)
     rtol = tolerance.slice_rtol(dtype)
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        abs_err = np.abs(a64 - e64)
-        allowed = atol + rtol * np.abs(e64)
+        abs_err = np.abs(A - E)
+        allowed = atol[:, None] + rtol * np.abs(E)
         bad = ~(abs_err <= allowed)  # NaN counts as bad
         score = np.where(np.isfinite(abs_err), abs_err / np.maximum(allowed, np.finfo(np.float64).tiny), np.inf)
-    flat = int(np.argmax(score))
-    local = np.unravel_index(flat, a.shape) if a.shape else ()
-    full = _full_index(index, local, actual.ndim)
-    abs_worst = float(abs_err.flat[flat]) if abs_err.size else 0.0
-    exp_worst = float(e64.flat[flat]) if e64.size else 0.0
-    return SliceResult(
-        quantity=name,
-        label=label,
-        key=key,
-        n_bad=int(bad.sum()),
-        n=int(a.size),
-        index=full,
-        actual=float(a64.flat[flat]) if a64.size else 0.0,
-        expected=exp_worst,
-        abs_err=abs_worst,
-        rel_err=abs_worst / abs(exp_worst) if exp_worst else float("inf") if abs_worst else 0.0,
-        atol=atol,
-        rtol=rtol,
-        ratio=float(score.flat[flat]) if score.size else 0.0,
-        axes=axes,
-    )
+    worst = np.argmax(score, axis=1)
+    n_bad = bad.sum(axis=1)
+    slice_shape = (np.moveaxis(a, axis, 0).shape[1:] if axis is not None else a.shape)
+    out = []
+    for key, label, index in slices(name, T, table):
+        r = int(index[axis]) if axis is not None else 0
+        flat = int(worst[r])
+        local = np.unravel_index(flat, slice_shape) if slice_shape else ()
+        abs_worst, exp_worst = float(abs_err[r, flat]), float(E[r, flat])
+        out.append(SliceResult(
+            quantity=name,
+            label=label,
+            key=key,
+            n_bad=int(n_bad[r]),
+            n=int(A.shape[1]),
+            index=_full_index(index, local, a.ndim),
+            actual=float(A[r, flat]),
+            expected=exp_worst,
+            abs_err=abs_worst,
+            rel_err=abs_worst / abs(exp_worst) if exp_worst else float("inf") if abs_worst else 0.0,
+            atol=float(atol[r]),
+            rtol=rtol,
+            ratio=float(score[r, flat]),
+            axes=q.axes,
+        ))
+    return out
 
 
 def _full_index(index, local, ndim):
@@ -261,10 +273,7 @@ def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T,
         scale = float(np.max(np.abs(truth[name])))
         q = table[name]
         n_terms = B * T if q.phase == 2 else 1
-        for key, label, index in slices(name, T, table):
-            report.results.append(
-                _compare_slice(name, q.axes, label, key, index, a, e, scale, n_terms, yard32[name], dtype)
-            )
+        report.results += _compare_quantity(name, q, T, a, e, scale, n_terms, yard32[name], dtype, table)
     return report
 
 

@@ -76,14 +76,14 @@ def policy(dtype):
     return TOLERANCES[dtype]
 
 
-def slice_atol(dtype, yard32, scale, n_terms=1):
-    """Absolute allowance for one slice (see the module docstring)."""
+def slice_atols(dtype, yard32, scale, n_terms=1):
+    """Absolute allowance of each slice (see the module docstring), from the slices'
+    float32 yardsticks (an array), the quantity's scale and its summation length."""
     dtype = np.dtype(dtype)
     tol = policy(dtype)
     eps = EPS[dtype]
-    y = yard32 * (eps / EPS[np.dtype(np.float32)])
     floor = max(tol.floor, tol.sum_floor * math.sqrt(n_terms)) * eps * scale
-    return tol.factor * max(y, floor)
+    return tol.factor * np.maximum(np.asarray(yard32, dtype=np.float64) * (eps / EPS[np.dtype(np.float32)]), floor)
 
 
 def slice_rtol(dtype):
