@@ -78,14 +78,23 @@ def run_case(case, oracle, candidate=lstm.run, candidate_name="reference", outpu
 
     Raises ``CandidateError`` when the candidate breaks the contract.
     """
-    inputs, truth, yard = _reference_view(*_key(case), output)
-    expected = oracle.run({k: v.copy() for k, v in inputs.items()})
-    result = cand.call(candidate, inputs, candidate_name)
-    quantities = comparable(oracle.observes, candidate)
-    actual = {q: contract_value(result, q) for q in quantities}
+    view = _reference_view(*_key(case), output)
+    expected = oracle.run({k: v.copy() for k, v in view[0].items()})
+    return judge(case, oracle, view, expected, candidate, candidate_name)
+
+
+def judge(case, oracle, view, expected, candidate, candidate_name, table=QUANTITIES,
+          keys=lstm.CONTRACT_KEYS, shapes=cand.expected_shapes):
+    """The candidate on a case's inputs, compared with the oracle's output ``expected``;
+    ``view`` is the case's (inputs, truth, yardstick) and ``table``, ``keys``, ``shapes``
+    describe the model (the LSTM's by default). Raises ``CandidateError``."""
+    inputs, truth, yard = view
+    result = cand.call(candidate, inputs, candidate_name, keys=keys, shapes=shapes)
+    quantities = comparable(oracle.observes, candidate, table, keys)
+    actual = {q: contract_value(result, q, table) for q in quantities}
     return compare(
         case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T,
-        actual_name=candidate_name, expected_name=oracle.name,
+        actual_name=candidate_name, expected_name=oracle.name, table=table,
     )
 
 

@@ -11,8 +11,7 @@ from collections import defaultdict
 
 from gatecheck import candidate as cand
 from gatecheck import mutants as mut
-from gatecheck.battery import _key, _reference_view, comparable
-from gatecheck.compare import compare, contract_value
+from gatecheck.battery import _key, _reference_view, judge
 from reference import lstm
 
 REFERENCE_ROW = "(reference, correct)"
@@ -24,18 +23,15 @@ CI_SLICE = ("torch-cell-B3-T64-D4-H5-f32-s0", "torch-cell-B3-T64-D4-H5-f64-s0")
 
 def killed(case, oracle, candidates):
     """{name: reason or None} for each (name, callable) on one case; the oracle runs once."""
-    inputs, truth, yard = _reference_view(*_key(case))
-    expected = oracle.run({k: v.copy() for k, v in inputs.items()})
+    view = _reference_view(*_key(case))
+    expected = oracle.run({k: v.copy() for k, v in view[0].items()})
     out = {}
     for name, fn in candidates:
         try:
-            result = cand.call(fn, inputs, name)
+            report = judge(case, oracle, view, expected, fn, name)
         except cand.CandidateError as exc:
             out[name] = f"contract: {exc}"
             continue
-        quantities = comparable(oracle.observes, fn)
-        report = compare(case.id, {q: contract_value(result, q) for q in quantities}, expected, truth, yard,
-                         quantities, case.np_dtype, case.B, case.T, actual_name=name, expected_name=oracle.name)
         out[name] = None if report.ok else report.failures[0].describe() if report.failures else "shape"
     return out
 

@@ -13,10 +13,9 @@ import functools
 
 import numpy as np
 
-from gatecheck import candidate as cand
-from gatecheck.battery import comparable, reference_view
+from gatecheck.battery import judge, reference_view
 from gatecheck.cases import Case, case_rng, scales
-from gatecheck.compare import RNN_QUANTITIES, compare, contract_value
+from gatecheck.compare import RNN_QUANTITIES
 from reference import rnn
 from reference.rnn import CONTRACT_KEYS
 
@@ -87,22 +86,12 @@ def expected_shapes(inputs):
     return dict(h=(B, T, H), dh=(B, T, H), dW=(D, H), dU=(H, H), db=(H,), dx=(B, T, D), dh0=(B, H))
 
 
-def call_rnn(candidate, inputs, name="candidate"):
-    """``gatecheck.candidate.call`` under the contract of ``reference.rnn.run``."""
-    return cand.call(candidate, inputs, name, keys=CONTRACT_KEYS, shapes=expected_shapes)
-
-
 def run_case(case, oracle, candidate=rnn.run, candidate_name="reference"):
     """Return the comparison ``Report`` of an RNN candidate vs an RNN oracle on ``case``.
 
     Raises ``CandidateError`` when the candidate breaks the contract.
     """
-    inputs, truth, yard = _reference_view(*_key(case))
-    expected = oracle.run({k: v.copy() for k, v in inputs.items()})
-    result = call_rnn(candidate, inputs, candidate_name)
-    quantities = comparable(oracle.observes, candidate, RNN_QUANTITIES, CONTRACT_KEYS)
-    actual = {q: contract_value(result, q, RNN_QUANTITIES) for q in quantities}
-    return compare(
-        case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T,
-        actual_name=candidate_name, expected_name=oracle.name, table=RNN_QUANTITIES,
-    )
+    view = _reference_view(*_key(case))
+    expected = oracle.run({k: v.copy() for k, v in view[0].items()})
+    return judge(case, oracle, view, expected, candidate, candidate_name, RNN_QUANTITIES, CONTRACT_KEYS,
+                 expected_shapes)

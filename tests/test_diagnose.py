@@ -13,22 +13,9 @@ CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
 SQUARE = Case("reference", 2, 5, 4, 4, "f64", 1)  # D == H: the concatenation order is testable
 
 
-def reordered(order):
-    """A consistent LSTM that reads its gate blocks in ``order`` (gate names)."""
-    idx = [lstm.GATES.index(g) for g in order]
-    inv = np.argsort(idx)
-
-    def run(**kw):
-        kw = dict(kw, W=kw["W"][inv], U=kw["U"][inv], b=kw["b"][inv])
-        out = lstm.run(**kw)
-        return dict(out, dW=out["dW"][idx], dU=out["dU"][idx], db=out["db"][idx])
-    return run
-
-
-def swapped_concat(**kw):
-    """Applies W to h_{t-1} and U to x_t (the other concatenation order), consistently."""
-    out = lstm.run(**dict(kw, W=kw["U"], U=kw["W"]))
-    return dict(out, dW=out["dU"], dU=out["dW"])
+# A consistent LSTM with the concatenation the other way round (W meets h_{t-1}, U meets
+# x_t); also run by the CLI test below as tests.test_diagnose:swapped_concat.
+swapped_concat = mutants.candidate(mutants.BY_NAME["weights-swapped"])
 
 
 def edited(**changes):
@@ -39,9 +26,9 @@ def edited(**changes):
 
 
 BUGS = [
-    ("gate-order-ifog", CASE, reordered(("i", "f", "o", "g")),
+    ("gate-order-ifog", CASE, mutants.candidate(mutants.BY_NAME["gate-order-ifog"]),
      "your gates look ordered i,f,o,g (canonical: i,f,g,o); with that layout every quantity matches"),
-    ("gate-order-fiog", CASE, reordered(("f", "i", "o", "g")),
+    ("gate-order-fiog", CASE, mutants.candidate(mutants.BY_NAME["gate-order-fiog"]),
      "your gates look ordered f,i,o,g"),
     ("concat-swapped", SQUARE, swapped_concat,
      "the concatenation order looks swapped ([h; x] vs [x; h]); with that layout every quantity matches"),
