@@ -49,10 +49,18 @@ def drift(current, baseline, factor=FACTOR):
     return failures, grown
 
 
+DIGITS = 3  # significant digits a baseline keeps: drift is judged by factors of 2 and more
+
+
+def _round(value):
+    return float(f"{value:.{DIGITS}g}")
+
+
 def compact(data):
-    """A baseline keeps per-quantity maxima only (no per-slice arrays)."""
+    """A baseline keeps per-quantity maxima only (no per-slice arrays), to DIGITS
+    significant digits: a nightly baseline stays a few MB."""
     keep = ("max_abs", "max_rel", "ratio")
-    cases = [dict(c, quantities={q: {k: v[k] for k in keep} for q, v in c["quantities"].items()})
+    cases = [dict(c, quantities={q: {k: _round(v[k]) for k in keep} for q, v in c["quantities"].items()})
              for c in data["cases"]]
     return dict(data, cases=cases)
 

@@ -35,6 +35,9 @@ def summary_table(data):
     return cells, quantities
 
 
+MAX_LISTED = 50  # failing cases listed by name: a job summary must stay small (GitHub caps it at 1 MiB)
+
+
 def markdown(data, drift_lines, plots):
     cells, quantities = summary_table(data)
     meta = data["meta"]
@@ -55,7 +58,11 @@ def markdown(data, drift_lines, plots):
         lines.append(f"| {oracle} | {dtype} | " + " | ".join(
             f"{row[q]:.3f}" if q in row else "—" for q in quantities) + " |")
     if failing:
-        lines += ["", "## Failing cases", ""] + [f"- `{c['id']}`: {c.get('error')}" for c in failing]
+        lines += ["", "## Failing cases", ""] + [f"- `{c['id']}`: {c.get('error')}" for c in failing[:MAX_LISTED]]
+        if len(failing) > MAX_LISTED:
+            lines.append(f"- ... and {len(failing) - MAX_LISTED} more (all are in the results file)")
+    if len(drift_lines) > MAX_LISTED + 1:
+        drift_lines = drift_lines[: MAX_LISTED + 1] + [f"  ... and {len(drift_lines) - MAX_LISTED - 1} more"]
     lines += ["", "## Drift", ""] + ([f"    {line}" for line in drift_lines] if drift_lines else
                                      ["(no baseline given)"])
     if plots:
@@ -63,11 +70,31 @@ def markdown(data, drift_lines, plots):
     return "\n".join(lines) + "\n"
 
 
+def _inline(text):
+    """Markdown `code` spans as <code>, everything else escaped."""
+    parts = text.split("`")
+    return "".join(f"<code>{html.escape(p)}</code>" if k % 2 else html.escape(p) for k, p in enumerate(parts))
+
+
 def html_page(md_text, plots):
     """A self-contained page: the Markdown's tables as HTML, plots embedded."""
     body = []
     in_table = False
+    block = None  # the open <ul> or <pre>, if any
     for line in md_text.splitlines():
+        kind = "ul" if line.startswith("- ") else "pre" if line.startswith("    ") else None
+        if block and kind != block:
+            body.append(f"</{block}>")
+            block = None
+        if kind:
+            if not block:
+                body.append(f"<{kind}>")
+                block = kind
+            if kind == "ul":
+                body.append(f"<li>{_inline(line[2:])}</li>")
+            else:
+                body.append(html.escape(line[4:]) + "\n")
+            continue
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             if set("".join(cells)) <= set("-"):
@@ -87,9 +114,11 @@ def html_page(md_text, plots):
         elif line.startswith("!["):
             continue
         elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
+            body.append(f"<p>{_inline(line)}</p>")
     if in_table:
         body.append("</table>")
+    if block:
+        body.append(f"</{block}>")
     for _, title, png in plots:
         body.append(f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,"
                     f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(title)}</figcaption></figure>")

@@ -30,7 +30,7 @@ def test_grid_covers_the_required_axes(profile):
 def test_profile_sizes():
     assert len(grid("ci")) >= 300
     assert max(c.T for c in grid("nightly")) == 1000
-    assert len(grid("nightly")) > 3 * len(grid("ci"))
+    assert len(grid("nightly")) >= 5000  # the nightly target: >= 5,000 cases in <= 30 min on 2 cores
 
 
 def test_unknown_profile_is_named():

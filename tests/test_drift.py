@@ -84,6 +84,12 @@ def test_baseline_update_is_compact_and_explicit(run_file, tmp_path):
     path = drift.update(str(run_file), "test-env", folder=str(tmp_path))
     data = res.load(path, "baseline")
     assert set(data["cases"][0]["quantities"]["dh"]) == {"max_abs", "max_rel", "ratio"}
+    full = res.load(str(run_file))
+    for kept, case in zip(data["cases"], full["cases"]):
+        for q, v in kept["quantities"].items():
+            for k, x in v.items():  # rounded to DIGITS significant digits, nothing else lost
+                assert x == pytest.approx(case["quantities"][q][k], rel=10.0 ** (1 - drift.DIGITS), abs=0)
+    assert drift.drift(full, data) == ([], [])  # rounding never reads as drift
     with pytest.raises(res.ResultsError, match="--name: expected letters"):
         drift.update(str(run_file), "../escape", folder=str(tmp_path))
 

@@ -41,3 +41,19 @@ def test_html_embeds_every_plot_and_the_tables(files):
     assert "<table>" in page and "<th>oracle</th>" in page
     for name in ("error_vs_step.png", "dW_per_gate.png", "error_vs_T.png"):
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_html_shows_failures_as_a_list_and_drift_as_text(files):
+    _, _, page = files
+    assert "<li><code>reference-B2-T3-D3-H4-f32-s0</code>: first divergence: dc t=1" in page
+    assert "`" not in page.split("<figure>")[0]  # no raw Markdown left in the text
+    assert "<pre>" in page and "2 new failures" in page.split("<pre>")[1].split("</pre>")[0]
+
+
+def test_long_failure_and_drift_lists_are_capped():
+    """A candidate that fails everywhere must not make a job summary of thousands of lines."""
+    cases = [dict(id=f"case-{k}", ok=False, error="boom", quantities={}) for k in range(report.MAX_LISTED + 7)]
+    data = dict(meta=dict(profile="nightly"), cases=cases)
+    md = report.markdown(data, [f"line {k}" for k in range(200)], [])
+    assert md.count("`: boom") == report.MAX_LISTED and "- ... and 7 more (all are in the results file)" in md
+    assert "line 51" not in md and "... and 149 more" in md
