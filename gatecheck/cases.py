@@ -193,7 +193,36 @@ def parse_shard(text):
     return i, n
 
 
+# The cost model that balances shards, in milliseconds on one core (measured on the nightly
+# profile, see benchmarks/README.md): a case costs about 10 ms plus 1 ms per step; the
+# keras-cell oracle first traces its unrolled graph, once per shape and dtype in a process,
+# at about 130 ms per step.
+CASE_MS, STEP_MS, TRACE_STEP_MS = 10, 1, 130
+
+
+def _group(case):
+    return (case.oracle, case.B, case.T, case.D, case.H, case.dtype)
+
+
+def cost(cases):
+    """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS, TRACE_STEP_MS)."""
+    traced = {_group(c) for c in cases if c.oracle == "keras-cell"}
+    return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(TRACE_STEP_MS * g[2] for g in traced)
+
+
 def shard(cases, i, n):
-    """Shard i of n: every n-th case from the (i-1)-th, so shards are disjoint, their union is
-    the whole grid, and each gets a mix of oracles, shapes and dtypes."""
-    return cases[i - 1 :: n]
+    """Shard i of n. Cases sharing an oracle, shape and dtype stay together (a keras-cell
+    shape is traced on one shard only), and the groups are dealt out largest first to the
+    shard with the least estimated cost so far (ties: the lowest shard). Deterministic: a
+    function of the case list alone. Shards are disjoint, their union is ``cases``, and each
+    keeps the grid's order."""
+    groups = {}
+    for c in cases:
+        groups.setdefault(_group(c), []).append(c)
+    loads = [0] * n
+    owner = {}
+    for key in sorted(groups, key=lambda k: (-cost(groups[k]), k)):
+        k = loads.index(min(loads))
+        owner[key] = k
+        loads[k] += cost(groups[key])
+    return [c for c in cases if owner[_group(c)] == i - 1]

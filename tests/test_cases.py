@@ -82,14 +82,21 @@ def test_oracle_says_what_it_cannot_observe(name):
 
 @pytest.mark.parametrize("profile,n", [("ci", 3), ("nightly", 4), ("nightly", 7)])
 def test_shards_are_disjoint_and_complete(profile, n):
-    from gatecheck.cases import shard
+    from gatecheck.cases import cost, shard
 
     cases = grid(profile)
     parts = [shard(cases, i, n) for i in range(1, n + 1)]
     ids = [c.id for part in parts for c in part]
     assert sorted(ids) == sorted(c.id for c in cases) and len(ids) == len(set(ids))
-    assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    assert all(len({c.oracle for c in part}) == len(ORACLE_NAMES) for part in parts)
+    assert all(part == [c for c in cases if c in members] for part, members in zip(parts, map(set, parts)))
+    # An oracle-shape-dtype group lives in one shard (a keras-cell graph is traced once) ...
+    groups = [{(c.oracle, c.B, c.T, c.D, c.H, c.dtype) for c in part} for part in parts]
+    assert sum(map(len, groups)) == len(set().union(*groups))
+    # ... and the estimated costs differ by at most the largest group's (largest first, least loaded).
+    loads = [cost(part) for part in parts]
+    largest = max(cost([c for c in cases if (c.oracle, c.B, c.T, c.D, c.H, c.dtype) == g]) for g in set().union(*groups))
+    assert max(loads) - min(loads) <= largest
+    assert shard(cases, 2, n) == shard(list(cases), 2, n)  # deterministic
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "a/b", "3", "1/0"])
