@@ -2,7 +2,8 @@
 
     python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
 
-writes DIR/report.md, DIR/report.html and the plots as PNG files in DIR:
+writes DIR/report.md, DIR/report.html (self-contained), DIR/summary.md (report.md without
+the image links, for $GITHUB_STEP_SUMMARY) and the plots as PNG files in DIR:
 - summary: oracle x quantity x dtype, the worst fraction of the allowance used;
 - drift against the baseline, when one is given;
 - how error travels back through time: the error of dh_t and dc_t against the time step,
@@ -217,7 +218,12 @@ def build(results_path, out_dir, baseline_path=None):
         with open(os.path.join(out_dir, name), "wb") as f:
             f.write(png)
     md = markdown(data, drift_lines, figs)
-    for name, text in (("report.md", md), ("report.html", html_page(md, figs))):
-        with open(os.path.join(out_dir, name), "w") as f:
+    # A CI job summary cannot show files beside it: the same text, pointing at the plots.
+    summary = markdown(data, drift_lines, []) + "\nPlots and the HTML page: " + ", ".join(
+        [name for name, _, _ in figs] + ["report.html"]) + " (in the report folder or artifact).\n"
+    written = []
+    for name, text in (("report.md", md), ("summary.md", summary), ("report.html", html_page(md, figs))):
+        written.append(os.path.join(out_dir, name))
+        with open(written[-1], "w") as f:
             f.write(text)
-    return os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")
+    return written

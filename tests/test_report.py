@@ -23,7 +23,8 @@ def files(tmp_path_factory):
     records = [res.summarize(c, run_case(c, REFERENCE, bug, "m")) for c in cases[:2]]
     records += [res.summarize(c, run_case(c, REFERENCE)) for c in cases[2:]]
     res.write(str(folder / "run.json"), meta, records)
-    md, page = report.build(str(folder / "run.json"), str(folder / "out"), str(folder / "base.json"))
+    md, summary, page = report.build(str(folder / "run.json"), str(folder / "out"), str(folder / "base.json"))
+    assert Path(md).read_text().startswith(Path(summary).read_text().split("\nPlots and the HTML page")[0])
     return folder / "out", Path(md).read_text(), Path(page).read_text()
 
 
@@ -41,6 +42,13 @@ def test_html_embeds_every_plot_and_the_tables(files):
     assert "<table>" in page and "<th>oracle</th>" in page
     for name in ("error_vs_step.png", "dW_per_gate.png", "error_vs_T.png"):
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_job_summary_has_no_image_links(files):
+    folder, _, _ = files
+    summary = (folder / "summary.md").read_text()
+    assert "![" not in summary and "2 new failures" in summary
+    assert "error_vs_step.png, dW_per_gate.png, error_vs_T.png, report.html" in summary
 
 
 def test_html_shows_failures_as_a_list_and_drift_as_text(files):
