@@ -18,6 +18,13 @@ def loss(inputs, output="tanh"):
     return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
 
 
+def directions(case, name, shape, n=2):
+    """``n`` random directions in which to differentiate with respect to ``name``: a function of
+    the case's seed and the name, so every run probes the same directions."""
+    rng = np.random.default_rng([case.seed, len(name), sum(map(ord, name))])
+    return [rng.standard_normal(shape) for _ in range(n)]
+
+
 def directional(loss_of, direction):
     """(L(+STEP * direction) - L(-STEP * direction)) / (2 STEP) for ``loss_of(offset)``."""
     return (loss_of(STEP * direction) - loss_of(-STEP * direction)) / (2 * STEP)

@@ -19,12 +19,6 @@ FD_CASES = [
     Case("fd", 2, 4, 3, 3, "f64", 6, "sat"),
 ]
 FD_PARAMS = [pytest.param(c, id=c.id[3:]) for c in FD_CASES]
-N_DIRECTIONS = 2
-
-
-def _directions(case, name, shape):
-    rng = np.random.default_rng([case.seed, len(name), sum(map(ord, name))])
-    return [rng.standard_normal(shape) for _ in range(N_DIRECTIONS)]
 
 
 def _per_gate(direction, k):
@@ -50,7 +44,7 @@ def test_gradient_matches_finite_differences(fd_case, name, output):
     case = fd_case
     inputs, out, base = _setup(case, output)
     grad = out["d" + name]
-    for n, direction in enumerate(_directions(case, name, inputs[name].shape)):
+    for n, direction in enumerate(fd.directions(case, name, inputs[name].shape)):
         if name in ("W", "U", "b"):  # each gate's block on its own
             for k, gate in enumerate(GATES):
                 v = _per_gate(direction, k)
@@ -69,7 +63,7 @@ def test_per_step_delta_matches_finite_differences(fd_case, which, output):
     inputs, out, base = _setup(case, output)
     delta = out["d" + which]
     for t in range(case.T):
-        for n, direction in enumerate(_directions(case, which + str(t), (case.B, case.H))):
+        for n, direction in enumerate(fd.directions(case, which + str(t), (case.B, case.H))):
             fd.check(fd.wrt_state(inputs, t, which, direction, output), np.sum(delta[:, t] * direction),
                      base, f"{case.id}: d{which} at t={t} (direction {n})")
 
@@ -79,7 +73,7 @@ def test_finite_differences_see_a_wrong_gradient():
     case = FD_CASES[3]
     inputs = make_inputs(case)
     grad = lstm.run(**inputs)["dU"]
-    v = _per_gate(_directions(case, "U", grad.shape)[0], 1)
+    v = _per_gate(fd.directions(case, "U", grad.shape)[0], 1)
     wrong = np.sum(grad * v) * (1 + 1e-4)
     with pytest.raises(AssertionError, match="dU gate f"):
         fd.check(fd.wrt_input(inputs, "U", v), wrong, fd.loss(inputs), f"{case.id}: dU gate f")

@@ -29,12 +29,6 @@ FD_CASES = [
     Case("fd", 2, 4, 3, 3, "f64", 5, "sat"),
 ]
 FD_PARAMS = [pytest.param(c, id=c.id[3:]) for c in FD_CASES]
-N_DIRECTIONS = 2
-
-
-def _directions(case, name, shape):
-    rng = np.random.default_rng([case.seed, len(name), sum(map(ord, name))])
-    return [rng.standard_normal(shape) for _ in range(N_DIRECTIONS)]
 
 
 def _loss(inputs):
@@ -72,7 +66,7 @@ def _fd_wrt_state(inputs, t, direction):
 def test_gradient_matches_finite_differences(fd_case, name):
     inputs = rb.make_inputs(fd_case)
     grad, base = rnn.run(**inputs)["d" + name], _loss(inputs)
-    for n, direction in enumerate(_directions(fd_case, name, inputs[name].shape)):
+    for n, direction in enumerate(fd.directions(fd_case, name, inputs[name].shape)):
         fd.check(_fd_wrt_input(inputs, name, direction), np.sum(grad * direction), base,
                  f"{fd_case.id}: d{name} (direction {n})")
 
@@ -82,7 +76,7 @@ def test_per_step_delta_matches_finite_differences(fd_case):
     inputs = rb.make_inputs(fd_case)
     dh, base = rnn.run(**inputs)["dh"], _loss(inputs)
     for t in range(fd_case.T):
-        for n, direction in enumerate(_directions(fd_case, f"h{t}", (fd_case.B, fd_case.H))):
+        for n, direction in enumerate(fd.directions(fd_case, f"h{t}", (fd_case.B, fd_case.H))):
             fd.check(_fd_wrt_state(inputs, t, direction), np.sum(dh[:, t] * direction), base,
                      f"{fd_case.id}: dh at t={t} (direction {n})")
 
@@ -92,10 +86,10 @@ def test_finite_differences_see_a_wrong_gradient():
     case = FD_CASES[3]
     inputs = rb.make_inputs(case)
     out = rnn.run(**inputs)
-    v = _directions(case, "U", out["dU"].shape)[0]
+    v = fd.directions(case, "U", out["dU"].shape)[0]
     with pytest.raises(AssertionError, match="dU"):
         fd.check(_fd_wrt_input(inputs, "U", v), np.sum(out["dU"] * v) * (1 + 1e-4), _loss(inputs), "dU")
-    v = _directions(case, "h1", (case.B, case.H))[0]
+    v = fd.directions(case, "h1", (case.B, case.H))[0]
     local_only = np.sum(inputs["gh"][:, 1] * v)  # dh_1 without what flows back from t >= 2
     with pytest.raises(AssertionError, match="dh at t=1"):
         fd.check(_fd_wrt_state(inputs, 1, v), local_only, _loss(inputs), "dh at t=1")
