@@ -106,7 +106,7 @@ _CI_SHAPES = [
 # Nightly adds small shapes, run over many seeds (a case costs milliseconds), and larger
 # ones over fewer: wide layers, D = H (where swapped input and recurrent kernels have the
 # same shape), and T up to 1,000. The keras-cell oracle traces one graph per shape and
-# dtype at about 0.14 s per step, so long sequences are few.
+# dtype (TRACE_STEP_MS per step, below), so long sequences are few.
 _NIGHTLY_SMALL = [
     (1, 2, 2, 1),
     (2, 2, 1, 3),
@@ -200,14 +200,15 @@ def parse_shard(text):
 CASE_MS, STEP_MS, TRACE_STEP_MS = 10, 1, 130
 
 
-def _group(case):
+def group(case):
+    """The cases that share an oracle, shape and dtype (one keras-cell graph) form a group."""
     return (case.oracle, case.B, case.T, case.D, case.H, case.dtype)
 
 
 def cost(cases):
     """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS, TRACE_STEP_MS)."""
-    traced = {_group(c) for c in cases if c.oracle == "keras-cell"}
-    return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(TRACE_STEP_MS * g[2] for g in traced)
+    traced = {group(c): c.T for c in cases if c.oracle == "keras-cell"}
+    return sum(CASE_MS + STEP_MS * c.T for c in cases) + TRACE_STEP_MS * sum(traced.values())
 
 
 def shard(cases, i, n):
@@ -218,11 +219,11 @@ def shard(cases, i, n):
     keeps the grid's order."""
     groups = {}
     for c in cases:
-        groups.setdefault(_group(c), []).append(c)
+        groups.setdefault(group(c), []).append(c)
+    costs = {key: cost(members) for key, members in groups.items()}
     loads = [0] * n
     owner = {}
-    for key in sorted(groups, key=lambda k: (-cost(groups[k]), k)):
-        k = loads.index(min(loads))
-        owner[key] = k
-        loads[k] += cost(groups[key])
-    return [c for c in cases if owner[_group(c)] == i - 1]
+    for key in sorted(groups, key=lambda key: (-costs[key], key)):
+        owner[key] = loads.index(min(loads))
+        loads[owner[key]] += costs[key]
+    return [c for c in cases if owner[group(c)] == i - 1]

@@ -77,47 +77,37 @@ def _inline(text):
     return "".join(f"<code>{html.escape(p)}</code>" if k % 2 else html.escape(p) for k, p in enumerate(parts))
 
 
+_BLOCKS = (("|", "table"), ("- ", "ul"), ("    ", "pre"))  # line prefix -> the HTML block it opens
+
+
 def html_page(md_text, plots):
-    """A self-contained page: the Markdown's tables as HTML, plots embedded."""
+    """A self-contained page: the Markdown's headings, paragraphs, tables, lists and
+    indented text as HTML, plots embedded."""
     body = []
-    in_table = False
-    block = None  # the open <ul> or <pre>, if any
+    block = None  # the open <table>, <ul> or <pre>, if any
     for line in md_text.splitlines():
-        kind = "ul" if line.startswith("- ") else "pre" if line.startswith("    ") else None
+        kind = next((k for prefix, k in _BLOCKS if line.startswith(prefix)), None)
         if block and kind != block:
             body.append(f"</{block}>")
             block = None
-        if kind:
-            if not block:
-                body.append(f"<{kind}>")
-                block = kind
-            if kind == "ul":
-                body.append(f"<li>{_inline(line[2:])}</li>")
-            else:
-                body.append(html.escape(line[4:]) + "\n")
-            continue
-        if line.startswith("|"):
+        if kind and not block:
+            body.append(f"<{kind}>")
+            block = kind
+        if kind == "table":
             cells = [c.strip() for c in line.strip("|").split("|")]
             if set("".join(cells)) <= set("-"):
                 continue
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                body.append("<table>")
-                in_table = True
+            tag = "th" if body[-1] == "<table>" else "td"  # the first row is the header
             body.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
-        if line.startswith("#"):
+        elif kind == "ul":
+            body.append(f"<li>{_inline(line[2:])}</li>")
+        elif kind == "pre":
+            body.append(html.escape(line[4:]) + "\n")
+        elif line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("!["):
-            continue
-        elif line.strip():
+        elif line.strip() and not line.startswith("!["):  # images: embedded below
             body.append(f"<p>{_inline(line)}</p>")
-    if in_table:
-        body.append("</table>")
     if block:
         body.append(f"</{block}>")
     for _, title, png in plots:

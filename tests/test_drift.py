@@ -4,6 +4,7 @@ planted drift is flagged (no framework needed: the reference is its own oracle h
 import copy
 import json
 
+import numpy as np
 import pytest
 
 from gatecheck import drift
@@ -84,14 +85,28 @@ def test_baseline_update_is_compact_and_explicit(run_file, tmp_path):
     path = drift.update(str(run_file), "test-env", folder=str(tmp_path))
     data = res.load(path, "baseline")
     assert set(data["cases"][0]["quantities"]["dh"]) == {"max_abs", "max_rel", "ratio"}
-    full = res.load(str(run_file))
-    for kept, case in zip(data["cases"], full["cases"]):
-        for q, v in kept["quantities"].items():
-            for k, x in v.items():  # rounded to DIGITS significant digits, nothing else lost
-                assert x == pytest.approx(case["quantities"][q][k], rel=10.0 ** (1 - drift.DIGITS), abs=0)
-    assert drift.drift(full, data) == ([], [])  # rounding never reads as drift
     with pytest.raises(res.ResultsError, match="--name: expected letters"):
         drift.update(str(run_file), "../escape", folder=str(tmp_path))
+
+
+def test_baseline_keeps_digits_and_rounding_never_reads_as_drift(run_file, tmp_path):
+    """The reference against itself has zero error; give every quantity a non-round one."""
+    full = res.load(str(run_file))
+    rng = np.random.default_rng(0)
+    for case in full["cases"]:
+        for v in case["quantities"].values():
+            v.update(max_abs=float(rng.uniform(1, 10) * 10.0 ** rng.integers(-15, -5)),
+                     max_rel=float(rng.uniform(1, 10) * 10.0 ** rng.integers(-15, -5)),
+                     ratio=float(rng.uniform(drift.FLOOR, 1)))
+    path = tmp_path / "errors.json"
+    res.write(str(path), full["meta"], full["cases"])
+    kept = res.load(drift.update(str(path), "rounded", folder=str(tmp_path)), "baseline")
+    for after, before in zip(kept["cases"], full["cases"], strict=True):
+        for q, v in after["quantities"].items():
+            for k, x in v.items():  # DIGITS significant digits, nothing else lost
+                assert x == float(f"{x:.{drift.DIGITS}g}") and x != before["quantities"][q][k]
+                assert x == pytest.approx(before["quantities"][q][k], rel=10.0 ** (1 - drift.DIGITS), abs=0)
+    assert drift.drift(full, kept) == ([], [])
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
