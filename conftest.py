@@ -1,13 +1,21 @@
-"""pytest wiring for gatecheck: options, markers, the case grid, framework gating."""
+"""pytest wiring for gatecheck: options, markers, the case grid, framework gating.
+
+Everything here derives from the registries: families (gatecheck.families), oracles and
+frameworks (oracles). With ``--candidate``, only the battery runs (the tests that do not
+call the candidate are deselected, and the summary says so).
+"""
 
 import os
 
-import pytest
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
 
-from gatecheck import candidate as cand
-from gatecheck.cases import PROFILES, grid, parse_shard, shard
-from oracles import ORACLES
-from oracles import _frameworks as fw
+import pytest  # noqa: E402
+
+from gatecheck import candidate as cand  # noqa: E402
+from gatecheck.cases import PROFILES, check_profile, grid, parse_shard, shard  # noqa: E402
+from gatecheck.families import FAMILIES  # noqa: E402
+from oracles import ORACLES  # noqa: E402
+from oracles import _frameworks as fw  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -19,11 +27,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--profile",
         default=None,
-        help=(
-            "size of the case grid: "
-            + "; ".join(f"'{k}': {v['description']}" for k, v in PROFILES.items())
-            + f". Default: ${PROFILE_ENV} or 'ci'."
-        ),
+        help="size of the case grid: " + "; ".join(f"'{k}': {v}" for k, v in PROFILES.items())
+        + f". Default: ${PROFILE_ENV} or 'ci'.",
     )
     group.addoption(
         "--shard",
@@ -38,25 +43,32 @@ def pytest_addoption(parser):
         help="write the battery's measurements (per case and quantity) to PATH as JSON (gatecheck.results)",
     )
     group.addoption(
+        "--family",
+        default=None,
+        metavar="NAME",
+        help=f"the battery of one model family, one of {sorted(FAMILIES)} (default: every family; "
+        "with --candidate: lstm)",
+    )
+    group.addoption(
         "--candidate",
         default=None,
         metavar="MODULE:CALLABLE",
-        help=(
-            "run the battery with this LSTM in place of the reference "
-            f"(default {cand.REFERENCE_SPEC}); the module must be importable from the "
-            "current directory and follow the contract of reference.lstm.run"
-        ),
+        help="run the family's battery with this implementation in place of the reference (importable from "
+        "the current directory, following the family's contract: README, 'Contracts'); only the battery runs",
     )
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "keras: needs TensorFlow with Keras 3")
-    config.addinivalue_line("markers", "torch: needs PyTorch")
+    for name, framework in fw.FRAMEWORKS.items():
+        if framework.marker:
+            config.addinivalue_line("markers", f"{framework.marker}: needs {name} (oracles of that framework)")
     profile = config.getoption("--profile") or os.environ.get(PROFILE_ENV) or "ci"
-    if profile not in PROFILES:
+    try:
+        check_profile(profile)
+    except ValueError:
         raise pytest.UsageError(
             f"--profile / ${PROFILE_ENV}: unknown profile {profile!r}; expected one of {sorted(PROFILES)}"
-        )
+        ) from None
     config.gatecheck_profile = profile
     try:
         config.gatecheck_shard = parse_shard(config.getoption("--shard")) if config.getoption("--shard") else None
@@ -68,16 +80,43 @@ def pytest_configure(config):
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     spec = config.getoption("--candidate")
-    config.gatecheck_candidate_spec = spec or cand.REFERENCE_SPEC
-    # A candidate that does not load fails every battery test with the reason; the rest of
-    # the suite (the reference's own proofs, remaps, ...) still runs and reports.
+    family = config.getoption("--family")
+    if family is not None and family not in FAMILIES:
+        raise pytest.UsageError(f"--family: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
+    config.gatecheck_families = [family or "lstm"] if spec else [family] if family else list(FAMILIES)
+    config.gatecheck_candidate_spec = spec
+    # A candidate that does not load fails every battery test with the reason.
     config.gatecheck_candidate_error = None
     config.gatecheck_candidate, config.gatecheck_not_compared = None, {}
-    try:
-        config.gatecheck_candidate = cand.load(config.gatecheck_candidate_spec)
-        config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate)
-    except cand.CandidateError as exc:
-        config.gatecheck_candidate_error = str(exc)
+    if spec:
+        try:
+            config.gatecheck_candidate = cand.load(spec)
+            config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate,
+                                                                FAMILIES[config.gatecheck_families[0]])
+        except cand.CandidateError as exc:
+            config.gatecheck_candidate_error = str(exc)
+    config.gatecheck_outcomes = {}
+
+
+def battery_cases(config):
+    """The battery's cases: every selected family's grid (the reference's own oracles only
+    where a candidate is given: the reference against itself proves nothing)."""
+    cases = []
+    for name in config.gatecheck_families:
+        for case in grid(config.gatecheck_profile, FAMILIES[name]):
+            if config.gatecheck_candidate_spec or ORACLES[case.oracle].framework != "numpy":
+                cases.append(case)
+    if config.gatecheck_shard:
+        cases = shard(cases, *config.gatecheck_shard)
+    return cases
+
+
+def _candidate_line(config):
+    spec = config.gatecheck_candidate_spec
+    families = ", ".join(config.gatecheck_families)
+    if not spec:
+        return f"candidate: each family's reference ({families})"
+    return f"candidate {spec} as the {families} family"
 
 
 def pytest_report_header(config):
@@ -87,41 +126,50 @@ def pytest_report_header(config):
         f"{k}={os.environ.get(k, 'unset')}"
         for k in (fw.THREADS_ENV, "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")
     )
-    not_compared = [
-        f"gatecheck: not compared: {key} (the candidate cannot observe it: {why})"
-        for key, why in config.gatecheck_not_compared.items()
-    ]
-    if config.gatecheck_candidate_error:
-        not_compared.append(f"gatecheck: CANDIDATE ERROR: {config.gatecheck_candidate_error}")
-    return [
+    lines = [
         "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"gatecheck: threads per framework {fw.threads()} ({threads})",
-        f"gatecheck: profile {config.gatecheck_profile} ({len(grid(config.gatecheck_profile))} cases"
+        f"gatecheck: profile {config.gatecheck_profile} ({len(battery_cases(config))} battery cases"
         + (f", shard {config.gatecheck_shard[0]}/{config.gatecheck_shard[1]}" if config.gatecheck_shard else "")
-        + "); "
-        f"candidate {config.gatecheck_candidate_spec}; required frameworks ({fw.REQUIRE_ENV}): {required}",
-    ] + not_compared
+        + f"); {_candidate_line(config)}; required frameworks ({fw.REQUIRE_ENV}): {required}",
+    ]
+    return lines + [f"gatecheck: {line}" for line in _not_compared(config)]
+
+
+def _not_compared(config):
+    lines = [f"not compared: {key} (the candidate cannot observe it: {why})"
+             for key, why in config.gatecheck_not_compared.items()]
+    if config.gatecheck_candidate_error:
+        lines.append(f"CANDIDATE ERROR: {config.gatecheck_candidate_error}")
+    return lines
 
 
 def pytest_generate_tests(metafunc):
     if "battery_case" in metafunc.fixturenames:
-        cases = grid(metafunc.config.gatecheck_profile)
-        if metafunc.config.gatecheck_shard:
-            cases = shard(cases, *metafunc.config.gatecheck_shard)
-        metafunc.parametrize(
-            "battery_case",
-            [
-                pytest.param(c, id=c.id, marks=getattr(pytest.mark, ORACLES[c.oracle].framework))
-                for c in cases
-            ],
-        )
+        params = []
+        for c in battery_cases(metafunc.config):
+            marker = fw.FRAMEWORKS[ORACLES[c.oracle].framework].marker
+            params.append(pytest.param(c, id=c.id, marks=[getattr(pytest.mark, marker)] if marker else []))
+        metafunc.parametrize("battery_case", params)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """With --candidate, only the tests that call it run; the others are deselected, and
+    the terminal summary counts them."""
+    if not config.gatecheck_candidate_spec:
+        return
+    keep = [item for item in items if "battery_case" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if "battery_case" not in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    config.gatecheck_deselected = len(dropped)
 
 
 def require_framework(config, framework):
     """Import a framework for a test: skip with the reason, or fail where required."""
-    importer = {"torch": fw.import_torch, "keras": fw.import_keras}[framework]
     try:
-        return importer()
+        return fw.FRAMEWORKS[framework].importer()
     except fw.Unavailable as exc:
         if framework in config.gatecheck_required:
             pytest.fail(f"{framework} is required ({fw.REQUIRE_ENV}) but unavailable: {exc}", pytrace=False)
@@ -137,10 +185,11 @@ def oracle(battery_case, request):
 
 @pytest.fixture
 def candidate(request):
-    """(callable, spec) of the LSTM under test; fails the test if it did not load."""
+    """(callable or None for the family's reference, name) of the implementation under test;
+    fails the test if it did not load."""
     if request.config.gatecheck_candidate_error:
         pytest.fail(request.config.gatecheck_candidate_error, pytrace=False)
-    return request.config.gatecheck_candidate, request.config.gatecheck_candidate_spec
+    return request.config.gatecheck_candidate, request.config.gatecheck_candidate_spec or "reference"
 
 
 def pytest_runtest_logreport(report):
@@ -155,6 +204,37 @@ def pytest_runtest_logreport(report):
 _collected = []
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """A line of its own for the battery's cases (shown with -q too), what was not compared,
+    and the diagnosis of the first failing candidate case."""
+    records = _collected
+    if not records and not config.gatecheck_candidate_spec:
+        return
+    write = terminalreporter.write_line
+    passed = sum(r["ok"] for r in records)
+    errors = sum(1 for r in records if not r["ok"] and not r["quantities"])
+    failed = len(records) - passed - errors
+    terminalreporter.section("gatecheck", sep="-")
+    write(f"gatecheck: {_candidate_line(config)}: {len(records)} battery cases: {passed} matched, "
+          f"{failed} differ, {errors} candidate errors")
+    for line in _not_compared(config):
+        write(f"gatecheck: {line}")
+    if getattr(config, "gatecheck_deselected", 0):
+        write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")
+    first = next((r for r in sorted(records, key=lambda r: r["id"]) if not r["ok"]), None)
+    if first and config.gatecheck_candidate is not None:
+        from gatecheck.cases import Case
+        from gatecheck.diagnose import diagnose
+        from gatecheck.families import get
+
+        case = Case(first["oracle"], first["B"], first["T"], first["D"], first["H"], first["dtype"], first["seed"],
+                    first["regime"])
+        text = diagnose(config.gatecheck_candidate, case, get(first["family"]), config.gatecheck_candidate_spec)[1]
+        write(f"gatecheck: first failing case {first['id']}; its diagnosis:")
+        for line in text.splitlines():
+            write("  " + line)
+
+
 def pytest_sessionfinish(session):
     config = session.config
     path = config.getoption("--results")
@@ -163,6 +243,8 @@ def pytest_sessionfinish(session):
     from gatecheck import results
 
     shard_ = config.gatecheck_shard
-    meta = results.metadata(dict(profile=config.gatecheck_profile, candidate=config.gatecheck_candidate_spec,
+    meta = results.metadata(dict(profile=config.gatecheck_profile,
+                                 candidate=config.gatecheck_candidate_spec or "reference.lstm:run",
+                                 families=config.gatecheck_families,
                                  shard=f"{shard_[0]}/{shard_[1]}" if shard_ else None))
     results.write(path, meta, _collected)

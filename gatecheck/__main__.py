@@ -1,23 +1,22 @@
-"""Command line: verify an LSTM without pytest.
+"""Command line.
 
-    python -m gatecheck verify MODULE:CALLABLE [--oracle NAME] [--shape B,T,D,H]
+    python -m gatecheck check MODULE:CALLABLE --family FAMILY [--profile ci|nightly] [--oracles A,B]
+                                              [-n N|auto] [--verbose]
+    python -m gatecheck verify MODULE:CALLABLE --family FAMILY [--oracle NAME] [--shape B,T,D,H]
                                                [--dtype f32|f64] [--seed N] [--regime R]
-    python -m gatecheck kill-matrix [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
-    python -m gatecheck sensitivity [--oracles A,B]
-    python -m gatecheck specificity [--seeds 1000] [--oracles A,B]
+    python -m gatecheck kill-matrix [--family FAMILY] [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
+    python -m gatecheck sensitivity [--family FAMILY] [--oracles A,B]
+    python -m gatecheck specificity [--family FAMILY] [--seeds 1000] [--oracles A,B]
     python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME
     python -m gatecheck merge OUTPUT SHARD_RESULTS...
     python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
 
-runs the candidate and one oracle (default: the float64 reference; or keras-cell,
-keras-layer, torch-cell, torch-layer) on one case, prints the comparison, and on failure
-the diagnosis: what matches, known bug shapes that explain the numbers, and a table per
-time step. Exit status 0 when the candidate matches, 1 when it does not, 2 on bad usage.
+``check`` runs a family's whole battery (every oracle, both dtypes) for your code and
+prints a short report that starts with the verdict; ``verify`` runs one case and prints
+the comparison and, on a mismatch, the diagnosis.
 
-``kill-matrix`` runs every mutant of gatecheck.mutants (and the correct reference) through
-the battery of a profile and prints which cases kill each; exit status 0 when every
-mutant is killed and the reference by nothing.
+Exit codes of check and verify:
 """
 
 import argparse
@@ -25,11 +24,14 @@ import os
 import sys
 
 from gatecheck import candidate as cand
-from gatecheck.battery import run_case
-from gatecheck.cases import DTYPES, PROFILES, REGIMES, Case
-from gatecheck.diagnose import REFERENCE, diagnose
-from oracles import ORACLES
+from gatecheck import check as chk
+from gatecheck.cases import DTYPES, PROFILES, Case
+from gatecheck.families import FAMILIES
+from gatecheck.families import get as get_family
+from oracles import ORACLES, battery_oracles, of_family, reference_oracle
 from oracles._frameworks import Unavailable
+
+__doc__ += "".join(f"    {code}  {meaning}\n" for code, meaning in chk.EXIT_CODES.items())
 
 
 def _shape(text):
@@ -42,132 +44,233 @@ def _shape(text):
     return dims
 
 
-def main(argv=None):
+def _oracle_list(ap, text, family):
+    """A comma list of the family's oracles (default: its battery oracles)."""
+    names = [n for n in text.split(",") if n]
+    valid = of_family(family.name)
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        ap.error(f"--oracles: unknown for the {family.name} family: {unknown}; expected names from {valid}")
+    return names or battery_oracles(family.name)
+
+
+def _load(ap, spec):
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        return cand.load(spec, what="MODULE:CALLABLE")
+    except cand.CandidateError as exc:
+        ap.error(str(exc))
+
+
+def cmd_check(ap, args):
+    family = get_family(args.family)
+    fn = _load(ap, args.candidate)
+    try:
+        n = chk.workers(args.n)
+        cand.cannot_observe(fn, family)
+    except (ValueError, cand.CandidateError) as exc:
+        ap.error(str(exc))
+    oracles = _oracle_list(ap, args.oracles, family)
+    records = chk.battery(fn, args.candidate, family, args.profile, oracles, n)
+
+    def diagnosis(record):
+        from gatecheck.diagnose import diagnose
+
+        return diagnose(fn, Case(*record["case"]), family, args.candidate)[1]
+
+    code, lines = chk.render(records, family, fn, args.candidate, args.profile, diagnosis, args.verbose)
+    print("\n".join(lines))
+    return code
+
+
+def cmd_verify(ap, args):
+    family = get_family(args.family)
+    fn = _load(ap, args.candidate)
+    name = args.oracle or reference_oracle(family.name).name
+    if name not in of_family(family.name):
+        ap.error(f"--oracle: {name!r} is not an oracle of the {family.name} family; expected one of "
+                 f"{of_family(family.name)}")
+    if args.regime not in family.regimes:
+        ap.error(f"--regime: expected one of {sorted(family.regimes)} for the {family.name} family, got {args.regime!r}")
+    oracle = ORACLES[name]
+    case = Case(name, *args.shape, args.dtype, args.seed, args.regime)
+    records = chk.run_cases(fn, args.candidate, family, [case])
+    record = records[0]
+    if record["status"] == "skip":
+        print(f"{name}: {record['reason']}", file=sys.stderr)
+        return chk.USAGE
+    if record["status"] == "error":
+        print(f"{case.id}: {record['reason']}")
+        return chk.FAIL
+    code, headline = chk.verdict(records, family, fn)
+    if record["status"] == "pass":
+        print(f"{case.id}: {args.candidate} matches {oracle.name} (worst {record['ratio']:.2g} of the allowance); "
+              f"compared: {', '.join(record['compared'])}")
+        if code == chk.FORWARD_ONLY:
+            print(headline)
+        for w in record["warnings"]:
+            print(f"candidate warned: {w}")
+        return code
+    from gatecheck.diagnose import diagnose
+
+    print(record["message"])
+    print()
+    print(diagnose(fn, case, family, args.candidate)[1])
+    return chk.FAIL
+
+
+def cmd_kill_matrix(ap, args):
+    from gatecheck import killmatrix
+
+    family = get_family(args.family)
+    oracles = _oracle_list(ap, args.oracles, family)
+    chosen = [n for n in args.mutants.split(",") if n]
+    unknown = sorted(set(chosen) - set(family.mutants_by_name))
+    if unknown:
+        ap.error(f"--mutants: unknown for the {family.name} family: {unknown}; expected names from "
+                 f"{list(family.mutants_by_name)}")
+    try:
+        return killmatrix.run(family, args.profile, oracles, chosen or None)
+    except Unavailable as exc:
+        print(f"kill-matrix: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_power(ap, args):
+    from gatecheck import power
+
+    family = get_family(args.family)
+    chosen = [ORACLES[n] for n in _oracle_list(ap, args.oracles, family)]
+    try:
+        if args.command == "sensitivity":
+            return power.sensitivity(chosen, family)
+        if args.seeds < 1:
+            ap.error(f"--seeds: expected a positive integer, got {args.seeds}")
+        return power.specificity(chosen, args.seeds, family)
+    except Unavailable as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _results_errors(command):
+    """Run a results-file command; a ResultsError is a one-line message and exit 2."""
+    from gatecheck.results import ResultsError
+
+    def wrap(fn):
+        def run(ap, args):
+            try:
+                return fn(ap, args)
+            except ResultsError as exc:
+                print(f"{command}: {exc}", file=sys.stderr)
+                return 2
+        return run
+    return wrap
+
+
+@_results_errors("drift")
+def cmd_drift(ap, args):
+    from gatecheck import drift
+
+    if not args.factor > 1:
+        ap.error(f"--factor: expected a number > 1, got {args.factor}")
+    return drift.report_drift(args.results, args.baseline, args.factor)
+
+
+@_results_errors("baseline")
+def cmd_baseline(ap, args):
+    from gatecheck import drift
+
+    print(f"baseline written: {drift.update(args.results, args.name)}")
+    return 0
+
+
+@_results_errors("merge")
+def cmd_merge(ap, args):
+    from gatecheck.results import merge
+
+    print(f"{merge(args.inputs, args.output)} cases written to {args.output}")
+    return 0
+
+
+@_results_errors("report")
+def cmd_report(ap, args):
+    from gatecheck import report
+
+    for path in report.build(args.results, args.out, args.baseline):
+        print(f"written: {path}")
+    return 0
+
+
+def _family_option(p, required=False):
+    p.add_argument("--family", required=required, default=None if required else "lstm", choices=sorted(FAMILIES),
+                   help="the model your code implements (its contract: README, 'Contracts')"
+                   + ("" if required else "; default lstm"))
+
+
+def parser():
     ap = argparse.ArgumentParser(prog="python -m gatecheck", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="verify one candidate on one case and diagnose a failure")
+    c = sub.add_parser("check", help="run a family's whole battery for your code (the main job)",
+                       description=chk.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("candidate", metavar="MODULE:CALLABLE")
+    _family_option(c, required=True)
+    c.add_argument("--profile", default="ci", choices=sorted(PROFILES))
+    c.add_argument("--oracles", default="", help="comma list of the family's oracles (default: its battery)")
+    c.add_argument("-n", default="1", metavar="N|auto", help="processes to run the cases in (default 1)")
+    c.add_argument("--verbose", action="store_true", help="the whole first failure and diagnosis, every failing case")
+    c.set_defaults(func=cmd_check)
+    v = sub.add_parser("verify", help="one candidate on one case; the diagnosis of a failure")
     v.add_argument("candidate", metavar="MODULE:CALLABLE")
-    v.add_argument("--oracle", default="reference", choices=["reference"] + sorted(ORACLES))
+    _family_option(v)
+    v.add_argument("--oracle", default=None, choices=sorted(ORACLES),
+                   help="default: the family's reference, in float64")
     v.add_argument("--shape", type=_shape, default=(3, 7, 4, 5), metavar="B,T,D,H")
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--regime", default="std", choices=sorted(REGIMES))
-    k = sub.add_parser("kill-matrix", help="run every mutant of gatecheck.mutants through the battery")
+    v.add_argument("--regime", default="std", help="an input regime of the family (default std)")
+    v.set_defaults(func=cmd_verify)
+    k = sub.add_parser("kill-matrix", help="run every mutant of a family's catalogue through its battery")
+    _family_option(k)
     k.add_argument("--profile", default="ci", choices=sorted(PROFILES))
-    k.add_argument("--oracles", default="", help="comma list of oracle names (default: all)")
+    k.add_argument("--oracles", default="", help="comma list of oracle names (default: the family's battery)")
     k.add_argument("--mutants", default="", help="comma list of mutant names (default: all)")
+    k.set_defaults(func=cmd_kill_matrix)
     for name, helptext in (("sensitivity", "smallest perturbation of a block the battery detects, per dtype"),
                            ("specificity", "the correct reference over many seeds: no failure, and the headroom")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--oracles", default="", help="comma list of oracle names (default: all)")
+        _family_option(p)
+        p.add_argument("--oracles", default="", help="comma list of oracle names (default: the family's battery)")
         if name == "specificity":
             p.add_argument("--seeds", type=int, default=1000)
+        p.set_defaults(func=cmd_power)
     d = sub.add_parser("drift", help="compare a results file with a baseline and flag drift")
     d.add_argument("results")
     d.add_argument("--baseline", required=True)
     d.add_argument("--factor", type=float, default=4.0, help="flag errors that grew by more than this")
+    d.set_defaults(func=cmd_drift)
     u = sub.add_parser("baseline", help="write baselines/NAME.json from a results file (explicit update)")
     u.add_argument("results")
     u.add_argument("--name", required=True)
+    u.set_defaults(func=cmd_baseline)
     m = sub.add_parser("merge", help="merge the results files of a run's shards into one")
     m.add_argument("output")
     m.add_argument("inputs", nargs="+")
+    m.set_defaults(func=cmd_merge)
     r = sub.add_parser("report", help="Markdown and HTML report with plots from a results file")
     r.add_argument("results")
     r.add_argument("--out", required=True, help="folder for report.md, report.html and the plots")
     r.add_argument("--baseline", default=None, help="a baseline to show drift against")
+    r.set_defaults(func=cmd_report)
+    return ap
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    ap = parser()
     args = ap.parse_args(argv)
-    if args.command == "report":
-        from gatecheck import report
-        from gatecheck.results import ResultsError
-
-        try:
-            for path in report.build(args.results, args.out, args.baseline):
-                print(f"written: {path}")
-            return 0
-        except ResultsError as exc:
-            print(f"report: {exc}", file=sys.stderr)
-            return 2
-    if args.command == "merge":
-        from gatecheck.results import ResultsError, merge
-
-        try:
-            print(f"{merge(args.inputs, args.output)} cases written to {args.output}")
-            return 0
-        except ResultsError as exc:
-            print(f"merge: {exc}", file=sys.stderr)
-            return 2
-    if args.command in ("drift", "baseline"):
-        from gatecheck import drift
-        from gatecheck.results import ResultsError
-
-        try:
-            if args.command == "baseline":
-                print(f"baseline written: {drift.update(args.results, args.name)}")
-                return 0
-            if args.factor <= 1:
-                ap.error(f"--factor: expected a number > 1, got {args.factor}")
-            return drift.report_drift(args.results, args.baseline, args.factor)
-        except ResultsError as exc:
-            print(f"{args.command}: {exc}", file=sys.stderr)
-            return 2
-    if args.command in ("sensitivity", "specificity"):
-        from gatecheck import power
-
-        names = [n for n in args.oracles.split(",") if n] or sorted(ORACLES)
-        unknown = sorted(set(names) - set(ORACLES))
-        if unknown:
-            ap.error(f"--oracles: unknown {unknown}; expected names from {sorted(ORACLES)}")
-        if args.command == "specificity" and args.seeds < 1:
-            ap.error(f"--seeds: expected a positive integer, got {args.seeds}")
-        chosen = [ORACLES[n] for n in names]
-        try:
-            if args.command == "sensitivity":
-                return power.sensitivity(chosen)
-            return power.specificity(chosen, args.seeds)
-        except Unavailable as exc:
-            print(f"{args.command}: {exc}", file=sys.stderr)
-            return 2
-    if args.command == "kill-matrix":
-        from gatecheck import killmatrix, mutants
-
-        oracles = [n for n in args.oracles.split(",") if n]
-        chosen = [n for n in args.mutants.split(",") if n]
-        unknown = sorted(set(oracles) - set(ORACLES)) + sorted(set(chosen) - set(mutants.BY_NAME))
-        if unknown:
-            ap.error(f"unknown oracle or mutant names {unknown}; oracles: {sorted(ORACLES)}; "
-                     f"mutants: python -c 'import gatecheck.mutants as m; print(list(m.BY_NAME))'")
-        try:
-            return killmatrix.run(args.profile, oracles or None, chosen or None)
-        except Unavailable as exc:
-            print(f"kill-matrix: {exc}", file=sys.stderr)
-            return 2
-
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, "")
-    try:
-        fn = cand.load(args.candidate, what="MODULE:CALLABLE")
-    except cand.CandidateError as exc:
-        ap.error(str(exc))
-    oracle = REFERENCE if args.oracle == "reference" else ORACLES[args.oracle]
-    case = Case(args.oracle, *args.shape, args.dtype, args.seed, args.regime)
-    try:
-        report = run_case(case, oracle, fn, candidate_name=args.candidate)
-    except Unavailable as exc:
-        print(f"{args.oracle}: {exc}", file=sys.stderr)
-        return 2
-    except cand.CandidateError as exc:
-        print(f"{case.id}: {exc}")
-        return 1
-    if report.ok:
-        print(f"{case.id}: {args.candidate} matches {oracle.name} "
-              f"(worst {report.worst_ratio():.2g} of the allowance)")
-        return 0
-    print(report.message())
-    print()
-    print(diagnose(fn, case, args.candidate)[1])
-    return 1
+    return args.func(ap, args)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
-"""Loading and calling an LSTM under test ("candidate") under the contract of
-``reference.lstm.run``; every way a candidate can misbehave becomes a
-``CandidateError`` that says what was expected."""
+"""Loading and calling an implementation under test ("candidate") under a family's contract;
+every way a candidate can misbehave becomes a ``CandidateError`` that says what was expected.
+
+A candidate behaves the same under ``python -m gatecheck`` and under pytest: its warnings
+are recorded and shown with the comparison (never turned into errors by a warning filter),
+and an exception it raises is reported with the candidate's own file and line.
+"""
 
 import importlib
+import linecache
+import os
 import sys
+import traceback
+import warnings
 
 import numpy as np
-
-from reference.lstm import CONTRACT_KEYS
-
-REFERENCE_SPEC = "reference.lstm:run"
-
 
 class CandidateError(Exception):
     """The candidate could not be loaded, raised, or returned something off-contract."""
@@ -25,11 +28,13 @@ def load(spec, what="--candidate"):
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
     try:
-        module = importlib.import_module(module_name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # a warning at import is the candidate's, not an error
+            module = importlib.import_module(module_name)
     except Exception as exc:  # any import failure is the candidate's, reported as such
         raise CandidateError(
             f"{what} {spec!r}: module {module_name!r} does not import: {type(exc).__name__}: {exc}"
-        ) from exc
+            f"{_where(exc)}") from exc
     target = module
     for part in attr.split("."):
         if not hasattr(target, part):
@@ -42,40 +47,92 @@ def load(spec, what="--candidate"):
     return target
 
 
-def expected_shapes(inputs):
-    B, T, D = inputs["x"].shape
-    H = inputs["h0"].shape[1]
-    bth = (B, T, H)
-    return dict(h=bth, c=bth, dh=bth, dc=bth, dW=(4, D, H), dU=(4, H, H), db=(4, H),
-                dx=(B, T, D), dh0=(B, H), dc0=(B, H))
-
-
-def cannot_observe(candidate, keys=CONTRACT_KEYS):
+def cannot_observe(candidate, family):
     """Contract keys a candidate declares it cannot expose ({key: reason}), via an attribute
     ``cannot_observe`` on the callable; those are left out of every comparison, and said so."""
     declared = getattr(candidate, "cannot_observe", {}) or {}
-    if not isinstance(declared, dict) or set(declared) - set(keys):
-        raise CandidateError(f"cannot_observe: expected a dict keyed by contract keys {list(keys)}, got {declared!r}")
+    if not isinstance(declared, dict) or set(declared) - set(family.contract):
+        raise CandidateError(f"cannot_observe: expected a dict keyed by the {family.name} contract's keys "
+                             f"{list(family.contract)}, got {declared!r}")
     return declared
 
 
-def call(candidate, inputs, name="candidate", keys=CONTRACT_KEYS, shapes=expected_shapes):
-    """Run the candidate on canonical inputs and check its result against the contract:
-    ``keys`` and ``shapes(inputs)`` (by default the LSTM's, ``reference.lstm.run``)."""
+def comparable(observed, candidate, family):
+    """The oracle's quantities less those the candidate declares it cannot observe."""
+    excused = cannot_observe(candidate, family)
+    return tuple(q for q in observed if family.quantities[q].source not in excused)
+
+
+def coverage(observed, candidate, family):
+    """(compared quantities, whether a gradient is among them). Comparing nothing is a
+    candidate error: a verdict must cover something."""
+    quantities = comparable(observed, candidate, family)
+    if not quantities:
+        raise CandidateError(f"the candidate declares every quantity this oracle observes unobservable "
+                             f"({', '.join(observed)}): nothing can be compared")
+    return quantities, any(family.quantities[q].phase > 0 for q in quantities)
+
+
+def _is_candidate_frame(filename):
+    """A frame of the candidate's code: not gatecheck's, NumPy's, or the standard library's."""
+    path = os.path.abspath(filename)
+    if path.startswith(os.path.dirname(os.__file__)) or "site-packages" in path.split(os.sep):
+        return False
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    return not any(path.startswith(os.path.join(root, pkg) + os.sep) for pkg in ("gatecheck", "oracles", "reference")) \
+        and not filename.startswith("<frozen")
+
+
+def _where(exc):
+    """" at FILE:LINE in FUNCTION: `source`" for the innermost frame of the candidate's own code."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_candidate_frame(f.filename)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    line = (f.line or linecache.getline(f.filename, f.lineno)).strip()
+    return f" (at {f.filename}:{f.lineno} in {f.name}: {line})" if line else f" (at {f.filename}:{f.lineno} in {f.name})"
+
+
+def _warning_text(w):
+    return f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+
+
+def summarize_warnings(caught):
+    """Distinct warnings, each once with a count."""
+    counts = {}
+    for w in caught:
+        text = _warning_text(w)
+        counts[text] = counts.get(text, 0) + 1
+    return [text + (f" x{n}" if n > 1 else "") for text, n in counts.items()]
+
+
+class Outputs(dict):
+    """A candidate's checked outputs; ``warnings`` lists what it warned while running."""
+
+    warnings = ()
+
+
+def call(candidate, inputs, family, name="candidate"):
+    """Run the candidate on canonical inputs and check its result against ``family``'s
+    contract (keys, shapes, dtype, finiteness). Returns ``Outputs``."""
     args = {k: v.copy() for k, v in inputs.items()}  # a candidate may not alter our inputs
-    try:
-        out = candidate(**args)
-    except Exception as exc:
-        raise CandidateError(f"{name} raised {type(exc).__name__}: {exc}") from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = candidate(**args)
+        except Exception as exc:
+            raise CandidateError(f"{name} raised {type(exc).__name__}: {exc}{_where(exc)}") from exc
+    keys = family.contract
     if not hasattr(out, "keys") or not hasattr(out, "__getitem__"):
         raise CandidateError(f"{name} returned a {type(out).__name__}; expected a mapping with keys {list(keys)}")
-    excused = cannot_observe(candidate, keys)
+    excused = cannot_observe(candidate, family)
     missing = [k for k in keys if k not in out and k not in excused]
     if missing:
         raise CandidateError(f"{name} returned no {missing}; the contract needs {list(keys)}")
     dtype = inputs["x"].dtype
-    checked = {}
-    for key, shape in shapes(inputs).items():
+    checked = Outputs()
+    for key, shape in family.shapes(inputs).items():
         if key in excused and key not in out:
             continue
         value = out[key]
@@ -89,4 +146,5 @@ def call(candidate, inputs, name="candidate", keys=CONTRACT_KEYS, shapes=expecte
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
             raise CandidateError(f"{name}: {key!r} holds {value[bad]} at {bad}; expected finite values")
         checked[key] = value
+    checked.warnings = summarize_warnings(caught)
     return checked

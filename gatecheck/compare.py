@@ -12,98 +12,58 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gatecheck import tolerance
-from reference.lstm import GATES
+
+# Relative (normwise) agreement for two float64 computations to count as the same, in the
+# diagnosis: far above rounding (~1e-15) and far below any real difference between variants.
+CLOSE = 1e-9
 
 
-@dataclass(frozen=True)
-class Quantity:
-    name: str
-    phase: int  # 0 forward, 1 backward, 2 parameter gradient
-    split: str  # "time": one slice per step (axis 1); "gate": per gate (axis 0); "": whole
-    axes: tuple  # index names, for messages
-    source: str  # the contract key it is read from in the reference / candidate
-    last_step: bool = False  # read source[:, -1] (C_T)
-    meaning: str = ""
-
-
-QUANTITIES = {
-    q.name: q
-    for q in (
-        Quantity("c", 0, "time", ("b", "t", "j"), "c", meaning="cell state c_t"),
-        Quantity("h", 0, "time", ("b", "t", "j"), "h", meaning="hidden state h_t"),
-        Quantity("cT", 0, "", ("b", "j"), "c", last_step=True, meaning="final cell state C_T"),
-        Quantity("dh", 1, "time", ("b", "t", "j"), "dh", meaning="total dL/dh_t"),
-        Quantity("dc", 1, "time", ("b", "t", "j"), "dc", meaning="total dL/dc_t"),
-        Quantity("dx", 1, "time", ("b", "t", "d"), "dx", meaning="dL/dx_t"),
-        Quantity("dh0", 1, "", ("b", "j"), "dh0", meaning="dL/dh0"),
-        Quantity("dc0", 1, "", ("b", "j"), "dc0", meaning="dL/dc0"),
-        Quantity("dW", 2, "gate", ("gate", "d", "j"), "dW", meaning="input kernel gradient"),
-        Quantity("dU", 2, "gate", ("gate", "k", "j"), "dU", meaning="recurrent kernel gradient"),
-        Quantity("db", 2, "gate", ("gate", "j"), "db", meaning="bias gradient"),
-        Quantity("db_ih", 2, "gate", ("gate", "j"), "db", meaning="torch bias_ih gradient"),
-        Quantity("db_hh", 2, "gate", ("gate", "j"), "db", meaning="torch bias_hh gradient"),
-    )
-}
-
-# The vanilla RNN (reference/rnn.py): the same names, no gates and no cell state.
-RNN_QUANTITIES = {
-    q.name: q
-    for q in (
-        Quantity("h", 0, "time", ("b", "t", "j"), "h", meaning="hidden state h_t"),
-        Quantity("dh", 1, "time", ("b", "t", "j"), "dh", meaning="total dL/dh_t"),
-        Quantity("dx", 1, "time", ("b", "t", "d"), "dx", meaning="dL/dx_t"),
-        Quantity("dh0", 1, "", ("b", "j"), "dh0", meaning="dL/dh0"),
-        Quantity("dW", 2, "", ("d", "j"), "dW", meaning="input kernel gradient"),
-        Quantity("dU", 2, "", ("k", "j"), "dU", meaning="recurrent kernel gradient"),
-        Quantity("db", 2, "", ("j",), "db", meaning="bias gradient"),
-        Quantity("db_ih", 2, "", ("j",), "db", meaning="torch bias_ih gradient"),
-        Quantity("db_hh", 2, "", ("j",), "db", meaning="torch bias_hh gradient"),
-    )
-}
-
-# The LSTM under the softmax / cross-entropy head (reference/head.py): the LSTM's
-# quantities (the head feeds gh, gc = 0), the per-step probabilities and the head's own
-# parameter gradients.
-HEAD_QUANTITIES = {
-    **{k: v for k, v in QUANTITIES.items() if k != "cT"},
-    "p": Quantity("p", 0, "time", ("b", "t", "k"), "p", meaning="softmax output p_t"),
-    "dV": Quantity("dV", 2, "", ("j", "k"), "dV", meaning="head kernel gradient"),
-    "dcb": Quantity("dcb", 2, "", ("k",), "dcb", meaning="head bias gradient"),
-}
+def close(a, b):
+    """Whether ``a`` equals ``b`` to float64 precision (normwise, CLOSE of b's scale)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return False
+    scale = max(float(np.max(np.abs(b))) if b.size else 0.0, np.finfo(np.float64).tiny)
+    return bool(np.all(np.isfinite(a))) and float(np.max(np.abs(a - b))) <= CLOSE * scale
 
 
 def _rank(name, table):
     return list(table).index(name)
 
 
-def contract_value(result, name, table=QUANTITIES):
+def contract_value(result, name, table):
     """The array for quantity ``name`` from a contract mapping (reference or candidate)."""
     q = table[name]
     value = result[q.source]
     return value[:, -1] if q.last_step else value
 
 
-def slices(name, T, table=QUANTITIES):
-    """(sort key, label, numpy index) for every slice of a quantity, in divergence order."""
+def slices(name, T, table, gates=()):
+    """(sort key, step, gate, numpy index) for every slice of a quantity, in divergence
+    order: forward t = 0..T-1, backward t = T-1..0, then the parameters gate by gate."""
     q = table[name]
     rank = _rank(name, table)
     if q.split == "time":
         steps = range(T) if q.phase == 0 else reversed(range(T))
         for n, t in enumerate(steps):
-            yield (q.phase, n, rank), f"t={t}", (slice(None), t)
+            yield (q.phase, n, rank), t, None, (slice(None), t)
     elif q.split == "gate":
-        for k, gate in enumerate(GATES):
-            yield (q.phase, rank, k), f"gate {gate}", (k,)
+        for k, gate in enumerate(gates):
+            yield (q.phase, rank, k), None, gate, (k,)
     else:
         # C_T sits with the forward pass's last step; dh0/dc0 after the backward's t=0;
         # an ungated parameter gradient in the parameters' phase.
-        yield (q.phase, {0: T - 1, 1: T}.get(q.phase, rank), rank), "", (Ellipsis,)
+        yield (q.phase, {0: T - 1, 1: T}.get(q.phase, rank), rank), None, None, (Ellipsis,)
 
 
 @dataclass
 class SliceResult:
+    """One slice's comparison, with structured coordinates: ``quantity``, ``step`` (per-step
+    quantities) or ``gate`` (per-gate ones), and the worst element's full ``index``."""
+
     quantity: str
-    label: str
+    step: object  # int or None
+    gate: object  # str or None
     key: tuple
     n_bad: int
     n: int
@@ -121,10 +81,17 @@ class SliceResult:
     def ok(self):
         return self.n_bad == 0
 
+    @property
+    def label(self):
+        """How a message names the slice: "t=3", "gate f" or ""."""
+        if self.step is not None:
+            return f"t={self.step}"
+        return f"gate {self.gate}" if self.gate is not None else ""
+
     def where(self):
         parts = []
         for ax, i in zip(self.axes, self.index, strict=False):
-            parts.append(f"gate={GATES[i]}" if ax == "gate" else f"{ax}={i}")
+            parts.append(f"gate={self.gate}" if ax == "gate" else f"{ax}={i}")
         return "[" + ", ".join(parts) + "]"
 
     def describe(self):
@@ -143,9 +110,10 @@ class Report:
     actual_name: str
     expected_name: str
     T: int
+    table: dict
     results: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # whole-quantity problems (shape, dtype)
-    table: dict = field(default_factory=lambda: QUANTITIES)
+    warnings: list = field(default_factory=list)  # what the candidate warned, as sentences
 
     @property
     def ok(self):
@@ -176,19 +144,21 @@ class Report:
                       key=lambda n: _rank(n, self.table))
         if good:
             lines.append("matching: " + ", ".join(good))
+        lines += [f"candidate warned: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
 def _summarise(q, rs, T):
     if q.split == "time":
-        ts = sorted(int(r.label[2:]) for r in rs)
-        return f"{len(ts)} of {T} steps: t={_ranges(ts)}"
+        ts = sorted(r.step for r in rs)
+        return f"{len(ts)} of {T} steps: t={ranges(ts)}"
     if q.split == "gate":
-        return "gates " + ", ".join(r.label.split()[1] for r in rs)
+        return "gates " + ", ".join(r.gate for r in rs)
     return "all"
 
 
-def _ranges(ts):
+def ranges(ts):
+    """[0, 1, 2, 5] -> "0..2,5"."""
     out, start = [], ts[0]
     for a, b in zip(ts, ts[1:] + [None]):
         if b != a + 1:
@@ -197,7 +167,7 @@ def _ranges(ts):
     return ",".join(out)
 
 
-def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table):
+def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, gates):
     """Every slice of one quantity at once: rows are slices (time steps, gates, or one)."""
     axis = {"time": 1, "gate": 0}.get(q.split)
 
@@ -218,14 +188,15 @@ def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table):
     n_bad = bad.sum(axis=1)
     slice_shape = (np.moveaxis(a, axis, 0).shape[1:] if axis is not None else a.shape)
     out = []
-    for key, label, index in slices(name, T, table):
+    for key, step, gate, index in slices(name, T, table, gates):
         r = int(index[axis]) if axis is not None else 0
         flat = int(worst[r])
         local = np.unravel_index(flat, slice_shape) if slice_shape else ()
         abs_worst, exp_worst = float(abs_err[r, flat]), float(E[r, flat])
         out.append(SliceResult(
             quantity=name,
-            label=label,
+            step=step,
+            gate=gate,
             key=key,
             n_bad=int(n_bad[r]),
             n=int(A.shape[1]),
@@ -254,17 +225,17 @@ def _full_index(index, local, ndim):
     return tuple(full[:ndim])
 
 
-def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T,
-            actual_name="candidate", expected_name="oracle", table=QUANTITIES):
+def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T, family,
+            actual_name="candidate", expected_name="oracle"):
     """Compare ``actual[q]`` with ``expected[q]`` for every q in ``quantities``.
 
     ``truth`` (the float64 reference) gives each quantity's scale; parameter gradients
     are sums of B*T per-step terms, which sets their summation floor; ``yard32`` holds
     |ref_f32 - ref_f64| per quantity (see ``gatecheck.tolerance``). All four mappings are
-    keyed by quantity name. ``table`` describes the quantities (``QUANTITIES`` for the
-    LSTM, ``RNN_QUANTITIES`` for the vanilla RNN).
+    keyed by quantity name. ``family`` gives the quantity table and the gate names.
     """
-    report = Report(case_id, actual_name, expected_name, T, table=table)
+    table = family.quantities
+    report = Report(case_id, actual_name, expected_name, T, table)
     for name in quantities:
         a, e = np.asarray(actual[name]), np.asarray(expected[name])
         if a.shape != e.shape:
@@ -273,7 +244,8 @@ def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T,
         scale = float(np.max(np.abs(truth[name])))
         q = table[name]
         n_terms = B * T if q.phase == 2 else 1
-        report.results += _compare_quantity(name, q, T, a, e, scale, n_terms, yard32[name], dtype, table)
+        report.results += _compare_quantity(name, q, T, a, e, scale, n_terms, yard32[name], dtype, table,
+                                            family.gates)
     return report
 
 

@@ -1,9 +1,9 @@
-"""The kill matrix: every mutant of gatecheck.mutants through the battery, and which
+"""The kill matrix: every mutant of a family's catalogue through its battery, and which
 cases kill it. A mutant is killed by a case when the comparison fails or the candidate
 breaks the contract (raises, wrong shapes...). The correct reference runs through the same
 path and must be killed by nothing.
 
-    python -m gatecheck kill-matrix [--profile ci] [--oracles NAMES] [--mutants NAMES]
+    python -m gatecheck kill-matrix [--family lstm] [--profile ci] [--oracles NAMES] [--mutants NAMES]
 """
 
 import time
@@ -11,24 +11,23 @@ from collections import defaultdict
 
 from gatecheck import candidate as cand
 from gatecheck import mutants as mut
-from gatecheck.battery import _key, _reference_view, judge
-from reference import lstm
+from gatecheck.battery import judge, view
 
 REFERENCE_ROW = "(reference, correct)"
 
 # The slice the test suite runs (tests/test_mutants.py): two cases that between them kill
-# every mutant, as the full ci matrix does (the command prints both to show it).
+# every LSTM mutant, as the full ci matrix does (the command prints both to show it).
 CI_SLICE = ("torch-cell-B3-T64-D4-H5-f32-s0", "torch-cell-B3-T64-D4-H5-f64-s0")
 
 
-def killed(case, oracle, candidates):
+def killed(case, oracle, candidates, family):
     """{name: reason or None} for each (name, callable) on one case; the oracle runs once."""
-    view = _reference_view(*_key(case))
-    expected = oracle.run({k: v.copy() for k, v in view[0].items()})
+    v = view(case, family)
+    expected = oracle.run({k: a.copy() for k, a in v[0].items()})
     out = {}
     for name, fn in candidates:
         try:
-            report = judge(case, oracle, view, expected, fn, name)
+            report = judge(case, oracle, v, expected, fn, name, family)
         except cand.CandidateError as exc:
             out[name] = f"contract: {exc}"
             continue
@@ -36,12 +35,12 @@ def killed(case, oracle, candidates):
     return out
 
 
-def matrix(cases, oracles, mutant_list, progress=None):
+def matrix(cases, oracles, mutant_list, family, progress=None):
     """{candidate name: [killing case ids]} including the correct reference's row."""
-    candidates = [(REFERENCE_ROW, lstm.run)] + [(m.name, mut.candidate(m)) for m in mutant_list]
+    candidates = [(REFERENCE_ROW, family.run)] + [(m.name, mut.candidate(family, m)) for m in mutant_list]
     kills = defaultdict(list)
     for n, case in enumerate(cases, 1):
-        for name, reason in killed(case, oracles[case.oracle], candidates).items():
+        for name, reason in killed(case, oracles[case.oracle], candidates, family).items():
             if reason is not None:
                 kills[name].append(case.id)
         if progress and (n % 25 == 0 or n == len(cases)):
@@ -66,21 +65,24 @@ def render(result, cases):
     return "\n".join(lines)
 
 
-def run(profile="ci", oracle_names=None, mutant_names=None, out=print):
+def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     from gatecheck.cases import grid
-    from oracles import ORACLES
+    from oracles import ORACLES, battery_oracles
 
-    names = oracle_names or sorted(ORACLES)
-    chosen = [mut.BY_NAME[n] for n in mutant_names] if mutant_names else mut.MUTANTS
-    cases = grid(profile, oracles=[n for n in ORACLES if n in names])
+    if not family.mutants:
+        out(f"family {family.name} has no mutant catalogue: nothing to kill")
+        return 1
+    names = oracle_names or battery_oracles(family.name)
+    chosen = [family.mutants_by_name[n] for n in mutant_names] if mutant_names else list(family.mutants)
+    cases = grid(profile, family, oracles=[n for n in battery_oracles(family.name) if n in names])
     t0 = time.perf_counter()
-    result = matrix(cases, ORACLES, chosen,
+    result = matrix(cases, ORACLES, chosen, family,
                     progress=lambda n, total: print(f"# {n}/{total} cases, {time.perf_counter() - t0:.0f}s", flush=True))
     out(render(result, cases))
     survivors = [m.name for m in chosen if not result[m.name]]
     false = result[REFERENCE_ROW]
     in_slice = {n for n, ids in result.items() if set(ids) & set(CI_SLICE)}
-    out(f"\n{len(chosen) - len(survivors)}/{len(chosen)} mutants killed over {len(cases)} cases "
+    out(f"\n{len(chosen) - len(survivors)}/{len(chosen)} {family.name} mutants killed over {len(cases)} cases "
         f"({profile} profile, oracles {', '.join(names)}); survivors: {survivors or 'none'}")
     out(f"the correct reference was killed by {len(false)} cases" + (f": {false}" if false else " (no false alarm)"))
     slice_kills = sorted(in_slice - {REFERENCE_ROW})

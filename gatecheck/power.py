@@ -16,24 +16,29 @@ import time
 
 import numpy as np
 
-from gatecheck.battery import run_case
-from gatecheck.cases import _CI_SHAPES, REGIMES, Case
-from reference import lstm
-from reference.lstm import GATES
+from gatecheck.battery import family_of, run_case
+from gatecheck.cases import Case, expand
 
-TARGETS = [(name, k) for name in ("W", "U", "b") for k in range(4)] + [("h0", None), ("c0", None)]
 SENSITIVITY_CASES = [(3, 7, 4, 5, "std"), (3, 64, 4, 5, "std")]
 
 
-def scaled(name, k, rel):
-    """The reference with one block scaled by (1 + rel)."""
+def targets(family):
+    """(input name, gate index or None): each gate's block of every gated input, then each
+    other weight and initial state whole (not x and the upstream gradients)."""
+    whole = [k for k in family.inputs if k not in family.gated and k != "x" and not k.startswith("g")
+             and k != "y"]
+    return [(name, k) for name in family.gated for k in range(len(family.gates))] + [(n, None) for n in whole]
+
+
+def scaled(family, name, k, rel):
+    """The family's reference with one block scaled by (1 + rel)."""
     def run(**kw):
         value = kw[name].copy()
         if k is None:
             value *= 1 + rel
         else:
             value[k] *= 1 + rel
-        return lstm.run(**dict(kw, **{name: value}))
+        return family.run(**dict(kw, **{name: value}))
     return run
 
 
@@ -41,7 +46,7 @@ def detected(name, k, rel, dtype, oracles):
     for B, T, D, H, regime in SENSITIVITY_CASES:
         for oracle in oracles:
             case = Case(oracle.name, B, T, D, H, dtype, 0, regime)
-            if not run_case(case, oracle, scaled(name, k, rel), "perturbed").ok:
+            if not run_case(case, oracle, scaled(family_of(oracle), name, k, rel), "perturbed").ok:
                 return True
     return False
 
@@ -59,12 +64,12 @@ def smallest_detected(name, k, dtype, oracles, lo=-15.0, hi=-1.0, steps=12):
     return 10**hi
 
 
-def sensitivity(oracles, out=print):
+def sensitivity(oracles, family, out=print):
     out(f"{'block':<10} {'f32':>10} {'f64':>10}   (smallest relative perturbation detected; cases "
         f"{[c[:4] for c in SENSITIVITY_CASES]}, oracles {[o.name for o in oracles]})")
     worst = {"f32": 0.0, "f64": 0.0}
-    for name, k in TARGETS:
-        label = name if k is None else f"{name}[{GATES[k]}]"
+    for name, k in targets(family):
+        label = name if k is None else f"{name}[{family.gates[k]}]"
         row = {}
         for dtype in ("f32", "f64"):
             row[dtype] = smallest_detected(name, k, dtype, oracles)
@@ -74,13 +79,14 @@ def sensitivity(oracles, out=print):
     return 0 if worst["f32"] <= 1e-4 and worst["f64"] <= 1e-9 else 1
 
 
-def specificity(oracles, seeds, out=print):
-    regimes = list(REGIMES)
+def specificity(oracles, seeds, family, out=print):
+    regimes = list(family.regimes)
+    shapes = list(dict.fromkeys(shape for block in family.profiles["ci"] for shape, _, _ in expand(block)))
     worst, failures, n = (0.0, ""), [], 0
     t0 = time.perf_counter()
     for seed in range(seeds):
-        shape = _CI_SHAPES[seed % len(_CI_SHAPES)]
-        regime = regimes[(seed // len(_CI_SHAPES)) % len(regimes)]
+        shape = shapes[seed % len(shapes)]
+        regime = regimes[(seed // len(shapes)) % len(regimes)]
         for oracle in oracles:
             for dtype in ("f32", "f64"):
                 case = Case(oracle.name, *shape, dtype, seed, regime)

@@ -20,9 +20,14 @@ from collections import defaultdict
 
 from gatecheck import drift as drift_mod
 from gatecheck import results as res
-from reference.lstm import GATES
 
-_ORDER = ("h", "c", "cT", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "db_ih", "db_hh")
+
+
+def _order():
+    """Every family's quantities, in their tables' order (the summary table's columns)."""
+    from gatecheck.families import FAMILIES
+
+    return list(dict.fromkeys(q for f in FAMILIES.values() for q in f.quantities))
 
 
 def summary_table(data):
@@ -32,7 +37,7 @@ def summary_table(data):
         for q, v in case["quantities"].items():
             key = (case["oracle"], case["dtype"])
             cells[key][q] = max(cells[key].get(q, 0.0), v["ratio"])
-    quantities = [q for q in _ORDER if any(q in row for row in cells.values())]
+    quantities = [q for q in _order() if any(q in row for row in cells.values())]
     return cells, quantities
 
 
@@ -136,7 +141,7 @@ def plots(data):
     # 1. error of dh_t and dc_t against t, for the longest std case of each cell oracle x dtype
     longest = {}
     for case in data["cases"]:
-        if "dh" in case["quantities"] and "abs" in case["quantities"]["dh"] and case["regime"] in ("std", "longmem"):
+        if "steps" in case["quantities"].get("dh", {}) and case["regime"] in ("std", "longmem"):
             key = (case["oracle"], case["dtype"], case["regime"])
             if key not in longest or case["T"] > longest[key]["T"]:
                 longest[key] = case
@@ -144,8 +149,10 @@ def plots(data):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
         for ax, q in zip(axes, ("dh", "dc"), strict=True):
             for (oracle, dtype, regime), case in sorted(longest.items()):
-                v = case["quantities"][q]
-                ts = [int(label[2:]) for label in v["slices"]]
+                v = case["quantities"].get(q)
+                if not v:
+                    continue
+                ts = v["steps"]
                 # exact agreement (0) leaves a gap rather than a spike to an arbitrary floor
                 ax.semilogy(ts, [a if a > 0 else float("nan") for a in v["abs"]],
                             label=f"{oracle} {dtype} {regime} T={case['T']}", lw=0.8)
@@ -156,21 +163,24 @@ def plots(data):
         out.append(("error_vs_step.png", "error of δh_t and δC_t against the time step", _png(fig)))
         plt.close(fig)
     # 2. per-gate dW error: worst fraction used per gate, per oracle x dtype
-    per_gate = defaultdict(lambda: [0.0] * 4)
+    per_gate = defaultdict(dict)
+    gates = []  # in the order the results name them
     for case in data["cases"]:
         v = case["quantities"].get("dW")
-        if v and "ratios" in v:
-            for label, r in zip(v["slices"], v["ratios"], strict=True):
-                k = GATES.index(label.split()[-1])
-                row = per_gate[(case["oracle"], case["dtype"])]
-                row[k] = max(row[k], r)
+        if v and "gates" in v:
+            row = per_gate[(case["oracle"], case["dtype"])]
+            for gate, r in zip(v["gates"], v["ratios"], strict=True):
+                row[gate] = max(row.get(gate, 0.0), r)
+                if gate not in gates:
+                    gates.append(gate)
     if per_gate:
         fig, ax = plt.subplots(figsize=(9, 3.5))
         keys = sorted(per_gate)
         width = 0.8 / len(keys)
         for n, key in enumerate(keys):
-            ax.bar([k + n * width for k in range(4)], per_gate[key], width, label=f"{key[0]} {key[1]}")
-        ax.set_xticks([k + 0.4 - width / 2 for k in range(4)], [f"gate {g}" for g in GATES])
+            ax.bar([k + n * width for k in range(len(gates))], [per_gate[key].get(g, 0.0) for g in gates], width,
+                   label=f"{key[0]} {key[1]}")
+        ax.set_xticks([k + 0.4 - width / 2 for k in range(len(gates))], [f"gate {g}" for g in gates])
         ax.set_ylabel("worst fraction of the allowance")
         ax.set_title("dW error per gate")
         ax.legend(fontsize=6, ncol=2)

@@ -4,8 +4,12 @@ as JSON (never pickle), written atomically.
 A file holds ``meta`` (gatecheck's format version, framework versions, platform, thread
 settings, profile, shard, candidate, time) and ``cases``: for every case its coordinates,
 whether it passed, and per quantity the largest absolute and relative error, the largest
-fraction of the allowance used (``ratio``), and per slice (time step or gate) the absolute
-error and the ratio, which the reports plot.
+fraction of the allowance used (``ratio``), and per slice the absolute error and the ratio,
+which the reports plot, with each slice's coordinate as data: ``steps`` (the time step of
+each slice) or ``gates`` (its gate name), never a label to parse back.
+
+Format 2 added the family and the structured slice coordinates; a format-1 file (the
+baselines made before) holds per-quantity maxima only and still loads.
 """
 
 import json
@@ -14,26 +18,30 @@ import platform
 import tempfile
 import time
 
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)  # formats load() accepts
 
 
 class ResultsError(Exception):
     """A results or baseline file that cannot be used; the message says why."""
 
 
-def summarize(case, report=None, error=None):
+def summarize(case, report=None, error=None, family=""):
     """One case's record, from its comparison ``Report`` (or the error that stopped it)."""
-    record = dict(id=case.id, oracle=case.oracle, dtype=case.dtype, B=case.B, T=case.T, D=case.D, H=case.H,
-                  seed=case.seed, regime=case.regime)
+    record = dict(id=case.id, family=family, oracle=case.oracle, dtype=case.dtype, B=case.B, T=case.T, D=case.D,
+                  H=case.H, seed=case.seed, regime=case.regime)
     if report is None:
         return dict(record, ok=False, error=error, quantities={})
     quantities = {}
     for r in report.results:
-        q = quantities.setdefault(r.quantity, dict(max_abs=0.0, max_rel=0.0, ratio=0.0, slices=[], abs=[], ratios=[]))
+        q = quantities.setdefault(r.quantity, dict(max_abs=0.0, max_rel=0.0, ratio=0.0, abs=[], ratios=[]))
         q["max_abs"] = max(q["max_abs"], r.abs_err)
         q["max_rel"] = max(q["max_rel"], r.rel_err if r.rel_err != float("inf") else 0.0)
         q["ratio"] = max(q["ratio"], r.ratio)
-        q["slices"].append(r.label)
+        if r.step is not None:
+            q.setdefault("steps", []).append(r.step)
+        elif r.gate is not None:
+            q.setdefault("gates", []).append(r.gate)
         q["abs"].append(r.abs_err)
         q["ratios"].append(r.ratio)
     return dict(record, ok=report.ok, error=None if report.ok else report.message().splitlines()[1]
@@ -84,8 +92,8 @@ def load(path, what="results"):
         raise ResultsError(f"{what} {path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("meta"), dict) or not isinstance(data.get("cases"), list):
         raise ResultsError(f"{what} {path}: expected an object with 'meta' and 'cases' (a gatecheck results file)")
-    if data["meta"].get("format") != FORMAT:
-        raise ResultsError(f"{what} {path}: format {data['meta'].get('format')!r}, expected {FORMAT}")
+    if data["meta"].get("format") not in READABLE:
+        raise ResultsError(f"{what} {path}: format {data['meta'].get('format')!r}, expected one of {list(READABLE)}")
     for c in data["cases"]:
         if not isinstance(c, dict) or not {"id", "ok", "quantities"} <= set(c):
             raise ResultsError(f"{what} {path}: a case record lacks 'id', 'ok' or 'quantities': {str(c)[:120]}")

@@ -1,8 +1,48 @@
-"""Framework oracles, one module per framework; see ``oracles.base.Oracle``."""
+"""The registry of oracles: every engine's models, one module per engine, one entry each.
 
-from oracles.keras_oracle import KERAS_CELL, KERAS_CELL_HEAD, KERAS_LAYER
-from oracles.torch_oracle import TORCH_CELL, TORCH_CELL_HEAD, TORCH_LAYER
+The grid, the pytest markers, GATECHECK_REQUIRE gating, the shard cost model and every
+command-line choice derive from ``ORACLES``; nothing else lists oracle names. Adding an
+oracle is its module (a tuple ``ORACLES`` of ``oracles.base.Oracle``) and one entry in
+``MODULES``.
+"""
 
-ORACLES = {o.name: o for o in (KERAS_CELL, KERAS_LAYER, TORCH_CELL, TORCH_LAYER)}
-# The LSTM under the softmax / cross-entropy head of reference/head.py.
-HEAD_ORACLES = {o.name: o for o in (KERAS_CELL_HEAD, TORCH_CELL_HEAD)}
+from oracles import keras_oracle, reference_oracle, rnn_oracles, torch_oracle
+from oracles._frameworks import FRAMEWORKS
+
+MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles)
+
+ORACLES = {}
+
+
+def register(oracle):
+    """Add an oracle to the registry (its name must be new, its framework known)."""
+    if oracle.name in ORACLES:
+        raise ValueError(f"oracle {oracle.name!r} is registered twice")
+    if oracle.framework not in FRAMEWORKS:
+        raise ValueError(f"oracle {oracle.name!r}: unknown framework {oracle.framework!r}; "
+                         f"expected one of {sorted(FRAMEWORKS)}")
+    ORACLES[oracle.name] = oracle
+    return oracle
+
+
+for _module in MODULES:
+    for _oracle in _module.ORACLES:
+        register(_oracle)
+
+
+def of_family(family):
+    """Names of every registered oracle of a family (battery or not), in registry order."""
+    return [name for name, o in ORACLES.items() if o.family == family]
+
+
+def battery_oracles(family):
+    """Names of a family's oracles in its battery grid."""
+    return [name for name, o in ORACLES.items() if o.family == family and o.battery]
+
+
+def reference_oracle(family):
+    """The family's own reference oracle (framework numpy)."""
+    found = [o for o in ORACLES.values() if o.family == family and o.framework == "numpy"]
+    if len(found) != 1:
+        raise LookupError(f"family {family!r}: {len(found)} reference oracles registered; expected one")
+    return found[0]

@@ -7,12 +7,7 @@ test suite turns it into a skip, or an error where the framework is required.
 """
 
 import os
-
-# (minimum version, reason). Older releases differ in API, not in the math checked here.
-SUPPORTED = {
-    "torch": ((2, 1), "nn.LSTM / nn.LSTMCell dtype= arguments and CPU float64 kernels"),
-    "keras": ((2, 15), "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API, on the TensorFlow backend"),
-}
+from typing import Callable, NamedTuple
 
 THREADS_ENV = "GATECHECK_THREADS"
 
@@ -42,7 +37,7 @@ def _version_tuple(text):
 
 
 def _check_version(name, version):
-    minimum, why = SUPPORTED[name]
+    minimum, why = FRAMEWORKS[name].minimum, FRAMEWORKS[name].why
     if _version_tuple(version) < minimum:
         wanted = ".".join(map(str, minimum))
         raise Unavailable(f"{name} {version} is not supported (need >= {wanted}: {why})")
@@ -97,6 +92,35 @@ def import_keras():
     return tf, keras
 
 
+def import_numpy():
+    import numpy
+
+    return numpy
+
+
+class Framework(NamedTuple):
+    name: str
+    importer: Callable  # () -> the framework; raises Unavailable with the reason
+    minimum: tuple  # oldest supported (major, minor)
+    why: str  # why that minimum: older releases differ in API, not in the math checked here
+    marker: str  # the pytest marker of its tests ("" for none: always available)
+    dists: tuple  # distribution names whose versions the header and results files record
+
+
+FRAMEWORKS = {
+    f.name: f
+    for f in (
+        Framework("torch", import_torch, (2, 1), "nn.LSTM / nn.LSTMCell dtype= arguments and CPU float64 kernels",
+                  "torch", ("torch",)),
+        Framework("keras", import_keras, (2, 15),
+                  "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API, on the TensorFlow backend", "keras",
+                  ("tensorflow", "tensorflow-cpu", "keras")),
+        Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
+    )
+}
+# Frameworks that can be missing (GATECHECK_REQUIRE=all names these).
+OPTIONAL = tuple(name for name, f in FRAMEWORKS.items() if f.marker)
+
 REQUIRE_ENV = "GATECHECK_REQUIRE"
 
 
@@ -107,12 +131,12 @@ def required():
         return set()
     names = {n.strip() for n in raw.split(",") if n.strip()}
     if names == {"all"}:
-        return set(SUPPORTED)
-    unknown = sorted(names - set(SUPPORTED))
+        return set(OPTIONAL)
+    unknown = sorted(names - set(OPTIONAL))
     if unknown:
         raise ValueError(
             f"{REQUIRE_ENV}: unknown framework(s) {unknown}; expected a comma list of "
-            f"{sorted(SUPPORTED)} or 'all'"
+            f"{sorted(OPTIONAL)} or 'all'"
         )
     return names
 
@@ -127,8 +151,13 @@ def installed_versions():
         except metadata.PackageNotFoundError:
             return None
 
-    out = {name: version(name) or "not installed" for name in ("numpy", "torch")}
-    tf_dist = next((d for d in ("tensorflow", "tensorflow-cpu") if version(d)), None)
-    out[tf_dist or "tensorflow"] = version(tf_dist) if tf_dist else "not installed"
-    out["keras"] = version("keras") or "not installed"
+    out = {}
+    for name in ("numpy",) + OPTIONAL:
+        dists = FRAMEWORKS[name].dists
+        if name == "keras":  # TensorFlow under either distribution name, then Keras itself
+            tf_dist = next((d for d in dists[:2] if version(d)), None)
+            out[tf_dist or "tensorflow"] = version(tf_dist) if tf_dist else "not installed"
+            dists = dists[2:]
+        for dist in dists:
+            out[dist] = version(dist) or "not installed"
     return out

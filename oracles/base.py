@@ -1,9 +1,11 @@
-"""What an oracle is: a framework's LSTM driven with canonical inputs.
+"""What an oracle is: an engine's recurrent model driven with canonical inputs.
 
-An oracle's ``run(inputs)`` takes the canonical arrays (x, h0, c0, W, U, b, gh, gc,
-all of one dtype) and returns the quantities it can observe, remapped to the
-canonical layout and kept in that dtype. ``observes`` lists them; ``cannot_observe``
-says, for each contract quantity it does not return, why not.
+An oracle's ``run(inputs)`` takes the canonical arrays of its family (all of one dtype)
+and returns the quantities it can observe, remapped to the canonical layout and kept in
+that dtype. ``observes`` lists them; ``cannot_observe`` says, for each contract quantity
+it does not return, why not. Each oracle is one entry of the registry
+(``oracles.ORACLES``), from which the grid, the markers, the framework gating, the cost
+model and every command-line choice derive.
 """
 
 from dataclasses import dataclass, field
@@ -12,11 +14,14 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Oracle:
     name: str
-    framework: str  # "keras" or "torch": the key of oracles._frameworks.SUPPORTED
+    family: str  # the model family it computes (gatecheck.families)
+    framework: str  # a key of oracles._frameworks.FRAMEWORKS
     description: str
     observes: tuple
     cannot_observe: dict = field(default_factory=dict)
     runner: object = None  # callable(inputs) -> dict
+    battery: bool = True  # in the family's battery grid (the reference's own oracles are not)
+    trace_ms_per_step: float = 0.0  # one-off cost per (shape, dtype) in a process: an unrolled trace
 
     def run(self, inputs):
         out = self.runner(inputs)

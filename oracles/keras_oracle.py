@@ -20,7 +20,7 @@ _cache = {}
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
-def _assign(cell, inputs, remap=layout.to_keras):
+def assign(cell, inputs, remap=layout.to_keras):
     """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map)."""
     weights = remap(inputs)
     cell.kernel.assign(weights["kernel"])
@@ -28,7 +28,7 @@ def _assign(cell, inputs, remap=layout.to_keras):
     cell.bias.assign(weights["bias"])
 
 
-def _grads_to_canonical(dk, drk, dbias, back=layout.grads_from_keras):
+def grads_to_canonical(dk, drk, dbias, back=layout.grads_from_keras):
     return back(
         {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy(), "bias": dbias.numpy()}
     )
@@ -76,13 +76,13 @@ def run_cell(inputs):
     if key not in _cache:
         _cache[key] = _build_cell(T, D, H, x.dtype.name)
     cell, fn = _cache[key]
-    _assign(cell, inputs)
+    assign(cell, inputs)
     h, c, (dk, drk, dbias, dx, dh0, dc0), dh, dc = fn(
         x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
     )
     out = dict(h=h.numpy(), c=c.numpy(), dh=dh.numpy(), dc=dc.numpy())
     out.update(dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
-    out.update(_grads_to_canonical(dk, drk, dbias))
+    out.update(grads_to_canonical(dk, drk, dbias))
     return out
 
 
@@ -115,12 +115,12 @@ def run_layer(inputs):
     if key not in _cache:
         _cache[key] = _build_layer(D, H, x.dtype.name)
     layer, fn = _cache[key]
-    _assign(layer.cell, inputs)
+    assign(layer.cell, inputs)
     seq, c_last, (dk, drk, dbias, dx, dh0, dc0) = fn(
         x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
     )
     out = dict(h=seq.numpy(), cT=c_last.numpy(), dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
-    out.update(_grads_to_canonical(dk, drk, dbias))
+    out.update(grads_to_canonical(dk, drk, dbias))
     return out
 
 
@@ -132,14 +132,17 @@ _WHOLE_SEQUENCE_BLIND = {
 
 KERAS_CELL = Oracle(
     name="keras-cell",
+    family="lstm",
     framework="keras",
     description="keras.layers.LSTMCell unrolled under tf.GradientTape (tf.function)",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=run_cell,
+    trace_ms_per_step=130,  # measured on the nightly profile (benchmarks/README.md)
 )
 
 KERAS_LAYER = Oracle(
     name="keras-layer",
+    family="lstm",
     framework="keras",
     description="keras.layers.LSTM whole sequence (return_sequences, return_state)",
     observes=("h", "cT", "dx", "dh0", "dc0", "dW", "dU", "db"),
@@ -189,20 +192,24 @@ def run_cell_head(inputs):
     if key not in _cache:
         _cache[key] = _build_cell_head(T, D, H, K, x.dtype.name)
     cell, dense, fn = _cache[key]
-    _assign(cell, inputs)
+    assign(cell, inputs)
     dense.kernel.assign(inputs["V"])
     dense.bias.assign(inputs["cb"])
     h, c, p, loss, (dk, drk, dbias, dV, dcb, dx, dh0, dc0), dh, dc = fn(x, inputs["h0"], inputs["c0"], inputs["y"])
     out = {k: t.numpy() for k, t in dict(h=h, c=c, p=p, dh=dh, dc=dc, dx=dx, dh0=dh0, dc0=dc0, dV=dV, dcb=dcb).items()}
     out["loss"] = loss.numpy()
-    out.update(_grads_to_canonical(dk, drk, dbias))
+    out.update(grads_to_canonical(dk, drk, dbias))
     return out
 
 
 KERAS_CELL_HEAD = Oracle(
     name="keras-cell-head",
+    family="lstm-head",
     framework="keras",
     description="keras.layers.LSTMCell + Dense + softmax cross-entropy per step, unrolled under tf.GradientTape",
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
     runner=run_cell_head,
+    trace_ms_per_step=130,  # unrolled like keras-cell; not measured on its own
 )
+
+ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

@@ -24,11 +24,11 @@ _keras_cache = {}
 
 
 def _keras_assign(cell, inputs):
-    keras_oracle._assign(cell, inputs, rnn_layout.to_keras)
+    keras_oracle.assign(cell, inputs, rnn_layout.to_keras)
 
 
 def _keras_grads(dk, drk, dbias):
-    return keras_oracle._grads_to_canonical(dk, drk, dbias, rnn_layout.grads_from_keras)
+    return keras_oracle.grads_to_canonical(dk, drk, dbias, rnn_layout.grads_from_keras)
 
 
 def _keras_signature(tf, dtype, T, D, H):
@@ -111,15 +111,15 @@ def run_keras_layer(inputs):
 
 
 def _torch_load(module, inputs, suffix):
-    torch_oracle._load(module, inputs, suffix, rnn_layout.to_torch)
+    torch_oracle.load(module, inputs, suffix, rnn_layout.to_torch)
 
 
 def _torch_param_grads(module, suffix):
-    return torch_oracle._param_grads(module, suffix, rnn_layout.grads_from_torch)
+    return torch_oracle.param_grads(module, suffix, rnn_layout.grads_from_torch)
 
 
 def _torch_leaves(torch, inputs):
-    return torch_oracle._leaves(torch, inputs, states=("h0",), upstream=("gh",))
+    return torch_oracle.leaves(torch, inputs, states=("h0",), upstream=("gh",))
 
 
 def run_torch_cell(inputs):
@@ -162,21 +162,24 @@ def run_torch_layer(inputs):
     return out
 
 
-# --- registry ------------------------------------------------------------------------
+# --- the module's oracles ------------------------------------------------------------------------
 
 _PARAMS = ("dW", "dU", "db")
 _TORCH_BIASES = ("db_ih", "db_hh")
 
 KERAS_RNN_CELL = Oracle(
     name="keras-rnn-cell",
+    family="rnn",
     framework="keras",
     description="keras.layers.SimpleRNNCell unrolled under tf.GradientTape (tf.function)",
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=run_keras_cell,
+    trace_ms_per_step=130,  # unrolled like keras-cell; not measured on its own
 )
 
 KERAS_RNN_LAYER = Oracle(
     name="keras-rnn-layer",
+    family="rnn",
     framework="keras",
     description="keras.layers.SimpleRNN whole sequence (return_sequences, initial_state=[h0])",
     observes=("h", "dx", "dh0") + _PARAMS,
@@ -189,6 +192,7 @@ KERAS_RNN_LAYER = Oracle(
 
 TORCH_RNN_CELL = Oracle(
     name="torch-rnn-cell",
+    family="rnn",
     framework="torch",
     description="torch.nn.RNNCell(tanh) unrolled with retain_grad on every h_t",
     observes=("h", "dh", "dx", "dh0") + _PARAMS + _TORCH_BIASES,
@@ -197,6 +201,7 @@ TORCH_RNN_CELL = Oracle(
 
 TORCH_RNN_LAYER = Oracle(
     name="torch-rnn-layer",
+    family="rnn",
     framework="torch",
     description="torch.nn.RNN(tanh) whole sequence (batch_first)",
     observes=("h", "dx", "dh0") + _PARAMS + _TORCH_BIASES,
@@ -207,4 +212,4 @@ TORCH_RNN_LAYER = Oracle(
     runner=run_torch_layer,
 )
 
-RNN_ORACLES = {o.name: o for o in (KERAS_RNN_CELL, KERAS_RNN_LAYER, TORCH_RNN_CELL, TORCH_RNN_LAYER)}
+ORACLES = (KERAS_RNN_CELL, KERAS_RNN_LAYER, TORCH_RNN_CELL, TORCH_RNN_LAYER)

@@ -15,7 +15,7 @@ from oracles.base import Oracle
 
 
 
-def _load(module, inputs, suffix, remap=layout.to_torch):
+def load(module, inputs, suffix, remap=layout.to_torch):
     """Canonical weights into a torch module (``remap``: the model's canonical -> torch map)."""
     torch = import_torch()
     weights = remap(inputs)
@@ -24,7 +24,7 @@ def _load(module, inputs, suffix, remap=layout.to_torch):
             getattr(module, name + suffix).copy_(torch.from_numpy(value))
 
 
-def _param_grads(module, suffix, back=layout.grads_from_torch):
+def param_grads(module, suffix, back=layout.grads_from_torch):
     return back(
         {
             name: getattr(module, name + suffix).grad.numpy()
@@ -33,7 +33,7 @@ def _param_grads(module, suffix, back=layout.grads_from_torch):
     )
 
 
-def _leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
+def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
     """Tensors of the inputs; x and the initial states require gradients."""
     return {
         k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x",) + states)
@@ -46,8 +46,8 @@ def run_layer(inputs):
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype)
-    _load(lstm, inputs, "_l0")
-    t = _leaves(torch, inputs)
+    load(lstm, inputs, "_l0")
+    t = leaves(torch, inputs)
     seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
     loss = (t["gh"] * seq).sum() + (t["gc"] * c_n[0]).sum()
     loss.backward()
@@ -58,7 +58,7 @@ def run_layer(inputs):
         dh0=t["h0"].grad.numpy(),
         dc0=t["c0"].grad.numpy(),
     )
-    out.update(_param_grads(lstm, "_l0"))
+    out.update(param_grads(lstm, "_l0"))
     return out
 
 
@@ -68,8 +68,8 @@ def run_cell(inputs):
     H = inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     cell = torch.nn.LSTMCell(D, H, dtype=dtype)
-    _load(cell, inputs, "")
-    t = _leaves(torch, inputs)
+    load(cell, inputs, "")
+    t = leaves(torch, inputs)
     hs, cs = _unroll(cell, t, T)
     loss = (t["gh"] * torch.stack(hs, 1)).sum() + (t["gc"] * cs[-1]).sum()
     loss.backward()
@@ -99,7 +99,7 @@ def _cell_outputs(torch, cell, t, hs, cs):
         dh0=t["h0"].grad.numpy(),
         dc0=t["c0"].grad.numpy(),
     )
-    out.update(_param_grads(cell, ""))
+    out.update(param_grads(cell, ""))
     return out
 
 
@@ -107,6 +107,7 @@ _PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
 
 TORCH_LAYER = Oracle(
     name="torch-layer",
+    family="lstm",
     framework="torch",
     description="torch.nn.LSTM whole sequence (batch_first)",
     observes=("h", "cT", "dx", "dh0", "dc0") + _PARAMS,
@@ -120,6 +121,7 @@ TORCH_LAYER = Oracle(
 
 TORCH_CELL = Oracle(
     name="torch-cell",
+    family="lstm",
     framework="torch",
     description="torch.nn.LSTMCell unrolled with retain_grad on every h_t, c_t",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _PARAMS,
@@ -136,7 +138,7 @@ def run_cell_head(inputs):
     H, K = inputs["h0"].shape[1], inputs["V"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     cell = torch.nn.LSTMCell(D, H, dtype=dtype)
-    _load(cell, inputs, "")
+    load(cell, inputs, "")
     dense = torch.nn.Linear(H, K, dtype=dtype)
     with torch.no_grad():
         dense.weight.copy_(torch.from_numpy(inputs["V"].T.copy()))
@@ -158,8 +160,11 @@ def run_cell_head(inputs):
 
 TORCH_CELL_HEAD = Oracle(
     name="torch-cell-head",
+    family="lstm-head",
     framework="torch",
     description="torch.nn.LSTMCell + nn.Linear + log_softmax cross-entropy per step, retain_grad on h_t, c_t",
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dV", "dcb") + _PARAMS,
     runner=run_cell_head,
 )
+
+ORACLES = (TORCH_CELL, TORCH_LAYER, TORCH_CELL_HEAD)

@@ -17,6 +17,8 @@ import numpy as np
 from reference import _validate as v
 from reference import lstm
 
+CONTRACT_KEYS = lstm.CONTRACT_KEYS + ("p", "dV", "dcb")
+
 
 def log_softmax(z):
     shifted = z - z.max(axis=-1, keepdims=True)
@@ -40,21 +42,22 @@ def validate(V, cb, y, h_shape, dtype):
         raise ValueError("y: expected per-step target distributions (non-negative, each row summing to 1)")
 
 
-def run(x, h0, c0, W, U, b, V, cb, y):
-    """The LSTM under the head's cross-entropy loss; see the module docstring."""
+def run(x, h0, c0, W, U, b, V, cb, y, *, ulps=0):
+    """The LSTM under the head's cross-entropy loss; see the module docstring (``ulps``:
+    see ``reference.lstm.run``)."""
     B, T, D = x.shape
     H = h0.shape[1]
     zeros_gh, zeros_gc = np.zeros((B, T, H), x.dtype), np.zeros((B, H), x.dtype)
     lstm.validate(x, h0, c0, W, U, b, zeros_gh, zeros_gc)
     validate(V, cb, y, (B, T, H), x.dtype)
-    fwd = lstm._forward(x, h0, c0, W, U, b)
+    fwd = lstm.forward_tm(x, h0, c0, W, U, b, ulps=ulps)
     h = np.swapaxes(fwd["h"], 0, 1)
     log_p = log_softmax(h @ V + cb)
     p = np.exp(log_p)
     d_logits = p * y.sum(axis=-1, keepdims=True) - y
     gh = d_logits @ V.T
     out = {k: np.swapaxes(val, 0, 1) for k, val in fwd.items()}
-    out.update(lstm._backward(fwd, x, h0, c0, W, U, gh, zeros_gc))
+    out.update(lstm.backward(fwd, x, h0, c0, W, U, gh, zeros_gc, ulps=ulps))
     out.update(
         dV=h.reshape(B * T, H).T @ d_logits.reshape(B * T, -1),
         dcb=d_logits.sum(axis=(0, 1)),

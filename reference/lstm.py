@@ -48,7 +48,7 @@ def join_gates(w):
     return w.transpose(1, 0, 2).reshape(w.shape[1], 4 * w.shape[2])
 
 
-def activate(z, out=None):
+def activate(z, out=None, ulps=0):
     """Pre-activations (..., 4, H) -> gate activations: sigmoid for i, f, o and tanh for g.
     ``out`` may be ``z`` itself."""
     g = np.tanh(z[..., 2, :])
@@ -58,7 +58,7 @@ def activate(z, out=None):
     out += 1
     np.reciprocal(out, out=out)
     out[..., 2, :] = g
-    return _numerics.jitter(out)
+    return _numerics.jitter(out, ulps)
 
 
 def input_projection(x, W, b):
@@ -70,12 +70,12 @@ def input_projection(x, W, b):
     return xw
 
 
-def step(xw_t, h_prev, c_prev, U_joined, out=None):
+def step(xw_t, h_prev, c_prev, U_joined, out=None, ulps=0):
     """One step up to the cell state: returns gates (B, 4, H) (written to ``out`` if
     given) and c_t."""
     z = np.matmul(h_prev, U_joined, out=None if out is None else out.reshape(out.shape[0], -1))
     z += xw_t
-    gates = activate(split_gates(z), out=out)
+    gates = activate(split_gates(z), out=out, ulps=ulps)
     i, f, g = gates[:, 0], gates[:, 1], gates[:, 2]
     return gates, f * c_prev + i * g
 
@@ -83,14 +83,14 @@ def step(xw_t, h_prev, c_prev, U_joined, out=None):
 OUTPUTS = ("tanh", "identity")
 
 
-def output_activation(c, output="tanh"):
+def output_activation(c, output="tanh", ulps=0):
     """tanh(c_t) for the canonical LSTM; c_t itself for the identity-output variant."""
-    return _numerics.jitter(np.tanh(c)) if output == "tanh" else c
+    return _numerics.jitter(np.tanh(c), ulps) if output == "tanh" else c
 
 
-def hidden(gates, c, output="tanh"):
+def hidden(gates, c, output="tanh", ulps=0):
     """h_t = o_t * tanh(c_t) (or o_t * c_t for ``output="identity"``)."""
-    return gates[:, 3] * output_activation(c, output)
+    return gates[:, 3] * output_activation(c, output, ulps)
 
 
 def loss(h, c_last, gh, gc):
@@ -98,7 +98,7 @@ def loss(h, c_last, gh, gc):
     return np.sum(gh * h) + np.sum(gc * c_last)
 
 
-def _batch_major(a):
+def batch_major(a):
     """Time-major (T, B, ...) -> batch-major (B, T, ...), as a view."""
     return np.swapaxes(a, 0, 1)
 
@@ -125,7 +125,7 @@ def validate(x, h0, c0, W, U, b, gh, gc):
     return B, T, D, H
 
 
-def _forward(x, h0, c0, W, U, b, output="tanh"):
+def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0):
     """Unchecked forward pass, time-major: h, c (T, B, H) and gates (T, B, 4, H)."""
     B, T, _ = x.shape
     H = h0.shape[1]
@@ -136,19 +136,19 @@ def _forward(x, h0, c0, W, U, b, output="tanh"):
     gates = np.empty((T, B, 4, H), x.dtype)
     h_t, c_t = h0, c0
     for t in range(T):
-        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t])
-        h_t = hidden(gates[t], c_t, output)
+        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t], ulps=ulps)
+        h_t = hidden(gates[t], c_t, output, ulps)
         h[t], c[t] = h_t, c_t
     return dict(h=h, c=c, gates=gates)
 
 
-def forward(x, h0, c0, W, U, b, output="tanh"):
+def forward(x, h0, c0, W, U, b, output="tanh", ulps=0):
     """Unchecked forward pass: h, c (B, T, H) and gates (B, T, 4, H)."""
-    return {k: _batch_major(v) for k, v in _forward(x, h0, c0, W, U, b, output).items()}
+    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps).items()}
 
 
-def _backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh"):
-    """Unchecked BPTT from the time-major output of ``_forward``; batch-major results."""
+def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0):
+    """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results."""
     B, T, D = x.shape
     H = h0.shape[1]
     h, c, gates = fwd["h"], fwd["c"], fwd["gates"]
@@ -165,7 +165,7 @@ def _backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh"):
     dc_from_next = gc
     for t in reversed(range(T)):
         i, f, g, o = (gates[t, :, k] for k in range(4))
-        tanh_c = output_activation(c[t], output)
+        tanh_c = output_activation(c[t], output, ulps)
         dh_t = np.add(gh[t], dh_from_next, out=dh[t])
         dc_t = np.multiply(dh_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
         dc_t += dc_from_next
@@ -182,20 +182,22 @@ def _backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh"):
     db = dz.sum(axis=(0, 1))
     dx = (dz_flat @ join_gates(W).T).reshape(T, B, D)
     return dict(
-        dh=_batch_major(dh), dc=_batch_major(dc), dz=_batch_major(dz), dx=_batch_major(dx),
+        dh=batch_major(dh), dc=batch_major(dc), dz=batch_major(dz), dx=batch_major(dx),
         dW=dW, dU=dU, db=db, dh0=dh_from_next, dc0=dc_from_next,
     )
 
 
-def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh"):
+def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``output="identity"`` gives the variant without the output tanh (h_t = o_t * c_t),
     the model some hand-written LSTMs implement; the contract is otherwise the same.
+    ``ulps`` moves every activation by that many ulps (the tolerance's yardstick: see
+    ``reference._numerics``); 0 is the exact reference.
     """
     if output not in OUTPUTS:
         raise ValueError(f"output: expected one of {list(OUTPUTS)}, got {output!r}")
     validate(x, h0, c0, W, U, b, gh, gc)
-    fwd = _forward(x, h0, c0, W, U, b, output)
-    bwd = _backward(fwd, x, h0, c0, W, U, gh, gc, output)
-    return {**{k: _batch_major(v) for k, v in fwd.items()}, **bwd}
+    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps)
+    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps)
+    return {**{k: batch_major(v) for k, v in fwd.items()}, **bwd}

@@ -32,7 +32,7 @@ def loss(h, gh):
     return np.sum(gh * h)
 
 
-def _batch_major(a):
+def batch_major(a):
     """Time-major (T, B, ...) -> batch-major (B, T, ...), as a view."""
     return np.swapaxes(a, 0, 1)
 
@@ -55,30 +55,30 @@ def validate(x, h0, W, U, b, gh):
     return B, T, D, H
 
 
-def _forward(x, h0, W, U, b):
+def forward_tm(x, h0, W, U, b, ulps=0):
     """Unchecked forward pass, time-major: h (T, B, H)."""
     B, T, D = x.shape
-    x_tm = np.ascontiguousarray(_batch_major(x)).reshape(T * B, D)
+    x_tm = np.ascontiguousarray(batch_major(x)).reshape(T * B, D)
     h = (x_tm @ W).reshape(T, B, -1)  # x_t @ W + b for every step, made z_t then h_t in place
     h += b
     h_t = h0
     for t in range(T):
         h[t] += h_t @ U
-        h_t = _numerics.jitter(np.tanh(h[t], out=h[t]))
+        h_t = _numerics.jitter(np.tanh(h[t], out=h[t]), ulps)
     return h
 
 
-def forward(x, h0, W, U, b):
+def forward(x, h0, W, U, b, ulps=0):
     """Unchecked forward pass: h (B, T, H)."""
-    return dict(h=_batch_major(_forward(x, h0, W, U, b)))
+    return dict(h=batch_major(forward_tm(x, h0, W, U, b, ulps)))
 
 
-def _backward(h, x, h0, W, U, gh):
-    """Unchecked BPTT from the time-major h of ``_forward``; batch-major results."""
+def backward(h, x, h0, W, U, gh):
+    """Unchecked BPTT from the time-major h of ``forward_tm``; batch-major results."""
     T, B, H = h.shape
     D = x.shape[2]
     h_prev = np.concatenate([h0[None], h[:-1]])
-    gh = _batch_major(gh)
+    gh = batch_major(gh)
     dh = np.empty_like(h)
     dz = np.empty_like(h)
     # The delta flows back through time along the recurrence only: dh_t is the upstream
@@ -89,17 +89,18 @@ def _backward(h, x, h0, W, U, gh):
         np.multiply(dh_t, 1 - h[t] * h[t], out=dz[t])
         dh_from_next = dz[t] @ U.T
     dz_flat = dz.reshape(T * B, H)
-    x_tm = _batch_major(x).reshape(T * B, D)
+    x_tm = batch_major(x).reshape(T * B, D)
     return dict(
-        dh=_batch_major(dh), dz=_batch_major(dz),
-        dx=_batch_major((dz_flat @ W.T).reshape(T, B, D)),
+        dh=batch_major(dh), dz=batch_major(dz),
+        dx=batch_major((dz_flat @ W.T).reshape(T, B, D)),
         dW=x_tm.T @ dz_flat, dU=h_prev.reshape(T * B, H).T @ dz_flat, db=dz_flat.sum(axis=0),
         dh0=dh_from_next,
     )
 
 
-def run(x, h0, W, U, b, gh):
-    """Forward and backward pass under the candidate contract (see the module docstring)."""
+def run(x, h0, W, U, b, gh, *, ulps=0):
+    """Forward and backward pass under the candidate contract (see the module docstring);
+    ``ulps`` moves every activation by that many ulps (see ``reference._numerics``)."""
     validate(x, h0, W, U, b, gh)
-    h = _forward(x, h0, W, U, b)
-    return {"h": _batch_major(h), **_backward(h, x, h0, W, U, gh)}
+    h = forward_tm(x, h0, W, U, b, ulps)
+    return {"h": batch_major(h), **backward(h, x, h0, W, U, gh)}

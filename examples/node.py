@@ -4,8 +4,7 @@ Parameters: four matrices wg, wi, wf, wo, each (H, D + H), acting on the concate
 xc = [x_t; h_prev] (input first), and biases bg, bi, bf, bo (H,); gate order g, i, f, o.
 The cell state is called s. **This style has no output tanh: h_t = o_t * s_t.** It is
 therefore a different model from the canonical LSTM (and from Keras and PyTorch); it is
-verified against the reference's identity-output variant (``reference.lstm.run(...,
-output="identity")``) and against finite differences of its own loss.
+verified as gatecheck's ``lstm-identity`` family (the reference with h_t = o_t * c_t) and against finite differences of its own loss.
 
 A node's backward takes the gradient reaching its h and s from above (``top_diff_h``,
 ``top_diff_s``), adds its parameter gradients into the shared ``Params`` diffs, and keeps
@@ -15,7 +14,12 @@ The network's loss is the squared error of h_t[0] against a target y_t, summed o
 
 import numpy as np
 
-from reference.lstm import GATES, sigmoid
+# The adapter's target: gatecheck's canonical gate order (its README, "Contracts").
+GATES = ("i", "f", "g", "o")
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
 
 STYLE_GATES = ("g", "i", "f", "o")
 

@@ -19,7 +19,12 @@ itself is declared unobservable.
 
 import numpy as np
 
-from reference.lstm import GATES, sigmoid
+# The adapter's target: gatecheck's canonical gate order (its README, "Contracts").
+GATES = ("i", "f", "g", "o")
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
 
 # The style's gate letters -> canonical gate names.
 STYLE_GATES = {"f": "f", "i": "i", "c": "g", "o": "o"}

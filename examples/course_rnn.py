@@ -16,7 +16,7 @@ x (D, m, T) and return a (H, m, T). Parameters (a dict)::
 
 ``rnn_backward`` takes da (H, m, T), the upstream gradient of every a_t, and does not
 differentiate the output head. ``run`` adapts the step functions to the canonical
-contract of ``reference.rnn.run``; ``run_sequence`` adapts the sequence functions, which
+contract of gatecheck's ``rnn`` family; ``run_sequence`` adapts the sequence functions, which
 do not expose the per-step total delta (its ``cannot_observe`` says so).
 """
 

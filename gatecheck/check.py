@@ -1,0 +1,202 @@
+"""The main job for people with their own code: a family's whole battery for a candidate,
+and a short report that starts with the verdict.
+
+    python -m gatecheck check MODULE:CALLABLE --family lstm [--profile ci] [--oracles A,B] [-n N|auto]
+
+Exit codes (the same for ``verify``; README, "Exit codes"):
+    0  every case compared matches, and the backward pass was compared
+    1  a mismatch, or a candidate error (it raised, broke the contract, or left nothing to compare)
+    2  usage: a bad argument, a candidate that does not load, no oracle that can run
+    3  matches, but no gradient was compared (forward only): never a plain pass
+    4  matches, but some oracles could not run (a framework is missing): a partial pass
+"""
+
+import os
+from collections import defaultdict
+
+from gatecheck import candidate as cand
+from gatecheck.battery import judge, view
+from gatecheck.cases import grid, shard
+
+PASS, FAIL, USAGE, FORWARD_ONLY, PARTIAL = 0, 1, 2, 3, 4
+EXIT_CODES = {
+    PASS: "every case compared matches, and the backward pass was compared",
+    FAIL: "a mismatch, or a candidate error (it raised, broke the contract, or left nothing to compare)",
+    USAGE: "usage: a bad argument, a candidate that does not load, or no oracle that can run",
+    FORWARD_ONLY: "matches, but no gradient was compared (forward only)",
+    PARTIAL: "matches, but some oracles could not run (a framework is missing)",
+}
+
+
+def run_cases(fn, spec, family, cases):
+    """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case."""
+    from oracles import ORACLES
+    from oracles._frameworks import FRAMEWORKS, Unavailable
+
+    records, unavailable = [], {}
+    for case in cases:
+        oracle = ORACLES[case.oracle]
+        record = dict(id=case.id, oracle=case.oracle, dtype=case.dtype, case=tuple(case))
+        if oracle.framework in unavailable:
+            records.append(dict(record, status="skip", reason=unavailable[oracle.framework]))
+            continue
+        try:
+            FRAMEWORKS[oracle.framework].importer()
+            v = view(case, family)
+            expected = oracle.run({k: a.copy() for k, a in v[0].items()})
+        except Unavailable as exc:
+            unavailable[oracle.framework] = str(exc)
+            records.append(dict(record, status="skip", reason=str(exc)))
+            continue
+        try:
+            report = judge(case, oracle, v, expected, fn, spec, family)
+        except cand.CandidateError as exc:
+            records.append(dict(record, status="error", reason=str(exc)))
+            continue
+        compared = sorted({r.quantity for r in report.results}, key=list(family.quantities).index)
+        records.append(dict(record, status="pass" if report.ok else "fail", ratio=report.worst_ratio(),
+                            compared=compared, warnings=list(report.warnings),
+                            message=None if report.ok else report.message()))
+    return records
+
+
+def _worker(spec, family_name, cases):
+    from gatecheck.families import get
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return run_cases(cand.load(spec), spec, get(family_name), [type(cases[0])(*c) for c in cases] if cases else [])
+
+
+def workers(text):
+    """'auto' (the cores available) or a positive integer."""
+    if text == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        n = int(text)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError(f"-n: expected a positive integer or 'auto', got {text!r}")
+    return n
+
+
+def battery(fn, spec, family, profile="ci", oracles=None, n=1):
+    """Every case of the family's profile for the candidate; records in grid order. With
+    n > 1 the cases run in n processes, shards that keep each traced graph in one process."""
+    cases = grid(profile, family, oracles)
+    if n <= 1 or len(cases) < 2:
+        return run_cases(fn, spec, family, cases)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts = [shard(cases, i, n) for i in range(1, n + 1)]
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_worker, spec, family.name, [tuple(c) for c in part]) for part in parts if part]
+        done = {r["id"]: r for f in futures for r in f.result()}
+    return [done[c.id] for c in cases]
+
+
+def verdict(records, family, fn):
+    """(exit code, headline) of a set of records."""
+    by = defaultdict(list)
+    for r in records:
+        by[r["status"]].append(r)
+    ran = len(records) - len(by["skip"])
+    if not ran:
+        return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({by['skip'][0]['reason']})"
+    bad = len(by["fail"]) + len(by["error"])
+    if bad:
+        what = []
+        if by["fail"]:
+            what.append(f"{len(by['fail'])} differ")
+        if by["error"]:
+            what.append(f"{len(by['error'])} candidate errors")
+        return FAIL, f"FAIL: {' and '.join(what)} of {ran} cases"
+    backward = any(family.quantities[q].phase > 0 for r in by["pass"] for q in r["compared"])
+    worst = max(r["ratio"] for r in by["pass"])
+    if not backward:
+        return FORWARD_ONLY, (f"FORWARD ONLY: all {ran} cases match, but no gradient was compared "
+                              "(the candidate declares every backward quantity unobservable)")
+    if by["skip"]:
+        return PARTIAL, (f"PARTIAL PASS: all {ran} cases that ran match (worst {worst:.2g} of the allowance); "
+                         f"{len(by['skip'])} cases could not run")
+    return PASS, f"PASS: all {ran} cases match (worst {worst:.2g} of the allowance)"
+
+
+def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
+    """(exit code, lines): the verdict first, then the table and what was (not) compared."""
+    code, headline = verdict(records, family, fn)
+    oracles = list(dict.fromkeys(r["oracle"] for r in records))
+    dtypes = list(dict.fromkeys(r["dtype"] for r in records))
+    lines = [headline,
+             f"  {spec} as the {family.name} family ({family.description}); profile {profile}", ""]
+    cells = defaultdict(lambda: defaultdict(int))
+    for r in records:
+        cells[(r["oracle"], r["dtype"])][r["status"]] += 1
+    width = max(len(o) for o in oracles) + 2
+    lines.append(f"  {'oracle':<{width}}" + "".join(f"{d:<24}" for d in dtypes))
+    for o in oracles:
+        row = []
+        for d in dtypes:
+            c = cells[(o, d)]
+            total = sum(c.values())
+            if c["skip"] == total:
+                row.append("not run")
+            else:
+                text = f"{c['pass']}/{total - c['skip']} match"
+                extra = [f"{c[k]} {k}" for k in ("fail", "error") if c[k]]
+                row.append(text + (f" ({', '.join(extra)})" if extra else ""))
+        lines.append(f"  {o:<{width}}" + "".join(f"{cell:<24}" for cell in row))
+    compared = [q for q in family.quantities if any(q in r.get("compared", ()) for r in records)]
+    if compared:
+        lines.append("")
+        lines.append("  compared: " + ", ".join(compared))
+    declared = cand.cannot_observe(fn, family)
+    for key, why in declared.items():
+        lines.append(f"  not compared: {key} (the candidate cannot observe it: {why})")
+    from oracles import ORACLES
+
+    blind = {}
+    for o in oracles:
+        for key, why in ORACLES[o].cannot_observe.items():
+            if key not in declared:
+                blind.setdefault(key, []).append(o)
+    for key, names in blind.items():
+        lines.append(f"  not observed by {', '.join(names)}: {key} (compared by the other oracles)"
+                     if any(key in r.get("compared", ()) for r in records) else
+                     f"  not compared: {key} (no oracle here observes it)")
+    skipped = {}
+    for r in records:
+        if r["status"] == "skip":
+            skipped.setdefault(r["reason"], []).append(r["oracle"])
+    for reason, names in skipped.items():
+        lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
+    warned = defaultdict(int)
+    for r in records:
+        for w in r.get("warnings", ()):
+            warned[w] += 1
+    for w, n in list(warned.items())[:5]:
+        lines.append(f"  candidate warned (in {n} cases): {w}")
+    failing = [r for r in records if r["status"] in ("fail", "error")]
+    if failing:
+        first = failing[0]
+        lines += ["", f"first failing case ({len(failing)} in all; --verbose lists them):"]
+        body = first["message"] or f"{first['id']}: {first['reason']}"
+        body_lines = body.splitlines()
+        lines += ["  " + line for line in (body_lines if verbose else body_lines[:14])]
+        if len(body_lines) > 14 and not verbose:
+            lines.append(f"  ... ({len(body_lines) - 14} more lines with --verbose)")
+        if diagnosis:
+            diag = diagnosis(first).splitlines()
+            lines += [""] + ["  " + line for line in (diag if verbose else diag[:24])]
+            if len(diag) > 24 and not verbose:
+                lines.append(f"  ... ({len(diag) - 24} more lines with --verbose)")
+        case = first["case"]
+        lines += ["", "rerun that case alone: python -m gatecheck verify "
+                  f"{spec} --family {family.name} --oracle {case[0]} --shape {case[1]},{case[2]},{case[3]},{case[4]} "
+                  f"--dtype {case[5]} --seed {case[6]} --regime {case[7]}"]
+        if verbose:
+            lines += ["", "every failing case:"] + [
+                f"  {r['id']}: " + ((r["message"] or "").splitlines()[1:2] or [r.get("reason", "")])[0]
+                for r in failing]
+    return code, lines

@@ -1,0 +1,15 @@
+"""The registry of model families (``gatecheck.family.Family``): one record each. Adding a
+family is a reference, its layouts and oracles, one record, and one entry here."""
+
+from gatecheck.families.head import HEAD
+from gatecheck.families.lstm import LSTM, LSTM_IDENTITY
+from gatecheck.families.rnn import RNN
+
+FAMILIES = {f.name: f for f in (LSTM, LSTM_IDENTITY, HEAD, RNN)}
+
+
+def get(name):
+    """The family called ``name``; a clear error listing the valid ones otherwise."""
+    if name not in FAMILIES:
+        raise ValueError(f"family: expected one of {sorted(FAMILIES)}, got {name!r}")
+    return FAMILIES[name]

@@ -1,0 +1,67 @@
+"""What the engine knows of a recurrent model: one ``Family`` record per model.
+
+Everything specific to a model lives in its record (``gatecheck/families/``): the
+reference, the candidate contract and its shapes, the quantity table, the inputs and
+regimes, the grids, the mutant catalogue, the diagnosis hypotheses. The battery, the
+comparison, the candidate checks, results, drift, reports, the kill matrix and the
+diagnosis take a family and never name one.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One compared quantity. ``split`` cuts it into slices: "time" (one per step, axis 1),
+    "gate" (one per gate, axis 0) or "" (the whole array); ``phase`` orders the slices as
+    the computation runs: 0 forward, 1 backward, 2 parameter gradient."""
+
+    name: str
+    phase: int
+    split: str
+    axes: tuple  # index names, for messages
+    source: str  # the contract key it is read from in the reference / candidate
+    last_step: bool = False  # read source[:, -1] (C_T)
+    meaning: str = ""
+
+
+def quantity_table(*quantities):
+    return {q.name: q for q in quantities}
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: one record per family
+class Family:
+    name: str
+    description: str
+    run: Callable  # the reference: run(**inputs, ulps=0) -> mapping (contract keys and more)
+    inputs: tuple  # argument names of run, in order
+    contract: tuple  # the keys a candidate returns
+    shapes: Callable  # inputs -> {contract key: shape}
+    quantities: dict  # name -> Quantity (see quantity_table)
+    regimes: dict  # name -> what it means
+    make_inputs: Callable  # case -> float64 inputs (a function of shape, seed and regime)
+    profiles: dict  # profile name -> list of blocks (see gatecheck.cases.expand)
+    contract_doc: str  # the contract as the README and `check --help` state it
+    gates: tuple = ()  # names along the gate axis of "gate"-split quantities
+    gated: tuple = ()  # inputs with the gate axis first (a gate order permutes these)
+    swappable: tuple = ()  # two inputs a swapped concatenation exchanges (when D == H)
+    forward: tuple = ()  # the forward quantities (a layout hypothesis must match these)
+    mutants: tuple = ()  # the catalogue (gatecheck.mutants.Mutant)
+    mutant_source: object = None  # the module textual mutants edit
+    mutant_bind: Callable = None  # module -> its run as this family's candidate
+    hypotheses: tuple = ()  # diagnosis: fn(inputs, ref, got) -> sentence or None
+    isolating: Callable = None  # (inputs, ref) -> [(label, inputs)]: localisation cases
+    step_parts: Callable = None  # (inputs, ref, t) -> inputs of one step fed the reference's state
+    examples: dict = field(default_factory=dict)  # 'module:callable' -> expected exit code of `check`
+
+    @property
+    def mutants_by_name(self):
+        return {m.name: m for m in self.mutants}
+
+    def quantity(self, name):
+        return self.quantities[name]
+
+    def per_step(self):
+        """Time-split quantities in the table's order."""
+        return [q for q in self.quantities.values() if q.split == "time"]
