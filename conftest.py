@@ -219,6 +219,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
           f"{failed} differ, {errors} candidate errors")
     for line in _not_compared(config):
         write(f"gatecheck: {line}")
+    warned = {}
+    for r in records:
+        for w in r.get("warnings", ()):
+            warned[w] = warned.get(w, 0) + 1
+    for w, n in list(warned.items())[:5]:
+        write(f"gatecheck: the candidate warned (in {n} cases): {w}")
     if getattr(config, "gatecheck_deselected", 0):
         write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")
     first = next((r for r in sorted(records, key=lambda r: r["id"]) if not r["ok"]), None)

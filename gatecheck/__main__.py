@@ -28,7 +28,8 @@ from gatecheck import check as chk
 from gatecheck.cases import DTYPES, PROFILES, Case
 from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
-from oracles import ORACLES, battery_oracles, of_family, reference_oracle
+import oracles
+from oracles import battery_oracles, of_family, reference_oracle
 from oracles._frameworks import Unavailable
 
 __doc__ += "".join(f"    {code}  {meaning}\n" for code, meaning in chk.EXIT_CODES.items())
@@ -93,7 +94,7 @@ def cmd_verify(ap, args):
                  f"{of_family(family.name)}")
     if args.regime not in family.regimes:
         ap.error(f"--regime: expected one of {sorted(family.regimes)} for the {family.name} family, got {args.regime!r}")
-    oracle = ORACLES[name]
+    oracle = oracles.ORACLES[name]
     case = Case(name, *args.shape, args.dtype, args.seed, args.regime)
     records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]
@@ -141,7 +142,7 @@ def cmd_power(ap, args):
     from gatecheck import power
 
     family = get_family(args.family)
-    chosen = [ORACLES[n] for n in _oracle_list(ap, args.oracles, family)]
+    chosen = [oracles.ORACLES[n] for n in _oracle_list(ap, args.oracles, family)]
     try:
         if args.command == "sensitivity":
             return power.sensitivity(chosen, family)
@@ -224,7 +225,7 @@ def parser():
     v = sub.add_parser("verify", help="one candidate on one case; the diagnosis of a failure")
     v.add_argument("candidate", metavar="MODULE:CALLABLE")
     _family_option(v)
-    v.add_argument("--oracle", default=None, choices=sorted(ORACLES),
+    v.add_argument("--oracle", default=None, choices=sorted(oracles.ORACLES),
                    help="default: the family's reference, in float64")
     v.add_argument("--shape", type=_shape, default=(3, 7, 4, 5), metavar="B,T,D,H")
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))

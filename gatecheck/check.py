@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from gatecheck import candidate as cand
 from gatecheck.battery import judge, view
-from gatecheck.cases import grid, shard
+from gatecheck.cases import Case, grid, shard
 
 PASS, FAIL, USAGE, FORWARD_ONLY, PARTIAL = 0, 1, 2, 3, 4
 EXIT_CODES = {
@@ -61,10 +61,11 @@ def run_cases(fn, spec, family, cases):
 
 
 def _worker(spec, family_name, cases):
+    """One process's share of the cases (plain tuples in, records out)."""
     from gatecheck.families import get
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return run_cases(cand.load(spec), spec, get(family_name), [type(cases[0])(*c) for c in cases] if cases else [])
+    return run_cases(cand.load(spec), spec, get(family_name), [Case(*c) for c in cases])
 
 
 def workers(text):
@@ -108,10 +109,10 @@ def verdict(records, family, fn):
     if bad:
         what = []
         if by["fail"]:
-            what.append(f"{len(by['fail'])} differ")
+            what.append(f"{len(by['fail'])} of {ran} cases differ")
         if by["error"]:
-            what.append(f"{len(by['error'])} candidate errors")
-        return FAIL, f"FAIL: {' and '.join(what)} of {ran} cases"
+            what.append(f"{len(by['error'])} of {ran} cases are candidate errors")
+        return FAIL, f"FAIL: {' and '.join(what)}"
     backward = any(family.quantities[q].phase > 0 for r in by["pass"] for q in r["compared"])
     worst = max(r["ratio"] for r in by["pass"])
     if not backward:
@@ -176,7 +177,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         for w in r.get("warnings", ()):
             warned[w] += 1
     for w, n in list(warned.items())[:5]:
-        lines.append(f"  candidate warned (in {n} cases): {w}")
+        lines.append(f"  candidate warned (in {n} case{'' if n == 1 else 's'}): {w}")
     failing = [r for r in records if r["status"] in ("fail", "error")]
     if failing:
         first = failing[0]

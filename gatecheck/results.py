@@ -45,7 +45,8 @@ def summarize(case, report=None, error=None, family=""):
         q["abs"].append(r.abs_err)
         q["ratios"].append(r.ratio)
     return dict(record, ok=report.ok, error=None if report.ok else report.message().splitlines()[1]
-                if len(report.message().splitlines()) > 1 else report.message(), quantities=quantities)
+                if len(report.message().splitlines()) > 1 else report.message(), quantities=quantities,
+                **({"warnings": list(report.warnings)} if report.warnings else {}))
 
 
 def metadata(config_like):

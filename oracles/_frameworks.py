@@ -6,7 +6,9 @@ framework cannot be used (missing, or a version outside the supported range); th
 test suite turns it into a skip, or an error where the framework is required.
 """
 
+import contextlib
 import os
+import sys
 from typing import Callable, NamedTuple
 
 THREADS_ENV = "GATECHECK_THREADS"
@@ -58,6 +60,24 @@ def import_torch():
     return torch
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null for the block. TensorFlow's C++ start-up messages
+    (absl's "All log messages before absl::InitializeLog()", oneDNN's notice) are written
+    before TF_CPP_MIN_LOG_LEVEL is read, into every report; the import's Python errors
+    still surface as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def import_keras():
     """Return (tensorflow, keras). torch, when installed, is imported first: the
     project supports one import order for the two frameworks in one process."""
@@ -67,11 +87,13 @@ def import_keras():
         pass
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import tensorflow as tf
+        with _quiet_stderr():
+            import tensorflow as tf
     except ImportError as exc:
         raise Unavailable(f"tensorflow is not installed ({exc})") from None
     try:
-        import keras
+        with _quiet_stderr():
+            import keras
     except ImportError as exc:
         raise Unavailable(f"keras is not installed ({exc})") from None
     _check_version("keras", keras.__version__)

@@ -5,10 +5,21 @@ import itertools
 import numpy as np
 import pytest
 
-from gatecheck.cases import ORACLE_NAMES, PROFILES, REGIMES, Case, grid, make_inputs
-from gatecheck.compare import QUANTITIES
-from oracles import ORACLES
-from reference.lstm import CONTRACT_KEYS
+from gatecheck.cases import PROFILES, Case
+from gatecheck.cases import grid as family_grid
+from gatecheck.families import FAMILIES
+from gatecheck.families.lstm import LSTM, REGIMES, make_inputs
+from oracles import ORACLES, battery_oracles
+
+ORACLE_NAMES = battery_oracles("lstm")
+
+
+def grid(profile):
+    return family_grid(profile, LSTM)
+
+
+def test_lstm_battery_oracles_are_the_four_framework_ones():
+    assert ORACLE_NAMES == ["keras-cell", "keras-layer", "torch-cell", "torch-layer"]
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -75,9 +86,10 @@ def test_regimes_do_what_they_say():
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_oracle_says_what_it_cannot_observe(name):
     oracle = ORACLES[name]
-    observed = {QUANTITIES[q].source for q in oracle.observes if not QUANTITIES[q].last_step}
-    assert set(CONTRACT_KEYS) - observed == set(oracle.cannot_observe)
-    assert all(q in QUANTITIES for q in oracle.observes)
+    table = FAMILIES[oracle.family].quantities
+    assert all(q in table for q in oracle.observes)
+    observed = {table[q].source for q in oracle.observes if not table[q].last_step}
+    assert set(FAMILIES[oracle.family].contract) - observed == set(oracle.cannot_observe)
 
 
 @pytest.mark.parametrize("profile,n", [("ci", 3), ("nightly", 4), ("nightly", 7)])
@@ -107,3 +119,82 @@ def test_bad_shard_is_named(text):
 
     with pytest.raises(ValueError, match=r"--shard: expected 'i/n' with 1 <= i <= n"):
         parse_shard(text)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_has_a_grid_per_profile_and_oracles(family):
+    f = FAMILIES[family]
+    for profile in PROFILES:
+        cases = family_grid(profile, f)
+        assert cases and len({c.id for c in cases}) == len(cases), (family, profile)
+        assert {c.regime for c in cases} <= set(f.regimes)
+    assert set(f.contract) == set(f.shapes(f.make_inputs(Case("-", 2, 3, 4, 5, "f64", 0))))
+
+
+# --- one registry of oracles and one of families ----------------------------------------
+
+
+def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
+    """Registering an oracle is all it takes: the grid, the cost model and the CLI choices
+    derive from the registry."""
+    import oracles
+    from gatecheck.__main__ import parser
+    from gatecheck.cases import cost
+    from oracles.base import Oracle
+
+    monkeypatch.setattr(oracles, "ORACLES", dict(oracles.ORACLES))
+    stub = Oracle("stub-engine", "rnn", "numpy", "a stub engine", ("h",), runner=lambda inputs: {"h": None},
+                  trace_ms_per_step=7)
+    oracles.register(stub)
+    cases = family_grid("ci", FAMILIES["rnn"])
+    assert {c.oracle for c in cases} == set(battery_oracles("rnn")) and "stub-engine" in battery_oracles("rnn")
+    ids = [c.id for c in cases if c.oracle == "stub-engine"]
+    assert "stub-engine-B3-T7-D4-H5-f64-s0" in ids
+    mine = [c for c in cases if c.oracle == "stub-engine" and c.T == 7 and c.dtype == "f64"]
+    assert cost(mine[:1]) == 10 + 7 + 7 * 7  # CASE_MS + STEP_MS * T + the stub's trace cost
+    assert "stub-engine" in parser()._subparsers._group_actions[0].choices["verify"]._option_string_actions[
+        "--oracle"].choices
+    with pytest.raises(ValueError, match="registered twice"):
+        oracles.register(stub)
+
+
+def test_a_stub_family_enters_the_grid_through_one_registry_entry(monkeypatch):
+    """A family is a record and one registry entry: the grid, the battery and the check
+    command take it as they take the LSTM."""
+    import dataclasses
+
+    import oracles
+    from gatecheck import check as chk
+    from gatecheck import families
+    from oracles.base import Oracle
+
+    stub = dataclasses.replace(FAMILIES["rnn"], name="stub-rnn", description="a stub family")
+    monkeypatch.setattr(families, "FAMILIES", dict(families.FAMILIES, **{"stub-rnn": stub}))
+    monkeypatch.setattr(oracles, "ORACLES", dict(oracles.ORACLES))
+    oracles.register(Oracle("stub-rnn-reference", "stub-rnn", "numpy", "the stub's reference",
+                            ("h", "dh", "dx", "dh0", "dW", "dU", "db"), runner=lambda inputs: stub.run(**inputs)))
+    cases = family_grid("ci", families.get("stub-rnn"))
+    assert {c.oracle for c in cases} == {"stub-rnn-reference"} and len(cases) == 30
+    records = chk.run_cases(stub.run, "stub", stub, cases[:3])
+    assert [r["status"] for r in records] == ["pass"] * 3
+
+
+def test_nothing_else_lists_oracle_names():
+    """Oracle names appear in their own module (and in tests, docs, data), never in another
+    module of the engine: everything derives from the registry."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    own = {name: pathlib.Path(__import__(o.runner.__module__, fromlist=["x"]).__file__).resolve()
+           for name, o in ORACLES.items() if o.runner is not None and hasattr(o.runner, "__module__")}
+    sources = [p for d in ("gatecheck", "oracles", "reference") for p in (root / d).rglob("*.py")]
+    sources.append(root / "conftest.py")
+    offenders = []
+    for path in sources:
+        text = path.read_text()
+        for name in ORACLES:
+            if own.get(name) == path.resolve() or path.name == "reference_oracle.py" or name == "reference":
+                continue  # "reference" is also the word for a candidate that is the reference
+            if f'"{name}"' in text or f"'{name}'" in text:
+                offenders.append(f"{path.relative_to(root)}: {name}")
+    assert offenders == []

@@ -9,7 +9,8 @@ import pytest
 from gatecheck import mutants
 from gatecheck.battery import case_inputs, run_case
 from gatecheck.cases import Case
-from gatecheck.compare import QUANTITIES, compare, contract_value
+from gatecheck.compare import compare, contract_value
+from gatecheck.families.lstm import LSTM, QUANTITIES
 from oracles import ORACLES
 from reference import lstm
 
@@ -17,16 +18,16 @@ CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
 
 
 def reference_view(case=CASE):
-    inputs = case_inputs(case)
+    inputs = case_inputs(case, LSTM)
     out = lstm.run(**inputs)
     names = [q for q in QUANTITIES if q not in ("db_ih", "db_hh")]
-    values = {q: contract_value(out, q) for q in names}
+    values = {q: contract_value(out, q, QUANTITIES) for q in names}
     yard = {q: np.zeros_like(v) for q, v in values.items()}
     return names, values, yard
 
 
 def run_compare(actual, expected, names, yard, case=CASE):
-    return compare(case.id, actual, expected, expected, yard, names, case.np_dtype, case.B, case.T)
+    return compare(case.id, actual, expected, expected, yard, names, case.np_dtype, case.B, case.T, LSTM)
 
 
 def test_identical_results_match():
@@ -99,7 +100,7 @@ def _resolve(first, T):
     return re.sub(r"T-(\d+)", lambda m: str(T - int(m.group(1))), first)
 
 
-LOCATED = [m for m in mutants.MUTANTS if m.first and m.family != "gate-order"] + [mutants.BY_NAME["gate-order-ifog"]]
+LOCATED = [m for m in LSTM.mutants if m.first and m.family != "gate-order"] + [LSTM.mutants_by_name["gate-order-ifog"]]
 
 
 def _case_for(mutant, base):
@@ -110,8 +111,8 @@ def _case_for(mutant, base):
 def test_mutant_is_located_against_the_reference(mutant):
     case = _case_for(mutant, CASE)
     names, values, yard = reference_view(case)
-    broken = mutants.candidate(mutant)(**case_inputs(case))
-    report = run_compare({q: contract_value(broken, q) for q in names}, values, names, yard, case)
+    broken = mutants.candidate(LSTM, mutant)(**case_inputs(case, LSTM))
+    report = run_compare({q: contract_value(broken, q, QUANTITIES) for q in names}, values, names, yard, case)
     first = report.failures[0]
     assert f"{first.quantity} {first.label}" == _resolve(mutant.first, case.T), report.message()
 
@@ -124,7 +125,7 @@ def test_mutant_is_located_against_torch(mutant, dtype, request):
 
     require_framework(request.config, "torch")
     case = _case_for(mutant, Case("torch-cell", 3, 7, 4, 5, dtype, 0))
-    report = run_case(case, ORACLES["torch-cell"], mutants.candidate(mutant), mutant.name)
+    report = run_case(case, ORACLES["torch-cell"], mutants.candidate(LSTM, mutant), mutant.name)
     first = report.failures[0]
     assert f"{first.quantity} {first.label}" == _resolve(mutant.first, case.T), report.message()
     assert report.message().startswith(f"{case.id}: {mutant.name} differs from torch-cell")

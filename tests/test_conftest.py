@@ -40,7 +40,8 @@ def test_unknown_required_framework_is_a_usage_error(pytester, monkeypatch):
 
 
 def test_bad_candidate_fails_the_battery_with_the_reason_and_hides_nothing(pytester, monkeypatch):
-    """The battery's tests fail with the reason; tests that need no candidate still run."""
+    """The battery's tests fail with the reason; the tests that do not use the candidate are
+    deselected, and the summary says so."""
     path = [str(REPO)]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]))
     monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
@@ -49,7 +50,7 @@ def test_bad_candidate_fails_the_battery_with_the_reason_and_hides_nothing(pytes
         "-p", "no:cacheprovider", "-k", "torch-cell-B1-T1-D1-H1-f64-s0 or round_trip",
         "--candidate", "no_such_module_xyz:run")
     outcomes = result.parseoutcomes()
-    assert outcomes.get("errors") == 2 and outcomes.get("passed", 0) >= 8, outcomes
+    assert outcomes.get("errors") == 2 and outcomes.get("deselected", 0) >= 8 and "passed" not in outcomes, outcomes
     result.stdout.fnmatch_lines(["*--candidate 'no_such_module_xyz:run': module 'no_such_module_xyz' does not import*"])
     result.stdout.fnmatch_lines(["gatecheck: CANDIDATE ERROR: --candidate 'no_such_module_xyz:run'*"])
 
@@ -80,5 +81,62 @@ def test_header_names_versions_and_settings(pytester, monkeypatch):
     result.stdout.fnmatch_lines([
         "gatecheck: numpy *, torch *, tensorflow* *, keras *",
         "gatecheck: threads per framework 1 (GATECHECK_THREADS=*",
-        "gatecheck: profile nightly (* cases); candidate reference.lstm:run; required frameworks*",
+        "gatecheck: profile nightly (* battery cases); candidate: each family's reference (lstm, lstm-identity, "
+        "lstm-head, rnn); required frameworks*",
+    ])
+
+
+CANDIDATES = '''
+import numpy as np
+from reference import lstm, rnn
+
+
+def warns(**kw):
+    np.exp(np.array([1000.0]))  # a hand-written sigmoid overflowing: the candidate's own warning
+    return lstm.run(**kw)
+
+
+def rnn_no_recurrent(**kw):
+    out = rnn.run(**kw)
+    return dict(out, dh=kw["gh"].copy())  # dh_t without what flows back from t+1
+'''
+
+
+def run_candidate(pytester, monkeypatch, *args):
+    folder = pytester.mkdir("user")
+    (folder / "mine.py").write_text(CANDIDATES)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
+    return pytester.runpytest_subprocess(str(REPO / "tests"), "--rootdir", str(REPO), "-p", "no:cacheprovider",
+                                         "-q", *args)
+
+
+def test_candidate_of_another_family_runs_that_family_and_is_called(pytester, monkeypatch):
+    """--family rnn runs the rnn battery with the candidate (a wrong dh is caught, so it was
+    called), every other test is deselected, and with -q the summary still has its own line
+    for the candidate's cases."""
+    result = run_candidate(pytester, monkeypatch, "--candidate", "mine:rnn_no_recurrent", "--family", "rnn",
+                           "-k", "torch-rnn-cell and B3")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == 6 and "passed" not in outcomes and outcomes.get("deselected", 0) > 500, outcomes
+    result.stdout.fnmatch_lines([
+        "*first divergence: dh t=5*",
+        "gatecheck: candidate mine:rnn_no_recurrent as the rnn family: 6 battery cases: 0 matched, 6 differ, "
+        "0 candidate errors",
+        "gatecheck: * tests that do not use the candidate were deselected",
+        "gatecheck: first failing case torch-rnn-cell-B3-T7-D4-H5-f32-s0*",
+    ])
+    assert "oneDNN" not in result.stdout.str() + result.stderr.str()
+
+
+def test_candidate_warnings_are_shown_not_failures_under_pytest(pytester, monkeypatch):
+    """The suite runs with every warning an error; a candidate's own warning is recorded and
+    the case compared (the same as under python -m gatecheck)."""
+    result = run_candidate(pytester, monkeypatch, "--candidate", "mine:warns", "--family", "lstm",
+                           "-k", "torch-cell-B3-T7 and f64")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 5 and "failed" not in outcomes and "errors" not in outcomes, outcomes
+    result.stdout.fnmatch_lines([
+        "gatecheck: candidate mine:warns as the lstm family: 5 battery cases: 5 matched*",
+        "gatecheck: the candidate warned (in 5 cases): RuntimeWarning: overflow encountered in exp (*mine.py:7)",
     ])

@@ -11,34 +11,43 @@ import pytest
 from gatecheck import killmatrix
 from gatecheck import mutants as mut
 from gatecheck.cases import grid
+from gatecheck.families import FAMILIES
+from gatecheck.families.lstm import LSTM
 from oracles import ORACLES
 from reference.lstm import GATES
 
 
 def test_catalogue_is_data_and_complete():
-    names = [m.name for m in mut.MUTANTS]
+    names = [m.name for m in LSTM.mutants]
     assert len(names) == len(set(names)) and len(names) >= 40
-    orders = {m.name for m in mut.MUTANTS if m.family == "gate-order"}
+    orders = {m.name for m in LSTM.mutants if m.family == "gate-order"}
     assert orders == {"gate-order-" + "".join(p) for p in itertools.permutations(GATES) if p != GATES}
-    for m in mut.MUTANTS:
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_catalogue_entry_applies(family):
+    f = FAMILIES[family]
+    names = [m.name for m in f.mutants]
+    assert len(names) == len(set(names))
+    for m in f.mutants:
         assert m.wrong and m.why, m.name
         assert (m.wrap is None) == bool(m.old), f"{m.name}: exactly one of a textual edit or a wrapper"
-        assert callable(mut.candidate(m)), m.name  # every textual snippet still applies
+        assert callable(mut.candidate(f, m)), m.name  # every textual snippet still applies
 
 
 def test_a_snippet_that_no_longer_applies_is_an_error():
     broken = mut.Mutant("gone", "w", "y", old="this line is not in the reference", new="x")
     with pytest.raises(ValueError, match="gone: snippet 'this line is not in the reference' occurs 0 times"):
-        mut.load(broken)
+        mut.load(LSTM, broken)
 
 
 def test_slice_kills_every_mutant_and_not_the_reference(request):
     from conftest import require_framework
 
     require_framework(request.config, "torch")
-    cases = [c for c in grid("ci") if c.id in killmatrix.CI_SLICE]
+    cases = [c for c in grid("ci", LSTM) if c.id in killmatrix.CI_SLICE]
     assert [c.id for c in cases] == sorted(killmatrix.CI_SLICE)
-    result = killmatrix.matrix(cases, ORACLES, mut.MUTANTS)
+    result = killmatrix.matrix(cases, ORACLES, LSTM.mutants, LSTM)
     assert result.pop(killmatrix.REFERENCE_ROW) == [], "the correct reference was killed"
     survivors = [name for name, ids in result.items() if not ids]
     assert survivors == [], f"mutants not killed by the slice: {survivors}"
@@ -62,6 +71,22 @@ def test_specificity_command_runs_clean(capsys, request):
     from gatecheck.__main__ import main
 
     require_framework(request.config, "torch")
-    assert main(["specificity", "--seeds", "4", "--oracles", "torch-cell"]) == 0
+    assert main(["specificity", "--family", "lstm", "--seeds", "4", "--oracles", "torch-cell"]) == 0
     out = capsys.readouterr().out
     assert "8 cases (4 seeds x oracles ['torch-cell'] x f32, f64): 0 failing" in out
+
+
+@pytest.mark.parametrize("family", [f for f in sorted(FAMILIES) if FAMILIES[f].mutants and f != "lstm"])
+def test_other_families_kill_their_catalogue(family, request, capsys):
+    """The kill matrix takes any family: the rnn and identity-output catalogues are killed
+    by their ci batteries (the identity model's only oracle is its reference) and the
+    correct reference by nothing."""
+    from conftest import require_framework
+    from gatecheck.__main__ import main
+
+    require_framework(request.config, "torch")
+    oracles = {"rnn": "torch-rnn-cell", "lstm-identity": "reference-identity"}[family]
+    assert main(["kill-matrix", "--family", family, "--oracles", oracles]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    n = len(FAMILIES[family].mutants)
+    assert f"{n}/{n} {family} mutants killed" in out and "(no false alarm)" in out

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from gatecheck import finite_diff as fd
-from gatecheck.cases import Case, make_inputs
+from gatecheck.cases import Case
+from gatecheck.families.lstm import make_inputs
 from reference import lstm
 from reference.lstm import GATES
 

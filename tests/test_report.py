@@ -8,8 +8,12 @@ from gatecheck import report
 from gatecheck import results as res
 from gatecheck.battery import run_case
 from gatecheck.cases import Case
-from gatecheck.diagnose import REFERENCE
-from gatecheck.mutants import BY_NAME, candidate
+from gatecheck.families.lstm import LSTM
+from gatecheck.mutants import candidate
+from oracles import ORACLES
+
+REFERENCE = ORACLES["reference"]
+BY_NAME = LSTM.mutants_by_name
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +22,10 @@ def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     cases = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 9) for dtype in ("f32", "f64")]
     meta = res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None))
-    res.write(str(folder / "base.json"), meta, [res.summarize(c, run_case(c, REFERENCE)) for c in cases])
-    bug = candidate(BY_NAME["dc-without-forget"])
-    records = [res.summarize(c, run_case(c, REFERENCE, bug, "m")) for c in cases[:2]]
-    records += [res.summarize(c, run_case(c, REFERENCE)) for c in cases[2:]]
+    res.write(str(folder / "base.json"), meta, [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in cases])
+    bug = candidate(LSTM, BY_NAME["dc-without-forget"])
+    records = [res.summarize(c, run_case(c, REFERENCE, bug, "m"), family="lstm") for c in cases[:2]]
+    records += [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in cases[2:]]
     res.write(str(folder / "run.json"), meta, records)
     md, summary, page = report.build(str(folder / "run.json"), str(folder / "out"), str(folder / "base.json"))
     assert Path(md).read_text().startswith(Path(summary).read_text().split("\nPlots and the HTML page")[0])
@@ -30,7 +34,7 @@ def files(tmp_path_factory):
 
 def test_markdown_has_the_summary_failures_and_drift(files):
     _, md, _ = files
-    assert "| oracle | dtype | h | c | dh | dc | dx | dh0 | dc0 | dW | dU | db |" in md
+    assert "| oracle | dtype | c | h | dh | dc | dx | dh0 | dc0 | dW | dU | db |" in md
     assert "| reference | f64 |" in md and "| reference | f32 |" in md
     assert "## Failing cases" in md and "`reference-B2-T3-D3-H4-f32-s0`: first divergence: dc t=1" in md
     assert "2 new failures" in md

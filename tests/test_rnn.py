@@ -1,22 +1,43 @@
 """The vanilla RNN end to end: the reference (reference.rnn) against finite differences,
-its argument checks, the remaps (oracles.rnn_layout), the battery against the four RNN
-oracles, and the course-style RNN (reference.styles.course_rnn) with two of its classic bugs."""
+its argument checks, the remaps (oracles.rnn_layout), and the course-style RNN
+(examples/course_rnn.py) with two of its classic bugs. The reference against the four RNN
+oracles is the rnn family's part of the battery (tests/test_battery.py)."""
 
 
 import numpy as np
 import pytest
 
+from examples import course_rnn
 from gatecheck import finite_diff as fd
-from gatecheck import rnn_battery as rb
 from gatecheck import mutants
+from gatecheck.battery import case_inputs, run_case, view
 from gatecheck.candidate import CandidateError
 from gatecheck.cases import Case
-from gatecheck.compare import RNN_QUANTITIES, compare
-from oracles import rnn_layout
+from gatecheck.cases import grid as family_grid
+from gatecheck.compare import compare
+from gatecheck.families.rnn import RNN
+from gatecheck.families.rnn import make_inputs as rnn_inputs
+from oracles import ORACLES, battery_oracles, rnn_layout
 from oracles.base import Oracle
-from oracles.rnn_oracles import RNN_ORACLES
 from reference import rnn
-from reference.styles import course_rnn
+
+RNN_ORACLES = {name: ORACLES[name] for name in battery_oracles("rnn")}
+
+
+class rb:  # the rnn family's battery, under the names these tests use
+    make_inputs = staticmethod(rnn_inputs)
+
+    @staticmethod
+    def grid(dtypes=("f32", "f64")):
+        return family_grid("ci", RNN, dtypes=dtypes)
+
+    @staticmethod
+    def run_case(case, oracle, candidate=None, name="reference"):
+        return run_case(case, oracle, candidate, name)
+
+    @staticmethod
+    def case_inputs(case):
+        return case_inputs(case, RNN)
 
 # --- finite differences ----------------------------------------------------------------
 
@@ -211,7 +232,7 @@ def _fake_torch(delta):
                  "bias_ih": r["db"] + shift, "bias_hh": r["db"] - shift}
         return dict(h=r["h"], dx=r["dx"], dh0=r["dh0"], **rnn_layout.grads_from_torch(grads))
 
-    return Oracle("fake-torch", "numpy", "reference through the torch remap",
+    return Oracle("fake-torch", "rnn", "numpy", "reference through the torch remap",
                   observes=RNN_ORACLES["torch-rnn-layer"].observes, runner=runner)
 
 
@@ -256,14 +277,6 @@ def test_case_ids_and_inputs_are_deterministic():
         rb.make_inputs(case._replace(regime="longmem"))
 
 
-@pytest.mark.parametrize("case", [_param(c) for c in rb.grid()])
-def test_reference_matches_oracle(case, request):
-    oracle = _oracle(case, request)
-    report = rb.run_case(case, oracle)
-    assert report.ok, report.message()
-    assert {r.quantity for r in report.results} == set(oracle.observes)
-
-
 @pytest.mark.parametrize("case", [_param(c) for c in rb.grid() if c.T == 3 and c.regime == "std"])
 def test_oracle_keeps_the_input_dtype(case, request):
     out = _oracle(case, request).run(rb.case_inputs(case))
@@ -275,14 +288,14 @@ def test_oracle_keeps_the_input_dtype(case, request):
 
 @pytest.mark.parametrize("case", [_param(c) for c in rb.grid(dtypes=("f64",))])
 def test_course_style_matches_oracle(case, request):
-    report = rb.run_case(case, _oracle(case, request), course_rnn.run, "reference.styles.course_rnn:run")
+    report = rb.run_case(case, _oracle(case, request), course_rnn.run, "examples.course_rnn:run")
     assert report.ok, report.message()
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in rb.grid(dtypes=("f32",)) if c.T == 7])
 def test_course_sequence_adapter_matches_oracle(case, request):
     report = rb.run_case(case, _oracle(case, request), course_rnn.run_sequence,
-                         "reference.styles.course_rnn:run_sequence")
+                         "examples.course_rnn:run_sequence")
     assert report.ok, report.message()
     assert "dh" not in {r.quantity for r in report.results}  # declared unobservable
 
@@ -292,7 +305,7 @@ def test_course_sequence_functions_match_the_reference(dtype):
     """rnn_forward / rnn_backward on x (D, m, T), transposed back, against the reference in
     the same dtype under the battery's tolerance policy; y_pred is the column softmax."""
     case = Case("reference", 3, 9, 4, 5, dtype, 2)
-    inputs, truth, yard = rb._reference_view(*rb._key(case))
+    inputs, truth, yard = view(case, RNN)
     rng = np.random.default_rng(5)
     parameters = dict(course_rnn.to_style(inputs["W"], inputs["U"], inputs["b"]),
                       Wya=rng.standard_normal((6, 5)).astype(case.np_dtype),
@@ -303,7 +316,7 @@ def test_course_sequence_functions_match_the_reference(dtype):
                   dW=g["dWax"].T, dU=g["dWaa"].T, db=g["dba"][:, 0])
     assert {k: v.dtype for k, v in actual.items()} == {k: case.np_dtype for k in actual}
     report = compare(case.id, actual, rnn.run(**inputs), truth, yard, tuple(actual), case.np_dtype,
-                     case.B, case.T, "course_rnn sequence functions", "reference", table=RNN_QUANTITIES)
+                     case.B, case.T, RNN, "course_rnn sequence functions", "reference")
     assert report.ok, report.message()
     z = np.einsum("vh,hmt->vmt", parameters["Wya"], a) + parameters["by"][:, :, None]
     expected_y = np.exp(z) / np.exp(z).sum(axis=0)

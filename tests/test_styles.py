@@ -1,4 +1,4 @@
-"""Hand-written LSTM styles (reference/styles/): their own functions against the
+"""Hand-written LSTM styles (examples/): their own functions against the
 reference, and their adapters through the battery against the frameworks."""
 
 
@@ -8,12 +8,14 @@ import pytest
 from gatecheck import diagnose as dg
 from gatecheck import mutants
 from gatecheck.battery import case_inputs, run_case
-from gatecheck.cases import Case, grid
+from gatecheck.cases import Case
+from gatecheck.cases import grid as family_grid
 from oracles import ORACLES
 from reference import lstm
-from reference.styles import assignment, course
+from examples import assignment, course
+from gatecheck.families.lstm import LSTM
 
-STYLE_CASES = [c for c in grid("ci") if c.seed == 0 and c.T in (1, 7, 64) and c.regime in ("std", "zero")]
+STYLE_CASES = [c for c in family_grid("ci", LSTM) if c.seed == 0 and c.T in (1, 7, 64) and c.regime in ("std", "zero")]
 
 
 @pytest.mark.parametrize("style,case", [
@@ -33,7 +35,7 @@ def test_style_matches_oracle(style, case, request):
 
 
 def test_assignment_layout_is_i_f_o_g():
-    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0), LSTM)
     Wx, Wh, b = assignment.to_style(inputs["W"], inputs["U"], inputs["b"])
     H = 5
     for block, gate in enumerate(("i", "f", "o", "g")):
@@ -50,7 +52,7 @@ def test_assignment_sequence_functions_match_the_reference(dtype):
     """forward(x, h0, ...) starts from c0 = 0 and backward(dh, cache) takes the upstream
     gradient of every h_t: the reference's zero regime (c0 = 0, gc = 0)."""
     case = Case("-", 3, 9, 4, 5, dtype, 2, "zero")
-    inputs = case_inputs(case)
+    inputs = case_inputs(case, LSTM)
     ref = lstm.run(**inputs)
     Wx, Wh, b = assignment.to_style(inputs["W"], inputs["U"], inputs["b"])
     h, cache = assignment.forward(inputs["x"], inputs["h0"], Wx, Wh, b)
@@ -73,7 +75,7 @@ def test_assignment_with_o_and_g_swapped_in_the_forward_is_diagnosed():
         "    o = sigmoid(a[:, 2 * H : 3 * H])\n    g = np.tanh(a[:, 3 * H :])",
         "    g = np.tanh(a[:, 2 * H : 3 * H])\n    o = sigmoid(a[:, 3 * H :])",
     )
-    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), LSTM, "variant")
     # The adapter hands the style (i, f, o, g) blocks; the slip reads block 3 as o and
     # block 4 as g, so the forward pass is right when the canonical o and g trade places;
     # the backward still follows (i, f, o, g), so the gradients stay wrong.
@@ -83,7 +85,7 @@ def test_assignment_with_o_and_g_swapped_in_the_forward_is_diagnosed():
 
 def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
     variant = _variant("return da @ Wx.T, da @ Wh.T, dc * f,", "return da @ Wx.T, da @ Wh.T, dc,")
-    report, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    report, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), LSTM, "variant")
     assert not report.ok
     assert "forward matches; dh wrong from t=4 (T-3) back; dx wrong from t=5 (T-2) back; " \
            "wrong: dh0, dc0, dW, dU, db" in text, text
@@ -93,15 +95,17 @@ def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
 
 # --- node style: a different model (no output tanh) ----------------------------------
 
-from gatecheck.diagnose import REFERENCE_IDENTITY  # noqa: E402
-from reference.styles import node  # noqa: E402
+from examples import node  # noqa: E402
+from oracles import ORACLES as _REGISTRY  # noqa: E402
+
+REFERENCE_IDENTITY = _REGISTRY["reference-identity"]
 
 NODE_CASES = [c._replace(oracle="reference-identity") for c in STYLE_CASES if c.oracle == "torch-cell"]
 
 
 @pytest.mark.parametrize("case", NODE_CASES, ids=lambda c: "node-" + c.id)
 def test_node_style_matches_the_identity_output_reference(case):
-    report = run_case(case, REFERENCE_IDENTITY, node.run, "reference.styles.node:run", output="identity")
+    report = run_case(case, REFERENCE_IDENTITY, node.run, "examples.node:run")
     assert report.ok, report.message()
 
 
@@ -119,7 +123,7 @@ def test_node_style_gradients_match_finite_differences_of_its_own_loss():
 
     rng = np.random.default_rng(11)
     D, H, T = 3, 4, 6
-    inputs = case_inputs(Case("-", 1, T, D, H, "f64", 3))
+    inputs = case_inputs(Case("-", 1, T, D, H, "f64", 3), LSTM)
     params = node.to_style(inputs["W"], inputs["U"], inputs["b"])
     xs, ys = inputs["x"][0], rng.standard_normal(T)
     h0, s0 = inputs["h0"][0], inputs["c0"][0]
@@ -141,7 +145,7 @@ def test_node_style_gradients_match_finite_differences_of_its_own_loss():
 def test_node_style_squared_loss_is_the_contract_with_its_upstream_gradient():
     """y_list_is's diffs equal the identity-output reference's gradients for
     gh_t = 2 (h_t[0] - y_t) e_0 (one example)."""
-    inputs = case_inputs(Case("-", 1, 5, 3, 4, "f64", 4, "zero"))
+    inputs = case_inputs(Case("-", 1, 5, 3, 4, "f64", 4, "zero"), LSTM)
     ys = np.linspace(-0.5, 0.5, 5)
     params = node.to_style(inputs["W"], inputs["U"], inputs["b"])
     net, _ = _network_loss(params, inputs["x"][0], ys, None, None)
@@ -163,12 +167,13 @@ def test_node_style_is_diagnosed_against_the_frameworks(request):
     case = Case("torch-cell", 3, 7, 4, 5, "f32", 0)
     report = run_case(case, ORACLES["torch-cell"], node.run, "node")
     assert not report.ok and report.failures[0].quantity == "h" and report.failures[0].label == "t=0"
-    _, text = dg.diagnose(node.run, case, "node")
-    assert "h diverges at t=0 while c_0 matches; consistent with a missing output tanh (h_t = o_t * c_t)" in text
+    _, text = dg.diagnose(node.run, case, LSTM, "node")
+    assert "h diverges at t=0 while c_0 matches; consistent with a missing output tanh (h_t = o_t * c_t); " \
+           "if that is the model you mean, check it with --family lstm-identity" in text
 
 
 def test_node_layout_round_trip_and_order():
-    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0), LSTM)
     params = node.to_style(inputs["W"], inputs["U"], inputs["b"])
     k = lstm.GATES.index("g")
     assert np.array_equal(params.wg[:, :4], inputs["W"][k].T) and np.array_equal(params.wg[:, 4:], inputs["U"][k].T)
@@ -182,7 +187,7 @@ def test_node_layout_round_trip_and_order():
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_course_sequence_functions_match_the_reference(dtype):
     case = Case("-", 3, 9, 4, 5, dtype, 5, "zero")
-    inputs = case_inputs(case)
+    inputs = case_inputs(case, LSTM)
     ref = lstm.run(**inputs)
     p = course.to_style(inputs["W"], inputs["U"], inputs["b"])
     x_cm = np.ascontiguousarray(inputs["x"].transpose(2, 0, 1))  # (D, m, T)
@@ -197,7 +202,7 @@ def test_course_sequence_functions_match_the_reference(dtype):
 
 
 def test_course_head_is_a_column_softmax_of_the_hidden_state():
-    inputs = case_inputs(Case("-", 3, 4, 2, 5, "f64", 6))
+    inputs = case_inputs(Case("-", 3, 4, 2, 5, "f64", 6), LSTM)
     rng = np.random.default_rng(6)
     Wy, by = rng.standard_normal((7, 5)), rng.standard_normal((7, 1))
     p = course.to_style(inputs["W"], inputs["U"], inputs["b"], Wy, by)
@@ -210,7 +215,7 @@ def test_course_head_is_a_column_softmax_of_the_hidden_state():
 
 
 def test_course_layout_is_hidden_first_per_gate():
-    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    inputs = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0), LSTM)
     p = course.to_style(inputs["W"], inputs["U"], inputs["b"])
     for letter, gate in (("f", "f"), ("i", "i"), ("c", "g"), ("o", "o")):
         k = lstm.GATES.index(gate)
@@ -228,10 +233,10 @@ def test_course_with_input_first_concatenation_is_diagnosed():
     swap is expressible in canonical weights, the swapped concatenation is named."""
     variant = mutants.edited(course, "concat = np.concatenate([a_prev, xt], axis=0)",
                              "concat = np.concatenate([xt, a_prev], axis=0)", "course-concat", count=2)
-    report, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    report, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), LSTM, "variant")
     assert report.failures[0].quantity in ("c", "h") and report.failures[0].label == "t=0"
     assert "concatenation order" not in text  # D != H: not expressible, so not claimed
-    _, text = dg.diagnose(variant.run, Case("-", 2, 5, 4, 4, "f64", 1), "variant")
+    _, text = dg.diagnose(variant.run, Case("-", 2, 5, 4, 4, "f64", 1), LSTM, "variant")
     assert "the concatenation order looks swapped ([h; x] vs [x; h])" in text, text
 
 
@@ -241,7 +246,7 @@ def _course_variant(old, new):
 
 def test_course_forget_gradient_with_c_next_is_diagnosed():
     variant = _course_variant("dft = dc * c_prev * ft * (1 - ft)", "dft = dc * c_next * ft * (1 - ft)")
-    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), LSTM, "variant")
     assert "forward matches; dh wrong from t=5 (T-2) back" in text, text
     assert "matches the known bug 'f-grad-uses-c_t': the forget gate's gradient uses c_t instead of c_{t-1}" in text
 
@@ -249,6 +254,6 @@ def test_course_forget_gradient_with_c_next_is_diagnosed():
 def test_course_bias_gradient_averaged_over_the_batch_is_diagnosed():
     variant = _course_variant('grads["db" + name] = d.sum(axis=1, keepdims=True)',
                               'grads["db" + name] = d.mean(axis=1, keepdims=True)')
-    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), "variant")
+    _, text = dg.diagnose(variant.run, Case("-", 3, 7, 4, 5, "f64", 0), LSTM, "variant")
     assert "forward matches; wrong: db; right: dh, dx, dh0, dc0, dW, dU" in text, text
     assert "db equal the reference divided by B=3: averaged over the batch instead of summed" in text

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from gatecheck.cases import Case, make_inputs
+from gatecheck.cases import Case
+from gatecheck.families.lstm import make_inputs
 from reference import lstm
 
 

@@ -74,4 +74,5 @@ HEAD = Family(
     swappable=("W", "U"),
     forward=("c", "h", "p"),
     hypotheses=lstm_diagnosis.HYPOTHESES_HEAD,
+    examples={"examples.course_head:run": 0},
 )

@@ -1,0 +1,121 @@
+"""The user command: `python -m gatecheck check` (a family's whole battery) and `verify` (one
+case), their exit codes and their output, on the project's own examples and on candidates
+that compare too little."""
+
+import pytest
+
+from gatecheck import check as chk
+from gatecheck.__main__ import main
+from gatecheck.families import FAMILIES
+from oracles import ORACLES, battery_oracles
+from reference import lstm, rnn
+
+# One oracle per family keeps the test quick; `check` without --oracles runs them all.
+FAST = {"lstm": "torch-cell", "lstm-identity": "reference-identity", "lstm-head": "torch-cell-head",
+        "rnn": "torch-rnn-cell"}
+
+
+def _need(request, oracle):
+    from conftest import require_framework
+
+    require_framework(request.config, ORACLES[oracle].framework)
+
+
+EXAMPLES = [(family, spec, code) for family, f in sorted(FAMILIES.items()) for spec, code in f.examples.items()]
+
+
+def test_every_family_has_a_passing_example():
+    assert {family for family, _, code in EXAMPLES if code == 0} == set(FAMILIES)
+    assert set(FAST) == set(FAMILIES) and all(FAST[f] in battery_oracles(f) for f in FAMILIES)
+
+
+@pytest.mark.parametrize("family,spec,code", EXAMPLES, ids=[f"{f}-{s}" for f, s, _ in EXAMPLES])
+def test_check_gives_each_example_its_exit_code(family, spec, code, request, capsys):
+    _need(request, FAST[family])
+    assert main(["check", spec, "--family", family, "--oracles", FAST[family]]) == code
+    out = capsys.readouterr().out
+    assert out.startswith("PASS: all " if code == 0 else "FAIL: ")
+    assert len(out.splitlines()) <= 60, out
+
+
+def forward_only(**kw):
+    out = lstm.run(**kw)
+    return {k: out[k] for k in ("h", "c")}
+
+
+forward_only.cannot_observe = {k: "this code has no backward pass" for k in lstm.CONTRACT_KEYS if k not in ("h", "c")}
+
+
+def blind(**kw):
+    return {}
+
+
+blind.cannot_observe = {k: "nothing is exposed" for k in lstm.CONTRACT_KEYS}
+
+
+def test_forward_only_is_never_a_plain_pass(capsys):
+    """A candidate that exposes h and c only: its forward pass matches, but that is exit 3,
+    said in words, on both commands."""
+    assert main(["verify", "tests.test_check:forward_only", "--family", "lstm"]) == chk.FORWARD_ONLY
+    out = capsys.readouterr().out
+    assert "compared: c, h" in out and "FORWARD ONLY" in out
+
+
+def test_forward_only_check_exits_3(capsys):
+    assert main(["check", "tests.test_check:forward_only", "--family", "lstm", "--oracles", "reference"]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("FORWARD ONLY: all 86 cases match, but no gradient was compared")
+    assert "not compared: dh (the candidate cannot observe it: this code has no backward pass)" in out
+
+
+def test_nothing_compared_is_a_candidate_error(capsys):
+    assert main(["verify", "tests.test_check:blind", "--family", "lstm"]) == chk.FAIL
+    assert "nothing can be compared" in capsys.readouterr().out
+
+
+def rnn_candidate(**kw):
+    return rnn.run(**kw)
+
+
+def test_verify_takes_every_family(capsys):
+    """An RNN candidate is verified as the rnn family (it used to get the LSTM's c0)."""
+    assert main(["verify", "tests.test_check:rnn_candidate", "--family", "rnn"]) == 0
+    assert capsys.readouterr().out.startswith("reference-rnn-B3-T7-D4-H5-f64-s0: tests.test_check:rnn_candidate "
+                                              "matches reference-rnn")
+    with pytest.raises(SystemExit):
+        main(["verify", "tests.test_check:rnn_candidate", "--family", "rnn", "--oracle", "torch-cell"])
+    assert "'torch-cell' is not an oracle of the rnn family" in capsys.readouterr().err
+
+
+def raises(**kw):
+    return kw["x"] @ kw["W"]  # (B,T,D) @ (4,D,H): the shapes do not fit
+
+
+def test_a_raising_candidate_shows_its_own_line(capsys):
+    assert main(["verify", "tests.test_check:raises", "--family", "lstm"]) == chk.FAIL
+    out = capsys.readouterr().out
+    assert "raised ValueError" in out and "test_check.py:" in out and "in raises: return kw[\"x\"] @ kw[\"W\"]" in out
+
+
+def test_bad_usage_is_exit_2(capsys):
+    for argv in (["check", "reference.lstm:run"],  # --family is required
+                 ["check", "reference.lstm:run", "--family", "gru"],
+                 ["check", "no_such_module:run", "--family", "lstm"],
+                 ["check", "reference.lstm:run", "--family", "lstm", "-n", "0"],
+                 ["check", "reference.lstm:run", "--family", "lstm", "--oracles", "torch-rnn-cell"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == chk.USAGE, argv
+    err = capsys.readouterr().err
+    assert "the following arguments are required: --family" in err
+    assert "--oracles: unknown for the lstm family: ['torch-rnn-cell']" in err
+
+
+def test_exit_codes_are_documented_once():
+    """The table in gatecheck.check is the one `--help` and the README print."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for code, meaning in chk.EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in readme
+    assert len(set(chk.EXIT_CODES)) == 5
