@@ -62,7 +62,7 @@ def _scale(a, e, B, T):
         return "the reference negated"
     for n, what in ((B, "1/B"), (T, "1/T"), (B * T, "1/(B*T)")):
         if n > 1 and abs(c * n - 1) < 1e-9:
-            return f"the reference x 1/{n} ({what})"
+            return f"the reference x 1/{n} = {what}"
     return f"the reference x {c:.6g}"
 
 
@@ -108,37 +108,47 @@ def _signature(wrong):
 def _describe(wrong, family):
     """One run's wrong slices (a one-step run: no step indices) in a phrase."""
     table = family.quantities
-    forward = [w for w in wrong if table[w.quantity].phase == 0]
-    names = list(dict.fromkeys(w.quantity for w in forward))
-    parts = ["forward right" if not forward else f"forward wrong ({', '.join(names)})"]
-    plain = list(dict.fromkeys(w.quantity for w in wrong if table[w.quantity].phase > 0 and w.gate is None))
+    forward = [q for q in table if any(w.quantity == q and table[q].phase == 0 for w in wrong)]
+    parts = ["forward right" if not forward else f"forward wrong ({', '.join(forward)})"]
+    plain = [q for q in table if table[q].phase > 0 and any(w.quantity == q and w.gate is None for w in wrong)]
     gated = {}
     for w in wrong:
         if w.gate is not None:
-            gated.setdefault(w.quantity, []).append(w.gate)
+            gated.setdefault(w.quantity, []).append(w)
     groups = {}
-    for q, gates in gated.items():
-        groups.setdefault(tuple(gates), []).append(q)
-    items = plain + [f"{', '.join(qs)} {_gate_words(list(gates), family)}" for gates, qs in groups.items()]
+    for q, ws in gated.items():
+        groups.setdefault(tuple(w.gate for w in ws), []).append(q)
+    items = [q + _notes([w for w in wrong if w.quantity == q and w.gate is None]) for q in plain]
+    for gates, qs in groups.items():
+        ws = [w for q in qs for w in gated[q]]
+        items.append(f"{_join(qs)} {_gate_words(list(gates), family)}" + _notes(ws))
     if items:
-        parts.append("wrong: " + "; ".join(items))
-    notes = {}
-    for w in wrong:
-        if w.scale:
-            notes.setdefault((w.quantity, w.scale), []).append(w.gate)
-    for (q, scale), gates in notes.items():
-        where = f"{q} of gate{'s' if len(gates) > 1 else ''} {', '.join(gates)}" if gates[0] else q
-        parts.append(f"{where} = {scale}")
+        parts.append("wrong: " + ", ".join(items))
     text = "; ".join(parts)
     # One gate set, no scale: the error sits in those gates' dL/dz (at T=1 a gate's dW, dU, db
     # are made of its dz alone).
-    sets = {tuple(g) for g in gated.values()}
-    if not forward and len(sets) == 1 and not notes:
+    sets = {tuple(w.gate for w in ws) for ws in gated.values()}
+    if not forward and len(sets) == 1 and not any(w.scale for w in wrong):
         (gates,) = sets
         if len(gates) < len(family.gates):
             which = f"gate {gates[0]}'s" if len(gates) == 1 else f"gates {', '.join(gates)}'"
-            text += (f": {which} dL/dz (the local derivative) is wrong, the other gates' right")
+            text += f": {which} dL/dz (the local derivative) is wrong, the other gates' right"
     return text
+
+
+def _notes(ws):
+    """" (= the reference x 1/3 (1/B))" for slices that are a constant multiple of the reference."""
+    scales = {}
+    for w in ws:
+        if w.scale:
+            scales.setdefault(w.scale, []).append(w.gate)
+    out = []
+    for scale, gates in scales.items():
+        if len(gates) == len(ws) or gates[0] is None:
+            out.append(scale)
+        else:
+            out.append(f"gate{'s' if len(gates) > 1 else ''} {', '.join(gates)}: {scale}")
+    return f" ({'; '.join(out)})" if out else ""
 
 
 def _at(t, T):
@@ -152,7 +162,7 @@ def _carried(family):
             if spec.split == "time" and spec.phase == 1 and q + "0" in family.contract}
 
 
-def _full_run(wrong, family, T):
+def _full_run(wrong, family, T, compared):
     """Where the whole sequence goes wrong when every step alone is right."""
     if not wrong:
         return "the full run matches in float64"
@@ -164,16 +174,17 @@ def _full_run(wrong, family, T):
                 "between steps (or in code that runs only inside the whole sequence)")
     if spec.phase == 1 and first.step is not None:
         t = first.step
-        carried = _carried(family)
-        if q in carried and t < T - 1:
-            return (f"in the full run {q} is first wrong at {_at(t, T)}, every later step right: the error is in what "
-                    f"is carried between steps into {q}_{t} (step {t + 1} alone passes back the right "
-                    f"{carried[q]})")
-        right = [c for c in carried if not any(w.quantity == c and w.step == t for w in wrong)]
-        also = f" and {', '.join(f'{c}_{t}' for c in right)} right" if right else ""
-        return (f"in the full run {q} is first wrong at {_at(t, T)}, with every later step{also}: step {t} "
-                "goes wrong only inside the whole sequence (code that depends on t or T, or on what an "
-                "earlier pass of the loop left behind)")
+        per_step = [c for c, spec_c in family.quantities.items()
+                    if spec_c.split == "time" and spec_c.phase == 1 and c != q and c in compared]
+        right = [f"{c}_{t}" for c in per_step if not any(w.quantity == c and w.step == t for w in wrong)]
+        also = f", {_join(right)} right" if right else ""
+        if t == T - 1:
+            return (f"in the full run {q} is first wrong at {_at(t, T)}{also}, though step {t} alone is right: "
+                    "code that runs only inside the whole sequence (depending on t or T)")
+        return (f"in the full run {q} is first wrong at {_at(t, T)}{also}, every later step right: with each step "
+                f"alone right, the error is in what is carried from step {t + 1} into step {t}, or in code that "
+                "runs only inside the whole sequence (depending on t or T, or on values an earlier pass of the "
+                "loop left behind)")
     if spec.phase == 1:
         return (f"in the full run {q} is the first wrong (every per-step quantity right): what leaves "
                 "step 0 is wrong")
@@ -198,10 +209,10 @@ def localise(candidate, case, family, name="candidate"):
     if runs:
         said = []
         if right:
-            said.append("right with " + "; ".join(right))
+            said.append("right with " + ", ".join(right))
         if bad:
-            said.append("wrong with " + "; ".join(bad))
-        lines.append("  " + ", ".join(said))
+            said.append("wrong with " + ", ".join(bad))
+        lines.append("  " + "; ".join(said))
     shown = {}
     for label, wrong, error in runs:
         if len(shown) == MAX_DETAILS or wrong == []:
@@ -227,18 +238,19 @@ def localise(candidate, case, family, name="candidate"):
         lines.append(head + f"every step is right, including what it passes back "
                             f"({', '.join(_carried(family).values())})")
         if got is not None:
-            lines.append("  " + _full_run(_wrong(got, ref, family, B, T), family, T))
+            lines.append("  " + _full_run(_wrong(got, ref, family, B, T), family, T, set(got)))
         return lines
     sigs = {_signature(wrong) for _, wrong in wrong_steps}
     same = len(sigs) == 1
     ts = sorted(t for t, _ in wrong_steps)
     like = [label for label, wrong, _ in runs if wrong and sigs == {_signature(wrong)}]
-    what = f"as with {like[0]}" if like and same else _describe(wrong_steps[0][1], family)
     if len(wrong_steps) == T:
-        lines.append(head + f"every step is wrong{' the same way' if same else ''}: {what}; the error is inside a "
+        what = f"the same way as {like[0]}" if like and same else f"({_describe(wrong_steps[0][1], family)})"
+        lines.append(head + f"every step is wrong {what}; the error is inside a "
                             "step, not in what is carried between steps")
     else:
         where = _at(ts[0], T) if len(ts) == 1 else f"t={ranges(ts)}"
+        what = _describe(wrong_steps[0][1], family)
         lines.append(head + f"wrong at {where} only ({what}), right at every other step: the error is born "
                             f"inside step{'s' if len(ts) > 1 else ''} {ranges(ts)}")
     return lines

@@ -190,7 +190,8 @@ def _copied_gate_grad(inputs, ref, got):
         names = _join(keys)
         if copies.get((j, k)) == keys:
             done.add((j, k))
-            parts.append(f"{names} of gates {GATES[j]} and {GATES[k]} are exchanged (each is the other's)")
+            first, second = sorted((j, k))
+            parts.append(f"{names} of gates {GATES[first]} and {GATES[second]} are exchanged (each is the other's)")
         else:
             parts.append(f"{names} of gate {GATES[k]} {'is' if len(keys) == 1 else 'are'} gate {GATES[j]}'s (copied)")
     keys = _join(sorted({key for ks in copies.values() for key in ks}, key=("dW", "dU", "db").index))
@@ -278,14 +279,14 @@ def isolating(inputs, ref):
     B, T = inputs["x"].shape[:2]
     cases = []
     if B > 1 and T > 1:
-        cases.append(("B=1, T=1", _cut(inputs, slice(0, 1), slice(0, 1))))
+        cases.append(("B=1 T=1", _cut(inputs, slice(0, 1), slice(0, 1))))
     if T > 1:
         cases.append(("T=1", _cut(inputs, time=slice(0, 1))))
     if B > 1:
         cases.append(("B=1", _cut(inputs, batch=slice(0, 1))))
     zeroed = [k for k in _BATCH if k in inputs and np.any(inputs[k])]
     if zeroed:
-        label = " = ".join(zeroed) + " = 0"
+        label = "=".join(zeroed) + "=0"
         cases.append((label, dict(inputs, **{k: np.zeros_like(inputs[k]) for k in zeroed})))
     return cases
 
