@@ -22,7 +22,8 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from gatecheck.cases import Case, make_inputs, rounded  # noqa: E402
+from gatecheck.cases import Case, rounded  # noqa: E402
+from gatecheck.families.lstm import LSTM, make_inputs  # noqa: E402
 from oracles import _frameworks as fw  # noqa: E402
 from reference import lstm  # noqa: E402
 
@@ -105,14 +106,14 @@ def ci_profile(workers):
     from gatecheck.cases import grid
     from oracles import ORACLES
 
-    cases = grid("ci")
+    cases = grid("ci", LSTM)
     print(f"\n== ci profile: {len(cases)} battery cases")
     t_oracle = t_total = 0.0
     for case in cases:
         oracle = ORACLES[case.oracle]
         battery.run_case(case, oracle)  # first call traces / warms caches
         t0 = time.perf_counter()
-        inputs = battery.case_inputs(case)
+        inputs = battery.case_inputs(case, LSTM)
         t1 = time.perf_counter()
         oracle.run(inputs)
         t2 = time.perf_counter()

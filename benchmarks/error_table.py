@@ -24,12 +24,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from gatecheck import battery  # noqa: E402
-from gatecheck.cases import ORACLE_NAMES, Case, grid  # noqa: E402
-from gatecheck.compare import QUANTITIES, contract_value, slices  # noqa: E402
+from gatecheck.cases import Case, grid  # noqa: E402
+from gatecheck.compare import contract_value, slices  # noqa: E402
+from gatecheck.families.lstm import LSTM, QUANTITIES  # noqa: E402
 from gatecheck.tolerance import EPS  # noqa: E402
-from oracles import ORACLES  # noqa: E402
+from oracles import ORACLES, battery_oracles  # noqa: E402
 from oracles._frameworks import Unavailable  # noqa: E402
 from reference import lstm  # noqa: E402
+
+ORACLE_NAMES = battery_oracles("lstm")
 
 LONG = [(2, 250, 3, 4), (2, 1000, 3, 4)]
 
@@ -46,7 +49,7 @@ def long_cases(oracles):
 
 def err_in_eps(values, truth, name, T, eps):
     worst = 0.0
-    for _, _, index in slices(name, T):
+    for _, _, _, index in slices(name, T, QUANTITIES, LSTM.gates):
         scale = float(np.max(np.abs(truth[index])))
         err = float(np.max(np.abs(values[index].astype(np.float64) - truth[index])))
         if err:
@@ -64,7 +67,7 @@ def main():
     unknown = sorted(set(names) - set(ORACLES))
     if unknown:
         ap.error(f"--oracles: unknown {unknown}; expected names from {sorted(ORACLES)}")
-    cases = grid(args.grid, oracles=names) + ([] if args.no_long else long_cases(names))
+    cases = grid(args.grid, LSTM, oracles=names) + ([] if args.no_long else long_cases(names))
     rows = defaultdict(lambda: [0.0, 0.0, 0.0])  # (oracle, dtype, regime, Tclass, q) -> maxima
     failures = []
     t0 = time.perf_counter()
@@ -74,7 +77,7 @@ def main():
             report = battery.run_case(case, oracle)
         except Unavailable as exc:
             sys.exit(f"{case.oracle}: {exc}")
-        inputs, truth, _ = battery._reference_view(*battery._key(case))
+        inputs, truth, _ = battery.view(case, LSTM)
         own = lstm.run(**inputs)
         expected = oracle.run(inputs)
         eps = EPS[case.np_dtype]
@@ -82,7 +85,7 @@ def main():
         for q in oracle.observes:
             row = rows[(case.oracle, case.dtype, case.regime, tclass, q)]
             row[0] = max(row[0], err_in_eps(expected[q], truth[q], q, case.T, eps))
-            row[1] = max(row[1], err_in_eps(contract_value(own, q), truth[q], q, case.T, eps))
+            row[1] = max(row[1], err_in_eps(contract_value(own, q, QUANTITIES), truth[q], q, case.T, eps))
             row[2] = max(row[2], report.worst_ratio(q))
         if not report.ok:
             failures.append(report.message())

@@ -119,3 +119,19 @@ def test_exit_codes_are_documented_once():
     for code, meaning in chk.EXIT_CODES.items():
         assert f"| {code} | {meaning} |" in readme
     assert len(set(chk.EXIT_CODES)) == 5
+
+
+def test_readme_states_every_family_contract():
+    """The README's contracts are the records' own text (a record changed without the README
+    fails here), and it leads with the two-command quickstart."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert readme.index("## Quickstart") < readme.index("## Contracts") < readme.index("## What is verified")
+    quick = readme[readme.index("## Quickstart"):].split("\n\n")[1]
+    assert [line.split()[0:3] for line in quick.splitlines()] == [["pip", "install", '"/path/to/gatecheck[keras,torch]"'],
+                                                                  ["python", "-m", "gatecheck"]]
+    for f in FAMILIES.values():
+        assert f"### `{f.name}`: {f.description}" in readme
+        for line in f.contract_doc.splitlines():
+            assert "    " + line in readme, (f.name, line)

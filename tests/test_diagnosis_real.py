@@ -214,3 +214,11 @@ def test_step_parts_feed_the_reference_its_own_step():
             np.testing.assert_allclose(one[key][:, 0], ref[key][:, t], rtol=1e-12, atol=1e-14)
         passed_back = ref["dh"][:, t - 1] - inputs["gh"][:, t - 1] if t else ref["dh0"]
         np.testing.assert_allclose(one["dh0"], passed_back, rtol=1e-12, atol=1e-14)
+
+
+def test_localisation_shows_each_kind_of_error_once():
+    # dh0 returned as zero is wrong the same way in every isolating case: one detail line.
+    lines = localise(mutants.candidate(LSTM, LSTM.mutants_by_name["dh0-dropped"]), CASE, LSTM, "m")
+    assert lines[1].strip() == "wrong with B=1 T=1, T=1, B=1, h0=c0=gc=0"
+    assert lines[2].strip() == "B=1 T=1: forward right; wrong: dh0 (zero)"
+    assert not any(line.strip().startswith(("T=1:", "B=1:", "h0=c0=gc=0:")) for line in lines)
