@@ -54,6 +54,13 @@ class Family:
     isolating: Callable = None  # (inputs, ref) -> [(label, inputs)]: localisation cases
     step_parts: Callable = None  # (inputs, ref, t) -> inputs of one step fed the reference's state
     examples: dict = field(default_factory=dict)  # 'module:callable' -> expected exit code of `check`
+    # Finite differences (gatecheck.finite_diff): the loss from the forward pass alone, the
+    # loss with state ``which`` at step t moved by an offset, the per-step states whose
+    # deltas the contract holds ("d" + state), and the cases ((B, T, D, H), seed, regime).
+    fd_loss: Callable = None
+    fd_state_loss: Callable = None
+    states: tuple = ()
+    fd_points: tuple = ()
 
     @property
     def mutants_by_name(self):

@@ -1,14 +1,13 @@
-"""The reference proven on its own: every gradient block and every per-step delta
-against central finite differences in float64, on random directions."""
+"""The LSTM reference on its own: the equations, dtypes, determinism, the identity-output
+model and the activation perturbation (its finite-difference proof, with every other
+family's: tests/test_finite_differences.py)."""
 
 import numpy as np
 import pytest
 
-from gatecheck import finite_diff as fd
 from gatecheck.cases import Case
 from gatecheck.families.lstm import make_inputs
 from reference import lstm
-from reference.lstm import GATES
 
 FD_CASES = [
     Case("fd", 1, 1, 1, 1, "f64", 0),
@@ -20,64 +19,6 @@ FD_CASES = [
     Case("fd", 2, 4, 3, 3, "f64", 6, "sat"),
 ]
 FD_PARAMS = [pytest.param(c, id=c.id[3:]) for c in FD_CASES]
-
-
-def _per_gate(direction, k):
-    masked = np.zeros_like(direction)
-    masked[k] = direction[k]
-    return masked
-
-
-def _setup(case, output="tanh"):
-    """(inputs, reference result, loss) of a finite-difference case."""
-    inputs = make_inputs(case)
-    return inputs, lstm.run(**inputs, output=output), fd.loss(inputs, output)
-
-
-# Both models the reference computes: the canonical LSTM and the identity-output variant.
-OUTPUTS = pytest.mark.parametrize("output", lstm.OUTPUTS)
-
-
-@OUTPUTS
-@pytest.mark.parametrize("fd_case", FD_PARAMS)
-@pytest.mark.parametrize("name", ["x", "h0", "c0", "W", "U", "b"])
-def test_gradient_matches_finite_differences(fd_case, name, output):
-    case = fd_case
-    inputs, out, base = _setup(case, output)
-    grad = out["d" + name]
-    for n, direction in enumerate(fd.directions(case, name, inputs[name].shape)):
-        if name in ("W", "U", "b"):  # each gate's block on its own
-            for k, gate in enumerate(GATES):
-                v = _per_gate(direction, k)
-                fd.check(fd.wrt_input(inputs, name, v, output), np.sum(grad * v), base,
-                         f"{case.id}: d{name} gate {gate} (direction {n})")
-        else:
-            fd.check(fd.wrt_input(inputs, name, direction, output), np.sum(grad * direction), base,
-                     f"{case.id}: d{name} (direction {n})")
-
-
-@OUTPUTS
-@pytest.mark.parametrize("fd_case", FD_PARAMS)
-@pytest.mark.parametrize("which", ["h", "c"])
-def test_per_step_delta_matches_finite_differences(fd_case, which, output):
-    case = fd_case
-    inputs, out, base = _setup(case, output)
-    delta = out["d" + which]
-    for t in range(case.T):
-        for n, direction in enumerate(fd.directions(case, which + str(t), (case.B, case.H))):
-            fd.check(fd.wrt_state(inputs, t, which, direction, output), np.sum(delta[:, t] * direction),
-                     base, f"{case.id}: d{which} at t={t} (direction {n})")
-
-
-def test_finite_differences_see_a_wrong_gradient():
-    """The FD check is not vacuous: a gradient off by 1e-4 in one gate fails."""
-    case = FD_CASES[3]
-    inputs = make_inputs(case)
-    grad = lstm.run(**inputs)["dU"]
-    v = _per_gate(fd.directions(case, "U", grad.shape)[0], 1)
-    wrong = np.sum(grad * v) * (1 + 1e-4)
-    with pytest.raises(AssertionError, match="dU gate f"):
-        fd.check(fd.wrt_input(inputs, "U", v), wrong, fd.loss(inputs), f"{case.id}: dU gate f")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,5 +1,5 @@
-"""The vanilla RNN end to end: the reference (reference.rnn) against finite differences,
-its argument checks, the remaps (oracles.rnn_layout), and the course-style RNN
+"""The vanilla RNN end to end: the reference (reference.rnn; its finite-difference proof is
+in tests/test_finite_differences.py), its argument checks, the remaps (oracles.rnn_layout), and the course-style RNN
 (examples/course_rnn.py) with two of its classic bugs. The reference against the four RNN
 oracles is the rnn family's part of the battery (tests/test_battery.py)."""
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from examples import course_rnn
-from gatecheck import finite_diff as fd
 from gatecheck import mutants
 from gatecheck.battery import case_inputs, run_case, view
 from gatecheck.candidate import CandidateError
@@ -39,81 +38,7 @@ class rb:  # the rnn family's battery, under the names these tests use
     def case_inputs(case):
         return case_inputs(case, RNN)
 
-# --- finite differences ----------------------------------------------------------------
-
-FD_CASES = [
-    Case("fd", 1, 1, 1, 1, "f64", 0),
-    Case("fd", 1, 1, 3, 2, "f64", 1),
-    Case("fd", 2, 3, 4, 1, "f64", 2),
-    Case("fd", 3, 5, 2, 4, "f64", 3),
-    Case("fd", 2, 6, 3, 3, "f64", 4, "zero"),
-    Case("fd", 2, 4, 3, 3, "f64", 5, "sat"),
-]
-FD_PARAMS = [pytest.param(c, id=c.id[3:]) for c in FD_CASES]
-
-
-def _loss(inputs):
-    fwd = rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")))
-    return rnn.loss(fwd["h"], inputs["gh"])
-
-
-def _fd_wrt_input(inputs, name, direction):
-    def loss_of(offset):
-        return _loss(dict(inputs, **{name: inputs[name] + offset}))
-
-    return fd.directional(loss_of, direction)
-
-
-def _fd_wrt_state(inputs, t, direction):
-    """Directional derivative with respect to h_t: the state at step t is moved and the
-    sequence continues from there, so this is the total dL/dh_t of the contract."""
-    x, h0, W, U, b, gh = (inputs[k] for k in ("x", "h0", "W", "U", "b", "gh"))
-    head = rnn.forward(x[:, : t + 1], h0, W, U, b)["h"]
-    before = np.sum(gh[:, :t] * head[:, :t])
-
-    def loss_of(offset):
-        h_t = head[:, t] + offset
-        total = before + np.sum(gh[:, t] * h_t)
-        if t == x.shape[1] - 1:
-            return total
-        tail = rnn.forward(x[:, t + 1 :], h_t, W, U, b)["h"]
-        return total + rnn.loss(tail, gh[:, t + 1 :])
-
-    return fd.directional(loss_of, direction)
-
-
-@pytest.mark.parametrize("fd_case", FD_PARAMS)
-@pytest.mark.parametrize("name", ["x", "h0", "W", "U", "b"])
-def test_gradient_matches_finite_differences(fd_case, name):
-    inputs = rb.make_inputs(fd_case)
-    grad, base = rnn.run(**inputs)["d" + name], _loss(inputs)
-    for n, direction in enumerate(fd.directions(fd_case, name, inputs[name].shape)):
-        fd.check(_fd_wrt_input(inputs, name, direction), np.sum(grad * direction), base,
-                 f"{fd_case.id}: d{name} (direction {n})")
-
-
-@pytest.mark.parametrize("fd_case", FD_PARAMS)
-def test_per_step_delta_matches_finite_differences(fd_case):
-    inputs = rb.make_inputs(fd_case)
-    dh, base = rnn.run(**inputs)["dh"], _loss(inputs)
-    for t in range(fd_case.T):
-        for n, direction in enumerate(fd.directions(fd_case, f"h{t}", (fd_case.B, fd_case.H))):
-            fd.check(_fd_wrt_state(inputs, t, direction), np.sum(dh[:, t] * direction), base,
-                     f"{fd_case.id}: dh at t={t} (direction {n})")
-
-
-def test_finite_differences_see_a_wrong_gradient():
-    """The FD check is not vacuous: dU off by 1e-4, or dh at one step, fails."""
-    case = FD_CASES[3]
-    inputs = rb.make_inputs(case)
-    out = rnn.run(**inputs)
-    v = fd.directions(case, "U", out["dU"].shape)[0]
-    with pytest.raises(AssertionError, match="dU"):
-        fd.check(_fd_wrt_input(inputs, "U", v), np.sum(out["dU"] * v) * (1 + 1e-4), _loss(inputs), "dU")
-    v = fd.directions(case, "h1", (case.B, case.H))[0]
-    local_only = np.sum(inputs["gh"][:, 1] * v)  # dh_1 without what flows back from t >= 2
-    with pytest.raises(AssertionError, match="dh at t=1"):
-        fd.check(_fd_wrt_state(inputs, 1, v), local_only, _loss(inputs), "dh at t=1")
+FD_CASES = [Case("fd", *shape, "f64", seed, regime) for shape, seed, regime in RNN.fd_points]
 
 
 # --- the reference on its own --------------------------------------------------------------

@@ -9,6 +9,7 @@ from gatecheck.families import lstm as lstm_family
 from gatecheck.families import lstm_diagnosis
 from gatecheck.family import Family, Quantity
 from reference import head
+from reference import lstm as lstm_reference
 
 CLASSES = 3  # K, the head's width
 
@@ -57,6 +58,31 @@ run(x, h0, c0, W, U, b, V, cb, y) -> mapping with the lstm family's keys and
 V (H,K), cb (K,), y (B,T,K) per-step target distributions
 logits_t = h_t V + cb;  p_t = softmax(logits_t);  L = -sum(y * log p)"""
 
+def _head_loss(h, V, cb, y):
+    return -np.sum(y * head.log_softmax(h @ V + cb))
+
+
+def fd_loss(inputs):
+    fwd = lstm_reference.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")))
+    return _head_loss(fwd["h"], inputs["V"], inputs["cb"], inputs["y"])
+
+
+def fd_state_loss(inputs, t, which, offset):
+    """The loss with h_t or c_t moved (c_t moves h_t too) and the sequence run on from there."""
+    x, h0, c0, W, U, b, V, cb, y = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b", "V", "cb", "y"))
+    first = lstm_reference.forward(x[:, : t + 1], h0, c0, W, U, b)
+    h_t, c_t = first["h"][:, t], first["c"][:, t]
+    if which == "h":
+        h_t = h_t + offset
+    else:
+        c_t = c_t + offset
+        h_t = lstm_reference.hidden(first["gates"][:, t], c_t)
+    hs = np.concatenate([first["h"][:, :t], h_t[:, None]], axis=1)
+    if t < x.shape[1] - 1:
+        hs = np.concatenate([hs, lstm_reference.forward(x[:, t + 1 :], h_t, c_t, W, U, b)["h"]], axis=1)
+    return _head_loss(hs, V, cb, y)
+
+
 HEAD = Family(
     name="lstm-head",
     description="the LSTM under a Dense(K) + softmax + cross-entropy head on every step",
@@ -75,4 +101,8 @@ HEAD = Family(
     forward=("c", "h", "p"),
     hypotheses=lstm_diagnosis.HYPOTHESES_HEAD,
     examples={"examples.course_head:run": 0},
+    fd_loss=fd_loss,
+    fd_state_loss=fd_state_loss,
+    states=("h", "c"),
+    fd_points=(((1, 1, 1, 1), 0, "std"), ((2, 5, 3, 4), 3, "std"), ((2, 4, 3, 3), 6, "sat")),
 )

@@ -143,6 +143,37 @@ z_t[k] = x_t W[k] + h_{t-1} U[k] + b[k]; i,f,o = sigmoid, g = tanh
 c_t = f*c_{t-1} + i*g;  h_t = o*%s;  L = sum(gh*h) + sum(gc*c_T)"""
 
 
+def fd_hooks(output):
+    """(loss, state loss) of the LSTM with this output activation, for finite differences."""
+    def loss(inputs):
+        fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")), output)
+        return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
+
+    def state_loss(inputs, t, which, offset):
+        """The loss with h_t or c_t moved by ``offset``; moving c_t also moves
+        h_t = o_t * tanh(c_t), so its derivative is the contract's total dL/dc_t."""
+        x, h0, c0, W, U, b, gh, gc = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b", "gh", "gc"))
+        head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
+        h_t, c_t = head["h"][:, t], head["c"][:, t]
+        if which == "h":
+            h_t = h_t + offset
+        else:
+            c_t = c_t + offset
+            h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+        total = np.sum(gh[:, :t] * head["h"][:, :t]) + np.sum(gh[:, t] * h_t)
+        if t == x.shape[1] - 1:
+            return total + np.sum(gc * c_t)
+        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b, output)
+        return total + lstm.loss(tail["h"], tail["c"][:, -1], gh[:, t + 1 :], gc)
+
+    return loss, state_loss
+
+
+# Finite-difference cases: B=1, T=1, D != H, H=1 and every regime.
+FD_POINTS = [((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
+             ((2, 6, 3, 3), 4, "zero"), ((2, 8, 3, 2), 5, "longmem"), ((2, 4, 3, 3), 6, "sat")]
+
+
 def _bind(output):
     """A mutated module's run as this family's candidate: the canonical LSTM takes run as it
     is (a mutant may change its default), the identity model passes output="identity"."""
@@ -168,6 +199,10 @@ def _common(output):
         mutant_bind=_bind(output),
         isolating=lstm_diagnosis.isolating,
         step_parts=lstm_diagnosis.step_parts,
+        fd_loss=fd_hooks(output)[0],
+        fd_state_loss=fd_hooks(output)[1],
+        states=("h", "c"),
+        fd_points=FD_POINTS,
     )
 
 

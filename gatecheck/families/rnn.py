@@ -105,6 +105,21 @@ MUTANTS = (
            new="dh_t = np.add(gh[t] * (t < T - 1), dh_from_next, out=dh[t])", first="dh t=T-1"),
 )
 
+def fd_loss(inputs):
+    return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")))["h"], inputs["gh"])
+
+
+def fd_state_loss(inputs, t, which, offset):
+    """The loss with h_t moved by ``offset`` and the sequence run on from there."""
+    x, h0, W, U, b, gh = (inputs[k] for k in ("x", "h0", "W", "U", "b", "gh"))
+    head = rnn.forward(x[:, : t + 1], h0, W, U, b)["h"]
+    h_t = head[:, t] + offset
+    total = np.sum(gh[:, :t] * head[:, :t]) + np.sum(gh[:, t] * h_t)
+    if t == x.shape[1] - 1:
+        return total
+    return total + rnn.loss(rnn.forward(x[:, t + 1 :], h_t, W, U, b)["h"], gh[:, t + 1 :])
+
+
 RNN = Family(
     name="rnn",
     description="the vanilla tanh RNN of Keras SimpleRNN and PyTorch nn.RNN",
@@ -123,4 +138,9 @@ RNN = Family(
     mutant_source=rnn,
     mutant_bind=lambda module: module.run,
     examples={"examples.course_rnn:run": 0, "examples.course_rnn:run_sequence": 0},
+    fd_loss=fd_loss,
+    fd_state_loss=fd_state_loss,
+    states=("h",),
+    fd_points=(((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
+               ((2, 6, 3, 3), 4, "zero"), ((2, 4, 3, 3), 5, "sat")),
 )
