@@ -227,6 +227,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         write(f"gatecheck: the candidate warned (in {n} cases): {w}")
     if getattr(config, "gatecheck_deselected", 0):
         write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")
+    if config.gatecheck_candidate_spec:
+        write(f"gatecheck: the same battery as a short report: python -m gatecheck check "
+              f"{config.gatecheck_candidate_spec} --family {config.gatecheck_families[0]}")
     first = next((r for r in sorted(records, key=lambda r: r["id"]) if not r["ok"]), None)
     if first and config.gatecheck_candidate is not None:
         from gatecheck.cases import Case

@@ -124,6 +124,12 @@ def verdict(records, family, fn):
     return PASS, f"PASS: all {ran} cases match (worst {worst:.2g} of the allowance)"
 
 
+def rerun_command(spec, family, case):
+    """The command that reruns one case alone, with the whole comparison and the diagnosis."""
+    return (f"python -m gatecheck verify {spec} --family {family.name} --oracle {case.oracle} "
+            f"--shape {case.B},{case.T},{case.D},{case.H} --dtype {case.dtype} --seed {case.seed} --regime {case.regime}")
+
+
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     """(exit code, lines): the verdict first, then the table and what was (not) compared."""
     code, headline = verdict(records, family, fn)
@@ -192,10 +198,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
             lines += [""] + ["  " + line for line in (diag if verbose else diag[:24])]
             if len(diag) > 24 and not verbose:
                 lines.append(f"  ... ({len(diag) - 24} more lines with --verbose)")
-        case = first["case"]
-        lines += ["", "rerun that case alone: python -m gatecheck verify "
-                  f"{spec} --family {family.name} --oracle {case[0]} --shape {case[1]},{case[2]},{case[3]},{case[4]} "
-                  f"--dtype {case[5]} --seed {case[6]} --regime {case[7]}"]
+        lines += ["", "rerun that case alone: " + rerun_command(spec, family, Case(*first["case"]))]
         if verbose:
             lines += ["", "every failing case:"] + [
                 f"  {r['id']}: " + ((r["message"] or "").splitlines()[1:2] or [r.get("reason", "")])[0]

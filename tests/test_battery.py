@@ -7,6 +7,7 @@ import pytest
 
 from gatecheck.battery import family_of, run_case
 from gatecheck.candidate import CandidateError
+from gatecheck.check import rerun_command
 from gatecheck.results import summarize
 
 
@@ -21,4 +22,9 @@ def test_candidate_matches_oracle(battery_case, oracle, candidate, record_proper
         pytest.fail(f"{case.id}: {exc}", pytrace=False)
     record_property("gatecheck", summarize(case, report, family=family.name))
     if not report.ok:
-        pytest.fail(report.message(), pytrace=False)
+        if fn is None:  # the reference failing: a framework changed; every detail counts
+            pytest.fail(report.message(), pytrace=False)
+        # A candidate's failure: the case and its first divergence (hundreds of cases may fail;
+        # the summary diagnoses the first one).
+        lines = report.message().splitlines()[:2]
+        pytest.fail("\n".join(lines + [f"whole comparison: {rerun_command(spec, family, case)}"]), pytrace=False)

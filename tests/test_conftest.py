@@ -121,6 +121,8 @@ def test_candidate_of_another_family_runs_that_family_and_is_called(pytester, mo
     assert outcomes.get("failed") == 6 and "passed" not in outcomes and outcomes.get("deselected", 0) > 500, outcomes
     result.stdout.fnmatch_lines([
         "*first divergence: dh t=5*",
+        "whole comparison: python -m gatecheck verify mine:rnn_no_recurrent --family rnn --oracle torch-rnn-cell "
+        "--shape 3,7,4,5 --dtype f32 --seed 0 --regime std",
         "gatecheck: candidate mine:rnn_no_recurrent as the rnn family: 6 battery cases: 0 matched, 6 differ, "
         "0 candidate errors",
         "gatecheck: * tests that do not use the candidate were deselected",
