@@ -15,7 +15,7 @@ from gatecheck import candidate as cand  # noqa: E402
 from gatecheck.cases import PROFILES, check_profile, grid, parse_shard, shard  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
 from oracles import ORACLES  # noqa: E402
-from oracles import _frameworks as fw  # noqa: E402
+from oracles import frameworks as fw  # noqa: E402
 
 pytest_plugins = ["pytester"]
 

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from gatecheck.cases import Case, rounded  # noqa: E402
 from gatecheck.families.lstm import LSTM, make_inputs  # noqa: E402
-from oracles import _frameworks as fw  # noqa: E402
+from oracles import frameworks as fw  # noqa: E402
 from reference import lstm  # noqa: E402
 
 

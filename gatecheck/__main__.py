@@ -30,7 +30,7 @@ from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
 import oracles
 from oracles import battery_oracles, of_family, reference_oracle
-from oracles._frameworks import Unavailable
+from oracles.frameworks import Unavailable
 
 __doc__ += "".join(f"    {code}  {meaning}\n" for code, meaning in chk.EXIT_CODES.items())
 

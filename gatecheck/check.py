@@ -31,7 +31,7 @@ EXIT_CODES = {
 def run_cases(fn, spec, family, cases):
     """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case."""
     from oracles import ORACLES
-    from oracles._frameworks import FRAMEWORKS, Unavailable
+    from oracles.frameworks import FRAMEWORKS, Unavailable
 
     records, unavailable = [], {}
     for case in cases:

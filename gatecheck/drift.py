@@ -14,7 +14,15 @@ from gatecheck import results as res
 
 FACTOR = 4.0
 FLOOR = 0.02  # of the allowance: growth below this is rounding noise, not drift
+# The committed baselines of a checkout (beside the gatecheck package). An installed
+# gatecheck has none: `baseline` then writes to ./baselines, and drift takes any path.
 BASELINES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "baselines")
+
+
+def baselines_folder():
+    """Where `baseline` writes: the checkout's baselines/ when gatecheck runs from one,
+    otherwise ./baselines in the current directory."""
+    return BASELINES if os.path.isdir(BASELINES) else os.path.join(os.getcwd(), "baselines")
 
 
 def check_match(current, baseline, path):
@@ -65,12 +73,12 @@ def compact(data):
     return dict(data, cases=cases)
 
 
-def update(results_path, name, folder=BASELINES):
+def update(results_path, name, folder=None):
     """Write baselines/NAME.json from a results file (the explicit baseline update)."""
     if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
         raise res.ResultsError(f"--name: expected letters, digits, '-', '_' or '.', got {name!r}")
     data = compact(res.load(results_path))
-    path = os.path.join(folder, name + ".json")
+    path = os.path.join(folder or baselines_folder(), name + ".json")
     res.write(path, data["meta"], data["cases"])
     return path
 

@@ -24,9 +24,8 @@ SENSITIVITY_CASES = [(3, 7, 4, 5, "std"), (3, 64, 4, 5, "std")]
 
 def targets(family):
     """(input name, gate index or None): each gate's block of every gated input, then each
-    other weight and initial state whole (not x and the upstream gradients)."""
-    whole = [k for k in family.inputs if k not in family.gated and k != "x" and not k.startswith("g")
-             and k != "y"]
+    other input the contract differentiates (weights, initial states) whole, x aside."""
+    whole = [k for k in family.inputs if k not in family.gated and k != "x" and "d" + k in family.contract]
     return [(name, k) for name in family.gated for k in range(len(family.gates))] + [(n, None) for n in whole]
 
 

@@ -50,7 +50,7 @@ def summarize(case, report=None, error=None, family=""):
 
 
 def metadata(config_like):
-    from oracles import _frameworks as fw
+    from oracles import frameworks as fw
 
     return dict(
         format=FORMAT,

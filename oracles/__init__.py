@@ -7,7 +7,7 @@ oracle is its module (a tuple ``ORACLES`` of ``oracles.base.Oracle``) and one en
 """
 
 from oracles import keras_oracle, reference_oracle, rnn_oracles, torch_oracle
-from oracles._frameworks import FRAMEWORKS
+from oracles.frameworks import FRAMEWORKS
 
 MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles)
 

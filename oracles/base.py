@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 class Oracle:
     name: str
     family: str  # the model family it computes (gatecheck.families)
-    framework: str  # a key of oracles._frameworks.FRAMEWORKS
+    framework: str  # a key of oracles.frameworks.FRAMEWORKS
     description: str
     observes: tuple
     cannot_observe: dict = field(default_factory=dict)

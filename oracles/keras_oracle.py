@@ -11,7 +11,7 @@ Each is traced once per (shape, dtype) and reused.
 """
 
 from oracles import layout
-from oracles._frameworks import import_keras
+from oracles.frameworks import import_keras
 from oracles.base import Oracle
 
 _cache = {}

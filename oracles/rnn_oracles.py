@@ -15,7 +15,7 @@ PyTorch (see ``oracles.rnn_layout``).
 """
 
 from oracles import keras_oracle, rnn_layout, torch_oracle
-from oracles._frameworks import import_keras, import_torch
+from oracles.frameworks import import_keras, import_torch
 from oracles.base import Oracle
 
 # --- Keras ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``oracles.layout``)
 """
 
 from oracles import layout
-from oracles._frameworks import import_torch
+from oracles.frameworks import import_torch
 from oracles.base import Oracle
 
 
