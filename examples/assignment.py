@@ -99,8 +99,21 @@ def from_style(dWx, dWh, db):
     return blocks(dWx), blocks(dWh), blocks(db)
 
 
-def run(x, h0, c0, W, U, b, gh, gc):
-    """The step functions under the canonical contract (any c0, gc)."""
+def adapter(step_forward, step_backward):
+    """``run`` for a pair of step functions of this style (any c0, gc)."""
+    def run(x, h0, c0, W, U, b, gh, gc):
+        return _run(step_forward, step_backward, x, h0, c0, W, U, b, gh, gc)
+    run.cannot_observe = dict(CANNOT_OBSERVE)
+    return run
+
+
+CANNOT_OBSERVE = {
+    "dc": "step_backward folds dnext_h into the cell gradient internally and returns only "
+          "dprev_c = dL/dc_t * f_t",
+}
+
+
+def _run(step_forward, step_backward, x, h0, c0, W, U, b, gh, gc):
     Wx, Wh, bs = to_style(W, U, b)
     N, T, _ = x.shape
     hs, cs, caches = [], [], []
@@ -125,7 +138,5 @@ def run(x, h0, c0, W, U, b, gh, gc):
                 dW=dW, dU=dU, db=dbc)
 
 
-run.cannot_observe = {
-    "dc": "step_backward folds dnext_h into the cell gradient internally and returns only "
-          "dprev_c = dL/dc_t * f_t",
-}
+# The step functions under the canonical contract.
+run = adapter(step_forward, step_backward)
