@@ -32,9 +32,12 @@ print(json.dumps(dict(ok=report.ok, wall=wall, worst=report.worst_ratio(),
 
 
 def main():
+    sys.path.insert(0, ROOT)
+    from oracles import ORACLES, battery_oracles
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--T", default="100,1000,3000,10000")
-    ap.add_argument("--oracles", default="torch-layer,torch-cell,keras-layer,keras-cell")
+    ap.add_argument("--oracles", default=",".join(battery_oracles("lstm")))
     args = ap.parse_args()
     try:
         Ts = [int(v) for v in args.T.split(",")]
@@ -44,7 +47,7 @@ def main():
           "the case includes the reference, its float32 yardstick and the comparison)")
     for oracle in args.oracles.split(","):
         for T in Ts:
-            if oracle == "keras-cell" and T > UNROLLED_MAX_T:
+            if ORACLES[oracle].trace_ms_per_step and T > UNROLLED_MAX_T:
                 print(f"{oracle:<12} {T:>6} {'skipped: unrolled graph, trace time grows with T':>34}")
                 continue
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
