@@ -97,6 +97,10 @@ def battery(fn, spec, family, profile="ci", oracles=None, n=1):
     return [done[c.id] for c in cases]
 
 
+def _cases(n):
+    return f"{n} case" + ("" if n == 1 else "s")
+
+
 def verdict(records, family, fn):
     """(exit code, headline) of a set of records."""
     by = defaultdict(list)
@@ -109,19 +113,20 @@ def verdict(records, family, fn):
     if bad:
         what = []
         if by["fail"]:
-            what.append(f"{len(by['fail'])} of {ran} cases differ")
+            what.append(f"{len(by['fail'])} of {_cases(ran)} differ" if ran > 1 else "the case differs")
         if by["error"]:
-            what.append(f"{len(by['error'])} of {ran} cases are candidate errors")
+            what.append(f"{len(by['error'])} of {_cases(ran)} are candidate errors" if ran > 1 else "a candidate error")
         return FAIL, f"FAIL: {' and '.join(what)}"
     backward = any(family.quantities[q].phase > 0 for r in by["pass"] for q in r["compared"])
     worst = max(r["ratio"] for r in by["pass"])
     if not backward:
-        return FORWARD_ONLY, (f"FORWARD ONLY: all {ran} cases match, but no gradient was compared "
+        return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
+                              f"{'' if ran > 1 else 'es'}, but no gradient was compared "
                               "(the candidate declares every backward quantity unobservable)")
     if by["skip"]:
-        return PARTIAL, (f"PARTIAL PASS: all {ran} cases that ran match (worst {worst:.2g} of the allowance); "
-                         f"{len(by['skip'])} cases could not run")
-    return PASS, f"PASS: all {ran} cases match (worst {worst:.2g} of the allowance)"
+        return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match (worst {worst:.2g} of the allowance); "
+                         f"{_cases(len(by['skip']))} could not run")
+    return PASS, f"PASS: all {_cases(ran)} match (worst {worst:.2g} of the allowance)"
 
 
 def rerun_command(spec, family, case):

@@ -135,3 +135,27 @@ def test_readme_states_every_family_contract():
         assert f"### `{f.name}`: {f.description}" in readme
         for line in f.contract_doc.splitlines():
             assert "    " + line in readme, (f.name, line)
+
+
+def test_a_missing_framework_is_a_partial_pass_not_a_pass(tmp_path):
+    """torch made unimportable: the torch oracle's cases are listed as not run and the verdict
+    is a partial pass (4); with no oracle that can run, it is a usage error (2)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "torch.py").write_text("raise ImportError('No module named torch')\n")
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(repo)]))
+
+    def check(oracles):
+        return subprocess.run([sys.executable, "-m", "gatecheck", "check", "reference.lstm:run", "--family", "lstm",
+                               "--oracles", oracles], capture_output=True, text=True, env=env, cwd=repo)
+
+    partial = check("torch-cell,reference")
+    assert partial.returncode == chk.PARTIAL, partial.stdout + partial.stderr
+    assert partial.stdout.startswith("PARTIAL PASS: all 86 cases that ran match")
+    assert "not run: torch-cell: torch is not installed" in partial.stdout
+    none = check("torch-cell")
+    assert none.returncode == chk.USAGE and none.stdout.startswith("NOT RUN: no oracle of the lstm family could run")
