@@ -25,37 +25,49 @@ def _nudged(inputs32, k):
     return {name: np.nextafter(v, target) for name, v in inputs32.items()}
 
 
-def reference_view(inputs64, dtype, family):
-    """(inputs in ``dtype``, truth, yardstick) for a family's model.
-
-    Truth is the family's reference in float64 on the exact values the case's dtype holds;
-    the yardstick is, per quantity, the largest |ref_f32 - ref_f64| over the float32
-    samples (see YARD_SAMPLES).
-    """
+def yardstick(inputs64, family):
+    """Per quantity, the largest |ref_f32 - ref_f64| over the float32 samples (see
+    YARD_SAMPLES). It depends on the float64 inputs only, not on the dtype of a case."""
     table = family.quantities
-    inputs = rounded(inputs64, np.dtype(dtype))
-    truth = family.run(**rounded(inputs, np.float64))
-    names = [q for q in table if table[q].source in truth]
-    truth_q = {q: contract_value(truth, q, table) for q in names}
-    yard = {q: np.zeros(v.shape) for q, v in truth_q.items()}
     in32 = rounded(inputs64, np.float32)
     samples = [(_nudged(in32, k), 0) for k in range(YARD_SAMPLES)]
     samples += [(in32, ulps) for ulps in (ACTIVATION_ULPS, -ACTIVATION_ULPS)]
+    yard = {}
     for sample, ulps in samples:
         r32 = family.run(**sample, ulps=ulps)
         r64 = family.run(**rounded(sample, np.float64))
-        for q in names:
+        for q in table:
+            if table[q].source not in r64:
+                continue
             err = np.abs(contract_value(r32, q, table).astype(np.float64) - contract_value(r64, q, table))
-            np.maximum(yard[q], err, out=yard[q])
-    return inputs, truth_q, yard
+            yard[q] = err if q not in yard else np.maximum(yard[q], err, out=yard[q])
+    return yard
 
 
-# Every oracle of a case shares its view; the grid visits a case's oracles far apart, so the
-# cache holds every coordinate of a profile (a few hundred, mostly small arrays).
+def reference_view(inputs64, dtype, family, yard=None):
+    """(inputs in ``dtype``, truth, yardstick) for a family's model: truth is the family's
+    reference in float64 on the exact values the case's dtype holds; ``yard`` (computed
+    here when not given) is ``yardstick(inputs64, family)``."""
+    table = family.quantities
+    inputs = rounded(inputs64, np.dtype(dtype))
+    truth = family.run(**rounded(inputs, np.float64))
+    truth_q = {q: contract_value(truth, q, table) for q in table if table[q].source in truth}
+    return inputs, truth_q, yard if yard is not None else yardstick(inputs64, family)
+
+
+# Every oracle of a case shares its view, and both dtypes of a coordinate share the inputs
+# and the yardstick; the grid visits a case's oracles far apart, so the caches hold every
+# coordinate of a profile (a few hundred, mostly small arrays).
+@functools.lru_cache(maxsize=1024)
+def _coordinates(family, B, T, D, H, seed, regime):
+    inputs64 = family.make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
+    return inputs64, yardstick(inputs64, family)
+
+
 @functools.lru_cache(maxsize=1024)
 def _view(family, B, T, D, H, seed, regime, dtype_name):
-    inputs64 = family.make_inputs(Case("-", B, T, D, H, "f64", seed, regime))
-    return reference_view(inputs64, dtype_name, family)
+    inputs64, yard = _coordinates(family, B, T, D, H, seed, regime)
+    return reference_view(inputs64, dtype_name, family, yard)
 
 
 def view(case, family):

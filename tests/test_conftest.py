@@ -102,12 +102,12 @@ def rnn_no_recurrent(**kw):
 '''
 
 
-def run_candidate(pytester, monkeypatch, *args):
+def run_candidate(pytester, monkeypatch, *args, tests="tests"):
     folder = pytester.mkdir("user")
     (folder / "mine.py").write_text(CANDIDATES)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
-    return pytester.runpytest_subprocess(str(REPO / "tests"), "--rootdir", str(REPO), "-p", "no:cacheprovider",
+    return pytester.runpytest_subprocess(str(REPO / tests), "--rootdir", str(REPO), "-p", "no:cacheprovider",
                                          "-q", *args)
 
 
@@ -135,7 +135,7 @@ def test_candidate_warnings_are_shown_not_failures_under_pytest(pytester, monkey
     """The suite runs with every warning an error; a candidate's own warning is recorded and
     the case compared (the same as under python -m gatecheck)."""
     result = run_candidate(pytester, monkeypatch, "--candidate", "mine:warns", "--family", "lstm",
-                           "-k", "torch-cell-B3-T7 and f64")
+                           "-k", "torch-cell-B3-T7 and f64", tests="tests/test_battery.py")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 5 and "failed" not in outcomes and "errors" not in outcomes, outcomes
     result.stdout.fnmatch_lines([
