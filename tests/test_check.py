@@ -7,7 +7,7 @@ import pytest
 from gatecheck import check as chk
 from gatecheck.__main__ import main
 from gatecheck.families import FAMILIES
-from oracles import ORACLES, battery_oracles
+from oracles import ORACLES
 from reference import lstm, rnn
 
 # Each family's own reference as the oracle keeps the test quick (the examples against every
