@@ -13,18 +13,14 @@ import numpy as np
 
 from gatecheck import tolerance
 
-# Relative (normwise) agreement for two float64 computations to count as the same, in the
-# diagnosis: far above rounding (~1e-15) and far below any real difference between variants.
-CLOSE = 1e-9
-
-
 def close(a, b):
-    """Whether ``a`` equals ``b`` to float64 precision (normwise, CLOSE of b's scale)."""
+    """Whether ``a`` equals ``b`` to float64 precision (normwise, ``tolerance.CLOSE`` of b's
+    scale): how the diagnosis decides that a hypothesis explains a candidate's numbers."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         return False
     scale = max(float(np.max(np.abs(b))) if b.size else 0.0, np.finfo(np.float64).tiny)
-    return bool(np.all(np.isfinite(a))) and float(np.max(np.abs(a - b))) <= CLOSE * scale
+    return bool(np.all(np.isfinite(a))) and float(np.max(np.abs(a - b))) <= tolerance.CLOSE * scale
 
 
 def _rank(name, table):

@@ -13,7 +13,7 @@ float64 against its family's reference:
 - a side-by-side table per time step (reference vs candidate) that fits a terminal.
 
 A hypothesis is reported only when it explains the candidate's numbers to float64
-precision (``gatecheck.compare.CLOSE``), never by pattern alone.
+precision (``gatecheck.tolerance.CLOSE``), never by pattern alone.
 """
 
 import itertools

@@ -98,3 +98,10 @@ def slice_rtol(dtype):
 # carry only rounding error (a few hundred eps at most for the short sequences used), so
 # agreement to 1e-10 of the quantity's scale is required; a wrong formula is off by O(1).
 FORMULA_RTOL = 1e-10
+
+# The diagnosis (gatecheck.diagnose, gatecheck.localise) accepts a hypothesis only when it
+# reproduces the candidate's float64 numbers to 1e-9 of their scale (normwise): far above
+# the rounding of two float64 computations of the same thing (~1e-15 relative, times the
+# few hundred eps a short sequence accumulates) and far below any real difference between
+# two LSTM variants, which is O(1e-3) or more.
+CLOSE = 1e-9
