@@ -14,8 +14,8 @@ import pytest  # noqa: E402
 from gatecheck import candidate as cand  # noqa: E402
 from gatecheck.cases import PROFILES, check_profile, grid, parse_shard, shard  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
-from oracles import ORACLES  # noqa: E402
-from oracles import frameworks as fw  # noqa: E402
+from gatecheck.oracles import ORACLES  # noqa: E402
+from gatecheck.oracles import frameworks as fw  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -253,7 +253,7 @@ def pytest_sessionfinish(session):
 
     shard_ = config.gatecheck_shard
     meta = results.metadata(dict(profile=config.gatecheck_profile,
-                                 candidate=config.gatecheck_candidate_spec or "reference.lstm:run",
+                                 candidate=config.gatecheck_candidate_spec or results.REFERENCE_LABEL,
                                  families=config.gatecheck_families,
                                  shard=f"{shard_[0]}/{shard_[1]}" if shard_ else None))
     results.write(path, meta, _collected)

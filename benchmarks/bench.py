@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 
 from gatecheck.cases import Case, rounded  # noqa: E402
 from gatecheck.families.lstm import LSTM, make_inputs  # noqa: E402
-from oracles import frameworks as fw  # noqa: E402
-from reference import lstm  # noqa: E402
+from gatecheck.oracles import frameworks as fw  # noqa: E402
+from gatecheck.reference import lstm  # noqa: E402
 
 
 def best_of(fns, repeat, rounds=3):
@@ -54,7 +54,7 @@ def blas_threads():
 
 def reference_vs_torch(repeat):
     torch = fw.import_torch()
-    from oracles import torch_oracle
+    from gatecheck.oracles import torch_oracle
 
     case = Case("bench", 32, 100, 64, 128, "f64", 0)
     inputs = rounded(make_inputs(case), np.float64)
@@ -80,7 +80,7 @@ def reference_vs_torch(repeat):
 
 def torch_fwd_bwd(torch, inputs):
     """torch.nn.LSTM's forward and backward alone: module, weights and leaves made once."""
-    from oracles import layout
+    from gatecheck.oracles import layout
 
     B, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
@@ -104,7 +104,7 @@ def torch_fwd_bwd(torch, inputs):
 def ci_profile(workers):
     from gatecheck import battery
     from gatecheck.cases import grid
-    from oracles import ORACLES
+    from gatecheck.oracles import ORACLES
 
     cases = grid("ci", LSTM)
     print(f"\n== ci profile: {len(cases)} battery cases")

@@ -28,9 +28,9 @@ from gatecheck.cases import Case, grid  # noqa: E402
 from gatecheck.compare import contract_value, slices  # noqa: E402
 from gatecheck.families.lstm import LSTM, QUANTITIES  # noqa: E402
 from gatecheck.tolerance import EPS  # noqa: E402
-from oracles import ORACLES, battery_oracles  # noqa: E402
-from oracles.frameworks import Unavailable  # noqa: E402
-from reference import lstm  # noqa: E402
+from gatecheck.oracles import ORACLES, battery_oracles  # noqa: E402
+from gatecheck.oracles.frameworks import Unavailable  # noqa: E402
+from gatecheck.reference import lstm  # noqa: E402
 
 ORACLE_NAMES = battery_oracles("lstm")
 

@@ -28,9 +28,9 @@ from gatecheck import check as chk
 from gatecheck.cases import DTYPES, PROFILES, Case
 from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
-import oracles
-from oracles import battery_oracles, of_family, reference_oracle
-from oracles.frameworks import Unavailable
+from gatecheck import oracles
+from gatecheck.oracles import battery_oracles, of_family, reference_oracle
+from gatecheck.oracles.frameworks import Unavailable
 
 __doc__ += "".join(f"    {code}  {meaning}\n" for code, meaning in chk.EXIT_CODES.items())
 

@@ -13,7 +13,7 @@ from gatecheck.compare import compare, contract_value
 # rounded to float32 and nudged by 0, +1 and -1 ulp (one sample alone can be near zero by
 # luck on a small slice, a single element of dh0, say), and with the activations moved by
 # +-ACTIVATION_ULPS ulps (frameworks' tanh and sigmoid are that far off; with saturated
-# units input nudges do not show it: see reference/_numerics.py).
+# units input nudges do not show it: see gatecheck/reference/_numerics.py).
 YARD_SAMPLES = 3
 ACTIVATION_ULPS = 4
 

@@ -79,9 +79,7 @@ def _is_candidate_frame(filename):
     if path.startswith(os.path.dirname(os.__file__)) or "site-packages" in path.split(os.sep):
         return False
     here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    return not any(path.startswith(os.path.join(root, pkg) + os.sep) for pkg in ("gatecheck", "oracles", "reference")) \
-        and not filename.startswith("<frozen")
+    return not path.startswith(here + os.sep) and not filename.startswith("<frozen")
 
 
 def _where(exc):

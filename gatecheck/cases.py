@@ -84,7 +84,7 @@ def check_profile(profile):
 def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
     family's battery oracles in the registry), each dtype, each block's coordinates."""
-    from oracles import battery_oracles
+    from gatecheck.oracles import battery_oracles
 
     check_profile(profile)
     names = battery_oracles(family.name) if oracles is None else oracles
@@ -123,7 +123,7 @@ def group(case):
 def cost(cases):
     """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS and each
     oracle's trace cost per step)."""
-    from oracles import ORACLES
+    from gatecheck.oracles import ORACLES
 
     traced = {group(c): ORACLES[c.oracle].trace_ms_per_step * c.T for c in cases}
     return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(traced.values())

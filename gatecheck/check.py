@@ -30,8 +30,8 @@ EXIT_CODES = {
 
 def run_cases(fn, spec, family, cases):
     """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case."""
-    from oracles import ORACLES
-    from oracles.frameworks import FRAMEWORKS, Unavailable
+    from gatecheck.oracles import ORACLES
+    from gatecheck.oracles.frameworks import FRAMEWORKS, Unavailable
 
     records, unavailable = [], {}
     for case in cases:
@@ -166,7 +166,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     declared = cand.cannot_observe(fn, family)
     for key, why in declared.items():
         lines.append(f"  not compared: {key} (the candidate cannot observe it: {why})")
-    from oracles import ORACLES
+    from gatecheck.oracles import ORACLES
 
     blind = {}
     for o in oracles:

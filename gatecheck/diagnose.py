@@ -171,7 +171,7 @@ def table(report, T, max_rows=12):
 def diagnose(candidate, case, family, name="candidate", localise=True):
     """Examine ``candidate`` on the coordinates of ``case`` in float64 against ``family``'s
     reference; return (report, text)."""
-    from oracles import reference_oracle
+    from gatecheck.oracles import reference_oracle
 
     oracle = reference_oracle(family.name)
     case64 = case._replace(oracle=oracle.name, dtype="f64")

@@ -67,7 +67,7 @@ def render(result, cases):
 
 def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     from gatecheck.cases import grid
-    from oracles import ORACLES, battery_oracles
+    from gatecheck.oracles import ORACLES, battery_oracles
 
     if not family.mutants:
         out(f"family {family.name} has no mutant catalogue: nothing to kill")

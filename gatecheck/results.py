@@ -19,6 +19,9 @@ import tempfile
 import time
 
 FORMAT = 2
+# The candidate label of a run whose candidates are the families' own references: the label
+# the committed baselines carry (drift compares like with like by it).
+REFERENCE_LABEL = "reference.lstm:run"
 READABLE = (1, 2)  # formats load() accepts
 
 
@@ -50,7 +53,7 @@ def summarize(case, report=None, error=None, family=""):
 
 
 def metadata(config_like):
-    from oracles import frameworks as fw
+    from gatecheck.oracles import frameworks as fw
 
     return dict(
         format=FORMAT,

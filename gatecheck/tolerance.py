@@ -10,7 +10,7 @@ prints the measurements behind the numbers below):
              inputs rounded to float32, in float32 and in float64 (the yardstick; the
              largest of five samples: the inputs nudged by 0, +1, -1 ulp, so that one
              lucky rounding does not set it, and the activations moved by +-4 ulps, as
-             frameworks' float32 tanh and sigmoid are (reference/_numerics.py); for a
+             frameworks' float32 tanh and sigmoid are (gatecheck/reference/_numerics.py); for a
              float64 comparison y is scaled by eps64 / eps32)
     scale  = max |ref_f64| over the whole quantity
     atol   = factor * max(y, floor * eps * scale, sum_floor * sqrt(n) * eps * scale)

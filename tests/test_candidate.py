@@ -7,7 +7,7 @@ from gatecheck import candidate as cand
 from gatecheck.battery import case_inputs
 from gatecheck.cases import Case
 from gatecheck.families.lstm import LSTM
-from reference import lstm
+from gatecheck.reference import lstm
 
 INPUTS = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0), LSTM)
 
@@ -58,8 +58,8 @@ def test_candidate_cannot_alter_our_inputs():
     ("nocolon", r"expected 'module:callable', got 'nocolon'"),
     ("a:b:c", r"expected 'module:callable'"),
     ("no_such_module_xyz:run", r"module 'no_such_module_xyz' does not import: ModuleNotFoundError"),
-    ("reference.lstm:nothing", r"reference.lstm has no attribute 'nothing'"),
-    ("reference.lstm:GATES", r"'GATES' is a tuple, not callable"),
+    ("gatecheck.reference.lstm:nothing", r"gatecheck.reference.lstm has no attribute 'nothing'"),
+    ("gatecheck.reference.lstm:GATES", r"'GATES' is a tuple, not callable"),
 ])
 def test_bad_spec_is_named(spec, match):
     with pytest.raises(cand.CandidateError, match=match):
@@ -67,7 +67,7 @@ def test_bad_spec_is_named(spec, match):
 
 
 def test_reference_spec_loads():
-    assert cand.load("reference.lstm:run") is lstm.run
+    assert cand.load("gatecheck.reference.lstm:run") is lstm.run
 
 
 def warns(**kw):

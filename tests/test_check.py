@@ -7,8 +7,8 @@ import pytest
 from gatecheck import check as chk
 from gatecheck.__main__ import main
 from gatecheck.families import FAMILIES
-from oracles import ORACLES
-from reference import lstm, rnn
+from gatecheck.oracles import ORACLES
+from gatecheck.reference import lstm, rnn
 
 # Each family's own reference as the oracle keeps the test quick (the examples against every
 # framework oracle: tests/test_styles.py, tests/test_rnn.py); `check` without --oracles runs
@@ -100,11 +100,11 @@ def test_a_raising_candidate_shows_its_own_line(capsys):
 
 
 def test_bad_usage_is_exit_2(capsys):
-    for argv in (["check", "reference.lstm:run"],  # --family is required
-                 ["check", "reference.lstm:run", "--family", "gru"],
+    for argv in (["check", "gatecheck.reference.lstm:run"],  # --family is required
+                 ["check", "gatecheck.reference.lstm:run", "--family", "gru"],
                  ["check", "no_such_module:run", "--family", "lstm"],
-                 ["check", "reference.lstm:run", "--family", "lstm", "-n", "0"],
-                 ["check", "reference.lstm:run", "--family", "lstm", "--oracles", "torch-rnn-cell"]):
+                 ["check", "gatecheck.reference.lstm:run", "--family", "lstm", "-n", "0"],
+                 ["check", "gatecheck.reference.lstm:run", "--family", "lstm", "--oracles", "torch-rnn-cell"]):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == chk.USAGE, argv
@@ -152,7 +152,7 @@ def test_a_missing_framework_is_a_partial_pass_not_a_pass(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(repo)]))
 
     def check(oracles):
-        return subprocess.run([sys.executable, "-m", "gatecheck", "check", "reference.lstm:run", "--family", "lstm",
+        return subprocess.run([sys.executable, "-m", "gatecheck", "check", "gatecheck.reference.lstm:run", "--family", "lstm",
                                "--oracles", oracles], capture_output=True, text=True, env=env, cwd=repo)
 
     partial = check("torch-cell,reference")

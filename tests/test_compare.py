@@ -11,8 +11,8 @@ from gatecheck.battery import case_inputs, run_case
 from gatecheck.cases import Case
 from gatecheck.compare import compare, contract_value
 from gatecheck.families.lstm import LSTM, QUANTITIES
-from oracles import ORACLES
-from reference import lstm
+from gatecheck.oracles import ORACLES
+from gatecheck.reference import lstm
 
 CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
 

@@ -88,7 +88,7 @@ def test_header_names_versions_and_settings(pytester, monkeypatch):
 
 CANDIDATES = '''
 import numpy as np
-from reference import lstm, rnn
+from gatecheck.reference import lstm, rnn
 
 
 def warns(**kw):

@@ -8,7 +8,7 @@ from gatecheck import diagnose as dg
 from gatecheck import mutants
 from gatecheck.cases import Case
 from gatecheck.families.lstm import LSTM
-from reference import lstm
+from gatecheck.reference import lstm
 
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
 SQUARE = Case("reference", 2, 5, 4, 4, "f64", 1)  # D == H: the concatenation order is testable
@@ -95,7 +95,7 @@ def test_unexplained_failure_says_so():
 def test_cli_verifies_and_diagnoses(capsys):
     from gatecheck.__main__ import main
 
-    assert main(["verify", "reference.lstm:run", "--family", "lstm", "--shape", "2,3,2,2"]) == 0
+    assert main(["verify", "gatecheck.reference.lstm:run", "--family", "lstm", "--shape", "2,3,2,2"]) == 0
     assert "matches reference" in capsys.readouterr().out
     assert main(["verify", "tests.test_diagnose:swapped_concat", "--family", "lstm", "--shape", "2,5,4,4",
                  "--dtype", "f32"]) == 1
@@ -112,5 +112,5 @@ def test_cli_rejects_bad_usage(capsys):
     assert exc.value.code == 2
     assert "'MUTANTS' is a list, not callable" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["verify", "reference.lstm:run", "--shape", "2,3"])
+        main(["verify", "gatecheck.reference.lstm:run", "--shape", "2,3"])
     assert "expected four positive integers B,T,D,H" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from gatecheck.diagnose import diagnose
 from gatecheck.families import lstm_diagnosis as ld
 from gatecheck.families.lstm import LSTM
 from gatecheck.localise import localise
-from reference import lstm
+from gatecheck.reference import lstm
 
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
 ZERO = CASE._replace(regime="zero")

@@ -13,7 +13,7 @@ from gatecheck.battery import run_case
 from gatecheck.cases import Case
 from gatecheck.families.lstm import LSTM
 from gatecheck.mutants import candidate
-from oracles import ORACLES
+from gatecheck.oracles import ORACLES
 
 REFERENCE = ORACLES["reference"]
 BY_NAME = LSTM.mutants_by_name
@@ -26,7 +26,7 @@ def run_file(tmp_path_factory):
     """A results file of four cases: the reference (in each dtype) against float64 truth."""
     records = [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in CASES]
     path = tmp_path_factory.mktemp("results") / "run.json"
-    res.write(str(path), res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None)), records)
+    res.write(str(path), res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None)), records)
     return path
 
 
@@ -62,7 +62,7 @@ def test_a_real_bug_is_flagged_as_new_failure(run_file, tmp_path):
     """A mutant's run against the clean baseline: every failing case is a new failure."""
     records = [res.summarize(c, run_case(c, REFERENCE, candidate(LSTM, BY_NAME["no-recurrent-dh"]), "m"), family="lstm") for c in CASES]
     path = tmp_path / "mutant.json"
-    res.write(str(path), res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None)), records)
+    res.write(str(path), res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None)), records)
     lines = []
     assert drift.report_drift(str(path), str(run_file), out=lines.append) == 1
     assert "4 new failures" in lines[0]

@@ -10,8 +10,8 @@ from gatecheck.cases import Case
 from gatecheck.families.head import HEAD
 from gatecheck.families.head import make_inputs as make_head_inputs
 from gatecheck.tolerance import FORMULA_RTOL
-from oracles import ORACLES, battery_oracles
-from reference import head, lstm
+from gatecheck.oracles import ORACLES, battery_oracles
+from gatecheck.reference import head, lstm
 
 # The head oracles against the reference are the lstm-head family's part of the battery
 # (tests/test_battery.py); here, the reference's own proofs and the derivation.

@@ -7,7 +7,7 @@ import pytest
 
 from gatecheck.cases import Case
 from gatecheck.families.lstm import make_inputs
-from oracles import layout
+from gatecheck.oracles import layout
 
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
 

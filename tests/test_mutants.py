@@ -13,8 +13,8 @@ from gatecheck import mutants as mut
 from gatecheck.cases import grid
 from gatecheck.families import FAMILIES
 from gatecheck.families.lstm import LSTM
-from oracles import ORACLES
-from reference.lstm import GATES
+from gatecheck.oracles import ORACLES
+from gatecheck.reference.lstm import GATES
 
 
 def test_catalogue_is_data_and_complete():

@@ -7,7 +7,7 @@ import pytest
 
 from gatecheck.cases import Case
 from gatecheck.families.lstm import make_inputs
-from reference import lstm
+from gatecheck.reference import lstm
 
 FD_CASES = [
     Case("fd", 1, 1, 1, 1, "f64", 0),
@@ -60,7 +60,7 @@ def test_identity_output_is_a_different_model():
 def test_activation_jitter_is_an_argument_and_exact():
     """The yardstick's perturbation is passed in (no state in the reference): 0 is the exact
     reference, 4 moves every activation by exactly 4 ulps, alternately down and up."""
-    from reference import _numerics
+    from gatecheck.reference import _numerics
 
     a = np.linspace(-0.9, 0.9, 6, dtype=np.float32)
     assert np.array_equal(_numerics.jitter(a.copy()), a)

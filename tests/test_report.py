@@ -10,7 +10,7 @@ from gatecheck.battery import run_case
 from gatecheck.cases import Case
 from gatecheck.families.lstm import LSTM
 from gatecheck.mutants import candidate
-from oracles import ORACLES
+from gatecheck.oracles import ORACLES
 
 REFERENCE = ORACLES["reference"]
 BY_NAME = LSTM.mutants_by_name
@@ -21,7 +21,7 @@ def files(tmp_path_factory):
     pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install -e '.[report]'")
     folder = tmp_path_factory.mktemp("report")
     cases = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 9) for dtype in ("f32", "f64")]
-    meta = res.metadata(dict(profile="ci", candidate="reference.lstm:run", shard=None))
+    meta = res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None))
     res.write(str(folder / "base.json"), meta, [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in cases])
     bug = candidate(LSTM, BY_NAME["dc-without-forget"])
     records = [res.summarize(c, run_case(c, REFERENCE, bug, "m"), family="lstm") for c in cases[:2]]

@@ -16,9 +16,9 @@ from gatecheck.cases import grid as family_grid
 from gatecheck.compare import compare
 from gatecheck.families.rnn import RNN
 from gatecheck.families.rnn import make_inputs as rnn_inputs
-from oracles import ORACLES, battery_oracles, rnn_layout
-from oracles.base import Oracle
-from reference import rnn
+from gatecheck.oracles import ORACLES, battery_oracles, rnn_layout
+from gatecheck.oracles.base import Oracle
+from gatecheck.reference import rnn
 
 RNN_ORACLES = {name: ORACLES[name] for name in battery_oracles("rnn")}
 

@@ -10,8 +10,8 @@ from gatecheck import mutants
 from gatecheck.battery import case_inputs, run_case
 from gatecheck.cases import Case
 from gatecheck.cases import grid as family_grid
-from oracles import ORACLES
-from reference import lstm
+from gatecheck.oracles import ORACLES
+from gatecheck.reference import lstm
 from examples import assignment, course
 from gatecheck.families.lstm import LSTM
 
@@ -100,7 +100,7 @@ def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
 # --- node style: a different model (no output tanh) ----------------------------------
 
 from examples import node  # noqa: E402
-from oracles import ORACLES as _REGISTRY  # noqa: E402
+from gatecheck.oracles import ORACLES as _REGISTRY  # noqa: E402
 
 REFERENCE_IDENTITY = _REGISTRY["reference-identity"]
 

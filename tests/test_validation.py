@@ -5,7 +5,7 @@ import pytest
 
 from gatecheck.cases import Case
 from gatecheck.families.lstm import make_inputs
-from reference import lstm
+from gatecheck.reference import lstm
 
 
 def good(dtype=np.float64):

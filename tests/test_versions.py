@@ -1,9 +1,9 @@
-"""Each installed framework version against its own documented semantics (oracles/versions.py)."""
+"""Each installed framework version against its own documented semantics (gatecheck/oracles/versions.py)."""
 
 import numpy as np
 import pytest
 
-from oracles import versions
+from gatecheck.oracles import versions
 
 X = np.linspace(-6, 6, 241)
 

@@ -1,5 +1,5 @@
 """The ``lstm-head`` family: the LSTM under a dense + softmax + cross-entropy head on every
-step (reference/head.py)."""
+step (gatecheck/reference/head.py)."""
 
 import zlib
 
@@ -8,8 +8,8 @@ import numpy as np
 from gatecheck.families import lstm as lstm_family
 from gatecheck.families import lstm_diagnosis
 from gatecheck.family import Family, Quantity
-from reference import head
-from reference import lstm as lstm_reference
+from gatecheck.reference import head
+from gatecheck.reference import lstm as lstm_reference
 
 CLASSES = 3  # K, the head's width
 

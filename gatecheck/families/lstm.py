@@ -9,7 +9,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import lstm_diagnosis, lstm_mutants
 from gatecheck.family import Family, Quantity, quantity_table
-from reference import lstm
+from gatecheck.reference import lstm
 
 REGIMES = {
     "std": "random weights, inputs and upstream gradients; h0, c0 and gc non-zero",

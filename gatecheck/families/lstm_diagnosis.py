@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 
 from gatecheck.compare import close
-from reference import head as head_reference
-from reference import lstm as lstm_reference
+from gatecheck.reference import head as head_reference
+from gatecheck.reference import lstm as lstm_reference
 
 GATES = lstm_reference.GATES
 

@@ -1,12 +1,12 @@
 """The LSTM's mutant catalogue: realistic LSTM bugs, as data (see ``gatecheck.mutants``).
-Textual mutants edit ``reference/lstm.py``."""
+Textual mutants edit ``gatecheck/reference/lstm.py``."""
 
 import itertools
 
 import numpy as np
 
 from gatecheck.mutants import Mutant
-from reference.lstm import GATES
+from gatecheck.reference.lstm import GATES
 
 
 # --- wrappers ------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.family import Family, Quantity, quantity_table
 from gatecheck.mutants import Mutant
-from reference import rnn
+from gatecheck.reference import rnn
 
 REGIMES = {
     "std": "random weights, inputs and upstream gradients; h0 non-zero",

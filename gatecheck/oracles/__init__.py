@@ -2,12 +2,12 @@
 
 The grid, the pytest markers, GATECHECK_REQUIRE gating, the shard cost model and every
 command-line choice derive from ``ORACLES``; nothing else lists oracle names. Adding an
-oracle is its module (a tuple ``ORACLES`` of ``oracles.base.Oracle``) and one entry in
+oracle is its module (a tuple ``ORACLES`` of ``gatecheck.oracles.base.Oracle``) and one entry in
 ``MODULES``.
 """
 
-from oracles import keras_oracle, reference_oracle, rnn_oracles, torch_oracle
-from oracles.frameworks import FRAMEWORKS
+from gatecheck.oracles import keras_oracle, reference_oracle, rnn_oracles, torch_oracle
+from gatecheck.oracles.frameworks import FRAMEWORKS
 
 MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles)
 

@@ -8,14 +8,14 @@
 so dL/dlogits_t = p_t * sum_k y_t - y_t (= p_t - y_t for a distribution; the exact form
 keeps the gradient exact when y's rows sum to 1 only to the dtype's precision) and the
 LSTM receives gh_t = dL/dlogits_t @ V^T, gc = 0.
-``run`` returns the LSTM contract of ``reference.lstm.run`` for that loss, plus
+``run`` returns the LSTM contract of ``gatecheck.reference.lstm.run`` for that loss, plus
 "dV" (H, K), "dcb" (K,), "p" (B, T, K) and "loss".
 """
 
 import numpy as np
 
-from reference import _validate as v
-from reference import lstm
+from gatecheck.reference import _validate as v
+from gatecheck.reference import lstm
 
 CONTRACT_KEYS = lstm.CONTRACT_KEYS + ("p", "dV", "dcb")
 
@@ -44,7 +44,7 @@ def validate(V, cb, y, h_shape, dtype):
 
 def run(x, h0, c0, W, U, b, V, cb, y, *, ulps=0):
     """The LSTM under the head's cross-entropy loss; see the module docstring (``ulps``:
-    see ``reference.lstm.run``)."""
+    see ``gatecheck.reference.lstm.run``)."""
     B, T, D = x.shape
     H = h0.shape[1]
     zeros_gh, zeros_gc = np.zeros((B, T, H), x.dtype), np.zeros((B, H), x.dtype)

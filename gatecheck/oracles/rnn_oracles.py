@@ -11,12 +11,12 @@ torch-rnn-layer  ``torch.nn.RNN(batch_first=True, nonlinearity="tanh")``: the fu
 
 Each runner takes the canonical inputs (x, h0, W, U, b, gh) and returns canonical-layout
 arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b / 2 for
-PyTorch (see ``oracles.rnn_layout``).
+PyTorch (see ``gatecheck.oracles.rnn_layout``).
 """
 
-from oracles import keras_oracle, rnn_layout, torch_oracle
-from oracles.frameworks import import_keras, import_torch
-from oracles.base import Oracle
+from gatecheck.oracles import keras_oracle, rnn_layout, torch_oracle
+from gatecheck.oracles.frameworks import import_keras, import_torch
+from gatecheck.oracles.base import Oracle
 
 # --- Keras ---------------------------------------------------------------------------
 

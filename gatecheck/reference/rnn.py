@@ -21,8 +21,8 @@ canonical reference).
 
 import numpy as np
 
-from reference import _numerics
-from reference import _validate as v
+from gatecheck.reference import _numerics
+from gatecheck.reference import _validate as v
 
 CONTRACT_KEYS = ("h", "dh", "dW", "dU", "db", "dx", "dh0")
 

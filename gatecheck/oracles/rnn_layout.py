@@ -8,7 +8,7 @@ the cell computes ``x @ kernel + bias + h @ recurrent_kernel``, the canonical la
 PyTorch ``nn.RNN`` / ``nn.RNNCell``: weight_ih (H, D), weight_hh (H, H), bias_ih (H,),
 bias_hh (H,); the step computes ``x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh``.
 
-Bias split for PyTorch, as in ``oracles.layout``: bias_ih = bias_hh = b / 2 (exact in
+Bias split for PyTorch, as in ``gatecheck.oracles.layout``: bias_ih = bias_hh = b / 2 (exact in
 binary floating point, and both biases are exercised). By the chain rule the canonical
 gradient is db = (d bias_ih + d bias_hh) / 2; each of the two is also reported on its
 own (``db_ih``, ``db_hh``), since each must equal db.

@@ -10,13 +10,13 @@ keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: th
 Each is traced once per (shape, dtype) and reused.
 """
 
-from oracles import layout
-from oracles.frameworks import import_keras
-from oracles.base import Oracle
+from gatecheck.oracles import layout
+from gatecheck.oracles.frameworks import import_keras
+from gatecheck.oracles.base import Oracle
 
 _cache = {}
 # The canonical LSTM's activations, stated rather than left to a version's defaults (Keras
-# before 2.3 defaulted recurrent_activation to hard_sigmoid; see oracles/versions.py).
+# before 2.3 defaulted recurrent_activation to hard_sigmoid; see gatecheck/oracles/versions.py).
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
@@ -151,7 +151,7 @@ KERAS_LAYER = Oracle(
 )
 
 
-# --- the softmax / cross-entropy head (reference/head.py) ---------------------------
+# --- the softmax / cross-entropy head (gatecheck/reference/head.py) ---------------------------
 
 
 def _build_cell_head(T, D, H, K, dtype):

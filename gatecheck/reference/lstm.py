@@ -23,8 +23,8 @@ float64 is the canonical reference).
 
 import numpy as np
 
-from reference import _numerics
-from reference import _validate as v
+from gatecheck.reference import _numerics
+from gatecheck.reference import _validate as v
 
 GATES = ("i", "f", "g", "o")
 CONTRACT_KEYS = ("h", "c", "dh", "dc", "dW", "dU", "db", "dx", "dh0", "dc0")

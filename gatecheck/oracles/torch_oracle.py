@@ -6,12 +6,12 @@ torch-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keep
              (the cell computes h_t from the c_t it returns, so dL/dc_t includes the
              path through h_t).
 
-Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``oracles.layout``).
+Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``gatecheck.oracles.layout``).
 """
 
-from oracles import layout
-from oracles.frameworks import import_torch
-from oracles.base import Oracle
+from gatecheck.oracles import layout
+from gatecheck.oracles.frameworks import import_torch
+from gatecheck.oracles.base import Oracle
 
 
 
@@ -129,7 +129,7 @@ TORCH_CELL = Oracle(
 )
 
 
-# --- the softmax / cross-entropy head (reference/head.py) ---------------------------
+# --- the softmax / cross-entropy head (gatecheck/reference/head.py) ---------------------------
 
 
 def run_cell_head(inputs):
