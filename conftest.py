@@ -56,6 +56,13 @@ def pytest_addoption(parser):
         help="run the family's battery with this implementation in place of the reference (importable from "
         "the current directory, following the family's contract: README, 'Contracts'); only the battery runs",
     )
+    group.addoption(
+        "--candidate-timeout",
+        default=None,
+        metavar="SECONDS",
+        help="the longest one call of the candidate may take (it runs in a process of its own); default "
+        "that of python -m gatecheck check",
+    )
 
 
 def pytest_configure(config):
@@ -74,6 +81,13 @@ def pytest_configure(config):
         config.gatecheck_shard = parse_shard(config.getoption("--shard")) if config.getoption("--shard") else None
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--results") and not hasattr(config, "workerinput"):  # fail now, not after the run
+        from gatecheck import results
+
+        try:
+            results.check_writable(config.getoption("--results"), "--results")
+        except results.ResultsError as exc:
+            raise pytest.UsageError(str(exc)) from None
     try:
         config.gatecheck_required = fw.required()
         fw.threads()
@@ -85,17 +99,32 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--family: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
     config.gatecheck_families = [family or "lstm"] if spec else [family] if family else list(FAMILIES)
     config.gatecheck_candidate_spec = spec
+    if config.gatecheck_shard and not battery_cases(config):  # an empty shard would run nothing, and pass
+        from gatecheck.cases import group
+
+        i, n = config.gatecheck_shard
+        config.gatecheck_shard = None
+        whole = battery_cases(config)
+        raise pytest.UsageError(
+            f"--shard {i}/{n}: shard {i} holds no case: the grid has {len(whole)} battery cases in "
+            f"{len({group(c) for c in whole})} groups (one oracle, shape and dtype each, kept in one shard); "
+            "use at most that many shards")
     # A candidate that does not load fails every battery test with the reason.
     config.gatecheck_candidate_error = None
     config.gatecheck_candidate, config.gatecheck_not_compared = None, {}
     if spec:
+        from gatecheck.isolation import DEFAULT_TIMEOUT, Isolated, timeout_value
+
         try:
-            config.gatecheck_candidate = cand.load(spec)
-            config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate,
-                                                                FAMILIES[config.gatecheck_families[0]])
+            timeout = timeout_value(config.getoption("--candidate-timeout") or DEFAULT_TIMEOUT)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc).replace("--timeout", "--candidate-timeout")) from None
+        family = FAMILIES[config.gatecheck_families[0]]
+        try:  # in a process of its own (gatecheck.isolation), started here and in each xdist worker
+            config.gatecheck_candidate = Isolated(spec, family, timeout)
+            config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate, family)
         except cand.CandidateError as exc:
             config.gatecheck_candidate_error = str(exc)
-    config.gatecheck_outcomes = {}
 
 
 def battery_cases(config):
@@ -244,11 +273,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             write("  " + line)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session):
+    """Write --results last, after the terminal summary: a failed write is then the last
+    line of the output, and the exit status is pytest's usage error (4)."""
+    outcome = yield
     config = session.config
     path = config.getoption("--results")
     if not path or hasattr(config, "workerinput"):
-        return
+        return outcome
+    import sys
+
     from gatecheck import results
 
     shard_ = config.gatecheck_shard
@@ -256,4 +291,14 @@ def pytest_sessionfinish(session):
                                  candidate=config.gatecheck_candidate_spec or results.REFERENCE_LABEL,
                                  families=config.gatecheck_families,
                                  shard=f"{shard_[0]}/{shard_[1]}" if shard_ else None))
-    results.write(path, meta, _collected)
+    try:
+        results.write(path, meta, _collected, "--results")
+    except results.ResultsError as exc:
+        message = f"gatecheck: ERROR: {exc}; the run's results are not saved"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message, red=True, bold=True)
+        else:
+            print(message, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    return outcome

@@ -16,7 +16,7 @@
 prints a short report that starts with the verdict; ``verify`` runs one case and prints
 the comparison and, on a mismatch, the diagnosis.
 
-Exit codes of check and verify:
+Exit codes (every command):
 """
 
 import argparse
@@ -55,25 +55,27 @@ def _oracle_list(ap, text, family):
     return names or battery_oracles(family.name)
 
 
-def _load(ap, spec):
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, "")
+def _load(ap, spec, family, timeout):
+    """The candidate in a process of its own (gatecheck.isolation); a usage error if it does
+    not load there."""
+    from gatecheck.isolation import Isolated, timeout_value
+
     try:
-        return cand.load(spec, what="MODULE:CALLABLE")
-    except cand.CandidateError as exc:
+        return Isolated(spec, family, timeout_value(timeout), what="MODULE:CALLABLE")
+    except (ValueError, cand.CandidateError) as exc:
         ap.error(str(exc))
 
 
 def cmd_check(ap, args):
     family = get_family(args.family)
-    fn = _load(ap, args.candidate)
+    fn = _load(ap, args.candidate, family, args.timeout)
     try:
         n = chk.workers(args.n)
         cand.cannot_observe(fn, family)
     except (ValueError, cand.CandidateError) as exc:
         ap.error(str(exc))
     oracles = _oracle_list(ap, args.oracles, family)
-    records = chk.battery(fn, args.candidate, family, args.profile, oracles, n)
+    records = chk.battery(fn, args.candidate, family, args.profile, oracles, n, fn.timeout)
 
     def diagnosis(record):
         from gatecheck.diagnose import diagnose
@@ -87,7 +89,7 @@ def cmd_check(ap, args):
 
 def cmd_verify(ap, args):
     family = get_family(args.family)
-    fn = _load(ap, args.candidate)
+    fn = _load(ap, args.candidate, family, args.timeout)
     name = args.oracle or reference_oracle(family.name).name
     if name not in of_family(family.name):
         ap.error(f"--oracle: {name!r} is not an oracle of the {family.name} family; expected one of "
@@ -155,16 +157,18 @@ def cmd_power(ap, args):
 
 
 def _results_errors(command):
-    """Run a results-file command; a ResultsError is a one-line message and exit 2."""
+    """Run a results-file command; a file or path problem (a ResultsError, or an OSError
+    that escaped one) is a one-line message and exit 2 (usage), never 1 (drift)."""
+    from gatecheck.exit_codes import USAGE
     from gatecheck.results import ResultsError
 
     def wrap(fn):
         def run(ap, args):
             try:
                 return fn(ap, args)
-            except ResultsError as exc:
+            except (ResultsError, OSError) as exc:
                 print(f"{command}: {exc}", file=sys.stderr)
-                return 2
+                return USAGE
         return run
     return wrap
 
@@ -173,40 +177,53 @@ def _results_errors(command):
 def cmd_drift(ap, args):
     from gatecheck import drift
 
-    if not args.factor > 1:
-        ap.error(f"--factor: expected a number > 1, got {args.factor}")
-    return drift.report_drift(args.results, args.baseline, args.factor)
+    try:
+        factor = drift.check_factor(args.factor)
+    except ValueError as exc:
+        ap.error(str(exc))
+    return drift.report_drift(args.results, args.baseline, factor)
 
 
 @_results_errors("baseline")
 def cmd_baseline(ap, args):
     from gatecheck import drift
+    from gatecheck.exit_codes import PASS
 
-    print(f"baseline written: {drift.update(args.results, args.name)}")
-    return 0
+    print(f"baseline written: {drift.update(args.results, args.name, force=args.force)}")
+    return PASS
 
 
 @_results_errors("merge")
 def cmd_merge(ap, args):
+    from gatecheck.exit_codes import PASS
     from gatecheck.results import merge
 
     print(f"{merge(args.inputs, args.output)} cases written to {args.output}")
-    return 0
+    return PASS
 
 
 @_results_errors("report")
 def cmd_report(ap, args):
     from gatecheck import report
+    from gatecheck.exit_codes import PASS
 
     for path in report.build(args.results, args.out, args.baseline):
         print(f"written: {path}")
-    return 0
+    return PASS
 
 
 def _family_option(p, required=False):
     p.add_argument("--family", required=required, default=None if required else "lstm", choices=sorted(FAMILIES),
                    help="the model your code implements (its contract: README, 'Contracts')"
                    + ("" if required else "; default lstm"))
+
+
+def _timeout_option(p):
+    from gatecheck.isolation import DEFAULT_TIMEOUT
+
+    p.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
+                   help="the longest one call of your code may take (it runs in a process of its own); "
+                   f"default {DEFAULT_TIMEOUT:g}")
 
 
 def parser():
@@ -221,6 +238,7 @@ def parser():
     c.add_argument("--oracles", default="", help="comma list of the family's oracles (default: its battery)")
     c.add_argument("-n", default="1", metavar="N|auto", help="processes to run the cases in (default 1)")
     c.add_argument("--verbose", action="store_true", help="the whole first failure and diagnosis, every failing case")
+    _timeout_option(c)
     c.set_defaults(func=cmd_check)
     v = sub.add_parser("verify", help="one candidate on one case; the diagnosis of a failure")
     v.add_argument("candidate", metavar="MODULE:CALLABLE")
@@ -231,6 +249,7 @@ def parser():
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--regime", default="std", help="an input regime of the family (default std)")
+    _timeout_option(v)
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("kill-matrix", help="run every mutant of a family's catalogue through its battery")
     _family_option(k)
@@ -249,11 +268,15 @@ def parser():
     d = sub.add_parser("drift", help="compare a results file with a baseline and flag drift")
     d.add_argument("results")
     d.add_argument("--baseline", required=True)
-    d.add_argument("--factor", type=float, default=4.0, help="flag errors that grew by more than this")
+    d.add_argument("--factor", type=float, default=4.0,
+                   help="flag errors that grew by more than this (a finite number > 1; default 4)")
     d.set_defaults(func=cmd_drift)
     u = sub.add_parser("baseline", help="write baselines/NAME.json from a results file (explicit update)")
     u.add_argument("results")
-    u.add_argument("--name", required=True)
+    u.add_argument("--name", required=True, help="the file stem: letters, digits, '-', '_', and '.' between them")
+    u.add_argument("--force", action="store_true",
+                   help="replace an existing baseline of another profile, candidate or families, or with cases "
+                   "the results lack")
     u.set_defaults(func=cmd_baseline)
     m = sub.add_parser("merge", help="merge the results files of a run's shards into one")
     m.add_argument("output")
@@ -271,6 +294,14 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ap = parser()
     args = ap.parse_args(argv)
+    from gatecheck.exit_codes import USAGE
+    from gatecheck.oracles.frameworks import threads
+
+    try:  # the settings every command runs under, checked before any work
+        threads()
+    except ValueError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return USAGE
     return args.func(ap, args)
 
 

@@ -34,7 +34,7 @@ def load(spec, what="--candidate"):
     except Exception as exc:  # any import failure is the candidate's, reported as such
         raise CandidateError(
             f"{what} {spec!r}: module {module_name!r} does not import: {type(exc).__name__}: {exc}"
-            f"{_where(exc)}") from exc
+            f"{where(exc)}") from exc
     target = module
     for part in attr.split("."):
         if not hasattr(target, part):
@@ -82,7 +82,7 @@ def _is_candidate_frame(filename):
     return not path.startswith(here + os.sep) and not filename.startswith("<frozen")
 
 
-def _where(exc):
+def where(exc):
     """" at FILE:LINE in FUNCTION: `source`" for the innermost frame of the candidate's own code."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_candidate_frame(f.filename)]
     if not frames:
@@ -106,36 +106,77 @@ def summarize_warnings(caught):
 
 
 class Outputs(dict):
-    """A candidate's checked outputs; ``warnings`` lists what it warned while running."""
+    """A candidate's checked outputs (copies: a candidate may reuse its buffers); ``warnings``
+    lists what it warned (and printed) while running."""
 
     warnings = ()
 
 
+class Foreign:
+    """Stands for a returned value that is not an array (it may not survive the trip from
+    the candidate's process): its type is what the contract check reports."""
+
+    def __init__(self, value):
+        self.type_name = type(value).__name__
+
+
+class Returned(dict):
+    """What a candidate run in its own process returned (``gatecheck.isolation``): plain
+    arrays, with the warnings and output it produced there."""
+
+    warnings = ()
+
+
+def extract(out, keys):
+    """The contract's keys of a candidate's result as a plain dict, with bounded work on any
+    object: each key is looked up once with ``out[key]`` (a KeyError means absent); nothing
+    iterates or searches the object, which may be a mapping that never ends. Returns None
+    when ``out`` is not a mapping at all."""
+    if not hasattr(out, "keys") or not hasattr(out, "__getitem__"):
+        return None
+    found = {}
+    for key in keys:
+        try:
+            value = out[key]
+        except KeyError:
+            continue
+        except Exception as exc:  # a mapping whose lookup fails otherwise is the candidate's problem
+            raise CandidateError(f"looking up {key!r} in the candidate's result raised "
+                                 f"{type(exc).__name__}: {exc}{where(exc)}") from exc
+        found[key] = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+    return found
+
+
 def call(candidate, inputs, family, name="candidate"):
     """Run the candidate on canonical inputs and check its result against ``family``'s
-    contract (keys, shapes, dtype, finiteness). Returns ``Outputs``."""
+    contract (keys, shapes, dtype, finiteness). Returns ``Outputs``. The candidate may be a
+    plain callable (run here) or an ``gatecheck.isolation.Isolated`` (run in its own process)."""
     args = {k: v.copy() for k, v in inputs.items()}  # a candidate may not alter our inputs
+    keys = family.contract
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             out = candidate(**args)
+        except CandidateError:
+            raise
         except Exception as exc:
-            raise CandidateError(f"{name} raised {type(exc).__name__}: {exc}{_where(exc)}") from exc
-    keys = family.contract
-    if not hasattr(out, "keys") or not hasattr(out, "__getitem__"):
+            raise CandidateError(f"{name} raised {type(exc).__name__}: {exc}{where(exc)}") from exc
+        got = extract(out, keys)
+    if got is None:
         raise CandidateError(f"{name} returned a {type(out).__name__}; expected a mapping with keys {list(keys)}")
     excused = cannot_observe(candidate, family)
-    missing = [k for k in keys if k not in out and k not in excused]
+    missing = [k for k in keys if k not in got and k not in excused]
     if missing:
         raise CandidateError(f"{name} returned no {missing}; the contract needs {list(keys)}")
     dtype = inputs["x"].dtype
     checked = Outputs()
     for key, shape in family.shapes(inputs).items():
-        if key in excused and key not in out:
+        if key in excused and key not in got:
             continue
-        value = out[key]
+        value = got[key]
         if not isinstance(value, np.ndarray):
-            raise CandidateError(f"{name}: {key!r} is a {type(value).__name__}; expected a numpy.ndarray")
+            kind = value.type_name if isinstance(value, Foreign) else type(value).__name__
+            raise CandidateError(f"{name}: {key!r} is a {kind}; expected a numpy.ndarray")
         if value.shape != shape:
             raise CandidateError(f"{name}: {key!r} has shape {value.shape}; expected {shape}")
         if value.dtype != dtype:
@@ -144,5 +185,5 @@ def call(candidate, inputs, family, name="candidate"):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
             raise CandidateError(f"{name}: {key!r} holds {value[bad]} at {bad}; expected finite values")
         checked[key] = value
-    checked.warnings = summarize_warnings(caught)
+    checked.warnings = (list(out.warnings) if isinstance(out, Returned) else []) + summarize_warnings(caught)
     return checked

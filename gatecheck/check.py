@@ -3,12 +3,8 @@ and a short report that starts with the verdict.
 
     python -m gatecheck check MODULE:CALLABLE --family lstm [--profile ci] [--oracles A,B] [-n N|auto]
 
-Exit codes (the same for ``verify``; README, "Exit codes"):
-    0  every case compared matches, and the backward pass was compared
-    1  a mismatch, or a candidate error (it raised, broke the contract, or left nothing to compare)
-    2  usage: a bad argument, a candidate that does not load, no oracle that can run
-    3  matches, but no gradient was compared (forward only): never a plain pass
-    4  matches, but some oracles could not run (a framework is missing): a partial pass
+Its exit codes, like every command's, are the table of ``gatecheck.exit_codes``: forward
+only (3) and partial (4) are never a plain pass (0).
 """
 
 import os
@@ -17,15 +13,7 @@ from collections import defaultdict
 from gatecheck import candidate as cand
 from gatecheck.battery import judge, view
 from gatecheck.cases import Case, grid, shard
-
-PASS, FAIL, USAGE, FORWARD_ONLY, PARTIAL = 0, 1, 2, 3, 4
-EXIT_CODES = {
-    PASS: "every case compared matches, and the backward pass was compared",
-    FAIL: "a mismatch, or a candidate error (it raised, broke the contract, or left nothing to compare)",
-    USAGE: "usage: a bad argument, a candidate that does not load, or no oracle that can run",
-    FORWARD_ONLY: "matches, but no gradient was compared (forward only)",
-    PARTIAL: "matches, but some oracles could not run (a framework is missing)",
-}
+from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
 
 
 def run_cases(fn, spec, family, cases):
@@ -60,12 +48,19 @@ def run_cases(fn, spec, family, cases):
     return records
 
 
-def _worker(spec, family_name, cases):
-    """One process's share of the cases (plain tuples in, records out)."""
+def _worker(spec, family_name, cases, timeout):
+    """One process's share of the cases (plain tuples in, records out); the candidate runs
+    in a process of its own, as in the parent."""
     from gatecheck.families import get
+    from gatecheck.isolation import DEFAULT_TIMEOUT, Isolated
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return run_cases(cand.load(spec), spec, get(family_name), [Case(*c) for c in cases])
+    family = get(family_name)
+    fn = Isolated(spec, family, timeout or DEFAULT_TIMEOUT)
+    try:
+        return run_cases(fn, spec, family, [Case(*c) for c in cases])
+    finally:
+        fn.close()
 
 
 def workers(text):
@@ -81,7 +76,7 @@ def workers(text):
     return n
 
 
-def battery(fn, spec, family, profile="ci", oracles=None, n=1):
+def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None):
     """Every case of the family's profile for the candidate; records in grid order. With
     n > 1 the cases run in n processes, shards that keep each traced graph in one process."""
     cases = grid(profile, family, oracles)
@@ -92,7 +87,7 @@ def battery(fn, spec, family, profile="ci", oracles=None, n=1):
 
     parts = [shard(cases, i, n) for i in range(1, n + 1)]
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_worker, spec, family.name, [tuple(c) for c in part]) for part in parts if part]
+        futures = [pool.submit(_worker, spec, family.name, [tuple(c) for c in part], timeout) for part in parts if part]
         done = {r["id"]: r for f in futures for r in f.result()}
     return [done[c.id] for c in cases]
 

@@ -1,6 +1,7 @@
 """Drift: a results file against a committed baseline (baselines/NAME.json).
 
-Flagged: a case that fails now but did not in the baseline (or is new and fails), and a
+Flagged: a case that fails now but did not in the baseline (or is new and fails), a case
+of the baseline that the results lack (a partial run must not read as "no drift"), and a
 quantity whose fraction of the allowance used grew by more than ``factor`` for the same
 case (below ``FLOOR`` of the allowance, growth is noise and is not flagged).
 
@@ -8,12 +9,15 @@ case (below ``FLOOR`` of the allowance, growth is noise and is not flagged).
     python -m gatecheck baseline RESULTS --name NAME      # the explicit update
 """
 
+import math
 import os
+import re
 
 from gatecheck import results as res
 
 FACTOR = 4.0
 FLOOR = 0.02  # of the allowance: growth below this is rounding noise, not drift
+MISSING_LISTED = 20  # missing cases listed by name (a results file of one shard lacks thousands)
 # The committed baselines of a checkout (beside the gatecheck package). An installed
 # gatecheck has none: `baseline` then writes to ./baselines, and drift takes any path.
 BASELINES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "baselines")
@@ -36,8 +40,16 @@ def check_match(current, baseline, path):
         raise res.ResultsError(f"baseline {path}: no case in common with the results")
 
 
+def check_factor(factor):
+    """``factor`` must be a finite number > 1: NaN or infinity would flag no growth at all."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
+        raise ValueError(f"--factor: expected a finite number > 1, got {factor!r}")
+    return float(factor)
+
+
 def drift(current, baseline, factor=FACTOR):
-    """(new failures, grown errors) as lists of sentences."""
+    """(new failures, missing cases, grown errors) as lists of sentences."""
+    factor = check_factor(factor)
     base = {c["id"]: c for c in baseline["cases"]}
     failures, grown = [], []
     for case in current["cases"]:
@@ -54,7 +66,9 @@ def drift(current, baseline, factor=FACTOR):
             if now["ratio"] > FLOOR and now["ratio"] > factor * max(then["ratio"], FLOOR / factor):
                 grown.append(f"{case['id']}: {q} used {now['ratio']:.3g} of the allowance, "
                              f"baseline {then['ratio']:.3g} (x{now['ratio'] / max(then['ratio'], 1e-300):.3g} > x{factor:g})")
-    return failures, grown
+    have = {c["id"] for c in current["cases"]}
+    missing = [f"{cid}: in the baseline, missing from the results" for cid in sorted(base) if cid not in have]
+    return failures, missing, grown
 
 
 DIGITS = 3  # significant digits a baseline keeps: drift is judged by factors of 2 and more
@@ -73,27 +87,78 @@ def compact(data):
     return dict(data, cases=cases)
 
 
-def update(results_path, name, folder=None):
-    """Write baselines/NAME.json from a results file (the explicit baseline update)."""
-    if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
-        raise res.ResultsError(f"--name: expected letters, digits, '-', '_' or '.', got {name!r}")
+# A baseline's name is a plain file stem: no folder, no hidden file, no ".json" of its own.
+NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
+
+
+def check_name(name):
+    if not isinstance(name, str) or not NAME.match(name) or ".json" in name.lower():
+        hint = f"; give the stem: {name[:-5]!r}" if isinstance(name, str) and name.lower().endswith(".json") else ""
+        raise res.ResultsError(f"--name: expected a plain file stem (ASCII letters, digits, '-', '_', and '.' only "
+                               f"between them; written as NAME.json), got {name!r}{hint}")
+    return name
+
+
+def _families(meta):
+    return meta.get("families", ["lstm"])  # format-1 baselines hold the LSTM only
+
+
+def refusals(new, old):
+    """Why a baseline made from ``new`` must not silently replace the baseline ``old``."""
+    reasons = [f"{key} {old['meta'].get(key)!r} would become {new['meta'].get(key)!r}"
+               for key in ("profile", "candidate") if new["meta"].get(key) != old["meta"].get(key)]
+    if _families(new["meta"]) != _families(old["meta"]):
+        reasons.append(f"families {_families(old['meta'])} would become {_families(new['meta'])}")
+    if new["meta"].get("shard"):
+        reasons.append(f"the results are shard {new['meta']['shard']} only (merge the shards first)")
+    lost = {c["id"] for c in old["cases"]} - {c["id"] for c in new["cases"]}
+    if lost:
+        reasons.append(f"{len(lost)} of its {len(old['cases'])} cases would be lost (e.g. {min(lost)})")
+    return reasons
+
+
+def update(results_path, name, folder=None, force=False):
+    """Write baselines/NAME.json from a results file (the explicit baseline update). An
+    existing baseline of another profile, candidate or families, or with cases the results
+    lack, is replaced only with ``force``."""
+    check_name(name)
     data = compact(res.load(results_path))
+    if not data["cases"]:
+        raise res.ResultsError(f"results {results_path}: no case; a baseline of nothing would flag nothing")
     path = os.path.join(folder or baselines_folder(), name + ".json")
-    res.write(path, data["meta"], data["cases"])
+    if os.path.lexists(path) and not force:
+        try:
+            reasons = refusals(data, res.load(path, "baseline"))
+        except res.ResultsError as exc:
+            reasons = [f"it cannot be read ({exc})"]
+        if reasons:
+            raise res.ResultsError(f"baseline {path} exists and " + "; ".join(reasons)
+                                   + ": not replaced (--force replaces it)")
+    res.write(path, data["meta"], data["cases"], "baseline")
     return path
 
 
-def report_drift(results_path, baseline_path, factor=FACTOR, out=print):
-    current = res.load(results_path, "results")
+def report_drift(results_path, baseline_path, factor=FACTOR, out=print, current=None):
+    """Print the drift of a results file against a baseline; 1 if any, 0 otherwise.
+    ``current``: the results file's content, when already loaded."""
+    factor = check_factor(factor)
+    current = res.load(results_path, "results") if current is None else current
     baseline = res.load(baseline_path, "baseline")
     check_match(current, baseline, baseline_path)
-    failures, grown = drift(current, baseline, factor)
-    changed = {k: (baseline["meta"]["versions"].get(k), v) for k, v in current["meta"].get("versions", {}).items()
-               if baseline["meta"].get("versions", {}).get(k) != v}
+    failures, missing, grown = drift(current, baseline, factor)
+    versions = baseline["meta"].get("versions", {})
+    changed = {k: (versions.get(k), v) for k, v in current["meta"].get("versions", {}).items()
+               if versions.get(k) != v}
     if changed:
         out("versions changed since the baseline: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
     out(f"{len(current['cases'])} cases against {len(baseline['cases'])} in the baseline: "
-        f"{len(failures)} new failures, {len(grown)} errors grown by more than x{factor:g}")
-    for line in failures + grown:
+        f"{len(failures)} new failures, {len(missing)} cases of the baseline missing, "
+        f"{len(grown)} errors grown by more than x{factor:g}")
+    shard = current["meta"].get("shard")
+    if missing and shard:
+        out(f"  (the results are shard {shard} only: merge the shards, then compare)")
+    shown = missing if len(missing) <= MISSING_LISTED + 1 else missing[:MISSING_LISTED] + [
+        f"... and {len(missing) - MISSING_LISTED} more cases of the baseline missing"]
+    for line in failures + shown + grown:
         out("  " + line)
-    return 1 if failures or grown else 0
+    return 1 if failures or missing or grown else 0

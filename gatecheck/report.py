@@ -22,7 +22,6 @@ from gatecheck import drift as drift_mod
 from gatecheck import results as res
 
 
-
 def _order():
     """Every family's quantities, in their tables' order (the summary table's columns)."""
     from gatecheck.families import FAMILIES
@@ -192,11 +191,16 @@ def plots(data):
     for case in data["cases"]:
         worst = max((v["ratio"] for v in case["quantities"].values()), default=0.0)
         series[(case["oracle"], case["dtype"])].append((case["T"], worst))
+    shown = 0
     for key, pts in sorted(series.items()):
         pts = [p for p in pts if p[1] > 0]  # exact agreement has no place on a log axis
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, label=f"{key[0]} {key[1]}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        shown += len(pts)
+    if shown:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:  # a log axis of nothing cannot be drawn
+        ax.text(0.5, 0.5, "every case agrees exactly: no error to plot", transform=ax.transAxes, ha="center")
     ax.axhline(1.0, color="red", lw=0.8)
     ax.set_xlabel("T")
     ax.set_ylabel("worst fraction of the allowance")
@@ -207,23 +211,37 @@ def plots(data):
     return out
 
 
+def _out_folder(out_dir):
+    """The report's folder, made if missing; a ResultsError naming --out if it cannot be, or
+    takes no file."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise res.ResultsError(f"--out {out_dir}: is a file; expected a folder")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise res.ResultsError(f"--out {out_dir}: cannot create the folder: {exc.strerror or exc}") from None
+    res.check_writable(os.path.join(out_dir, "report.md"), "--out")
+
+
 def build(results_path, out_dir, baseline_path=None):
+    """Write the report's files into ``out_dir``, each atomically; everything is read and
+    drawn before the first is written. Returns the paths of the text files."""
     data = res.load(results_path)
     drift_lines = []
     if baseline_path:
-        drift_mod.report_drift(results_path, baseline_path, out=drift_lines.append)
-    figs = plots(data)
-    os.makedirs(out_dir, exist_ok=True)
-    for name, _, png in figs:
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(png)
+        drift_mod.report_drift(results_path, baseline_path, out=drift_lines.append, current=data)
+    _out_folder(out_dir)
+    try:
+        figs = plots(data)
+    except ImportError as exc:
+        raise res.ResultsError(f"plots need matplotlib ({exc}): pip install 'gatecheck[report]'") from None
     md = markdown(data, drift_lines, figs)
     # A CI job summary cannot show files beside it: the same text, pointing at the plots.
     summary = markdown(data, drift_lines, []) + "\nPlots and the HTML page: " + ", ".join(
         [name for name, _, _ in figs] + ["report.html"]) + " (in the report folder or artifact).\n"
+    for name, _, png in figs:
+        res.atomic_write(os.path.join(out_dir, name), lambda f, png=png: f.write(png), "--out", binary=True)
     written = []
     for name, text in (("report.md", md), ("summary.md", summary), ("report.html", html_page(md, figs))):
-        written.append(os.path.join(out_dir, name))
-        with open(written[-1], "w") as f:
-            f.write(text)
+        written.append(res.atomic_write(os.path.join(out_dir, name), lambda f, text=text: f.write(text), "--out"))
     return written

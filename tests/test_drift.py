@@ -43,7 +43,7 @@ def test_results_file_round_trip(run_file):
 
 def test_same_run_has_no_drift(run_file):
     data = res.load(str(run_file))
-    assert drift.drift(data, data) == ([], [])
+    assert drift.drift(data, data) == ([], [], [])
 
 
 def test_planted_drift_is_flagged(run_file):
@@ -53,8 +53,9 @@ def test_planted_drift_is_flagged(run_file):
     grown["quantities"]["dU"]["ratio"] = max(baseline["cases"][1]["quantities"]["dU"]["ratio"], 0.01) * 10 + 0.05
     failed = current["cases"][2]
     failed.update(ok=False, error="first divergence: dh t=3: ...")
-    failures, growth = drift.drift(current, baseline, factor=4)
+    failures, missing, growth = drift.drift(current, baseline, factor=4)
     assert failures == [f"{failed['id']}: fails now (first divergence: dh t=3: ...)"]
+    assert missing == []
     assert len(growth) == 1 and growth[0].startswith(f"{grown['id']}: dU used")
 
 
@@ -91,7 +92,7 @@ def test_baseline_update_is_compact_and_explicit(run_file, tmp_path):
     path = drift.update(str(run_file), "test-env", folder=str(tmp_path))
     data = res.load(path, "baseline")
     assert set(data["cases"][0]["quantities"]["dh"]) == {"max_abs", "max_rel", "ratio"}
-    with pytest.raises(res.ResultsError, match="--name: expected letters"):
+    with pytest.raises(res.ResultsError, match="--name: expected a plain file stem"):
         drift.update(str(run_file), "../escape", folder=str(tmp_path))
 
 
@@ -112,7 +113,7 @@ def test_baseline_keeps_digits_and_rounding_never_reads_as_drift(run_file, tmp_p
             for k, x in v.items():  # DIGITS significant digits, nothing else lost
                 assert x == float(f"{x:.{drift.DIGITS}g}") and x != before["quantities"][q][k]
                 assert x == pytest.approx(before["quantities"][q][k], rel=10.0 ** (1 - drift.DIGITS), abs=0)
-    assert drift.drift(full, kept) == ([], [])
+    assert drift.drift(full, kept) == ([], [], [])
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):

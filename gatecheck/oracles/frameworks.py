@@ -21,12 +21,16 @@ class Unavailable(Exception):
 def threads():
     """Intra-op threads for every framework (default 1: deterministic, no oversubscription under xdist)."""
     raw = os.environ.get(THREADS_ENV, "1")
+    # at most the cores this process may run on: more only oversubscribes (and a huge
+    # count crashes the frameworks' thread pools)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         n = int(raw)
     except ValueError:
         n = 0
-    if n < 1:
-        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {raw!r}")
+    if not 1 <= n <= cores:
+        raise ValueError(f"{THREADS_ENV}: expected an integer from 1 to {cores} (the cores available to this "
+                         f"process), got {raw!r}")
     return n
 
 

@@ -1,0 +1,24 @@
+"""The exit codes of every ``python -m gatecheck`` command: one table, which ``--help`` and
+the README ("Exit codes") print.
+
+A problem with the request itself (an argument, a setting, a file or path that cannot be
+read or written) is always 2, never 1: 1 means that something was measured and found wrong.
+"""
+
+PASS, FAIL, USAGE, FORWARD_ONLY, PARTIAL = 0, 1, 2, 3, 4
+EXIT_CODES = {
+    PASS: "success: every case compared matches and the backward pass was compared; no drift; "
+          "every mutant killed; the file written",
+    FAIL: "a mismatch, drift, a surviving mutant, or a candidate error (it raised, broke the contract, "
+          "or left nothing to compare)",
+    USAGE: "usage: a bad argument or setting, a file or path that cannot be read or written, "
+           "a candidate that does not load, or no oracle that can run",
+    FORWARD_ONLY: "matches, but no gradient was compared (forward only)",
+    PARTIAL: "matches, but some oracles could not run (a framework is missing)",
+}
+
+
+def markdown_table():
+    """The README's table, row by row from EXIT_CODES."""
+    return "\n".join(["| code | meaning |", "|---|---|"]
+                     + [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items()])
