@@ -253,7 +253,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for w in r.get("warnings", ()):
             warned[w] = warned.get(w, 0) + 1
     for w, n in list(warned.items())[:5]:
-        write(f"gatecheck: the candidate warned (in {n} cases): {w}")
+        write(f"gatecheck: the candidate warned (in {n} case{'' if n == 1 else 's'}): {w}")
     if getattr(config, "gatecheck_deselected", 0):
         write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")
     if config.gatecheck_candidate_spec:

@@ -141,7 +141,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     for r in records:
         cells[(r["oracle"], r["dtype"])][r["status"]] += 1
     width = max(len(o) for o in oracles) + 2
-    lines.append(f"  {'oracle':<{width}}" + "".join(f"{d:<24}" for d in dtypes))
+    rows = []
     for o in oracles:
         row = []
         for d in dtypes:
@@ -153,7 +153,10 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
                 text = f"{c['pass']}/{total - c['skip']} match"
                 extra = [f"{c[k]} {k}" for k in ("fail", "error") if c[k]]
                 row.append(text + (f" ({', '.join(extra)})" if extra else ""))
-        lines.append(f"  {o:<{width}}" + "".join(f"{cell:<24}" for cell in row))
+        rows.append((o, row))
+    col = max([len(d) for d in dtypes] + [len(cell) for _, row in rows for cell in row]) + 3
+    lines.append(f"  {'oracle':<{width}}" + "".join(f"{d:<{col}}" for d in dtypes).rstrip())
+    lines += [f"  {o:<{width}}" + "".join(f"{cell:<{col}}" for cell in row).rstrip() for o, row in rows]
     compared = [q for q in family.quantities if any(q in r.get("compared", ()) for r in records)]
     if compared:
         lines.append("")
@@ -188,7 +191,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     if failing:
         first = failing[0]
         lines += ["", f"first failing case ({len(failing)} in all; --verbose lists them):"]
-        body = first["message"] or f"{first['id']}: {first['reason']}"
+        body = first.get("message") or f"{first['id']}: {first['reason']}"
         body_lines = body.splitlines()
         lines += ["  " + line for line in (body_lines if verbose else body_lines[:14])]
         if len(body_lines) > 14 and not verbose:
@@ -201,6 +204,6 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         lines += ["", "rerun that case alone: " + rerun_command(spec, family, Case(*first["case"]))]
         if verbose:
             lines += ["", "every failing case:"] + [
-                f"  {r['id']}: " + ((r["message"] or "").splitlines()[1:2] or [r.get("reason", "")])[0]
+                f"  {r['id']}: " + ((r.get("message") or "").splitlines()[1:2] or [r.get("reason", "")])[0]
                 for r in failing]
     return code, lines
