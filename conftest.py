@@ -259,7 +259,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if config.gatecheck_candidate_spec:
         write(f"gatecheck: the same battery as a short report: python -m gatecheck check "
               f"{config.gatecheck_candidate_spec} --family {config.gatecheck_families[0]}")
-    first = next((r for r in sorted(records, key=lambda r: r["id"]) if not r["ok"]), None)
+    # The first mismatch (a candidate error says all there is in its own failure).
+    first = next((r for r in sorted(records, key=lambda r: r["id"]) if not r["ok"] and r["quantities"]), None)
     if first and config.gatecheck_candidate is not None:
         from gatecheck.cases import Case
         from gatecheck.diagnose import diagnose

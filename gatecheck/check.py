@@ -196,7 +196,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         lines += ["  " + line for line in (body_lines if verbose else body_lines[:14])]
         if len(body_lines) > 14 and not verbose:
             lines.append(f"  ... ({len(body_lines) - 14} more lines with --verbose)")
-        if diagnosis:
+        if diagnosis and first["status"] == "fail":  # a candidate error says it all already
             diag = diagnosis(first).splitlines()
             lines += [""] + ["  " + line for line in (diag if verbose else diag[:24])]
             if len(diag) > 24 and not verbose:
