@@ -1,13 +1,13 @@
 """Keras (TensorFlow backend) oracles.
 
-keras-cell   ``keras.layers.LSTMCell`` unrolled step by step inside one ``tf.function``
-             under ``GradientTape``; the per-step states h_t, c_t are the cell's own
-             output tensors and the tape differentiates the loss with respect to them,
-             which gives the total deltas dL/dh_t and dL/dc_t.
+keras-cell   Keras' own ``keras.layers.LSTMCell`` driven by ``keras.layers.RNN`` (a symbolic
+             loop) under ``GradientTape``, with zero probes added to each step's c_t and h_t
+             (``probed_lstm_cell``): the gradients of the loss with respect to the probes,
+             fed as extra per-step inputs, are the total deltas dL/dh_t and dL/dc_t.
 keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: the
              whole-sequence layer (the backend's while-loop RNN; cuDNN is off).
 
-Each is traced once per (shape, dtype) and reused.
+Each is traced once per (D, H, dtype), whatever the batch and the number of steps, and reused.
 """
 
 from gatecheck.oracles import layout
@@ -44,37 +44,77 @@ def _signature(tf, dtype, T, D, H):
     ]
 
 
-def _build_cell(T, D, H, dtype):
-    tf, keras = import_keras()
-    cell = keras.layers.LSTMCell(H, dtype=dtype, **_ACTIVATIONS)
-    cell.build((None, D))
+def probed_lstm_cell(keras, tf):
+    """``keras.layers.LSTMCell`` with zero "probes" added to each step's c_t and h_t.
 
-    @tf.function(input_signature=_signature(tf, dtype, T, D, H))
+    The step's inputs are [x_t, e_h, e_c]; the cell is Keras' own, except that the c_t its
+    fused step returns becomes c_t + e_c before h_t = o_t * tanh(c_t) is taken from it, and
+    the h_t it returns becomes h_t + e_h. With the probes zero nothing changes, and the
+    gradient of the loss with respect to e_c (e_h) at step t is the total dL/dc_t (dL/dh_t),
+    every path included. The output is [h_t, c_t], so one ``keras.layers.RNN`` loop (traced
+    once, whatever T) gives the states and, through its inputs, the per-step deltas.
+    """
+    class ProbedLSTMCell(keras.layers.LSTMCell):
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.output_size = 2 * units
+            self._probe_c = None
+
+        def build(self, input_shape):
+            super().build((input_shape[0], input_shape[-1] - 2 * self.units))
+
+        def call(self, inputs, states, training=False):
+            H = self.units
+            D = inputs.shape[-1] - 2 * H
+            x, e_h, self._probe_c = inputs[:, :D], inputs[:, D:D + H], inputs[:, D + H:]
+            h, (_, c) = super().call(x, states, training=training)
+            h = h + e_h
+            return tf.concat([h, c], axis=-1), [h, c]
+
+        def _compute_carry_and_output_fused(self, z, c_tm1):
+            c, o = super()._compute_carry_and_output_fused(z, c_tm1)
+            return c + self._probe_c, o
+
+    return ProbedLSTMCell
+
+
+def zero_probes(tf, x, width):
+    """Zeros (B, T, width) beside x: the probes, fed as extra per-step inputs."""
+    return tf.zeros(tf.concat([tf.shape(x)[:2], [width]], 0), x.dtype)
+
+
+def _probed_lstm(D, H, dtype):
+    """A probed LSTMCell in a ``keras.layers.RNN`` loop, built for inputs [x, e_h, e_c]."""
+    tf, keras = import_keras()
+    cell = probed_lstm_cell(keras, tf)(H, dtype=dtype, **_ACTIVATIONS)
+    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype=dtype)
+    rnn.build((None, None, D + 2 * H))
+    return tf, keras, cell, rnn
+
+
+def _build_cell(D, H, dtype):
+    tf, _, cell, rnn = _probed_lstm(D, H, dtype)
+
+    @tf.function(input_signature=_signature(tf, dtype, None, D, H))
     def fn(x, h0, c0, gh, gc):
+        probes = zero_probes(tf, x, 2 * H)
         with tf.GradientTape() as tape:
-            tape.watch([x, h0, c0])
-            h, c = h0, c0
-            hs, cs = [], []
-            for t in range(T):
-                _, (h, c) = cell(x[:, t], [h, c])
-                hs.append(h)
-                cs.append(c)
-            loss = tf.reduce_sum(gh * tf.stack(hs, axis=1)) + tf.reduce_sum(gc * cs[-1])
-        wrt = [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, c0]
-        grads = tape.gradient(loss, wrt + hs + cs)
-        n = len(wrt)
-        dh, dc = tf.stack(grads[n : n + T], 1), tf.stack(grads[n + T :], 1)
-        return tf.stack(hs, 1), tf.stack(cs, 1), grads[:n], dh, dc
+            tape.watch([x, h0, c0, probes])
+            seq, _, c_last = rnn(tf.concat([x, probes], -1), initial_state=[h0, c0])
+            h, c = seq[..., :H], seq[..., H:]
+            loss = tf.reduce_sum(gh * h) + tf.reduce_sum(gc * c_last)
+        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, c0, probes])
+        return h, c, grads[:-1], grads[-1][..., :H], grads[-1][..., H:]
 
     return cell, fn
 
 
 def run_cell(inputs):
     x = inputs["x"]
-    (_, T, D), H = x.shape, inputs["h0"].shape[1]
-    key = ("cell", T, D, H, x.dtype.name)
+    D, H = x.shape[2], inputs["h0"].shape[1]
+    key = ("cell", D, H, x.dtype.name)
     if key not in _cache:
-        _cache[key] = _build_cell(T, D, H, x.dtype.name)
+        _cache[key] = _build_cell(D, H, x.dtype.name)
     cell, fn = _cache[key]
     assign(cell, inputs)
     h, c, (dk, drk, dbias, dx, dh0, dc0), dh, dc = fn(
@@ -134,10 +174,9 @@ KERAS_CELL = Oracle(
     name="keras-cell",
     family="lstm",
     framework="keras",
-    description="keras.layers.LSTMCell unrolled under tf.GradientTape (tf.function)",
+    description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN under tf.GradientTape",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=run_cell,
-    trace_ms_per_step=130,  # measured on the nightly profile (benchmarks/README.md)
 )
 
 KERAS_LAYER = Oracle(
@@ -154,43 +193,34 @@ KERAS_LAYER = Oracle(
 # --- the softmax / cross-entropy head (gatecheck/reference/head.py) ---------------------------
 
 
-def _build_cell_head(T, D, H, K, dtype):
-    tf, keras = import_keras()
-    cell = keras.layers.LSTMCell(H, dtype=dtype, **_ACTIVATIONS)
-    cell.build((None, D))
+def _build_cell_head(D, H, K, dtype):
+    tf, keras, cell, rnn = _probed_lstm(D, H, dtype)
     dense = keras.layers.Dense(K, dtype=dtype)
     dense.build((None, H))
-    spec = _signature(tf, dtype, T, D, H)[:3] + [tf.TensorSpec((None, T, K), dtype)]
+    spec = _signature(tf, dtype, None, D, H)[:3] + [tf.TensorSpec((None, None, K), dtype)]
 
     @tf.function(input_signature=spec)
     def fn(x, h0, c0, y):
+        probes = zero_probes(tf, x, 2 * H)
         with tf.GradientTape() as tape:
-            tape.watch([x, h0, c0])
-            h, c = h0, c0
-            hs, cs, ps, losses = [], [], [], []
-            for t in range(T):
-                _, (h, c) = cell(x[:, t], [h, c])
-                hs.append(h)
-                cs.append(c)
-                logits = dense(h)
-                ps.append(tf.nn.softmax(logits))
-                losses.append(tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=y[:, t], logits=logits)))
-            loss = tf.add_n(losses)
-        wrt = [cell.kernel, cell.recurrent_kernel, cell.bias, dense.kernel, dense.bias, x, h0, c0]
-        grads = tape.gradient(loss, wrt + hs + cs)
-        n = len(wrt)
-        return (tf.stack(hs, 1), tf.stack(cs, 1), tf.stack(ps, 1), loss, grads[:n],
-                tf.stack(grads[n : n + T], 1), tf.stack(grads[n + T :], 1))
+            tape.watch([x, h0, c0, probes])
+            seq, _, _ = rnn(tf.concat([x, probes], -1), initial_state=[h0, c0])
+            h, c = seq[..., :H], seq[..., H:]
+            logits = dense(h)
+            loss = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, dense.kernel, dense.bias, x, h0,
+                                     c0, probes])
+        return h, c, tf.nn.softmax(logits), loss, grads[:-1], grads[-1][..., :H], grads[-1][..., H:]
 
     return cell, dense, fn
 
 
 def run_cell_head(inputs):
     x = inputs["x"]
-    (_, T, D), H, K = x.shape, inputs["h0"].shape[1], inputs["V"].shape[1]
-    key = ("cell-head", T, D, H, K, x.dtype.name)
+    D, H, K = x.shape[2], inputs["h0"].shape[1], inputs["V"].shape[1]
+    key = ("cell-head", D, H, K, x.dtype.name)
     if key not in _cache:
-        _cache[key] = _build_cell_head(T, D, H, K, x.dtype.name)
+        _cache[key] = _build_cell_head(D, H, K, x.dtype.name)
     cell, dense, fn = _cache[key]
     assign(cell, inputs)
     dense.kernel.assign(inputs["V"])
@@ -206,10 +236,9 @@ KERAS_CELL_HEAD = Oracle(
     name="keras-cell-head",
     family="lstm-head",
     framework="keras",
-    description="keras.layers.LSTMCell + Dense + softmax cross-entropy per step, unrolled under tf.GradientTape",
+    description="keras.layers.LSTMCell (probed, in keras.layers.RNN) + Dense + softmax cross-entropy per step",
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
     runner=run_cell_head,
-    trace_ms_per_step=130,  # unrolled like keras-cell; not measured on its own
 )
 
 ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

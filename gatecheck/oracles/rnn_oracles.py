@@ -1,9 +1,9 @@
 """Vanilla-RNN (tanh) oracles, one section per framework.
 
-keras-rnn-cell   ``keras.layers.SimpleRNNCell`` unrolled step by step inside one
-                 ``tf.function`` under ``GradientTape``; the cell's output h_t is also its
-                 new state (``call`` returns ``output, [output]``), so the tape's gradient
-                 with respect to it is the total delta dL/dh_t.
+keras-rnn-cell   Keras' own ``keras.layers.SimpleRNNCell`` driven by ``keras.layers.RNN`` (a
+                 symbolic loop) under ``GradientTape``, with a zero probe added to each
+                 step's h_t, its output and new state: the gradient of the loss with
+                 respect to the probe is the total delta dL/dh_t.
 keras-rnn-layer  ``keras.layers.SimpleRNN(return_sequences=True)`` from ``initial_state=[h0]``.
 torch-rnn-cell   ``torch.nn.RNNCell(nonlinearity="tanh")`` unrolled; every h_t keeps its
                  gradient (``retain_grad``), which is the total delta dL/dh_t.
@@ -39,35 +39,48 @@ def _keras_signature(tf, dtype, T, D, H):
     ]
 
 
-def _build_keras_cell(T, D, H, dtype):
-    tf, keras = import_keras()
-    cell = keras.layers.SimpleRNNCell(H, activation="tanh", dtype=dtype)
-    cell.build((None, D))
+def probed_simple_rnn_cell(keras, tf):
+    """``keras.layers.SimpleRNNCell`` with a zero probe added to each step's h_t (its output
+    and new state): the gradient of the loss with respect to the probe, fed as an extra
+    per-step input, is the total dL/dh_t (see ``keras_oracle.probed_lstm_cell``)."""
+    class ProbedSimpleRNNCell(keras.layers.SimpleRNNCell):
+        def build(self, input_shape):
+            super().build((input_shape[0], input_shape[-1] - self.units))
 
-    @tf.function(input_signature=_keras_signature(tf, dtype, T, D, H))
+        def call(self, inputs, states, training=False):
+            D = inputs.shape[-1] - self.units
+            h, _ = super().call(inputs[:, :D], states, training=training)
+            h = h + inputs[:, D:]
+            return h, [h]
+
+    return ProbedSimpleRNNCell
+
+
+def _build_keras_cell(D, H, dtype):
+    tf, keras = import_keras()
+    cell = probed_simple_rnn_cell(keras, tf)(H, activation="tanh", dtype=dtype)
+    rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
+    rnn.build((None, None, D + H))
+
+    @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
     def fn(x, h0, gh):
+        probes = keras_oracle.zero_probes(tf, x, H)
         with tf.GradientTape() as tape:
-            tape.watch([x, h0])
-            h = h0
-            hs = []
-            for t in range(T):
-                _, (h,) = cell(x[:, t], [h])
-                hs.append(h)
-            seq = tf.stack(hs, axis=1)
+            tape.watch([x, h0, probes])
+            seq = rnn(tf.concat([x, probes], -1), initial_state=[h0])
             loss = tf.reduce_sum(gh * seq)
-        wrt = [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0]
-        grads = tape.gradient(loss, wrt + hs)
-        return seq, grads[: len(wrt)], tf.stack(grads[len(wrt):], axis=1)
+        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, probes])
+        return seq, grads[:-1], grads[-1]
 
     return cell, fn
 
 
 def run_keras_cell(inputs):
     x = inputs["x"]
-    (_, T, D), H = x.shape, inputs["h0"].shape[1]
-    key = ("cell", T, D, H, x.dtype.name)
+    D, H = x.shape[2], inputs["h0"].shape[1]
+    key = ("cell", D, H, x.dtype.name)
     if key not in _keras_cache:
-        _keras_cache[key] = _build_keras_cell(T, D, H, x.dtype.name)
+        _keras_cache[key] = _build_keras_cell(D, H, x.dtype.name)
     cell, fn = _keras_cache[key]
     _keras_assign(cell, inputs)
     seq, (dk, drk, dbias, dx, dh0), dh = fn(x, inputs["h0"], inputs["gh"])
@@ -171,10 +184,9 @@ KERAS_RNN_CELL = Oracle(
     name="keras-rnn-cell",
     family="rnn",
     framework="keras",
-    description="keras.layers.SimpleRNNCell unrolled under tf.GradientTape (tf.function)",
+    description="keras.layers.SimpleRNNCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape",
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=run_keras_cell,
-    trace_ms_per_step=130,  # unrolled like keras-cell; not measured on its own
 )
 
 KERAS_RNN_LAYER = Oracle(
