@@ -110,8 +110,9 @@ def parse_shard(text):
 
 # The cost model that balances shards, in milliseconds on one core (measured on the nightly
 # profile, see benchmarks/README.md): a case costs about 10 ms plus 1 ms per step; an oracle
-# that traces an unrolled graph (``Oracle.trace_ms_per_step``, keras-cell: about 130 ms per
-# step) does so once per shape and dtype in a process.
+# that traces an unrolled graph (``Oracle.trace_ms_per_step``; none does since the Keras cell
+# oracles run in a symbolic loop, keras-cell's unrolled trace cost about 130 ms per step)
+# does so once per shape and dtype in a process.
 CASE_MS, STEP_MS = 10, 1
 
 
