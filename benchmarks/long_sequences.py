@@ -46,6 +46,7 @@ def main():
     print(f"{'oracle':<12} {'T':>6} {'wall s':>8} {'peak MiB':>9} {'worst/allowed':>14}  (B=2 D=3 H=4 f64; "
           "the case includes the reference, its float32 yardstick and the comparison)")
     for oracle in args.oracles.split(","):
+        walls = {}
         for T in Ts:
             if ORACLES[oracle].trace_ms_per_step and T > UNROLLED_MAX_T:
                 print(f"{oracle:<12} {T:>6} {'skipped: unrolled graph, trace time grows with T':>34}")
@@ -58,8 +59,12 @@ def main():
                 print(f"{oracle:<12} {T:>6} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:80]}")
                 continue
             r = json.loads(lines[-1])
+            walls[T] = r["wall"]
             print(f"{oracle:<12} {T:>6} {r['wall']:>8.1f} {r['peak_mib']:>9.0f} {r['worst']:>14.3f}"
                   + ("" if r["ok"] else "  FAILED"), flush=True)
+        if len(walls) >= 2:  # the cost per step between the two longest sequences: linear if it holds
+            lo, hi = sorted(walls)[-2:]
+            print(f"{oracle:<12} slope T={lo}..{hi}: {1000 * (walls[hi] - walls[lo]) / (hi - lo):.2f} ms per step")
     return 0
 
 
