@@ -21,7 +21,7 @@ def run_cases(fn, spec, family, cases):
     from gatecheck.oracles import ORACLES
     from gatecheck.oracles.frameworks import FRAMEWORKS, Unavailable
 
-    records, unavailable = [], {}
+    records, unavailable, ready = [], {}, set()
     for case in cases:
         oracle = ORACLES[case.oracle]
         record = dict(id=case.id, oracle=case.oracle, dtype=case.dtype, case=tuple(case))
@@ -29,7 +29,9 @@ def run_cases(fn, spec, family, cases):
             records.append(dict(record, status="skip", reason=unavailable[oracle.framework]))
             continue
         try:
-            FRAMEWORKS[oracle.framework].importer()
+            if oracle.framework not in ready:  # imported (or found missing) once per framework
+                FRAMEWORKS[oracle.framework].importer()
+                ready.add(oracle.framework)
             v = view(case, family)
             expected = oracle.run({k: a.copy() for k, a in v[0].items()})
         except Unavailable as exc:
@@ -87,7 +89,8 @@ def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None):
 
     parts = [shard(cases, i, n) for i in range(1, n + 1)]
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_worker, spec, family.name, [tuple(c) for c in part], timeout) for part in parts if part]
+        futures = [pool.submit(_worker, spec, family.name, [tuple(c) for c in part], timeout)
+                   for part in parts if part]
         done = {r["id"]: r for f in futures for r in f.result()}
     return [done[c.id] for c in cases]
 

@@ -15,6 +15,15 @@ from gatecheck.oracles.frameworks import import_keras
 from gatecheck.oracles.base import Oracle
 
 _cache = {}
+
+
+def built(build, *args):
+    """``build(*args)`` (a model and its traced function), built once per process and reused:
+    every Keras oracle is traced once per set of build arguments (its D, H, K and dtype)."""
+    key = (build, *args)
+    if key not in _cache:
+        _cache[key] = build(*args)
+    return _cache[key]
 # The canonical LSTM's activations, stated rather than left to a version's defaults (Keras
 # before 2.3 defaulted recurrent_activation to hard_sigmoid; see gatecheck/oracles/versions.py).
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
@@ -111,11 +120,7 @@ def _build_cell(D, H, dtype):
 
 def run_cell(inputs):
     x = inputs["x"]
-    D, H = x.shape[2], inputs["h0"].shape[1]
-    key = ("cell", D, H, x.dtype.name)
-    if key not in _cache:
-        _cache[key] = _build_cell(D, H, x.dtype.name)
-    cell, fn = _cache[key]
+    cell, fn = built(_build_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
     assign(cell, inputs)
     h, c, (dk, drk, dbias, dx, dh0, dc0), dh, dc = fn(
         x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
@@ -150,11 +155,7 @@ def _build_layer(D, H, dtype):
 
 def run_layer(inputs):
     x = inputs["x"]
-    D, H = x.shape[2], inputs["h0"].shape[1]
-    key = ("layer", D, H, x.dtype.name)
-    if key not in _cache:
-        _cache[key] = _build_layer(D, H, x.dtype.name)
-    layer, fn = _cache[key]
+    layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
     assign(layer.cell, inputs)
     seq, c_last, (dk, drk, dbias, dx, dh0, dc0) = fn(
         x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
@@ -217,11 +218,7 @@ def _build_cell_head(D, H, K, dtype):
 
 def run_cell_head(inputs):
     x = inputs["x"]
-    D, H, K = x.shape[2], inputs["h0"].shape[1], inputs["V"].shape[1]
-    key = ("cell-head", D, H, K, x.dtype.name)
-    if key not in _cache:
-        _cache[key] = _build_cell_head(D, H, K, x.dtype.name)
-    cell, dense, fn = _cache[key]
+    cell, dense, fn = built(_build_cell_head, x.shape[2], inputs["h0"].shape[1], inputs["V"].shape[1], x.dtype.name)
     assign(cell, inputs)
     dense.kernel.assign(inputs["V"])
     dense.bias.assign(inputs["cb"])

@@ -20,9 +20,6 @@ from gatecheck.oracles.base import Oracle
 
 # --- Keras ---------------------------------------------------------------------------
 
-_keras_cache = {}
-
-
 def _keras_assign(cell, inputs):
     keras_oracle.assign(cell, inputs, rnn_layout.to_keras)
 
@@ -39,7 +36,7 @@ def _keras_signature(tf, dtype, T, D, H):
     ]
 
 
-def probed_simple_rnn_cell(keras, tf):
+def probed_simple_rnn_cell(keras):
     """``keras.layers.SimpleRNNCell`` with a zero probe added to each step's h_t (its output
     and new state): the gradient of the loss with respect to the probe, fed as an extra
     per-step input, is the total dL/dh_t (see ``keras_oracle.probed_lstm_cell``)."""
@@ -58,7 +55,7 @@ def probed_simple_rnn_cell(keras, tf):
 
 def _build_keras_cell(D, H, dtype):
     tf, keras = import_keras()
-    cell = probed_simple_rnn_cell(keras, tf)(H, activation="tanh", dtype=dtype)
+    cell = probed_simple_rnn_cell(keras)(H, activation="tanh", dtype=dtype)
     rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
     rnn.build((None, None, D + H))
 
@@ -77,11 +74,7 @@ def _build_keras_cell(D, H, dtype):
 
 def run_keras_cell(inputs):
     x = inputs["x"]
-    D, H = x.shape[2], inputs["h0"].shape[1]
-    key = ("cell", D, H, x.dtype.name)
-    if key not in _keras_cache:
-        _keras_cache[key] = _build_keras_cell(D, H, x.dtype.name)
-    cell, fn = _keras_cache[key]
+    cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
     _keras_assign(cell, inputs)
     seq, (dk, drk, dbias, dx, dh0), dh = fn(x, inputs["h0"], inputs["gh"])
     out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
@@ -108,11 +101,7 @@ def _build_keras_layer(D, H, dtype):
 
 def run_keras_layer(inputs):
     x = inputs["x"]
-    D, H = x.shape[2], inputs["h0"].shape[1]
-    key = ("layer", D, H, x.dtype.name)
-    if key not in _keras_cache:
-        _keras_cache[key] = _build_keras_layer(D, H, x.dtype.name)
-    layer, fn = _keras_cache[key]
+    layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
     _keras_assign(layer.cell, inputs)
     seq, (dk, drk, dbias, dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
     out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
