@@ -130,7 +130,8 @@ def verdict(records, family, fn):
 def rerun_command(spec, family, case):
     """The command that reruns one case alone, with the whole comparison and the diagnosis."""
     return (f"python -m gatecheck verify {spec} --family {family.name} --oracle {case.oracle} "
-            f"--shape {case.B},{case.T},{case.D},{case.H} --dtype {case.dtype} --seed {case.seed} --regime {case.regime}")
+            f"--shape {case.B},{case.T},{case.D},{case.H} --dtype {case.dtype} --seed {case.seed} "
+            f"--regime {case.regime}")
 
 
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
