@@ -1,11 +1,12 @@
 """The registry of model families (``gatecheck.family.Family``): one record each. Adding a
 family is a reference, its layouts and oracles, one record, and one entry here."""
 
+from gatecheck.families.gru import GRU, GRU_RESET_BEFORE
 from gatecheck.families.head import HEAD
 from gatecheck.families.lstm import LSTM, LSTM_IDENTITY
 from gatecheck.families.rnn import RNN
 
-FAMILIES = {f.name: f for f in (LSTM, LSTM_IDENTITY, HEAD, RNN)}
+FAMILIES = {f.name: f for f in (LSTM, LSTM_IDENTITY, HEAD, RNN, GRU, GRU_RESET_BEFORE)}
 
 
 def get(name):

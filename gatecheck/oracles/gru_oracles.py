@@ -1,0 +1,209 @@
+"""GRU oracles, both reset conventions, one section per engine.
+
+keras-gru-cell[-before]   Keras' own ``keras.layers.GRUCell`` (``reset_after=True``, or
+                          ``False`` for the reset-before family) driven by
+                          ``keras.layers.RNN`` (a symbolic loop) under ``GradientTape``, with
+                          a zero probe added to each step's h_t, its output and new state:
+                          the gradient of the loss with respect to the probe is the total
+                          delta dL/dh_t. Traced once per (D, H, dtype), whatever T and B.
+keras-gru-layer[-before]  ``keras.layers.GRU(return_sequences=True)`` from ``initial_state=[h0]``.
+torch-gru-cell            ``torch.nn.GRUCell`` unrolled; every h_t keeps its gradient
+                          (``retain_grad``), the total delta dL/dh_t.
+torch-gru-layer           ``torch.nn.GRU(batch_first=True)``: the fused kernel.
+
+PyTorch computes the reset-after GRU only (``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``,
+torch/nn/modules/rnn.py); it has no reset-before option, so the ``gru-reset-before`` family
+has no PyTorch oracle rather than a fake one. The activations are stated, not left to a
+version's defaults (gatecheck/oracles/versions.py records Keras' GRU defaults). Every
+runner takes the canonical inputs (x, h0, W, U, bx, bh, gh) and returns canonical-layout
+arrays in the inputs' dtype (remaps: ``gatecheck.oracles.gru_layout``). The references
+themselves are registered here too (framework "numpy"): the truth ``verify`` and the
+diagnosis use.
+"""
+
+import functools
+
+from gatecheck.oracles import gru_layout, keras_oracle, torch_oracle
+from gatecheck.oracles.base import Oracle
+from gatecheck.oracles.frameworks import import_keras, import_torch
+from gatecheck.reference import gru
+
+_ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
+
+# --- Keras ---------------------------------------------------------------------------
+
+
+def _keras_signature(tf, dtype, D, H):
+    return [
+        tf.TensorSpec((None, None, D), dtype),  # x
+        tf.TensorSpec((None, H), dtype),  # h0
+        tf.TensorSpec((None, None, H), dtype),  # gh
+    ]
+
+
+def _assign(cell, inputs, reset_after):
+    keras_oracle.assign(cell, inputs, functools.partial(gru_layout.to_keras, reset_after=reset_after))
+
+
+def _grads(dk, drk, dbias):
+    return keras_oracle.grads_to_canonical(dk, drk, dbias, gru_layout.grads_from_keras)
+
+
+def probed_gru_cell(keras):
+    """``keras.layers.GRUCell`` with a zero probe added to each step's h_t (its output and
+    new state): the gradient of the loss with respect to the probe, fed as an extra per-step
+    input, is the total dL/dh_t (see ``keras_oracle.probed_lstm_cell``)."""
+    class ProbedGRUCell(keras.layers.GRUCell):
+        def build(self, input_shape):
+            super().build((input_shape[0], input_shape[-1] - self.units))
+
+        def call(self, inputs, states, training=False):
+            D = inputs.shape[-1] - self.units
+            h, _ = super().call(inputs[:, :D], states, training=training)
+            h = h + inputs[:, D:]
+            return h, [h]
+
+    return ProbedGRUCell
+
+
+def _build_keras_cell(D, H, dtype, reset_after):
+    tf, keras = import_keras()
+    cell = probed_gru_cell(keras)(H, reset_after=reset_after, dtype=dtype, **_ACTIVATIONS)
+    rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
+    rnn.build((None, None, D + H))
+
+    @tf.function(input_signature=_keras_signature(tf, dtype, D, H))
+    def fn(x, h0, gh):
+        probes = keras_oracle.zero_probes(tf, x, H)
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, probes])
+            seq = rnn(tf.concat([x, probes], -1), initial_state=[h0])
+            loss = tf.reduce_sum(gh * seq)
+        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, probes])
+        return seq, grads[:-1], grads[-1]
+
+    return cell, fn
+
+
+def _run_keras_cell(inputs, reset_after):
+    x = inputs["x"]
+    cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after)
+    _assign(cell, inputs, reset_after)
+    seq, (dk, drk, dbias, dx, dh0), dh = fn(x, inputs["h0"], inputs["gh"])
+    out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    out.update(_grads(dk, drk, dbias))
+    return out
+
+
+def _build_keras_layer(D, H, dtype, reset_after):
+    tf, keras = import_keras()
+    # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
+    no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
+    layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, dtype=dtype, **_ACTIVATIONS,
+                             **no_cudnn)
+    layer.build((None, None, D))
+
+    @tf.function(input_signature=_keras_signature(tf, dtype, D, H))
+    def fn(x, h0, gh):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0])
+            seq = layer(x, initial_state=[h0])
+            loss = tf.reduce_sum(gh * seq)
+        cell = layer.cell
+        return seq, tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0])
+
+    return layer, fn
+
+
+def _run_keras_layer(inputs, reset_after):
+    x = inputs["x"]
+    layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after)
+    _assign(layer.cell, inputs, reset_after)
+    seq, (dk, drk, dbias, dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
+    out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    out.update(_grads(dk, drk, dbias))
+    return out
+
+
+# --- PyTorch (reset-after only) --------------------------------------------------------
+
+
+def _torch_load(module, inputs, suffix):
+    torch_oracle.load(module, inputs, suffix, gru_layout.to_torch)
+
+
+def _torch_param_grads(module, suffix):
+    return torch_oracle.param_grads(module, suffix, gru_layout.grads_from_torch)
+
+
+def run_torch_cell(inputs):
+    torch = import_torch()
+    _, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    cell = torch.nn.GRUCell(D, H, dtype=getattr(torch, inputs["x"].dtype.name))
+    _torch_load(cell, inputs, "")
+    t = torch_oracle.leaves(torch, inputs, states=("h0",), upstream=("gh",))
+    h = t["h0"]
+    hs = []
+    for step in range(T):
+        h = cell(t["x"][:, step], h)
+        h.retain_grad()
+        hs.append(h)
+    seq = torch.stack(hs, 1)
+    (t["gh"] * seq).sum().backward()
+    out = dict(h=seq.detach().numpy(), dh=torch.stack([v.grad for v in hs], 1).numpy(),
+               dx=t["x"].grad.numpy(), dh0=t["h0"].grad.numpy())
+    out.update(_torch_param_grads(cell, ""))
+    return out
+
+
+def run_torch_layer(inputs):
+    torch = import_torch()
+    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
+    layer = torch.nn.GRU(D, H, num_layers=1, batch_first=True, dtype=getattr(torch, inputs["x"].dtype.name))
+    _torch_load(layer, inputs, "_l0")
+    t = torch_oracle.leaves(torch, inputs, states=("h0",), upstream=("gh",))
+    seq, _ = layer(t["x"], t["h0"][None])
+    (t["gh"] * seq).sum().backward()
+    out = dict(h=seq.detach().numpy(), dx=t["x"].grad.numpy(), dh0=t["h0"].grad.numpy())
+    out.update(_torch_param_grads(layer, "_l0"))
+    return out
+
+
+# --- the module's oracles ------------------------------------------------------------------------
+
+_PARAMS = ("dW", "dU", "dbx", "dbh")
+_ALL = ("h", "dh", "dx", "dh0") + _PARAMS
+_LAYER_BLIND = "dL/dh_t includes the path into step t+1, inside the layer's loop; only the upstream part is an input"
+_MERGED = "; its single bias is bx + bh (dbx = dbh = its gradient)"
+
+
+def _reference(name, family, reset):
+    return Oracle(name, family, "numpy", f"the NumPy reference GRU (gatecheck.reference.gru.run(reset={reset!r}))",
+                  _ALL, runner=lambda inputs: gru.run(**inputs, reset=reset), battery=False)
+
+
+def _keras(name, family, kind, reset_after):
+    whole = kind == "layer"
+    what = ("keras.layers.GRU whole sequence (return_sequences, initial_state=[h0])" if whole else
+            "keras.layers.GRUCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape")
+    run = _run_keras_layer if whole else _run_keras_cell
+    return Oracle(name, family, "keras", f"{what}, reset_after={reset_after}" + ("" if reset_after else _MERGED),
+                  observes=tuple(q for q in _ALL if not (whole and q == "dh")),
+                  cannot_observe={"dh": _LAYER_BLIND} if whole else {},
+                  runner=lambda inputs: run(inputs, reset_after))
+
+
+ORACLES = (
+    _reference("reference-gru", "gru", "after"),
+    _reference("reference-gru-before", "gru-reset-before", "before"),
+    _keras("keras-gru-cell", "gru", "cell", True),
+    _keras("keras-gru-layer", "gru", "layer", True),
+    Oracle("torch-gru-cell", "gru", "torch", "torch.nn.GRUCell unrolled with retain_grad on every h_t "
+           "(reset-after: PyTorch has no reset-before GRU)", _ALL, runner=run_torch_cell),
+    Oracle("torch-gru-layer", "gru", "torch", "torch.nn.GRU whole sequence (batch_first; reset-after: PyTorch has "
+           "no reset-before GRU)", tuple(q for q in _ALL if q != "dh"),
+           cannot_observe={"dh": _LAYER_BLIND.replace("the layer's loop", "the fused kernel")}, runner=run_torch_layer),
+    _keras("keras-gru-cell-before", "gru-reset-before", "cell", False),
+    _keras("keras-gru-layer-before", "gru-reset-before", "layer", False),
+)
