@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports Te
 import pytest  # noqa: E402
 
 from gatecheck import candidate as cand  # noqa: E402
-from gatecheck.cases import PROFILES, check_profile, grid, parse_shard, shard  # noqa: E402
+from gatecheck.cases import PROFILES, check_profile, grid, group_name, parse_shard, shard  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
 from gatecheck.oracles import ORACLES  # noqa: E402
 from gatecheck.oracles import frameworks as fw  # noqa: E402
@@ -107,7 +107,7 @@ def pytest_configure(config):
         whole = battery_cases(config)
         raise pytest.UsageError(
             f"--shard {i}/{n}: shard {i} holds no case: the grid has {len(whole)} battery cases in "
-            f"{len({group(c) for c in whole})} groups (one oracle, shape and dtype each, kept in one shard); "
+            f"{len({group(c) for c in whole})} groups (one oracle, D, H and dtype each, kept in one shard); "
             "use at most that many shards")
     # A candidate that does not load fails every battery test with the reason.
     config.gatecheck_candidate_error = None
@@ -178,7 +178,11 @@ def pytest_generate_tests(metafunc):
         params = []
         for c in battery_cases(metafunc.config):
             marker = fw.FRAMEWORKS[ORACLES[c.oracle].framework].marker
-            params.append(pytest.param(c, id=c.id, marks=[getattr(pytest.mark, marker)] if marker else []))
+            marks = [getattr(pytest.mark, marker)] if marker else []
+            # One oracle-D-H-dtype group on one xdist worker (--dist loadgroup, in pyproject's
+            # addopts): its graph is traced once, not once per worker.
+            marks.append(pytest.mark.xdist_group(group_name(c)))
+            params.append(pytest.param(c, id=c.id, marks=marks))
         metafunc.parametrize("battery_case", params)
 
 

@@ -110,29 +110,33 @@ def parse_shard(text):
 
 # The cost model that balances shards, in milliseconds on one core (measured on the nightly
 # profile, see benchmarks/README.md): a case costs about 10 ms plus 1 ms per step; an oracle
-# that traces an unrolled graph (``Oracle.trace_ms_per_step``; none does since the Keras cell
-# oracles run in a symbolic loop, keras-cell's unrolled trace cost about 130 ms per step)
-# does so once per shape and dtype in a process.
+# that traces a graph (``Oracle.trace_ms``, measured by benchmarks/trace_cost.py) does so once
+# per D, H and dtype in a process, whatever B and T.
 CASE_MS, STEP_MS = 10, 1
 
 
 def group(case):
-    """The cases that share an oracle, shape and dtype (one traced graph) form a group."""
-    return (case.oracle, case.B, case.T, case.D, case.H, case.dtype)
+    """The cases that share an oracle, D, H and dtype (one traced graph) form a group."""
+    return (case.oracle, case.D, case.H, case.dtype)
+
+
+def group_name(case):
+    """A group as text: ``keras-cell-D4-H5-f32``."""
+    return f"{case.oracle}-D{case.D}-H{case.H}-{case.dtype}"
 
 
 def cost(cases):
     """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS and each
-    oracle's trace cost per step)."""
+    oracle's trace cost, once per group)."""
     from gatecheck.oracles import ORACLES
 
-    traced = {group(c): ORACLES[c.oracle].trace_ms_per_step * c.T for c in cases}
+    traced = {group(c): ORACLES[c.oracle].trace_ms for c in cases}
     return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(traced.values())
 
 
 def shard(cases, i, n):
-    """Shard i of n. Cases sharing an oracle, shape and dtype stay together (a traced graph
-    is traced on one shard only), and the groups are dealt out largest first to the
+    """Shard i of n. Cases sharing an oracle, D, H and dtype stay together (a graph is
+    traced on one shard only), and the groups are dealt out largest first to the
     shard with the least estimated cost so far (ties: the lowest shard). Deterministic: a
     function of the case list alone. Shards are disjoint, their union is ``cases``, and each
     keeps the grid's order."""

@@ -101,7 +101,7 @@ def test_shards_are_disjoint_and_complete(profile, n):
     ids = [c.id for part in parts for c in part]
     assert sorted(ids) == sorted(c.id for c in cases) and len(ids) == len(set(ids))
     assert all(part == [c for c in cases if c in members] for part, members in zip(parts, map(set, parts)))
-    # An oracle-shape-dtype group lives in one shard (a keras-cell graph is traced once) ...
+    # An oracle-D-H-dtype group lives in one shard (a keras-cell graph is traced once) ...
     groups = [set(map(group, part)) for part in parts]
     assert sum(map(len, groups)) == len(set().union(*groups))
     # ... and the estimated costs differ by at most the largest group's (largest first, least loaded).
@@ -144,14 +144,15 @@ def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
 
     monkeypatch.setattr(oracles, "ORACLES", dict(oracles.ORACLES))
     stub = Oracle("stub-engine", "rnn", "numpy", "a stub engine", ("h",), runner=lambda inputs: {"h": None},
-                  trace_ms_per_step=7)
+                  trace_ms=70)
     oracles.register(stub)
     cases = family_grid("ci", FAMILIES["rnn"])
     assert {c.oracle for c in cases} == set(battery_oracles("rnn")) and "stub-engine" in battery_oracles("rnn")
     ids = [c.id for c in cases if c.oracle == "stub-engine"]
     assert "stub-engine-B3-T7-D4-H5-f64-s0" in ids
     mine = [c for c in cases if c.oracle == "stub-engine" and c.T == 7 and c.dtype == "f64"]
-    assert cost(mine[:1]) == 10 + 7 + 7 * 7  # CASE_MS + STEP_MS * T + the stub's trace cost
+    assert cost(mine[:1]) == 10 + 7 + 70  # CASE_MS + STEP_MS * T + the stub's trace cost
+    assert cost(mine[:2]) == 2 * (10 + 7) + 70  # traced once per D, H and dtype
     assert "stub-engine" in parser()._subparsers._group_actions[0].choices["verify"]._option_string_actions[
         "--oracle"].choices
     with pytest.raises(ValueError, match="registered twice"):

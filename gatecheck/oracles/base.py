@@ -21,7 +21,7 @@ class Oracle:
     cannot_observe: dict = field(default_factory=dict)
     runner: object = None  # callable(inputs) -> dict
     battery: bool = True  # in the family's battery grid (the reference's own oracles are not)
-    trace_ms_per_step: float = 0.0  # one-off cost per (shape, dtype) in a process: an unrolled trace
+    trace_ms: float = 0.0  # one-off cost per (D, H, dtype) in a process: tracing its graph
 
     def run(self, inputs):
         out = self.runner(inputs)

@@ -106,7 +106,7 @@ def import_keras():
             f"keras backend is {keras.backend.backend()!r}; the Keras oracles need KERAS_BACKEND=tensorflow"
         )
     if "keras" not in _configured:
-        # gatecheck traces one tf.function per shape and dtype on purpose; TensorFlow's
+        # gatecheck traces one tf.function per D, H and dtype on purpose; TensorFlow's
         # retracing advice about that is noise in every report.
         tf.get_logger().setLevel("ERROR")
         try:

@@ -178,6 +178,7 @@ KERAS_CELL = Oracle(
     description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN under tf.GradientTape",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=run_cell,
+    trace_ms=330,
 )
 
 KERAS_LAYER = Oracle(
@@ -188,6 +189,7 @@ KERAS_LAYER = Oracle(
     observes=("h", "cT", "dx", "dh0", "dc0", "dW", "dU", "db"),
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
     runner=run_layer,
+    trace_ms=240,
 )
 
 
@@ -236,6 +238,7 @@ KERAS_CELL_HEAD = Oracle(
     description="keras.layers.LSTMCell (probed, in keras.layers.RNN) + Dense + softmax cross-entropy per step",
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
     runner=run_cell_head,
+    trace_ms=360,
 )
 
 ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

@@ -176,6 +176,7 @@ KERAS_RNN_CELL = Oracle(
     description="keras.layers.SimpleRNNCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape",
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=run_keras_cell,
+    trace_ms=210,
 )
 
 KERAS_RNN_LAYER = Oracle(
@@ -189,6 +190,7 @@ KERAS_RNN_LAYER = Oracle(
               "only the upstream part is an input",
     },
     runner=run_keras_layer,
+    trace_ms=160,
 )
 
 TORCH_RNN_CELL = Oracle(
