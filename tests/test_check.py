@@ -14,7 +14,7 @@ from gatecheck.reference import lstm, rnn
 # framework oracle: tests/test_styles.py, tests/test_rnn.py); `check` without --oracles runs
 # the family's whole battery.
 FAST = {"lstm": "reference", "lstm-identity": "reference-identity", "lstm-head": "reference-head",
-        "rnn": "reference-rnn"}
+        "rnn": "reference-rnn", "gru": "reference-gru", "gru-reset-before": "reference-gru-before"}
 
 
 def _need(request, oracle):
@@ -101,7 +101,7 @@ def test_a_raising_candidate_shows_its_own_line(capsys):
 
 def test_bad_usage_is_exit_2(capsys):
     for argv in (["check", "gatecheck.reference.lstm:run"],  # --family is required
-                 ["check", "gatecheck.reference.lstm:run", "--family", "gru"],
+                 ["check", "gatecheck.reference.lstm:run", "--family", "lstm-peephole"],
                  ["check", "no_such_module:run", "--family", "lstm"],
                  ["check", "gatecheck.reference.lstm:run", "--family", "lstm", "-n", "0"],
                  ["check", "gatecheck.reference.lstm:run", "--family", "lstm", "--oracles", "torch-rnn-cell"]):

@@ -82,7 +82,7 @@ def test_header_names_versions_and_settings(pytester, monkeypatch):
         "gatecheck: numpy *, torch *, tensorflow* *, keras *",
         "gatecheck: threads per framework 1 (GATECHECK_THREADS=*",
         "gatecheck: profile nightly (* battery cases); candidate: each family's reference (lstm, lstm-identity, "
-        "lstm-head, rnn); required frameworks*",
+        "lstm-head, rnn, gru, gru-reset-before); required frameworks*",
     ])
 
 

@@ -78,7 +78,8 @@ def test_specificity_command_runs_clean(capsys, request):
 
 # A slice of each other family's ci grid that kills its whole catalogue: the longest shape,
 # seed 0, both dtypes, one oracle (the identity model's only oracle is its reference).
-SLICES = {"rnn": ("torch-rnn-cell", (2, 40, 3, 4)), "lstm-identity": ("reference-identity", (3, 64, 4, 5))}
+SLICES = {"rnn": ("torch-rnn-cell", (2, 40, 3, 4)), "lstm-identity": ("reference-identity", (3, 64, 4, 5)),
+          "gru": ("torch-gru-cell", (2, 24, 4, 5)), "gru-reset-before": ("keras-gru-cell-before", (2, 24, 4, 5))}
 
 
 def test_every_catalogue_has_a_slice():

@@ -39,3 +39,17 @@ def test_the_table_has_one_entry_per_version():
         assert versions.applicable("keras", version, "hard_sigmoid").since <= versions.version_tuple(version)
     with pytest.raises(LookupError, match="0 entries"):
         versions.applicable("keras", "1.2.0", "hard_sigmoid")
+
+
+def test_gru_defaults_are_the_documented_ones_for_this_keras(request):
+    """reset_after and recurrent_activation of a GRUCell built with no arguments: the
+    oracles pass both explicitly, but a user's saved model has the version's defaults."""
+    keras, x = _keras(request)
+    cell = keras.layers.GRUCell(3)
+    reset = versions.applicable("keras", keras.__version__, "gru_reset_after_default")
+    assert cell.reset_after is reset.formula(), reset.source
+    act = versions.applicable("keras", keras.__version__, "gru_recurrent_activation_default")
+    got = np.asarray(cell.recurrent_activation(x), dtype=np.float64)
+    np.testing.assert_allclose(got, act.formula(X), rtol=1e-6, atol=1e-7, err_msg=act.source)
+    old = versions.applicable("keras", "2.2.4", "gru_reset_after_default")
+    assert old.formula() is False and old.formula() is not reset.formula()
