@@ -240,7 +240,8 @@ def _oracle(case, request):
     return oracle
 
 
-ONE_CASE_EACH = [Case(o, 2, 3, 4, 1, dtype, 0) for f in FAMILIES.values() for o in battery_oracles(f.name)
+# D=4, H=5 as the course style's cases below: a Keras oracle traces one graph per D, H, dtype.
+ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o in battery_oracles(f.name)
                  for dtype in ("f32", "f64")]
 
 
@@ -265,7 +266,7 @@ def test_oracle_keeps_the_input_dtype_and_the_merged_bias_gradient(case, request
 
 STYLE = {"after": course_gru.run, "before": course_gru.run_before}
 STYLE_CASES = [(reset, c) for reset, f in FAMILIES.items() for c in family_grid("ci", f)
-               if c.seed == 0 and c.regime in ("std", "longmem") and c.T in (1, 7, 24)]
+               if c.seed == 0 and c.regime in ("std", "longmem") and c.T == 24]
 
 
 @pytest.mark.parametrize("reset,case", [pytest.param(r, c, id=c.id, marks=getattr(
