@@ -85,7 +85,8 @@ def main():
         for q in oracle.observes:
             row = rows[(case.oracle, case.dtype, case.regime, tclass, q)]
             row[0] = max(row[0], err_in_eps(expected[q], truth[q], q, case.T, eps, family))
-            row[1] = max(row[1], err_in_eps(contract_value(own, q, family.quantities), truth[q], q, case.T, eps, family))
+            own_q = contract_value(own, q, family.quantities)
+            row[1] = max(row[1], err_in_eps(own_q, truth[q], q, case.T, eps, family))
             row[2] = max(row[2], report.worst_ratio(q))
         if not report.ok:
             failures.append(report.message())
