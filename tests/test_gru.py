@@ -380,3 +380,14 @@ def test_every_mutant_gets_its_own_diagnosis(family, mutant):
         assert known == [mutant.name], text
     if mutant.name in TARGETED:
         assert any(TARGETED[mutant.name] in f for f in findings), text
+
+
+def test_an_unknown_bug_is_localised_to_its_gate_and_step():
+    """No known shape explains a recurrent-bias gradient of n off by 1 %: the localisation
+    (the family's isolating cases and steps) puts it inside a step, in dbh of gate n."""
+    variant = mutants.edited(course_gru, 'grads["dbhn"] = dhn.sum(axis=1, keepdims=True)',
+                             'grads["dbhn"] = dhn.sum(axis=1, keepdims=True) * 1.01', "course-gru-dbhn")
+    _, text = diagnose(variant.run, CASE, GRU, "course_gru variant")
+    assert "no known bug shape explains it" in text
+    assert "B=1 T=1: forward right; wrong: dbh of gate n only (the reference x 1.01)" in text
+    assert "the error is inside a step, not in what is carried between steps" in text
