@@ -391,3 +391,30 @@ def test_an_unknown_bug_is_localised_to_its_gate_and_step():
     assert "no known bug shape explains it" in text
     assert "B=1 T=1: forward right; wrong: dbh of gate n only (the reference x 1.01)" in text
     assert "the error is inside a step, not in what is carried between steps" in text
+
+
+def _edited(**changes):
+    def run(**kw):
+        out = gru.run(**kw)
+        return dict(out, **{k: f(out, kw) for k, f in changes.items()})
+    return run
+
+
+def _with_inputs(**changes):
+    def run(**kw):
+        return gru.run(**dict(kw, **{k: f(kw) for k, f in changes.items()}))
+    return run
+
+
+@pytest.mark.parametrize("candidate,expected", [
+    (_edited(dW=lambda o, kw: o["dW"] / 7), "dW equals the reference divided by T=7: averaged over time instead of summed"),
+    (_edited(dU=lambda o, kw: o["dU"] / 21, dbh=lambda o, kw: o["dbh"] / 21),
+     "dU and dbh equal the reference divided by B*T=21: averaged over batch and time instead of summed"),
+    (_with_inputs(h0=lambda kw: np.zeros_like(kw["h0"])),
+     "h0 looks ignored: every quantity compared matches the reference run with h0 = 0 (the initial hidden state "
+     "is not used)"),
+    (_edited(dh=lambda o, kw: o["dh"] - kw["gh"]), "dh_t is the total dL/dh_t less the upstream gh_t"),
+], ids=["dW-over-T", "dU-dbh-over-BT", "h0-ignored", "dh-without-upstream"])
+def test_constructed_bugs_are_named(candidate, expected):
+    _, text = diagnose(candidate, CASE, GRU, "constructed")
+    assert expected in text, text

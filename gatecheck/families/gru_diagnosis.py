@@ -128,11 +128,12 @@ def last_step_only(reset):
 
 def _averaged(inputs, ref, got):
     B, T = inputs["x"].shape[:2]
-    found = []
+    found, seen = [], set()
     for n, what in ((B, f"B={B}: averaged over the batch"), (T, f"T={T}: averaged over time"),
                     (B * T, f"B*T={B * T}: averaged over batch and time")):
-        if n < 2 or (what.startswith("T") and T == B) or (what.startswith("B*T") and (B == 1 or T == 1)):
+        if n < 2 or n in seen:  # a divisor equal to an earlier one is ambiguous: the first names it
             continue
+        seen.add(n)
         hits = [k for k in _PARAMS if not close(got[k], ref[k]) and close(got[k], ref[k] / n)]
         if hits:
             found.append(f"{ld._join(hits)} {'equals' if len(hits) == 1 else 'equal'} the reference divided by "
