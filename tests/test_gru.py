@@ -407,7 +407,8 @@ def _with_inputs(**changes):
 
 
 @pytest.mark.parametrize("candidate,expected", [
-    (_edited(dW=lambda o, kw: o["dW"] / 7), "dW equals the reference divided by T=7: averaged over time instead of summed"),
+    (_edited(dW=lambda o, kw: o["dW"] / 7),
+     "dW equals the reference divided by T=7: averaged over time instead of summed"),
     (_edited(dU=lambda o, kw: o["dU"] / 21, dbh=lambda o, kw: o["dbh"] / 21),
      "dU and dbh equal the reference divided by B*T=21: averaged over batch and time instead of summed"),
     (_with_inputs(h0=lambda kw: np.zeros_like(kw["h0"])),
