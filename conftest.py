@@ -69,6 +69,7 @@ def pytest_configure(config):
     for name, framework in fw.FRAMEWORKS.items():
         if framework.marker:
             config.addinivalue_line("markers", f"{framework.marker}: needs {name} (oracles of that framework)")
+    config.pluginmanager.register(Collected(), "gatecheck-collected")
     profile = config.getoption("--profile") or os.environ.get(PROFILE_ENV) or "ci"
     try:
         check_profile(profile)
@@ -178,12 +179,33 @@ def pytest_generate_tests(metafunc):
         params = []
         for c in battery_cases(metafunc.config):
             marker = fw.FRAMEWORKS[ORACLES[c.oracle].framework].marker
-            marks = [getattr(pytest.mark, marker)] if marker else []
-            # One oracle-D-H-dtype group on one xdist worker (--dist loadgroup, in pyproject's
-            # addopts): its graph is traced once, not once per worker.
-            marks.append(pytest.mark.xdist_group(group_name(c)))
-            params.append(pytest.param(c, id=c.id, marks=marks))
+            params.append(pytest.param(c, id=c.id, marks=[getattr(pytest.mark, marker)] if marker else []))
         metafunc.parametrize("battery_case", params)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under xdist (``-n``), the battery cases of one oracle, D, H and dtype (one traced Keras
+    graph, ``gatecheck.cases.group``) are one unit of work for one worker, so the graph is
+    traced once rather than once per worker; every other test is a unit of its own. Units are
+    dealt out largest first to the worker that runs out of work (xdist's LoadScopeScheduling,
+    whose scope is here the case's group)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    scopes = {c.id: group_name(c) for c in battery_cases(config)}
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return xdist_scope(scopes, nodeid)
+
+    return ByGroup(config, log)
+
+
+def xdist_scope(scopes, nodeid):
+    """A test's unit of work: its case's group (``scopes``: case id -> group name) if its
+    parameter is a battery case, else the test itself."""
+    param_id = nodeid[nodeid.rfind("[") + 1:-1] if nodeid.endswith("]") else None
+    return scopes.get(param_id, nodeid)
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -225,22 +247,26 @@ def candidate(request):
     return request.config.gatecheck_candidate, request.config.gatecheck_candidate_spec or "reference"
 
 
-def pytest_runtest_logreport(report):
-    """Collect the battery's records (they travel from xdist workers as user_properties)."""
-    if report.when != "call":
-        return
-    for name, value in report.user_properties:
-        if name == "gatecheck":
-            _collected.append(value)
+class Collected(list):
+    """The battery's records of one session (they travel from xdist workers as
+    user_properties), kept by a plugin of that session's own."""
+
+    def pytest_runtest_logreport(self, report):
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == "gatecheck":
+                self.append(value)
 
 
-_collected = []
+def collected(config):
+    return config.pluginmanager.get_plugin("gatecheck-collected")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """A line of its own for the battery's cases (shown with -q too), what was not compared,
     and the diagnosis of the first failing candidate case."""
-    records = _collected
+    records = collected(config)
     if not records and not config.gatecheck_candidate_spec:
         return
     write = terminalreporter.write_line
@@ -297,7 +323,7 @@ def pytest_sessionfinish(session):
                                  families=config.gatecheck_families,
                                  shard=f"{shard_[0]}/{shard_[1]}" if shard_ else None))
     try:
-        results.write(path, meta, _collected, "--results")
+        results.write(path, meta, collected(config), "--results")
     except results.ResultsError as exc:
         message = f"gatecheck: ERROR: {exc}; the run's results are not saved"
         reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -219,11 +219,11 @@ def _family_option(p, required=False):
 
 
 def _timeout_option(p):
-    from gatecheck.isolation import DEFAULT_TIMEOUT
+    from gatecheck.isolation import DEFAULT_TIMEOUT, LOAD_TIMEOUT
 
     p.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
                    help="the longest one call of your code may take (it runs in a process of its own); "
-                   f"default {DEFAULT_TIMEOUT:g}")
+                   f"default {DEFAULT_TIMEOUT:g}; loading your module may take {LOAD_TIMEOUT:g} s or this if longer")
 
 
 def parser():

@@ -7,7 +7,8 @@ goes on:
 
 - an exit (``sys.exit``, ``os._exit``), a signal (a segfault, a kill), an exception of any
   kind, at import or during a call;
-- a call that does not return within ``timeout`` seconds (the worker is killed);
+- a call that does not return within ``timeout`` seconds, or a load that does not end within
+  ``LOAD_TIMEOUT`` (or ``timeout`` if longer) seconds (the worker is killed);
 - output of any size on stdout/stderr (the first lines are kept, the rest counted);
 - a result object that lies (a mapping whose lookups never end is bounded by the timeout).
 
@@ -28,6 +29,9 @@ import warnings
 from multiprocessing.connection import Connection
 
 DEFAULT_TIMEOUT = 120.0  # seconds per call: a slow hand-written LSTM at T = 1,000 stays well inside
+# Seconds that loading the module may take, whatever the call timeout (or the call timeout if
+# longer): an import of a framework takes seconds, and is not a call of the candidate.
+LOAD_TIMEOUT = 120.0
 PRINT_KEEP = 2000  # characters of a call's printed output kept for the report
 
 
@@ -161,12 +165,12 @@ class Isolated:
             path.insert(0, os.getcwd())  # the candidate is imported from the current directory
         try:
             self._send.send((path, self.spec, self.keys, self.what))
-            ready = self._conn.poll(self.timeout)
+            ready = self._conn.poll(max(self.timeout, LOAD_TIMEOUT))
         except (BrokenPipeError, OSError):
             ready = True  # the reply (or EOF) says why
         if not ready:
             self.close()
-            raise CandidateError(f"{self.spec!r}: loading it took more than {self.timeout:g} s")
+            raise CandidateError(f"{self.spec!r}: loading it took more than {max(self.timeout, LOAD_TIMEOUT):g} s")
         try:
             kind, payload = self._conn.recv()
         except (EOFError, OSError):

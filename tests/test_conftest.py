@@ -1,9 +1,13 @@
-"""The pytest wiring, run in a subprocess: options, skips with reasons, required frameworks."""
+"""The pytest wiring: options, skips with reasons, required frameworks, candidates. A run that
+fakes a framework needs an interpreter of its own (a subprocess); the others run in this
+process (tests.inprocess)."""
 
 import os
 from pathlib import Path
 
 import pytest
+
+from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_TORCH_CASE = "torch-cell-B1-T1-D1-H1-f64-s0 and not zero"
@@ -27,14 +31,18 @@ def run(pytester, monkeypatch, *args, fake_torch=None, env=None):
     )
 
 
+def battery(pytester, monkeypatch, *args, env=None):
+    return inprocess.runpytest(pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), "-ra", *args, env=env)
+
+
 def test_unknown_profile_lists_the_valid_ones(pytester, monkeypatch):
-    result = run(pytester, monkeypatch, "--profile", "fast")
+    result = battery(pytester, monkeypatch, "--profile", "fast")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unknown profile 'fast'; expected one of ['ci', 'nightly']" in result.stderr.str()
 
 
 def test_unknown_required_framework_is_a_usage_error(pytester, monkeypatch):
-    result = run(pytester, monkeypatch, env={"GATECHECK_REQUIRE": "torch,jax"})
+    result = battery(pytester, monkeypatch, env={"GATECHECK_REQUIRE": "torch,jax"})
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "GATECHECK_REQUIRE: unknown framework(s) ['jax']" in result.stderr.str()
 
@@ -42,12 +50,9 @@ def test_unknown_required_framework_is_a_usage_error(pytester, monkeypatch):
 def test_bad_candidate_fails_the_battery_with_the_reason_and_hides_nothing(pytester, monkeypatch):
     """The battery's tests fail with the reason; the tests that do not use the candidate are
     deselected, and the summary says so."""
-    path = [str(REPO)]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
-    result = pytester.runpytest_subprocess(
-        str(REPO / "tests" / "test_battery.py"), str(REPO / "tests" / "test_layout.py"), "--rootdir", str(REPO),
-        "-p", "no:cacheprovider", "-k", "torch-cell-B1-T1-D1-H1-f64-s0 or round_trip",
+    result = inprocess.runpytest(
+        pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), str(REPO / "tests" / "test_layout.py"), "-k",
+        "torch-cell-B1-T1-D1-H1-f64-s0 or round_trip",
         "--candidate", "no_such_module_xyz:run")
     outcomes = result.parseoutcomes()
     assert outcomes.get("errors") == 2 and outcomes.get("deselected", 0) >= 8 and "passed" not in outcomes, outcomes
@@ -77,7 +82,7 @@ def test_unsupported_version_skips_with_the_reason(pytester, monkeypatch):
 
 
 def test_header_names_versions_and_settings(pytester, monkeypatch):
-    result = run(pytester, monkeypatch, "--collect-only", "--profile", "nightly")
+    result = battery(pytester, monkeypatch, "--collect-only", "--profile", "nightly")
     result.stdout.fnmatch_lines([
         "gatecheck: numpy *, torch *, tensorflow* *, keras *",
         "gatecheck: threads per framework 1 (GATECHECK_THREADS=*",
@@ -102,10 +107,14 @@ def rnn_no_recurrent(**kw):
 '''
 
 
-def run_candidate(pytester, monkeypatch, *args, tests="tests"):
+def run_candidate(pytester, monkeypatch, *args, tests="tests", subprocess=False):
+    """pytest with ``--candidate mine:...``; ``subprocess`` for a fresh interpreter's output."""
     folder = pytester.mkdir("user")
     (folder / "mine.py").write_text(CANDIDATES)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]))
+    if not subprocess:
+        monkeypatch.syspath_prepend(str(folder))
+        return inprocess.runpytest(pytester, monkeypatch, str(REPO / tests), "-q", *args)
     monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
     return pytester.runpytest_subprocess(str(REPO / tests), "--rootdir", str(REPO), "-p", "no:cacheprovider",
                                          "-q", *args)
@@ -116,7 +125,7 @@ def test_candidate_of_another_family_runs_that_family_and_is_called(pytester, mo
     called), every other test is deselected, and with -q the summary still has its own line
     for the candidate's cases."""
     result = run_candidate(pytester, monkeypatch, "--candidate", "mine:rnn_no_recurrent", "--family", "rnn",
-                           "-k", "torch-rnn-cell and B3")
+                           "-k", "torch-rnn-cell and B3", subprocess=True)
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 6 and "passed" not in outcomes and outcomes.get("deselected", 0) > 500, outcomes
     result.stdout.fnmatch_lines([
@@ -142,3 +151,20 @@ def test_candidate_warnings_are_shown_not_failures_under_pytest(pytester, monkey
         "gatecheck: candidate mine:warns as the lstm family: 5 battery cases: 5 matched*",
         "gatecheck: the candidate warned (in 5 cases): RuntimeWarning: overflow encountered in exp (*mine.py:7)",
     ])
+
+
+def test_under_xdist_a_group_of_cases_is_one_unit_of_work(request):
+    """The cases of one oracle, D, H and dtype (one traced graph) go to one worker; the
+    other tests are units of their own."""
+    import conftest
+    from gatecheck.cases import group, group_name
+
+    cases = conftest.battery_cases(request.config)
+    scopes = {c.id: group_name(c) for c in cases}
+    scope = {c.id: conftest.xdist_scope(scopes, f"tests/test_battery.py::test_candidate_matches_oracle[{c.id}]")
+             for c in cases}
+    for a, b in zip(cases, cases[1:] + cases[:1]):
+        assert (scope[a.id] == scope[b.id]) == (group(a) == group(b)), (a.id, b.id)
+    assert len(set(scope.values())) == len({group(c) for c in cases}) < len(cases)
+    other = "tests/test_cases.py::test_bad_shard_is_named[0/3]"
+    assert conftest.xdist_scope(scopes, other) == other

@@ -16,6 +16,7 @@ from gatecheck.battery import case_inputs
 from gatecheck.cases import Case, grid
 from gatecheck.families.lstm import LSTM
 from gatecheck.isolation import Isolated
+from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ ADVERSARIAL = [
     ("exits_3", 1, "called sys.exit(3)"),
     ("hard_exit", 1, "tests.adversarial:hard_exit: its process exited with code 0 while running"),
     ("segfault", 1, "its process was killed by signal SIGSEGV while running"),
-    ("hangs", 1, "tests.adversarial:hangs did not return within 1 s (the timeout; --timeout sets it)"),
+    ("hangs", 1, "tests.adversarial:hangs did not return within 0.5 s (the timeout; --timeout sets it)"),
     ("raises_base", 1, "raised NotAnException: a BaseException that is not an Exception (at "),
     ("lying_mapping", 1, "tests.adversarial:lying_mapping: 'h' has shape (1,); expected (3, 7, 5)"),
     ("patches_reference", 1, "first divergence: db gate i"),
@@ -35,7 +36,7 @@ ADVERSARIAL = [
 
 @pytest.mark.parametrize("name,code,says", ADVERSARIAL, ids=[a[0] for a in ADVERSARIAL])
 def test_verify_turns_each_into_a_candidate_error(name, code, says, capsys):
-    assert main(["verify", f"tests.adversarial:{name}", "--family", "lstm", "--timeout", "1"]) == code
+    assert main(["verify", f"tests.adversarial:{name}", "--family", "lstm", "--timeout", "0.5"]) == code
     out = capsys.readouterr().out
     assert says in out, out
     assert len(out) < 10_000  # the huge output is not passed on
@@ -57,11 +58,11 @@ def test_the_run_goes_on_after_a_crash_or_a_hang():
     the timeout; the worker is started again for the next case."""
     cases = [c for c in grid("ci", LSTM, oracles=["reference"]) if c.T == 7][:2]
     for name in ("hard_exit", "hangs"):
-        fn = Isolated(f"tests.adversarial:{name}", LSTM, timeout=1)
+        fn = Isolated(f"tests.adversarial:{name}", LSTM, timeout=0.5)
         records = chk.run_cases(fn, name, LSTM, cases)
         fn.close()
         assert [r["status"] for r in records] == ["error", "error"], records
-    assert "did not return within 1 s" in records[1]["reason"]
+    assert "did not return within 0.5 s" in records[1]["reason"]
 
 
 def test_outputs_are_copied_before_anything_calls_the_candidate_again():
@@ -117,7 +118,7 @@ UNDER_PYTEST = {
     "B1-T1-D1-H1": "called sys.exit(0)",
     "B1-T1-D3-H2": "its process exited with code 0 while running",
     "B1-T5-D1-H4": "its process was killed by signal SIGSEGV while running",
-    "B2-T3-D4-H1": "did not return within 1 s",
+    "B2-T3-D4-H1": "did not return within 0.5 s",
     "B4-T6-D5-H3": "raised NotAnException",
     "B2-T12-D3-H3": "first divergence: db gate i",
     "B5-T4-D2-H6": "first divergence: h t=0",
@@ -126,15 +127,14 @@ UNDER_PYTEST = {
 
 
 def test_under_pytest_every_misbehaviour_is_a_failure_and_the_run_goes_on(pytester, monkeypatch):
-    """One pytest run meets every misbehaviour (serial: no xdist to hide an exit): each is
-    its case's failure with its reason, the huge output and the correct shape pass, and the
+    """One pytest run meets every misbehaviour (serial, in this process: nothing to hide an
+    exit): each is its case's failure with its reason, the huge output and the correct shape pass, and the
     session ends normally with its summary."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
     monkeypatch.chdir(REPO)
-    result = pytester.runpytest_subprocess(
-        str(REPO / "tests" / "test_battery.py"), "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-n", "0",
-        "--candidate", "tests.adversarial:every_way", "--candidate-timeout", "1",
+    result = inprocess.runpytest(
+        pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), "-q", "-n", "0",
+        "--candidate", "tests.adversarial:every_way", "--candidate-timeout", "0.5",
         "-k", "torch-cell and f64 and s0 and not zero and not longmem and not sat")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == len(UNDER_PYTEST) and outcomes.get("passed") == 2, outcomes
@@ -142,15 +142,14 @@ def test_under_pytest_every_misbehaviour_is_a_failure_and_the_run_goes_on(pytest
     for shape, says in UNDER_PYTEST.items():
         block = text.split(f"torch-cell-{shape}-f64-s0: ", 1)[1][:400]
         assert says in block, (shape, block)
-    result.stdout.fnmatch_lines(["gatecheck: candidate tests.adversarial:every_way as the lstm family: 10 battery cases: "
-                                 "2 matched, 2 differ, 6 candidate errors"])
+    result.stdout.fnmatch_lines(["gatecheck: candidate tests.adversarial:every_way as the lstm family: "
+                                 "10 battery cases: 2 matched, 2 differ, 6 candidate errors"])
 
 
 def test_under_pytest_argv_parsing_at_import_is_harmless(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
     monkeypatch.chdir(REPO)
-    result = pytester.runpytest_subprocess(
-        str(REPO / "tests" / "test_battery.py"), "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q",
+    result = inprocess.runpytest(
+        pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), "-q",
         "--candidate", "tests.adversarial_argv:run", "-k", "torch-cell-B3-T7-D4-H5-f64-s0")
     assert result.parseoutcomes().get("passed") == 3, result.stdout.str()[-2000:]

@@ -20,6 +20,7 @@ from gatecheck.battery import run_case
 from gatecheck.cases import Case
 from gatecheck.oracles import ORACLES
 from gatecheck.oracles import frameworks as fw
+from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 5) for dtype in ("f32", "f64")]
@@ -411,17 +412,13 @@ def pytest_collection_finish(session):  # the results' folder becomes a file dur
 
 
 def battery(pytester, monkeypatch, *args, plugin=None):
-    path = [str(REPO)]
     if plugin:
         folder = pytester.mkdir("plugins")
         (folder / "breakfolder.py").write_text(plugin)
-        path.append(str(folder))
+        monkeypatch.syspath_prepend(str(folder))
         args += ("-p", "breakfolder")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]))
-    for name in ("GATECHECK_REQUIRE", "GATECHECK_PROFILE", fw.THREADS_ENV):
-        monkeypatch.delenv(name, raising=False)
-    return pytester.runpytest_subprocess(str(REPO / "tests" / "test_battery.py"), "--rootdir", str(REPO),
-                                         "-p", "no:cacheprovider", *args)
+    monkeypatch.delenv(fw.THREADS_ENV, raising=False)
+    return inprocess.runpytest(pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), *args)
 
 
 def test_an_empty_shard_is_a_usage_error(pytester, monkeypatch):
@@ -454,7 +451,8 @@ def test_a_failed_write_at_the_end_is_one_line_after_the_summary(pytester, monke
 
 def test_results_are_written_under_pytest(pytester, monkeypatch, tmp_path):
     path = tmp_path / "new" / "r.json"
-    result = battery(pytester, monkeypatch, "-q", "--results", str(path), "-k", "torch-cell-B1-T1-D1-H1-f64-s0 and not zero")
+    result = battery(pytester, monkeypatch, "-q", "--results", str(path), "-k",
+                     "torch-cell-B1-T1-D1-H1-f64-s0 and not zero")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     data = res.load(str(path))
     assert data["meta"]["profile"] == "ci" and len(data["cases"]) == 1 and os.listdir(path.parent) == ["r.json"]
