@@ -104,16 +104,17 @@ def torch_fwd_bwd(torch, inputs):
 def ci_profile(workers):
     from gatecheck import battery
     from gatecheck.cases import grid
+    from gatecheck.families import FAMILIES
     from gatecheck.oracles import ORACLES
 
-    cases = grid("ci", LSTM)
-    print(f"\n== ci profile: {len(cases)} battery cases")
+    cases = [(case, family) for family in FAMILIES.values() for case in grid("ci", family)]
+    print(f"\n== ci profile: {len(cases)} battery cases, every family")
     t_oracle = t_total = 0.0
-    for case in cases:
+    for case, family in cases:
         oracle = ORACLES[case.oracle]
         battery.run_case(case, oracle)  # first call traces / warms caches
         t0 = time.perf_counter()
-        inputs = battery.case_inputs(case, LSTM)
+        inputs = battery.case_inputs(case, family)
         t1 = time.perf_counter()
         oracle.run(inputs)
         t2 = time.perf_counter()
