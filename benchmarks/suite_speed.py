@@ -2,8 +2,9 @@
 
     python benchmarks/suite_speed.py [--old COMMIT] [--profiles ci,nightly] [--repeat N] [-n auto]
 
-Checks COMMIT out into a temporary git worktree, then runs ``pytest -n N`` (the whole suite,
-as the README says) in both trees, profile by profile, alternating old and new ``--repeat``
+Checks COMMIT out into a temporary git worktree, then runs ``pytest -n N`` in both trees,
+profile by profile: for ci the whole suite (as the README says), for nightly the battery
+(tests/test_battery.py, as the nightly workflow runs it), alternating old and new ``--repeat``
 times (the best of each is kept: the machine is shared, and a slow run is noise, never a
 faster suite). Each tree runs with itself first on PYTHONPATH, so its own packages are
 imported. Prints each run, then per profile the best wall times, the tests and battery cases
@@ -31,12 +32,15 @@ def worktree(commit, folder):
                    capture_output=True, text=True)
 
 
+WHAT = {"ci": [], "nightly": ["tests/test_battery.py"]}  # the whole suite; the battery
+
+
 def run_suite(tree, profile, workers):
-    """(wall seconds, tests passed, battery cases, the summary line) of one whole-suite run."""
+    """(wall seconds, tests passed, battery cases, the summary line) of one run."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GATECHECK_PROFILE=profile,
                PYTHONPATH=os.pathsep.join([tree, os.environ.get("PYTHONPATH", "")]))
     env.pop("GATECHECK_REQUIRE", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider", *WHAT[profile]]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
