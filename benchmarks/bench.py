@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from gatecheck.cases import Case, rounded  # noqa: E402
-from gatecheck.families.lstm import LSTM, make_inputs  # noqa: E402
+from gatecheck.families.lstm import make_inputs  # noqa: E402
 from gatecheck.oracles import frameworks as fw  # noqa: E402
 from gatecheck.reference import lstm  # noqa: E402
 
