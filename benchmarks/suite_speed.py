@@ -1,6 +1,7 @@
 """The whole suite's wall time, an older commit against this checkout, measured in one run.
 
     python benchmarks/suite_speed.py [--old COMMIT] [--profiles ci,nightly] [--repeat N] [-n auto]
+                                     [--new-family NAME]
 
 Checks COMMIT out into a temporary git worktree, then runs ``pytest -n N`` in both trees,
 profile by profile: for ci the whole suite (as the README says), for nightly the battery
@@ -9,6 +10,9 @@ times (the best of each is kept: the machine is shared, and a slow run is noise,
 faster suite). Each tree runs with itself first on PYTHONPATH, so its own packages are
 imported. Prints each run, then per profile the best wall times, the tests and battery cases
 each side ran, and the ratio new / old.
+
+``--new-family lstm`` runs only that family's battery in this checkout (the older commit's
+battery had the LSTM alone): the same cases on both sides, for the nightly profile.
 
 The default COMMIT, 00fcb0c, is the suite before the Keras cell oracles ran in a symbolic
 loop: its nightly profile was the 6,432 LSTM cases, and keras-cell traced an unrolled graph
@@ -35,12 +39,12 @@ def worktree(commit, folder):
 WHAT = {"ci": [], "nightly": ["tests/test_battery.py"]}  # the whole suite; the battery
 
 
-def run_suite(tree, profile, workers):
+def run_suite(tree, profile, workers, extra=()):
     """(wall seconds, tests passed, battery cases, the summary line) of one run."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GATECHECK_PROFILE=profile,
                PYTHONPATH=os.pathsep.join([tree, os.environ.get("PYTHONPATH", "")]))
     env.pop("GATECHECK_REQUIRE", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider", *WHAT[profile]]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider", *WHAT[profile], *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -63,6 +67,7 @@ def main(argv=None):
     ap.add_argument("--profiles", default="ci,nightly", help="comma-separated profiles (default ci,nightly)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each tree per profile, alternated (best kept)")
     ap.add_argument("-n", dest="workers", default="auto", help="pytest-xdist workers (default auto)")
+    ap.add_argument("--new-family", help="run only this family's battery in this checkout")
     args = ap.parse_args(argv)
     profiles = args.profiles.split(",")
     if not set(profiles) <= {"ci", "nightly"}:
@@ -73,7 +78,9 @@ def main(argv=None):
                           text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                            text=True).stdout.strip()
-    print(f"old: {args.old} (temporary worktree); new: this checkout, {head}{' with local changes' if dirty else ''}; "
+    only = f" (--family {args.new_family})" if args.new_family else ""
+    print(f"old: {args.old} (temporary worktree); new: this checkout, {head}{' with local changes' if dirty else ''}"
+          f"{only}; "
           f"pytest -n {args.workers}; {os.cpu_count()} cores; best of {args.repeat}")
     folder = tempfile.mkdtemp(prefix="gatecheck-old-")
     os.rmdir(folder)
@@ -83,8 +90,9 @@ def main(argv=None):
         best = {}
         for profile in profiles:
             for round_ in range(args.repeat):
-                for side, tree in (("old", folder), ("new", ROOT)):
-                    wall, passed, cases, summary = run_suite(tree, profile, args.workers)
+                new_extra = ("--family", args.new_family) if args.new_family else ()
+                for side, tree, extra in (("old", folder, ()), ("new", ROOT, new_extra)):
+                    wall, passed, cases, summary = run_suite(tree, profile, args.workers, extra)
                     failed |= "exit" in summary
                     print(f"  {profile:8s} {side} run {round_ + 1}: {wall:6.1f} s  {summary}", flush=True)
                     key = (profile, side)
