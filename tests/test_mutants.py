@@ -55,7 +55,7 @@ def test_slice_kills_every_mutant_and_not_the_reference(request):
 
 @pytest.mark.parametrize("dtype,target", [("f32", 1e-4), ("f64", 1e-9)])
 def test_battery_sees_a_small_perturbation_of_one_block(dtype, target, request):
-    """Sensitivity: the candidate gate's recurrent block scaled by 1 + r is detected for
+    """Sensitivity: the g gate's recurrent block scaled by 1 + r is detected for
     r within the issue's targets (``python -m gatecheck sensitivity`` prints every block)."""
     from conftest import require_framework
     from gatecheck import power

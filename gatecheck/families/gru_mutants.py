@@ -61,7 +61,7 @@ def _other_convention(run):
 
 COMMON = [
     Mutant("reset-convention-swapped",
-           "the candidate gate uses the other reset convention, consistently (forward and backward)",
+           "n_t uses the other reset convention, consistently (forward and backward)",
            "Keras' reset_after default changed from False (TF 1) to True (TF 2) and PyTorch has only "
            "reset-after, while courses and Cho et al. (v3) write reset-before (nntrainer/nntrainer#1644)",
            wrap=_other_convention, first="h t=0"),

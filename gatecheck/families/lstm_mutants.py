@@ -124,7 +124,7 @@ MUTANTS = [
     ),
     Mutant(
         "tanh-derivative-of-g-wrong",
-        "the candidate gate's derivative is taken as (1 - g) instead of (1 - g^2)",
+        "the g gate's derivative is taken as (1 - g) instead of (1 - g^2)",
         "tanh' = 1 - tanh^2 written from memory",
         old="np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])",
         new="np.multiply(dc_t, i * (1 - g), out=dz[t, :, 2])",
@@ -263,7 +263,7 @@ MUTANTS = [
     ),
     Mutant(
         "g-weights-1e-5-off",
-        "the candidate gate's input weights are off by a relative 1e-5",
+        "the g gate's input weights are off by a relative 1e-5",
         "a stale or rounded copy of one weight block",
         wrap=_perturbed_gate,
     ),
