@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports Te
 import pytest  # noqa: E402
 
 from gatecheck import candidate as cand  # noqa: E402
+from gatecheck import options  # noqa: E402
 from gatecheck.cases import PROFILES, check_profile, grid, group_name, parse_shard, shard  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
 from gatecheck.oracles import ORACLES  # noqa: E402
@@ -124,18 +125,27 @@ def pytest_configure(config):
         try:  # in a process of its own (gatecheck.isolation), started here and in each xdist worker
             config.gatecheck_candidate = Isolated(spec, family, timeout)
             config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate, family)
+            config.gatecheck_candidate_options = options.implemented(config.gatecheck_candidate)
         except cand.CandidateError as exc:
             config.gatecheck_candidate_error = str(exc)
+        except ValueError as exc:  # a bad ``options`` attribute
+            config.gatecheck_candidate_error = f"{spec}: {exc}"
 
 
-def battery_cases(config):
+def battery_cases(config, unimplemented=False):
     """The battery's cases: every selected family's grid (the reference's own oracles only
-    where a candidate is given: the reference against itself proves nothing)."""
+    where a candidate is given: the reference against itself proves nothing), less the cases
+    whose layer options a loaded candidate does not implement (``unimplemented=True``: those)."""
     cases = []
     for name in config.gatecheck_families:
         for case in grid(config.gatecheck_profile, FAMILIES[name]):
             if config.gatecheck_candidate_spec or ORACLES[case.oracle].framework != "numpy":
                 cases.append(case)
+    offered = getattr(config, "gatecheck_candidate_options", None)  # None: every option (the references)
+    if offered is not None:
+        cases = [c for c in cases if (set(c.options) <= offered) != unimplemented]
+    elif unimplemented:
+        cases = []
     if config.gatecheck_shard:
         cases = shard(cases, *config.gatecheck_shard)
     return cases
@@ -169,6 +179,13 @@ def pytest_report_header(config):
 def _not_compared(config):
     lines = [f"not compared: {key} (the candidate cannot observe it: {why})"
              for key, why in config.gatecheck_not_compared.items()]
+    skipped = {}
+    for case in battery_cases(config, unimplemented=True):
+        skipped[case.options] = skipped.get(case.options, 0) + 1
+    from gatecheck.check import unimplemented_reason
+
+    lines += [f"not run: {n} cases with option {options.label(opts)}: {unimplemented_reason(opts)}"
+              for opts, n in skipped.items()]
     if config.gatecheck_candidate_error:
         lines.append(f"CANDIDATE ERROR: {config.gatecheck_candidate_error}")
     return lines
@@ -297,7 +314,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         from gatecheck.families import get
 
         case = Case(first["oracle"], first["B"], first["T"], first["D"], first["H"], first["dtype"], first["seed"],
-                    first["regime"])
+                    first["regime"], tuple(first.get("options", ())))
         text = diagnose(config.gatecheck_candidate, case, get(first["family"]), config.gatecheck_candidate_spec)[1]
         write(f"gatecheck: first failing case {first['id']}; its diagnosis:")
         for line in text.splitlines():

@@ -26,6 +26,8 @@ import sys
 from gatecheck import candidate as cand
 from gatecheck import check as chk
 from gatecheck.cases import DTYPES, PROFILES, Case
+from gatecheck.options import OPTIONS
+from gatecheck.options import parse as parse_options
 from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
 from gatecheck import oracles
@@ -97,9 +99,21 @@ def cmd_verify(ap, args):
     if args.regime not in family.regimes:
         ap.error(f"--regime: expected one of {sorted(family.regimes)} for the {family.name} family, got {args.regime!r}")
     oracle = oracles.ORACLES[name]
-    case = Case(name, *args.shape, args.dtype, args.seed, args.regime)
+    try:
+        case_options = parse_options(args.options)
+    except ValueError as exc:
+        ap.error(f"--options: {exc}")
+    if not set(case_options) <= set(family.options):
+        ap.error(f"--options: the {family.name} family defines {sorted(family.options) or 'no option'}, "
+                 f"got {list(case_options)}")
+    if not set(case_options) <= oracle.options:
+        ap.error(f"--options: {name} does not offer {list(case_options)}; it offers {sorted(oracle.options) or 'none'}")
+    case = Case(name, *args.shape, args.dtype, args.seed, args.regime, case_options)
     records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]
+    if record["status"] == "unimplemented":
+        print(f"{case.id}: not run: {record['reason']}", file=sys.stderr)
+        return chk.USAGE
     if record["status"] == "skip":
         print(f"{name}: {record['reason']}", file=sys.stderr)
         return chk.USAGE
@@ -129,10 +143,10 @@ def cmd_kill_matrix(ap, args):
     family = get_family(args.family)
     oracles = _oracle_list(ap, args.oracles, family)
     chosen = [n for n in args.mutants.split(",") if n]
-    unknown = sorted(set(chosen) - set(family.mutants_by_name))
+    known = [m.name for _, m in killmatrix.catalogue(family)]
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        ap.error(f"--mutants: unknown for the {family.name} family: {unknown}; expected names from "
-                 f"{list(family.mutants_by_name)}")
+        ap.error(f"--mutants: unknown for the {family.name} family: {unknown}; expected names from {known}")
     try:
         return killmatrix.run(family, args.profile, oracles, chosen or None)
     except Unavailable as exc:
@@ -249,6 +263,8 @@ def parser():
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--regime", default="std", help="an input regime of the family (default std)")
+    v.add_argument("--options", default="", help="layer options, comma separated: " + "; ".join(
+        f"{o.name} ({o.meaning})" for o in OPTIONS.values()) + " (default none)")
     _timeout_option(v)
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("kill-matrix", help="run every mutant of a family's catalogue through its battery")

@@ -6,6 +6,7 @@ import functools
 import numpy as np
 
 from gatecheck import candidate as cand
+from gatecheck import options
 from gatecheck.cases import Case, rounded
 from gatecheck.compare import compare, contract_value
 
@@ -70,9 +71,20 @@ def _view(family, B, T, D, H, seed, regime, dtype_name):
     return reference_view(inputs64, dtype_name, family, yard)
 
 
+def under(case, family):
+    """The family record of a case: the family under the case's layer options (gatecheck.options)."""
+    return options.under(family, case.options)
+
+
 def view(case, family):
-    """The family's ``reference_view`` for a case, shared by every oracle of the case."""
-    return _view(family, case.B, case.T, case.D, case.H, case.seed, case.regime, case.np_dtype.name)
+    """The family's ``reference_view`` for a case (under its options), shared by every oracle of the case."""
+    return _view(under(case, family), case.B, case.T, case.D, case.H, case.seed, case.regime, case.np_dtype.name)
+
+
+def expected_of(case, oracle, family, view_=None):
+    """The oracle's quantities on a case (driven with the case's options)."""
+    v = view_ or view(case, family)
+    return oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, oracle.observing(under(case, family)))
 
 
 def case_inputs(case, family):
@@ -91,15 +103,16 @@ def run_case(case, oracle, candidate=None, candidate_name="reference"):
     ``oracle`` on ``case``. Raises ``CandidateError`` when the candidate breaks the contract."""
     family = family_of(oracle)
     v = view(case, family)
-    expected = oracle.run({k: a.copy() for k, a in v[0].items()})
-    return judge(case, oracle, v, expected, candidate or family.run, candidate_name, family)
+    expected = expected_of(case, oracle, family, v)
+    return judge(case, oracle, v, expected, candidate or under(case, family).run, candidate_name, family)
 
 
 def judge(case, oracle, view_, expected, candidate, candidate_name, family):
     """The candidate on a case's inputs, compared with the oracle's output ``expected``;
     ``view_`` is the case's (inputs, truth, yardstick). Raises ``CandidateError``."""
+    family = under(case, family)
     inputs, truth, yard = view_
-    quantities, _ = cand.coverage(oracle.observes, candidate, family)
+    quantities, _ = cand.coverage(oracle.observing(family), candidate, family)
     result = cand.call(candidate, inputs, family, candidate_name)
     actual = {q: contract_value(result, q, family.quantities) for q in quantities}
     report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, family,

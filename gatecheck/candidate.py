@@ -164,6 +164,10 @@ def call(candidate, inputs, family, name="candidate"):
         got = extract(out, keys)
     if got is None:
         raise CandidateError(f"{name} returned a {type(out).__name__}; expected a mapping with keys {list(keys)}")
+    extra = [k for k in family.removed if k in (extract(out, family.removed) or {})]
+    if extra:  # under a layer option (no bias) a quantity the model does not have
+        raise CandidateError(f"{name} returned {extra}, which the {family.name} contract under its options does not "
+                             f"have (no bias: no bias gradient); the contract needs {list(keys)}")
     excused = cannot_observe(candidate, family)
     missing = [k for k in keys if k not in got and k not in excused]
     if missing:

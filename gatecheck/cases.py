@@ -1,9 +1,12 @@
 """The deterministic case grid and the inputs of each case.
 
-A case is one oracle on one shape, dtype, seed and input regime. Its id reads like
-``keras-cell-B3-T7-D4-H5-f64-s0`` (regime ``std``) or ``...-s0-longmem``, so that
-``pytest -k`` selects any axis. Inputs depend on the shape, seed and regime, not on
-the oracle: every oracle sees the same numbers for the same case coordinates.
+A case is one oracle on one shape, dtype, seed, input regime and set of layer options
+(``gatecheck.options``). Its id reads like ``keras-cell-B3-T7-D4-H5-f64-s0`` (regime ``std``,
+no option) or ``...-s0-longmem``, then one suffix per option in the registry's order
+(``...-s0-longmem-nobias``), so that ``pytest -k`` selects any axis and a case without
+options keeps the id it always had. Inputs depend on the shape, seed and regime, not on
+the oracle or the options: every oracle sees the same numbers for the same case
+coordinates, and an option that removes inputs (no bias) leaves the others as they were.
 """
 
 import zlib
@@ -23,10 +26,13 @@ class Case(NamedTuple):
     dtype: str  # "f32" or "f64"
     seed: int
     regime: str = "std"
+    options: tuple = ()  # layer options (gatecheck.options), in the registry's order
 
     @property
     def id(self):
-        tail = "" if self.regime == "std" else f"-{self.regime}"
+        from gatecheck.options import suffix
+
+        tail = ("" if self.regime == "std" else f"-{self.regime}") + suffix(self.options)
         return (
             f"{self.oracle}-B{self.B}-T{self.T}-D{self.D}-H{self.H}-{self.dtype}-s{self.seed}{tail}"
         )
@@ -64,7 +70,7 @@ PROFILES = {
 
 
 def expand(block):
-    """(shape, seed, regime) of a block, in order."""
+    """(shape, seed, regime) of a block, in order (its ``options``, if any, apply to all)."""
     if "points" in block:
         yield from block["points"]
         return
@@ -83,8 +89,10 @@ def check_profile(profile):
 
 def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
-    family's battery oracles in the registry), each dtype, each block's coordinates."""
-    from gatecheck.oracles import battery_oracles
+    family's battery oracles in the registry), each dtype, each block's coordinates. A block
+    with ``options`` gives cases to the oracles that offer all of them (``Oracle.options``)."""
+    from gatecheck.oracles import ORACLES, battery_oracles
+    from gatecheck.options import canonical
 
     check_profile(profile)
     names = battery_oracles(family.name) if oracles is None else oracles
@@ -92,8 +100,11 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     for oracle in names:
         for dtype in dtypes:
             for block in family.profiles[profile]:
+                options = canonical(block.get("options", ()))
+                if not set(options) <= ORACLES[oracle].options:
+                    continue
                 for shape, seed, regime in expand(block):
-                    cases.append(Case(oracle, *shape, dtype, seed, regime))
+                    cases.append(Case(oracle, *shape, dtype, seed, regime, options))
     return cases
 
 
@@ -116,13 +127,16 @@ CASE_MS, STEP_MS = 10, 1
 
 
 def group(case):
-    """The cases that share an oracle, D, H and dtype (one traced graph) form a group."""
-    return (case.oracle, case.D, case.H, case.dtype)
+    """The cases that share an oracle, D, H, dtype and options (one traced graph: Keras builds
+    another model for ``use_bias=False``) form a group."""
+    return (case.oracle, case.D, case.H, case.dtype, case.options)
 
 
 def group_name(case):
-    """A group as text: ``keras-cell-D4-H5-f32``."""
-    return f"{case.oracle}-D{case.D}-H{case.H}-{case.dtype}"
+    """A group as text: ``keras-cell-D4-H5-f32`` (``...-f32-nobias`` with options)."""
+    from gatecheck.options import suffix
+
+    return f"{case.oracle}-D{case.D}-H{case.H}-{case.dtype}{suffix(case.options)}"
 
 
 def cost(cases):

@@ -11,7 +11,8 @@ import os
 from collections import defaultdict
 
 from gatecheck import candidate as cand
-from gatecheck.battery import judge, view
+from gatecheck import options
+from gatecheck.battery import expected_of, judge, view
 from gatecheck.cases import Case, grid, shard
 from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
 
@@ -22,9 +23,20 @@ def run_cases(fn, spec, family, cases):
     from gatecheck.oracles.frameworks import FRAMEWORKS, Unavailable
 
     records, unavailable, ready = [], {}, set()
+    try:
+        offered, bad = options.implemented(fn), None
+    except ValueError as exc:
+        offered, bad = frozenset(), str(exc)
     for case in cases:
         oracle = ORACLES[case.oracle]
         record = dict(id=case.id, oracle=case.oracle, dtype=case.dtype, case=tuple(case))
+        if bad and case.options:
+            records.append(dict(record, status="error", reason=f"{spec}: {bad}"))
+            continue
+        if not set(case.options) <= offered:
+            records.append(dict(record, status="unimplemented", options=list(case.options),
+                                reason=unimplemented_reason(case.options)))
+            continue
         if oracle.framework in unavailable:
             records.append(dict(record, status="skip", reason=unavailable[oracle.framework]))
             continue
@@ -33,7 +45,7 @@ def run_cases(fn, spec, family, cases):
                 FRAMEWORKS[oracle.framework].importer()
                 ready.add(oracle.framework)
             v = view(case, family)
-            expected = oracle.run({k: a.copy() for k, a in v[0].items()})
+            expected = expected_of(case, oracle, family, v)
         except Unavailable as exc:
             unavailable[oracle.framework] = str(exc)
             records.append(dict(record, status="skip", reason=str(exc)))
@@ -48,6 +60,12 @@ def run_cases(fn, spec, family, cases):
                             compared=compared, warnings=list(report.warnings),
                             message=None if report.ok else report.message()))
     return records
+
+
+def unimplemented_reason(case_options):
+    """Why a case with layer options was not run: the candidate does not declare them."""
+    return (f"the candidate does not implement {options.label(case_options)} (declare it as "
+            f"run.options = {set(case_options)!r} once it does; README, Contracts)")
 
 
 def _worker(spec, family_name, cases, timeout):
@@ -104,7 +122,7 @@ def verdict(records, family, fn):
     by = defaultdict(list)
     for r in records:
         by[r["status"]].append(r)
-    ran = len(records) - len(by["skip"])
+    ran = len(records) - len(by["skip"]) - len(by["unimplemented"])
     if not ran:
         return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({by['skip'][0]['reason']})"
     bad = len(by["fail"]) + len(by["error"])
@@ -131,7 +149,7 @@ def rerun_command(spec, family, case):
     """The command that reruns one case alone, with the whole comparison and the diagnosis."""
     return (f"python -m gatecheck verify {spec} --family {family.name} --oracle {case.oracle} "
             f"--shape {case.B},{case.T},{case.D},{case.H} --dtype {case.dtype} --seed {case.seed} "
-            f"--regime {case.regime}")
+            f"--regime {case.regime}" + (f" --options {','.join(case.options)}" if case.options else ""))
 
 
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
@@ -150,7 +168,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         row = []
         for d in dtypes:
             c = cells[(o, d)]
-            total = sum(c.values())
+            total = sum(c.values()) - c["unimplemented"]
             if c["skip"] == total:
                 row.append("not run")
             else:
@@ -185,6 +203,12 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
             skipped.setdefault(r["reason"], []).append(r["oracle"])
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
+    unimplemented = defaultdict(int)
+    for r in records:
+        if r["status"] == "unimplemented":
+            unimplemented[tuple(r["options"])] += 1
+    for opts, n in unimplemented.items():
+        lines.append(f"  not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}")
     warned = defaultdict(int)
     for r in records:
         for w in r.get("warnings", ()):

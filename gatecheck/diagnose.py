@@ -173,13 +173,16 @@ def diagnose(candidate, case, family, name="candidate", localise=True):
     reference; return (report, text)."""
     from gatecheck.oracles import reference_oracle
 
+    from gatecheck.options import under
+
     oracle = reference_oracle(family.name)
+    family = under(family, case.options)
     case64 = case._replace(oracle=oracle.name, dtype="f64")
     inputs, truth, yard = view(case64, family)
     ref = family.run(**inputs)
     try:
         got = cand.call(candidate, inputs, family, name)
-        quantities = cand.comparable(oracle.observes, candidate, family)
+        quantities = cand.comparable(oracle.observing(family), candidate, family)
     except cand.CandidateError as exc:
         return None, f"diagnosis: {exc}"
     table_ = family.quantities

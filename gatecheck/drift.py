@@ -1,9 +1,11 @@
 """Drift: a results file against a committed baseline (baselines/NAME.json).
 
 Flagged: a case that fails now but did not in the baseline (or is new and fails), a case
-of the baseline that the results lack (a partial run must not read as "no drift"), and a
-quantity whose fraction of the allowance used grew by more than ``factor`` for the same
-case (below ``FLOOR`` of the allowance, growth is noise and is not flagged).
+of the baseline that the results lack (a partial run must not read as "no drift"), a case
+whose layer options (the records' ``options`` field, none when absent) differ from the
+baseline's under the same id, and a quantity whose fraction of the allowance used grew by
+more than ``factor`` for the same case (below ``FLOOR`` of the allowance, growth is noise
+and is not flagged).
 
     python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME      # the explicit update
@@ -58,6 +60,10 @@ def drift(current, baseline, factor=FACTOR):
             failures.append(f"{case['id']}: fails now ({case.get('error')})"
                             + ("" if before else " [not in the baseline]"))
         if before is None:
+            continue
+        if res.options_of(case) != res.options_of(before):
+            failures.append(f"{case['id']}: options {list(res.options_of(case))}, baseline "
+                            f"{list(res.options_of(before))} (not the same case)")
             continue
         for q, now in case["quantities"].items():
             then = before["quantities"].get(q)
@@ -154,6 +160,13 @@ def report_drift(results_path, baseline_path, factor=FACTOR, out=print, current=
     out(f"{len(current['cases'])} cases against {len(baseline['cases'])} in the baseline: "
         f"{len(failures)} new failures, {len(missing)} cases of the baseline missing, "
         f"{len(grown)} errors grown by more than x{factor:g}")
+    with_options = {}
+    for case in current["cases"]:
+        if res.options_of(case):
+            key = ",".join(res.options_of(case))
+            with_options[key] = with_options.get(key, 0) + 1
+    if with_options:
+        out("  with layer options: " + ", ".join(f"{n} {key}" for key, n in with_options.items()))
     shard = current["meta"].get("shard")
     if missing and shard:
         out(f"  (the results are shard {shard} only: merge the shards, then compare)")

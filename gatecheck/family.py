@@ -30,6 +30,22 @@ def quantity_table(*quantities):
     return {q.name: q for q in quantities}
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What a layer option (``gatecheck.options``) changes in a family: the reference under it
+    (a run over the remaining inputs), the inputs the candidate no longer gets (``drops``),
+    the contract keys it no longer returns (``drops_keys``), ``fill(inputs)``: the values
+    the dropped inputs stand for in the full model (no bias: zeros; finite differences run
+    the full model's loss on them), and the option's own mutants, bound like the family's."""
+
+    run: Callable
+    drops: tuple
+    drops_keys: tuple
+    fill: Callable
+    mutants: tuple = ()
+    mutant_bind: Callable = None
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: one record per family
 class Family:
     name: str
@@ -61,6 +77,11 @@ class Family:
     fd_state_loss: Callable = None
     states: tuple = ()
     fd_points: tuple = ()
+    # Layer options this family defines (option name -> Variant); gatecheck.options.under
+    # derives the record under them, whose ``removed`` lists the contract keys they took away.
+    options: dict = field(default_factory=dict)
+    removed: tuple = ()
+    applied: tuple = ()  # the options this record is under (() for a family's own record)
 
     @property
     def mutants_by_name(self):

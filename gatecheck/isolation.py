@@ -87,7 +87,10 @@ def _serve(conn):
         conn.send(("error", f"{spec!r}: importing it raised {type(exc).__name__}: {exc}"))
         return
     declared = getattr(fn, "cannot_observe", {}) or {}
-    conn.send(("ready", declared if isinstance(declared, dict) else repr(declared)))
+    options = getattr(fn, "options", None)  # the layer options it implements (gatecheck.options)
+    plain = isinstance(options, (set, frozenset, list, tuple)) and all(isinstance(o, str) for o in options)
+    conn.send(("ready", declared if isinstance(declared, dict) else repr(declared),
+               None if options is None else sorted(options) if plain else repr(options)))
     while True:
         try:
             args = conn.recv()
@@ -143,6 +146,7 @@ class Isolated:
         self.__name__ = spec
         self._process = self._send = self._conn = None
         self.cannot_observe = {}
+        self.options = None  # what the candidate's ``options`` attribute declares (gatecheck.options)
         self.start()
         atexit.register(self.close)
 
@@ -172,7 +176,7 @@ class Isolated:
             self.close()
             raise CandidateError(f"{self.spec!r}: loading it took more than {max(self.timeout, LOAD_TIMEOUT):g} s")
         try:
-            kind, payload = self._conn.recv()
+            kind, payload, *rest = self._conn.recv()
         except (EOFError, OSError):
             why = _death(self._process, self._log)
             self.close()
@@ -181,6 +185,7 @@ class Isolated:
             self.close()
             raise CandidateError(payload)
         self.cannot_observe = payload
+        self.options = rest[0] if rest else None
 
     def __call__(self, **inputs):
         from gatecheck.candidate import CandidateError, Returned

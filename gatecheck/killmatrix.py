@@ -1,7 +1,8 @@
 """The kill matrix: every mutant of a family's catalogue through its battery, and which
 cases kill it. A mutant is killed by a case when the comparison fails or the candidate
 breaks the contract (raises, wrong shapes...). The correct reference runs through the same
-path and must be killed by nothing.
+path and must be killed by nothing. A layer option's mutants (``Variant.mutants``,
+gatecheck.options) run on that option's cases, the family's own on the cases without options.
 
     python -m gatecheck kill-matrix [--family lstm] [--profile ci] [--oracles NAMES] [--mutants NAMES]
 """
@@ -11,7 +12,8 @@ from collections import defaultdict
 
 from gatecheck import candidate as cand
 from gatecheck import mutants as mut
-from gatecheck.battery import judge, view
+from gatecheck import options as opts
+from gatecheck.battery import expected_of, judge, view
 
 REFERENCE_ROW = "(reference, correct)"
 
@@ -23,7 +25,7 @@ CI_SLICE = ("torch-cell-B3-T64-D4-H5-f32-s0", "torch-cell-B3-T64-D4-H5-f64-s0")
 def killed(case, oracle, candidates, family):
     """{name: reason or None} for each (name, callable) on one case; the oracle runs once."""
     v = view(case, family)
-    expected = oracle.run({k: a.copy() for k, a in v[0].items()})
+    expected = expected_of(case, oracle, family, v)
     out = {}
     for name, fn in candidates:
         try:
@@ -35,17 +37,32 @@ def killed(case, oracle, candidates, family):
     return out
 
 
+def catalogue(family):
+    """Every mutant a family's kill matrix runs: (options, mutant), its own first (no options),
+    then each option's."""
+    return [((), m) for m in family.mutants] + [
+        ((name,), m) for name, variant in family.options.items() for m in variant.mutants]
+
+
 def matrix(cases, oracles, mutant_list, family, progress=None):
-    """{candidate name: [killing case ids]} including the correct reference's row."""
-    candidates = [(REFERENCE_ROW, family.run)] + [(m.name, mut.candidate(family, m)) for m in mutant_list]
+    """{candidate name: [killing case ids]} including the correct reference's row; each case
+    runs the mutants of its own options (``mutant_list``: (options, mutant) pairs, or plain
+    mutants of the family's own catalogue)."""
+    mutant_list = [((), m) if isinstance(m, mut.Mutant) else m for m in mutant_list]
+    rows = {}
+    for case_options in dict.fromkeys(c.options for c in cases):
+        f = opts.under(family, case_options)
+        rows[case_options] = [(REFERENCE_ROW, f.run)] + [
+            (m.name, mut.candidate(f, m)) for o, m in mutant_list if o == case_options]
     kills = defaultdict(list)
     for n, case in enumerate(cases, 1):
-        for name, reason in killed(case, oracles[case.oracle], candidates, family).items():
+        for name, reason in killed(case, oracles[case.oracle], rows[case.options], family).items():
             if reason is not None:
                 kills[name].append(case.id)
         if progress and (n % 25 == 0 or n == len(cases)):
             progress(n, len(cases))
-    return {name: kills.get(name, []) for name, _ in candidates}
+    names = [REFERENCE_ROW] + [m.name for _, m in mutant_list]
+    return {name: kills.get(name, []) for name in names}
 
 
 def render(result, cases):
@@ -69,24 +86,26 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     from gatecheck.cases import grid
     from gatecheck.oracles import ORACLES, battery_oracles
 
-    if not family.mutants:
+    every = catalogue(family)
+    if not every:
         out(f"family {family.name} has no mutant catalogue: nothing to kill")
         return 1
     names = oracle_names or battery_oracles(family.name)
-    chosen = [family.mutants_by_name[n] for n in mutant_names] if mutant_names else list(family.mutants)
+    chosen = [(o, m) for o, m in every if not mutant_names or m.name in mutant_names]
     cases = grid(profile, family, oracles=[n for n in battery_oracles(family.name) if n in names])
     t0 = time.perf_counter()
     result = matrix(cases, ORACLES, chosen, family,
                     progress=lambda n, total: print(f"# {n}/{total} cases, {time.perf_counter() - t0:.0f}s", flush=True))
     out(render(result, cases))
-    survivors = [m.name for m in chosen if not result[m.name]]
+    survivors = [m.name for _, m in chosen if not result[m.name]]
     false = result[REFERENCE_ROW]
     in_slice = {n for n, ids in result.items() if set(ids) & set(CI_SLICE)}
     out(f"\n{len(chosen) - len(survivors)}/{len(chosen)} {family.name} mutants killed over {len(cases)} cases "
         f"({profile} profile, oracles {', '.join(names)}); survivors: {survivors or 'none'}")
     out(f"the correct reference was killed by {len(false)} cases" + (f": {false}" if false else " (no false alarm)"))
-    slice_kills = sorted(in_slice - {REFERENCE_ROW})
-    full_kills = sorted(n for n in result if result[n] and n != REFERENCE_ROW)
+    own = {m.name for o, m in chosen if not o}  # the slice has no option cases: tests/test_options.py has theirs
+    slice_kills = sorted(in_slice & own)
+    full_kills = sorted(n for n in result if result[n] and n in own)
     if set(CI_SLICE) <= {c.id for c in cases}:
         same = "the same set" if slice_kills == full_kills else f"a different set (missing {sorted(set(full_kills) - set(slice_kills))})"
         out(f"the test suite's slice {list(CI_SLICE)} kills {len(slice_kills)} mutants: {same} as the full matrix")

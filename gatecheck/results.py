@@ -9,7 +9,9 @@ which the reports plot, with each slice's coordinate as data: ``steps`` (the tim
 each slice) or ``gates`` (its gate name), never a label to parse back.
 
 Format 2 added the family and the structured slice coordinates; a format-1 file (the
-baselines made before) holds per-quantity maxima only and still loads.
+baselines made before) holds per-quantity maxima only and still loads. A case's layer
+options (gatecheck.options) are the list ``options``, written only for a case that has
+some: a file without the field (every file written before options) means none.
 """
 
 import json
@@ -20,6 +22,8 @@ import re
 import stat
 import tempfile
 import time
+
+from gatecheck.options import OPTIONS
 
 FORMAT = 2
 # The candidate label of a run whose candidates are the families' own references: the label
@@ -35,7 +39,7 @@ class ResultsError(Exception):
 def summarize(case, report=None, error=None, family=""):
     """One case's record, from its comparison ``Report`` (or the error that stopped it)."""
     record = dict(id=case.id, family=family, oracle=case.oracle, dtype=case.dtype, B=case.B, T=case.T, D=case.D,
-                  H=case.H, seed=case.seed, regime=case.regime)
+                  H=case.H, seed=case.seed, regime=case.regime, **({"options": list(case.options)} if case.options else {}))
     if report is None:
         return dict(record, ok=False, error=error, quantities={})
     quantities = {}
@@ -53,6 +57,11 @@ def summarize(case, report=None, error=None, family=""):
     return dict(record, ok=report.ok, error=None if report.ok else report.message().splitlines()[1]
                 if len(report.message().splitlines()) > 1 else report.message(), quantities=quantities,
                 **({"warnings": list(report.warnings)} if report.warnings else {}))
+
+
+def options_of(case):
+    """A case record's layer options as a tuple ((): a record without the field)."""
+    return tuple(case.get("options", ()))
 
 
 def metadata(config_like):
@@ -204,6 +213,8 @@ CASE_FIELDS = {
     "H": (True, _size, "a positive integer"),
     "seed": (True, _count, "a non-negative integer"),
     "regime": (True, _text, "a regime name"),
+    "options": (False, lambda v: isinstance(v, list) and all(isinstance(o, str) and o in OPTIONS for o in v)
+                and len(set(v)) == len(v), f"a list of distinct option names from {list(OPTIONS)}"),
     "ok": (True, lambda v: v is True or v is False, "true or false"),
     "error": (False, lambda v: v is None or isinstance(v, str), "a string or null"),
     "warnings": (False, _list_of(lambda v: isinstance(v, str)), "a list of strings"),

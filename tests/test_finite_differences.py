@@ -1,7 +1,8 @@
 """Every family's reference proven on its own: every gradient of the contract (each gate's
 block on its own) and every per-step delta against central finite differences of the
 family's loss, in float64, on random directions (gatecheck.finite_diff, with the hooks of
-each Family record)."""
+each Family record). Each layer option a family defines (gatecheck.options) is proven the
+same way on the family's record under it: its contract and its finite-difference hooks."""
 
 import numpy as np
 import pytest
@@ -10,10 +11,17 @@ from gatecheck import finite_diff as fd
 from gatecheck.cases import Case
 from gatecheck.families import FAMILIES
 from gatecheck.families.lstm import LSTM
+from gatecheck.options import under
 
-POINTS = [pytest.param(name, Case("fd", *shape, "f64", seed, regime),
-                       id=f"{name}-{Case('fd', *shape, 'f64', seed, regime).id[3:]}")
-          for name, f in FAMILIES.items() for shape, seed, regime in f.fd_points]
+# Under an option, the regimes that move a bias (longmem) mean nothing without one.
+POINTS = [pytest.param(name, Case("fd", *shape, "f64", seed, regime, opts),
+                       id=f"{name}-{Case('fd', *shape, 'f64', seed, regime, opts).id[3:]}")
+          for name, f in FAMILIES.items() for opts in [()] + [(o,) for o in f.options]
+          for shape, seed, regime in f.fd_points if not (opts and regime == "longmem")]
+
+
+def _family(name, case):
+    return under(FAMILIES[name], case.options)
 
 
 def _setup(family, case):
@@ -37,7 +45,7 @@ def test_every_family_has_finite_difference_hooks_and_cases():
 
 @pytest.mark.parametrize("family,case", POINTS)
 def test_every_gradient_matches_finite_differences(family, case):
-    f = FAMILIES[family]
+    f = _family(family, case)
     inputs, out, base = _setup(f, case)
     for name in f.inputs:
         if "d" + name not in f.contract:
@@ -56,7 +64,7 @@ def test_every_gradient_matches_finite_differences(family, case):
 
 @pytest.mark.parametrize("family,case", POINTS)
 def test_every_per_step_delta_matches_finite_differences(family, case):
-    f = FAMILIES[family]
+    f = _family(family, case)
     inputs, out, base = _setup(f, case)
     for which in f.states:
         delta = out["d" + which]

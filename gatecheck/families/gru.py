@@ -8,7 +8,8 @@ import numpy as np
 
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import gru_diagnosis, gru_mutants
-from gatecheck.family import Family, Quantity, quantity_table
+from gatecheck.family import Family, Quantity, Variant, quantity_table
+from gatecheck.mutants import Mutant
 from gatecheck.reference import gru
 
 REGIMES = {
@@ -79,11 +80,24 @@ def every_regime(shape):
     return [r for r in REGIMES if r != "std"]
 
 
+def no_bias_regimes(shape):
+    """The special regimes that mean something without a bias (longmem moves a bias)."""
+    return ["zero", "sat"]
+
+
+# No-bias cases (gatecheck.options) over one (D, H) pair of the ci grid: one more Keras
+# trace per oracle and dtype.
+NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+                 options=("nobias",))
+NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 24, 4, 5), (8, 20, 6, 7)], seeds=range(3), special_seeds=range(1),
+                      regimes=no_bias_regimes, options=("nobias",))
+
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes)],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(6), special_seeds=range(2), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(2), special_seeds=range(1), regimes=every_regime),
+        NOBIAS_NIGHTLY,
     ],
 }
 
@@ -129,6 +143,29 @@ FD_POINTS = (((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 
              ((2, 6, 3, 3), 4, "zero"), ((2, 8, 3, 2), 5, "longmem"), ((2, 4, 3, 3), 6, "sat"))
 
 
+# The no-bias option's mutants: edits of reference.gru.run_nobias (both conventions).
+_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, reset=reset, ulps=ulps)"
+NOBIAS_MUTANTS = (
+    Mutant("nobias-stale-bias", "both biases are added although the model has no bias",
+           "the bias parameters are still created with the default initialisation (PyTorch's "
+           "U(-1/sqrt(H), 1/sqrt(H))) and the step still adds them",
+           old=_NOBIAS_CALL,
+           new=_NOBIAS_CALL.replace("**no_bias(W)", "**{k: (np.random.default_rng(0).uniform(-1, 1, v.shape) / "
+                                                    "np.sqrt(v.shape[1])).astype(v.dtype) for k, v in no_bias(W).items()}"),
+           first="h t=0"),
+    Mutant("nobias-dbh-returned", "the recurrent bias gradient dbh is still returned under no bias",
+           "only the input bias is removed; the recurrent bias (the one reset-after keeps inside r) stays "
+           "in the backward pass and goes out",
+           old='    del out["dbx"], out["dbh"]\n', new='    del out["dbx"]\n', first="contract"),
+)
+
+
+def _nobias(reset):
+    return Variant(run=functools.partial(gru.run_nobias, reset=reset), drops=("bx", "bh"), drops_keys=("dbx", "dbh"),
+                   fill=lambda inputs: gru.no_bias(inputs["W"]), mutants=NOBIAS_MUTANTS,
+                   mutant_bind=lambda module: functools.partial(module.run_nobias, reset=reset))
+
+
 def _family(name, description, reset, mutants, hypotheses, examples):
     return Family(
         name=name,
@@ -157,6 +194,7 @@ def _family(name, description, reset, mutants, hypotheses, examples):
         fd_state_loss=fd_hooks(reset)[1],
         states=("h",),
         fd_points=FD_POINTS,
+        options={"nobias": _nobias(reset)},
     )
 
 

@@ -8,7 +8,8 @@ import numpy as np
 
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import lstm_diagnosis, lstm_mutants
-from gatecheck.family import Family, Quantity, quantity_table
+from gatecheck.family import Family, Quantity, Variant, quantity_table
+from gatecheck.mutants import Mutant
 from gatecheck.reference import lstm
 
 REGIMES = {
@@ -126,11 +127,24 @@ def every_regime(shape):
     return [r for r in REGIMES if r != "std"]
 
 
+def no_bias_regimes(shape):
+    """The special regimes that mean something without a bias (longmem moves the forget bias)."""
+    return ["zero", "sat"]
+
+
+# No-bias cases (gatecheck.options): one (D, H) pair already in the ci grid, so each Keras
+# oracle traces one more graph per dtype (Keras builds another model for use_bias=False).
+NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+                 options=("nobias",))
+NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)], seeds=range(3),
+                      special_seeds=range(1), regimes=no_bias_regimes, options=("nobias",))
+
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes)],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
+        NOBIAS_NIGHTLY,
     ],
 }
 
@@ -182,8 +196,34 @@ def _bind(output):
     return bind
 
 
+# The no-bias option's mutants: edits of reference.lstm.run_nobias.
+_NOBIAS_CALL = "out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps)"
+NOBIAS_MUTANTS = (
+    Mutant("nobias-forget-bias-one", "the forget gate's bias is 1 and added although the model has no bias",
+           "the bias is created and initialised anyway, the way Keras' unit_forget_bias does (1 on f), "
+           "and the step still adds it",
+           old=_NOBIAS_CALL,
+           new=_NOBIAS_CALL.replace("**no_bias(W)", "b=np.outer([0.0, 1.0, 0.0, 0.0], np.ones(W.shape[2])).astype(W.dtype)"),
+           first="c t=0"),
+    Mutant("nobias-db-returned", "a bias gradient db is still returned under no bias",
+           "the backward pass is the biased model's, and its db goes out with the rest",
+           old='    del out["db"]\n', new="", first="contract"),
+)
+
+
+def _nobias(output):
+    return Variant(
+        run=lstm.run_nobias if output == "tanh" else functools.partial(lstm.run_nobias, output=output),
+        drops=("b",), drops_keys=("db",), fill=lambda inputs: lstm.no_bias(inputs["W"]),
+        mutants=NOBIAS_MUTANTS,
+        mutant_bind=(lambda module: module.run_nobias) if output == "tanh"
+        else (lambda module: functools.partial(module.run_nobias, output=output)),
+    )
+
+
 def _common(output):
     return dict(
+        options={"nobias": _nobias(output)},
         inputs=("x", "h0", "c0", "W", "U", "b", "gh", "gc"),
         contract=lstm.CONTRACT_KEYS,
         shapes=shapes,

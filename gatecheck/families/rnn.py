@@ -3,7 +3,7 @@
 import numpy as np
 
 from gatecheck.cases import case_rng, scales
-from gatecheck.family import Family, Quantity, quantity_table
+from gatecheck.family import Family, Quantity, Variant, quantity_table
 from gatecheck.mutants import Mutant
 from gatecheck.reference import rnn
 
@@ -61,9 +61,17 @@ def _specials(shape):
     return ["zero", "sat"]
 
 
+# No-bias cases (gatecheck.options) over one (D, H) pair of the ci grid: one more Keras
+# trace per oracle and dtype.
+NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+                 options=("nobias",))
+NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 40, 3, 4), (8, 20, 6, 7)], seeds=range(3), special_seeds=range(1),
+                      regimes=_specials, options=("nobias",))
+
 PROFILES = {
-    "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials)],
-    "nightly": [dict(shapes=SHAPES + NIGHTLY_SHAPES, seeds=range(5), special_seeds=range(2), regimes=_specials)],
+    "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI],
+    "nightly": [dict(shapes=SHAPES + NIGHTLY_SHAPES, seeds=range(5), special_seeds=range(2), regimes=_specials),
+                NOBIAS_NIGHTLY],
 }
 
 CONTRACT = """\
@@ -105,6 +113,25 @@ MUTANTS = (
            new="dh_t = np.add(gh[t] * (t < T - 1), dh_from_next, out=dh[t])", first="dh t=T-1"),
 )
 
+# The no-bias option's mutants: edits of reference.rnn.run_nobias.
+_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps)"
+NOBIAS_MUTANTS = (
+    Mutant("nobias-stale-bias", "a bias is added although the model has no bias",
+           "the bias parameter is still created with the default initialisation (PyTorch's "
+           "U(-1/sqrt(H), 1/sqrt(H))) and the step still adds it",
+           old=_NOBIAS_CALL,
+           new=_NOBIAS_CALL.replace("**no_bias(W)", "b=(np.random.default_rng(0).uniform(-1, 1, W.shape[1]) / "
+                                                    "np.sqrt(W.shape[1])).astype(W.dtype)"),
+           first="h t=0"),
+    Mutant("nobias-db-returned", "a bias gradient db is still returned under no bias",
+           "the backward pass is the biased model's, and its db goes out with the rest",
+           old='    del out["db"]\n', new="", first="contract"),
+)
+
+NOBIAS = Variant(run=rnn.run_nobias, drops=("b",), drops_keys=("db",), fill=lambda inputs: rnn.no_bias(inputs["W"]),
+                 mutants=NOBIAS_MUTANTS, mutant_bind=lambda module: module.run_nobias)
+
+
 def fd_loss(inputs):
     return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")))["h"], inputs["gh"])
 
@@ -141,6 +168,7 @@ RNN = Family(
     fd_loss=fd_loss,
     fd_state_loss=fd_state_loss,
     states=("h",),
+    options={"nobias": NOBIAS},
     fd_points=(((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
                ((2, 6, 3, 3), 4, "zero"), ((2, 4, 3, 3), 5, "sat")),
 )

@@ -21,11 +21,21 @@ class Oracle:
     cannot_observe: dict = field(default_factory=dict)
     runner: object = None  # callable(inputs) -> dict
     battery: bool = True  # in the family's battery grid (the reference's own oracles are not)
-    trace_ms: float = 0.0  # one-off cost per (D, H, dtype) in a process: tracing its graph
+    trace_ms: float = 0.0  # one-off cost per (D, H, dtype, options) in a process: tracing its graph
+    # Layer options it offers (gatecheck.options); its runner then takes them: runner(inputs, options).
+    options: frozenset = frozenset()
 
-    def run(self, inputs):
-        out = self.runner(inputs)
-        missing = set(self.observes) - set(out)
+    def observing(self, family):
+        """What it observes of a family record (under options, a quantity the option removes is gone)."""
+        return tuple(q for q in self.observes if q in family.quantities)
+
+    def run(self, inputs, options=(), observes=None):
+        """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
+        if not set(options) <= self.options:
+            raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
+        out = self.runner(inputs, options) if options else self.runner(inputs)
+        wanted = self.observes if observes is None else observes
+        missing = set(wanted) - set(out)
         if missing:  # an oracle bug, not a candidate's
             raise RuntimeError(f"oracle {self.name} did not return {sorted(missing)}")
-        return {k: out[k] for k in self.observes}
+        return {k: out[k] for k in wanted}

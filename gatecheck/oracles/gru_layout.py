@@ -55,13 +55,16 @@ def _unfuse(fused, framework_gates, axis):
 
 def to_keras(params, reset_after=True):
     """{'W', 'U', 'bx', 'bh'} -> {'kernel', 'recurrent_kernel', 'bias'} for a Keras GRU
-    with ``reset_after``; without it the two biases merge (bias = bx + bh)."""
-    bx, bh = _fuse(params["bx"], KERAS_GATES, axis=0), _fuse(params["bh"], KERAS_GATES, axis=0)
-    return {
+    with ``reset_after``; without it the two biases merge (bias = bx + bh). Without 'bx'
+    and 'bh' (no bias), no 'bias'."""
+    out = {
         "kernel": _fuse(params["W"], KERAS_GATES, axis=1),
         "recurrent_kernel": _fuse(params["U"], KERAS_GATES, axis=1),
-        "bias": np.stack([bx, bh]) if reset_after else bx + bh,
     }
+    if "bx" in params:
+        bx, bh = _fuse(params["bx"], KERAS_GATES, axis=0), _fuse(params["bh"], KERAS_GATES, axis=0)
+        out["bias"] = np.stack([bx, bh]) if reset_after else bx + bh
+    return out
 
 
 def from_keras(weights):
@@ -79,39 +82,45 @@ def from_keras(weights):
 
 def grads_from_keras(grads):
     """Gradients of {'kernel', 'recurrent_kernel', 'bias'} -> canonical {'dW', 'dU', 'dbx',
-    'dbh'}: a permutation; with a merged bias (3H,) both dbx and dbh are d(bias)."""
-    dbias = grads["bias"]
-    d_in, d_rec = (dbias[0], dbias[1]) if dbias.ndim == 2 else (dbias, dbias)
-    return {
+    'dbh'}: a permutation; with a merged bias (3H,) both dbx and dbh are d(bias); without
+    'bias' (no bias) 'dW' and 'dU' only."""
+    out = {
         "dW": _unfuse(grads["kernel"], KERAS_GATES, axis=1),
         "dU": _unfuse(grads["recurrent_kernel"], KERAS_GATES, axis=1),
-        "dbx": _unfuse(d_in, KERAS_GATES, axis=0),
-        "dbh": _unfuse(d_rec, KERAS_GATES, axis=0),
     }
+    if "bias" in grads:
+        dbias = grads["bias"]
+        d_in, d_rec = (dbias[0], dbias[1]) if dbias.ndim == 2 else (dbias, dbias)
+        out.update(dbx=_unfuse(d_in, KERAS_GATES, axis=0), dbh=_unfuse(d_rec, KERAS_GATES, axis=0))
+    return out
 
 
 def to_torch(params):
-    """{'W', 'U', 'bx', 'bh'} -> {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'}."""
-    return {
+    """{'W', 'U', 'bx', 'bh'} -> {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'}; without
+    'bx', 'bh' (no bias) no bias_ih, bias_hh."""
+    out = {
         "weight_ih": _fuse(params["W"].transpose(0, 2, 1), TORCH_GATES, axis=0),
         "weight_hh": _fuse(params["U"].transpose(0, 2, 1), TORCH_GATES, axis=0),
-        "bias_ih": _fuse(params["bx"], TORCH_GATES, axis=0),
-        "bias_hh": _fuse(params["bh"], TORCH_GATES, axis=0),
     }
+    if "bx" in params:
+        out.update(bias_ih=_fuse(params["bx"], TORCH_GATES, axis=0), bias_hh=_fuse(params["bh"], TORCH_GATES, axis=0))
+    return out
 
 
 def from_torch(weights):
-    """{'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'} -> {'W', 'U', 'bx', 'bh'}."""
-    return {
+    """{'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'} -> {'W', 'U', 'bx', 'bh'}; without the
+    biases (no bias) 'W' and 'U' only."""
+    out = {
         "W": _unfuse(weights["weight_ih"], TORCH_GATES, axis=0).transpose(0, 2, 1),
         "U": _unfuse(weights["weight_hh"], TORCH_GATES, axis=0).transpose(0, 2, 1),
-        "bx": _unfuse(weights["bias_ih"], TORCH_GATES, axis=0),
-        "bh": _unfuse(weights["bias_hh"], TORCH_GATES, axis=0),
     }
+    if "bias_ih" in weights:
+        out.update(bx=_unfuse(weights["bias_ih"], TORCH_GATES, axis=0), bh=_unfuse(weights["bias_hh"], TORCH_GATES, axis=0))
+    return out
 
 
 def grads_from_torch(grads):
     """Gradients of the torch parameters -> canonical {'dW', 'dU', 'dbx', 'dbh'} (the remap
     is a permutation and a transpose, so gradients map back like weights)."""
     w = from_torch(grads)
-    return {"dW": w["W"], "dU": w["U"], "dbx": w["bx"], "dbh": w["bh"]}
+    return {"d" + k: v for k, v in w.items()}

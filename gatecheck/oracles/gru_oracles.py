@@ -45,8 +45,8 @@ def _assign(cell, inputs, reset_after):
     keras_oracle.assign(cell, inputs, functools.partial(gru_layout.to_keras, reset_after=reset_after))
 
 
-def _grads(dk, drk, dbias):
-    return keras_oracle.grads_to_canonical(dk, drk, dbias, gru_layout.grads_from_keras)
+def _grads(grads, cell):
+    return keras_oracle.weight_grads(grads, cell, gru_layout.grads_from_keras)
 
 
 def probed_gru_cell(keras):
@@ -66,9 +66,9 @@ def probed_gru_cell(keras):
     return ProbedGRUCell
 
 
-def _build_keras_cell(D, H, dtype, reset_after):
+def _build_keras_cell(D, H, dtype, reset_after, bias=True):
     tf, keras = import_keras()
-    cell = probed_gru_cell(keras)(H, reset_after=reset_after, dtype=dtype, **_ACTIVATIONS)
+    cell = probed_gru_cell(keras)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
     rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
     rnn.build((None, None, D + H))
 
@@ -79,28 +79,30 @@ def _build_keras_cell(D, H, dtype, reset_after):
             tape.watch([x, h0, probes])
             seq = rnn(tf.concat([x, probes], -1), initial_state=[h0])
             loss = tf.reduce_sum(gh * seq)
-        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, probes])
+        grads = tape.gradient(loss, keras_oracle.weights(cell) + [x, h0, probes])
         return seq, grads[:-1], grads[-1]
 
     return cell, fn
 
 
-def _run_keras_cell(inputs, reset_after):
+def _run_keras_cell(inputs, reset_after, options=()):
     x = inputs["x"]
-    cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after)
+    cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
+                                  keras_oracle.use_bias(options))
     _assign(cell, inputs, reset_after)
-    seq, (dk, drk, dbias, dx, dh0), dh = fn(x, inputs["h0"], inputs["gh"])
+    seq, grads, dh = fn(x, inputs["h0"], inputs["gh"])
+    params, (dx, dh0) = _grads(grads, cell)
     out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
-    out.update(_grads(dk, drk, dbias))
+    out.update(params)
     return out
 
 
-def _build_keras_layer(D, H, dtype, reset_after):
+def _build_keras_layer(D, H, dtype, reset_after, bias=True):
     tf, keras = import_keras()
     # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
     no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
-    layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, dtype=dtype, **_ACTIVATIONS,
-                             **no_cudnn)
+    layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, dtype=dtype, use_bias=bias,
+                             **_ACTIVATIONS, **no_cudnn)
     layer.build((None, None, D))
 
     @tf.function(input_signature=_keras_signature(tf, dtype, D, H))
@@ -110,18 +112,20 @@ def _build_keras_layer(D, H, dtype, reset_after):
             seq = layer(x, initial_state=[h0])
             loss = tf.reduce_sum(gh * seq)
         cell = layer.cell
-        return seq, tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0])
+        return seq, tape.gradient(loss, keras_oracle.weights(cell) + [x, h0])
 
     return layer, fn
 
 
-def _run_keras_layer(inputs, reset_after):
+def _run_keras_layer(inputs, reset_after, options=()):
     x = inputs["x"]
-    layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after)
+    layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
+                                   keras_oracle.use_bias(options))
     _assign(layer.cell, inputs, reset_after)
-    seq, (dk, drk, dbias, dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
+    seq, grads = fn(x, inputs["h0"], inputs["gh"])
+    params, (dx, dh0) = _grads(grads, layer.cell)
     out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
-    out.update(_grads(dk, drk, dbias))
+    out.update(params)
     return out
 
 
@@ -136,11 +140,11 @@ def _torch_param_grads(module, suffix):
     return torch_oracle.param_grads(module, suffix, gru_layout.grads_from_torch)
 
 
-def run_torch_cell(inputs):
+def run_torch_cell(inputs, options=()):
     torch = import_torch()
     _, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
-    cell = torch.nn.GRUCell(D, H, dtype=getattr(torch, inputs["x"].dtype.name))
+    cell = torch.nn.GRUCell(D, H, dtype=getattr(torch, inputs["x"].dtype.name), bias=torch_oracle.bias(options))
     _torch_load(cell, inputs, "")
     t = torch_oracle.leaves(torch, inputs, states=("h0",), upstream=("gh",))
     h = t["h0"]
@@ -157,10 +161,11 @@ def run_torch_cell(inputs):
     return out
 
 
-def run_torch_layer(inputs):
+def run_torch_layer(inputs, options=()):
     torch = import_torch()
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
-    layer = torch.nn.GRU(D, H, num_layers=1, batch_first=True, dtype=getattr(torch, inputs["x"].dtype.name))
+    layer = torch.nn.GRU(D, H, num_layers=1, batch_first=True, dtype=getattr(torch, inputs["x"].dtype.name),
+                         bias=torch_oracle.bias(options))
     _torch_load(layer, inputs, "_l0")
     t = torch_oracle.leaves(torch, inputs, states=("h0",), upstream=("gh",))
     seq, _ = layer(t["x"], t["h0"][None])
@@ -180,7 +185,8 @@ _MERGED = "; its single bias is bx + bh (dbx = dbh = its gradient)"
 
 def _reference(name, family, reset):
     return Oracle(name, family, "numpy", f"the NumPy reference GRU (gatecheck.reference.gru.run(reset={reset!r}))",
-                  _ALL, runner=lambda inputs: gru.run(**inputs, reset=reset), battery=False)
+                  _ALL, runner=lambda inputs, options=(): (gru.run_nobias if "nobias" in options else gru.run)(
+                      **inputs, reset=reset), battery=False, options=frozenset({"nobias"}))
 
 
 def _keras(name, family, kind, reset_after):
@@ -191,8 +197,9 @@ def _keras(name, family, kind, reset_after):
     return Oracle(name, family, "keras", f"{what}, reset_after={reset_after}" + ("" if reset_after else _MERGED),
                   observes=tuple(q for q in _ALL if not (whole and q == "dh")),
                   cannot_observe={"dh": _LAYER_BLIND} if whole else {},
-                  runner=lambda inputs: run(inputs, reset_after),
-                  trace_ms=300 if whole else 350)  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
+                  runner=lambda inputs, options=(): run(inputs, reset_after, options),
+                  trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
+                  options=frozenset({"nobias"}))
 
 
 ORACLES = (
@@ -201,10 +208,11 @@ ORACLES = (
     _keras("keras-gru-cell", "gru", "cell", True),
     _keras("keras-gru-layer", "gru", "layer", True),
     Oracle("torch-gru-cell", "gru", "torch", "torch.nn.GRUCell unrolled with retain_grad on every h_t "
-           "(reset-after: PyTorch has no reset-before GRU)", _ALL, runner=run_torch_cell),
+           "(reset-after: PyTorch has no reset-before GRU)", _ALL, runner=run_torch_cell, options=frozenset({"nobias"})),
     Oracle("torch-gru-layer", "gru", "torch", "torch.nn.GRU whole sequence (batch_first; reset-after: PyTorch has "
            "no reset-before GRU)", tuple(q for q in _ALL if q != "dh"),
-           cannot_observe={"dh": _LAYER_BLIND.replace("the layer's loop", "the fused kernel")}, runner=run_torch_layer),
+           cannot_observe={"dh": _LAYER_BLIND.replace("the layer's loop", "the fused kernel")}, runner=run_torch_layer,
+           options=frozenset({"nobias"})),
     _keras("keras-gru-cell-before", "gru-reset-before", "cell", False),
     _keras("keras-gru-layer-before", "gru-reset-before", "layer", False),
 )

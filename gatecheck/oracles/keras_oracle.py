@@ -30,17 +30,42 @@ _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
 def assign(cell, inputs, remap=layout.to_keras):
-    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map)."""
+    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map). A
+    cell built with ``use_bias=False`` has no bias, and the remap of inputs without biases
+    gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
     weights = remap(inputs)
+    if cell.use_bias != ("bias" in weights):
+        raise RuntimeError(f"Keras cell use_bias={cell.use_bias}, but the remapped weights "
+                           f"{'have' if 'bias' in weights else 'lack'} a bias")
     cell.kernel.assign(weights["kernel"])
     cell.recurrent_kernel.assign(weights["recurrent_kernel"])
-    cell.bias.assign(weights["bias"])
+    if cell.use_bias:
+        cell.bias.assign(weights["bias"])
 
 
 def grads_to_canonical(dk, drk, dbias, back=layout.grads_from_keras):
-    return back(
-        {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy(), "bias": dbias.numpy()}
-    )
+    """Keras weight gradients -> canonical (``dbias`` None: no bias)."""
+    grads = {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy()}
+    if dbias is not None:
+        grads["bias"] = dbias.numpy()
+    return back(grads)
+
+
+def weights(cell):
+    """The cell's weights in remap order: kernel, recurrent_kernel, and bias unless ``use_bias=False``."""
+    return [cell.kernel, cell.recurrent_kernel] + ([cell.bias] if cell.use_bias else [])
+
+
+def weight_grads(grads, cell, back=layout.grads_from_keras):
+    """(canonical weight gradients, the rest) of a ``tape.gradient`` list that starts with
+    ``weights(cell)``."""
+    n = 3 if cell.use_bias else 2
+    return grads_to_canonical(grads[0], grads[1], grads[2] if n == 3 else None, back), list(grads[n:])
+
+
+def use_bias(options):
+    """The Keras ``use_bias`` of a case's options (gatecheck.options)."""
+    return "nobias" not in options
 
 
 def _signature(tf, dtype, T, D, H):
@@ -92,17 +117,17 @@ def zero_probes(tf, x, width):
     return tf.zeros(tf.concat([tf.shape(x)[:2], [width]], 0), x.dtype)
 
 
-def _probed_lstm(D, H, dtype):
+def _probed_lstm(D, H, dtype, bias=True):
     """A probed LSTMCell in a ``keras.layers.RNN`` loop, built for inputs [x, e_h, e_c]."""
     tf, keras = import_keras()
-    cell = probed_lstm_cell(keras, tf)(H, dtype=dtype, **_ACTIVATIONS)
+    cell = probed_lstm_cell(keras, tf)(H, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype=dtype)
     rnn.build((None, None, D + 2 * H))
     return tf, keras, cell, rnn
 
 
-def _build_cell(D, H, dtype):
-    tf, _, cell, rnn = _probed_lstm(D, H, dtype)
+def _build_cell(D, H, dtype, bias=True):
+    tf, _, cell, rnn = _probed_lstm(D, H, dtype, bias)
 
     @tf.function(input_signature=_signature(tf, dtype, None, D, H))
     def fn(x, h0, c0, gh, gc):
@@ -112,31 +137,30 @@ def _build_cell(D, H, dtype):
             seq, _, c_last = rnn(tf.concat([x, probes], -1), initial_state=[h0, c0])
             h, c = seq[..., :H], seq[..., H:]
             loss = tf.reduce_sum(gh * h) + tf.reduce_sum(gc * c_last)
-        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, c0, probes])
+        grads = tape.gradient(loss, weights(cell) + [x, h0, c0, probes])
         return h, c, grads[:-1], grads[-1][..., :H], grads[-1][..., H:]
 
     return cell, fn
 
 
-def run_cell(inputs):
+def run_cell(inputs, options=()):
     x = inputs["x"]
-    cell, fn = built(_build_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
+    cell, fn = built(_build_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options))
     assign(cell, inputs)
-    h, c, (dk, drk, dbias, dx, dh0, dc0), dh, dc = fn(
-        x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
-    )
+    h, c, grads, dh, dc = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
+    params, (dx, dh0, dc0) = weight_grads(grads, cell)
     out = dict(h=h.numpy(), c=c.numpy(), dh=dh.numpy(), dc=dc.numpy())
     out.update(dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
-    out.update(grads_to_canonical(dk, drk, dbias))
+    out.update(params)
     return out
 
 
-def _build_layer(D, H, dtype):
+def _build_layer(D, H, dtype, bias=True):
     tf, keras = import_keras()
     # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
     no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
     layer = keras.layers.LSTM(
-        H, return_sequences=True, return_state=True, dtype=dtype, **_ACTIVATIONS, **no_cudnn
+        H, return_sequences=True, return_state=True, dtype=dtype, use_bias=bias, **_ACTIVATIONS, **no_cudnn
     )
     layer.build((None, None, D))
 
@@ -147,21 +171,20 @@ def _build_layer(D, H, dtype):
             seq, _, c_last = layer(x, initial_state=[h0, c0])
             loss = tf.reduce_sum(gh * seq) + tf.reduce_sum(gc * c_last)
         cell = layer.cell
-        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, c0])
+        grads = tape.gradient(loss, weights(cell) + [x, h0, c0])
         return seq, c_last, grads
 
     return layer, fn
 
 
-def run_layer(inputs):
+def run_layer(inputs, options=()):
     x = inputs["x"]
-    layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
+    layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options))
     assign(layer.cell, inputs)
-    seq, c_last, (dk, drk, dbias, dx, dh0, dc0) = fn(
-        x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"]
-    )
+    seq, c_last, grads = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
+    params, (dx, dh0, dc0) = weight_grads(grads, layer.cell)
     out = dict(h=seq.numpy(), cT=c_last.numpy(), dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
-    out.update(grads_to_canonical(dk, drk, dbias))
+    out.update(params)
     return out
 
 
@@ -179,6 +202,7 @@ KERAS_CELL = Oracle(
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=run_cell,
     trace_ms=330,
+    options=frozenset({"nobias"}),
 )
 
 KERAS_LAYER = Oracle(
@@ -190,6 +214,7 @@ KERAS_LAYER = Oracle(
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
     runner=run_layer,
     trace_ms=240,
+    options=frozenset({"nobias"}),
 )
 
 

@@ -44,32 +44,39 @@ def _unfuse(fused, framework_gates, axis):
 
 
 def to_keras(params):
-    """{'W', 'U', 'b'} -> {'kernel', 'recurrent_kernel', 'bias'}."""
-    return {
+    """{'W', 'U', 'b'} -> {'kernel', 'recurrent_kernel', 'bias'}; without 'b' (no bias) no 'bias'."""
+    out = {
         "kernel": _fuse(params["W"], KERAS_GATES, axis=1),
         "recurrent_kernel": _fuse(params["U"], KERAS_GATES, axis=1),
-        "bias": _fuse(params["b"], KERAS_GATES, axis=0),
     }
+    if "b" in params:
+        out["bias"] = _fuse(params["b"], KERAS_GATES, axis=0)
+    return out
 
 
 def from_keras(weights):
-    """{'kernel', 'recurrent_kernel', 'bias'} (weights or their gradients) -> {'W', 'U', 'b'}."""
-    return {
+    """{'kernel', 'recurrent_kernel', 'bias'} (weights or their gradients) -> {'W', 'U', 'b'};
+    without 'bias' (no bias) no 'b'."""
+    out = {
         "W": _unfuse(weights["kernel"], KERAS_GATES, axis=1),
         "U": _unfuse(weights["recurrent_kernel"], KERAS_GATES, axis=1),
-        "b": _unfuse(weights["bias"], KERAS_GATES, axis=0),
     }
+    if "bias" in weights:
+        out["b"] = _unfuse(weights["bias"], KERAS_GATES, axis=0)
+    return out
 
 
 def to_torch(params):
-    """{'W', 'U', 'b'} -> {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'}."""
-    half = params["b"] / 2
-    return {
+    """{'W', 'U', 'b'} -> {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'}; without 'b' (no
+    bias) no bias_ih, bias_hh."""
+    out = {
         "weight_ih": _fuse(params["W"].transpose(0, 2, 1), TORCH_GATES, axis=0),
         "weight_hh": _fuse(params["U"].transpose(0, 2, 1), TORCH_GATES, axis=0),
-        "bias_ih": _fuse(half, TORCH_GATES, axis=0),
-        "bias_hh": _fuse(half, TORCH_GATES, axis=0),
     }
+    if "b" in params:
+        half = params["b"] / 2
+        out.update(bias_ih=_fuse(half, TORCH_GATES, axis=0), bias_hh=_fuse(half, TORCH_GATES, axis=0))
+    return out
 
 
 def from_torch(weights):
@@ -84,20 +91,21 @@ def from_torch(weights):
 
 def grads_from_torch(grads):
     """Gradients of {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'} -> canonical
-    {'dW', 'dU', 'db', 'db_ih', 'db_hh'} under the half split of ``to_torch``."""
-    d_ih = _unfuse(grads["bias_ih"], TORCH_GATES, axis=0)
-    d_hh = _unfuse(grads["bias_hh"], TORCH_GATES, axis=0)
-    return {
+    {'dW', 'dU', 'db', 'db_ih', 'db_hh'} under the half split of ``to_torch`` (no bias: 'dW',
+    'dU' only)."""
+    out = {
         "dW": _unfuse(grads["weight_ih"], TORCH_GATES, axis=0).transpose(0, 2, 1),
         "dU": _unfuse(grads["weight_hh"], TORCH_GATES, axis=0).transpose(0, 2, 1),
-        "db": (d_ih + d_hh) / 2,
-        "db_ih": d_ih,
-        "db_hh": d_hh,
     }
+    if "bias_ih" in grads:
+        d_ih = _unfuse(grads["bias_ih"], TORCH_GATES, axis=0)
+        d_hh = _unfuse(grads["bias_hh"], TORCH_GATES, axis=0)
+        out.update(db=(d_ih + d_hh) / 2, db_ih=d_ih, db_hh=d_hh)
+    return out
 
 
 def grads_from_keras(grads):
     """Gradients of {'kernel', 'recurrent_kernel', 'bias'} -> canonical {'dW', 'dU', 'db'}
     (the Keras remap is a permutation, so gradients map back like weights)."""
     w = from_keras(grads)
-    return {"dW": w["W"], "dU": w["U"], "db": w["b"]}
+    return {"d" + k: v for k, v in w.items()}

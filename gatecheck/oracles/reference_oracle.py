@@ -6,8 +6,6 @@ model no framework offers: ``lstm-identity``, whose only oracle is its reference
 by finite differences, tests/test_reference.py).
 """
 
-import functools
-
 from gatecheck.oracles.base import Oracle
 from gatecheck.reference import head, lstm, rnn
 
@@ -18,15 +16,27 @@ def _runner(fn):
     return lambda inputs: fn(**inputs)
 
 
+def _with_options(run, run_nobias):
+    """A reference's runner that takes the no-bias option (gatecheck.options)."""
+    return lambda inputs, options=(): (run_nobias if "nobias" in options else run)(**inputs)
+
+
+def _identity(inputs, options=()):
+    """The identity-output model, under the no-bias option when asked."""
+    run = lstm.run_nobias if "nobias" in options else lstm.run
+    return run(**inputs, output="identity")
+
+
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=_runner(lstm.run), battery=False),
+           runner=_with_options(lstm.run, lstm.run_nobias), battery=False, options=frozenset({"nobias"})),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
-           _LSTM, runner=_runner(functools.partial(lstm.run, output="identity"))),
+           _LSTM, runner=_identity, options=frozenset({"nobias"})),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",
-           ("h", "dh", "dx", "dh0", "dW", "dU", "db"), runner=_runner(rnn.run), battery=False),
+           ("h", "dh", "dx", "dh0", "dW", "dU", "db"), runner=_with_options(rnn.run, rnn.run_nobias), battery=False,
+           options=frozenset({"nobias"})),
 )

@@ -20,38 +20,36 @@ import numpy as np
 
 
 def to_keras(params):
-    """{'W', 'U', 'b'} -> {'kernel', 'recurrent_kernel', 'bias'}."""
-    return {
-        "kernel": params["W"].copy(),
-        "recurrent_kernel": params["U"].copy(),
-        "bias": params["b"].copy(),
-    }
+    """{'W', 'U', 'b'} -> {'kernel', 'recurrent_kernel', 'bias'}; without 'b' (no bias) no 'bias'."""
+    out = {"kernel": params["W"].copy(), "recurrent_kernel": params["U"].copy()}
+    if "b" in params:
+        out["bias"] = params["b"].copy()
+    return out
 
 
 def from_keras(weights):
-    """{'kernel', 'recurrent_kernel', 'bias'} (weights or their gradients) -> {'W', 'U', 'b'}."""
-    return {
-        "W": weights["kernel"].copy(),
-        "U": weights["recurrent_kernel"].copy(),
-        "b": weights["bias"].copy(),
-    }
+    """{'kernel', 'recurrent_kernel', 'bias'} (weights or their gradients) -> {'W', 'U', 'b'};
+    without 'bias' (no bias) no 'b'."""
+    out = {"W": weights["kernel"].copy(), "U": weights["recurrent_kernel"].copy()}
+    if "bias" in weights:
+        out["b"] = weights["bias"].copy()
+    return out
 
 
 def grads_from_keras(grads):
     """Gradients of {'kernel', 'recurrent_kernel', 'bias'} -> canonical {'dW', 'dU', 'db'}."""
     w = from_keras(grads)
-    return {"dW": w["W"], "dU": w["U"], "db": w["b"]}
+    return {"d" + k: v for k, v in w.items()}
 
 
 def to_torch(params):
-    """{'W', 'U', 'b'} -> {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'}."""
-    half = params["b"] / 2
-    return {
-        "weight_ih": np.ascontiguousarray(params["W"].T),
-        "weight_hh": np.ascontiguousarray(params["U"].T),
-        "bias_ih": half,
-        "bias_hh": half.copy(),
-    }
+    """{'W', 'U', 'b'} -> {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'}; without 'b' (no
+    bias) no bias_ih, bias_hh."""
+    out = {"weight_ih": np.ascontiguousarray(params["W"].T), "weight_hh": np.ascontiguousarray(params["U"].T)}
+    if "b" in params:
+        half = params["b"] / 2
+        out.update(bias_ih=half, bias_hh=half.copy())
+    return out
 
 
 def from_torch(weights):
@@ -67,11 +65,8 @@ def from_torch(weights):
 def grads_from_torch(grads):
     """Gradients of {'weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'} -> canonical
     {'dW', 'dU', 'db', 'db_ih', 'db_hh'} under the half split of ``to_torch``."""
-    d_ih, d_hh = grads["bias_ih"].copy(), grads["bias_hh"].copy()
-    return {
-        "dW": np.ascontiguousarray(grads["weight_ih"].T),
-        "dU": np.ascontiguousarray(grads["weight_hh"].T),
-        "db": (d_ih + d_hh) / 2,
-        "db_ih": d_ih,
-        "db_hh": d_hh,
-    }
+    out = {"dW": np.ascontiguousarray(grads["weight_ih"].T), "dU": np.ascontiguousarray(grads["weight_hh"].T)}
+    if "bias_ih" in grads:  # absent under no bias
+        d_ih, d_hh = grads["bias_ih"].copy(), grads["bias_hh"].copy()
+        out.update(db=(d_ih + d_hh) / 2, db_ih=d_ih, db_hh=d_hh)
+    return out

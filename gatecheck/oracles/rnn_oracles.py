@@ -24,8 +24,8 @@ def _keras_assign(cell, inputs):
     keras_oracle.assign(cell, inputs, rnn_layout.to_keras)
 
 
-def _keras_grads(dk, drk, dbias):
-    return keras_oracle.grads_to_canonical(dk, drk, dbias, rnn_layout.grads_from_keras)
+def _keras_grads(grads, cell):
+    return keras_oracle.weight_grads(grads, cell, rnn_layout.grads_from_keras)
 
 
 def _keras_signature(tf, dtype, T, D, H):
@@ -53,9 +53,9 @@ def probed_simple_rnn_cell(keras):
     return ProbedSimpleRNNCell
 
 
-def _build_keras_cell(D, H, dtype):
+def _build_keras_cell(D, H, dtype, bias=True):
     tf, keras = import_keras()
-    cell = probed_simple_rnn_cell(keras)(H, activation="tanh", dtype=dtype)
+    cell = probed_simple_rnn_cell(keras)(H, activation="tanh", dtype=dtype, use_bias=bias)
     rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
     rnn.build((None, None, D + H))
 
@@ -66,25 +66,27 @@ def _build_keras_cell(D, H, dtype):
             tape.watch([x, h0, probes])
             seq = rnn(tf.concat([x, probes], -1), initial_state=[h0])
             loss = tf.reduce_sum(gh * seq)
-        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0, probes])
+        grads = tape.gradient(loss, keras_oracle.weights(cell) + [x, h0, probes])
         return seq, grads[:-1], grads[-1]
 
     return cell, fn
 
 
-def run_keras_cell(inputs):
+def run_keras_cell(inputs, options=()):
     x = inputs["x"]
-    cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
+    cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
+                                  keras_oracle.use_bias(options))
     _keras_assign(cell, inputs)
-    seq, (dk, drk, dbias, dx, dh0), dh = fn(x, inputs["h0"], inputs["gh"])
+    seq, grads, dh = fn(x, inputs["h0"], inputs["gh"])
+    params, (dx, dh0) = _keras_grads(grads, cell)
     out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
-    out.update(_keras_grads(dk, drk, dbias))
+    out.update(params)
     return out
 
 
-def _build_keras_layer(D, H, dtype):
+def _build_keras_layer(D, H, dtype, bias=True):
     tf, keras = import_keras()
-    layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, dtype=dtype)
+    layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, dtype=dtype, use_bias=bias)
     layer.build((None, None, D))
 
     @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
@@ -94,18 +96,20 @@ def _build_keras_layer(D, H, dtype):
             seq = layer(x, initial_state=[h0])
             loss = tf.reduce_sum(gh * seq)
         cell = layer.cell
-        return seq, tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, x, h0])
+        return seq, tape.gradient(loss, keras_oracle.weights(cell) + [x, h0])
 
     return layer, fn
 
 
-def run_keras_layer(inputs):
+def run_keras_layer(inputs, options=()):
     x = inputs["x"]
-    layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name)
+    layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
+                                   keras_oracle.use_bias(options))
     _keras_assign(layer.cell, inputs)
-    seq, (dk, drk, dbias, dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
+    seq, grads = fn(x, inputs["h0"], inputs["gh"])
+    params, (dx, dh0) = _keras_grads(grads, layer.cell)
     out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
-    out.update(_keras_grads(dk, drk, dbias))
+    out.update(params)
     return out
 
 
@@ -124,12 +128,12 @@ def _torch_leaves(torch, inputs):
     return torch_oracle.leaves(torch, inputs, states=("h0",), upstream=("gh",))
 
 
-def run_torch_cell(inputs):
+def run_torch_cell(inputs, options=()):
     torch = import_torch()
     _, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    cell = torch.nn.RNNCell(D, H, nonlinearity="tanh", dtype=dtype)
+    cell = torch.nn.RNNCell(D, H, nonlinearity="tanh", dtype=dtype, bias=torch_oracle.bias(options))
     _torch_load(cell, inputs, "")
     t = _torch_leaves(torch, inputs)
     h = t["h0"]
@@ -150,11 +154,12 @@ def run_torch_cell(inputs):
     return out
 
 
-def run_torch_layer(inputs):
+def run_torch_layer(inputs, options=()):
     torch = import_torch()
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    rnn = torch.nn.RNN(D, H, num_layers=1, nonlinearity="tanh", batch_first=True, dtype=dtype)
+    rnn = torch.nn.RNN(D, H, num_layers=1, nonlinearity="tanh", batch_first=True, dtype=dtype,
+                       bias=torch_oracle.bias(options))
     _torch_load(rnn, inputs, "_l0")
     t = _torch_leaves(torch, inputs)
     seq, _ = rnn(t["x"], t["h0"][None])
@@ -177,6 +182,7 @@ KERAS_RNN_CELL = Oracle(
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=run_keras_cell,
     trace_ms=210,
+    options=frozenset({"nobias"}),
 )
 
 KERAS_RNN_LAYER = Oracle(
@@ -191,6 +197,7 @@ KERAS_RNN_LAYER = Oracle(
     },
     runner=run_keras_layer,
     trace_ms=160,
+    options=frozenset({"nobias"}),
 )
 
 TORCH_RNN_CELL = Oracle(
@@ -200,6 +207,7 @@ TORCH_RNN_CELL = Oracle(
     description="torch.nn.RNNCell(tanh) unrolled with retain_grad on every h_t",
     observes=("h", "dh", "dx", "dh0") + _PARAMS + _TORCH_BIASES,
     runner=run_torch_cell,
+    options=frozenset({"nobias"}),
 )
 
 TORCH_RNN_LAYER = Oracle(
@@ -213,6 +221,7 @@ TORCH_RNN_LAYER = Oracle(
               "only the upstream part is an input",
     },
     runner=run_torch_layer,
+    options=frozenset({"nobias"}),
 )
 
 ORACLES = (KERAS_RNN_CELL, KERAS_RNN_LAYER, TORCH_RNN_CELL, TORCH_RNN_LAYER)

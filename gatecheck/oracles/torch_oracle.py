@@ -16,21 +16,35 @@ from gatecheck.oracles.base import Oracle
 
 
 def load(module, inputs, suffix, remap=layout.to_torch):
-    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map)."""
+    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map).
+    A module built with ``bias=False`` has no bias, and the remap of inputs without biases
+    gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
     torch = import_torch()
     weights = remap(inputs)
+    has_bias = getattr(module, "bias_ih" + suffix, None) is not None
+    if has_bias != ("bias_ih" in weights):
+        raise RuntimeError(f"torch module bias={has_bias}, but the remapped weights "
+                           f"{'have' if 'bias_ih' in weights else 'lack'} a bias")
     with torch.no_grad():
         for name, value in weights.items():
             getattr(module, name + suffix).copy_(torch.from_numpy(value))
 
 
 def param_grads(module, suffix, back=layout.grads_from_torch):
+    """The module's parameter gradients in the canonical layout (a module built with
+    ``bias=False`` has no bias parameters: none is read)."""
     return back(
         {
             name: getattr(module, name + suffix).grad.numpy()
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            if getattr(module, name + suffix, None) is not None
         }
     )
+
+
+def bias(options):
+    """The torch ``bias`` argument of a case's options (gatecheck.options)."""
+    return "nobias" not in options
 
 
 def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
@@ -41,11 +55,11 @@ def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
     }
 
 
-def run_layer(inputs):
+def run_layer(inputs, options=()):
     torch = import_torch()
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype)
+    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=bias(options))
     load(lstm, inputs, "_l0")
     t = leaves(torch, inputs)
     seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
@@ -62,12 +76,12 @@ def run_layer(inputs):
     return out
 
 
-def run_cell(inputs):
+def run_cell(inputs, options=()):
     torch = import_torch()
     _, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    cell = torch.nn.LSTMCell(D, H, dtype=dtype)
+    cell = torch.nn.LSTMCell(D, H, dtype=dtype, bias=bias(options))
     load(cell, inputs, "")
     t = leaves(torch, inputs)
     hs, cs = _unroll(cell, t, T)
@@ -117,6 +131,7 @@ TORCH_LAYER = Oracle(
         "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
     },
     runner=run_layer,
+    options=frozenset({"nobias"}),
 )
 
 TORCH_CELL = Oracle(
@@ -126,6 +141,7 @@ TORCH_CELL = Oracle(
     description="torch.nn.LSTMCell unrolled with retain_grad on every h_t, c_t",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _PARAMS,
     runner=run_cell,
+    options=frozenset({"nobias"}),
 )
 
 

@@ -189,3 +189,17 @@ def run(x, h0, W, U, bx, bh, gh, *, reset="after", ulps=0):
     fwd = forward_tm(x, h0, W, U, bx, bh, reset, ulps)
     bwd = backward(fwd, x, h0, W, U, gh, reset)
     return {**{k: batch_major(a) for k, a in fwd.items()}, **bwd}
+
+
+def no_bias(W):
+    """The biases a no-bias GRU stands for: bx = bh = 0 (3, H) in W's dtype."""
+    zeros = np.zeros((W.shape[0], W.shape[2]), W.dtype)
+    return {"bx": zeros, "bh": zeros.copy()}
+
+
+def run_nobias(x, h0, W, U, gh, *, reset="after", ulps=0):
+    """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
+    ``bx``, ``bh`` in, no ``dbx``, ``dbh`` out. The model is the GRU at bx = bh = 0, exactly."""
+    out = run(x, h0, W, U, **no_bias(W), gh=gh, reset=reset, ulps=ulps)
+    del out["dbx"], out["dbh"]
+    return out

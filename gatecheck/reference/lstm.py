@@ -201,3 +201,16 @@ def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0):
     fwd = forward_tm(x, h0, c0, W, U, b, output, ulps)
     bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps)
     return {**{k: batch_major(v) for k, v in fwd.items()}, **bwd}
+
+
+def no_bias(W):
+    """The bias a no-bias LSTM stands for: b = 0 (4, H) in W's dtype (z_t[k] = x_t W[k] + h_{t-1} U[k])."""
+    return {"b": np.zeros((W.shape[0], W.shape[2]), W.dtype)}
+
+
+def run_nobias(x, h0, c0, W, U, gh, gc, *, output="tanh", ulps=0):
+    """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
+    ``b`` in, no ``db`` out. The model is the LSTM at b = 0, exactly."""
+    out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps)
+    del out["db"]
+    return out

@@ -104,3 +104,16 @@ def run(x, h0, W, U, b, gh, *, ulps=0):
     validate(x, h0, W, U, b, gh)
     h = forward_tm(x, h0, W, U, b, ulps)
     return {"h": batch_major(h), **backward(h, x, h0, W, U, gh)}
+
+
+def no_bias(W):
+    """The bias a no-bias RNN stands for: b = 0 (H,) in W's dtype (z_t = x_t W + h_{t-1} U)."""
+    return {"b": np.zeros(W.shape[1], W.dtype)}
+
+
+def run_nobias(x, h0, W, U, gh, *, ulps=0):
+    """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
+    ``b`` in, no ``db`` out. The model is the RNN at b = 0, exactly."""
+    out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps)
+    del out["db"]
+    return out

@@ -1,0 +1,121 @@
+"""Layer options (issue #13): variants of a family's model that the frameworks offer as
+arguments of their layers and cells, such as no bias.
+
+An option is data everywhere it appears:
+
+- ``OPTIONS``, the one registry: its name (also the case-id suffix, ``-nobias``), what it
+  means, and how each framework spells it. The registry's order is the order of suffixes.
+- A case carries its options (``Case.options``, a tuple in the registry's order); the id
+  gets one suffix per option after the regime's, so a case without options keeps its id.
+- A family says what an option changes in its contract (``Family.options``: option name ->
+  ``Variant``): the reference under the option, the inputs and contract keys it removes, the
+  values the removed inputs stand for (finite differences), its own mutants.
+  ``under(family, options)`` derives the family record that the engine then uses unchanged.
+- An oracle declares the options it offers (``Oracle.options``) and its runner is called
+  with the case's options; the grid gives an option's cases only to oracles that offer it.
+- A candidate declares the options it implements (``run.options = {"nobias"}``; default
+  none) and is run only on those: every report says which option cases were not run.
+- Results files carry each case's options as a list (``options``), never parsed back from
+  the id; a file without the field (written before options) means no options.
+"""
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+
+class Option(NamedTuple):
+    name: str
+    meaning: str
+    frameworks: dict  # framework -> how it spells the option (or why it cannot)
+
+
+OPTIONS = {
+    o.name: o
+    for o in (
+        Option("nobias", "no bias: the model has no bias vector; the candidate gets no bias input and returns "
+                         "no bias gradient",
+               {"keras": "use_bias=False (cells and layers)", "torch": "bias=False (cells and layers)"}),
+    )
+}
+
+
+def canonical(options):
+    """``options`` (any iterable of names) as a case holds them: a tuple in the registry's
+    order, each once; a clear error listing the valid names otherwise."""
+    names = set(options)
+    unknown = names - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"option: expected names from {list(OPTIONS)}, got {sorted(unknown)}")
+    return tuple(name for name in OPTIONS if name in names)
+
+
+def parse(text):
+    """'nobias' or 'a,b' (command-line form) -> canonical tuple; '' -> ()."""
+    return canonical(part.strip() for part in text.split(",") if part.strip()) if text else ()
+
+
+def suffix(options):
+    """The case-id suffix of a set of options: ``-nobias``; '' for none."""
+    return "".join(f"-{name}" for name in canonical(options))
+
+
+def label(options):
+    """How a report names a set of options: 'nobias' or 'no options'."""
+    return ",".join(options) if options else "no options"
+
+
+def implemented(candidate):
+    """The options a candidate declares it implements (``candidate.options``, a set of names;
+    default none). A family's reference implements every option its family defines."""
+    declared = getattr(candidate, "options", None)
+    if declared is None:
+        return frozenset()
+    if isinstance(declared, str) or not hasattr(declared, "__iter__"):
+        raise ValueError(f"options: expected a set of option names from {list(OPTIONS)}, got {declared!r}")
+    return frozenset(canonical(declared))
+
+
+@functools.lru_cache(maxsize=None)
+def under(family, options):
+    """The family record for ``options`` (a canonical tuple): the family itself for none; else
+    its contract less what each option removes, its reference under them, and the options'
+    own mutants. One record per (family, options), so the engine's caches keyed by family hold."""
+    options = canonical(options)
+    if options == family.applied:
+        return family
+    if family.applied:
+        raise ValueError(f"the {family.name} record is already under options {list(family.applied)}")
+    missing = [name for name in options if name not in family.options]
+    if missing:
+        raise ValueError(f"family {family.name} does not define option(s) {missing}; it defines "
+                         f"{sorted(family.options) or 'none'}")
+    if len(options) > 1:
+        raise ValueError(f"options {list(options)}: combining options is not defined yet")
+    base, variant = family, family.options[options[0]]
+    dropped_in, dropped_out = set(variant.drops), set(variant.drops_keys)
+
+    def fill(inputs):
+        return dict(inputs, **variant.fill(inputs))
+
+    return dataclasses.replace(
+        base,
+        run=variant.run,
+        inputs=tuple(k for k in base.inputs if k not in dropped_in),
+        contract=tuple(k for k in base.contract if k not in dropped_out),
+        shapes=lambda inputs: {k: s for k, s in base.shapes(inputs).items() if k not in dropped_out},
+        quantities={n: q for n, q in base.quantities.items() if q.source not in dropped_out},
+        make_inputs=lambda case: {k: v for k, v in base.make_inputs(case).items() if k not in dropped_in},
+        gated=tuple(k for k in base.gated if k not in dropped_in),
+        mutants=variant.mutants,
+        mutant_bind=variant.mutant_bind,
+        hypotheses=(),  # the diagnosis' layout hypotheses are stated for the whole contract
+        isolating=None,
+        step_parts=None,
+        examples={},
+        fd_loss=lambda inputs: base.fd_loss(fill(inputs)),
+        fd_state_loss=lambda inputs, t, which, offset: base.fd_state_loss(fill(inputs), t, which, offset),
+        options={},
+        removed=tuple(k for k in base.contract if k in dropped_out),
+        applied=options,
+    )

@@ -1,0 +1,301 @@
+"""Layer options (gatecheck.options), with no bias as the first: case ids, the grid and its
+grouping, the family records under an option, the pure remaps without biases, the candidate
+contract and its ``options`` attribute, results and drift, the option's mutants."""
+
+import numpy as np
+import pytest
+
+from gatecheck import candidate as cand
+from gatecheck import check as chk
+from gatecheck import drift
+from gatecheck import killmatrix
+from gatecheck import options as opts
+from gatecheck import results as res
+from gatecheck.cases import Case, grid, group, group_name, shard
+from gatecheck.families import FAMILIES
+from gatecheck.oracles import ORACLES, battery_oracles
+from gatecheck.oracles import gru_layout, layout, rnn_layout
+from gatecheck.reference import gru, lstm, rnn
+
+NOBIAS = ("nobias",)
+CASE = Case("torch-cell", 3, 7, 4, 5, "f64", 0)
+# What no bias removes, per family: the candidate gets none of these inputs and returns none of these keys.
+REMOVED = {"lstm": (("b",), ("db",)), "lstm-identity": (("b",), ("db",)), "rnn": (("b",), ("db",)),
+           "gru": (("bx", "bh"), ("dbx", "dbh")), "gru-reset-before": (("bx", "bh"), ("dbx", "dbh"))}
+
+
+# --- ids, the grid, grouping ---------------------------------------------------------------
+
+def test_a_case_without_options_keeps_its_id_and_nobias_is_a_suffix_after_the_regime():
+    assert CASE.id == "torch-cell-B3-T7-D4-H5-f64-s0"
+    assert CASE._replace(options=NOBIAS).id == "torch-cell-B3-T7-D4-H5-f64-s0-nobias"
+    assert CASE._replace(regime="zero", options=NOBIAS).id == "torch-cell-B3-T7-D4-H5-f64-s0-zero-nobias"
+
+
+def test_options_are_checked_and_canonical():
+    assert opts.canonical(["nobias", "nobias"]) == NOBIAS
+    assert opts.parse("") == () and opts.parse("nobias") == NOBIAS
+    with pytest.raises(ValueError, match=r"option: expected names from \['nobias'\], got \['bias'\]"):
+        opts.parse("bias")
+
+
+def test_the_grouping_key_holds_the_options():
+    """Keras builds another model for use_bias=False: another traced graph, another group."""
+    nob = CASE._replace(oracle="keras-cell", options=NOBIAS)
+    assert group(nob) != group(nob._replace(options=()))
+    assert group_name(nob) == "keras-cell-D4-H5-f64-nobias"
+    assert group_name(nob._replace(options=())) == "keras-cell-D4-H5-f64"
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_option_cases_go_to_the_oracles_that_offer_them(name):
+    f = FAMILIES[name]
+    for profile in ("ci", "nightly"):
+        cases = grid(profile, f)
+        for c in cases:
+            assert set(c.options) <= ORACLES[c.oracle].options, c.id
+        with_option = [c for c in cases if c.options]
+        if "nobias" in f.options:
+            assert {c.oracle for c in with_option} == {o for o in battery_oracles(name) if "nobias" in ORACLES[o].options}
+        else:
+            assert with_option == [], name  # the head: its oracles do not offer it
+
+
+@pytest.mark.parametrize("name", sorted(REMOVED))
+def test_ci_no_bias_cases_trace_no_new_shape(name):
+    """The ci grid's no-bias cases reuse a (D, H) pair of its other cases: one more trace per
+    Keras oracle and dtype, no more; and both dtypes and the zero and sat regimes appear."""
+    cases = grid("ci", FAMILIES[name])
+    plain = {(c.D, c.H) for c in cases if not c.options}
+    nob = [c for c in cases if c.options == NOBIAS]
+    assert {(c.D, c.H) for c in nob} <= plain and len({(c.D, c.H) for c in nob}) <= 2
+    assert {c.dtype for c in nob} == {"f32", "f64"} and {c.regime for c in nob} == {"std", "zero", "sat"}
+
+
+def test_shards_keep_an_option_group_together():
+    cases = [c for f in FAMILIES.values() for c in grid("ci", f)]
+    parts = [shard(cases, i, 3) for i in (1, 2, 3)]
+    owner = {}
+    for i, part in enumerate(parts):
+        for c in part:
+            assert owner.setdefault(group(c), i) == i
+    assert sorted(c.id for p in parts for c in p) == sorted(c.id for c in cases)
+
+
+# --- the family records under no bias -------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(REMOVED))
+def test_no_bias_contract_per_family(name):
+    f = opts.under(FAMILIES[name], NOBIAS)
+    inputs_gone, keys_gone = REMOVED[name]
+    assert f.name == name and opts.under(FAMILIES[name], NOBIAS) is f and opts.under(f, NOBIAS) is f
+    assert f.inputs == tuple(k for k in FAMILIES[name].inputs if k not in inputs_gone)
+    assert f.contract == tuple(k for k in FAMILIES[name].contract if k not in keys_gone) and f.removed == keys_gone
+    assert not {q.source for q in f.quantities.values()} & set(keys_gone)
+    inputs = f.make_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    assert set(inputs) == set(f.inputs)
+    out = f.run(**inputs)
+    assert set(f.contract) <= set(out) and not set(keys_gone) & set(out)
+    assert {k: out[k].shape for k in f.contract} == f.shapes(inputs)
+
+
+@pytest.mark.parametrize("name,module", [("lstm", lstm), ("rnn", rnn), ("gru", gru)])
+def test_no_bias_is_the_model_at_zero_bias_and_differs_from_the_biased_one(name, module):
+    full = FAMILIES[name].make_inputs(Case("-", 2, 4, 3, 5, "f64", 1))
+    f = opts.under(FAMILIES[name], NOBIAS)
+    kept = {k: v for k, v in full.items() if k in f.inputs}
+    zero = FAMILIES[name].run(**dict(full, **module.no_bias(full["W"])))
+    got = f.run(**kept)
+    for k in f.contract:
+        np.testing.assert_array_equal(got[k], zero[k], err_msg=k)
+    assert not np.allclose(got["h"], FAMILIES[name].run(**full)["h"])  # the cases' biases are not zero
+
+
+def test_families_without_the_option_say_so():
+    with pytest.raises(ValueError, match="family lstm-head does not define option"):
+        opts.under(FAMILIES["lstm-head"], NOBIAS)
+
+
+# --- remaps without biases (pure NumPy) -----------------------------------------------------
+
+def test_lstm_and_rnn_remaps_have_no_bias_slot_without_a_bias():
+    rng = np.random.default_rng(0)
+    p = dict(W=rng.standard_normal((4, 3, 5)), U=rng.standard_normal((4, 5, 5)))
+    assert set(layout.to_keras(p)) == {"kernel", "recurrent_kernel"}
+    assert set(layout.to_torch(p)) == {"weight_ih", "weight_hh"}
+    back = layout.grads_from_torch(layout.to_torch(p))
+    assert set(back) == {"dW", "dU"} and np.array_equal(back["dW"], p["W"]) and np.array_equal(back["dU"], p["U"])
+    back = layout.grads_from_keras(layout.to_keras(p))
+    assert set(back) == {"dW", "dU"} and np.array_equal(back["dU"], p["U"])
+    r = dict(W=rng.standard_normal((3, 5)), U=rng.standard_normal((5, 5)))
+    assert set(rnn_layout.to_keras(r)) == {"kernel", "recurrent_kernel"}
+    assert set(rnn_layout.grads_from_torch(rnn_layout.to_torch(r))) == {"dW", "dU"}
+    assert set(rnn_layout.grads_from_keras(rnn_layout.to_keras(r))) == {"dW", "dU"}
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_remaps_have_no_bias_slot_without_a_bias(reset_after):
+    rng = np.random.default_rng(1)
+    p = dict(W=rng.standard_normal((3, 4, 5)), U=rng.standard_normal((3, 5, 5)))
+    k = gru_layout.to_keras(p, reset_after=reset_after)
+    assert set(k) == {"kernel", "recurrent_kernel"}
+    back = gru_layout.grads_from_keras(k)
+    assert set(back) == {"dW", "dU"} and np.array_equal(back["dW"], p["W"])
+    assert set(gru_layout.grads_from_torch(gru_layout.to_torch(p))) == {"dW", "dU"}
+
+
+def test_an_oracle_refuses_an_option_it_does_not_offer():
+    with pytest.raises(ValueError, match="oracle keras-cell-head does not offer option"):
+        ORACLES["keras-cell-head"].run({}, NOBIAS)
+
+
+# --- the candidate side -------------------------------------------------------------------
+
+def rnn_nobias(x, h0, W, U, gh):
+    """A candidate that implements no bias (the reference's own code)."""
+    return rnn.run_nobias(x, h0, W, U, gh)
+
+
+rnn_nobias.options = {"nobias"}
+
+
+def rnn_returns_db(x, h0, W, U, gh):
+    return rnn.run(x, h0, W, U, np.zeros(W.shape[1], W.dtype), gh)
+
+
+rnn_returns_db.options = {"nobias"}
+
+
+def test_a_candidate_declares_its_options():
+    assert opts.implemented(rnn.run) == frozenset()
+    assert opts.implemented(rnn_nobias) == {"nobias"}
+    bad = lambda: None  # noqa: E731
+    bad.options = "nobias"
+    with pytest.raises(ValueError, match="options: expected a set of option names"):
+        opts.implemented(bad)
+
+
+def test_a_bias_gradient_returned_under_no_bias_breaks_the_contract():
+    f = opts.under(FAMILIES["rnn"], NOBIAS)
+    inputs = f.make_inputs(Case("-", 2, 3, 4, 5, "f64", 0))
+    cand.call(rnn_nobias, inputs, f)
+    with pytest.raises(cand.CandidateError, match=r"returned \['db'\], which the rnn contract under its options"):
+        cand.call(rnn_returns_db, inputs, f)
+
+
+def _rnn_cases():
+    return [c for c in grid("ci", FAMILIES["rnn"], oracles=["torch-rnn-cell"]) if c.dtype == "f64"]
+
+
+def test_check_runs_a_candidate_only_on_the_options_it_implements(request):
+    """No silent skip: the report says which option cases were not run and why; they do not
+    change the verdict (they are not the candidate's failures, nor a framework's absence)."""
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    f, cases = FAMILIES["rnn"], _rnn_cases()
+    records = chk.run_cases(rnn.run, "ref:run", f, cases)
+    skipped = [r for r in records if r["status"] == "unimplemented"]
+    assert [r["id"] for r in skipped] == [c.id for c in cases if c.options] and len(skipped) == 3
+    code, lines = chk.render(records, f, rnn.run, "ref:run", "ci")
+    assert code == chk.PASS and lines[0].startswith(f"PASS: all {len(cases) - 3} cases match")
+    assert any(line.startswith("  not run: 3 cases with option nobias: the candidate does not implement nobias")
+               for line in lines), lines
+    records = chk.run_cases(rnn_nobias, "t:rnn_nobias", f, cases)
+    assert all(r["status"] == "pass" for r in records if r["id"] in {c.id for c in cases if c.options})
+
+
+def test_rerun_command_and_verify_take_the_options(capsys, request):
+    from conftest import require_framework
+    from gatecheck.__main__ import main
+
+    require_framework(request.config, "torch")
+    case = Case("torch-rnn-cell", 3, 7, 4, 5, "f64", 0, "std", NOBIAS)
+    assert chk.rerun_command("m:run", FAMILIES["rnn"], case).endswith("--regime std --options nobias")
+    assert main(["verify", "tests.test_options:rnn_nobias", "--family", "rnn", "--oracle", "torch-rnn-cell",
+                 "--options", "nobias"]) == 0
+    assert "torch-rnn-cell-B3-T7-D4-H5-f64-s0-nobias: tests.test_options:rnn_nobias matches" in capsys.readouterr().out
+    assert main(["verify", "tests.test_options:rnn_returns_db", "--family", "rnn", "--options", "nobias"]) == chk.FAIL
+    assert main(["verify", "examples.course_rnn:run", "--family", "rnn", "--options", "nobias"]) == chk.USAGE
+    assert "not run: the candidate does not implement nobias" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["verify", "examples.course:run", "--family", "lstm-head", "--options", "nobias"])
+
+
+# --- results and drift --------------------------------------------------------------------
+
+def _record(case, ratio=0.1):
+    return dict(res.summarize(case, error="x", family="rnn"), ok=True, error=None,
+                quantities={"h": dict(max_abs=0.0, max_rel=0.0, ratio=ratio)})
+
+
+def _data(cases):
+    return dict(meta=dict(format=res.FORMAT, profile="ci", candidate=res.REFERENCE_LABEL), cases=cases)
+
+
+def test_results_carry_the_options_as_data():
+    nob = CASE._replace(options=NOBIAS)
+    assert res.summarize(nob, error="x")["options"] == ["nobias"]
+    assert "options" not in res.summarize(CASE, error="x")  # files without options read as before
+    assert res.options_of(res.summarize(CASE, error="x")) == ()
+    res.validate(_data([_record(nob), _record(CASE)]), "t")
+    bad = dict(_record(nob), options=["bias"])
+    with pytest.raises(res.ResultsError, match="field 'options': expected a list of distinct option names"):
+        res.validate(_data([bad]), "t")
+
+
+def test_drift_compares_options_as_data():
+    nob = CASE._replace(options=NOBIAS)
+    base = _data([_record(nob)])
+    assert drift.drift(_data([_record(nob)]), base) == ([], [], [])
+    changed = dict(_record(nob))
+    del changed["options"]  # same id, other options: not the same case
+    failures, _, _ = drift.drift(_data([changed]), base)
+    assert failures and "options [], baseline ['nobias']" in failures[0]
+    assert drift.drift(_data([_record(nob, ratio=0.9)]), base)[2]  # growth is judged as for any case
+
+
+# --- the option's mutants -----------------------------------------------------------------
+
+# One slice per family: the no-bias cases of one oracle, seed 0 std, both dtypes.
+SLICES = {"lstm": "torch-cell", "lstm-identity": "reference-identity", "rnn": "torch-rnn-cell",
+          "gru": "torch-gru-cell", "gru-reset-before": "keras-gru-cell-before"}
+
+
+@pytest.mark.parametrize("name", sorted(SLICES))
+def test_no_bias_mutants_are_killed_and_the_reference_is_not(name, request):
+    from conftest import require_framework
+
+    f, oracle = FAMILIES[name], SLICES[name]
+    require_framework(request.config, ORACLES[oracle].framework)
+    mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o == NOBIAS]
+    assert len(mutants) >= 2  # a bias added anyway, a bias gradient still returned
+    cases = [c for c in grid("ci", f, oracles=[oracle]) if c.options == NOBIAS and c.regime == "std"]
+    assert len(cases) == 2
+    result = killmatrix.matrix(cases, ORACLES, mutants, f)
+    assert result.pop(killmatrix.REFERENCE_ROW) == []
+    assert all(len(ids) == 2 for ids in result.values()), result
+
+
+@pytest.mark.parametrize("name", sorted(SLICES))
+def test_no_bias_mutants_diverge_where_they_say(name):
+    """Against the family's own reference (no framework needed): each mutant's first divergence
+    is its ``first`` ("contract": the candidate breaks the no-bias contract), and the diagnosis
+    names it."""
+    from gatecheck import mutants as mut
+    from gatecheck.battery import run_case
+    from gatecheck.diagnose import diagnose
+    from gatecheck.oracles import reference_oracle
+
+    f = opts.under(FAMILIES[name], NOBIAS)
+    oracle = reference_oracle(name) if name != "lstm-identity" else ORACLES["reference-identity"]
+    case = Case(oracle.name, 3, 7, 4, 5, "f64", 0, "std", NOBIAS)
+    for m in f.mutants:
+        fn = mut.candidate(f, m)
+        try:
+            first = run_case(case, oracle, fn, m.name).failures[0].describe()
+        except cand.CandidateError:
+            first = "contract"
+        assert first.startswith(m.first), (m.name, first)
+        if m.first != "contract":
+            assert f"matches the known bug '{m.name}'" in diagnose(fn, case, FAMILIES[name], m.name)[1]
