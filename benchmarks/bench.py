@@ -115,8 +115,9 @@ def ci_profile(workers):
         battery.run_case(case, oracle)  # first call traces / warms caches
         t0 = time.perf_counter()
         inputs = battery.case_inputs(case, family)
+        observes = oracle.observing(battery.under(case, family))
         t1 = time.perf_counter()
-        oracle.run(inputs)
+        oracle.run(inputs, case.options, observes)
         t2 = time.perf_counter()
         battery.run_case(case, oracle)
         t3 = time.perf_counter()

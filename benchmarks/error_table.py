@@ -78,12 +78,12 @@ def main():
         except Unavailable as exc:
             sys.exit(f"{case.oracle}: {exc}")
         inputs, truth, _ = battery.view(case, family)
-        own = family.run(**inputs)
-        expected = oracle.run(inputs)
+        own = battery.under(case, family).run(**inputs)
+        expected = battery.expected_of(case, oracle, family)
         eps = EPS[case.np_dtype]
         tclass = "T<=80" if case.T <= 80 else f"T={case.T}"
-        for q in oracle.observes:
-            row = rows[(case.oracle, case.dtype, case.regime, tclass, q)]
+        for q in expected:
+            row = rows[(case.oracle, case.dtype, case.regime + "".join("-" + o for o in case.options), tclass, q)]
             row[0] = max(row[0], err_in_eps(expected[q], truth[q], q, case.T, eps, family))
             own_q = contract_value(own, q, family.quantities)
             row[1] = max(row[1], err_in_eps(own_q, truth[q], q, case.T, eps, family))
