@@ -156,7 +156,7 @@ def call(candidate, inputs, family, name="candidate"):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            out = candidate(**args)
+            out = candidate(**args, **family.keywords)  # under reverse: reverse=True
         except CandidateError:
             raise
         except Exception as exc:

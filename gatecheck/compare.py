@@ -31,7 +31,7 @@ def contract_value(result, name, table):
     """The array for quantity ``name`` from a contract mapping (reference or candidate)."""
     q = table[name]
     value = result[q.source]
-    return value[:, -1] if q.last_step else value
+    return value[:, q.final] if q.last_step else value
 
 
 def slices(name, T, table, gates=()):

@@ -22,7 +22,8 @@ class Quantity:
     split: str
     axes: tuple  # index names, for messages
     source: str  # the contract key it is read from in the reference / candidate
-    last_step: bool = False  # read source[:, -1] (C_T)
+    last_step: bool = False  # read the final state source[:, final] (C_T)
+    final: int = -1  # the final state's index along time: -1, or 0 under reverse (gatecheck.options)
     meaning: str = ""
 
 
@@ -36,12 +37,18 @@ class Variant:
     (a run over the remaining inputs), the inputs the candidate no longer gets (``drops``),
     the contract keys it no longer returns (``drops_keys``), ``fill(inputs)``: the values
     the dropped inputs stand for in the full model (no bias: zeros; finite differences run
-    the full model's loss on them), and the option's own mutants, bound like the family's."""
+    the full model's loss on them), the inputs whose time axis it reverses (``flips``: the
+    option's model is the family's on those inputs flipped, with every per-step state indexed
+    by the original t and the final state at t = 0), the keyword arguments a candidate is called
+    with under it (``keywords``: reverse, whose inputs are the forward model's, adds
+    ``reverse=True``), and the option's own mutants, bound like the family's."""
 
     run: Callable
-    drops: tuple
-    drops_keys: tuple
-    fill: Callable
+    drops: tuple = ()
+    drops_keys: tuple = ()
+    fill: Callable = lambda inputs: {}
+    flips: tuple = ()
+    keywords: dict = field(default_factory=dict)
     mutants: tuple = ()
     mutant_bind: Callable = None
 
@@ -82,6 +89,7 @@ class Family:
     options: dict = field(default_factory=dict)
     removed: tuple = ()
     applied: tuple = ()  # the options this record is under (() for a family's own record)
+    keywords: dict = field(default_factory=dict)  # what every candidate call gets besides the inputs
 
     @property
     def mutants_by_name(self):

@@ -93,6 +93,14 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     names = oracle_names or battery_oracles(family.name)
     chosen = [(o, m) for o, m in every if not mutant_names or m.name in mutant_names]
     cases = grid(profile, family, oracles=[n for n in battery_oracles(family.name) if n in names])
+    # An option's mutants run on that option's cases only: where the chosen oracles offer none
+    # (PyTorch has no reverse layer), they are not run, and the summary says so.
+    present = {c.options for c in cases}
+    absent = list(dict.fromkeys(o for o, _ in chosen if o not in present))
+    chosen = [(o, m) for o, m in chosen if o in present]
+    if not chosen:
+        out(f"no case of oracles {', '.join(names)} has the options of the chosen mutants: nothing to kill")
+        return 1
     t0 = time.perf_counter()
     result = matrix(cases, ORACLES, chosen, family,
                     progress=lambda n, total: print(f"# {n}/{total} cases, {time.perf_counter() - t0:.0f}s", flush=True))
@@ -103,6 +111,9 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     out(f"\n{len(chosen) - len(survivors)}/{len(chosen)} {family.name} mutants killed over {len(cases)} cases "
         f"({profile} profile, oracles {', '.join(names)}); survivors: {survivors or 'none'}")
     out(f"the correct reference was killed by {len(false)} cases" + (f": {false}" if false else " (no false alarm)"))
+    for o in absent:
+        out(f"not run: the mutants of option {opts.label(o)}: no case with it (the oracles {', '.join(names)} "
+            "do not offer it)")
     own = {m.name for o, m in chosen if not o}  # the slice has no option cases: tests/test_options.py has theirs
     slice_kills = sorted(in_slice & own)
     full_kills = sorted(n for n in result if result[n] and n in own)

@@ -58,3 +58,27 @@ def _candidate(family, name):
 def candidate(family, mutant):
     """The mutant as a candidate callable under ``family``'s contract."""
     return _candidate(family, mutant.name)
+
+
+def reverse_mutants(call, states=("h",), first="h"):
+    """The reverse option's mutants, as edits of a reference's ``run_rev`` whose body is
+    ``call`` (the family's run on the time-flipped x and gh) and the flip back of every per-step
+    output; ``states``: the per-step states, each left unflipped by one mutant; ``first``: the
+    state the comparison reaches first (the quantity table's order)."""
+    back = "return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}"
+    forward = call.replace("x[:, ::-1]", "x").replace("gh[:, ::-1]", "gh")
+    return (
+        Mutant("rev-ignored", "the reverse layer runs forwards: x[:, 0] first (the option is ignored)",
+               "go_backwards is accepted and dropped on the way to the loop",
+               old=f"{call}\n    {back}", new=f"{forward}\n    return out", first=f"{first} t=0"),
+        Mutant("rev-processing-order", "every per-step output is returned in processing order (index 0 is the "
+               "state after x[:, T-1]), not indexed by the original t",
+               "Keras returns go_backwards sequences in processing order (tensorflow#40345), and the flip "
+               "back is forgotten", old=back, new="return out", first=f"{first} t=0"),
+    ) + tuple(
+        Mutant(f"rev-{s}-not-flipped", f"{s} stays in processing order while dx and the deltas are flipped back"
+               + (" (so the final state sits at t = T-1 instead of after x[:, 0])" if s == "c" else ""),
+               f"only the gradients are put back in the original order; {s} is taken as the loop wrote it",
+               old=back, new=back.replace("k in TIMELESS", f"k in TIMELESS + ({s!r},)"),
+               first=f"{s} t=0")
+        for s in states)

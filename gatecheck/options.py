@@ -9,7 +9,8 @@ An option is data everywhere it appears:
   gets one suffix per option after the regime's, so a case without options keeps its id.
 - A family says what an option changes in its contract (``Family.options``: option name ->
   ``Variant``): the reference under the option, the inputs and contract keys it removes, the
-  values the removed inputs stand for (finite differences), its own mutants.
+  values the removed inputs stand for, the inputs whose time axis it reverses (both for finite
+  differences: the option's loss is the family's on the filled, flipped inputs), its own mutants.
   ``under(family, options)`` derives the family record that the engine then uses unchanged.
 - An oracle declares the options it offers (``Oracle.options``) and its runner is called
   with the case's options; the grid gives an option's cases only to oracles that offer it.
@@ -36,6 +37,13 @@ OPTIONS = {
         Option("nobias", "no bias: the model has no bias vector; the candidate gets no bias input and returns "
                          "no bias gradient",
                {"keras": "use_bias=False (cells and layers)", "torch": "bias=False (cells and layers)"}),
+        Option("rev", "reverse direction: the layer consumes x[:, T-1] first and x[:, 0] last; inputs and outputs "
+                      "are the forward contract's, every per-step array indexed by the original t (h[:, t] is the "
+                      "state after x[:, t], having consumed x[:, t+1:] before it) and the final state (C_T, what "
+                      "gc is the gradient of) is c[:, 0]; a candidate is called with reverse=True",
+               {"keras": "go_backwards=True (keras.layers.RNN, LSTM, GRU, SimpleRNN); the output sequence comes "
+                         "back in processing order (tensorflow#40345), the oracles flip it to the original t",
+                "torch": "none: PyTorch offers reverse only inside bidirectional=True"}),
     )
 }
 
@@ -96,7 +104,13 @@ def under(family, options):
     dropped_in, dropped_out = set(variant.drops), set(variant.drops_keys)
 
     def fill(inputs):
-        return dict(inputs, **variant.fill(inputs))
+        """The family's inputs that the option's model is the family's model on."""
+        full = dict(inputs, **variant.fill(inputs))
+        return {k: v[:, ::-1] if k in variant.flips else v for k, v in full.items()}
+
+    def step(inputs, t):
+        """The family's step of the option's state t (reversed: the original t is processed T-1-t'th)."""
+        return inputs[variant.flips[0]].shape[1] - 1 - t if variant.flips else t
 
     return dataclasses.replace(
         base,
@@ -104,7 +118,8 @@ def under(family, options):
         inputs=tuple(k for k in base.inputs if k not in dropped_in),
         contract=tuple(k for k in base.contract if k not in dropped_out),
         shapes=lambda inputs: {k: s for k, s in base.shapes(inputs).items() if k not in dropped_out},
-        quantities={n: q for n, q in base.quantities.items() if q.source not in dropped_out},
+        quantities={n: dataclasses.replace(q, final=0) if variant.flips and q.last_step else q
+                    for n, q in base.quantities.items() if q.source not in dropped_out},
         make_inputs=lambda case: {k: v for k, v in base.make_inputs(case).items() if k not in dropped_in},
         gated=tuple(k for k in base.gated if k not in dropped_in),
         mutants=variant.mutants,
@@ -114,8 +129,10 @@ def under(family, options):
         step_parts=None,
         examples={},
         fd_loss=lambda inputs: base.fd_loss(fill(inputs)),
-        fd_state_loss=lambda inputs, t, which, offset: base.fd_state_loss(fill(inputs), t, which, offset),
+        fd_state_loss=lambda inputs, t, which, offset: base.fd_state_loss(fill(inputs), step(inputs, t), which,
+                                                                        offset),
         options={},
         removed=tuple(k for k in base.contract if k in dropped_out),
+        keywords=dict(variant.keywords),
         applied=options,
     )

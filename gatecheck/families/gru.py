@@ -9,7 +9,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import gru_diagnosis, gru_mutants
 from gatecheck.family import Family, Quantity, Variant, quantity_table
-from gatecheck.mutants import Mutant
+from gatecheck.mutants import Mutant, reverse_mutants
 from gatecheck.reference import gru
 
 REGIMES = {
@@ -92,8 +92,13 @@ NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((
 NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 24, 4, 5), (8, 20, 6, 7)], seeds=range(3), special_seeds=range(1),
                       regimes=no_bias_regimes, options=("nobias",))
 
+# Reverse-direction cases, ci only, on the no-bias cases' (D, H): one more Keras trace per oracle and
+# dtype. T >= 2 everywhere (at T = 1 reverse is forward).
+REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+              options=("rev",))
+
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(6), special_seeds=range(2), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(2), special_seeds=range(1), regimes=every_regime),
@@ -166,6 +171,13 @@ def _nobias(reset):
                    mutant_bind=lambda module: functools.partial(module.run_nobias, reset=reset))
 
 
+def _rev(reset):
+    return Variant(run=functools.partial(gru.run_rev, reset=reset), flips=("x", "gh"), keywords={"reverse": True},
+                   mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, bx, bh, gh[:, ::-1], reset=reset, "
+                                           "ulps=ulps)"),
+                   mutant_bind=lambda module: functools.partial(module.run_rev, reset=reset))
+
+
 def _family(name, description, reset, mutants, hypotheses, examples):
     return Family(
         name=name,
@@ -194,7 +206,7 @@ def _family(name, description, reset, mutants, hypotheses, examples):
         fd_state_loss=fd_hooks(reset)[1],
         states=("h",),
         fd_points=FD_POINTS,
-        options={"nobias": _nobias(reset)},
+        options={"nobias": _nobias(reset), "rev": _rev(reset)},
     )
 
 

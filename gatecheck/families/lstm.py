@@ -9,7 +9,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import lstm_diagnosis, lstm_mutants
 from gatecheck.family import Family, Quantity, Variant, quantity_table
-from gatecheck.mutants import Mutant
+from gatecheck.mutants import Mutant, reverse_mutants
 from gatecheck.reference import lstm
 
 REGIMES = {
@@ -139,8 +139,13 @@ NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((
 NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)], seeds=range(3),
                       special_seeds=range(1), regimes=no_bias_regimes, options=("nobias",))
 
+# Reverse-direction cases, ci only, on the no-bias cases' (D, H): one more Keras trace per oracle and
+# dtype. T >= 2 everywhere (at T = 1 reverse is forward).
+REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+              options=("rev",))
+
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
@@ -221,9 +226,20 @@ def _nobias(output):
     )
 
 
+def _rev(output):
+    return Variant(
+        run=lstm.run_rev if output == "tanh" else functools.partial(lstm.run_rev, output=output),
+        flips=("x", "gh"), keywords={"reverse": True},
+        mutants=reverse_mutants("out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps)",
+                                states=("h", "c"), first="c"),
+        mutant_bind=(lambda module: module.run_rev) if output == "tanh"
+        else (lambda module: functools.partial(module.run_rev, output=output)),
+    )
+
+
 def _common(output):
     return dict(
-        options={"nobias": _nobias(output)},
+        options={"nobias": _nobias(output), "rev": _rev(output)},
         inputs=("x", "h0", "c0", "W", "U", "b", "gh", "gc"),
         contract=lstm.CONTRACT_KEYS,
         shapes=shapes,

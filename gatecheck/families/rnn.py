@@ -4,7 +4,7 @@ import numpy as np
 
 from gatecheck.cases import case_rng, scales
 from gatecheck.family import Family, Quantity, Variant, quantity_table
-from gatecheck.mutants import Mutant
+from gatecheck.mutants import Mutant, reverse_mutants
 from gatecheck.reference import rnn
 
 REGIMES = {
@@ -68,8 +68,13 @@ NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((
 NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 40, 3, 4), (8, 20, 6, 7)], seeds=range(3), special_seeds=range(1),
                       regimes=_specials, options=("nobias",))
 
+# Reverse-direction cases, ci only, on the no-bias cases' (D, H): one more Keras trace per oracle and
+# dtype. T >= 2 everywhere (at T = 1 reverse is forward).
+REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+              options=("rev",))
+
 PROFILES = {
-    "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI],
+    "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI, REV_CI],
     "nightly": [dict(shapes=SHAPES + NIGHTLY_SHAPES, seeds=range(5), special_seeds=range(2), regimes=_specials),
                 NOBIAS_NIGHTLY],
 }
@@ -131,6 +136,10 @@ NOBIAS_MUTANTS = (
 NOBIAS = Variant(run=rnn.run_nobias, drops=("b",), drops_keys=("db",), fill=lambda inputs: rnn.no_bias(inputs["W"]),
                  mutants=NOBIAS_MUTANTS, mutant_bind=lambda module: module.run_nobias)
 
+REV = Variant(run=rnn.run_rev, flips=("x", "gh"), keywords={"reverse": True},
+              mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps)"),
+              mutant_bind=lambda module: module.run_rev)
+
 
 def fd_loss(inputs):
     return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")))["h"], inputs["gh"])
@@ -168,7 +177,7 @@ RNN = Family(
     fd_loss=fd_loss,
     fd_state_loss=fd_state_loss,
     states=("h",),
-    options={"nobias": NOBIAS},
+    options={"nobias": NOBIAS, "rev": REV},
     fd_points=(((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
                ((2, 6, 3, 3), 4, "zero"), ((2, 4, 3, 3), 5, "sat")),
 )

@@ -66,10 +66,10 @@ def probed_gru_cell(keras):
     return ProbedGRUCell
 
 
-def _build_keras_cell(D, H, dtype, reset_after, bias=True):
+def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False):
     tf, keras = import_keras()
     cell = probed_gru_cell(keras)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
-    rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
+    rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
 
     @tf.function(input_signature=_keras_signature(tf, dtype, D, H))
@@ -77,7 +77,7 @@ def _build_keras_cell(D, H, dtype, reset_after, bias=True):
         probes = keras_oracle.zero_probes(tf, x, H)
         with tf.GradientTape() as tape:
             tape.watch([x, h0, probes])
-            seq = rnn(tf.concat([x, probes], -1), initial_state=[h0])
+            seq = keras_oracle.in_time_order(tf, rnn(tf.concat([x, probes], -1), initial_state=[h0]), backwards)
             loss = tf.reduce_sum(gh * seq)
         grads = tape.gradient(loss, keras_oracle.weights(cell) + [x, h0, probes])
         return seq, grads[:-1], grads[-1]
@@ -88,7 +88,7 @@ def _build_keras_cell(D, H, dtype, reset_after, bias=True):
 def _run_keras_cell(inputs, reset_after, options=()):
     x = inputs["x"]
     cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
-                                  keras_oracle.use_bias(options))
+                                  keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _assign(cell, inputs, reset_after)
     seq, grads, dh = fn(x, inputs["h0"], inputs["gh"])
     params, (dx, dh0) = _grads(grads, cell)
@@ -97,11 +97,12 @@ def _run_keras_cell(inputs, reset_after, options=()):
     return out
 
 
-def _build_keras_layer(D, H, dtype, reset_after, bias=True):
+def _build_keras_layer(D, H, dtype, reset_after, bias=True, backwards=False):
     tf, keras = import_keras()
     # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
     no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
-    layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, dtype=dtype, use_bias=bias,
+    layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, go_backwards=backwards, dtype=dtype,
+                             use_bias=bias,
                              **_ACTIVATIONS, **no_cudnn)
     layer.build((None, None, D))
 
@@ -109,7 +110,7 @@ def _build_keras_layer(D, H, dtype, reset_after, bias=True):
     def fn(x, h0, gh):
         with tf.GradientTape() as tape:
             tape.watch([x, h0])
-            seq = layer(x, initial_state=[h0])
+            seq = keras_oracle.in_time_order(tf, layer(x, initial_state=[h0]), backwards)
             loss = tf.reduce_sum(gh * seq)
         cell = layer.cell
         return seq, tape.gradient(loss, keras_oracle.weights(cell) + [x, h0])
@@ -120,7 +121,7 @@ def _build_keras_layer(D, H, dtype, reset_after, bias=True):
 def _run_keras_layer(inputs, reset_after, options=()):
     x = inputs["x"]
     layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
-                                   keras_oracle.use_bias(options))
+                                   keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _assign(layer.cell, inputs, reset_after)
     seq, grads = fn(x, inputs["h0"], inputs["gh"])
     params, (dx, dh0) = _grads(grads, layer.cell)
@@ -183,10 +184,14 @@ _LAYER_BLIND = "dL/dh_t includes the path into step t+1, inside the layer's loop
 _MERGED = "; its single bias is bx + bh (dbx = dbh = its gradient)"
 
 
+_OPTION_RUNS = {("nobias",): gru.run_nobias, ("rev",): gru.run_rev}  # one option at a time (gatecheck.options)
+
+
 def _reference(name, family, reset):
     return Oracle(name, family, "numpy", f"the NumPy reference GRU (gatecheck.reference.gru.run(reset={reset!r}))",
-                  _ALL, runner=lambda inputs, options=(): (gru.run_nobias if "nobias" in options else gru.run)(
-                      **inputs, reset=reset), battery=False, options=frozenset({"nobias"}))
+                  _ALL,
+                  runner=lambda inputs, options=(): _OPTION_RUNS.get(tuple(options), gru.run)(**inputs, reset=reset),
+                  battery=False, options=frozenset({"nobias", "rev"}))
 
 
 def _keras(name, family, kind, reset_after):
@@ -199,7 +204,7 @@ def _keras(name, family, kind, reset_after):
                   cannot_observe={"dh": _LAYER_BLIND} if whole else {},
                   runner=lambda inputs, options=(): run(inputs, reset_after, options),
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
-                  options=frozenset({"nobias"}))
+                  options=frozenset({"nobias", "rev"}))
 
 
 ORACLES = (

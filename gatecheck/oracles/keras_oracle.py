@@ -7,7 +7,10 @@ keras-cell   Keras' own ``keras.layers.LSTMCell`` driven by ``keras.layers.RNN``
 keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: the
              whole-sequence layer (the backend's while-loop RNN; cuDNN is off).
 
-Each is traced once per (D, H, dtype), whatever the batch and the number of steps, and reused.
+Under the reverse option (gatecheck.options) each is built with ``go_backwards=True`` and its
+output sequence is flipped back to the original t (``in_time_order``).
+
+Each is traced once per (D, H, dtype, options), whatever the batch and the number of steps, and reused.
 """
 
 from gatecheck.oracles import layout
@@ -68,6 +71,19 @@ def use_bias(options):
     return "nobias" not in options
 
 
+def go_backwards(options):
+    """The Keras ``go_backwards`` of a case's options (gatecheck.options)."""
+    return "rev" in options
+
+
+def in_time_order(tf, seq, backwards):
+    """A layer's output sequence indexed by the original t. Under go_backwards Keras returns it
+    in processing order, index 0 the state after x[:, T-1] (tensorflow#40345): flipped back here.
+    Its inputs' gradients (dx, and the probes' dL/dh_t, dL/dc_t: the probes are inputs beside
+    x) are already indexed by the original t, and its final state is the one after x[:, 0]."""
+    return tf.reverse(seq, axis=[1]) if backwards else seq
+
+
 def _signature(tf, dtype, T, D, H):
     return [
         tf.TensorSpec((None, T, D), dtype),  # x
@@ -117,17 +133,17 @@ def zero_probes(tf, x, width):
     return tf.zeros(tf.concat([tf.shape(x)[:2], [width]], 0), x.dtype)
 
 
-def _probed_lstm(D, H, dtype, bias=True):
+def _probed_lstm(D, H, dtype, bias=True, backwards=False):
     """A probed LSTMCell in a ``keras.layers.RNN`` loop, built for inputs [x, e_h, e_c]."""
     tf, keras = import_keras()
     cell = probed_lstm_cell(keras, tf)(H, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
-    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype=dtype)
+    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + 2 * H))
     return tf, keras, cell, rnn
 
 
-def _build_cell(D, H, dtype, bias=True):
-    tf, _, cell, rnn = _probed_lstm(D, H, dtype, bias)
+def _build_cell(D, H, dtype, bias=True, backwards=False):
+    tf, _, cell, rnn = _probed_lstm(D, H, dtype, bias, backwards)
 
     @tf.function(input_signature=_signature(tf, dtype, None, D, H))
     def fn(x, h0, c0, gh, gc):
@@ -135,6 +151,7 @@ def _build_cell(D, H, dtype, bias=True):
         with tf.GradientTape() as tape:
             tape.watch([x, h0, c0, probes])
             seq, _, c_last = rnn(tf.concat([x, probes], -1), initial_state=[h0, c0])
+            seq = in_time_order(tf, seq, backwards)
             h, c = seq[..., :H], seq[..., H:]
             loss = tf.reduce_sum(gh * h) + tf.reduce_sum(gc * c_last)
         grads = tape.gradient(loss, weights(cell) + [x, h0, c0, probes])
@@ -145,7 +162,8 @@ def _build_cell(D, H, dtype, bias=True):
 
 def run_cell(inputs, options=()):
     x = inputs["x"]
-    cell, fn = built(_build_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options))
+    cell, fn = built(_build_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options),
+                     go_backwards(options))
     assign(cell, inputs)
     h, c, grads, dh, dc = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
     params, (dx, dh0, dc0) = weight_grads(grads, cell)
@@ -155,12 +173,13 @@ def run_cell(inputs, options=()):
     return out
 
 
-def _build_layer(D, H, dtype, bias=True):
+def _build_layer(D, H, dtype, bias=True, backwards=False):
     tf, keras = import_keras()
     # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
     no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
     layer = keras.layers.LSTM(
-        H, return_sequences=True, return_state=True, dtype=dtype, use_bias=bias, **_ACTIVATIONS, **no_cudnn
+        H, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype, use_bias=bias,
+        **_ACTIVATIONS, **no_cudnn
     )
     layer.build((None, None, D))
 
@@ -169,6 +188,7 @@ def _build_layer(D, H, dtype, bias=True):
         with tf.GradientTape() as tape:
             tape.watch([x, h0, c0])
             seq, _, c_last = layer(x, initial_state=[h0, c0])
+            seq = in_time_order(tf, seq, backwards)
             loss = tf.reduce_sum(gh * seq) + tf.reduce_sum(gc * c_last)
         cell = layer.cell
         grads = tape.gradient(loss, weights(cell) + [x, h0, c0])
@@ -179,7 +199,8 @@ def _build_layer(D, H, dtype, bias=True):
 
 def run_layer(inputs, options=()):
     x = inputs["x"]
-    layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options))
+    layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options),
+                      go_backwards(options))
     assign(layer.cell, inputs)
     seq, c_last, grads = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
     params, (dx, dh0, dc0) = weight_grads(grads, layer.cell)
@@ -202,7 +223,7 @@ KERAS_CELL = Oracle(
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=run_cell,
     trace_ms=330,
-    options=frozenset({"nobias"}),
+    options=frozenset({"nobias", "rev"}),
 )
 
 KERAS_LAYER = Oracle(
@@ -214,7 +235,7 @@ KERAS_LAYER = Oracle(
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
     runner=run_layer,
     trace_ms=240,
-    options=frozenset({"nobias"}),
+    options=frozenset({"nobias", "rev"}),
 )
 
 

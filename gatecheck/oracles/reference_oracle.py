@@ -16,27 +16,27 @@ def _runner(fn):
     return lambda inputs: fn(**inputs)
 
 
-def _with_options(run, run_nobias):
-    """A reference's runner that takes the no-bias option (gatecheck.options)."""
-    return lambda inputs, options=(): (run_nobias if "nobias" in options else run)(**inputs)
+def _with_options(run, **runs):
+    """A reference's runner that takes the options (gatecheck.options; one at a time): ``runs``
+    maps an option to the reference's run under it."""
+    return lambda inputs, options=(), **kw: (runs[options[0]] if options else run)(**inputs, **kw)
 
 
-def _identity(inputs, options=()):
-    """The identity-output model, under the no-bias option when asked."""
-    run = lstm.run_nobias if "nobias" in options else lstm.run
-    return run(**inputs, output="identity")
+_OPTIONS = frozenset({"nobias", "rev"})
+_identity = _with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev)
 
 
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=_with_options(lstm.run, lstm.run_nobias), battery=False, options=frozenset({"nobias"})),
+           runner=_with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev), battery=False, options=_OPTIONS),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
-           _LSTM, runner=_identity, options=frozenset({"nobias"})),
+           _LSTM, runner=lambda inputs, options=(): _identity(inputs, options, output="identity"), options=_OPTIONS),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",
-           ("h", "dh", "dx", "dh0", "dW", "dU", "db"), runner=_with_options(rnn.run, rnn.run_nobias), battery=False,
-           options=frozenset({"nobias"})),
+           ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
+           runner=_with_options(rnn.run, nobias=rnn.run_nobias, rev=rnn.run_rev), battery=False,
+           options=_OPTIONS),
 )

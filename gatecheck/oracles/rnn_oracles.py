@@ -53,10 +53,10 @@ def probed_simple_rnn_cell(keras):
     return ProbedSimpleRNNCell
 
 
-def _build_keras_cell(D, H, dtype, bias=True):
+def _build_keras_cell(D, H, dtype, bias=True, backwards=False):
     tf, keras = import_keras()
     cell = probed_simple_rnn_cell(keras)(H, activation="tanh", dtype=dtype, use_bias=bias)
-    rnn = keras.layers.RNN(cell, return_sequences=True, dtype=dtype)
+    rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
 
     @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
@@ -64,7 +64,7 @@ def _build_keras_cell(D, H, dtype, bias=True):
         probes = keras_oracle.zero_probes(tf, x, H)
         with tf.GradientTape() as tape:
             tape.watch([x, h0, probes])
-            seq = rnn(tf.concat([x, probes], -1), initial_state=[h0])
+            seq = keras_oracle.in_time_order(tf, rnn(tf.concat([x, probes], -1), initial_state=[h0]), backwards)
             loss = tf.reduce_sum(gh * seq)
         grads = tape.gradient(loss, keras_oracle.weights(cell) + [x, h0, probes])
         return seq, grads[:-1], grads[-1]
@@ -75,7 +75,7 @@ def _build_keras_cell(D, H, dtype, bias=True):
 def run_keras_cell(inputs, options=()):
     x = inputs["x"]
     cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
-                                  keras_oracle.use_bias(options))
+                                  keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _keras_assign(cell, inputs)
     seq, grads, dh = fn(x, inputs["h0"], inputs["gh"])
     params, (dx, dh0) = _keras_grads(grads, cell)
@@ -84,16 +84,17 @@ def run_keras_cell(inputs, options=()):
     return out
 
 
-def _build_keras_layer(D, H, dtype, bias=True):
+def _build_keras_layer(D, H, dtype, bias=True, backwards=False):
     tf, keras = import_keras()
-    layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, dtype=dtype, use_bias=bias)
+    layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, go_backwards=backwards, dtype=dtype,
+                                   use_bias=bias)
     layer.build((None, None, D))
 
     @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
     def fn(x, h0, gh):
         with tf.GradientTape() as tape:
             tape.watch([x, h0])
-            seq = layer(x, initial_state=[h0])
+            seq = keras_oracle.in_time_order(tf, layer(x, initial_state=[h0]), backwards)
             loss = tf.reduce_sum(gh * seq)
         cell = layer.cell
         return seq, tape.gradient(loss, keras_oracle.weights(cell) + [x, h0])
@@ -104,7 +105,7 @@ def _build_keras_layer(D, H, dtype, bias=True):
 def run_keras_layer(inputs, options=()):
     x = inputs["x"]
     layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
-                                   keras_oracle.use_bias(options))
+                                   keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _keras_assign(layer.cell, inputs)
     seq, grads = fn(x, inputs["h0"], inputs["gh"])
     params, (dx, dh0) = _keras_grads(grads, layer.cell)
@@ -182,7 +183,7 @@ KERAS_RNN_CELL = Oracle(
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=run_keras_cell,
     trace_ms=210,
-    options=frozenset({"nobias"}),
+    options=frozenset({"nobias", "rev"}),
 )
 
 KERAS_RNN_LAYER = Oracle(
@@ -197,7 +198,7 @@ KERAS_RNN_LAYER = Oracle(
     },
     runner=run_keras_layer,
     trace_ms=160,
-    options=frozenset({"nobias"}),
+    options=frozenset({"nobias", "rev"}),
 )
 
 TORCH_RNN_CELL = Oracle(

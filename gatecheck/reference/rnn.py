@@ -117,3 +117,21 @@ def run_nobias(x, h0, W, U, gh, *, ulps=0):
     out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps)
     del out["db"]
     return out
+
+
+# The outputs of ``run`` without a time axis (gradients of the parameters and initial states):
+# every other output is per step, time on axis 1.
+TIMELESS = ("dW", "dU", "db", "dh0")
+
+
+def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0):
+    """The contract under the reverse option (Keras go_backwards=True): the layer consumes
+    x[:, T-1] first and x[:, 0] last. Inputs and outputs are those of ``run``, every per-step
+    array indexed by the original t (h[:, t] is the state after x[:, t]). One loop: ``run`` on
+    the time-flipped sequence, its per-step outputs flipped back.
+    ``reverse``: the keyword every candidate is called with under the option (always True).
+    """
+    if not reverse:
+        raise ValueError("run_rev is the reverse model: reverse must be True (the forward one is run)")
+    out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps)
+    return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}
