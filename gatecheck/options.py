@@ -1,4 +1,4 @@
-"""Layer options (issue #13): variants of a family's model that the frameworks offer as
+"""Layer options: variants of a family's model that the frameworks offer as
 arguments of their layers and cells, such as no bias.
 
 An option is data everywhere it appears:
