@@ -139,10 +139,11 @@ NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((
 NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)], seeds=range(3),
                       special_seeds=range(1), regimes=no_bias_regimes, options=("nobias",))
 
-# Reverse-direction cases, ci only, on the no-bias cases' (D, H): one more Keras trace per oracle and
-# dtype. T >= 2 everywhere (at T = 1 reverse is forward).
+# Reverse-direction cases on the no-bias cases' shapes (ci: one (D, H), one more Keras trace per oracle and
+# dtype; nightly: the no-bias nightly shapes, every regime). T >= 2 everywhere (at T = 1 reverse is forward).
 REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
               options=("rev",))
+REV_NIGHTLY = dict(NOBIAS_NIGHTLY, regimes=every_regime, options=("rev",))
 
 PROFILES = {
     "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI],
@@ -150,6 +151,7 @@ PROFILES = {
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
         NOBIAS_NIGHTLY,
+        REV_NIGHTLY,
     ],
 }
 

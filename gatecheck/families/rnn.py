@@ -68,15 +68,16 @@ NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((
 NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 40, 3, 4), (8, 20, 6, 7)], seeds=range(3), special_seeds=range(1),
                       regimes=_specials, options=("nobias",))
 
-# Reverse-direction cases, ci only, on the no-bias cases' (D, H): one more Keras trace per oracle and
-# dtype. T >= 2 everywhere (at T = 1 reverse is forward).
+# Reverse-direction cases on the no-bias cases' shapes (ci: one (D, H), one more Keras trace per oracle and
+# dtype; nightly: the no-bias nightly shapes, every regime). T >= 2 everywhere (at T = 1 reverse is forward).
 REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
               options=("rev",))
+REV_NIGHTLY = dict(NOBIAS_NIGHTLY, options=("rev",))
 
 PROFILES = {
     "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI, REV_CI],
     "nightly": [dict(shapes=SHAPES + NIGHTLY_SHAPES, seeds=range(5), special_seeds=range(2), regimes=_specials),
-                NOBIAS_NIGHTLY],
+                NOBIAS_NIGHTLY, REV_NIGHTLY],
 }
 
 CONTRACT = """\
