@@ -59,12 +59,15 @@ def test_a_torch_oracle_refuses_rev():
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_ci_rev_cases_go_to_keras_and_trace_no_new_shape(name):
-    """Reverse cases: ci only, to the battery oracles that offer it (Keras, and the identity
-    LSTM's reference), on a (D, H) pair the grid already has, T >= 2, both dtypes."""
+    """Reverse cases go to the battery oracles that offer it (Keras, and the identity LSTM's
+    reference), in ci on a (D, H) pair the grid already has, T >= 2, both dtypes; the nightly
+    grid has them too, T >= 2."""
     f = FAMILIES[name]
     cases = grid("ci", f)
     rev = [c for c in cases if c.options == REV]
-    assert not [c for c in grid("nightly", f) if "rev" in c.options]
+    nightly = [c for c in grid("nightly", f) if "rev" in c.options]
+    assert all(c.T >= 2 and "rev" in ORACLES[c.oracle].options for c in nightly)
+    assert bool(nightly) == ("rev" in f.options)
     if name == "lstm-head":
         assert rev == [] and "rev" not in f.options
         return
