@@ -33,14 +33,6 @@ _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 # --- Keras ---------------------------------------------------------------------------
 
 
-def _keras_signature(tf, dtype, D, H):
-    return [
-        tf.TensorSpec((None, None, D), dtype),  # x
-        tf.TensorSpec((None, H), dtype),  # h0
-        tf.TensorSpec((None, None, H), dtype),  # gh
-    ]
-
-
 def _assign(cell, inputs, reset_after):
     keras_oracle.assign(cell, inputs, functools.partial(gru_layout.to_keras, reset_after=reset_after))
 
@@ -49,40 +41,13 @@ def _grads(grads, cell):
     return keras_oracle.weight_grads(grads, cell, gru_layout.grads_from_keras)
 
 
-def probed_gru_cell(keras):
-    """``keras.layers.GRUCell`` with a zero probe added to each step's h_t (its output and
-    new state): the gradient of the loss with respect to the probe, fed as an extra per-step
-    input, is the total dL/dh_t (see ``keras_oracle.probed_lstm_cell``)."""
-    class ProbedGRUCell(keras.layers.GRUCell):
-        def build(self, input_shape):
-            super().build((input_shape[0], input_shape[-1] - self.units))
-
-        def call(self, inputs, states, training=False):
-            D = inputs.shape[-1] - self.units
-            h, _ = super().call(inputs[:, :D], states, training=training)
-            h = h + inputs[:, D:]
-            return h, [h]
-
-    return ProbedGRUCell
-
-
 def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False):
     tf, keras = import_keras()
-    cell = probed_gru_cell(keras)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
+    cell = keras_oracle.probed_one_state_cell(keras.layers.GRUCell)(H, reset_after=reset_after, dtype=dtype,
+                                                                    use_bias=bias, **_ACTIVATIONS)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
-
-    @tf.function(input_signature=_keras_signature(tf, dtype, D, H))
-    def fn(x, h0, gh):
-        probes = keras_oracle.zero_probes(tf, x, H)
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, probes])
-            seq = keras_oracle.in_time_order(tf, rnn(tf.concat([x, probes], -1), initial_state=[h0]), backwards)
-            loss = tf.reduce_sum(gh * seq)
-        grads = tape.gradient(loss, keras_oracle.weights(cell) + [x, h0, probes])
-        return seq, grads[:-1], grads[-1]
-
-    return cell, fn
+    return cell, keras_oracle.one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards)
 
 
 def _run_keras_cell(inputs, reset_after, options=()):
@@ -99,23 +64,10 @@ def _run_keras_cell(inputs, reset_after, options=()):
 
 def _build_keras_layer(D, H, dtype, reset_after, bias=True, backwards=False):
     tf, keras = import_keras()
-    # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
-    no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
     layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, go_backwards=backwards, dtype=dtype,
-                             use_bias=bias,
-                             **_ACTIVATIONS, **no_cudnn)
+                             use_bias=bias, **_ACTIVATIONS, **keras_oracle.no_cudnn(keras))
     layer.build((None, None, D))
-
-    @tf.function(input_signature=_keras_signature(tf, dtype, D, H))
-    def fn(x, h0, gh):
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0])
-            seq = keras_oracle.in_time_order(tf, layer(x, initial_state=[h0]), backwards)
-            loss = tf.reduce_sum(gh * seq)
-        cell = layer.cell
-        return seq, tape.gradient(loss, keras_oracle.weights(cell) + [x, h0])
-
-    return layer, fn
+    return layer, keras_oracle.one_state_layer_fn(tf, layer, dtype, D, H, backwards)
 
 
 def _run_keras_layer(inputs, reset_after, options=()):

@@ -133,6 +133,65 @@ def zero_probes(tf, x, width):
     return tf.zeros(tf.concat([tf.shape(x)[:2], [width]], 0), x.dtype)
 
 
+# --- models with one state h (SimpleRNN, GRU): the same probe and the same traced functions ---
+
+
+def one_state_signature(tf, dtype, D, H):
+    return [
+        tf.TensorSpec((None, None, D), dtype),  # x
+        tf.TensorSpec((None, H), dtype),  # h0
+        tf.TensorSpec((None, None, H), dtype),  # gh
+    ]
+
+
+def probed_one_state_cell(base):
+    """``base`` (a Keras cell class whose only state is h: SimpleRNNCell, GRUCell) with a zero
+    probe added to each step's h_t, its output and new state: the gradient of the loss with
+    respect to the probe, fed as an extra per-step input, is the total dL/dh_t (see
+    ``probed_lstm_cell``)."""
+    class Probed(base):
+        def build(self, input_shape):
+            super().build((input_shape[0], input_shape[-1] - self.units))
+
+        def call(self, inputs, states, training=False):
+            D = inputs.shape[-1] - self.units
+            h, _ = super().call(inputs[:, :D], states, training=training)
+            h = h + inputs[:, D:]
+            return h, [h]
+
+    Probed.__name__ = f"Probed{base.__name__}"
+    return Probed
+
+
+def one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards):
+    """The traced (x, h0, gh) -> (h, [weight grads, dx, dh0], dh) of a probed one-state cell
+    (``probed_one_state_cell``) in the ``keras.layers.RNN`` loop ``rnn``."""
+    @tf.function(input_signature=one_state_signature(tf, dtype, D, H))
+    def fn(x, h0, gh):
+        probes = zero_probes(tf, x, H)
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, probes])
+            seq = in_time_order(tf, rnn(tf.concat([x, probes], -1), initial_state=[h0]), backwards)
+            loss = tf.reduce_sum(gh * seq)
+        grads = tape.gradient(loss, weights(cell) + [x, h0, probes])
+        return seq, grads[:-1], grads[-1]
+
+    return fn
+
+
+def one_state_layer_fn(tf, layer, dtype, D, H, backwards):
+    """The traced (x, h0, gh) -> (h, [weight grads, dx, dh0]) of a whole-sequence one-state layer."""
+    @tf.function(input_signature=one_state_signature(tf, dtype, D, H))
+    def fn(x, h0, gh):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0])
+            seq = in_time_order(tf, layer(x, initial_state=[h0]), backwards)
+            loss = tf.reduce_sum(gh * seq)
+        return seq, tape.gradient(loss, weights(layer.cell) + [x, h0])
+
+    return fn
+
+
 def _probed_lstm(D, H, dtype, bias=True, backwards=False):
     """A probed LSTMCell in a ``keras.layers.RNN`` loop, built for inputs [x, e_h, e_c]."""
     tf, keras = import_keras()
@@ -173,13 +232,17 @@ def run_cell(inputs, options=()):
     return out
 
 
+def no_cudnn(keras):
+    """The layer argument that keeps cuDNN off: Keras 3 picks cuDNN only on a GPU and says so
+    with use_cudnn; Keras 2 has no such argument."""
+    return {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
+
+
 def _build_layer(D, H, dtype, bias=True, backwards=False):
     tf, keras = import_keras()
-    # Keras 3 picks cuDNN only on a GPU and says so with use_cudnn; Keras 2 has no such argument.
-    no_cudnn = {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
     layer = keras.layers.LSTM(
         H, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype, use_bias=bias,
-        **_ACTIVATIONS, **no_cudnn
+        **_ACTIVATIONS, **no_cudnn(keras)
     )
     layer.build((None, None, D))
 

@@ -28,48 +28,13 @@ def _keras_grads(grads, cell):
     return keras_oracle.weight_grads(grads, cell, rnn_layout.grads_from_keras)
 
 
-def _keras_signature(tf, dtype, T, D, H):
-    return [
-        tf.TensorSpec((None, T, D), dtype),  # x
-        tf.TensorSpec((None, H), dtype),  # h0
-        tf.TensorSpec((None, T, H), dtype),  # gh
-    ]
-
-
-def probed_simple_rnn_cell(keras):
-    """``keras.layers.SimpleRNNCell`` with a zero probe added to each step's h_t (its output
-    and new state): the gradient of the loss with respect to the probe, fed as an extra
-    per-step input, is the total dL/dh_t (see ``keras_oracle.probed_lstm_cell``)."""
-    class ProbedSimpleRNNCell(keras.layers.SimpleRNNCell):
-        def build(self, input_shape):
-            super().build((input_shape[0], input_shape[-1] - self.units))
-
-        def call(self, inputs, states, training=False):
-            D = inputs.shape[-1] - self.units
-            h, _ = super().call(inputs[:, :D], states, training=training)
-            h = h + inputs[:, D:]
-            return h, [h]
-
-    return ProbedSimpleRNNCell
-
-
 def _build_keras_cell(D, H, dtype, bias=True, backwards=False):
     tf, keras = import_keras()
-    cell = probed_simple_rnn_cell(keras)(H, activation="tanh", dtype=dtype, use_bias=bias)
+    cell = keras_oracle.probed_one_state_cell(keras.layers.SimpleRNNCell)(H, activation="tanh", dtype=dtype,
+                                                                          use_bias=bias)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
-
-    @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
-    def fn(x, h0, gh):
-        probes = keras_oracle.zero_probes(tf, x, H)
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, probes])
-            seq = keras_oracle.in_time_order(tf, rnn(tf.concat([x, probes], -1), initial_state=[h0]), backwards)
-            loss = tf.reduce_sum(gh * seq)
-        grads = tape.gradient(loss, keras_oracle.weights(cell) + [x, h0, probes])
-        return seq, grads[:-1], grads[-1]
-
-    return cell, fn
+    return cell, keras_oracle.one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards)
 
 
 def run_keras_cell(inputs, options=()):
@@ -89,17 +54,7 @@ def _build_keras_layer(D, H, dtype, bias=True, backwards=False):
     layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, go_backwards=backwards, dtype=dtype,
                                    use_bias=bias)
     layer.build((None, None, D))
-
-    @tf.function(input_signature=_keras_signature(tf, dtype, None, D, H))
-    def fn(x, h0, gh):
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0])
-            seq = keras_oracle.in_time_order(tf, layer(x, initial_state=[h0]), backwards)
-            loss = tf.reduce_sum(gh * seq)
-        cell = layer.cell
-        return seq, tape.gradient(loss, keras_oracle.weights(cell) + [x, h0])
-
-    return layer, fn
+    return layer, keras_oracle.one_state_layer_fn(tf, layer, dtype, D, H, backwards)
 
 
 def run_keras_layer(inputs, options=()):
