@@ -153,3 +153,10 @@ def test_under_pytest_argv_parsing_at_import_is_harmless(pytester, monkeypatch):
         pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), "-q",
         "--candidate", "tests.adversarial_argv:run", "-k", "torch-cell-B3-T7-D4-H5-f64-s0")
     assert result.parseoutcomes().get("passed") == 3, result.stdout.str()[-2000:]
+
+
+def test_loading_is_bounded_by_the_load_timeout_not_the_call_timeout():
+    """Starting the worker and importing the candidate take far longer than 0.01 s; only calls
+    are bounded by the call timeout (loading by LOAD_TIMEOUT)."""
+    fn = Isolated("tests.adversarial:hangs", LSTM, timeout=0.01)
+    fn.close()
