@@ -209,13 +209,18 @@ def pytest_xdist_make_scheduler(config, log):
     whose scope is here the case's group)."""
     from xdist.scheduler import LoadScopeScheduling
 
-    scopes = {c.id: group_name(c) for c in battery_cases(config)}
+    scopes = group_scopes(config)
 
     class ByGroup(LoadScopeScheduling):
         def _split_scope(self, nodeid):
             return xdist_scope(scopes, nodeid)
 
     return ByGroup(config, log)
+
+
+def group_scopes(config):
+    """Battery case id -> its group's name (``gatecheck.cases.group_name``)."""
+    return {c.id: group_name(c) for c in battery_cases(config)}
 
 
 def xdist_scope(scopes, nodeid):

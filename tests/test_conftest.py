@@ -157,10 +157,10 @@ def test_under_xdist_a_group_of_cases_is_one_unit_of_work(request):
     """The cases of one oracle, D, H and dtype (one traced graph) go to one worker; the
     other tests are units of their own."""
     import conftest
-    from gatecheck.cases import group, group_name
+    from gatecheck.cases import group
 
     cases = conftest.battery_cases(request.config)
-    scopes = {c.id: group_name(c) for c in cases}
+    scopes = conftest.group_scopes(request.config)
     scope = {c.id: conftest.xdist_scope(scopes, f"tests/test_battery.py::test_candidate_matches_oracle[{c.id}]")
              for c in cases}
     for a, b in zip(cases, cases[1:] + cases[:1]):
