@@ -13,14 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 ONE_TORCH_CASE = "torch-cell-B1-T1-D1-H1-f64-s0 and not zero"
 
 
-def run(pytester, monkeypatch, *args, fake_torch=None, env=None):
-    """Run pytest on the battery in a subprocess; ``fake_torch`` is the source of a
-    stand-in ``torch`` module put first on the path."""
-    path = [str(REPO)]
-    if fake_torch is not None:
-        fake = pytester.mkdir("fake")
-        (fake / "torch.py").write_text(fake_torch)
-        path.insert(0, str(fake))
+def run(pytester, monkeypatch, *args, fake_torch, env=None):
+    """Run pytest on the battery in a subprocess (a fresh interpreter) with ``fake_torch``, the
+    source of a stand-in ``torch`` module, first on the path."""
+    fake = pytester.mkdir("fake")
+    (fake / "torch.py").write_text(fake_torch)
+    path = [str(fake), str(REPO)]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path + [os.environ.get("PYTHONPATH", "")]))
     monkeypatch.delenv("GATECHECK_REQUIRE", raising=False)
     monkeypatch.delenv("GATECHECK_PROFILE", raising=False)
