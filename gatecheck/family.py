@@ -41,7 +41,8 @@ class Variant:
     option's model is the family's on those inputs flipped, with every per-step state indexed
     by the original t and the final state at t = 0), the keyword arguments a candidate is called
     with under it (``keywords``: reverse, whose inputs are the forward model's, adds
-    ``reverse=True``), and the option's own mutants, bound like the family's."""
+    ``reverse=True``), the option's own mutants, bound like the family's, and ``replace``:
+    fields of the derived record an option states outright."""
 
     run: Callable
     drops: tuple = ()
@@ -51,6 +52,10 @@ class Variant:
     keywords: dict = field(default_factory=dict)
     mutants: tuple = ()
     mutant_bind: Callable = None
+    # Family fields the option replaces outright, after the derivation above (for an option
+    # that changes shapes or adds inputs: its own inputs, contract, shapes, quantities,
+    # make_inputs, finite-difference hooks, ...). Names must be Family fields.
+    replace: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one record per family

@@ -112,7 +112,7 @@ def under(family, options):
         """The family's step of the option's state t (reversed: the original t is processed T-1-t'th)."""
         return inputs[variant.flips[0]].shape[1] - 1 - t if variant.flips else t
 
-    return dataclasses.replace(
+    derived = dataclasses.replace(
         base,
         run=variant.run,
         inputs=tuple(k for k in base.inputs if k not in dropped_in),
@@ -136,3 +136,7 @@ def under(family, options):
         keywords=dict(variant.keywords),
         applied=options,
     )
+    unknown = set(variant.replace) - {f.name for f in dataclasses.fields(base)}
+    if unknown:
+        raise ValueError(f"option {options[0]} of {family.name}: replace names no Family field: {sorted(unknown)}")
+    return dataclasses.replace(derived, **variant.replace) if variant.replace else derived
