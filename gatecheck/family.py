@@ -87,6 +87,9 @@ class Family:
     # deltas the contract holds ("d" + state), and the cases ((B, T, D, H), seed, regime).
     fd_loss: Callable = None
     fd_state_loss: Callable = None
+    # The magnitude the loss's rounding error scales with, where its terms cancel (a layer built
+    # from the model: gatecheck.structures); None: |fd_loss| (gatecheck.finite_diff.loss_scale).
+    fd_scale: Callable = None
     states: tuple = ()
     fd_points: tuple = ()
     # Layer options this family defines (option name -> Variant); gatecheck.options.under
@@ -95,6 +98,13 @@ class Family:
     removed: tuple = ()
     applied: tuple = ()  # the options this record is under (() for a family's own record)
     keywords: dict = field(default_factory=dict)  # what every candidate call gets besides the inputs
+    # Layer structure (bidirectional, stacked: gatecheck.options, gatecheck.reference.layers) is built
+    # from the model itself, for a family that names its output sequence (a contract key, (B, T, width)),
+    # that output's upstream gradient (an input) and gives, for finite differences, the output sequence
+    # with state ``which`` at step t moved by an offset: fd_output(inputs, moved=(t, which, offset) or None).
+    output: str = ""
+    upstream: str = "gh"
+    fd_output: Callable = None
 
     @property
     def mutants_by_name(self):

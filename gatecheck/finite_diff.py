@@ -44,6 +44,13 @@ def wrt_state(family, inputs, t, which, direction):
     return directional(lambda offset: family.fd_state_loss(inputs, t, which, offset), direction)
 
 
+def loss_scale(family, inputs):
+    """The scale of the loss's rounding error: the magnitude of its terms (``Family.fd_scale``,
+    where they can cancel: a sum of products of two directions' outputs can be far smaller than
+    its terms), else |L|."""
+    return family.fd_scale(inputs) if family.fd_scale else abs(family.fd_loss(inputs))
+
+
 def check(fd, analytic, scale_loss, what):
     """Raise AssertionError naming ``what`` unless fd and analytic agree."""
     __tracebackhide__ = True

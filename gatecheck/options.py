@@ -29,6 +29,22 @@ class Option(NamedTuple):
     name: str
     meaning: str
     frameworks: dict  # framework -> how it spells the option (or why it cannot)
+    # A layer structure built from the family's own model (gatecheck.reference.layers), for every
+    # family that names its output (Family.output), rather than a variant the family defines.
+    structural: bool = False
+
+
+_MERGE_KERAS = ("keras.layers.Bidirectional(layer, merge_mode={!r}); the backward layer is the forward one's copy "
+                "with go_backwards=True, its sequence put back in time order by Bidirectional itself; "
+                "return_state gives [output, forward states, backward states]")
+_MERGE_TORCH = "none: PyTorch's bidirectional layers concatenate (merge_mode 'concat' only)"
+# Bidirectional layers, one option per merge mode: name -> the merge (gatecheck.reference.layers.MERGES).
+MERGES = {"bi": "concat", "bisum": "sum", "bimul": "mul", "biave": "ave", "binone": "none"}
+_MERGE_MEANING = {
+    "concat": "y = [h, h_r] on the last axis (B, T, 2H)",
+    "sum": "y = h + h_r", "mul": "y = h * h_r", "ave": "y = (h + h_r) / 2",
+    "none": "Keras returns the pair [h, h_r]; y is the pair stacked on the last axis (B, T, 2H), as concat",
+}
 
 
 OPTIONS = {
@@ -46,6 +62,33 @@ OPTIONS = {
                 "torch": "none: PyTorch offers reverse only inside bidirectional=True"}),
     )
 }
+for _name, _merge in MERGES.items():
+    OPTIONS[_name] = Option(
+        _name, f"bidirectional, merge {_merge}: a forward and a reverse direction (as under rev) with their own "
+               f"weights and initial states (every input but x and gh again, suffix _r: W_r, h0_r, ...), on the "
+               f"same x; {_MERGE_MEANING[_merge]}; gh is the upstream gradient of y; the contract is the forward "
+               f"direction's, the reverse one's (suffix _r: h_r, dh_r, dW_r, ...; its final state at t = 0), y, "
+               f"and dx of both; a candidate is called with merge_mode={_merge!r}",
+        {"keras": _MERGE_KERAS.format(None if _merge == "none" else _merge),
+         "torch": "bidirectional=True (layers; output [forward, reverse], h_n/c_n direction-major per layer)"
+         if _merge == "concat" else _MERGE_TORCH},
+        structural=True)
+OPTIONS["L2"] = Option(
+    "L2", "two stacked layers: the second (its own weights and initial states, every input but x and gh again, "
+          "suffix _l1) consumes the first's output sequence; gh is the upstream gradient of the second's output; "
+          "the contract is both layers' (the second's with suffix _l1; dx once, the first layer's dh includes "
+          "what flows back from the second); with bi* each layer is bidirectional (its output y feeds the "
+          "second); a candidate is called with num_layers=2",
+    {"keras": "two layers in sequence, the first with return_sequences=True",
+     "torch": "num_layers=2 (layers; h_0/h_n of shape (num_layers * directions, B, H), layer-major: "
+              "[layer 0 forward, layer 0 reverse, layer 1 forward, ...])"},
+    structural=True)
+
+
+def merge(options):
+    """The merge mode of a set of options (None: not bidirectional)."""
+    found = [MERGES[o] for o in options if o in MERGES]
+    return found[0] if found else None
 
 
 def canonical(options):
@@ -88,19 +131,50 @@ def implemented(candidate):
 def under(family, options):
     """The family record for ``options`` (a canonical tuple): the family itself for none; else
     its contract less what each option removes, its reference under them, and the options'
-    own mutants. One record per (family, options), so the engine's caches keyed by family hold."""
+    own mutants. One record per (family, options), so the engine's caches keyed by family hold.
+
+    Options combine this way: at most one the family defines itself (no bias, reverse, ...),
+    then at most one bidirectional merge, then stacking (``gatecheck.structures``), each built
+    on the record before it; reverse and bidirectional exclude each other (a bidirectional
+    layer has its own reverse direction)."""
+    from gatecheck import structures
+
     options = canonical(options)
     if options == family.applied:
         return family
     if family.applied:
         raise ValueError(f"the {family.name} record is already under options {list(family.applied)}")
-    missing = [name for name in options if name not in family.options]
-    if missing:
-        raise ValueError(f"family {family.name} does not define option(s) {missing}; it defines "
-                         f"{sorted(family.options) or 'none'}")
-    if len(options) > 1:
-        raise ValueError(f"options {list(options)}: combining options is not defined yet")
-    base, variant = family, family.options[options[0]]
+    own = [name for name in options if not OPTIONS[name].structural]
+    built = [name for name in options if OPTIONS[name].structural]
+    missing = [name for name in own if name not in family.options]
+    if missing or built and not family.output:
+        raise ValueError(f"family {family.name} does not define option(s) {missing or built}; it defines "
+                         f"{sorted(defined(family)) or 'none'}")
+    if len(own) > 1:
+        raise ValueError(f"options {own}: combining {' and '.join(own)} is not defined yet")
+    bis = [name for name in built if name in MERGES]
+    if len(bis) > 1:
+        raise ValueError(f"options {bis}: a layer has one merge mode")
+    if bis and "rev" in own:
+        raise ValueError("options rev and bidirectional: a bidirectional layer has its own reverse direction; "
+                         "combine them is not defined")
+    record = (_variant(family, own[0]) if options == tuple(own) else under(family, tuple(own))) if own else family
+    if bis:
+        record = structures.bidirectional(record, MERGES[bis[0]])
+    if "L2" in built:
+        record = structures.stacked(record)
+    return record if record.applied == options else dataclasses.replace(record, applied=options)
+
+
+def defined(family):
+    """Every option name that a family's record can be put under: its own and, for a family that
+    names its output, the structural ones."""
+    return tuple(name for name, o in OPTIONS.items() if name in family.options or o.structural and family.output)
+
+
+def _variant(family, name):
+    """The family's record under one option it defines itself (its ``Variant``)."""
+    base, variant = family, family.options[name]
     dropped_in, dropped_out = set(variant.drops), set(variant.drops_keys)
 
     def fill(inputs):
@@ -111,6 +185,11 @@ def under(family, options):
     def step(inputs, t):
         """The family's step of the option's state t (reversed: the original t is processed T-1-t'th)."""
         return inputs[variant.flips[0]].shape[1] - 1 - t if variant.flips else t
+
+    def fd_output(inputs, moved=None):
+        """The family's output hook on the filled, flipped inputs, flipped back."""
+        out = base.fd_output(fill(inputs), moved and (step(inputs, moved[0]),) + tuple(moved[1:]))
+        return out[:, ::-1] if variant.flips else out
 
     derived = dataclasses.replace(
         base,
@@ -131,12 +210,14 @@ def under(family, options):
         fd_loss=lambda inputs: base.fd_loss(fill(inputs)),
         fd_state_loss=lambda inputs, t, which, offset: base.fd_state_loss(fill(inputs), step(inputs, t), which,
                                                                         offset),
+        fd_output=fd_output if base.fd_output else None,
+        fd_scale=(lambda inputs: base.fd_scale(fill(inputs))) if base.fd_scale else None,
         options={},
         removed=tuple(k for k in base.contract if k in dropped_out),
         keywords=dict(variant.keywords),
-        applied=options,
+        applied=(name,),
     )
     unknown = set(variant.replace) - {f.name for f in dataclasses.fields(base)}
     if unknown:
-        raise ValueError(f"option {options[0]} of {family.name}: replace names no Family field: {sorted(unknown)}")
+        raise ValueError(f"option {name} of {family.name}: replace names no Family field: {sorted(unknown)}")
     return dataclasses.replace(derived, **variant.replace) if variant.replace else derived

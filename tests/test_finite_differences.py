@@ -11,13 +11,27 @@ from gatecheck import finite_diff as fd
 from gatecheck.cases import Case
 from gatecheck.families import FAMILIES
 from gatecheck.families.lstm import LSTM
-from gatecheck.options import under
+from gatecheck.options import OPTIONS, defined, under
 
-# Under an option, the regimes that move a bias (longmem) mean nothing without one.
+# Every option a family's record can be put under, alone, and the combinations of a bidirectional
+# layer with stacking (and with no bias). Under an option, the regimes that move a bias (longmem)
+# mean nothing without one; a structural option (a composition of the proven model) runs on the
+# family's first three points and its first T >= 5 one.
+COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2")]
+
+
+def _points(f, opts):
+    points = [p for p in f.fd_points if not (opts and p[2] == "longmem")]
+    if not any(OPTIONS[o].structural for o in opts):
+        return points
+    return points[:3] + [next(p for p in points if p[0][1] >= 5)]
+
+
 POINTS = [pytest.param(name, Case("fd", *shape, "f64", seed, regime, opts),
                        id=f"{name}-{Case('fd', *shape, 'f64', seed, regime, opts).id[3:]}")
-          for name, f in FAMILIES.items() for opts in [()] + [(o,) for o in f.options]
-          for shape, seed, regime in f.fd_points if not (opts and regime == "longmem")]
+          for name, f in FAMILIES.items()
+          for opts in [()] + [(o,) for o in defined(f)] + [c for c in COMBINED if set(c) <= set(defined(f))]
+          for shape, seed, regime in _points(f, opts)]
 
 
 def _family(name, case):
@@ -26,7 +40,7 @@ def _family(name, case):
 
 def _setup(family, case):
     inputs = family.make_inputs(case)
-    return inputs, family.run(**inputs), family.fd_loss(inputs)
+    return inputs, family.run(**inputs), fd.loss_scale(family, inputs)
 
 
 def _per_gate(direction, k):

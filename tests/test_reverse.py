@@ -77,9 +77,11 @@ def test_ci_rev_cases_go_to_keras_and_trace_no_new_shape(name):
     assert min(c.T for c in rev) >= 2 and {c.dtype for c in rev} == {"f32", "f64"}
 
 
-def test_rev_is_not_combined_with_nobias_yet():
-    with pytest.raises(ValueError, match="combining options is not defined yet"):
+def test_rev_is_not_combined_with_nobias_or_bidirectional():
+    with pytest.raises(ValueError, match="combining nobias and rev is not defined yet"):
         opts.under(FAMILIES["lstm"], ("nobias", "rev"))
+    with pytest.raises(ValueError, match="a bidirectional layer has its own reverse direction"):
+        opts.under(FAMILIES["lstm"], ("rev", "bi"))
 
 
 # --- the references' semantics ------------------------------------------------------------

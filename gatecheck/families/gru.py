@@ -124,7 +124,7 @@ _N = {
 
 
 def fd_hooks(reset):
-    """(loss, state loss) of the GRU in this convention, for finite differences."""
+    """(loss, state loss, output sequence) of the GRU in this convention, for finite differences."""
     params = ("W", "U", "bx", "bh")
 
     def loss(inputs):
@@ -142,7 +142,19 @@ def fd_hooks(reset):
             return total
         return total + gru.loss(gru.forward(x[:, t + 1:], h_t, *weights, reset)["h"], gh[:, t + 1:])
 
-    return loss, state_loss
+    def output(inputs, moved=None):
+        """The output sequence h (B, T, H), with h_t moved by ``offset`` at step t when ``moved`` =
+        (t, "h", offset) and the sequence run on from there (the hook of layers built from the model)."""
+        x, weights = inputs["x"], [inputs[k] for k in params]
+        if moved is None:
+            return gru.forward(x, inputs["h0"], *weights, reset)["h"]
+        t, _, offset = moved
+        head = gru.forward(x[:, : t + 1], inputs["h0"], *weights, reset)["h"]
+        h_t = head[:, t] + offset
+        tail = [gru.forward(x[:, t + 1:], h_t, *weights, reset)["h"]] if t < x.shape[1] - 1 else []
+        return np.concatenate([head[:, :t], h_t[:, None]] + tail, axis=1)
+
+    return loss, state_loss, output
 
 
 # Finite-difference cases: B=1, T=1, D=H=1, D != H, H=1 and every regime.
@@ -206,6 +218,8 @@ def _family(name, description, reset, mutants, hypotheses, examples):
         examples=examples,
         fd_loss=fd_hooks(reset)[0],
         fd_state_loss=fd_hooks(reset)[1],
+        output="h",
+        fd_output=fd_hooks(reset)[2],
         states=("h",),
         fd_points=FD_POINTS,
         options={"nobias": _nobias(reset), "rev": _rev(reset)},

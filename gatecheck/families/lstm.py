@@ -190,6 +190,30 @@ def fd_hooks(output):
     return loss, state_loss
 
 
+def fd_output_of(output):
+    """The LSTM's output sequence h (B, T, H), with h_t or c_t moved by ``offset`` at step t
+    when ``moved`` = (t, which, offset) and the sequence run on from there (moving c_t moves
+    h_t = o_t * tanh(c_t) too): the finite-difference hook of layers built from the model."""
+    def fd_output(inputs, moved=None):
+        x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
+        if moved is None:
+            return lstm.forward(x, h0, c0, W, U, b, output)["h"]
+        t, which, offset = moved
+        head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
+        h_t, c_t = head["h"][:, t], head["c"][:, t]
+        if which == "h":
+            h_t = h_t + offset
+        else:
+            c_t = c_t + offset
+            h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+        parts = [head["h"][:, :t], h_t[:, None]]
+        if t < x.shape[1] - 1:
+            parts.append(lstm.forward(x[:, t + 1:], h_t, c_t, W, U, b, output)["h"])
+        return np.concatenate(parts, axis=1)
+
+    return fd_output
+
+
 # Finite-difference cases: B=1, T=1, D != H, H=1 and every regime.
 FD_POINTS = [((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
              ((2, 6, 3, 3), 4, "zero"), ((2, 8, 3, 2), 5, "longmem"), ((2, 4, 3, 3), 6, "sat")]
@@ -259,6 +283,8 @@ def _common(output):
         step_parts=lstm_diagnosis.step_parts,
         fd_loss=fd_hooks(output)[0],
         fd_state_loss=fd_hooks(output)[1],
+        output="h",
+        fd_output=fd_output_of(output),
         states=("h", "c"),
         fd_points=FD_POINTS,
     )

@@ -157,6 +157,19 @@ def fd_state_loss(inputs, t, which, offset):
     return total + rnn.loss(rnn.forward(x[:, t + 1 :], h_t, W, U, b)["h"], gh[:, t + 1 :])
 
 
+def fd_output(inputs, moved=None):
+    """The output sequence h (B, T, H), with h_t moved by ``offset`` at step t when ``moved`` =
+    (t, "h", offset) and the sequence run on from there (the hook of layers built from the model)."""
+    x, h0, W, U, b = (inputs[k] for k in ("x", "h0", "W", "U", "b"))
+    if moved is None:
+        return rnn.forward(x, h0, W, U, b)["h"]
+    t, _, offset = moved
+    head = rnn.forward(x[:, : t + 1], h0, W, U, b)["h"]
+    h_t = head[:, t] + offset
+    tail = [rnn.forward(x[:, t + 1:], h_t, W, U, b)["h"]] if t < x.shape[1] - 1 else []
+    return np.concatenate([head[:, :t], h_t[:, None]] + tail, axis=1)
+
+
 RNN = Family(
     name="rnn",
     description="the vanilla tanh RNN of Keras SimpleRNN and PyTorch nn.RNN",
@@ -177,6 +190,8 @@ RNN = Family(
     examples={"examples.course_rnn:run": 0, "examples.course_rnn:run_sequence": 0},
     fd_loss=fd_loss,
     fd_state_loss=fd_state_loss,
+    output="h",
+    fd_output=fd_output,
     states=("h",),
     options={"nobias": NOBIAS, "rev": REV},
     fd_points=(((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
