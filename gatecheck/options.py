@@ -85,6 +85,18 @@ OPTIONS["L2"] = Option(
     structural=True)
 
 
+# The structural options' sets in the grids: each alone and a bidirectional stack (ci and nightly), and
+# that stack without a bias (nightly, on the no-bias regimes). A block with the points or shapes of a
+# family gives one block per set (``blocks``).
+STRUCTURAL = (("bi",), ("bisum",), ("bimul",), ("biave",), ("binone",), ("L2",), ("bi", "L2"))
+STRUCTURAL_NOBIAS = (("nobias", "bi", "L2"),)
+
+
+def blocks(block, option_sets):
+    """One grid block (gatecheck.cases.expand) per set of options, each with ``block``'s points."""
+    return [dict(block, options=o) for o in option_sets]
+
+
 def merge(options):
     """The merge mode of a set of options (None: not bidirectional)."""
     found = [MERGES[o] for o in options if o in MERGES]

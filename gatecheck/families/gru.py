@@ -9,6 +9,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import gru_diagnosis, gru_mutants
 from gatecheck.family import Family, Quantity, Variant, quantity_table
+from gatecheck.options import STRUCTURAL, STRUCTURAL_NOBIAS, blocks
 from gatecheck.mutants import Mutant, reverse_mutants
 from gatecheck.reference import gru
 
@@ -98,13 +99,20 @@ REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 
               options=("rev",))
 REV_NIGHTLY = dict(NOBIAS_NIGHTLY, regimes=every_regime, options=("rev",))
 
+# Bidirectional and stacked layers (gatecheck.options, STRUCTURAL_*): ci on the no-bias cases' (D, H), one
+# more Keras trace per set and dtype; nightly on the no-bias nightly shapes (with no bias: its regimes).
+STRUCTURE_CI = blocks(dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")]), STRUCTURAL)
+STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL)
+                     + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
+
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI, *STRUCTURE_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(6), special_seeds=range(2), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(2), special_seeds=range(1), regimes=every_regime),
         NOBIAS_NIGHTLY,
         REV_NIGHTLY,
+        *STRUCTURE_NIGHTLY,
     ],
 }
 

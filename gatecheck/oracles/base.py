@@ -24,17 +24,28 @@ class Oracle:
     trace_ms: float = 0.0  # one-off cost per (D, H, dtype, options) in a process: tracing its graph
     # Layer options it offers (gatecheck.options); its runner then takes them: runner(inputs, options).
     options: frozenset = frozenset()
+    # What it returns under structural options (bidirectional, stacked: a layer's structure
+    # changes which quantities leave the framework): options -> quantity names; None: ``observes``.
+    observes_structured: object = None
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
-        return tuple(q for q in self.observes if q in family.quantities)
+        return tuple(q for q in self.returns(family.applied) if q in family.quantities)
+
+    def returns(self, options):
+        """The quantities its runner returns under ``options``."""
+        from gatecheck.options import OPTIONS
+
+        if self.observes_structured and any(OPTIONS[o].structural for o in options):
+            return tuple(self.observes_structured(options))
+        return self.observes
 
     def run(self, inputs, options=(), observes=None):
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
-        wanted = self.observes if observes is None else observes
+        wanted = self.returns(options) if observes is None else observes
         missing = set(wanted) - set(out)
         if missing:  # an oracle bug, not a candidate's
             raise RuntimeError(f"oracle {self.name} did not return {sorted(missing)}")

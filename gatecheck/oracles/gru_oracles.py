@@ -23,7 +23,7 @@ diagnosis use.
 
 import functools
 
-from gatecheck.oracles import gru_layout, keras_oracle, torch_oracle
+from gatecheck.oracles import gru_layout, keras_oracle, reference_oracle, structured, torch_oracle
 from gatecheck.oracles.base import Oracle
 from gatecheck.oracles.frameworks import import_keras, import_torch
 from gatecheck.reference import gru
@@ -136,14 +136,27 @@ _LAYER_BLIND = "dL/dh_t includes the path into step t+1, inside the layer's loop
 _MERGED = "; its single bias is bx + bh (dbx = dbh = its gradient)"
 
 
-_OPTION_RUNS = {("nobias",): gru.run_nobias, ("rev",): gru.run_rev}  # one option at a time (gatecheck.options)
-
-
 def _reference(name, family, reset):
+    def run(**inputs):
+        return gru.run(**inputs, reset=reset)
+
     return Oracle(name, family, "numpy", f"the NumPy reference GRU (gatecheck.reference.gru.run(reset={reset!r}))",
                   _ALL,
-                  runner=lambda inputs, options=(): _OPTION_RUNS.get(tuple(options), gru.run)(**inputs, reset=reset),
-                  battery=False, options=frozenset({"nobias", "rev"}))
+                  runner=reference_oracle.with_options(run, family),
+                  battery=False, options=reference_oracle.OFFERED,
+                  observes_structured=reference_oracle.every_quantity(family))
+
+
+def _keras_model(reset_after):
+    """The GRU's structure in Keras (gatecheck.oracles.structured): one state, no upstream of its own."""
+    return structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS, keras_layer="GRU",
+                            keras_kwargs=dict(reset_after=reset_after, **_ACTIVATIONS),
+                            keras_assign=functools.partial(_assign, reset_after=reset_after), keras_grads=_grads)
+
+
+KERAS_MODELS = {True: _keras_model(True), False: _keras_model(False)}
+TORCH_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS, torch_module="GRU",
+                               torch_load=_torch_load, torch_grads=_torch_param_grads)
 
 
 def _keras(name, family, kind, reset_after):
@@ -154,9 +167,12 @@ def _keras(name, family, kind, reset_after):
     return Oracle(name, family, "keras", f"{what}, reset_after={reset_after}" + ("" if reset_after else _MERGED),
                   observes=tuple(q for q in _ALL if not (whole and q == "dh")),
                   cannot_observe={"dh": _LAYER_BLIND} if whole else {},
-                  runner=lambda inputs, options=(): run(inputs, reset_after, options),
+                  runner=structured.keras_runner(KERAS_MODELS[reset_after],
+                                                 lambda inputs, options=(): run(inputs, reset_after, options))
+                  if whole else lambda inputs, options=(): run(inputs, reset_after, options),
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
-                  options=frozenset({"nobias", "rev"}))
+                  options=frozenset({"nobias", "rev"}) | (keras_oracle.STRUCTURES if whole else frozenset()),
+                  observes_structured=keras_oracle.observed_layer(KERAS_MODELS[reset_after]) if whole else None)
 
 
 ORACLES = (
@@ -168,8 +184,9 @@ ORACLES = (
            "(reset-after: PyTorch has no reset-before GRU)", _ALL, runner=run_torch_cell, options=frozenset({"nobias"})),
     Oracle("torch-gru-layer", "gru", "torch", "torch.nn.GRU whole sequence (batch_first; reset-after: PyTorch has "
            "no reset-before GRU)", tuple(q for q in _ALL if q != "dh"),
-           cannot_observe={"dh": _LAYER_BLIND.replace("the layer's loop", "the fused kernel")}, runner=run_torch_layer,
-           options=frozenset({"nobias"})),
+           cannot_observe={"dh": _LAYER_BLIND.replace("the layer's loop", "the fused kernel")},
+           runner=structured.torch_runner(TORCH_MODEL, run_torch_layer), options=frozenset({"nobias"}) | torch_oracle.STRUCTURES,
+           observes_structured=lambda options: structured.observed(TORCH_MODEL, options, merged_apart=True)),
     _keras("keras-gru-cell-before", "gru-reset-before", "cell", False),
     _keras("keras-gru-layer-before", "gru-reset-before", "layer", False),
 )

@@ -13,7 +13,7 @@ output sequence is flipped back to the original t (``in_time_order``).
 Each is traced once per (D, H, dtype, options), whatever the batch and the number of steps, and reused.
 """
 
-from gatecheck.oracles import layout
+from gatecheck.oracles import layout, structured
 from gatecheck.oracles.frameworks import import_keras
 from gatecheck.oracles.base import Oracle
 
@@ -278,6 +278,21 @@ _WHOLE_SEQUENCE_BLIND = {
     "dc": "c_t for t < T is not an output of the layer, so dL/dc_t cannot be taken",
 }
 
+# The LSTM's structure (Bidirectional with every merge mode, two layers: gatecheck.oracles.structured).
+MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")},
+                         observes=("cT", "dh0", "dc0", "dW", "dU", "db"), keras_layer="LSTM",
+                         keras_kwargs=_ACTIVATIONS, keras_assign=assign, keras_grads=weight_grads)
+STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2"})
+
+
+def observed_layer(model):
+    """What a Keras layer oracle returns under structural options: the directions apart only where
+    Bidirectional returns them apart (concat, and merge_mode=None's pair)."""
+    from gatecheck.options import merge
+
+    return lambda options: structured.observed(model, options, merged_apart=merge(options) in ("concat", "none"))
+
+
 KERAS_CELL = Oracle(
     name="keras-cell",
     family="lstm",
@@ -296,9 +311,10 @@ KERAS_LAYER = Oracle(
     description="keras.layers.LSTM whole sequence (return_sequences, return_state)",
     observes=("h", "cT", "dx", "dh0", "dc0", "dW", "dU", "db"),
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
-    runner=run_layer,
+    runner=structured.keras_runner(MODEL, run_layer),
     trace_ms=240,
-    options=frozenset({"nobias", "rev"}),
+    options=frozenset({"nobias", "rev"}) | STRUCTURES,
+    observes_structured=observed_layer(MODEL),
 )
 
 

@@ -6,7 +6,10 @@ model no framework offers: ``lstm-identity``, whose only oracle is its reference
 by finite differences, tests/test_reference.py).
 """
 
+import functools
+
 from gatecheck.oracles.base import Oracle
+from gatecheck.options import OPTIONS
 from gatecheck.reference import head, lstm, rnn
 
 _LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
@@ -16,27 +19,50 @@ def _runner(fn):
     return lambda inputs: fn(**inputs)
 
 
-def _with_options(run, **runs):
-    """A reference's runner that takes the options (gatecheck.options; one at a time): ``runs``
-    maps an option to the reference's run under it."""
-    return lambda inputs, options=(), **kw: (runs[options[0]] if options else run)(**inputs, **kw)
+def with_options(run, family):
+    """A reference's runner that takes the options (gatecheck.options): the family's record under
+    them runs its reference (``run`` without options). It belongs to ``run``'s module."""
+    @functools.wraps(run)
+    def runner(inputs, options=()):
+        if not options:
+            return run(**inputs)
+        from gatecheck.families import get
+        from gatecheck.options import under
+
+        return under(get(family), options).run(**inputs)
+
+    return runner
 
 
-_OPTIONS = frozenset({"nobias", "rev"})
-_identity = _with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev)
+def every_quantity(family):
+    """What a reference returns under structural options: every quantity of the family's record under
+    them that is a contract key (the final state C_T and torch's bias halves are read from those)."""
+    def names(options):
+        from gatecheck.families import get
+        from gatecheck.options import under
+
+        table = under(get(family), options).quantities
+        return tuple(name for name, q in table.items() if q.source == name)
+
+    return names
+
+
+OFFERED = frozenset({"nobias", "rev"} | {name for name, o in OPTIONS.items() if o.structural})
 
 
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=_with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev), battery=False, options=_OPTIONS),
+           runner=with_options(lstm.run, "lstm"), battery=False, options=OFFERED,
+           observes_structured=every_quantity("lstm")),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
-           _LSTM, runner=lambda inputs, options=(): _identity(inputs, options, output="identity"), options=_OPTIONS),
+           _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), "lstm-identity"),
+           options=OFFERED, observes_structured=every_quantity("lstm-identity")),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",
            ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
-           runner=_with_options(rnn.run, nobias=rnn.run_nobias, rev=rnn.run_rev), battery=False,
-           options=_OPTIONS),
+           runner=with_options(rnn.run, "rnn"), battery=False,
+           options=OFFERED, observes_structured=every_quantity("rnn")),
 )

@@ -14,7 +14,7 @@ arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b
 PyTorch (see ``gatecheck.oracles.rnn_layout``).
 """
 
-from gatecheck.oracles import keras_oracle, rnn_layout, torch_oracle
+from gatecheck.oracles import keras_oracle, rnn_layout, structured, torch_oracle
 from gatecheck.oracles.frameworks import import_keras, import_torch
 from gatecheck.oracles.base import Oracle
 
@@ -130,6 +130,15 @@ def run_torch_layer(inputs, options=()):
 _PARAMS = ("dW", "dU", "db")
 _TORCH_BIASES = ("db_ih", "db_hh")
 
+# The RNN's structure (bidirectional, two layers: gatecheck.oracles.structured); its one state has no
+# upstream of its own (h_T is the output's last step).
+KERAS_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS, keras_layer="SimpleRNN",
+                               keras_kwargs=dict(activation="tanh"), keras_assign=_keras_assign,
+                               keras_grads=_keras_grads)
+TORCH_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS + _TORCH_BIASES,
+                               torch_module="RNN", torch_kwargs=dict(nonlinearity="tanh"), torch_load=_torch_load,
+                               torch_grads=_torch_param_grads)
+
 KERAS_RNN_CELL = Oracle(
     name="keras-rnn-cell",
     family="rnn",
@@ -151,9 +160,10 @@ KERAS_RNN_LAYER = Oracle(
         "dh": "dL/dh_t includes the path into step t+1, inside the layer's while loop; "
               "only the upstream part is an input",
     },
-    runner=run_keras_layer,
+    runner=structured.keras_runner(KERAS_MODEL, run_keras_layer),
     trace_ms=160,
-    options=frozenset({"nobias", "rev"}),
+    options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
+    observes_structured=keras_oracle.observed_layer(KERAS_MODEL),
 )
 
 TORCH_RNN_CELL = Oracle(
@@ -176,8 +186,9 @@ TORCH_RNN_LAYER = Oracle(
         "dh": "dL/dh_t includes the path into step t+1, inside the fused kernel; "
               "only the upstream part is an input",
     },
-    runner=run_torch_layer,
-    options=frozenset({"nobias"}),
+    runner=structured.torch_runner(TORCH_MODEL, run_torch_layer),
+    options=frozenset({"nobias"}) | torch_oracle.STRUCTURES,
+    observes_structured=lambda options: structured.observed(TORCH_MODEL, options, merged_apart=True),
 )
 
 ORACLES = (KERAS_RNN_CELL, KERAS_RNN_LAYER, TORCH_RNN_CELL, TORCH_RNN_LAYER)

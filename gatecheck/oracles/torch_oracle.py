@@ -9,7 +9,7 @@ torch-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keep
 Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``gatecheck.oracles.layout``).
 """
 
-from gatecheck.oracles import layout
+from gatecheck.oracles import layout, structured
 from gatecheck.oracles.frameworks import import_torch
 from gatecheck.oracles.base import Oracle
 
@@ -119,6 +119,11 @@ def _cell_outputs(torch, cell, t, hs, cs):
 
 _PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
 
+# The LSTM's structure (bidirectional, two layers: gatecheck.oracles.structured); c_n is its second state.
+MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")}, observes=("cT", "dh0", "dc0") + _PARAMS,
+                         torch_module="LSTM", torch_load=load, torch_grads=param_grads)
+STRUCTURES = frozenset({"bi", "L2"})
+
 TORCH_LAYER = Oracle(
     name="torch-layer",
     family="lstm",
@@ -130,8 +135,9 @@ TORCH_LAYER = Oracle(
         "dh": "dL/dh_t includes paths inside the fused kernel; only the upstream part is an input",
         "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
     },
-    runner=run_layer,
-    options=frozenset({"nobias"}),
+    runner=structured.torch_runner(MODEL, run_layer),
+    options=frozenset({"nobias"}) | STRUCTURES,
+    observes_structured=lambda options: structured.observed(MODEL, options, merged_apart=True),
 )
 
 TORCH_CELL = Oracle(

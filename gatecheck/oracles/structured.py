@@ -1,0 +1,246 @@
+"""The frameworks' own layer structures as oracles of the structural options (gatecheck.options:
+bidirectional ``bi*``, stacked ``L2``), for any family: one runner per framework, told a
+family's model by a ``Model`` record (its module, its state names, its weight remaps).
+
+PyTorch  ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``bidirectional=True`` and ``num_layers=2``:
+         parameters ``weight_ih_l{k}[_reverse]``; ``h_0``/``h_n`` (and ``c_0``/``c_n``) of shape
+         (num_layers * directions, B, H), layer-major ([layer 0 forward, layer 0 reverse, layer 1
+         forward, layer 1 reverse]); the output is [forward, reverse] on the last axis. Concat only.
+Keras    ``keras.layers.Bidirectional(layer, merge_mode=...)`` (the backward layer is the forward
+         one's copy with go_backwards=True; Bidirectional flips its sequence back to time order and
+         returns [output, forward states..., backward states...]; merge_mode=None returns the two
+         outputs as a pair) and two layers in sequence, each from its own initial states.
+
+Canonical names (gatecheck.reference.layers): the reverse direction's inputs and outputs carry
+``_r``, the second layer's ``_l1``. What an oracle returns: every parameter and initial-state
+gradient of every layer and direction, each final state the model returns (an LSTM's C_T), dx,
+and the top layer's output: ``y`` (``y_l1`` when stacked) or ``h`` (``h_l1``), and, where the
+framework returns the two directions apart (concat, none), each direction's h. The per-step
+states and deltas of the layers inside stay in the frameworks' loops.
+"""
+
+import functools
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from gatecheck import options as opts
+from gatecheck.reference import layers
+
+
+class Model(NamedTuple):
+    """How a framework builds one family's model and moves its weights."""
+
+    states: tuple  # initial-state inputs, in the framework's state order: ("h0", "c0")
+    finals: dict  # quantity -> (index in the state order, its upstream input): {"cT": (1, "gc")}
+    observes: tuple  # the timeless quantities of one layer and direction the oracle returns
+    torch_module: str = ""  # "LSTM", "GRU", "RNN"
+    torch_kwargs: dict = {}
+    torch_load: Callable = None  # (module, canonical inputs of one layer and direction, parameter suffix)
+    torch_grads: Callable = None  # (module, parameter suffix) -> canonical gradients
+    keras_layer: str = ""  # "LSTM", "GRU", "SimpleRNN"
+    keras_kwargs: dict = {}
+    keras_assign: Callable = None  # (cell, canonical inputs of one layer and direction)
+    keras_grads: Callable = None  # (gradient list starting with the cell's weights, cell) -> (canonical, rest)
+
+
+def structure(options):
+    """(merge mode or None, number of layers) of a case's options."""
+    return opts.merge(options), 2 if "L2" in options else 1
+
+
+def suffixes(options):
+    """The canonical suffix of every (layer, direction) in the frameworks' order: layer-major."""
+    merge, depth = structure(options)
+    return [(layers.REVERSE if d else "") + (layers.LAYER if k else "")
+            for k in range(depth) for d in range(2 if merge else 1)]
+
+
+def part(inputs, suffix):
+    """The canonical inputs of one (layer, direction): the keys that end in exactly ``suffix``,
+    without it."""
+    tails = ("_r", "_l1")
+    found = {}
+    for key, value in inputs.items():
+        if suffix and not key.endswith(suffix):
+            continue
+        name = key[: len(key) - len(suffix)] if suffix else key
+        if not name.endswith(tails):
+            found[name] = value
+    return found
+
+
+def observed(model, options, merged_apart):
+    """The quantities the structured oracles of a model return under ``options``
+    (``merged_apart``: the framework returns the directions' outputs apart)."""
+    merge, depth = structure(options)
+    top = layers.LAYER if depth == 2 else ""
+    names = ["dx"]
+    for s in suffixes(options):
+        names += [q + s for q in model.observes]
+    if merge:
+        names.append("y" + top)
+        if merged_apart:
+            names += ["h" + top, "h" + layers.REVERSE + top]
+    else:
+        names.append("h" + top)
+    return tuple(names)
+
+
+# --- PyTorch -------------------------------------------------------------------------------------------
+
+def torch_runner(model, base_run):
+    """The runner of a torch layer oracle: ``base_run`` without structural options, else the
+    structure built with ``bidirectional`` / ``num_layers``."""
+    @functools.wraps(base_run)
+    def run(inputs, options=()):
+        if not any(opts.OPTIONS[o].structural for o in options):
+            return base_run(inputs, options)
+        return _run_torch(model, inputs, options)
+
+    return run
+
+
+def _run_torch(model, inputs, options):
+    from gatecheck.oracles import torch_oracle
+    from gatecheck.oracles.frameworks import import_torch
+
+    torch = import_torch()
+    merge, depth = structure(options)
+    if merge not in (None, "concat"):
+        raise ValueError(f"PyTorch concatenates its directions; merge {merge} is not offered")
+    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
+                                                 dtype=dtype, bias=torch_oracle.bias(options), **model.torch_kwargs)
+    names = suffixes(options)
+    for n, s in enumerate(names):
+        model.torch_load(module, part(inputs, s), _torch_suffix(n, bool(merge)))
+    x = torch.from_numpy(inputs["x"].copy()).requires_grad_(True)
+    initial = [torch.stack([torch.from_numpy(inputs[k + s].copy()) for s in names]).requires_grad_(True)
+               for k in model.states]
+    seq, finals = module(x, tuple(initial) if len(initial) > 1 else initial[0])
+    finals = finals if isinstance(finals, tuple) else (finals,)
+    loss = (torch.from_numpy(inputs["gh"].copy()) * seq).sum()
+    for q, (index, upstream) in model.finals.items():
+        for n, s in enumerate(names):
+            loss = loss + (torch.from_numpy(inputs[upstream + s].copy()) * finals[index][n]).sum()
+    loss.backward()
+    top = layers.LAYER if depth == 2 else ""
+    out = {"dx": x.grad.numpy()}
+    for n, s in enumerate(names):
+        out.update({k + s: v for k, v in model.torch_grads(module, _torch_suffix(n, bool(merge))).items()})
+        for k, leaf in zip(model.states, initial):
+            out["d" + k + s] = leaf.grad[n].numpy()
+        for q, (index, _) in model.finals.items():
+            out[q + s] = finals[index][n].detach().numpy()
+    y = seq.detach().numpy()
+    if merge:
+        out.update({"y" + top: y, "h" + top: y[..., :H], "h" + layers.REVERSE + top: y[..., H:]})
+    else:
+        out["h" + top] = y
+    return out
+
+
+def _torch_suffix(n, bidirectional):
+    """torch's parameter suffix of the n-th (layer, direction), layer-major: _l0, _l0_reverse, _l1, ..."""
+    directions = 2 if bidirectional else 1
+    return f"_l{n // directions}" + ("_reverse" if n % directions else "")
+
+
+# --- Keras ---------------------------------------------------------------------------------------------
+
+def keras_runner(model, base_run):
+    """The runner of a Keras layer oracle: ``base_run`` without structural options, else the structure
+    built from ``keras.layers.Bidirectional`` and layers in sequence (traced once per D, H, dtype, options)."""
+    build = functools.partial(_build_keras, model)
+
+    @functools.wraps(base_run)
+    def run(inputs, options=()):
+        if not any(opts.OPTIONS[o].structural for o in options):
+            return base_run(inputs, options)
+        return _run_keras(model, build, inputs, options)
+
+    return run
+
+
+def _build_keras(model, D, H, dtype, bias, merge, depth):
+    from gatecheck.oracles import keras_oracle
+    from gatecheck.oracles.frameworks import import_keras
+
+    tf, keras = import_keras()
+    extra = keras_oracle.no_cudnn(keras) if model.keras_layer in ("LSTM", "GRU") else {}
+    stack, cells, width = [], [], D
+    for _ in range(depth):
+        layer = getattr(keras.layers, model.keras_layer)(H, return_sequences=True, return_state=True, use_bias=bias,
+                                                         dtype=dtype, **model.keras_kwargs, **extra)
+        if merge:
+            layer = keras.layers.Bidirectional(layer, merge_mode=None if merge == "none" else merge, dtype=dtype)
+        layer.build((None, None, width))
+        cells += [layer.forward_layer.cell, layer.backward_layer.cell] if merge else [layer.cell]
+        stack.append(layer)
+        width = 2 * H if merge in ("concat", "none") else H
+    per_layer = len(model.states) * (2 if merge else 1)
+    n_states = per_layer * depth
+    spec = [tf.TensorSpec((None, None, D), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
+            tf.TensorSpec((None, None, width), dtype), [tf.TensorSpec((None, H), dtype)] * n_states]
+
+    @tf.function(input_signature=spec)
+    def fn(x, initial, gy, final_upstream):
+        with tf.GradientTape() as tape:
+            tape.watch([x] + list(initial))
+            seq, finals = x, []
+            for k, layer in enumerate(stack):
+                result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]))
+                if merge == "none":  # the pair of outputs, then the states
+                    seq, states = tf.concat(list(result[:2]), -1), list(result[2:])
+                else:
+                    seq, states = result[0], list(result[1:])
+                finals += states
+            loss = tf.reduce_sum(gy * seq)
+            for state, upstream in zip(finals, final_upstream):
+                loss += tf.reduce_sum(upstream * state)
+        weights = [w for cell in cells for w in keras_oracle.weights(cell)]
+        return seq, finals, tape.gradient(loss, weights + [x] + list(initial))
+
+    return cells, fn
+
+
+def _run_keras(model, build, inputs, options):
+    from gatecheck.oracles import keras_oracle
+
+    merge, depth = structure(options)
+    x = inputs["x"]
+    H = inputs["h0"].shape[1]
+    cells, fn = keras_oracle.built(build, x.shape[2], H, x.dtype.name, keras_oracle.use_bias(options), merge, depth)
+    names = suffixes(options)
+    for cell, s in zip(cells, names):
+        model.keras_assign(cell, part(inputs, s))
+    initial = [inputs[k + s] for s in names for k in model.states]
+    # The upstream gradient of every returned state: a final state's upstream input, zeros for the rest
+    # (an LSTM's h_T is the output's last step, whose gradient is in gh).
+    by_index = {index: up for index, up in model.finals.values()}
+    zeros = np.zeros_like(inputs["h0"])
+    upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
+    seq, finals, grads = fn(x, initial, inputs["gh"], upstream)
+    out, rest = {}, list(grads)
+    for cell, s in zip(cells, names):
+        n = len(keras_oracle.weights(cell))
+        params, _ = model.keras_grads(rest[:n], cell)
+        rest = rest[n:]
+        out.update({k + s: v for k, v in params.items()})
+    out["dx"] = rest[0].numpy()
+    for n, s in enumerate(names):
+        for i, k in enumerate(model.states):
+            out["d" + k + s] = rest[1 + n * len(model.states) + i].numpy()
+        for q, (index, _) in model.finals.items():
+            out[q + s] = finals[n * len(model.states) + index].numpy()
+    top = layers.LAYER if depth == 2 else ""
+    y = seq.numpy()
+    if merge:
+        out["y" + top] = y
+        if merge in ("concat", "none"):
+            out.update({"h" + top: y[..., :H], "h" + layers.REVERSE + top: y[..., H:]})
+    else:
+        out["h" + top] = y
+    return out
