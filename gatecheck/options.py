@@ -44,6 +44,12 @@ OPTIONS = {
                {"keras": "go_backwards=True (keras.layers.RNN, LSTM, GRU, SimpleRNN); the output sequence comes "
                          "back in processing order (tensorflow#40345), the oracles flip it to the original t",
                 "torch": "none: PyTorch offers reverse only inside bidirectional=True"}),
+        Option("proj", "projection (LSTM only): h_t = (o_t * tanh(c_t)) @ Wr with Wr (H, P), so h_t, the state fed "
+                       "back, has P units and c_t keeps H; the candidate also gets Wr and returns dWr (H, P), with "
+                       "h0, gh, h, dh, dh0 of width P and U, dU (4, P, H); the grid takes P = H // 2 (1 <= P < H, "
+                       "cases with H >= 2)",
+               {"keras": "none: Keras' LSTM and LSTMCell have no projection",
+                "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T"}),
     )
 }
 

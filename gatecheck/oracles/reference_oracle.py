@@ -9,7 +9,7 @@ by finite differences, tests/test_reference.py).
 from gatecheck.oracles.base import Oracle
 from gatecheck.reference import head, lstm, rnn
 
-_LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
+_LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dWr")  # dWr: under proj only
 
 
 def _runner(fn):
@@ -23,15 +23,18 @@ def _with_options(run, **runs):
 
 
 _OPTIONS = frozenset({"nobias", "rev"})
-_identity = _with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev)
+_LSTM_OPTIONS = _OPTIONS | {"proj"}
+_identity = _with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev, proj=lstm.run_proj)
 
 
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=_with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev), battery=False, options=_OPTIONS),
+           runner=_with_options(lstm.run, nobias=lstm.run_nobias, rev=lstm.run_rev, proj=lstm.run_proj), battery=False,
+           options=_LSTM_OPTIONS),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
-           _LSTM, runner=lambda inputs, options=(): _identity(inputs, options, output="identity"), options=_OPTIONS),
+           _LSTM, runner=lambda inputs, options=(): _identity(inputs, options, output="identity"),
+           options=_LSTM_OPTIONS),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
