@@ -17,6 +17,14 @@ from gatecheck.cases import Case, grid, shard
 from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
 
 
+def quantity_table(family):
+    """The family's quantities, then those its options add (proj: dWr), in order."""
+    table = dict(family.quantities)
+    for name in family.options:
+        table.update({q: s for q, s in options.under(family, (name,)).quantities.items() if q not in table})
+    return table
+
+
 def run_cases(fn, spec, family, cases):
     """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case."""
     from gatecheck.oracles import ORACLES
@@ -55,7 +63,7 @@ def run_cases(fn, spec, family, cases):
         except cand.CandidateError as exc:
             records.append(dict(record, status="error", reason=str(exc)))
             continue
-        compared = sorted({r.quantity for r in report.results}, key=list(family.quantities).index)
+        compared = sorted({r.quantity for r in report.results}, key=list(quantity_table(family)).index)
         records.append(dict(record, status="pass" if report.ok else "fail", ratio=report.worst_ratio(),
                             compared=compared, warnings=list(report.warnings),
                             message=None if report.ok else report.message()))
@@ -133,7 +141,7 @@ def verdict(records, family, fn):
         if by["error"]:
             what.append(f"{len(by['error'])} of {_cases(ran)} are candidate errors" if ran > 1 else "a candidate error")
         return FAIL, f"FAIL: {' and '.join(what)}"
-    backward = any(family.quantities[q].phase > 0 for r in by["pass"] for q in r["compared"])
+    backward = any(quantity_table(family)[q].phase > 0 for r in by["pass"] for q in r["compared"])
     worst = max(r["ratio"] for r in by["pass"])
     if not backward:
         return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
@@ -179,7 +187,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     col = max([len(d) for d in dtypes] + [len(cell) for _, row in rows for cell in row]) + 3
     lines.append(f"  {'oracle':<{width}}" + "".join(f"{d:<{col}}" for d in dtypes).rstrip())
     lines += [f"  {o:<{width}}" + "".join(f"{cell:<{col}}" for cell in row).rstrip() for o, row in rows]
-    compared = [q for q in family.quantities if any(q in r.get("compared", ()) for r in records)]
+    compared = [q for q in quantity_table(family) if any(q in r.get("compared", ()) for r in records)]
     if compared:
         lines.append("")
         lines.append("  compared: " + ", ".join(compared))

@@ -60,6 +60,12 @@ OPTIONS = {
                {"keras": "go_backwards=True (keras.layers.RNN, LSTM, GRU, SimpleRNN); the output sequence comes "
                          "back in processing order (tensorflow#40345), the oracles flip it to the original t",
                 "torch": "none: PyTorch offers reverse only inside bidirectional=True"}),
+        Option("proj", "projection (LSTM only): h_t = (o_t * tanh(c_t)) @ Wr with Wr (H, P), so h_t, the state fed "
+                       "back, has P units and c_t keeps H; the candidate also gets Wr and returns dWr (H, P), with "
+                       "h0, gh, h, dh, dh0 of width P and U, dU (4, P, H); the grid takes P = H // 2 (1 <= P < H, "
+                       "cases with H >= 2)",
+               {"keras": "none: Keras' LSTM and LSTMCell have no projection",
+                "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T"}),
     )
 }
 for _name, _merge in MERGES.items():
@@ -171,6 +177,9 @@ def under(family, options):
         raise ValueError("options rev and bidirectional: a bidirectional layer has its own reverse direction; "
                          "combine them is not defined")
     record = (_variant(family, own[0]) if options == tuple(own) else under(family, tuple(own))) if own else family
+    if built and not record.fd_output:
+        raise ValueError(f"options {own} and {built}: combining them is not defined yet (the {own[0]} record "
+                         f"states no output hook to build layers from)")
     if bis:
         record = structures.bidirectional(record, MERGES[bis[0]])
     if "L2" in built:
@@ -229,6 +238,8 @@ def _variant(family, name):
         keywords=dict(variant.keywords),
         applied=(name,),
     )
+    if variant.replace and "fd_output" not in variant.replace:  # its model is not the family's: no layers of it
+        derived = dataclasses.replace(derived, fd_output=None)
     unknown = set(variant.replace) - {f.name for f in dataclasses.fields(base)}
     if unknown:
         raise ValueError(f"option {name} of {family.name}: replace names no Family field: {sorted(unknown)}")

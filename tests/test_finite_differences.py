@@ -21,7 +21,8 @@ COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2")]
 
 
 def _points(f, opts):
-    points = [p for p in f.fd_points if not (opts and p[2] == "longmem")]
+    """An option's finite-difference points: its record's (an option may have its own: proj needs H >= 2)."""
+    points = [p for p in under(f, opts).fd_points if not (opts and p[2] == "longmem")]
     if not any(OPTIONS[o].structural for o in opts):
         return points
     return points[:3] + [next(p for p in points if p[0][1] >= 5)]
@@ -83,7 +84,8 @@ def test_every_per_step_delta_matches_finite_differences(family, case):
     for which in f.states:
         delta = out["d" + which]
         for t in range(case.T):
-            for n, direction in enumerate(fd.directions(case, which + str(t), (case.B, case.H))):
+            # the state's own width (H, or an option's: proj's h has P units)
+            for n, direction in enumerate(fd.directions(case, which + str(t), delta[:, t].shape)):
                 fd.check(fd.wrt_state(f, inputs, t, which, direction), np.sum(delta[:, t] * direction), base,
                          f"{family} {case.id}: d{which} at t={t} (direction {n})")
 

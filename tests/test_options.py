@@ -35,7 +35,7 @@ def test_a_case_without_options_keeps_its_id_and_nobias_is_a_suffix_after_the_re
 def test_options_are_checked_and_canonical():
     assert opts.canonical(["nobias", "nobias"]) == NOBIAS
     assert opts.parse("") == () and opts.parse("nobias") == NOBIAS
-    with pytest.raises(ValueError, match=r"option: expected names from \['nobias', 'rev', .*'bi', .*'L2'.*\], got \['bias'\]"):
+    with pytest.raises(ValueError, match=r"option: expected names from \['nobias', 'rev', 'proj', .*'bi', .*'L2'.*\], got \['bias'\]"):
         opts.parse("bias")
 
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from gatecheck.cases import case_rng, scales
-from gatecheck.families import lstm_diagnosis, lstm_mutants
+from gatecheck.families import lstm_diagnosis, lstm_mutants, lstm_proj
 from gatecheck.family import Family, Quantity, Variant, quantity_table
 from gatecheck.options import STRUCTURAL, STRUCTURAL_NOBIAS, blocks
 from gatecheck.mutants import Mutant, reverse_mutants
@@ -153,12 +153,14 @@ STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_r
                      + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
 
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI, *STRUCTURE_CI],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI,
+           lstm_proj.CI, *STRUCTURE_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
         NOBIAS_NIGHTLY,
         REV_NIGHTLY,
+        lstm_proj.NIGHTLY,
         *STRUCTURE_NIGHTLY,
     ],
 }
@@ -273,7 +275,8 @@ def _rev(output):
 
 def _common(output):
     return dict(
-        options={"nobias": _nobias(output), "rev": _rev(output)},
+        options={"nobias": _nobias(output), "rev": _rev(output),
+                 "proj": lstm_proj.variant(output, make_inputs, QUANTITIES)},
         inputs=("x", "h0", "c0", "W", "U", "b", "gh", "gc"),
         contract=lstm.CONTRACT_KEYS,
         shapes=shapes,

@@ -216,8 +216,8 @@ MUTANTS = [
         "dU-transposed",
         "dU is returned transposed per gate (silent when, as always, U is square)",
         "h_prev^T dz vs dz^T h_prev: both have the right shape",
-        old="dU = split_gates(h_prev.reshape(T * B, H).T @ dz_flat).transpose(1, 0, 2)",
-        new="dU = split_gates(h_prev.reshape(T * B, H).T @ dz_flat).transpose(1, 2, 0)",
+        old="dU = split_gates(h_prev.reshape(T * B, P).T @ dz_flat).transpose(1, 0, 2)",
+        new="dU = split_gates(h_prev.reshape(T * B, P).T @ dz_flat).transpose(1, 2, 0)",
         first="dU gate i",
     ),
     Mutant(

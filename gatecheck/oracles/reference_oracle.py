@@ -12,7 +12,7 @@ from gatecheck.oracles.base import Oracle
 from gatecheck.options import OPTIONS
 from gatecheck.reference import head, lstm, rnn
 
-_LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
+_LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dWr")  # dWr: under proj only
 
 
 def _runner(fn):
@@ -52,12 +52,12 @@ OFFERED = frozenset({"nobias", "rev"} | {name for name, o in OPTIONS.items() if 
 
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=with_options(lstm.run, "lstm"), battery=False, options=OFFERED,
+           runner=with_options(lstm.run, "lstm"), battery=False, options=OFFERED | {"proj"},
            observes_structured=every_quantity("lstm")),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
            _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), "lstm-identity"),
-           options=OFFERED, observes_structured=every_quantity("lstm-identity")),
+           options=OFFERED | {"proj"}, observes_structured=every_quantity("lstm-identity")),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),

@@ -45,7 +45,11 @@ class Model(NamedTuple):
 
 
 def structure(options):
-    """(merge mode or None, number of layers) of a case's options."""
+    """(merge mode or None, number of layers) of a case's options; no option but no bias may come
+    with them (the structured runners build nothing else)."""
+    other = [o for o in options if not opts.OPTIONS[o].structural and o != "nobias"]
+    if other:
+        raise ValueError(f"options {list(options)}: the structured oracles build {other} with no layer structure")
     return opts.merge(options), 2 if "L2" in options else 1
 
 

@@ -56,6 +56,9 @@ def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
 
 
 def run_layer(inputs, options=()):
+    if "proj" in options:  # nn.LSTM(proj_size=P): gatecheck.oracles.torch_proj
+        from gatecheck.oracles import torch_proj
+        return torch_proj.run_layer(inputs, options)
     torch = import_torch()
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
@@ -129,14 +132,14 @@ TORCH_LAYER = Oracle(
     family="lstm",
     framework="torch",
     description="torch.nn.LSTM whole sequence (batch_first)",
-    observes=("h", "cT", "dx", "dh0", "dc0") + _PARAMS,
+    observes=("h", "cT", "dx", "dh0", "dc0") + _PARAMS + ("dWr",),
     cannot_observe={
         "c": "only c_n (C_T) is returned; c_t for t < T stays inside the fused kernel",
         "dh": "dL/dh_t includes paths inside the fused kernel; only the upstream part is an input",
         "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
     },
     runner=structured.torch_runner(MODEL, run_layer),
-    options=frozenset({"nobias"}) | STRUCTURES,
+    options=frozenset({"nobias", "proj"}) | STRUCTURES,
     observes_structured=lambda options: structured.observed(MODEL, options, merged_apart=True),
 )
 

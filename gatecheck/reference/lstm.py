@@ -19,6 +19,11 @@ Canonical layout (batch-major, gate axis first, gates in the order i, f, g, o)::
 and, beyond the contract, ``gates`` (B, T, 4, H) (activations) and ``dz`` (B, T, 4, H)
 (dL/dz_t per gate). Arithmetic stays in the dtype of the inputs (float32 or float64;
 float64 is the canonical reference).
+
+With a projection (``run_proj``, PyTorch's ``proj_size``), the state fed back and returned
+is h_t = m_t @ Wr with m_t = o_t * tanh(c_t) and Wr (H, P): h0, gh, h and dh have width P,
+U is (4, P, H); c stays of width H, and ``dWr`` (H, P) is returned too. The same loops
+run both models (``Wr=None``: no projection).
 """
 
 import numpy as np
@@ -103,10 +108,12 @@ def batch_major(a):
     return np.swapaxes(a, 0, 1)
 
 
-def validate(x, h0, c0, W, U, b, gh, gc):
-    """Check every argument of ``run``; return (B, T, D, H)."""
+def validate(x, h0, c0, W, U, b, gh, gc, Wr=None):
+    """Check every argument of ``run`` (of ``run_proj`` with ``Wr``); return (B, T, D, H)."""
     args = dict(x=x, h0=h0, c0=c0, W=W, U=U, b=b, gh=gh, gc=gc)
-    ndims = dict(x=3, h0=2, c0=2, W=3, U=3, b=2, gh=3, gc=2)
+    ndims = dict(x=3, h0=2, c0=2, W=3, U=3, b=2, gh=3, gc=2, Wr=2)
+    if Wr is not None:
+        args["Wr"] = Wr
     B, T, D = v.sequence_arguments(args, ndims)
     if W.shape[0] != 4:
         raise ValueError(f"W: expected the gate axis first with 4 gates (i, f, g, o), got shape {W.shape}")
@@ -114,43 +121,52 @@ def validate(x, h0, c0, W, U, b, gh, gc):
     if H == 0:
         raise ValueError(f"W: expected H >= 1, got shape {W.shape}")
     v.check_shape("W", W, (4, D, H), "(4, D, H)")
-    v.check_shape("U", U, (4, H, H), "(4, H, H)")
+    P, p = H, "H"  # the width of h: H, or the projection's P
+    if Wr is not None:
+        P, p = Wr.shape[1], "P"
+        if Wr.shape[0] != H or P == 0:
+            raise ValueError(f"Wr: expected shape (H, P) = ({H}, P) with P >= 1 (H from W), got {Wr.shape}")
+    v.check_shape("U", U, (4, P, H), f"(4, {p}, H)")
     v.check_shape("b", b, (4, H), "(4, H)")
-    v.check_shape("h0", h0, (B, H), "(B, H)")
+    v.check_shape("h0", h0, (B, P), f"(B, {p})")
     v.check_shape("c0", c0, (B, H), "(B, H)")
-    v.check_shape("gh", gh, (B, T, H), "(B, T, H)")
+    v.check_shape("gh", gh, (B, T, P), f"(B, T, {p})")
     v.check_shape("gc", gc, (B, H), "(B, H)")
     for name, value in args.items():
         v.check_finite(name, value)
     return B, T, D, H
 
 
-def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0):
-    """Unchecked forward pass, time-major: h, c (T, B, H) and gates (T, B, 4, H)."""
+def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None):
+    """Unchecked forward pass, time-major: h (T, B, P), c (T, B, H) and gates (T, B, 4, H)
+    (P = H without a projection ``Wr``)."""
     B, T, _ = x.shape
-    H = h0.shape[1]
+    H = c0.shape[1]
     xw = input_projection(x, W, b)
     U_joined = join_gates(U)
-    h = np.empty((T, B, H), x.dtype)
+    h = np.empty((T, B, h0.shape[1]), x.dtype)
     c = np.empty((T, B, H), x.dtype)
     gates = np.empty((T, B, 4, H), x.dtype)
     h_t, c_t = h0, c0
     for t in range(T):
         _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t], ulps=ulps)
         h_t = hidden(gates[t], c_t, output, ulps)
+        if Wr is not None:
+            h_t = h_t @ Wr
         h[t], c[t] = h_t, c_t
     return dict(h=h, c=c, gates=gates)
 
 
-def forward(x, h0, c0, W, U, b, output="tanh", ulps=0):
-    """Unchecked forward pass: h, c (B, T, H) and gates (B, T, 4, H)."""
-    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps).items()}
+def forward(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None):
+    """Unchecked forward pass: h (B, T, P), c (B, T, H) and gates (B, T, 4, H)."""
+    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps, Wr).items()}
 
 
-def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0):
-    """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results."""
+def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None):
+    """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results
+    (with a projection ``Wr``, also dWr)."""
     B, T, D = x.shape
-    H = h0.shape[1]
+    H, P = c0.shape[1], h0.shape[1]
     h, c, gates = fwd["h"], fwd["c"], fwd["gates"]
     h_prev = np.concatenate([h0[None], h[:-1]])
     c_prev = np.concatenate([c0[None], c[:-1]])
@@ -159,32 +175,40 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0):
     dh = np.empty_like(h)
     dc = np.empty_like(c)
     dz = np.empty_like(gates)
+    m = None if Wr is None else np.empty_like(c)  # m_t = o_t * tanh(c_t), what Wr projects
     # Deltas flow back through time along two paths: dh_t receives dz_{t+1} @ U^T
     # (h_t fed step t+1's gates) and dc_t receives dc_{t+1} * f_{t+1} (the cell's carry).
-    dh_from_next = np.zeros((B, H), x.dtype)
+    dh_from_next = np.zeros((B, P), x.dtype)
     dc_from_next = gc
     for t in reversed(range(T)):
         i, f, g, o = (gates[t, :, k] for k in range(4))
         tanh_c = output_activation(c[t], output, ulps)
         dh_t = np.add(gh[t], dh_from_next, out=dh[t])
-        dc_t = np.multiply(dh_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
+        dm_t = dh_t  # dL/dm_t: h_t = m_t, or h_t = m_t @ Wr
+        if Wr is not None:
+            dm_t = dh_t @ Wr.T
+            m[t] = o * tanh_c
+        dc_t = np.multiply(dm_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
         dc_t += dc_from_next
         np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
         np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
         np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
-        np.multiply(dh_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
+        np.multiply(dm_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
         dh_from_next = dz[t].reshape(B, 4 * H) @ U_joined_T
         dc_from_next = dc_t * f
     dz_flat = dz.reshape(T * B, 4 * H)
     x_tm = np.swapaxes(x, 0, 1).reshape(T * B, D)
     dW = split_gates(x_tm.T @ dz_flat).transpose(1, 0, 2)
-    dU = split_gates(h_prev.reshape(T * B, H).T @ dz_flat).transpose(1, 0, 2)
+    dU = split_gates(h_prev.reshape(T * B, P).T @ dz_flat).transpose(1, 0, 2)
     db = dz.sum(axis=(0, 1))
     dx = (dz_flat @ join_gates(W).T).reshape(T, B, D)
-    return dict(
+    out = dict(
         dh=batch_major(dh), dc=batch_major(dc), dz=batch_major(dz), dx=batch_major(dx),
         dW=dW, dU=dU, db=db, dh0=dh_from_next, dc0=dc_from_next,
     )
+    if Wr is not None:
+        out["dWr"] = m.reshape(T * B, H).T @ dh.reshape(T * B, P)
+    return out
 
 
 def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0):
@@ -195,11 +219,15 @@ def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0):
     ``ulps`` moves every activation by that many ulps (the tolerance's yardstick: see
     ``reference._numerics``); 0 is the exact reference.
     """
+    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps)
+
+
+def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps):
     if output not in OUTPUTS:
         raise ValueError(f"output: expected one of {list(OUTPUTS)}, got {output!r}")
-    validate(x, h0, c0, W, U, b, gh, gc)
-    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps)
-    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps)
+    validate(x, h0, c0, W, U, b, gh, gc, Wr)
+    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps, Wr)
+    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps, Wr)
     return {**{k: batch_major(v) for k, v in fwd.items()}, **bwd}
 
 
@@ -234,3 +262,14 @@ def run_rev(x, h0, c0, W, U, b, gh, gc, *, output="tanh", reverse=True, ulps=0):
         raise ValueError("run_rev is the reverse model: reverse must be True (the forward one is run)")
     out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps)
     return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}
+
+
+def run_proj(x, h0, c0, W, U, b, Wr, gh, gc, *, output="tanh", ulps=0):
+    """The contract under the projection option (PyTorch ``nn.LSTM(proj_size=P)``): the state
+    fed back and returned is h_t = (o_t * tanh(c_t)) @ Wr, Wr (H, P) (PyTorch's weight_hr is
+    Wr.T). Inputs: those of ``run`` plus ``Wr``, with h0 (B, P), U (4, P, H), gh (B, T, P);
+    c0 and gc keep width H. Outputs: those of ``run`` with h, dh (B, T, P), dh0 (B, P),
+    dU (4, P, H), plus dWr (H, P); c, dc, dc0 keep width H. Any P >= 1 is accepted (PyTorch
+    requires P < H; at P = H with Wr the identity this is ``run``, exactly).
+    """
+    return _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps)
