@@ -37,11 +37,27 @@ def killed(case, oracle, candidates, family):
     return out
 
 
+def option_sets(family):
+    """The sets of layer options a family's grids have (every profile), in a stable order."""
+    found = dict.fromkeys(opts.canonical(block.get("options", ())) for blocks in family.profiles.values()
+                          for block in blocks)
+    return [s for s in found if s]
+
+
 def catalogue(family):
     """Every mutant a family's kill matrix runs: (options, mutant), its own first (no options),
-    then each option's."""
-    return [((), m) for m in family.mutants] + [
-        ((name,), m) for name, variant in family.options.items() for m in variant.mutants]
+    then each option's (its own options one by one, then every other set its grids have)."""
+    sets = [(name,) for name in family.options]
+    sets += [s for s in option_sets(family) if s not in sets]
+    return [((), m) for m in family.mutants] + [(s, m) for s in sets for m in opts.under(family, s).mutants]
+
+
+def row(options, mutant):
+    """A mutant's row in the matrix: its name, and the options where one name serves several sets
+    (a bidirectional layer's mutants under each merge mode: ``bi-dx-forward-only [bisum]``)."""
+    if not any(opts.OPTIONS[o].structural for o in options):
+        return mutant.name
+    return f"{mutant.name} [{','.join(options)}]"
 
 
 def matrix(cases, oracles, mutant_list, family, progress=None):
@@ -53,7 +69,7 @@ def matrix(cases, oracles, mutant_list, family, progress=None):
     for case_options in dict.fromkeys(c.options for c in cases):
         f = opts.under(family, case_options)
         rows[case_options] = [(REFERENCE_ROW, f.run)] + [
-            (m.name, mut.candidate(f, m)) for o, m in mutant_list if o == case_options]
+            (row(o, m), mut.candidate(f, m)) for o, m in mutant_list if o == case_options]
     kills = defaultdict(list)
     for n, case in enumerate(cases, 1):
         for name, reason in killed(case, oracles[case.oracle], rows[case.options], family).items():
@@ -61,7 +77,7 @@ def matrix(cases, oracles, mutant_list, family, progress=None):
                 kills[name].append(case.id)
         if progress and (n % 25 == 0 or n == len(cases)):
             progress(n, len(cases))
-    names = [REFERENCE_ROW] + [m.name for _, m in mutant_list]
+    names = [REFERENCE_ROW] + [row(o, m) for o, m in mutant_list]
     return {name: kills.get(name, []) for name in names}
 
 
@@ -91,7 +107,7 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
         out(f"family {family.name} has no mutant catalogue: nothing to kill")
         return 1
     names = oracle_names or battery_oracles(family.name)
-    chosen = [(o, m) for o, m in every if not mutant_names or m.name in mutant_names]
+    chosen = [(o, m) for o, m in every if not mutant_names or m.name in mutant_names or row(o, m) in mutant_names]
     cases = grid(profile, family, oracles=[n for n in battery_oracles(family.name) if n in names])
     # An option's mutants run on that option's cases only: where the chosen oracles offer none
     # (PyTorch has no reverse layer), they are not run, and the summary says so.
@@ -105,7 +121,7 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     result = matrix(cases, ORACLES, chosen, family,
                     progress=lambda n, total: print(f"# {n}/{total} cases, {time.perf_counter() - t0:.0f}s", flush=True))
     out(render(result, cases))
-    survivors = [m.name for _, m in chosen if not result[m.name]]
+    survivors = [row(o, m) for o, m in chosen if not result[row(o, m)]]
     false = result[REFERENCE_ROW]
     in_slice = {n for n, ids in result.items() if set(ids) & set(CI_SLICE)}
     out(f"\n{len(chosen) - len(survivors)}/{len(chosen)} {family.name} mutants killed over {len(cases)} cases "

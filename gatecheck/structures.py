@@ -39,8 +39,14 @@ def layer_inputs(record):
 
 
 def initial_states(record):
-    """The initial-state inputs (h0, c0, ...) of a record's model."""
-    return tuple(s + "0" for s in record.states if s + "0" in record.inputs)
+    """The initial-state inputs of a record's model: h0, c0, and their twins (state h_r: h0_r)."""
+    found = []
+    for state in record.states:
+        base, _, tail = state.partition("_")
+        name = base + "0" + ("_" + tail if tail else "")
+        if name in record.inputs:
+            found.append(name)
+    return tuple(found)
 
 
 def _twins(keys, suffix, skip=("dx",)):
@@ -306,7 +312,10 @@ def stacked(record):
         gated=record.gated + _twins(record.gated, layers.LAYER, ()),
         swappable=(),
         forward=(),
-        mutants=stacked_mutants(record, bidirectional) + (record.mutants if bidirectional else ()),
+        # A bidirectional layer's mutants in both layers of the stack; where they first show there is
+        # not stated (dx of the second layer is the first's upstream gradient, say).
+        mutants=stacked_mutants(record, bidirectional)
+        + (tuple(m._replace(first="") for m in record.mutants) if bidirectional else ()),
         mutant_source=layers,
         mutant_bind=build,
         hypotheses=(),
