@@ -18,11 +18,8 @@ from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, 
 
 
 def quantity_table(family):
-    """The family's quantities, then those its options add (proj: dWr), in order."""
-    table = dict(family.quantities)
-    for name in family.options:
-        table.update({q: s for q, s in options.under(family, (name,)).quantities.items() if q not in table})
-    return table
+    """The family's quantities, then those its options add (proj: dWr; bi: h_r, y, ...), in order."""
+    return options.every_quantity(family)
 
 
 def run_cases(fn, spec, family, cases):

@@ -144,9 +144,8 @@ class Isolated:
     def __init__(self, spec, family, timeout=DEFAULT_TIMEOUT, what="--candidate"):
         from gatecheck import options
 
-        # the family's contract keys and those its options add (proj: dWr), read back from every call
-        keys = family.contract + tuple(k for name in family.options for k in options.under(family, (name,)).contract)
-        self.spec, self.keys, self.timeout, self.what = spec, tuple(dict.fromkeys(keys)), timeout, what
+        # the family's contract keys and those its options add (proj: dWr; bi: h_r, ...), read back from every call
+        self.spec, self.keys, self.timeout, self.what = spec, options.every_key(family), timeout, what
         self.__name__ = spec
         self._process = self._send = self._conn = None
         self.cannot_observe = {}

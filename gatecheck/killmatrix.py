@@ -37,18 +37,10 @@ def killed(case, oracle, candidates, family):
     return out
 
 
-def option_sets(family):
-    """The sets of layer options a family's grids have (every profile), in a stable order."""
-    found = dict.fromkeys(opts.canonical(block.get("options", ())) for blocks in family.profiles.values()
-                          for block in blocks)
-    return [s for s in found if s]
-
-
 def catalogue(family):
     """Every mutant a family's kill matrix runs: (options, mutant), its own first (no options),
     then each option's (its own options one by one, then every other set its grids have)."""
-    sets = [(name,) for name in family.options]
-    sets += [s for s in option_sets(family) if s not in sets]
+    sets = dict.fromkeys([(name,) for name in family.options] + opts.grid_sets(family))
     return [((), m) for m in family.mutants] + [(s, m) for s in sets for m in opts.under(family, s).mutants]
 
 

@@ -187,6 +187,34 @@ def under(family, options):
     return record if record.applied == options else dataclasses.replace(record, applied=options)
 
 
+def grid_sets(family):
+    """The sets of layer options a family's grids have (every profile), in a stable order."""
+    found = dict.fromkeys(canonical(block.get("options", ())) for blocks in family.profiles.values()
+                          for block in blocks)
+    return [s for s in found if s]
+
+
+def every_set(family):
+    """Every set of options a family's record can be put under that matters to a report: each option
+    it defines alone, then every set its grids combine."""
+    singles = [(name,) for name in defined(family)]
+    return singles + [s for s in grid_sets(family) if s not in singles]
+
+
+def every_key(family):
+    """Every contract key of a family under any of ``every_set`` (what an isolated candidate's
+    results are read back by)."""
+    return tuple(dict.fromkeys(family.contract + tuple(k for s in every_set(family) for k in under(family, s).contract)))
+
+
+def every_quantity(family):
+    """The family's quantity table, then those its options add (proj: dWr; bi: h_r, y, ...), in order."""
+    table = dict(family.quantities)
+    for s in every_set(family):
+        table.update({q: v for q, v in under(family, s).quantities.items() if q not in table})
+    return table
+
+
 def defined(family):
     """Every option name that a family's record can be put under: its own and, for a family that
     names its output, the structural ones."""
