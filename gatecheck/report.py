@@ -23,18 +23,29 @@ from gatecheck import results as res
 
 
 def _order():
-    """Every family's quantities, in their tables' order (the summary table's columns)."""
+    """Every family's quantities, with those its options add, in their tables' order (the summary
+    table's columns)."""
     from gatecheck.families import FAMILIES
+    from gatecheck.options import every_quantity
 
-    return list(dict.fromkeys(q for f in FAMILIES.values() for q in f.quantities))
+    return list(dict.fromkeys(q for f in FAMILIES.values() for q in every_quantity(f)))
+
+
+def _where(case):
+    """A case's oracle and its layer options, as rows and plot series keep them apart:
+    ``keras-layer`` or ``keras-layer -bi-L2``."""
+    from gatecheck.options import suffix
+
+    options = res.options_of(case)
+    return case["oracle"] + (f" {suffix(options)}" if options else "")
 
 
 def summary_table(data):
-    """{(oracle, dtype): {quantity: worst ratio}} and the quantities seen, in order."""
+    """{(oracle and options, dtype): {quantity: worst ratio}} and the quantities seen, in order."""
     cells = defaultdict(dict)
     for case in data["cases"]:
         for q, v in case["quantities"].items():
-            key = (case["oracle"], case["dtype"])
+            key = (_where(case), case["dtype"])
             cells[key][q] = max(cells[key].get(q, 0.0), v["ratio"])
     quantities = [q for q in _order() if any(q in row for row in cells.values())]
     return cells, quantities
@@ -54,7 +65,7 @@ def markdown(data, drift_lines, plots):
         f"{meta.get('candidate')}; " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
         + f"; {meta.get('platform')}; {meta.get('time')}",
         "",
-        "## Worst fraction of the allowance used (oracle x quantity x dtype; > 1 fails)",
+        "## Worst fraction of the allowance used (oracle and layer options x quantity x dtype; > 1 fails)",
         "",
         "| oracle | dtype | " + " | ".join(quantities) + " |",
         "|---|---|" + "---|" * len(quantities),
@@ -167,7 +178,7 @@ def plots(data):
     for case in data["cases"]:
         v = case["quantities"].get("dW")
         if v and "gates" in v:
-            row = per_gate[(case["oracle"], case["dtype"])]
+            row = per_gate[(_where(case), case["dtype"])]
             for gate, r in zip(v["gates"], v["ratios"], strict=True):
                 row[gate] = max(row.get(gate, 0.0), r)
                 if gate not in gates:
@@ -190,7 +201,7 @@ def plots(data):
     series = defaultdict(list)
     for case in data["cases"]:
         worst = max((v["ratio"] for v in case["quantities"].values()), default=0.0)
-        series[(case["oracle"], case["dtype"])].append((case["T"], worst))
+        series[(_where(case), case["dtype"])].append((case["T"], worst))
     shown = 0
     for key, pts in sorted(series.items()):
         pts = [p for p in pts if p[1] > 0]  # exact agreement has no place on a log axis

@@ -69,3 +69,19 @@ def test_long_failure_and_drift_lists_are_capped():
     md = report.markdown(data, [f"line {k}" for k in range(200)], [])
     assert md.count("`: boom") == report.MAX_LISTED and "- ... and 7 more (all are in the results file)" in md
     assert "line 51" not in md and "... and 149 more" in md
+
+
+def test_option_cases_have_rows_of_their_own_with_the_quantities_they_add():
+    """A bidirectional stack's cases are a row of their own (oracle and options), and the quantities
+    the options add (the reverse direction's, the merged output y) are columns, not dropped."""
+    from gatecheck.options import under
+
+    options = ("bi", "L2")
+    f = under(LSTM, options)
+    cases = [Case("reference", 2, 3, 3, 4, "f64", 0), Case("reference", 2, 3, 3, 4, "f64", 0, "std", options)]
+    data = {"cases": [res.summarize(c, run_case(c, REFERENCE, under(LSTM, c.options).run), family="lstm")
+                      for c in cases]}
+    cells, quantities = report.summary_table(data)
+    assert set(cells) == {("reference", "f64"), ("reference -bi-L2", "f64")}
+    assert {"y", "h_r", "dW_r", "y_l1", "dh_r_l1"} <= set(quantities) <= set(report._order())
+    assert set(cells[("reference -bi-L2", "f64")]) == {q for q in f.quantities if f.quantities[q].source == q}
