@@ -212,8 +212,13 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     for r in records:
         if r["status"] == "unimplemented":
             unimplemented[tuple(r["options"])] += 1
-    for opts, n in unimplemented.items():
-        lines.append(f"  not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}")
+    if len(unimplemented) <= 2:
+        for opts, n in unimplemented.items():
+            lines.append(f"  not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}")
+    else:  # one line for many sets: each set and its count
+        each = ", ".join(f"{options.label(opts)} {n}" for opts, n in unimplemented.items())
+        lines.append(f"  not run: {_cases(sum(unimplemented.values()))} with layer options the candidate does not "
+                     f"implement ({each}); declare those it implements as run.options = {{...}} (README, Contracts)")
     warned = defaultdict(int)
     for r in records:
         for w in r.get("warnings", ()):

@@ -205,6 +205,19 @@ def test_check_runs_a_candidate_only_on_the_options_it_implements(request):
     assert all(r["status"] == "pass" for r in records if r["id"] in {c.id for c in cases if c.options})
 
 
+def test_many_option_sets_not_run_are_one_line_with_each_count():
+    """Where a candidate implements none of many option sets, the report says so in one line that
+    names each set and its count (and the total), not a line per set."""
+    sets = [()] + [("nobias",)] * 3 + [("rev",)] * 2 + [("bi", "L2")] * 4
+    cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", n, "std", o) for n, o in enumerate(sets)]
+    records = chk.run_cases(rnn.run, "ref:run", FAMILIES["rnn"], cases)
+    code, lines = chk.render(records, FAMILIES["rnn"], rnn.run, "ref:run", "ci")
+    assert code == chk.PASS
+    found = [line for line in lines if line.startswith("  not run: ")]
+    assert found == ["  not run: 9 cases with layer options the candidate does not implement (nobias 3, rev 2, "
+                     "bi,L2 4); declare those it implements as run.options = {...} (README, Contracts)"]
+
+
 def test_rerun_command_and_verify_take_the_options(capsys, request):
     from conftest import require_framework
     from gatecheck.__main__ import main
