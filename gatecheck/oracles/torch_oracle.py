@@ -9,7 +9,9 @@ torch-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keep
 Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``gatecheck.oracles.layout``).
 """
 
-from gatecheck.oracles import layout, structured
+import contextlib
+
+from gatecheck.oracles import layout, structured, torch_proj
 from gatecheck.oracles.frameworks import import_torch
 from gatecheck.oracles.base import Oracle
 
@@ -36,7 +38,7 @@ def param_grads(module, suffix, back=layout.grads_from_torch):
     return back(
         {
             name: getattr(module, name + suffix).grad.numpy()
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # weight_hr: proj_size only
             if getattr(module, name + suffix, None) is not None
         }
     )
@@ -56,16 +58,18 @@ def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
 
 
 def run_layer(inputs, options=()):
-    if "proj" in options:  # nn.LSTM(proj_size=P): gatecheck.oracles.torch_proj
-        from gatecheck.oracles import torch_proj
-        return torch_proj.run_layer(inputs, options)
+    """``torch.nn.LSTM`` over the sequence; under the projection option with ``proj_size=P`` (h0's
+    width; c0's is H) and the projection's remaps (``gatecheck.oracles.torch_proj``)."""
     torch = import_torch()
-    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
+    D, H, P = inputs["x"].shape[2], inputs["c0"].shape[1], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=bias(options))
-    load(lstm, inputs, "_l0")
+    projected = "proj" in options
+    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=bias(options),
+                         **({"proj_size": P} if projected else {}))
+    load(lstm, inputs, "_l0", torch_proj.to_torch if projected else layout.to_torch)
     t = leaves(torch, inputs)
-    seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
+    with torch_proj.quiet() if projected else contextlib.nullcontext():
+        seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
     loss = (t["gh"] * seq).sum() + (t["gc"] * c_n[0]).sum()
     loss.backward()
     out = dict(
@@ -75,7 +79,7 @@ def run_layer(inputs, options=()):
         dh0=t["h0"].grad.numpy(),
         dc0=t["c0"].grad.numpy(),
     )
-    out.update(param_grads(lstm, "_l0"))
+    out.update(param_grads(lstm, "_l0", torch_proj.grads_from_torch if projected else layout.grads_from_torch))
     return out
 
 
