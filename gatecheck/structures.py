@@ -184,10 +184,8 @@ def bidirectional(record, merge):
 
     y = Quantity("y", 0, "time", ("b", "t", "j"), "y", meaning=f"the merged output (merge {merge})")
     contract = keys + ("y",) + _twins(keys, layers.REVERSE)
-    return dataclasses.replace(
-        record,
-        run=build(layers),
-        inputs=record.inputs + _twins(own, layers.REVERSE, ()),
+    return _composite(
+        record, layers.REVERSE, build, parts,
         contract=contract,
         shapes=shapes,
         quantities={**record.quantities, **_quantities(record.quantities, layers.REVERSE, reverse=True), "y": y},
@@ -196,10 +194,26 @@ def bidirectional(record, merge):
         f"reverse direction (suffix _r), {up} the upstream gradient of y; returns the above, the same with suffix _r "
         f"for the reverse direction (per-step arrays indexed by the original t), y and dx (both directions' sum); "
         f"called with merge_mode={merge!r}",
-        gated=record.gated + _twins(record.gated, layers.REVERSE, ()),
+        mutants=bidirectional_mutants(record, merge),
+        output="y",
+        keywords=dict(record.keywords, merge_mode=merge),
+    )
+
+
+def _composite(record, suffix, build, parts, **fields):
+    """A layer built from ``record``'s model whose extra direction or layer is named by ``suffix``:
+    its reference from ``build`` (a module of gatecheck.reference.layers -> the run), its
+    finite-difference hooks from ``parts`` (inputs, moved state -> (output, (final states' terms,
+    their magnitude))), the record's inputs, gated inputs, states and removed keys with their
+    twins, no family hypotheses; ``fields``: what each structure states itself."""
+    up = record.upstream
+    return dataclasses.replace(
+        record,
+        run=build(layers),
+        inputs=record.inputs + _twins(layer_inputs(record), suffix, ()),
+        gated=record.gated + _twins(record.gated, suffix, ()),
         swappable=(),
         forward=(),
-        mutants=bidirectional_mutants(record, merge),
         mutant_source=layers,
         mutant_bind=build,
         hypotheses=(),
@@ -210,11 +224,10 @@ def bidirectional(record, merge):
         fd_state_loss=lambda inputs, t, which, offset: _loss(inputs, up, parts(inputs, (t, which, offset))),
         fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
         fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
-        output="y",
-        states=record.states + _twins(record.states, layers.REVERSE, ()),
+        states=record.states + _twins(record.states, suffix, ()),
         options={},
-        removed=record.removed + _twins(record.removed, layers.REVERSE),
-        keywords=dict(record.keywords, merge_mode=merge),
+        removed=record.removed + _twins(record.removed, suffix),
+        **fields,
     )
 
 
@@ -296,39 +309,20 @@ def stacked(record):
         found.update({k + layers.LAYER: s for k, s in record.shapes(second).items() if k != "dx"})
         return found
 
-    return dataclasses.replace(
-        record,
-        run=build(layers),
-        inputs=record.inputs + _twins(own, layers.LAYER, ()),
+    return _composite(
+        record, layers.LAYER, build, parts,
         contract=keys + _twins(keys, layers.LAYER),
         shapes=shapes,
         quantities={**record.quantities, **_quantities(record.quantities, layers.LAYER)},
         make_inputs=make_inputs,
         contract_doc=record.contract_doc + f"\ntwo stacked layers: every input but x and {up} again for the second "
         f"layer (suffix _l1), whose input is the first's output {out}; {up} the upstream gradient of the second's "
-        f"{out}; returns the above for the first layer (its d{out[0] if out == 'h' else 'h'} includes what flows "
-        f"back from the second), the same with suffix _l1 for the second (no dx_l1), and dx; called with "
-        f"num_layers=2",
-        gated=record.gated + _twins(record.gated, layers.LAYER, ()),
-        swappable=(),
-        forward=(),
+        f"{out}; returns the above for the first layer (its dh includes what flows back from the second), the same "
+        f"with suffix _l1 for the second (no dx_l1), and dx; called with num_layers=2",
         # A bidirectional layer's mutants in both layers of the stack; where they first show there is
         # not stated (dx of the second layer is the first's upstream gradient, say).
         mutants=stacked_mutants(record, bidirectional)
         + (tuple(m._replace(first="") for m in record.mutants) if bidirectional else ()),
-        mutant_source=layers,
-        mutant_bind=build,
-        hypotheses=(),
-        isolating=None,
-        step_parts=None,
-        examples={},
-        fd_loss=lambda inputs: _loss(inputs, up, parts(inputs)),
-        fd_state_loss=lambda inputs, t, which, offset: _loss(inputs, up, parts(inputs, (t, which, offset))),
-        fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
-        fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
         output=out + layers.LAYER,
-        states=record.states + _twins(record.states, layers.LAYER, ()),
-        options={},
-        removed=record.removed + _twins(record.removed, layers.LAYER),
         keywords=dict(record.keywords, num_layers=2),
     )
