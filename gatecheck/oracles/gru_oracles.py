@@ -144,7 +144,7 @@ def _reference(name, family, reset):
                   _ALL,
                   runner=reference_oracle.with_options(run, family),
                   battery=False, options=reference_oracle.OFFERED,
-                  observes_structured=reference_oracle.every_quantity(family))
+                  observes_structured=reference_oracle.contract_quantities(family))
 
 
 def _keras_model(reset_after):

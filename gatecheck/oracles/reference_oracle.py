@@ -34,7 +34,7 @@ def with_options(run, family):
     return runner
 
 
-def every_quantity(family):
+def contract_quantities(family):
     """What a reference returns under structural options: every quantity of the family's record under
     them that is a contract key (the final state C_T and torch's bias halves are read from those)."""
     def names(options):
@@ -53,16 +53,16 @@ OFFERED = frozenset({"nobias", "rev"} | {name for name, o in OPTIONS.items() if 
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
            runner=with_options(lstm.run, "lstm"), battery=False, options=OFFERED | {"proj"},
-           observes_structured=every_quantity("lstm")),
+           observes_structured=contract_quantities("lstm")),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
            _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), "lstm-identity"),
-           options=OFFERED | {"proj"}, observes_structured=every_quantity("lstm-identity")),
+           options=OFFERED | {"proj"}, observes_structured=contract_quantities("lstm-identity")),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",
            ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
            runner=with_options(rnn.run, "rnn"), battery=False,
-           options=OFFERED, observes_structured=every_quantity("rnn")),
+           options=OFFERED, observes_structured=contract_quantities("rnn")),
 )
