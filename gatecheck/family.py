@@ -105,6 +105,13 @@ class Family:
     output: str = ""
     upstream: str = "gh"
     fd_output: Callable = None
+    # The inputs that are upstream gradients of final states (an LSTM's gc: a batch axis, no time).
+    final_upstreams: tuple = ()
+    # Inputs every direction and layer of a layer built from the model shares, time on axis 1
+    # (a mask: gatecheck.structures.masked), and the contract entries the contract leaves undefined:
+    # undefined(inputs) -> {contract key: bool array broadcasting to it} (compared nowhere).
+    shared: tuple = ()
+    undefined: Callable = None
 
     @property
     def mutants_by_name(self):

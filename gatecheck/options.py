@@ -68,6 +68,37 @@ OPTIONS = {
                 "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T"}),
     )
 }
+# Variable lengths and masks, one option per semantics: name -> (what a masked step outputs, how masks
+# are drawn) (gatecheck.reference.layers.masked, gatecheck.structures.draw_mask).
+MASKS = {"len": ("zero", "right"), "mask": ("carry", "any"), "maskz": ("zero", "any")}
+_MASK_COMMON = ("a row's model consumes its valid steps only (mask 1.0; the candidate gets mask (B, T)); a masked "
+                "step (0.0) keeps the state (h_t, c_t the last valid step's; the initial state before any) and "
+                "computes nothing (dx_t = 0, the states' deltas are not compared there); the output is out (B, T, "
+                "width), gh its upstream gradient; the final states are the last valid step's")
+OPTIONS["len"] = Option(
+    "len", "variable lengths, packed: each row a prefix of valid steps (lengths = mask.sum(1), right padding); "
+           "a masked step outputs 0; " + _MASK_COMMON + "; a candidate is called with masked_output='zero'",
+    {"keras": "mask=... on a right-padded batch with zero_output_for_mask=True (on a GPU, cuDNN takes right "
+              "padding only: tensorflow#48702)",
+     "torch": "nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False) into the "
+              "layer, pad_packed_sequence(..., total_length=T) out: zeros past each length; h_n/c_n at the last "
+              "valid step"},
+    structural=True)
+OPTIONS["mask"] = Option(
+    "mask", "Keras masking: any mask (rows right-padded, left-padded and with gaps in turn); a masked step "
+            "outputs the previous step's output (0 before the row's first valid step, where the state is the "
+            "initial one: output and state differ there); " + _MASK_COMMON
+            + "; a candidate is called with masked_output='carry'",
+    {"keras": "layer(x, mask=mask) (or a Masking layer), zero_output_for_mask=False (the default of LSTM, GRU, "
+              "SimpleRNN; Bidirectional forces True: it offers maskz only)",
+     "torch": "none: packed sequences are right-padded and output zeros past each length"},
+    structural=True)
+OPTIONS["maskz"] = Option(
+    "maskz", "Keras masking with zero output: any mask (as under mask); a masked step outputs 0; " + _MASK_COMMON
+             + "; a candidate is called with masked_output='zero'",
+    {"keras": "layer(x, mask=mask) with zero_output_for_mask=True (what Bidirectional sets on its layers)",
+     "torch": "none: packed sequences take right padding only (len)"},
+    structural=True)
 for _name, _merge in MERGES.items():
     OPTIONS[_name] = Option(
         _name, f"bidirectional, merge {_merge}: a forward and a reverse direction (as under rev) with their own "
@@ -101,6 +132,12 @@ STRUCTURAL_NOBIAS = (("nobias", "bi", "L2"),)
 def blocks(block, option_sets):
     """One grid block (gatecheck.cases.expand) per set of options, each with ``block``'s points."""
     return [dict(block, options=o) for o in option_sets]
+
+
+def masking(options):
+    """(what a masked step outputs, how masks are drawn) of a set of options (None: no mask)."""
+    found = [MASKS[o] for o in options if o in MASKS]
+    return found[0] if found else None
 
 
 def merge(options):
@@ -152,7 +189,7 @@ def under(family, options):
     own mutants. One record per (family, options), so the engine's caches keyed by family hold.
 
     Options combine this way: at most one the family defines itself (no bias, reverse, ...),
-    then at most one bidirectional merge, then stacking (``gatecheck.structures``), each built
+    then at most one mask semantics, then at most one bidirectional merge, then stacking (``gatecheck.structures``), each built
     on the record before it; reverse and bidirectional exclude each other (a bidirectional
     layer has its own reverse direction)."""
     from gatecheck import structures
@@ -173,6 +210,12 @@ def under(family, options):
     bis = [name for name in built if name in MERGES]
     if len(bis) > 1:
         raise ValueError(f"options {bis}: a layer has one merge mode")
+    masks = [name for name in built if name in MASKS]
+    if len(masks) > 1:
+        raise ValueError(f"options {masks}: a layer has one mask semantics")
+    if masks and "rev" in own:
+        raise ValueError("options rev and a mask: a reverse layer under a mask is not defined yet (a bidirectional "
+                         "layer's reverse direction is)")
     if bis and "rev" in own:
         raise ValueError("options rev and bidirectional: a bidirectional layer has its own reverse direction; "
                          "combine them is not defined")
@@ -180,6 +223,8 @@ def under(family, options):
     if built and not record.fd_output:
         raise ValueError(f"options {own} and {built}: combining them is not defined yet (the {own[0]} record "
                          f"states no output hook to build layers from)")
+    if masks:
+        record = structures.masked(record, *MASKS[masks[0]])
     if bis:
         record = structures.bidirectional(record, MERGES[bis[0]])
     if "L2" in built:

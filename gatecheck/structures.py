@@ -13,6 +13,7 @@ and its mutants (edits of ``gatecheck.reference.layers``).
 """
 
 import dataclasses
+import zlib
 
 import numpy as np
 
@@ -34,19 +35,26 @@ def timeless(record):
 
 
 def layer_inputs(record):
-    """The inputs that belong to one direction or layer: all but x and the upstream gradient."""
-    return tuple(k for k in record.inputs if k not in ("x", record.upstream))
+    """The inputs that belong to one direction or layer: all but x, the upstream gradient and
+    the inputs every direction and layer shares (a mask)."""
+    return tuple(k for k in record.inputs if k not in ("x", record.upstream) + record.shared)
 
 
-def initial_states(record):
-    """The initial-state inputs of a record's model: h0, c0, and their twins (state h_r: h0_r)."""
-    found = []
+def initial_of(record):
+    """state -> its initial-state input, for a record's model: h -> h0, c -> c0, and their twins
+    (state h_r: h0_r)."""
+    found = {}
     for state in record.states:
         base, _, tail = state.partition("_")
         name = base + "0" + ("_" + tail if tail else "")
         if name in record.inputs:
-            found.append(name)
-    return tuple(found)
+            found[state] = name
+    return found
+
+
+def initial_states(record):
+    """The initial-state inputs of a record's model: h0, c0, and their twins (state h_r: h0_r)."""
+    return tuple(initial_of(record).values())
 
 
 def _twins(keys, suffix, skip=("dx",)):
@@ -73,8 +81,163 @@ def _final_part(record, inputs, moved, width_of):
     return record.fd_state_loss(zero, *moved) if moved else record.fd_loss(zero), loss_scale(record, zero)
 
 
-def _flip_x(inputs):
-    return dict(inputs, x=inputs["x"][:, ::-1])
+def _flip(inputs, shared=()):
+    """Inputs with x and the shared sequences (a mask) in reversed time."""
+    return dict(inputs, **{k: inputs[k][:, ::-1] for k in ("x",) + tuple(shared)})
+
+
+# --- masks -----------------------------------------------------------------------------------------------
+
+# How a masked record draws its mask: "right" (each row a prefix of valid steps: lengths, as packed
+# sequences need), "any" (rows in turn right-padded, left-padded, and with gaps).
+PADDINGS = ("right", "any")
+MASK_SEED = "mask-"
+
+
+def draw_mask(case, padding):
+    """A case's mask (B, T) of 1.0 (valid) and 0.0 (masked), every row with a valid step and, where
+    T > 1, one masked step at least in every row but the first of a right-padded batch (its longest,
+    of length T). A function of B, T, the seed and the padding alone (every direction and layer of
+    the case shares it). "any": row b is right-padded, left-padded or gapped in turn (b + seed) % 3."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding: expected one of {list(PADDINGS)}, got {padding!r}")
+    B, T = case.B, case.T
+    rng = np.random.default_rng([zlib.crc32(f"{MASK_SEED}{padding}".encode()), B, T, case.seed])
+    mask = np.ones((B, T))
+    if T == 1:
+        return mask
+    for b in range(B):
+        n = int(rng.integers(1, T))  # valid steps of a padded row: 1 .. T-1
+        kind = "right" if padding == "right" else ("right", "left", "gaps")[(b + case.seed) % 3]
+        if padding == "right" and b == 0 and B > 1:
+            continue
+        if kind == "right":
+            mask[b, n:] = 0
+        elif kind == "left":
+            mask[b, : T - n] = 0
+        else:
+            gaps = rng.random(T) < 0.4
+            gaps[rng.integers(T)] = False  # a valid step at least
+            if not gaps.any():
+                gaps[(np.flatnonzero(~gaps)[0] + 1) % T] = True
+            mask[b, gaps] = 0
+    return mask
+
+
+def masked_mutants(record, outputs):
+    """The mutants of a masked layer: edits of gatecheck.reference.layers."""
+    found = [
+        Mutant("mask-steps-update-state", "a masked step runs the model: its x updates the state the next valid "
+               "step starts from and its upstream gradient reaches the weights (only the states returned at masked "
+               "steps are held)", "the mask applied to the returned sequence only, after a loop over every step",
+               old="steps = np.flatnonzero(keep[b])", new="steps = np.arange(keep.shape[1])", first=""),
+    ]
+    if outputs == "zero":
+        found.append(Mutant(
+            "mask-padding-gradient", "the upstream gradient of a masked step's output (a constant 0) is added to the "
+            "last valid step's", "the gradient at padded positions not dropped (gradient leaking through padding)",
+            old='if outputs == "carry":', new='if outputs in ("carry", "zero"):', first="dh"))
+    else:
+        found.append(Mutant(
+            "mask-initial-output", "before a row's first valid step the output is the initial state h0, not 0",
+            "the previous output taken as the initial state (Keras starts it at zeros: its output and state "
+            "differ there)", old="found[b, before] = inputs[states[k]][b] if k in states else 0",
+            new="found[b, before] = inputs[states[k if k in states else output]][b]", first="out"))
+    return tuple(found)
+
+
+def masked(record, outputs, padding):
+    """The record of ``record``'s model under a mask (``gatecheck.reference.layers.masked``): masked
+    steps output ``outputs`` ("zero" or "carry") and keep the state; masks drawn with ``padding``."""
+    if outputs not in layers.MASKED_OUTPUTS:
+        raise ValueError(f"outputs: expected one of {list(layers.MASKED_OUTPUTS)}, got {outputs!r}")
+    up, out, keys = record.upstream, record.output, record.contract
+    initial = initial_of(record)
+    rows = ("x", up) + tuple(initial.values()) + tuple(record.final_upstreams)
+    per_row = tuple("d" + k for k in initial.values())
+    held = timeless(record)
+
+    def build(module):
+        return module.masked(record.run, outputs, rows, per_row, held, initial, keys, out, up)
+
+    def parts(inputs, moved=None):
+        """(the masked output, the final states' loss terms) with one produced state moved (none if
+        its step is masked: that step produces none)."""
+        keep = layers.valid(inputs[layers.MASK])
+        steps_held = layers.held_steps(keep)
+        common = {k: v for k, v in inputs.items() if k not in rows + (layers.MASK,)}
+        found, final = None, np.zeros(2)
+        for b in range(keep.shape[0]):
+            steps = np.flatnonzero(keep[b])
+            row = dict(common, **{k: inputs[k][b:b + 1] for k in rows if k in inputs})
+            row["x"] = inputs["x"][b:b + 1, steps]
+            mine = None
+            if moved and keep[b, moved[0]]:
+                mine = (int(np.searchsorted(steps, moved[0])), moved[1], moved[2][b:b + 1])
+            y = record.fd_output(row, mine)
+            final += _final_part(record, row, mine, y.shape)
+            if found is None:
+                found = np.zeros(keep.shape + y.shape[2:], y.dtype)
+            found[b, steps] = y[0]
+            if outputs == "carry":
+                after = ~keep[b] & (steps_held[b] >= 0)
+                found[b, after] = found[b, steps_held[b][after]]
+        return found, final
+
+    def make_inputs(case):
+        return dict(record.make_inputs(case), **{layers.MASK: draw_mask(case, padding)})
+
+    def shapes(inputs):
+        found = dict(record.shapes(inputs))
+        found["out"] = found[out]
+        return found
+
+    def undefined(inputs):
+        gap = ~layers.valid(inputs[layers.MASK])[..., None]
+        return {"d" + s: gap for s in record.states}
+
+    finals = {q.source for q in record.quantities.values() if q.last_step}
+    quantities = dict(record.quantities)
+    quantities["out"] = Quantity("out", 0, "time", ("b", "t", "j"), "out", meaning=f"the layer's output sequence "
+                                 f"under the mask ({outputs} at masked steps)")
+    quantities.update({s + "T": Quantity(s + "T", 0, "", ("b", "j"), s, last_step=True,
+                                         meaning=f"final state {s} (the last valid step's)")
+                       for s in record.states if s not in finals})
+    what = {"zero": "0", "carry": "the previous step's (0 before the first valid step)"}[outputs]
+    return dataclasses.replace(
+        record,
+        run=build(layers),
+        inputs=record.inputs + (layers.MASK,),
+        contract=keys + ("out",),
+        shapes=shapes,
+        quantities=quantities,
+        make_inputs=make_inputs,
+        contract_doc=record.contract_doc + f"\nmasked: mask (B,T) of 1.0 (valid) and 0.0 (masked) steps "
+        f"({'each row a prefix: lengths = mask.sum(1)' if padding == 'right' else 'any pattern'}); a row's model "
+        f"consumes its valid steps only; a masked step keeps the state (h, c: the last valid step's, the initial "
+        f"state before any) and outputs {what}; returns the above and out (B,T,{out} width), the output, whose "
+        f"upstream gradient is {up}; dx and the deltas are 0 at masked steps (the deltas there are not compared); "
+        f"called with masked_output={outputs!r}",
+        gated=record.gated,
+        swappable=(),
+        forward=(),
+        mutants=masked_mutants(record, outputs),
+        mutant_source=layers,
+        mutant_bind=build,
+        hypotheses=(),
+        isolating=None,
+        step_parts=None,
+        examples={},
+        fd_loss=lambda inputs: _loss(inputs, up, parts(inputs)),
+        fd_state_loss=lambda inputs, t, which, offset: _loss(inputs, up, parts(inputs, (t, which, offset))),
+        fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
+        fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
+        options={},
+        output="out",
+        shared=record.shared + (layers.MASK,),
+        undefined=undefined,
+        keywords=dict(record.keywords, masked_output=outputs),
+    )
 
 
 # --- bidirectional ---------------------------------------------------------------------------------------
@@ -82,9 +245,9 @@ def _flip_x(inputs):
 def bidirectional_mutants(record, merge):
     """The mutants of a bidirectional layer: edits of gatecheck.reference.layers."""
     f, b = _first(record, 0), _first(record, 1)
-    flip_in = "out = run(**{k: v[:, ::-1] if k in sequences else v for k, v in inputs.items()}, ulps=ulps)"
+    flip_in = "out = run(**{k: v[:, ::-1] if k in flipped else v for k, v in inputs.items()}, ulps=ulps)"
     flip_out = "return {k: v if k in timeless else v[:, ::-1] for k, v in out.items()}"
-    split = "forward, reverse = directions(inputs, layer_inputs)"
+    split = "forward, reverse = directions(inputs, layer_inputs, shared)"
     found = [
         Mutant("bi-reverse-reads-forwards", "the reverse direction reads x forwards (x[:, 0] first) with its own "
                "weights", "the backward layer is built without go_backwards, or its input is never flipped",
@@ -149,18 +312,18 @@ def bidirectional(record, merge):
     def build(module):
         """The layer's run from a module of the layers' reference (itself, or a mutant of it)."""
         run_r = module.reversed_run(record.run, timeless(record), ("x", up))
-        return module.bidirectional(record.run, run_r, merge, own, keys, out, up, initial)
+        return module.bidirectional(record.run, run_r, merge, own, keys, out, up, initial, record.shared)
 
     def parts(inputs, moved=None):
         """(merged output, the final states' loss terms) with one state of either direction moved."""
-        forward, reverse = layers.directions(inputs, own)
+        forward, reverse = layers.directions(inputs, own, record.shared)
         T = inputs["x"].shape[1]
         outputs, final = [], np.zeros(2)
         for din, backwards in ((forward, False), (reverse, True)):
             mine = moved if moved and moved[1].endswith(layers.REVERSE) == backwards else None
             if mine and backwards:
                 mine = (T - 1 - mine[0], mine[1][: -len(layers.REVERSE)], mine[2])
-            din = _flip_x(din) if backwards else din
+            din = _flip(din, record.shared) if backwards else din
             y = record.fd_output(din, mine)
             final += _final_part(record, din, mine, y.shape)
             outputs.append(y[:, ::-1] if backwards else y)
@@ -175,7 +338,7 @@ def bidirectional(record, merge):
         return inputs
 
     def shapes(inputs):
-        forward, reverse = layers.directions(inputs, own)
+        forward, reverse = layers.directions(inputs, own, record.shared)
         found = dict(record.shapes(forward))
         found.update({k + layers.REVERSE: s for k, s in record.shapes(reverse).items() if k != "dx"})
         B, T, width = found[out]
@@ -225,10 +388,16 @@ def _composite(record, suffix, build, parts, **fields):
         fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
         fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
         states=record.states + _twins(record.states, suffix, ()),
+        undefined=(lambda inputs: _twin_map(record.undefined(inputs), suffix)) if record.undefined else None,
         options={},
         removed=record.removed + _twins(record.removed, suffix),
         **fields,
     )
+
+
+def _twin_map(found, suffix):
+    """A mapping of contract keys with its copies for another direction or layer (dx once)."""
+    return {**found, **{k + suffix: v for k, v in found.items() if k != "dx"}}
 
 
 def _loss(inputs, upstream, parts):
@@ -249,7 +418,7 @@ def stacked_mutants(record, bidirectional):
     """The mutants of a stack of two layers: edits of gatecheck.reference.layers (and, for
     bidirectional layers, every mutant of one)."""
     f, b = _first(record, 0), _first(record, 1)
-    split = "first, second = layers(inputs, layer_inputs)"
+    split = "first, second = layers(inputs, layer_inputs, shared)"
     found = [
         Mutant("L2-no-gradient-from-above", "the first layer's backward pass gets no gradient from the second "
                "(its output treated as a constant)", "the first layer's output detached, or its upstream "
@@ -282,11 +451,11 @@ def stacked(record):
         """The stack's run from a module of the layers' reference (itself, or a mutant of it): the layer
         itself is built from the same module, so a bidirectional layer's mutants apply in a stack too."""
         layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
-        return module.stacked(layer, own, keys, out, up, initial)
+        return module.stacked(layer, own, keys, out, up, initial, record.shared)
 
     def parts(inputs, moved=None):
         """(the second layer's output, the final states' loss terms) with one state of either layer moved."""
-        first, second = layers.layers(inputs, own)
+        first, second = layers.layers(inputs, own, record.shared)
         in_first = moved if moved and not moved[1].endswith(layers.LAYER) else None
         in_second = moved and (moved[0], moved[1][: -len(layers.LAYER)], moved[2]) if not in_first else None
         y0 = record.fd_output(first, in_first)
@@ -302,7 +471,7 @@ def stacked(record):
         return dict(first, **{k + layers.LAYER: second[k] for k in own})
 
     def shapes(inputs):
-        first, second = layers.layers(inputs, own)
+        first, second = layers.layers(inputs, own, record.shared)
         found = dict(record.shapes(first))
         B, T, width = found[out]
         second["x"] = np.broadcast_to(np.zeros((), inputs["x"].dtype), (B, T, width))

@@ -17,7 +17,7 @@ from gatecheck.options import OPTIONS, defined, under
 # layer with stacking (and with no bias). Under an option, the regimes that move a bias (longmem)
 # mean nothing without one; a structural option (a composition of the proven model) runs on the
 # family's first three points and its first T >= 5 one.
-COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2")]
+COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2"), ("len", "bi", "L2"), ("mask", "L2"), ("nobias", "maskz", "bimul")]
 
 
 def _points(f, opts):

@@ -297,6 +297,7 @@ def _common(output):
         output="h",
         fd_output=fd_output_of(output),
         states=("h", "c"),
+        final_upstreams=("gc",),
         fd_points=FD_POINTS,
     )
 
