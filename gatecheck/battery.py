@@ -8,7 +8,7 @@ import numpy as np
 from gatecheck import candidate as cand
 from gatecheck import options
 from gatecheck.cases import Case, rounded
-from gatecheck.compare import compare, contract_value
+from gatecheck.compare import compare, contract_value, undefined_entries
 
 # The yardstick is the largest of several float32 errors of the reference: on the inputs
 # rounded to float32 and nudged by 0, +1 and -1 ulp (one sample alone can be near zero by
@@ -116,6 +116,7 @@ def judge(case, oracle, view_, expected, candidate, candidate_name, family):
     result = cand.call(candidate, inputs, family, candidate_name)
     actual = {q: contract_value(result, q, family.quantities) for q in quantities}
     report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, family,
-                     actual_name=candidate_name, expected_name=oracle.name)
+                     actual_name=candidate_name, expected_name=oracle.name,
+                     undefined=undefined_entries(family, inputs, quantities))
     report.warnings = list(result.warnings)
     return report

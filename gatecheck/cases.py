@@ -90,7 +90,7 @@ def check_profile(profile):
 def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
-    with ``options`` gives cases to the oracles that offer all of them (``Oracle.options``)."""
+    with ``options`` gives cases to the oracles that run them (``Oracle.offers``)."""
     from gatecheck.oracles import ORACLES, battery_oracles
     from gatecheck.options import canonical
 
@@ -101,7 +101,7 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
         for dtype in dtypes:
             for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
-                if not set(options) <= ORACLES[oracle].options:
+                if not ORACLES[oracle].offers(options):
                     continue
                 for shape, seed, regime in expand(block):
                     cases.append(Case(oracle, *shape, dtype, seed, regime, options))

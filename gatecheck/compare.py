@@ -163,9 +163,12 @@ def ranges(ts):
     return ",".join(out)
 
 
-def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, gates):
-    """Every slice of one quantity at once: rows are slices (time steps, gates, or one)."""
+def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, gates, undefined=None):
+    """Every slice of one quantity at once: rows are slices (time steps, gates, or one);
+    ``undefined`` (a bool array broadcasting to it): entries the contract leaves open, not compared."""
     axis = {"time": 1, "gate": 0}.get(q.split)
+    skip = np.zeros(np.shape(e), bool) if undefined is None else np.broadcast_to(undefined, np.shape(e))
+    a = np.where(skip, e, a)  # an entry not compared counts as matching, and not in n
 
     def rows(x):
         x = np.asarray(x, dtype=np.float64)
@@ -182,6 +185,7 @@ def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, ga
         score = np.where(np.isfinite(abs_err), abs_err / np.maximum(allowed, np.finfo(np.float64).tiny), np.inf)
     worst = np.argmax(score, axis=1)
     n_bad = bad.sum(axis=1)
+    n_compared = (~rows(skip).astype(bool)).sum(axis=1)
     slice_shape = (np.moveaxis(a, axis, 0).shape[1:] if axis is not None else a.shape)
     out = []
     for key, step, gate, index in slices(name, T, table, gates):
@@ -195,7 +199,7 @@ def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, ga
             gate=gate,
             key=key,
             n_bad=int(n_bad[r]),
-            n=int(A.shape[1]),
+            n=int(n_compared[r]),
             index=_full_index(index, local, a.ndim),
             actual=float(A[r, flat]),
             expected=exp_worst,
@@ -221,9 +225,20 @@ def _full_index(index, local, ndim):
     return tuple(full[:ndim])
 
 
+def undefined_entries(family, inputs, quantities):
+    """Per quantity, the entries a family record's contract leaves undefined on ``inputs``
+    (``Family.undefined``: the states' deltas at masked steps), for ``compare``; None: none."""
+    if not family.undefined:
+        return None
+    found = family.undefined(inputs)
+    return {q: contract_value(found, q, family.quantities) for q in quantities
+            if family.quantities[q].source in found}
+
+
 def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T, family,
-            actual_name="candidate", expected_name="oracle"):
-    """Compare ``actual[q]`` with ``expected[q]`` for every q in ``quantities``.
+            actual_name="candidate", expected_name="oracle", undefined=None):
+    """Compare ``actual[q]`` with ``expected[q]`` for every q in ``quantities``; the entries in
+    ``undefined`` (quantity -> bool array, ``undefined_entries``) are not compared.
 
     ``truth`` (the float64 reference) gives each quantity's scale; parameter gradients
     are sums of B*T per-step terms, which sets their summation floor; ``yard32`` holds
@@ -241,7 +256,7 @@ def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T, f
         q = table[name]
         n_terms = B * T if q.phase == 2 else 1
         report.results += _compare_quantity(name, q, T, a, e, scale, n_terms, yard32[name], dtype, table,
-                                            family.gates)
+                                            family.gates, (undefined or {}).get(name))
     return report
 
 

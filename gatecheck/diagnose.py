@@ -23,7 +23,7 @@ import numpy as np
 from gatecheck import candidate as cand
 from gatecheck import mutants
 from gatecheck.battery import view
-from gatecheck.compare import close, compare, contract_value
+from gatecheck.compare import close, compare, contract_value, undefined_entries
 
 
 def _permuted(inputs, family, order):
@@ -189,7 +189,8 @@ def diagnose(candidate, case, family, name="candidate", localise=True):
     actual = {q: contract_value(got, q, table_) for q in quantities}
     expected = {q: contract_value(ref, q, table_) for q in quantities}
     report = compare(case64.id, actual, expected, truth, yard, quantities, np.float64, case.B, case.T, family,
-                     actual_name=name, expected_name="reference (float64)")
+                     actual_name=name, expected_name="reference (float64)",
+                     undefined=undefined_entries(family, inputs, quantities))
     if report.ok:
         return report, "diagnosis: in float64 the candidate matches the reference"
     findings = []

@@ -125,8 +125,13 @@ OPTIONS["L2"] = Option(
 # The structural options' sets in the grids: each alone and a bidirectional stack (ci and nightly), and
 # that stack without a bias (nightly, on the no-bias regimes). A block with the points or shapes of a
 # family gives one block per set (``blocks``).
-STRUCTURAL = (("bi",), ("bisum",), ("bimul",), ("biave",), ("binone",), ("L2",), ("bi", "L2"))
-STRUCTURAL_NOBIAS = (("nobias", "bi", "L2"),)
+# Each mask semantics alone and in a stack, and the zero-output ones in a bidirectional stack (ci and nightly);
+# nightly adds the other merges and depths under masks.
+STRUCTURAL = (("bi",), ("bisum",), ("bimul",), ("biave",), ("binone",), ("L2",), ("bi", "L2"),
+              ("len",), ("mask",), ("maskz",), ("mask", "L2"), ("len", "bi", "L2"), ("maskz", "bi", "L2"))
+STRUCTURAL_NIGHTLY = (("len", "bi"), ("len", "L2"), ("maskz", "bi"), ("maskz", "bisum"), ("maskz", "bimul"),
+                      ("maskz", "biave"), ("maskz", "binone"))
+STRUCTURAL_NOBIAS = (("nobias", "bi", "L2"), ("nobias", "mask"), ("nobias", "len", "bi"))
 
 
 def blocks(block, option_sets):

@@ -95,10 +95,11 @@ MASK_SEED = "mask-"
 
 
 def draw_mask(case, padding):
-    """A case's mask (B, T) of 1.0 (valid) and 0.0 (masked), every row with a valid step and, where
-    T > 1, one masked step at least in every row but the first of a right-padded batch (its longest,
-    of length T). A function of B, T, the seed and the padding alone (every direction and layer of
-    the case shares it). "any": row b is right-padded, left-padded or gapped in turn (b + seed) % 3."""
+    """A case's mask (B, T) of 1.0 (valid) and 0.0 (masked): a function of B, T, the seed and the
+    padding alone (every direction and layer of the case shares it). Every row has a valid step and,
+    where T > 1, a masked one, but for the first row of a right-padded batch (its longest, of length
+    T). "any": the rows are, in turn from (seed % 3), gapped (masked at t = 0, then valid and masked
+    steps at random), right-padded and left-padded (a single row is gapped)."""
     if padding not in PADDINGS:
         raise ValueError(f"padding: expected one of {list(PADDINGS)}, got {padding!r}")
     B, T = case.B, case.T
@@ -107,19 +108,17 @@ def draw_mask(case, padding):
     if T == 1:
         return mask
     for b in range(B):
-        n = int(rng.integers(1, T))  # valid steps of a padded row: 1 .. T-1
-        kind = "right" if padding == "right" else ("right", "left", "gaps")[(b + case.seed) % 3]
-        if padding == "right" and b == 0 and B > 1:
-            continue
+        n = int(rng.integers(1, T))  # the valid steps of a padded row: 1 .. T-1
+        kind = "right" if padding == "right" else ("gaps", "right", "left")[(b + case.seed) % 3 if B > 1 else 0]
         if kind == "right":
-            mask[b, n:] = 0
+            if not (padding == "right" and b == 0 and B > 1):  # a right-padded batch's first row: its longest
+                mask[b, n:] = 0
         elif kind == "left":
             mask[b, : T - n] = 0
         else:
             gaps = rng.random(T) < 0.4
-            gaps[rng.integers(T)] = False  # a valid step at least
-            if not gaps.any():
-                gaps[(np.flatnonzero(~gaps)[0] + 1) % T] = True
+            gaps[0] = True
+            gaps[1 + int(rng.integers(T - 1))] = False  # a valid step at least
             mask[b, gaps] = 0
     return mask
 
@@ -270,6 +269,10 @@ def bidirectional_mutants(record, merge):
                "of the shared input is dropped", old='out["dx"] = out_f["dx"] + out_r["dx"]',
                new='out["dx"] = out_f["dx"]', first="dx t=T-1"),
     ]
+    if layers.MASK in record.shared:
+        found.append(Mutant("bi-mask-not-flipped", "the reverse direction reads the mask in time order while it "
+                            "consumes x from T-1 down", "go_backwards applied to the inputs and not to the mask",
+                            old="flipped = tuple(sequences) + (MASK,)", new="flipped = tuple(sequences)", first=""))
     if merge in ("concat", "none"):
         found += [
             Mutant("bi-output-order", "the output is [h_r, h] instead of [h, h_r]", "the two halves of the "
@@ -430,6 +433,11 @@ def stacked_mutants(record, bidirectional):
                old=split, new=split + "; first, second = ({**first, **{k: second[k] for k in initial}}, "
                "{**second, **{k: first[k] for k in initial}})", first=f"{f} t=0"),
     ]
+    if layers.MASK in record.shared:
+        found.append(Mutant("L2-mask-not-handed-on", "the second layer runs every step: the mask is not handed on",
+                            "a layer between them that does not propagate the mask (Keras' compute_mask), or a "
+                            "hand-written stack masking its first layer only",
+                            old="second.update({k: inputs[k] for k in shared})", new="second.update({})", first=""))
     if bidirectional:
         found.append(Mutant(
             "L2-states-direction-major", "layer 0's reverse initial states and layer 1's forward ones are exchanged",

@@ -9,7 +9,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.families import gru_diagnosis, gru_mutants
 from gatecheck.family import Family, Quantity, Variant, quantity_table
-from gatecheck.options import STRUCTURAL, STRUCTURAL_NOBIAS, blocks
+from gatecheck.options import STRUCTURAL, STRUCTURAL_NIGHTLY, STRUCTURAL_NOBIAS, blocks
 from gatecheck.mutants import Mutant, reverse_mutants
 from gatecheck.reference import gru
 
@@ -102,7 +102,7 @@ REV_NIGHTLY = dict(NOBIAS_NIGHTLY, regimes=every_regime, options=("rev",))
 # Bidirectional and stacked layers (gatecheck.options, STRUCTURAL_*): ci on the no-bias cases' (D, H), one
 # more Keras trace per set and dtype; nightly on the no-bias nightly shapes (with no bias: its regimes).
 STRUCTURE_CI = blocks(dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")]), STRUCTURAL)
-STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL)
+STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL + STRUCTURAL_NIGHTLY)
                      + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
 
 PROFILES = {

@@ -27,6 +27,12 @@ class Oracle:
     # What it returns under structural options (bidirectional, stacked: a layer's structure
     # changes which quantities leave the framework): options -> quantity names; None: ``observes``.
     observes_structured: object = None
+    # options -> why it does not run that set although it offers each of its options (None: it runs it).
+    declines: object = None
+
+    def offers(self, options):
+        """Whether it runs a set of options: it offers each, and declines none of the set."""
+        return set(options) <= self.options and not (self.declines and self.declines(tuple(options)))
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
@@ -44,6 +50,9 @@ class Oracle:
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
+        if self.declines and self.declines(tuple(options)):
+            raise ValueError(f"oracle {self.name} does not run options {list(options)} together: "
+                             f"{self.declines(tuple(options))}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
         wanted = self.returns(options) if observes is None else observes
         missing = set(wanted) - set(out)

@@ -172,7 +172,8 @@ def _keras(name, family, kind, reset_after):
                   if whole else lambda inputs, options=(): run(inputs, reset_after, options),
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
                   options=frozenset({"nobias", "rev"}) | (keras_oracle.STRUCTURES if whole else frozenset()),
-                  observes_structured=keras_oracle.observed_layer(KERAS_MODELS[reset_after]) if whole else None)
+                  observes_structured=keras_oracle.observed_layer(KERAS_MODELS[reset_after]) if whole else None,
+                  declines=structured.declines_keras if whole else None)
 
 
 ORACLES = (

@@ -282,7 +282,7 @@ _WHOLE_SEQUENCE_BLIND = {
 MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")},
                          observes=("cT", "dh0", "dc0", "dW", "dU", "db"), keras_layer="LSTM",
                          keras_kwargs=_ACTIVATIONS, keras_assign=assign, keras_grads=weight_grads)
-STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2"})
+STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2", "len", "mask", "maskz"})
 
 
 def observed_layer(model):
@@ -315,6 +315,7 @@ KERAS_LAYER = Oracle(
     trace_ms=240,
     options=frozenset({"nobias", "rev"}) | STRUCTURES,
     observes_structured=observed_layer(MODEL),
+    declines=structured.declines_keras,
 )
 
 

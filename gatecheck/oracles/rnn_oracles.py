@@ -164,6 +164,7 @@ KERAS_RNN_LAYER = Oracle(
     trace_ms=160,
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
     observes_structured=keras_oracle.observed_layer(KERAS_MODEL),
+    declines=structured.declines_keras,
 )
 
 TORCH_RNN_CELL = Oracle(

@@ -53,6 +53,30 @@ def structure(options):
     return opts.merge(options), 2 if "L2" in options else 1
 
 
+def final_states(model, options):
+    """The final-state quantities of one (layer, direction) the runner returns: the model's own
+    (an LSTM's cT) and, under a mask, every state's (hT: the last valid step's, which is then not
+    the output's last step) -> (index in the state order, its upstream input or None)."""
+    found = dict(model.finals)
+    if opts.masking(options):
+        for i, k in enumerate(model.states):
+            found.setdefault(k[:-1] + "T", (i, None))
+    return found
+
+
+def right_padded_lengths(mask):
+    """The lengths of a mask whose rows are prefixes of valid steps (what packed sequences take);
+    a clear error otherwise."""
+    keep = layers.valid(mask)
+    lengths = keep.sum(axis=1)
+    prefix = np.arange(keep.shape[1])[None, :] < lengths[:, None]
+    if not (keep == prefix).all():
+        rows = list(np.flatnonzero((keep != prefix).any(axis=1)))
+        raise ValueError(f"mask: packed sequences take right padding only (each row a prefix of valid steps); "
+                         f"rows {rows} are not")
+    return lengths
+
+
 def suffixes(options):
     """The canonical suffix of every (layer, direction) in the frameworks' order: layer-major."""
     merge, depth = structure(options)
@@ -79,15 +103,17 @@ def observed(model, options, merged_apart):
     (``merged_apart``: the framework returns the directions' outputs apart)."""
     merge, depth = structure(options)
     top = layers.LAYER if depth == 2 else ""
+    output = "out" if opts.masking(options) else "h"  # under a mask the output is not the state
     names = ["dx"]
     for s in suffixes(options):
         names += [q + s for q in model.observes]
+        names += [q + s for q in final_states(model, options) if q not in model.observes]
     if merge:
         names.append("y" + top)
         if merged_apart:
-            names += ["h" + top, "h" + layers.REVERSE + top]
+            names += [output + top, output + layers.REVERSE + top]
     else:
-        names.append("h" + top)
+        names.append(output + top)
     return tuple(names)
 
 
@@ -113,6 +139,9 @@ def _run_torch(model, inputs, options):
     merge, depth = structure(options)
     if merge not in (None, "concat"):
         raise ValueError(f"PyTorch concatenates its directions; merge {merge} is not offered")
+    if opts.masking(options) not in (None, opts.MASKS["len"]):
+        raise ValueError(f"options {list(options)}: PyTorch's packed sequences output zeros past each length on "
+                         f"right-padded rows (len); Keras masking is not offered")
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
@@ -123,12 +152,20 @@ def _run_torch(model, inputs, options):
     x = torch.from_numpy(inputs["x"].copy()).requires_grad_(True)
     initial = [torch.stack([torch.from_numpy(inputs[k + s].copy()) for s in names]).requires_grad_(True)
                for k in model.states]
-    seq, finals = module(x, tuple(initial) if len(initial) > 1 else initial[0])
+    packed = x
+    if opts.masking(options):  # variable lengths: a packed batch in, padded back to T out
+        lengths = torch.from_numpy(right_padded_lengths(inputs[layers.MASK]))
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    seq, finals = module(packed, tuple(initial) if len(initial) > 1 else initial[0])
+    if opts.masking(options):
+        seq, _ = torch.nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
     finals = finals if isinstance(finals, tuple) else (finals,)
     loss = (torch.from_numpy(inputs["gh"].copy()) * seq).sum()
-    for q, (index, upstream) in model.finals.items():
+    returned = final_states(model, options)
+    for q, (index, upstream) in returned.items():
         for n, s in enumerate(names):
-            loss = loss + (torch.from_numpy(inputs[upstream + s].copy()) * finals[index][n]).sum()
+            if upstream:
+                loss = loss + (torch.from_numpy(inputs[upstream + s].copy()) * finals[index][n]).sum()
     loss.backward()
     top = layers.LAYER if depth == 2 else ""
     out = {"dx": x.grad.numpy()}
@@ -136,13 +173,14 @@ def _run_torch(model, inputs, options):
         out.update({k + s: v for k, v in model.torch_grads(module, _torch_suffix(n, bool(merge))).items()})
         for k, leaf in zip(model.states, initial):
             out["d" + k + s] = leaf.grad[n].numpy()
-        for q, (index, _) in model.finals.items():
+        for q, (index, _) in returned.items():
             out[q + s] = finals[index][n].detach().numpy()
     y = seq.detach().numpy()
+    output = "out" if opts.masking(options) else "h"
     if merge:
-        out.update({"y" + top: y, "h" + top: y[..., :H], "h" + layers.REVERSE + top: y[..., H:]})
+        out.update({"y" + top: y, output + top: y[..., :H], output + layers.REVERSE + top: y[..., H:]})
     else:
-        out["h" + top] = y
+        out[output + top] = y
     return out
 
 
@@ -168,12 +206,22 @@ def keras_runner(model, base_run):
     return run
 
 
-def _build_keras(model, D, H, dtype, bias, merge, depth):
+def declines_keras(options):
+    """Why the Keras layer oracles do not run a set of options they offer one by one (None: they run it)."""
+    if opts.masking(options) == opts.MASKS["mask"] and opts.merge(options):
+        return ("keras.layers.Bidirectional sets zero_output_for_mask=True on both its layers (when returning "
+                "sequences): a bidirectional layer under Keras masking outputs zeros at masked steps (maskz)")
+    return None
+
+
+def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
     from gatecheck.oracles import keras_oracle
     from gatecheck.oracles.frameworks import import_keras
 
     tf, keras = import_keras()
     extra = keras_oracle.no_cudnn(keras) if model.keras_layer in ("LSTM", "GRU") else {}
+    if masked_output:
+        extra["zero_output_for_mask"] = masked_output == "zero"
     stack, cells, width = [], [], D
     for _ in range(depth):
         layer = getattr(keras.layers, model.keras_layer)(H, return_sequences=True, return_state=True, use_bias=bias,
@@ -187,15 +235,17 @@ def _build_keras(model, D, H, dtype, bias, merge, depth):
     per_layer = len(model.states) * (2 if merge else 1)
     n_states = per_layer * depth
     spec = [tf.TensorSpec((None, None, D), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
-            tf.TensorSpec((None, None, width), dtype), [tf.TensorSpec((None, H), dtype)] * n_states]
+            tf.TensorSpec((None, None, width), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
+            tf.TensorSpec((None, None), tf.bool)]
 
     @tf.function(input_signature=spec)
-    def fn(x, initial, gy, final_upstream):
+    def fn(x, initial, gy, final_upstream, mask):
         with tf.GradientTape() as tape:
             tape.watch([x] + list(initial))
             seq, finals = x, []
             for k, layer in enumerate(stack):
-                result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]))
+                given = dict(mask=mask) if masked_output else {}  # every layer gets the mask
+                result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]), **given)
                 if merge == "none":  # the pair of outputs, then the states
                     seq, states = tf.concat(list(result[:2]), -1), list(result[2:])
                 else:
@@ -214,19 +264,26 @@ def _run_keras(model, build, inputs, options):
     from gatecheck.oracles import keras_oracle
 
     merge, depth = structure(options)
+    declined = declines_keras(options)
+    if declined:
+        raise ValueError(f"options {list(options)}: {declined}")
+    masking = opts.masking(options)
     x = inputs["x"]
     H = inputs["h0"].shape[1]
-    cells, fn = keras_oracle.built(build, x.shape[2], H, x.dtype.name, keras_oracle.use_bias(options), merge, depth)
+    cells, fn = keras_oracle.built(build, x.shape[2], H, x.dtype.name, keras_oracle.use_bias(options), merge, depth,
+                                   masking and masking[0])
     names = suffixes(options)
     for cell, s in zip(cells, names):
         model.keras_assign(cell, part(inputs, s))
     initial = [inputs[k + s] for s in names for k in model.states]
     # The upstream gradient of every returned state: a final state's upstream input, zeros for the rest
     # (an LSTM's h_T is the output's last step, whose gradient is in gh).
-    by_index = {index: up for index, up in model.finals.values()}
+    returned = final_states(model, options)
+    by_index = {index: up for index, up in returned.values() if up}
     zeros = np.zeros_like(inputs["h0"])
     upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
-    seq, finals, grads = fn(x, initial, inputs["gh"], upstream)
+    mask = layers.valid(inputs[layers.MASK]) if masking else np.ones(x.shape[:2], bool)
+    seq, finals, grads = fn(x, initial, inputs["gh"], upstream, mask)
     out, rest = {}, list(grads)
     for cell, s in zip(cells, names):
         n = len(keras_oracle.weights(cell))
@@ -237,14 +294,15 @@ def _run_keras(model, build, inputs, options):
     for n, s in enumerate(names):
         for i, k in enumerate(model.states):
             out["d" + k + s] = rest[1 + n * len(model.states) + i].numpy()
-        for q, (index, _) in model.finals.items():
+        for q, (index, _) in returned.items():
             out[q + s] = finals[n * len(model.states) + index].numpy()
     top = layers.LAYER if depth == 2 else ""
+    output = "out" if masking else "h"
     y = seq.numpy()
     if merge:
         out["y" + top] = y
         if merge in ("concat", "none"):
-            out.update({"h" + top: y[..., :H], "h" + layers.REVERSE + top: y[..., H:]})
+            out.update({output + top: y[..., :H], output + layers.REVERSE + top: y[..., H:]})
     else:
-        out["h" + top] = y
+        out[output + top] = y
     return out

@@ -129,7 +129,7 @@ _PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
 # The LSTM's structure (bidirectional, two layers: gatecheck.oracles.structured); c_n is its second state.
 MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")}, observes=("cT", "dh0", "dc0") + _PARAMS,
                          torch_module="LSTM", torch_load=load, torch_grads=param_grads)
-STRUCTURES = frozenset({"bi", "L2"})
+STRUCTURES = frozenset({"bi", "L2", "len"})
 
 TORCH_LAYER = Oracle(
     name="torch-layer",

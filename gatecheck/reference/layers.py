@@ -77,7 +77,7 @@ def directions(inputs, layer_inputs, shared=()):
     upstream gradient is added later)."""
     forward = {k: inputs[k] for k in ("x",) + tuple(layer_inputs)}
     reverse = {"x": inputs["x"], **{k: inputs[k + REVERSE] for k in layer_inputs}}
-    common = {k: inputs[k] for k in shared}
+    common = {k: inputs[k] for k in shared if k in inputs}
     return {**forward, **common}, {**reverse, **common}
 
 
@@ -166,7 +166,9 @@ def masked(run, outputs, rows, per_row, timeless, states, contract, output="h", 
     if outputs not in MASKED_OUTPUTS:
         raise ValueError(f"outputs: expected one of {list(MASKED_OUTPUTS)}, got {outputs!r}")
 
-    def run_masked(ulps=0, **inputs):
+    def run_masked(ulps=0, masked_output=outputs, **inputs):
+        if masked_output != outputs:
+            raise ValueError(f"masked_output: this model's masked steps output {outputs!r}, got {masked_output!r}")
         keep = valid(inputs.pop(MASK, np.ones(inputs["x"].shape[:2])))
         if not keep.any(axis=1).all():
             raise ValueError(f"mask: every row needs a valid step; rows {list(np.flatnonzero(~keep.any(axis=1)))} "
