@@ -98,8 +98,9 @@ def draw_mask(case, padding):
     """A case's mask (B, T) of 1.0 (valid) and 0.0 (masked): a function of B, T, the seed and the
     padding alone (every direction and layer of the case shares it). Every row has a valid step and,
     where T > 1, a masked one, but for the first row of a right-padded batch (its longest, of length
-    T). "any": the rows are, in turn from (seed % 3), gapped (masked at t = 0, then valid and masked
-    steps at random), right-padded and left-padded (a single row is gapped)."""
+    T). "any": the rows are, in turn from (seed % 3), gapped (masked at t = 0, and, where T >= 4, a
+    masked step between valid ones; the rest at random), right-padded and left-padded (a single row
+    is gapped)."""
     if padding not in PADDINGS:
         raise ValueError(f"padding: expected one of {list(PADDINGS)}, got {padding!r}")
     B, T = case.B, case.T
@@ -118,7 +119,11 @@ def draw_mask(case, padding):
         else:
             gaps = rng.random(T) < 0.4
             gaps[0] = True
-            gaps[1 + int(rng.integers(T - 1))] = False  # a valid step at least
+            if T < 4:  # [0, 1] or [0, 1, 0]
+                gaps[1:] = [False, True][: T - 1]
+            else:  # a valid step k, masked k + 1, a valid step after: a gap between valid steps
+                k = 1 + int(rng.integers(T - 3))
+                gaps[k], gaps[k + 1], gaps[k + 2 + int(rng.integers(T - k - 2))] = False, True, False
             mask[b, gaps] = 0
     return mask
 
@@ -313,9 +318,11 @@ def bidirectional(record, merge):
     concat = merge in ("concat", "none")
 
     def build(module):
-        """The layer's run from a module of the layers' reference (itself, or a mutant of it)."""
-        run_r = module.reversed_run(record.run, timeless(record), ("x", up))
-        return module.bidirectional(record.run, run_r, merge, own, keys, out, up, initial, record.shared)
+        """The layer's run from a module of the layers' reference (itself, or a mutant of it): a direction
+        built from the same module (a masked model), so its mutants apply in both directions."""
+        layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
+        run_r = module.reversed_run(layer, timeless(record), ("x", up))
+        return module.bidirectional(layer, run_r, merge, own, keys, out, up, initial, record.shared)
 
     def parts(inputs, moved=None):
         """(merged output, the final states' loss terms) with one state of either direction moved."""
@@ -360,7 +367,7 @@ def bidirectional(record, merge):
         f"reverse direction (suffix _r), {up} the upstream gradient of y; returns the above, the same with suffix _r "
         f"for the reverse direction (per-step arrays indexed by the original t), y and dx (both directions' sum); "
         f"called with merge_mode={merge!r}",
-        mutants=bidirectional_mutants(record, merge),
+        mutants=bidirectional_mutants(record, merge) + _inner(record),
         output="y",
         keywords=dict(record.keywords, merge_mode=merge),
     )
@@ -396,6 +403,13 @@ def _composite(record, suffix, build, parts, **fields):
         removed=record.removed + _twins(record.removed, suffix),
         **fields,
     )
+
+
+def _inner(record):
+    """The mutants of the layer a structure is built from, where they are edits of the same module
+    (a masked or bidirectional layer's): they apply in every direction and layer of the structure,
+    where they first show there is not stated (dx of the second layer is the first's upstream, say)."""
+    return tuple(m._replace(first="") for m in record.mutants) if record.mutant_source is layers else ()
 
 
 def _twin_map(found, suffix):
@@ -496,10 +510,7 @@ def stacked(record):
         f"layer (suffix _l1), whose input is the first's output {out}; {up} the upstream gradient of the second's "
         f"{out}; returns the above for the first layer (its dh includes what flows back from the second), the same "
         f"with suffix _l1 for the second (no dx_l1), and dx; called with num_layers=2",
-        # A bidirectional layer's mutants in both layers of the stack; where they first show there is
-        # not stated (dx of the second layer is the first's upstream gradient, say).
-        mutants=stacked_mutants(record, bidirectional)
-        + (tuple(m._replace(first="") for m in record.mutants) if bidirectional else ()),
+        mutants=stacked_mutants(record, bidirectional) + _inner(record),
         output=out + layers.LAYER,
         keywords=dict(record.keywords, num_layers=2),
     )

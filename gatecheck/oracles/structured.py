@@ -71,7 +71,7 @@ def right_padded_lengths(mask):
     lengths = keep.sum(axis=1)
     prefix = np.arange(keep.shape[1])[None, :] < lengths[:, None]
     if not (keep == prefix).all():
-        rows = list(np.flatnonzero((keep != prefix).any(axis=1)))
+        rows = np.flatnonzero((keep != prefix).any(axis=1)).tolist()
         raise ValueError(f"mask: packed sequences take right padding only (each row a prefix of valid steps); "
                          f"rows {rows} are not")
     return lengths

@@ -171,7 +171,7 @@ def masked(run, outputs, rows, per_row, timeless, states, contract, output="h", 
             raise ValueError(f"masked_output: this model's masked steps output {outputs!r}, got {masked_output!r}")
         keep = valid(inputs.pop(MASK, np.ones(inputs["x"].shape[:2])))
         if not keep.any(axis=1).all():
-            raise ValueError(f"mask: every row needs a valid step; rows {list(np.flatnonzero(~keep.any(axis=1)))} "
+            raise ValueError(f"mask: every row needs a valid step; rows {np.flatnonzero(~keep.any(axis=1)).tolist()} "
                              f"have none")
         gy, last = inputs[upstream], carried(keep)
         parts, kept = [], []
