@@ -6,6 +6,9 @@ PyTorch  ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``bidirectional=True`` and `
          parameters ``weight_ih_l{k}[_reverse]``; ``h_0``/``h_n`` (and ``c_0``/``c_n``) of shape
          (num_layers * directions, B, H), layer-major ([layer 0 forward, layer 0 reverse, layer 1
          forward, layer 1 reverse]); the output is [forward, reverse] on the last axis. Concat only.
+         With ``proj_size=P`` (the LSTM's ``proj``, a ``Model.own`` option) h_0 and the output are
+         P wide per direction (c_0 keeps H), ``weight_hr_l{k}[_reverse]`` (P, H) joins the
+         parameters and the second layer's input is P wide (2P bidirectional).
 Keras    ``keras.layers.Bidirectional(layer, merge_mode=...)`` (the backward layer is the forward
          one's copy with go_backwards=True; Bidirectional flips its sequence back to time order and
          returns [output, forward states..., backward states...]; merge_mode=None returns the two
@@ -19,6 +22,7 @@ framework returns the two directions apart (concat, none), each direction's h. T
 states and deltas of the layers inside stay in the frameworks' loops.
 """
 
+import contextlib
 import functools
 from typing import Callable, NamedTuple
 
@@ -42,14 +46,29 @@ class Model(NamedTuple):
     keras_kwargs: dict = {}
     keras_assign: Callable = None  # (cell, canonical inputs of one layer and direction)
     keras_grads: Callable = None  # (gradient list starting with the cell's weights, cell) -> (canonical, rest)
+    width: str = "h0"  # the initial state whose last axis is the module's hidden size H (c0 under proj)
+    torch_args: Callable = None  # inputs -> module arguments read from their widths: {"proj_size": P}
+    torch_context: Callable = contextlib.nullcontext  # the context the module runs in (a backend note silenced)
+    # The family options (not structural) the runner also builds with a structure: option name -> the
+    # Model under it (the LSTM's proj: proj_size, weight_hr). Any other option but no bias is refused.
+    own: dict = {}
+
+
+def modelled(model, options):
+    """The model a structured runner builds under ``options``: ``model``, or the ``Model`` of its own
+    option among them (``Model.own``); any other option but no bias and the structural ones is refused."""
+    other = [o for o in options if not opts.OPTIONS[o].structural and o != "nobias" and o not in model.own]
+    if other:
+        raise ValueError(f"options {list(options)}: the structured oracles build {other} with no layer structure")
+    own = [o for o in options if o in model.own]
+    if len(own) > 1:
+        raise ValueError(f"options {list(options)}: the structured oracles build one of {own} at a time")
+    return model.own[own[0]] if own else model
 
 
 def structure(options):
-    """(merge mode or None, number of layers) of a case's options; no option but no bias may come
-    with them (the structured runners build nothing else)."""
-    other = [o for o in options if not opts.OPTIONS[o].structural and o != "nobias"]
-    if other:
-        raise ValueError(f"options {list(options)}: the structured oracles build {other} with no layer structure")
+    """(merge mode or None, number of layers) of a case's options (which other options may come with
+    them is the model's: ``modelled``)."""
     return opts.merge(options), 2 if "L2" in options else 1
 
 
@@ -81,7 +100,7 @@ def observed(model, options, merged_apart):
     top = layers.LAYER if depth == 2 else ""
     names = ["dx"]
     for s in suffixes(options):
-        names += [q + s for q in model.observes]
+        names += [q + s for q in modelled(model, options).observes]
     if merge:
         names.append("y" + top)
         if merged_apart:
@@ -110,20 +129,24 @@ def _run_torch(model, inputs, options):
     from gatecheck.oracles.frameworks import import_torch
 
     torch = import_torch()
+    model = modelled(model, options)
     merge, depth = structure(options)
     if merge not in (None, "concat"):
         raise ValueError(f"PyTorch concatenates its directions; merge {merge} is not offered")
-    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
+    D, H = inputs["x"].shape[2], inputs[model.width].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
+    sized = model.torch_args(inputs) if model.torch_args else {}
     module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
-                                                 dtype=dtype, bias=torch_oracle.bias(options), **model.torch_kwargs)
+                                                 dtype=dtype, bias=torch_oracle.bias(options), **model.torch_kwargs,
+                                                 **sized)
     names = suffixes(options)
     for n, s in enumerate(names):
         model.torch_load(module, part(inputs, s), _torch_suffix(n, bool(merge)))
     x = torch.from_numpy(inputs["x"].copy()).requires_grad_(True)
     initial = [torch.stack([torch.from_numpy(inputs[k + s].copy()) for s in names]).requires_grad_(True)
                for k in model.states]
-    seq, finals = module(x, tuple(initial) if len(initial) > 1 else initial[0])
+    with model.torch_context():
+        seq, finals = module(x, tuple(initial) if len(initial) > 1 else initial[0])
     finals = finals if isinstance(finals, tuple) else (finals,)
     loss = (torch.from_numpy(inputs["gh"].copy()) * seq).sum()
     for q, (index, upstream) in model.finals.items():
@@ -140,7 +163,8 @@ def _run_torch(model, inputs, options):
             out[q + s] = finals[index][n].detach().numpy()
     y = seq.detach().numpy()
     if merge:
-        out.update({"y" + top: y, "h" + top: y[..., :H], "h" + layers.REVERSE + top: y[..., H:]})
+        half = y.shape[-1] // 2  # each direction's output width: H, or P with a projection
+        out.update({"y" + top: y, "h" + top: y[..., :half], "h" + layers.REVERSE + top: y[..., half:]})
     else:
         out["h" + top] = y
     return out
@@ -213,6 +237,7 @@ def _build_keras(model, D, H, dtype, bias, merge, depth):
 def _run_keras(model, build, inputs, options):
     from gatecheck.oracles import keras_oracle
 
+    modelled(model, options)  # Keras' models have no option of their own: any but no bias is refused
     merge, depth = structure(options)
     x = inputs["x"]
     H = inputs["h0"].shape[1]
