@@ -151,10 +151,13 @@ def under(family, options):
     its contract less what each option removes, its reference under them, and the options'
     own mutants. One record per (family, options), so the engine's caches keyed by family hold.
 
-    Options combine this way: at most one the family defines itself (no bias, reverse, ...),
-    then at most one bidirectional merge, then stacking (``gatecheck.structures``), each built
+    Options combine this way: at most one the family defines itself (no bias, reverse, projection,
+    ...), then at most one bidirectional merge, then stacking (``gatecheck.structures``), each built
     on the record before it; reverse and bidirectional exclude each other (a bidirectional
-    layer has its own reverse direction)."""
+    layer has its own reverse direction). A layer is built on an option's record that states its
+    output hook (``fd_output``); its mutants are carried into the layer where its Variant says so
+    (``Variant.in_layers``), and the inputs it adds (proj: Wr) each get a mutant of the layer that
+    reads them from the first direction or layer for both."""
     from gatecheck import structures
 
     options = canonical(options)
@@ -180,10 +183,15 @@ def under(family, options):
     if built and not record.fd_output:
         raise ValueError(f"options {own} and {built}: combining them is not defined yet (the {own[0]} record "
                          f"states no output hook to build layers from)")
+    # What a layer built on an option's model keeps of the option: its mutants, where the Variant says they
+    # are the layer's bugs too, and the inputs it adds (which a layer may read from the wrong direction or layer).
+    variant = family.options[own[0]] if own else None
+    carried = tuple(m.name for m in record.mutants) if variant and variant.in_layers else ()
+    shared = tuple(k for k in record.inputs if k not in family.inputs) if variant else ()
     if bis:
-        record = structures.bidirectional(record, MERGES[bis[0]])
+        record = structures.bidirectional(record, MERGES[bis[0]], carried, shared)
     if "L2" in built:
-        record = structures.stacked(record)
+        record = structures.stacked(record, carried, shared)
     return record if record.applied == options else dataclasses.replace(record, applied=options)
 
 

@@ -9,7 +9,10 @@ the output sequence with one step's state moved) and its ``make_inputs``. From t
 composite's reference, contract, quantity table, inputs (the extra direction's and layer's
 weights and initial states drawn from their own random streams, so they never equal the
 first's) and finite-difference hooks (the composite's loss from its parts' forward passes only),
-and its mutants (edits of ``gatecheck.reference.layers``).
+and its mutants (edits of ``gatecheck.reference.layers``). A record under an option of the family's
+own (the LSTM's projection) may have its option's mutants carried into the layer (``carried``: the
+layer built on the mutated model) and the inputs the option adds read from the wrong direction or
+layer (``shared``).
 """
 
 import dataclasses
@@ -18,7 +21,7 @@ import numpy as np
 
 from gatecheck.family import Quantity
 from gatecheck.finite_diff import loss_scale
-from gatecheck.mutants import Mutant
+from gatecheck.mutants import Mutant, candidate
 from gatecheck.reference import layers
 
 # The seed offsets of the extra draws (reverse direction, second layer): the same model's inputs
@@ -77,10 +80,25 @@ def _flip_x(inputs):
     return dict(inputs, x=inputs["x"][:, ::-1])
 
 
+def _carry(record, names, around):
+    """``record``'s mutants ``names`` as mutants of a layer built from it: each the layer ``around`` (a run of
+    ``record``'s model -> the layer's run) built on the mutated model (a wrapper mutant: the layer's own run is
+    not edited)."""
+    return tuple(m._replace(old="", new="", wrap=lambda _run, m=m: around(candidate(record, m)))
+                 for m in record.mutants if m.name in names)
+
+
+def _read_own(old, suffix, shared):
+    """The edit of ``old`` (a line reading each input of a direction or layer as ``inputs[k + suffix]``)
+    that reads the inputs ``shared`` without the suffix: the first direction's or layer's."""
+    return old.replace(f"inputs[k + {suffix}]", f"inputs[k if k in {tuple(shared)!r} else k + {suffix}]")
+
+
 # --- bidirectional ---------------------------------------------------------------------------------------
 
-def bidirectional_mutants(record, merge):
-    """The mutants of a bidirectional layer: edits of gatecheck.reference.layers."""
+def bidirectional_mutants(record, merge, shared=()):
+    """The mutants of a bidirectional layer: edits of gatecheck.reference.layers (``shared``: inputs an
+    option of the model adds, which one mutant reads from the forward direction for both)."""
     f, b = _first(record, 0), _first(record, 1)
     flip_in = "out = run(**{k: v[:, ::-1] if k in sequences else v for k, v in inputs.items()}, ulps=ulps)"
     flip_out = "return {k: v if k in timeless else v[:, ::-1] for k, v in out.items()}"
@@ -107,6 +125,12 @@ def bidirectional_mutants(record, merge):
                "of the shared input is dropped", old='out["dx"] = out_f["dx"] + out_r["dx"]',
                new='out["dx"] = out_f["dx"]', first="dx t=T-1"),
     ]
+    reverse = "    reverse = {\"x\": inputs[\"x\"], **{k: inputs[k + REVERSE] for k in layer_inputs}}"
+    if shared:
+        found.append(Mutant(f"bi-shared-{'-'.join(shared)}", f"the reverse direction reads the forward direction's "
+                            f"{', '.join(shared)} (one for both directions)", f"the option's weight is created once "
+                            f"per layer, not per direction ({', '.join(shared)}_r never read)",
+                            old=reverse, new=_read_own(reverse, "REVERSE", shared), first=f"{f}_r t=0"))
     if merge in ("concat", "none"):
         found += [
             Mutant("bi-output-order", "the output is [h_r, h] instead of [h, h_r]", "the two halves of the "
@@ -137,8 +161,10 @@ def bidirectional_mutants(record, merge):
     return tuple(found)
 
 
-def bidirectional(record, merge):
-    """The record of a bidirectional layer of ``record``'s model, merged by ``merge``."""
+def bidirectional(record, merge, carried=(), shared=()):
+    """The record of a bidirectional layer of ``record``'s model, merged by ``merge``; ``carried``: the
+    names of ``record``'s mutants that are mutants of the layer too (built on the mutated model);
+    ``shared``: inputs an option of the model adds (one mutant reads the forward direction's for both)."""
     if merge not in layers.MERGES:
         raise ValueError(f"merge: expected one of {list(layers.MERGES)}, got {merge!r}")
     own = layer_inputs(record)
@@ -146,10 +172,11 @@ def bidirectional(record, merge):
     initial = initial_states(record)
     concat = merge in ("concat", "none")
 
-    def build(module):
-        """The layer's run from a module of the layers' reference (itself, or a mutant of it)."""
-        run_r = module.reversed_run(record.run, timeless(record), ("x", up))
-        return module.bidirectional(record.run, run_r, merge, own, keys, out, up, initial)
+    def build(module, run=record.run):
+        """The layer's run from a module of the layers' reference (itself, or a mutant of it) and a run
+        of the model (its reference, or a mutant of it)."""
+        run_r = module.reversed_run(run, timeless(record), ("x", up))
+        return module.bidirectional(run, run_r, merge, own, keys, out, up, initial)
 
     def parts(inputs, moved=None):
         """(merged output, the final states' loss terms) with one state of either direction moved."""
@@ -194,7 +221,7 @@ def bidirectional(record, merge):
         f"reverse direction (suffix _r), {up} the upstream gradient of y; returns the above, the same with suffix _r "
         f"for the reverse direction (per-step arrays indexed by the original t), y and dx (both directions' sum); "
         f"called with merge_mode={merge!r}",
-        mutants=bidirectional_mutants(record, merge),
+        mutants=bidirectional_mutants(record, merge, shared) + _carry(record, carried, lambda run: build(layers, run)),
         output="y",
         keywords=dict(record.keywords, merge_mode=merge),
     )
@@ -245,9 +272,10 @@ def _scale(inputs, upstream, parts):
 
 # --- stacked ----------------------------------------------------------------------------------------------
 
-def stacked_mutants(record, bidirectional):
+def stacked_mutants(record, bidirectional, shared=()):
     """The mutants of a stack of two layers: edits of gatecheck.reference.layers (and, for
-    bidirectional layers, every mutant of one)."""
+    bidirectional layers, every mutant of one); ``shared``: inputs an option of the model adds
+    (with their reverse twins), which one mutant reads from the first layer for both."""
     f, b = _first(record, 0), _first(record, 1)
     split = "first, second = layers(inputs, layer_inputs)"
     found = [
@@ -261,6 +289,13 @@ def stacked_mutants(record, bidirectional):
                old=split, new=split + "; first, second = ({**first, **{k: second[k] for k in initial}}, "
                "{**second, **{k: first[k] for k in initial}})", first=f"{f} t=0"),
     ]
+    second = "    second = {k: inputs[k + LAYER] for k in layer_inputs}"
+    if shared:
+        names = ", ".join(shared)
+        found.append(Mutant(f"L2-shared-{'-'.join(k for k in shared if not k.endswith(layers.REVERSE))}",
+                            f"the second layer reads the first layer's {names} (one for both layers)",
+                            f"the option's weight is created once per stack, not per layer ({names} with suffix _l1 "
+                            f"never read)", old=second, new=_read_own(second, "LAYER", shared), first=""))
     if bidirectional:
         found.append(Mutant(
             "L2-states-direction-major", "layer 0's reverse initial states and layer 1's forward ones are exchanged",
@@ -271,17 +306,24 @@ def stacked_mutants(record, bidirectional):
     return tuple(found)
 
 
-def stacked(record):
-    """The record of two stacked layers of ``record``'s model (each bidirectional if ``record`` is)."""
+def stacked(record, carried=(), shared=()):
+    """The record of two stacked layers of ``record``'s model (each bidirectional if ``record`` is);
+    ``carried``: the names of ``record``'s mutants that are mutants of the stack too (built on the
+    mutated layer); ``shared``: inputs an option of the model adds (one mutant reads the first layer's
+    for both layers; with their reverse twins in a bidirectional layer)."""
     own = layer_inputs(record)
     up, out, keys = record.upstream, record.output, record.contract
     initial = initial_states(record)
     bidirectional = "merge_mode" in record.keywords
+    shared = tuple(k for k in own if k in shared or bidirectional and k.endswith(layers.REVERSE)
+                   and k[: -len(layers.REVERSE)] in shared)
 
-    def build(module):
+    def build(module, layer=None):
         """The stack's run from a module of the layers' reference (itself, or a mutant of it): the layer
-        itself is built from the same module, so a bidirectional layer's mutants apply in a stack too."""
-        layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
+        itself is built from the same module, so a bidirectional layer's mutants apply in a stack too
+        (``layer``: a run of the layer given outright, a carried mutant's)."""
+        if layer is None:
+            layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
         return module.stacked(layer, own, keys, out, up, initial)
 
     def parts(inputs, moved=None):
@@ -321,8 +363,9 @@ def stacked(record):
         f"with suffix _l1 for the second (no dx_l1), and dx; called with num_layers=2",
         # A bidirectional layer's mutants in both layers of the stack; where they first show there is
         # not stated (dx of the second layer is the first's upstream gradient, say).
-        mutants=stacked_mutants(record, bidirectional)
-        + (tuple(m._replace(first="") for m in record.mutants) if bidirectional else ()),
+        mutants=stacked_mutants(record, bidirectional, shared)
+        + (tuple(m._replace(first="") for m in record.mutants if m.name not in carried) if bidirectional else ())
+        + _carry(record, carried, lambda run: build(layers, run)),
         output=out + layers.LAYER,
         keywords=dict(record.keywords, num_layers=2),
     )
