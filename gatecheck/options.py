@@ -63,9 +63,11 @@ OPTIONS = {
         Option("proj", "projection (LSTM only): h_t = (o_t * tanh(c_t)) @ Wr with Wr (H, P), so h_t, the state fed "
                        "back, has P units and c_t keeps H; the candidate also gets Wr and returns dWr (H, P), with "
                        "h0, gh, h, dh, dh0 of width P and U, dU (4, P, H); the grid takes P = H // 2 (1 <= P < H, "
-                       "cases with H >= 2)",
+                       "cases with H >= 2); combines with bi and L2 (a second layer's input is P wide, 2P with bi)",
                {"keras": "none: Keras' LSTM and LSTMCell have no projection",
-                "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T"}),
+                "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T; with "
+                         "bidirectional=True and num_layers=2, weight_hr_l{k}[_reverse] and h_0 (layers * directions, "
+                         "B, P)"}),
     )
 }
 for _name, _merge in MERGES.items():

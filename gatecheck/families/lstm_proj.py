@@ -2,7 +2,10 @@
 h_t = (o_t * tanh(c_t)) @ Wr with Wr (H, P), so h, the state fed back, has P < H units while
 c keeps H. The option changes shapes and adds an input, so its ``Variant`` states the derived
 record's inputs, contract, shapes, quantities, inputs and finite-difference hooks outright
-(``Variant.replace``); ``gatecheck.families.lstm`` names it in its options.
+(``Variant.replace``); ``gatecheck.families.lstm`` names it in its options. It states its output
+hook (``fd_output``: h, width P), so bidirectional and stacked layers are built on it, as PyTorch's
+``nn.LSTM(proj_size=P, bidirectional=True, num_layers=2)`` offers (the second layer's input is P wide,
+2P bidirectional), and its mutants are carried into those layers (``Variant.in_layers``).
 """
 
 import functools
