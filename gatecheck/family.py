@@ -56,6 +56,10 @@ class Variant:
     # that changes shapes or adds inputs: its own inputs, contract, shapes, quantities,
     # make_inputs, finite-difference hooks, ...). Names must be Family fields.
     replace: dict = field(default_factory=dict)
+    # Its mutants are bugs of a layer built on its model too (gatecheck.structures carries them into
+    # bidirectional and stacked layers, each built on the mutated model): proj's are; no bias' are not
+    # (a layer's contract drops the bias gradient a mutant would still return).
+    in_layers: bool = False
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one record per family

@@ -63,9 +63,11 @@ OPTIONS = {
         Option("proj", "projection (LSTM only): h_t = (o_t * tanh(c_t)) @ Wr with Wr (H, P), so h_t, the state fed "
                        "back, has P units and c_t keeps H; the candidate also gets Wr and returns dWr (H, P), with "
                        "h0, gh, h, dh, dh0 of width P and U, dU (4, P, H); the grid takes P = H // 2 (1 <= P < H, "
-                       "cases with H >= 2)",
+                       "cases with H >= 2); combines with bi and L2 (a second layer's input is P wide, 2P with bi)",
                {"keras": "none: Keras' LSTM and LSTMCell have no projection",
-                "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T"}),
+                "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T; with "
+                         "bidirectional=True and num_layers=2, weight_hr_l{k}[_reverse] and h_0 (layers * directions, "
+                         "B, P)"}),
     )
 }
 # Variable lengths and masks, one option per semantics: name -> (what a masked step outputs, how masks
@@ -193,10 +195,14 @@ def under(family, options):
     its contract less what each option removes, its reference under them, and the options'
     own mutants. One record per (family, options), so the engine's caches keyed by family hold.
 
-    Options combine this way: at most one the family defines itself (no bias, reverse, ...),
-    then at most one mask semantics, then at most one bidirectional merge, then stacking (``gatecheck.structures``), each built
+    Options combine this way: at most one the family defines itself (no bias, reverse, projection,
+    ...), then at most one mask semantics, then at most one bidirectional merge, then stacking
+    (``gatecheck.structures``), each built
     on the record before it; reverse and bidirectional exclude each other (a bidirectional
-    layer has its own reverse direction)."""
+    layer has its own reverse direction). A layer is built on an option's record that states its
+    output hook (``fd_output``); its mutants are carried into the layer where its Variant says so
+    (``Variant.in_layers``), and the inputs it adds (proj: Wr) each get a mutant of the layer that
+    reads them from the first direction or layer for both."""
     from gatecheck import structures
 
     options = canonical(options)
@@ -228,12 +234,17 @@ def under(family, options):
     if built and not record.fd_output:
         raise ValueError(f"options {own} and {built}: combining them is not defined yet (the {own[0]} record "
                          f"states no output hook to build layers from)")
-    if masks:
+    # What a layer built on an option's model keeps of the option: its mutants, where the Variant says they
+    # are the layer's bugs too, and the inputs it adds (which a layer may read from the wrong direction or layer).
+    variant = family.options[own[0]] if own else None
+    carried = tuple(m.name for m in record.mutants) if variant and variant.in_layers else ()
+    added = tuple(k for k in record.inputs if k not in family.inputs) if variant else ()
+    if masks:  # (an option's mutants are not carried under a mask: the masked layer has its own)
         record = structures.masked(record, *MASKS[masks[0]])
     if bis:
-        record = structures.bidirectional(record, MERGES[bis[0]])
+        record = structures.bidirectional(record, MERGES[bis[0]], carried, added)
     if "L2" in built:
-        record = structures.stacked(record)
+        record = structures.stacked(record, carried, added)
     return record if record.applied == options else dataclasses.replace(record, applied=options)
 
 

@@ -9,7 +9,10 @@ the output sequence with one step's state moved) and its ``make_inputs``. From t
 composite's reference, contract, quantity table, inputs (the extra direction's and layer's
 weights and initial states drawn from their own random streams, so they never equal the
 first's) and finite-difference hooks (the composite's loss from its parts' forward passes only),
-and its mutants (edits of ``gatecheck.reference.layers``).
+and its mutants (edits of ``gatecheck.reference.layers``). A record under an option of the family's
+own (the LSTM's projection) may have its option's mutants carried into the layer (``carried``: the
+layer built on the mutated model) and the inputs the option adds read from the wrong direction or
+layer (``added``).
 """
 
 import dataclasses
@@ -19,7 +22,7 @@ import numpy as np
 
 from gatecheck.family import Quantity
 from gatecheck.finite_diff import loss_scale
-from gatecheck.mutants import Mutant
+from gatecheck.mutants import Mutant, candidate
 from gatecheck.reference import layers
 
 # The seed offsets of the extra draws (reverse direction, second layer): the same model's inputs
@@ -244,10 +247,25 @@ def masked(record, outputs, padding):
     )
 
 
+def _carry(record, names, around):
+    """``record``'s mutants ``names`` as mutants of a layer built from it: each the layer ``around`` (a run of
+    ``record``'s model -> the layer's run) built on the mutated model (a wrapper mutant: the layer's own run is
+    not edited)."""
+    return tuple(m._replace(old="", new="", wrap=lambda _run, m=m: around(candidate(record, m)))
+                 for m in record.mutants if m.name in names)
+
+
+def _read_own(old, suffix, added):
+    """The edit of ``old`` (a line reading each input of a direction or layer as ``inputs[k + suffix]``)
+    that reads the inputs ``added`` without the suffix: the first direction's or layer's."""
+    return old.replace(f"inputs[k + {suffix}]", f"inputs[k if k in {tuple(added)!r} else k + {suffix}]")
+
+
 # --- bidirectional ---------------------------------------------------------------------------------------
 
-def bidirectional_mutants(record, merge):
-    """The mutants of a bidirectional layer: edits of gatecheck.reference.layers."""
+def bidirectional_mutants(record, merge, added=()):
+    """The mutants of a bidirectional layer: edits of gatecheck.reference.layers (``added``: inputs an
+    option of the model adds, which one mutant reads from the forward direction for both)."""
     f, b = _first(record, 0), _first(record, 1)
     flip_in = "out = run(**{k: v[:, ::-1] if k in flipped else v for k, v in inputs.items()}, ulps=ulps)"
     flip_out = "return {k: v if k in timeless else v[:, ::-1] for k, v in out.items()}"
@@ -278,6 +296,12 @@ def bidirectional_mutants(record, merge):
         found.append(Mutant("bi-mask-not-flipped", "the reverse direction reads the mask in time order while it "
                             "consumes x from T-1 down", "go_backwards applied to the inputs and not to the mask",
                             old="flipped = tuple(sequences) + (MASK,)", new="flipped = tuple(sequences)", first=""))
+    reverse = "    reverse = {\"x\": inputs[\"x\"], **{k: inputs[k + REVERSE] for k in layer_inputs}}"
+    if added:
+        found.append(Mutant(f"bi-shared-{'-'.join(added)}", f"the reverse direction reads the forward direction's "
+                            f"{', '.join(added)} (one for both directions)", f"the option's weight is created once "
+                            f"per layer, not per direction ({', '.join(added)}_r never read)",
+                            old=reverse, new=_read_own(reverse, "REVERSE", added), first=f"{f}_r t=0"))
     if merge in ("concat", "none"):
         found += [
             Mutant("bi-output-order", "the output is [h_r, h] instead of [h, h_r]", "the two halves of the "
@@ -308,8 +332,10 @@ def bidirectional_mutants(record, merge):
     return tuple(found)
 
 
-def bidirectional(record, merge):
-    """The record of a bidirectional layer of ``record``'s model, merged by ``merge``."""
+def bidirectional(record, merge, carried=(), added=()):
+    """The record of a bidirectional layer of ``record``'s model, merged by ``merge``; ``carried``: the
+    names of ``record``'s mutants that are mutants of the layer too (built on the mutated model);
+    ``added``: inputs an option of the model adds (one mutant reads the forward direction's for both)."""
     if merge not in layers.MERGES:
         raise ValueError(f"merge: expected one of {list(layers.MERGES)}, got {merge!r}")
     own = layer_inputs(record)
@@ -317,12 +343,14 @@ def bidirectional(record, merge):
     initial = initial_states(record)
     concat = merge in ("concat", "none")
 
-    def build(module):
-        """The layer's run from a module of the layers' reference (itself, or a mutant of it): a direction
-        built from the same module (a masked model), so its mutants apply in both directions."""
-        layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
-        run_r = module.reversed_run(layer, timeless(record), ("x", up))
-        return module.bidirectional(layer, run_r, merge, own, keys, out, up, initial, record.shared)
+    def build(module, run=None):
+        """The layer's run from a module of the layers' reference (itself, or a mutant of it) and a run
+        of the model (by default its reference, or the same module's mutant of a masked model, so that
+        a masked model's mutants apply in both directions; a carried mutant's run)."""
+        if run is None:
+            run = record.mutant_bind(module) if record.mutant_source is layers else record.run
+        run_r = module.reversed_run(run, timeless(record), ("x", up))
+        return module.bidirectional(run, run_r, merge, own, keys, out, up, initial, record.shared)
 
     def parts(inputs, moved=None):
         """(merged output, the final states' loss terms) with one state of either direction moved."""
@@ -367,7 +395,8 @@ def bidirectional(record, merge):
         f"reverse direction (suffix _r), {up} the upstream gradient of y; returns the above, the same with suffix _r "
         f"for the reverse direction (per-step arrays indexed by the original t), y and dx (both directions' sum); "
         f"called with merge_mode={merge!r}",
-        mutants=bidirectional_mutants(record, merge) + _inner(record),
+        mutants=bidirectional_mutants(record, merge, added) + _inner(record, carried)
+        + _carry(record, carried, lambda run: build(layers, run)),
         output="y",
         keywords=dict(record.keywords, merge_mode=merge),
     )
@@ -405,11 +434,13 @@ def _composite(record, suffix, build, parts, **fields):
     )
 
 
-def _inner(record):
+def _inner(record, carried=()):
     """The mutants of the layer a structure is built from, where they are edits of the same module
-    (a masked or bidirectional layer's): they apply in every direction and layer of the structure,
-    where they first show there is not stated (dx of the second layer is the first's upstream, say)."""
-    return tuple(m._replace(first="") for m in record.mutants) if record.mutant_source is layers else ()
+    (a masked or bidirectional layer's) and not ``carried`` otherwise: they apply in every direction
+    and layer of the structure, where they first show there is not stated (dx of the second layer is
+    the first's upstream, say)."""
+    return tuple(m._replace(first="") for m in record.mutants
+                 if m.name not in carried) if record.mutant_source is layers else ()
 
 
 def _twin_map(found, suffix):
@@ -431,9 +462,10 @@ def _scale(inputs, upstream, parts):
 
 # --- stacked ----------------------------------------------------------------------------------------------
 
-def stacked_mutants(record, bidirectional):
+def stacked_mutants(record, bidirectional, added=()):
     """The mutants of a stack of two layers: edits of gatecheck.reference.layers (and, for
-    bidirectional layers, every mutant of one)."""
+    bidirectional layers, every mutant of one); ``added``: inputs an option of the model adds
+    (with their reverse twins), which one mutant reads from the first layer for both."""
     f, b = _first(record, 0), _first(record, 1)
     split = "first, second = layers(inputs, layer_inputs, shared)"
     found = [
@@ -452,6 +484,13 @@ def stacked_mutants(record, bidirectional):
                             "a layer between them that does not propagate the mask (Keras' compute_mask), or a "
                             "hand-written stack masking its first layer only",
                             old="second.update({k: inputs[k] for k in shared})", new="second.update({})", first=""))
+    second = "    second = {k: inputs[k + LAYER] for k in layer_inputs}"
+    if added:
+        names = ", ".join(added)
+        found.append(Mutant(f"L2-shared-{'-'.join(k for k in added if not k.endswith(layers.REVERSE))}",
+                            f"the second layer reads the first layer's {names} (one for both layers)",
+                            f"the option's weight is created once per stack, not per layer ({names} with suffix _l1 "
+                            f"never read)", old=second, new=_read_own(second, "LAYER", added), first=""))
     if bidirectional:
         found.append(Mutant(
             "L2-states-direction-major", "layer 0's reverse initial states and layer 1's forward ones are exchanged",
@@ -462,17 +501,24 @@ def stacked_mutants(record, bidirectional):
     return tuple(found)
 
 
-def stacked(record):
-    """The record of two stacked layers of ``record``'s model (each bidirectional if ``record`` is)."""
+def stacked(record, carried=(), added=()):
+    """The record of two stacked layers of ``record``'s model (each bidirectional if ``record`` is);
+    ``carried``: the names of ``record``'s mutants that are mutants of the stack too (built on the
+    mutated layer); ``added``: inputs an option of the model adds (one mutant reads the first layer's
+    for both layers; with their reverse twins in a bidirectional layer)."""
     own = layer_inputs(record)
     up, out, keys = record.upstream, record.output, record.contract
     initial = initial_states(record)
     bidirectional = "merge_mode" in record.keywords
+    added = tuple(k for k in own if k in added or bidirectional and k.endswith(layers.REVERSE)
+                  and k[: -len(layers.REVERSE)] in added)
 
-    def build(module):
+    def build(module, layer=None):
         """The stack's run from a module of the layers' reference (itself, or a mutant of it): the layer
-        itself is built from the same module, so a bidirectional layer's mutants apply in a stack too."""
-        layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
+        itself is built from the same module, so a bidirectional layer's mutants apply in a stack too
+        (``layer``: a run of the layer given outright, a carried mutant's)."""
+        if layer is None:
+            layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
         return module.stacked(layer, own, keys, out, up, initial, record.shared)
 
     def parts(inputs, moved=None):
@@ -510,7 +556,8 @@ def stacked(record):
         f"layer (suffix _l1), whose input is the first's output {out}; {up} the upstream gradient of the second's "
         f"{out}; returns the above for the first layer (its dh includes what flows back from the second), the same "
         f"with suffix _l1 for the second (no dx_l1), and dx; called with num_layers=2",
-        mutants=stacked_mutants(record, bidirectional) + _inner(record),
+        mutants=stacked_mutants(record, bidirectional, added) + _inner(record, carried)
+        + _carry(record, carried, lambda run: build(layers, run)),
         output=out + layers.LAYER,
         keywords=dict(record.keywords, num_layers=2),
     )

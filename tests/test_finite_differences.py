@@ -14,10 +14,12 @@ from gatecheck.families.lstm import LSTM
 from gatecheck.options import OPTIONS, defined, under
 
 # Every option a family's record can be put under, alone, and the combinations of a bidirectional
-# layer with stacking (and with no bias). Under an option, the regimes that move a bias (longmem)
+# layer with stacking (and with no bias), and of the LSTM's projection with each (h of width P feeds the
+# second layer: 2P wide when bidirectional). Under an option, the regimes that move a bias (longmem)
 # mean nothing without one; a structural option (a composition of the proven model) runs on the
 # family's first three points and its first T >= 5 one.
-COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2"), ("len", "bi", "L2"), ("mask", "L2"), ("nobias", "maskz", "bimul")]
+COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2"), ("proj", "bi"), ("proj", "L2"), ("proj", "bi", "L2"),
+            ("len", "bi", "L2"), ("mask", "L2"), ("nobias", "maskz", "bimul"), ("proj", "len", "bi")]
 
 
 def _points(f, opts):

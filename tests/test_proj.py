@@ -285,3 +285,181 @@ def test_proj_mutants_diverge_where_they_say(name):
         assert first.startswith(m.first), (m.name, first)
         if m.first != "contract":
             assert f"matches the known bug '{m.name}'" in diagnose(fn, case, FAMILIES[name], m.name)[1], m.name
+
+
+# --- with bidirectional and stacked layers (nn.LSTM(proj_size=P, bidirectional=True, num_layers=2)) ---------
+
+LAYERED = list(lstm_proj.STRUCTURAL)
+PARTS = {("proj", "bi"): ("", "_r"), ("proj", "L2"): ("", "_l1"), ("proj", "bi", "L2"): ("", "_r", "_l1", "_r_l1")}
+
+
+def _layered(name, options, shape=(3, 6, 4, 5), seed=1, regime="std"):
+    f = opts.under(FAMILIES[name], options)
+    return f, f.make_inputs(Case("-", *shape, "f64", seed, regime, options))
+
+
+def test_the_grids_combine_proj_with_each_layer_structure_torch_offers():
+    assert set(map(tuple, LAYERED)) == {("proj", "bi"), ("proj", "L2"), ("proj", "bi", "L2")}
+    for name in NAMES:
+        assert set(LAYERED) <= set(opts.grid_sets(FAMILIES[name]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("options", LAYERED, ids="-".join)
+def test_layers_of_the_projected_model_are_p_wide_where_h_is(name, options):
+    """Every (layer, direction) has Wr (H, P), U (4, P, H), h0 (B, P) and c0 (B, H), drawn from its own
+    stream; the second layer's input is P wide (2P bidirectional), as is gh (the top output's); h, dh, dh0 are
+    P wide, c, dc, dc0 H; the record's shapes and quantity table say so, and its reference returns them."""
+    f, inputs = _layered(name, options)
+    B, T, D, H, P = 3, 6, 4, 5, 2
+    bi, stacked = "bi" in options, "L2" in options
+    out, shapes = f.run(**inputs), f.shapes(inputs)
+    assert {k: out[k].shape for k in f.contract} == shapes
+    for s in PARTS[options]:
+        D_s = (2 * P if bi else P) if s.endswith("_l1") else D
+        assert {k: inputs[k + s].shape for k in ("W", "U", "Wr", "h0", "c0")} == \
+            dict(W=(4, D_s, H), U=(4, P, H), Wr=(H, P), h0=(B, P), c0=(B, H)), s
+        assert {k: shapes[k + s] for k in ("h", "dh", "c", "dc", "dh0", "dc0", "dU", "dWr")} == \
+            dict(h=(B, T, P), dh=(B, T, P), c=(B, T, H), dc=(B, T, H), dh0=(B, P), dc0=(B, H), dU=(4, P, H),
+                 dWr=(H, P)), s
+        assert f.quantities["dWr" + s].source == "dWr" + s
+    assert inputs["gh"].shape == (B, T, 2 * P if bi else P) and shapes["dx"] == (B, T, D)
+    if bi:
+        assert shapes["y_l1" if stacked else "y"] == (B, T, 2 * P)
+    walls = [inputs["Wr" + s] for s in PARTS[options]]
+    assert all(not np.allclose(a, b) for n, a in enumerate(walls) for b in walls[:n])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_projected_stack_feeds_h_not_m_to_the_second_layer(name):
+    """The second layer consumes the first's projected h (width P), and the gradient of that input is the
+    first layer's upstream gradient: checked against the projected reference run layer by layer."""
+    base, (f, inputs) = opts.under(FAMILIES[name], PROJ), _layered(name, ("proj", "L2"))
+    own = [k for k in base.inputs if k not in ("x", "gh")]
+    first = {k: inputs[k] for k in ["x"] + own}
+    second = {k: inputs[k + "_l1"] for k in own}
+    y0 = base.run(**first, gh=np.zeros_like(inputs["gh"]))["h"]
+    assert y0.shape[-1] == 2 and second["W"].shape[1] == 2
+    top = base.run(x=y0, **second, gh=inputs["gh"])
+    bottom = base.run(**first, gh=top["dx"])
+    out = f.run(**inputs)
+    for k in base.contract:
+        np.testing.assert_allclose(out[k], bottom[k], rtol=1e-12, atol=1e-13, err_msg=k)
+        if k != "dx":
+            np.testing.assert_allclose(out[k + "_l1"], top[k], rtol=1e-12, atol=1e-13, err_msg=k + "_l1")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_projected_bidirectional_layer_is_two_projected_directions(name):
+    """The forward direction is the projected reference; the reverse one is the projected reference on the
+    time-flipped x and its half of gh (the concatenation's second P columns), its per-step arrays flipped back."""
+    base, (f, inputs) = opts.under(FAMILIES[name], PROJ), _layered(name, ("proj", "bi"))
+    own = [k for k in base.inputs if k not in ("x", "gh")]
+    x, gy, P = inputs["x"], inputs["gh"], 2
+    fwd = base.run(x=x, **{k: inputs[k] for k in own}, gh=gy[..., :P])
+    rev = base.run(x=x[:, ::-1], **{k: inputs[k + "_r"] for k in own}, gh=gy[:, ::-1, P:])
+    out = f.run(**inputs)
+    for k in base.contract:
+        if k == "dx":
+            continue
+        np.testing.assert_allclose(out[k], fwd[k], rtol=1e-12, atol=1e-13, err_msg=k)
+        back = rev[k][:, ::-1] if k in ("h", "c", "dh", "dc") else rev[k]
+        np.testing.assert_allclose(out[k + "_r"], back, rtol=1e-12, atol=1e-13, err_msg=k + "_r")
+    np.testing.assert_allclose(out["dx"], fwd["dx"] + rev["dx"][:, ::-1], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(out["y"], np.concatenate([fwd["h"], rev["h"][:, ::-1]], -1), rtol=1e-13, atol=1e-14)
+
+
+def test_keras_never_gets_a_projection_case():
+    """Keras has no projection: no case of any profile gives it one, alone or with a layer structure, and its
+    oracles and structured runner refuse one by name."""
+    from gatecheck.oracles import keras_oracle, structured
+
+    for profile in ("ci", "nightly"):
+        for f in FAMILIES.values():
+            for oracle in {c.oracle for c in grid(profile, f) if "proj" in c.options}:
+                assert ORACLES[oracle].framework != "keras", (profile, f.name, oracle)
+    keras = [o for o in ORACLES.values() if o.framework == "keras"]
+    assert keras and all("proj" not in o.options for o in keras)
+    with pytest.raises(ValueError, match=r"oracle keras-layer does not offer option\(s\) \['proj'\]"):
+        ORACLES["keras-layer"].run(_layered("lstm", ("proj", "bi"))[1], ("proj", "bi"))
+    with pytest.raises(ValueError, match=r"the structured oracles build \['proj'\] with no layer structure"):
+        structured.modelled(keras_oracle.MODEL, ("proj", "bi"))
+
+
+def _layered_torch_cases():
+    return [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-layer"]) if c.options in LAYERED]
+
+
+def test_torch_layer_agrees_with_the_reference_on_every_ci_layered_proj_case(request):
+    """nn.LSTM(proj_size=P, bidirectional=True, num_layers=2): h_0 (P wide) and c_0 (H wide) layer-major, the
+    second layer's input 2P wide, weight_hr_l{k}[_reverse] of every part compared through dWr."""
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    cases = _layered_torch_cases()
+    assert {c.options for c in cases} == set(LAYERED) and len(cases) == 12
+    assert {lstm_proj.proj_size(c.H) for c in cases} == {1, 2}
+    for case in cases:
+        report = run_case(case, ORACLES["torch-layer"])
+        assert report.ok, report.message()
+        compared = {r.quantity for r in report.results}
+        assert {"dWr" + s for s in PARTS[case.options]} | {"dh0" + s for s in PARTS[case.options]} <= compared
+
+
+@pytest.mark.parametrize("options", LAYERED, ids="-".join)
+def test_torch_layer_sees_a_wrongly_loaded_projection_in_a_layer(options, request, monkeypatch):
+    """Not vacuous: with every weight_hr_l{k}[_reverse] loaded with its rows swapped, each set's case fails."""
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    remap = torch_proj.to_torch
+    monkeypatch.setattr(torch_proj, "to_torch", lambda p: dict(remap(p), weight_hr=remap(p)["weight_hr"][::-1].copy()))
+    case = next(c for c in _layered_torch_cases() if c.options == options and c.dtype == "f64")
+    assert not run_case(case, ORACLES["torch-layer"]).ok
+
+
+@pytest.mark.parametrize("name,oracle", [("lstm", "torch-layer"), ("lstm", "reference"),
+                                         ("lstm-identity", "reference-identity")])
+def test_layered_proj_mutants_are_killed_by_every_ci_case_and_the_reference_is_not(name, oracle, request):
+    """Under each set: the projection's own mutants (carried into the layers, each built on the mutated
+    model), the set's bidirectional and stacked mutants, and the combination's: a layer's Wr read from the
+    first direction (layer) for both."""
+    from conftest import require_framework
+
+    f = FAMILIES[name]
+    require_framework(request.config, ORACLES[oracle].framework)
+    mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o in LAYERED]
+    for s in LAYERED:
+        names = {m.name for o, m in mutants if o == s}
+        structural = {m.name for m in opts.under(f, tuple(o for o in s if o != "proj")).mutants}
+        assert names == {m.name for m in lstm_proj.MUTANTS} | structural | {
+            n for n in ("bi-shared-Wr", "L2-shared-Wr") if n.split("-")[0] in s}, s
+    cases = [c for c in grid("ci", f, oracles=[oracle]) if c.options in LAYERED]
+    assert len(cases) == 12
+    result = killmatrix.matrix(cases, ORACLES, mutants, f)
+    assert result.pop(killmatrix.REFERENCE_ROW) == []
+    per_set = {s: sum(c.options == s for c in cases) for s in LAYERED}
+    for o, m in mutants:
+        assert len(result[killmatrix.row(o, m)]) == per_set[o], killmatrix.row(o, m)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("options", LAYERED, ids="-".join)
+def test_layered_proj_mutants_diverge_where_they_say(name, options):
+    """Against the family's reference: each mutant's first divergence is its ``first`` (a carried projection
+    mutant's is where it shows in the model alone: h t=0, dWr, or the contract)."""
+    from gatecheck import candidate as cand
+
+    f = opts.under(FAMILIES[name], options)
+    oracle = ORACLES[REFERENCE[name]]
+    case = Case(oracle.name, 3, 7, 4, 5, "f64", 0, "std", options)
+    carried = {m.name: m.first for m in lstm_proj.MUTANTS}
+    for m in f.mutants:
+        assert m.first == carried.get(m.name, m.first), m.name
+        try:
+            report = run_case(case, oracle, mut.candidate(f, m), m.name)
+            assert not report.ok, m.name
+            first = report.failures[0].describe()
+        except cand.CandidateError:
+            first = "contract"
+        assert first.startswith(m.first.replace("T-1", str(case.T - 1))), (m.name, first)

@@ -4,6 +4,7 @@ gatecheck.structures): ids, the registry and README, the composed reference agai
 own forward and reverse references, the frameworks' layouts (what makes their oracles agree), the
 candidate's keywords, and the mutants, killed by the ci cases and diverging where they say."""
 
+import dataclasses
 import pathlib
 
 import numpy as np
@@ -46,8 +47,14 @@ def test_combinations_that_mean_nothing_are_refused():
         opts.under(FAMILIES["rnn"], ("rev", "bi"))
     with pytest.raises(ValueError, match=r"does not define option\(s\) \['bi'\]"):
         opts.under(FAMILIES["lstm-head"], ("bi",))  # the head names no output to build layers from
-    with pytest.raises(ValueError, match="combining them is not defined yet"):
-        opts.under(FAMILIES["lstm"], ("proj", "L2"))
+    # an option whose record states no output hook (fd_output) gives no layers: the projection without its hook
+    lstm = FAMILIES["lstm"]
+    proj = lstm.options["proj"]
+    hookless = dataclasses.replace(proj, replace={k: v for k, v in proj.replace.items() if k != "fd_output"})
+    family = dataclasses.replace(lstm, options=dict(lstm.options, proj=hookless))
+    with pytest.raises(ValueError, match=r"options \['proj'\] and \['L2'\]: combining them is not defined yet"):
+        opts.under(family, ("proj", "L2"))
+    assert opts.under(lstm, ("proj", "L2")).applied == ("proj", "L2")  # with its hook it is (tests/test_proj.py)
 
 
 def test_the_registry_and_readme_say_what_each_framework_offers():
@@ -194,8 +201,9 @@ def test_every_structural_mutant_is_killed_and_the_reference_is_not(name, reques
 
     f, oracle = FAMILIES[name], KILLERS[name]
     require_framework(request.config, ORACLES[oracle].framework)
+    # (the projection's layers are tests/test_proj.py's)
     cases = [c for c in grid("ci", f, oracles=[oracle]) if c.dtype == "f64"
-             and any(opts.OPTIONS[o].structural for o in c.options)]
+             and any(opts.OPTIONS[o].structural for o in c.options) and "proj" not in c.options]
     sets = {c.options for c in cases}
     assert sets == {s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options}
     mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o in sets]

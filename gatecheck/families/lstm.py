@@ -154,7 +154,7 @@ STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_r
 
 PROFILES = {
     "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI,
-           lstm_proj.CI, *STRUCTURE_CI],
+           lstm_proj.CI, *STRUCTURE_CI, *lstm_proj.STRUCTURE_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
@@ -162,6 +162,7 @@ PROFILES = {
         REV_NIGHTLY,
         lstm_proj.NIGHTLY,
         *STRUCTURE_NIGHTLY,
+        *lstm_proj.STRUCTURE_NIGHTLY,
     ],
 }
 

@@ -2,7 +2,10 @@
 h_t = (o_t * tanh(c_t)) @ Wr with Wr (H, P), so h, the state fed back, has P < H units while
 c keeps H. The option changes shapes and adds an input, so its ``Variant`` states the derived
 record's inputs, contract, shapes, quantities, inputs and finite-difference hooks outright
-(``Variant.replace``); ``gatecheck.families.lstm`` names it in its options.
+(``Variant.replace``); ``gatecheck.families.lstm`` names it in its options. It states its output
+hook (``fd_output``: h, width P), so bidirectional and stacked layers are built on it, as PyTorch's
+``nn.LSTM(proj_size=P, bidirectional=True, num_layers=2)`` offers (the second layer's input is P wide,
+2P bidirectional), and its mutants are carried into those layers (``Variant.in_layers``).
 """
 
 import functools
@@ -12,6 +15,7 @@ import numpy as np
 from gatecheck.cases import case_rng, scales
 from gatecheck.family import Quantity, Variant
 from gatecheck.mutants import Mutant
+from gatecheck.options import blocks
 from gatecheck.reference import lstm
 
 INPUTS = ("x", "h0", "c0", "W", "U", "b", "Wr", "gh", "gc")
@@ -59,32 +63,59 @@ def quantities(base):
     return dict(base, dWr=Quantity("dWr", 2, "", ("j", "p"), "dWr", meaning="projection gradient (H, P)"))
 
 
+def _forward(inputs, x, h0, c0, output):
+    return lstm.forward(x, h0, c0, inputs["W"], inputs["U"], inputs["b"], output, Wr=inputs["Wr"])
+
+
+def _moved(inputs, t, which, offset, output):
+    """(the forward pass up to step t, h_t, c_t) with h_t or c_t moved by ``offset`` (moving c_t
+    moves h_t = m_t @ Wr through m_t = o_t * tanh(c_t))."""
+    head = _forward(inputs, inputs["x"][:, : t + 1], inputs["h0"], inputs["c0"], output)
+    h_t, c_t = head["h"][:, t], head["c"][:, t]
+    if which == "h":
+        h_t = h_t + offset
+    else:
+        c_t = c_t + offset
+        h_t = lstm.hidden(head["gates"][:, t], c_t, output) @ inputs["Wr"]
+    return head, h_t, c_t
+
+
 def fd_hooks(output):
     """(loss, state loss) of the projected LSTM, for finite differences: as the family's hooks,
-    with h_t = m_t @ Wr (moving c_t moves h_t through m_t = o_t * tanh(c_t))."""
-    def forward(inputs, x, h0, c0):
-        return lstm.forward(x, h0, c0, inputs["W"], inputs["U"], inputs["b"], output, Wr=inputs["Wr"])
-
+    with h_t = m_t @ Wr."""
     def loss(inputs):
-        fwd = forward(inputs, inputs["x"], inputs["h0"], inputs["c0"])
+        fwd = _forward(inputs, inputs["x"], inputs["h0"], inputs["c0"], output)
         return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
 
     def state_loss(inputs, t, which, offset):
         x, gh, gc = inputs["x"], inputs["gh"], inputs["gc"]
-        head = forward(inputs, x[:, : t + 1], inputs["h0"], inputs["c0"])
-        h_t, c_t = head["h"][:, t], head["c"][:, t]
-        if which == "h":
-            h_t = h_t + offset
-        else:
-            c_t = c_t + offset
-            h_t = lstm.hidden(head["gates"][:, t], c_t, output) @ inputs["Wr"]
+        head, h_t, c_t = _moved(inputs, t, which, offset, output)
         total = np.sum(gh[:, :t] * head["h"][:, :t]) + np.sum(gh[:, t] * h_t)
         if t == x.shape[1] - 1:
             return total + np.sum(gc * c_t)
-        tail = forward(inputs, x[:, t + 1 :], h_t, c_t)
+        tail = _forward(inputs, x[:, t + 1 :], h_t, c_t, output)
         return total + lstm.loss(tail["h"], tail["c"][:, -1], gh[:, t + 1 :], gc)
 
     return loss, state_loss
+
+
+def fd_output_of(output):
+    """The projected LSTM's output sequence h (B, T, P), with h_t (width P) or c_t (width H) moved
+    by ``offset`` at step t when ``moved`` = (t, which, offset) and the sequence run on from there:
+    the finite-difference hook that bidirectional and stacked layers of the model are built from
+    (``Family.fd_output``)."""
+    def fd_output(inputs, moved=None):
+        x = inputs["x"]
+        if moved is None:
+            return _forward(inputs, x, inputs["h0"], inputs["c0"], output)["h"]
+        t = moved[0]
+        head, h_t, c_t = _moved(inputs, *moved, output)
+        parts = [head["h"][:, :t], h_t[:, None]]
+        if t < x.shape[1] - 1:
+            parts.append(_forward(inputs, x[:, t + 1 :], h_t, c_t, output)["h"])
+        return np.concatenate(parts, axis=1)
+
+    return fd_output
 
 
 # Finite-difference cases (H >= 2): B=1, T=1, D != H, P = 1 and P > 1, every regime.
@@ -97,6 +128,13 @@ CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 5, 3, 2), 1, "zero"), ((2, 12, 
                   ((2, 9, 3, 4), 3, "longmem")], options=("proj",))
 NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)], seeds=range(3),
                special_seeds=range(1), regimes=lambda shape: ["zero", "longmem", "sat"], options=("proj",))
+
+# Projection with bidirectional and stacked layers: what nn.LSTM(proj_size=P, bidirectional=True, num_layers=2)
+# offers (torch-layer; Keras has no projection), ci on two points (P = 2 and P = 1, D != H), nightly on the
+# projection's nightly shapes with fewer seeds.
+STRUCTURAL = (("proj", "bi"), ("proj", "L2"), ("proj", "bi", "L2"))
+STRUCTURE_CI = blocks(dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 3, 2), 2, "sat")]), STRUCTURAL)
+STRUCTURE_NIGHTLY = blocks(dict(NIGHTLY, seeds=range(2)), STRUCTURAL)
 
 CONTRACT = """\
 run(x, h0, c0, W, U, b, Wr, gh, gc) -> mapping with
@@ -146,6 +184,7 @@ def variant(output, base_make_inputs, base_quantities):
         run=lstm.run_proj if output == "tanh" else functools.partial(lstm.run_proj, output=output),
         mutants=MUTANTS,
         mutant_bind=bind(output),
+        in_layers=True,
         replace=dict(
             inputs=INPUTS,
             contract=CONTRACT_KEYS,
@@ -154,6 +193,7 @@ def variant(output, base_make_inputs, base_quantities):
             make_inputs=make_inputs(base_make_inputs),
             fd_loss=loss,
             fd_state_loss=state_loss,
+            fd_output=fd_output_of(output),
             fd_points=FD_POINTS,
             contract_doc=CONTRACT % ("tanh(c_t)" if output == "tanh" else "c_t"),
         ),

@@ -6,6 +6,9 @@ PyTorch  ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``bidirectional=True`` and `
          parameters ``weight_ih_l{k}[_reverse]``; ``h_0``/``h_n`` (and ``c_0``/``c_n``) of shape
          (num_layers * directions, B, H), layer-major ([layer 0 forward, layer 0 reverse, layer 1
          forward, layer 1 reverse]); the output is [forward, reverse] on the last axis. Concat only.
+         With ``proj_size=P`` (the LSTM's ``proj``, a ``Model.own`` option) h_0 and the output are
+         P wide per direction (c_0 keeps H), ``weight_hr_l{k}[_reverse]`` (P, H) joins the
+         parameters and the second layer's input is P wide (2P bidirectional).
 Keras    ``keras.layers.Bidirectional(layer, merge_mode=...)`` (the backward layer is the forward
          one's copy with go_backwards=True; Bidirectional flips its sequence back to time order and
          returns [output, forward states..., backward states...]; merge_mode=None returns the two
@@ -19,6 +22,7 @@ framework returns the two directions apart (concat, none), each direction's h. T
 states and deltas of the layers inside stay in the frameworks' loops.
 """
 
+import contextlib
 import functools
 from typing import Callable, NamedTuple
 
@@ -42,14 +46,29 @@ class Model(NamedTuple):
     keras_kwargs: dict = {}
     keras_assign: Callable = None  # (cell, canonical inputs of one layer and direction)
     keras_grads: Callable = None  # (gradient list starting with the cell's weights, cell) -> (canonical, rest)
+    width: str = "h0"  # the initial state whose last axis is the module's hidden size H (c0 under proj)
+    torch_args: Callable = None  # inputs -> module arguments read from their widths: {"proj_size": P}
+    torch_context: Callable = contextlib.nullcontext  # the context the module runs in (a backend note silenced)
+    # The family options (not structural) the runner also builds with a structure: option name -> the
+    # Model under it (the LSTM's proj: proj_size, weight_hr). Any other option but no bias is refused.
+    own: dict = {}
+
+
+def modelled(model, options):
+    """The model a structured runner builds under ``options``: ``model``, or the ``Model`` of its own
+    option among them (``Model.own``); any other option but no bias and the structural ones is refused."""
+    other = [o for o in options if not opts.OPTIONS[o].structural and o != "nobias" and o not in model.own]
+    if other:
+        raise ValueError(f"options {list(options)}: the structured oracles build {other} with no layer structure")
+    own = [o for o in options if o in model.own]
+    if len(own) > 1:
+        raise ValueError(f"options {list(options)}: the structured oracles build one of {own} at a time")
+    return model.own[own[0]] if own else model
 
 
 def structure(options):
-    """(merge mode or None, number of layers) of a case's options; no option but no bias may come
-    with them (the structured runners build nothing else)."""
-    other = [o for o in options if not opts.OPTIONS[o].structural and o != "nobias"]
-    if other:
-        raise ValueError(f"options {list(options)}: the structured oracles build {other} with no layer structure")
+    """(merge mode or None, number of layers) of a case's options (which other options may come with
+    them is the model's: ``modelled``)."""
     return opts.merge(options), 2 if "L2" in options else 1
 
 
@@ -106,8 +125,8 @@ def observed(model, options, merged_apart):
     output = "out" if opts.masking(options) else "h"  # under a mask the output is not the state
     names = ["dx"]
     for s in suffixes(options):
-        names += [q + s for q in model.observes]
-        names += [q + s for q in final_states(model, options) if q not in model.observes]
+        names += [q + s for q in modelled(model, options).observes]
+        names += [q + s for q in final_states(model, options) if q not in modelled(model, options).observes]
     if merge:
         names.append("y" + top)
         if merged_apart:
@@ -136,16 +155,19 @@ def _run_torch(model, inputs, options):
     from gatecheck.oracles.frameworks import import_torch
 
     torch = import_torch()
+    model = modelled(model, options)
     merge, depth = structure(options)
     if merge not in (None, "concat"):
         raise ValueError(f"PyTorch concatenates its directions; merge {merge} is not offered")
     if opts.masking(options) not in (None, opts.MASKS["len"]):
         raise ValueError(f"options {list(options)}: PyTorch's packed sequences output zeros past each length on "
                          f"right-padded rows (len); Keras masking is not offered")
-    D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
+    D, H = inputs["x"].shape[2], inputs[model.width].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
+    sized = model.torch_args(inputs) if model.torch_args else {}
     module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
-                                                 dtype=dtype, bias=torch_oracle.bias(options), **model.torch_kwargs)
+                                                 dtype=dtype, bias=torch_oracle.bias(options), **model.torch_kwargs,
+                                                 **sized)
     names = suffixes(options)
     for n, s in enumerate(names):
         model.torch_load(module, part(inputs, s), _torch_suffix(n, bool(merge)))
@@ -156,7 +178,8 @@ def _run_torch(model, inputs, options):
     if opts.masking(options):  # variable lengths: a packed batch in, padded back to T out
         lengths = torch.from_numpy(right_padded_lengths(inputs[layers.MASK]))
         packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    seq, finals = module(packed, tuple(initial) if len(initial) > 1 else initial[0])
+    with model.torch_context():
+        seq, finals = module(packed, tuple(initial) if len(initial) > 1 else initial[0])
     if opts.masking(options):
         seq, _ = torch.nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
     finals = finals if isinstance(finals, tuple) else (finals,)
@@ -178,7 +201,8 @@ def _run_torch(model, inputs, options):
     y = seq.detach().numpy()
     output = "out" if opts.masking(options) else "h"
     if merge:
-        out.update({"y" + top: y, output + top: y[..., :H], output + layers.REVERSE + top: y[..., H:]})
+        half = y.shape[-1] // 2  # each direction's output width: H, or P with a projection
+        out.update({"y" + top: y, output + top: y[..., :half], output + layers.REVERSE + top: y[..., half:]})
     else:
         out[output + top] = y
     return out
@@ -263,6 +287,7 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
 def _run_keras(model, build, inputs, options):
     from gatecheck.oracles import keras_oracle
 
+    modelled(model, options)  # Keras' models have no option of their own: any but no bias is refused
     merge, depth = structure(options)
     declined = declines_keras(options)
     if declined:

@@ -127,8 +127,15 @@ def _cell_outputs(torch, cell, t, hs, cs):
 _PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
 
 # The LSTM's structure (bidirectional, two layers: gatecheck.oracles.structured); c_n is its second state.
-MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")}, observes=("cT", "dh0", "dc0") + _PARAMS,
-                         torch_module="LSTM", torch_load=load, torch_grads=param_grads)
+# Under proj: nn.LSTM(H, proj_size=P) with H c0's width and P h0's, weight_hr_l{k}[_reverse] of every layer
+# and direction through the projection's remaps (looked up when called), and dWr of each.
+_PLAIN = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")}, observes=("cT", "dh0", "dc0") + _PARAMS,
+                          torch_module="LSTM", torch_load=load, torch_grads=param_grads)
+MODEL = _PLAIN._replace(own={"proj": _PLAIN._replace(
+    observes=_PLAIN.observes + ("dWr",), width="c0", torch_args=lambda inputs: {"proj_size": inputs["h0"].shape[1]},
+    torch_load=lambda module, inputs, suffix: load(module, inputs, suffix, torch_proj.to_torch),
+    torch_grads=lambda module, suffix: param_grads(module, suffix, torch_proj.grads_from_torch),
+    torch_context=torch_proj.quiet)})
 STRUCTURES = frozenset({"bi", "L2", "len"})
 
 TORCH_LAYER = Oracle(
