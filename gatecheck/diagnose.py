@@ -14,6 +14,12 @@ float64 against its family's reference:
 
 A hypothesis is reported only when it explains the candidate's numbers to float64
 precision (``gatecheck.tolerance.CLOSE``), never by pattern alone.
+
+Under layer options the family's hypotheses and mutants are tried on each part of the case
+(``gatecheck.parts``: the whole layer under no bias or reverse, each direction and layer of a
+bidirectional layer or a stack) that differs from its own reference, as cases of the family's own
+model, and each finding names its part; the gate orders are tried on every part at once, then on
+each part whose forward pass differs; the options' own mutants on the whole contract.
 """
 
 import itertools
@@ -21,26 +27,29 @@ import itertools
 import numpy as np
 
 from gatecheck import candidate as cand
-from gatecheck import mutants
+from gatecheck import mutants, parts
 from gatecheck.battery import view
 from gatecheck.compare import close, compare, contract_value, undefined_entries
+from gatecheck.options import under
 
 
-def _permuted(inputs, family, order):
-    """Inputs whose gate blocks are laid out as ``order`` (gate names, block by block)."""
+def _permuted(inputs, family, gated, order):
+    """Inputs whose ``gated`` blocks are laid out as ``order`` (gate names, block by block)."""
     idx = [family.gates.index(name) for name in order]
-    return dict(inputs, **{k: inputs[k][idx] for k in family.gated})
+    return dict(inputs, **{k: inputs[k][idx] for k in gated})
 
 
-def _swapped(inputs, family):
-    a, b = family.swappable
-    return dict(inputs, **{a: inputs[b], b: inputs[a]})
+def _swapped(inputs, swaps):
+    out = dict(inputs)
+    for a, b in swaps:
+        out[a], out[b] = inputs[b], inputs[a]
+    return out
 
 
-def _unpermute_grads(result, family, order):
+def _unpermute_grads(result, family, gated, order):
     """Candidate gradients of its own blocks -> canonical per-gate gradients."""
     out = dict(result)
-    for key in ("d" + k for k in family.gated):
+    for key in ("d" + k for k in gated):
         if key in result:
             canon = np.empty_like(result[key])
             for j, name in enumerate(order):
@@ -56,20 +65,22 @@ def _try(candidate, inputs, family):
         return None
 
 
-def gate_layout(candidate, inputs, ref, family):
-    """Find a gate order (and, with D == H, the swapped concatenation) under which the
-    candidate's forward pass matches. Returns a sentence, or None."""
+def gate_layout(candidate, inputs, ref, family, scope=None):
+    """Find a gate order (and, where its swappable inputs are square, the swapped concatenation)
+    of ``scope``'s inputs (``gatecheck.parts.Scope``; default the family's gated inputs) under which
+    the candidate's forward pass (the scope's) matches. Returns a sentence, or None."""
+    scope = scope or parts.Scope("", family.gated, (family.swappable,) if family.swappable else (), family.forward)
     gates = family.gates
-    square = bool(family.swappable) and inputs[family.swappable[0]].shape == inputs[family.swappable[1]].shape
+    square = bool(scope.swaps) and all(inputs[a].shape == inputs[b].shape for a, b in scope.swaps)
     layouts = [(order, False) for order in itertools.permutations(gates)]
     if square:
         layouts += [(order, True) for order in itertools.permutations(gates)]
     for order, swap in layouts:
         if order == gates and not swap:
             continue
-        fed = _permuted(_swapped(inputs, family) if swap else inputs, family, order)
+        fed = _permuted(_swapped(inputs, scope.swaps) if swap else inputs, family, scope.gated, order)
         got = _try(candidate, fed, family)
-        if got is None or not all(q in got and close(got[q], ref[q]) for q in family.forward):
+        if got is None or not all(q in got and close(got[q], ref[q]) for q in scope.forward):
             continue
         what = []
         if order != gates:
@@ -79,15 +90,29 @@ def gate_layout(candidate, inputs, ref, family):
                 "your code applies the input weights to h_{t-1} and the recurrent weights to x_t: "
                 "the concatenation order looks swapped ([h; x] vs [x; h])"
             )
-        back = _unpermute_grads(got, family, order)
+        back = _unpermute_grads(got, family, scope.gated, order)
         if swap:
-            a, b = ("d" + k for k in family.swappable)
-            back[a], back[b] = back[b], back[a]
-        rest = [k for k in family.contract if k not in family.forward and k in back and not close(back[k], ref[k])]
+            for a, b in scope.swaps:
+                a, b = "d" + a, "d" + b
+                back[a], back[b] = back[b], back[a]
+        rest = [k for k in family.contract if k not in scope.forward and k in back and not close(back[k], ref[k])]
+        its = "its" if scope.label else "the"
         tail = "; with that layout every quantity matches" if not rest else (
-            f"; with that layout the forward pass matches but {', '.join(rest)} still differ")
-        return "; ".join(what) + tail
+            f"; with that layout {its} forward pass matches but {', '.join(rest)} still differ")
+        return (f"{scope.label}: " if scope.label else "") + "; ".join(what) + tail
     return None
+
+
+def layouts(candidate, inputs, ref, got, family, options):
+    """Gate layouts under ``options`` (``family``: its own record): the whole layer's; for a layer
+    structure, every part's at once, else each part's whose forward pass differs alone."""
+    record = under(family, options)
+    tried = parts.scopes(family, options)
+    found = gate_layout(candidate, inputs, ref, record, tried[0])
+    if found or len(tried) == 1:
+        return [found] if found else []
+    wrong = [s for s in tried[1:] if any(not close(got[k], ref[k]) for k in s.forward if k in got)]
+    return [f for f in (gate_layout(candidate, inputs, ref, record, s) for s in wrong) if f]
 
 
 def known_bug(inputs, got, quantities, family, skip=()):
@@ -105,6 +130,33 @@ def known_bug(inputs, got, quantities, family, skip=()):
                for q in quantities):
             found.append(f"matches the known bug '{m.name}': {m.wrong} ({m.why})")
     return found
+
+
+def _hypotheses(hypotheses, inputs, ref, got):
+    found = []
+    for hypothesis in hypotheses:
+        try:
+            sentence = hypothesis(inputs, ref, got)
+        except KeyError:  # the candidate (or the part) does not expose what this hypothesis needs
+            continue
+        if sentence:
+            found.append(sentence)
+    return found
+
+
+def part_findings(part, family):
+    """``family``'s hypotheses and mutants on one part of a case (``gatecheck.parts``) that differs
+    from its reference, each finding named by the part (a reversed part's steps in processing order)."""
+    if not parts.differs(part):
+        return []
+    steps = part.label
+    if part.reversed:  # t in a hypothesis' sentence counts the steps processed
+        steps = f"{part.label}, steps in processing order" if part.label else \
+            "steps in processing order (t = 0 is the step on x[:, T-1])"
+    named = [f"{steps}: {f}" if steps else f for f in _hypotheses(family.hypotheses, part.inputs, part.ref, part.got)]
+    compared = [q for q, spec in family.quantities.items() if spec.source in part.got]
+    return named + [f"{part.label}: {f}" if part.label else f
+                    for f in known_bug(part.inputs, part.got, compared, family)]
 
 
 def pattern(report, T):
@@ -173,10 +225,8 @@ def diagnose(candidate, case, family, name="candidate", localise=True):
     reference; return (report, text)."""
     from gatecheck.oracles import reference_oracle
 
-    from gatecheck.options import under
-
     oracle = reference_oracle(family.name)
-    family = under(family, case.options)
+    own, family = family, under(family, case.options)
     case64 = case._replace(oracle=oracle.name, dtype="f64")
     inputs, truth, yard = view(case64, family)
     ref = family.run(**inputs)
@@ -193,27 +243,26 @@ def diagnose(candidate, case, family, name="candidate", localise=True):
                      undefined=undefined_entries(family, inputs, quantities))
     if report.ok:
         return report, "diagnosis: in float64 the candidate matches the reference"
-    findings = []
+    findings, notes = [], []
     if family.gates and any(table_[r.quantity].phase == 0 for r in report.failures):
-        layout = gate_layout(candidate, inputs, ref, family)
-        if layout:
-            findings.append(layout)
-    for hypothesis in family.hypotheses:
-        try:
-            found = hypothesis(inputs, ref, got)
-        except KeyError:  # the candidate does not expose what this hypothesis needs
-            continue
-        if found:
-            findings.append(found)
-    findings += known_bug(inputs, got, quantities, family)
+        findings += layouts(candidate, inputs, ref, got, own, case.options)
+    if family is not own:  # hypotheses an option states for its own contract (none so far)
+        findings += _hypotheses(family.hypotheses, inputs, ref, got)
+    split, not_split = parts.split(own, case.options, inputs, ref, got)
+    if not_split:
+        notes.append(not_split)
+    for part in split:
+        findings += part_findings(part, own)
+        if part.withheld:
+            notes.append(f"{part.label}: {part.withheld}")
+    if family is not own:  # the option's own mutants, on the whole contract
+        findings += known_bug(inputs, got, quantities, family)
     lines = [f"diagnosis ({case64.id}, float64, against the reference):", "  " + pattern(report, case.T)]
-    if findings:
-        lines += [f"  - {f}" for f in findings]
-    else:
-        lines.append("  - no known bug shape explains it")
-        if localise:
-            from gatecheck import localise as loc
+    lines += [f"  - {f}" for f in findings] or ["  - no known bug shape explains it"]
+    lines += [f"  ({note})" for note in notes]
+    if not findings and localise:
+        from gatecheck import localise as loc
 
-            lines += ["  " + line for line in loc.localise(candidate, case64, family, name)]
+        lines += ["  " + line for line in loc.localise(candidate, case64, family, name)]
     lines.append(table(report, case.T))
     return report, "\n".join(lines)

@@ -313,7 +313,7 @@ def _variant(family, name):
         gated=tuple(k for k in base.gated if k not in dropped_in),
         mutants=variant.mutants,
         mutant_bind=variant.mutant_bind,
-        hypotheses=(),  # the diagnosis' layout hypotheses are stated for the whole contract
+        hypotheses=(),  # the family's are tried on the family's model under it (gatecheck.parts)
         isolating=None,
         step_parts=None,
         examples={},

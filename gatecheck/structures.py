@@ -407,7 +407,8 @@ def _composite(record, suffix, build, parts, **fields):
     its reference from ``build`` (a module of gatecheck.reference.layers -> the run), its
     finite-difference hooks from ``parts`` (inputs, moved state -> (output, (final states' terms,
     their magnitude))), the record's inputs, gated inputs, states and removed keys with their
-    twins, no family hypotheses; ``fields``: what each structure states itself."""
+    twins, no family hypotheses (the diagnosis tries them per direction and layer: gatecheck.parts);
+    ``fields``: what each structure states itself."""
     up = record.upstream
     return dataclasses.replace(
         record,

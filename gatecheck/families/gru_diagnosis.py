@@ -116,7 +116,7 @@ def last_step_only(reset):
             "dbx": dzx.sum(axis=0),
             "dbh": dzh.sum(axis=0),
         }
-        hits = [k for k, v in last.items() if not close(got[k], ref[k]) and close(got[k], v)]
+        hits = [k for k, v in last.items() if k in got and not close(got[k], ref[k]) and close(got[k], v)]
         if hits:
             verb = "matches" if len(hits) == 1 else "match"
             return (f"{ld._join(hits)} {verb} only the last step's contribution: "
@@ -134,7 +134,7 @@ def _averaged(inputs, ref, got):
         if n < 2 or n in seen:  # a divisor equal to an earlier one is ambiguous: the first names it
             continue
         seen.add(n)
-        hits = [k for k in _PARAMS if not close(got[k], ref[k]) and close(got[k], ref[k] / n)]
+        hits = [k for k in _PARAMS if k in got and not close(got[k], ref[k]) and close(got[k], ref[k] / n)]
         if hits:
             found.append(f"{ld._join(hits)} {'equals' if len(hits) == 1 else 'equal'} the reference divided by "
                          f"{what} instead of summed")

@@ -99,8 +99,7 @@ def right_padded_lengths(mask):
 def suffixes(options):
     """The canonical suffix of every (layer, direction) in the frameworks' order: layer-major."""
     merge, depth = structure(options)
-    return [(layers.REVERSE if d else "") + (layers.LAYER if k else "")
-            for k in range(depth) for d in range(2 if merge else 1)]
+    return layers.suffixes(bool(merge), depth)
 
 
 def part(inputs, suffix):

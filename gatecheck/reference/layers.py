@@ -28,6 +28,12 @@ REVERSE = "_r"
 LAYER = "_l1"
 
 
+def suffixes(bidirectional, depth):
+    """The suffix of every (layer, direction) of a structure, layer-major (PyTorch's order):
+    "", "_r", "_l1", "_r_l1"."""
+    return [(REVERSE if d else "") + (LAYER if k else "") for k in range(depth) for d in range(2 if bidirectional else 1)]
+
+
 def reversed_run(run, timeless, sequences=("x", "gh")):
     """The model run from t = T-1 down to t = 0: ``run`` on the time-flipped ``sequences`` (and
     mask, where there is one), every per-step output flipped back, so that index t is the state
