@@ -270,3 +270,22 @@ def test_mask_mutants_diverge_where_they_say(name, options):
         first = f"{report.failures[0].quantity} {report.failures[0].label}"
         expected = m.first.replace("T-1", str(case.T - 1))
         assert first.startswith(expected), (m.name, first, expected)
+
+
+def test_the_diagnosis_names_a_mask_bug_whatever_the_deltas_at_masked_steps():
+    """A candidate whose masked steps' deltas follow another convention (not compared) and which has
+    a mask bug is still matched to that bug's mutant."""
+    from gatecheck.diagnose import diagnose
+
+    f = _record("rnn", ("mask",))
+    bug = mut.candidate(f, f.mutants_by_name["mask-initial-output"])
+
+    def run(**inputs):
+        out = dict(bug(**inputs))
+        out["dh"] = out["dh"] + 5 * (1 - inputs["mask"][..., None])
+        return out
+
+    run.options = {"mask"}
+    report, text = diagnose(run, Case("reference-rnn", 3, 7, 4, 5, "f64", 0, "std", ("mask",)), FAMILIES["rnn"])
+    assert not report.ok and "matches the known bug 'mask-initial-output'" in text
+    assert "hypotheses and mutants are not tried under mask" in text
