@@ -8,7 +8,11 @@ keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: th
              whole-sequence layer (the backend's while-loop RNN; cuDNN is off).
 
 Under the reverse option (gatecheck.options) each is built with ``go_backwards=True`` and its
-output sequence is flipped back to the original t (``in_time_order``).
+output sequence is flipped back to the original t (``in_time_order``). Under the structural
+options the layer is built by gatecheck.oracles.structured, and the probed cells of this module,
+of rnn_oracles and of gru_oracles by ``probed_runner``: ``keras.layers.Bidirectional`` and layers in
+sequence around their ``keras.layers.RNN`` loops, so every layer's and direction's per-step states
+and deltas leave (``direction_in_time_order``: how the reverse direction's are indexed by t).
 
 Each is traced once per (D, H, dtype, options), whatever the batch and the number of steps, and reused.
 """
