@@ -82,6 +82,26 @@ def expand(block):
                 yield shape, seed, regime
 
 
+def per_step_traced(oracle):
+    """A traced oracle that observes every quantity (the probed Keras cells): under a structural
+    option it returns every layer's and direction's per-step states and deltas, and each set of
+    options costs it a trace per (D, H, dtype) of about a second (``Oracle.trace_ms`` is the
+    plain cell's)."""
+    return oracle.trace_ms > 0 and not oracle.cannot_observe
+
+
+def structural_ci(points, option_sets, dtypes=("f64", "f32")):
+    """The ci blocks of the structural sets (gatecheck.options.STRUCTURAL): every oracle but the
+    per-step traced ones on ``points`` in every dtype; those on the first point, each set in one
+    dtype, the sets taking turns (bi f64, bisum f32, ...): each set is covered and both dtypes
+    are, at a trace per set rather than two."""
+    others = [dict(points=points, options=o, oracles=lambda oracle: not per_step_traced(oracle))
+              for o in option_sets]
+    cells = [dict(points=points[:1], options=o, dtypes=(dtypes[n % len(dtypes)],), oracles=per_step_traced)
+             for n, o in enumerate(option_sets)]
+    return others + cells
+
+
 def check_profile(profile):
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {sorted(PROFILES)}, got {profile!r}")
@@ -90,7 +110,9 @@ def check_profile(profile):
 def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
-    with ``options`` gives cases to the oracles that run them (``Oracle.offers``)."""
+    with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
+    ``dtypes`` only in those, one with ``oracles`` (a predicate on the ``Oracle``) only to the
+    oracles it holds for."""
     from gatecheck.oracles import ORACLES, battery_oracles
     from gatecheck.options import canonical
 
@@ -101,7 +123,9 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
         for dtype in dtypes:
             for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
-                if not ORACLES[oracle].offers(options):
+                if not ORACLES[oracle].offers(options) or dtype not in block.get("dtypes", (dtype,)):
+                    continue
+                if not block.get("oracles", lambda o: True)(ORACLES[oracle]):
                     continue
                 for shape, seed, regime in expand(block):
                     cases.append(Case(oracle, *shape, dtype, seed, regime, options))

@@ -14,7 +14,7 @@ from gatecheck import killmatrix
 from gatecheck import mutants as mut
 from gatecheck import options as opts
 from gatecheck.battery import run_case
-from gatecheck.cases import Case, grid
+from gatecheck.cases import Case, grid, per_step_traced
 from gatecheck.families import FAMILIES
 from gatecheck.oracles import ORACLES, battery_oracles, reference_oracle
 from gatecheck.reference import layers
@@ -71,13 +71,21 @@ def test_the_registry_and_readme_say_what_each_framework_offers():
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_every_structured_oracle_has_ci_cases_of_every_set_it_offers(name):
+    """The probed cells (a trace of about a second per set and dtype) take each set once, the sets
+    taking turns between the dtypes; every other oracle takes each set in both, on 2 points."""
     f = FAMILIES[name]
     cases = grid("ci", f)
     for oracle in battery_oracles(name):
         offered = [s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options]
+        sparse = per_step_traced(ORACLES[oracle])
         for s in offered:
             mine = [c for c in cases if c.oracle == oracle and c.options == s]
-            assert {c.dtype for c in mine} == {"f32", "f64"} and len(mine) >= 4, (oracle, s)
+            if sparse:
+                assert len(mine) == 1, (oracle, s)
+            else:
+                assert {c.dtype for c in mine} == {"f32", "f64"} and len(mine) >= 4, (oracle, s)
+        if sparse and offered:
+            assert {c.dtype for c in cases if c.oracle == oracle and c.options in offered} == {"f32", "f64"}
     if name == "lstm-head":
         assert not [c for c in cases if c.options]
 
@@ -158,7 +166,8 @@ def test_torch_layer_major_states_are_what_makes_it_agree(request, monkeypatch):
     assert not run_case(case, o, f.run, "reference").ok
 
 
-@pytest.mark.parametrize("oracle", ["keras-layer", "keras-rnn-layer", "keras-gru-layer-before"])
+@pytest.mark.parametrize("oracle", ["keras-layer", "keras-rnn-layer", "keras-gru-layer-before", "keras-cell",
+                                    "keras-gru-cell"])
 def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, monkeypatch):
     """Keras' Bidirectional takes and returns [forward states, backward states]: given the two
     directions' weights in the other order, the case fails."""
@@ -172,6 +181,55 @@ def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, m
     assert run_case(case, o, f.run, "reference").ok
     monkeypatch.setattr(structured, "suffixes", lambda options: ["_r", ""])
     assert not run_case(case, o, f.run, "reference").ok
+
+
+CELLS = {"keras-cell": ("h", "c"), "keras-rnn-cell": ("h",), "keras-gru-cell": ("h",),
+         "keras-gru-cell-before": ("h",)}
+
+
+def _failed(case, oracle, f):
+    return {r.quantity for r in run_case(case, oracle, f.run, "reference").failures}
+
+
+@pytest.mark.parametrize("oracle", ["keras-cell", "keras-gru-cell-before"])
+def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, request, monkeypatch):
+    """The probed cells in a stack of bidirectional layers compare every layer's and direction's
+    per-step states and deltas. The reverse direction's layer returns its states in processing
+    order (flipped back here) and its probes' gradients by the original t (the probes are inputs
+    beside x): its probes read in processing order fail its deltas alone, its states left in
+    processing order its states alone (C_T is Keras' returned state, not read from the sequence)."""
+    from conftest import require_framework
+    from gatecheck.oracles import keras_oracle
+
+    o = ORACLES[oracle]
+    require_framework(request.config, o.framework)
+    options = ("bi", "L2")
+    case = Case(oracle, 3, 7, 4, 5, "f64", 0, "std", options)
+    f = opts.under(FAMILIES[o.family], options)
+    report = run_case(case, o, f.run, "reference")
+    assert report.ok, report.message()
+    states = CELLS[oracle]
+    every = [(p + k, s) for k in states for p in ("", "d") for s in ("", "_r", "_l1", "_r_l1")]
+    assert {k + s for k, s in every} | {"y", "y_l1", "dx"} <= {r.quantity for r in report.results}
+
+    def probes_in_processing_order(sequence, deltas, backwards):
+        return (sequence[:, ::-1], deltas[:, ::-1]) if backwards else (sequence, deltas)
+
+    monkeypatch.setattr(keras_oracle, "direction_in_time_order", probes_in_processing_order)
+    assert _failed(case, o, f) == {k + s for k, s in every if k.startswith("d") and s.startswith("_r")}
+    monkeypatch.setattr(keras_oracle, "direction_in_time_order", lambda sequence, deltas, backwards: (sequence, deltas))
+    assert _failed(case, o, f) == {k + s for k, s in every if not k.startswith("d") and s.startswith("_r")}
+
+
+def test_the_cells_of_pytorch_offer_no_structure():
+    """nn.LSTMCell, nn.RNNCell and nn.GRUCell have no direction or layers: their oracles offer no
+    structural option (the torch layers do), and the README's options table says so."""
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith(("| `bi` |", "| `L2` |"))]
+    for o in ORACLES.values():
+        if o.framework == "torch" and o.family in NAMES and "dh" in o.observes:
+            assert not {n for n in o.options if opts.OPTIONS[n].structural}, o.name
+            assert all(f"`{o.name}`" in row for row in rows), o.name
 
 
 def test_a_candidate_is_told_the_structure_by_keywords():
@@ -190,20 +248,25 @@ def test_a_candidate_is_told_the_structure_by_keywords():
 
 # --- the mutants ----------------------------------------------------------------------------------------------
 
-# Per family, the oracle whose f64 ci cases of each set must kill every mutant of the set.
-KILLERS = {"lstm": "keras-layer", "lstm-identity": "reference-identity", "rnn": "keras-rnn-layer",
-           "gru": "torch-gru-layer", "gru-reset-before": "keras-gru-layer-before"}
+# Per family, the oracles whose f64 ci cases of each set must kill every mutant of the set: a layer
+# oracle, and a probed cell (whose set may be f32 only: it takes each set in one dtype) of each kind,
+# with two states (LSTM) and with one (the RNN's, the cheapest to trace: the GRUs' run the same code).
+KILLERS = {"lstm": ("keras-layer", "keras-cell"), "lstm-identity": ("reference-identity",),
+           "rnn": ("keras-rnn-layer", "keras-rnn-cell"), "gru": ("torch-gru-layer",),
+           "gru-reset-before": ("keras-gru-layer-before",)}
 
 
-@pytest.mark.parametrize("name", sorted(KILLERS))
-def test_every_structural_mutant_is_killed_and_the_reference_is_not(name, request):
+@pytest.mark.parametrize("name, oracle", [(n, o) for n, names in sorted(KILLERS.items()) for o in names])
+def test_every_structural_mutant_is_killed_and_the_reference_is_not(name, oracle, request):
     from conftest import require_framework
 
-    f, oracle = FAMILIES[name], KILLERS[name]
+    f = FAMILIES[name]
     require_framework(request.config, ORACLES[oracle].framework)
     # (the projection's layers are tests/test_proj.py's)
-    cases = [c for c in grid("ci", f, oracles=[oracle]) if c.dtype == "f64"
-             and any(opts.OPTIONS[o].structural for o in c.options) and "proj" not in c.options]
+    cases = [c for c in grid("ci", f, oracles=[oracle])
+             if any(opts.OPTIONS[o].structural for o in c.options) and "proj" not in c.options]
+    in_f64 = {c.options for c in cases if c.dtype == "f64"}
+    cases = [c for c in cases if c.dtype == "f64" or c.options not in in_f64]
     sets = {c.options for c in cases}
     assert sets == {s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options}
     mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o in sets]

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from gatecheck.cases import case_rng, scales
+from gatecheck.cases import case_rng, scales, structural_ci
 from gatecheck.families import gru_diagnosis, gru_mutants
 from gatecheck.family import Family, Quantity, Variant, quantity_table
 from gatecheck.options import STRUCTURAL, STRUCTURAL_NIGHTLY, STRUCTURAL_NOBIAS, blocks
@@ -100,8 +100,9 @@ REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 
 REV_NIGHTLY = dict(NOBIAS_NIGHTLY, regimes=every_regime, options=("rev",))
 
 # Bidirectional and stacked layers (gatecheck.options, STRUCTURAL_*): ci on the no-bias cases' (D, H), one
-# more Keras trace per set and dtype; nightly on the no-bias nightly shapes (with no bias: its regimes).
-STRUCTURE_CI = blocks(dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")]), STRUCTURAL)
+# more Keras trace per set and dtype (the probed cells: one point, each set in one dtype, cases.structural_ci);
+# nightly on the no-bias nightly shapes (with no bias: its regimes).
+STRUCTURE_CI = structural_ci([((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")], STRUCTURAL)
 STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL + STRUCTURAL_NIGHTLY)
                      + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
 

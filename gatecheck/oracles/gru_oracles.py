@@ -41,10 +41,13 @@ def _grads(grads, cell):
     return keras_oracle.weight_grads(grads, cell, gru_layout.grads_from_keras)
 
 
+def _probed_keras_cell(keras, tf):
+    return keras_oracle.probed_one_state_cell(keras.layers.GRUCell)
+
+
 def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False):
     tf, keras = import_keras()
-    cell = keras_oracle.probed_one_state_cell(keras.layers.GRUCell)(H, reset_after=reset_after, dtype=dtype,
-                                                                    use_bias=bias, **_ACTIVATIONS)
+    cell = _probed_keras_cell(keras, tf)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
     return cell, keras_oracle.one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards)
@@ -164,15 +167,16 @@ def _keras(name, family, kind, reset_after):
     what = ("keras.layers.GRU whole sequence (return_sequences, initial_state=[h0])" if whole else
             "keras.layers.GRUCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape")
     run = _run_keras_layer if whole else _run_keras_cell
+    model = KERAS_MODELS[reset_after]
+    base = lambda inputs, options=(): run(inputs, reset_after, options)  # noqa: E731
     return Oracle(name, family, "keras", f"{what}, reset_after={reset_after}" + ("" if reset_after else _MERGED),
                   observes=tuple(q for q in _ALL if not (whole and q == "dh")),
                   cannot_observe={"dh": _LAYER_BLIND} if whole else {},
-                  runner=structured.keras_runner(KERAS_MODELS[reset_after],
-                                                 lambda inputs, options=(): run(inputs, reset_after, options))
-                  if whole else lambda inputs, options=(): run(inputs, reset_after, options),
+                  runner=structured.keras_runner(model, base) if whole
+                  else keras_oracle.probed_runner(model, _probed_keras_cell, base),
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
-                  options=frozenset({"nobias", "rev"}) | (keras_oracle.STRUCTURES if whole else frozenset()),
-                  observes_structured=keras_oracle.observed_layer(KERAS_MODELS[reset_after]) if whole else None,
+                  options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | (keras_oracle.MASKED if whole else frozenset()),
+                  observes_structured=(keras_oracle.observed_layer if whole else keras_oracle.observed_cell)(model),
                   declines=structured.declines_keras if whole else None)
 
 

@@ -8,14 +8,24 @@ keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: th
              whole-sequence layer (the backend's while-loop RNN; cuDNN is off).
 
 Under the reverse option (gatecheck.options) each is built with ``go_backwards=True`` and its
-output sequence is flipped back to the original t (``in_time_order``).
+output sequence is flipped back to the original t (``in_time_order``). Under the structural
+options the layer is built by gatecheck.oracles.structured, and the probed cells of this module,
+of rnn_oracles and of gru_oracles by ``probed_runner``: ``keras.layers.Bidirectional`` and layers in
+sequence around their ``keras.layers.RNN`` loops, so every layer's and direction's per-step states
+and deltas leave (``direction_in_time_order``: how the reverse direction's are indexed by t).
 
 Each is traced once per (D, H, dtype, options), whatever the batch and the number of steps, and reused.
 """
 
+import functools
+
+import numpy as np
+
+from gatecheck.options import OPTIONS
 from gatecheck.oracles import layout, structured
-from gatecheck.oracles.frameworks import import_keras
 from gatecheck.oracles.base import Oracle
+from gatecheck.oracles.frameworks import import_keras
+from gatecheck.reference import layers
 
 _cache = {}
 
@@ -103,20 +113,25 @@ def probed_lstm_cell(keras, tf):
     gradient of the loss with respect to e_c (e_h) at step t is the total dL/dc_t (dL/dh_t),
     every path included. The output is [h_t, c_t], so one ``keras.layers.RNN`` loop (traced
     once, whatever T) gives the states and, through its inputs, the per-step deltas.
+
+    Where several cells read one input (the two directions of a ``Bidirectional``), it is
+    [x_t, probes of slot 0, probes of slot 1, ...] and each cell reads ``slot`` of ``slots``.
     """
     class ProbedLSTMCell(keras.layers.LSTMCell):
-        def __init__(self, units, **kwargs):
+        def __init__(self, units, slot=0, slots=1, **kwargs):
             super().__init__(units, **kwargs)
             self.output_size = 2 * units
+            self.slot, self.slots = slot, slots
             self._probe_c = None
 
         def build(self, input_shape):
-            super().build((input_shape[0], input_shape[-1] - 2 * self.units))
+            super().build((input_shape[0], input_shape[-1] - 2 * self.units * self.slots))
 
         def call(self, inputs, states, training=False):
             H = self.units
-            D = inputs.shape[-1] - 2 * H
-            x, e_h, self._probe_c = inputs[:, :D], inputs[:, D:D + H], inputs[:, D + H:]
+            D = inputs.shape[-1] - 2 * H * self.slots
+            e = D + 2 * H * self.slot
+            x, e_h, self._probe_c = inputs[:, :D], inputs[:, e:e + H], inputs[:, e + H:e + 2 * H]
             h, (_, c) = super().call(x, states, training=training)
             h = h + e_h
             return tf.concat([h, c], axis=-1), [h, c]
@@ -124,6 +139,9 @@ def probed_lstm_cell(keras, tf):
         def _compute_carry_and_output_fused(self, z, c_tm1):
             c, o = super()._compute_carry_and_output_fused(z, c_tm1)
             return c + self._probe_c, o
+
+        def get_config(self):  # Bidirectional rebuilds its forward layer from the config
+            return dict(super().get_config(), slot=self.slot, slots=self.slots)
 
     return ProbedLSTMCell
 
@@ -148,16 +166,25 @@ def probed_one_state_cell(base):
     """``base`` (a Keras cell class whose only state is h: SimpleRNNCell, GRUCell) with a zero
     probe added to each step's h_t, its output and new state: the gradient of the loss with
     respect to the probe, fed as an extra per-step input, is the total dL/dh_t (see
-    ``probed_lstm_cell``)."""
+    ``probed_lstm_cell``, also for ``slot`` of ``slots``)."""
     class Probed(base):
+        def __init__(self, units, slot=0, slots=1, **kwargs):
+            super().__init__(units, **kwargs)
+            self.slot, self.slots = slot, slots
+
         def build(self, input_shape):
-            super().build((input_shape[0], input_shape[-1] - self.units))
+            super().build((input_shape[0], input_shape[-1] - self.units * self.slots))
 
         def call(self, inputs, states, training=False):
-            D = inputs.shape[-1] - self.units
+            H = self.units
+            D = inputs.shape[-1] - H * self.slots
+            e = D + H * self.slot
             h, _ = super().call(inputs[:, :D], states, training=training)
-            h = h + inputs[:, D:]
+            h = h + inputs[:, e:e + H]
             return h, [h]
+
+        def get_config(self):
+            return dict(super().get_config(), slot=self.slot, slots=self.slots)
 
     Probed.__name__ = f"Probed{base.__name__}"
     return Probed
@@ -282,7 +309,177 @@ _WHOLE_SEQUENCE_BLIND = {
 MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")},
                          observes=("cT", "dh0", "dc0", "dW", "dU", "db"), keras_layer="LSTM",
                          keras_kwargs=_ACTIVATIONS, keras_assign=assign, keras_grads=weight_grads)
-STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2", "len", "mask", "maskz"})
+STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2"})
+# Masks: the layers only (layer(x, mask=...)); the probed cells run no mask.
+MASKED = frozenset({"len", "mask", "maskz"})
+
+
+# --- the probed cells in layers: Bidirectional (every merge mode) and two layers in sequence ----------
+
+
+def probed_runner(model, probed, base_run):
+    """The runner of a probed cell oracle: ``base_run`` without structural options, else the probed
+    cells (``probed(keras, tf)``: their class) in ``keras.layers.Bidirectional`` and layers in
+    sequence (``model``: the family's gatecheck.oracles.structured record), one probe tensor per
+    layer with a slot per direction, so that every layer's and direction's per-step deltas leave."""
+    build = functools.partial(_build_probed, model, probed)
+
+    @functools.wraps(base_run)
+    def run(inputs, options=()):
+        if not any(OPTIONS[o].structural for o in options):
+            return base_run(inputs, options)
+        return _run_probed(model, build, inputs, options)
+
+    return run
+
+
+def _recording_rnn(keras):
+    """``keras.layers.RNN`` that keeps what its last call returned: Bidirectional merges its two
+    layers' sequences (under sum, mul and ave the directions' states are not apart in its output),
+    so each direction's per-step states are read from what its own layer returned inside it."""
+    class RecordingRNN(keras.layers.RNN):
+        def call(self, sequences, initial_state=None, mask=None, training=False):
+            result = super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+            self.returned = tuple(result)
+            return result
+
+    return RecordingRNN
+
+
+def _merged_h(tf, output, merge, H, width):
+    """The layer's output y (h merged; h for one direction) from what the layer returned: its cells'
+    outputs are [h_t, c_t] (the LSTM, ``width`` 2H) or h_t (``width`` H)."""
+    if merge is None:
+        return output[..., :H]
+    if merge == "none":  # the pair of outputs
+        return tf.concat([output[0][..., :H], output[1][..., :H]], -1)
+    if merge == "concat":
+        return tf.concat([output[..., :H], output[..., width:width + H]], -1)
+    return output[..., :H]  # sum, mul, ave: elementwise, so the h part of the merge is the merge of h
+
+
+def _build_probed(model, probed, D, H, dtype, bias, merge, depth):
+    tf, keras = import_keras()
+    rnn_class, cell_class = _recording_rnn(keras), probed(keras, tf)
+    per_cell = len(model.states)
+    width_of_cell = per_cell * H  # its probes and its outputs: [h, c] or h
+    directions = 2 if merge else 1
+
+    def rnn(slot):
+        cell = cell_class(H, slot=slot, slots=directions, dtype=dtype, use_bias=bias, **model.keras_kwargs)
+        return rnn_class(cell, return_sequences=True, return_state=True, go_backwards=bool(slot), dtype=dtype)
+
+    stack, width = [], D
+    for _ in range(depth):
+        if merge:
+            with keras.saving.custom_object_scope({c.__name__: c for c in (rnn_class, cell_class)}):
+                layer = keras.layers.Bidirectional(rnn(0), backward_layer=rnn(1), dtype=dtype,
+                                                   merge_mode=None if merge == "none" else merge)
+            parts = [layer.forward_layer, layer.backward_layer]
+        else:
+            layer = rnn(0)
+            parts = [layer]
+        layer.build((None, None, width + directions * width_of_cell))
+        stack.append((layer, parts))
+        width = 2 * H if merge in ("concat", "none") else H
+    cells = [part.cell for _, parts in stack for part in parts]
+    per_layer = per_cell * directions
+    n_states = per_layer * depth
+    spec = [tf.TensorSpec((None, None, D), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
+            tf.TensorSpec((None, None, width), dtype), [tf.TensorSpec((None, H), dtype)] * n_states]
+
+    @tf.function(input_signature=spec)
+    def fn(x, initial, gy, final_upstream):
+        probes = [zero_probes(tf, x, directions * width_of_cell) for _ in stack]
+        with tf.GradientTape() as tape:
+            tape.watch([x] + list(initial) + probes)
+            seq, outputs, sequences, finals = x, [], [], []
+            for k, (layer, parts) in enumerate(stack):
+                result = layer(tf.concat([seq, probes[k]], -1), initial_state=list(initial[k * per_layer:
+                                                                                          (k + 1) * per_layer]))
+                n = 2 if merge == "none" else 1  # the pair of outputs, then the states
+                output = list(result[:2]) if n == 2 else result[0]
+                finals += list(result[n:])  # [forward states, backward states]
+                sequences += [part.returned[0] for part in parts]  # each in its processing order
+                seq = _merged_h(tf, output, merge, H, width_of_cell)
+                outputs.append(seq)
+            loss = tf.reduce_sum(gy * seq)
+            for state, upstream in zip(finals, final_upstream):
+                loss += tf.reduce_sum(upstream * state)
+        grads = tape.gradient(loss, [w for cell in cells for w in weights(cell)] + [x] + list(initial) + probes)
+        return outputs, sequences, finals, grads
+
+    return cells, fn
+
+
+def direction_in_time_order(sequence, deltas, backwards):
+    """One direction's per-step arrays indexed by the original t: the sequence its layer returned
+    (under go_backwards in processing order, tensorflow#40345: flipped back) and its probes'
+    gradients (the probes are inputs beside x, so these are by the original t already)."""
+    return (sequence[:, ::-1] if backwards else sequence), deltas
+
+
+def _run_probed(model, build, inputs, options):
+    merge, depth = structured.structure(options)
+    x = inputs["x"]
+    H = inputs["h0"].shape[1]
+    cells, fn = built(build, x.shape[2], H, x.dtype.name, use_bias(options), merge, depth)
+    names = structured.suffixes(options)
+    for cell, s in zip(cells, names):
+        model.keras_assign(cell, structured.part(inputs, s))
+    initial = [inputs[k + s] for s in names for k in model.states]
+    # Every returned state's upstream gradient: a final state's own input (gc), zeros for the rest
+    # (h_T is the output's last step, whose gradient is in gh).
+    by_index = {index: up for index, up in model.finals.values()}
+    zeros = np.zeros_like(inputs["h0"])
+    upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
+    outputs, sequences, finals, grads = fn(x, initial, inputs["gh"], upstream)
+    out, rest = {}, list(grads)
+    for cell, s in zip(cells, names):
+        n = len(weights(cell))
+        params, _ = model.keras_grads(rest[:n], cell)
+        out.update({k + s: v for k, v in params.items()})
+        rest = rest[n:]
+    out["dx"] = rest[0].numpy()
+    per_cell = len(model.states)
+    initial_grads, probes = rest[1:1 + len(initial)], rest[1 + len(initial):]
+    directions = 2 if merge else 1
+    states = [k[:-1] for k in model.states]  # h0 -> h: the per-step state, in the cell's output order
+    for n, s in enumerate(names):
+        layer, backwards = divmod(n, directions)
+        width = per_cell * H
+        sequence, deltas = direction_in_time_order(sequences[n].numpy(),
+                                                   probes[layer].numpy()[..., backwards * width:(backwards + 1) * width],
+                                                   bool(backwards))
+        for i, k in enumerate(states):
+            out[k + s] = sequence[..., i * H:(i + 1) * H]
+            out["d" + k + s] = deltas[..., i * H:(i + 1) * H]
+        for i, k in enumerate(model.states):
+            out["d" + k + s] = initial_grads[n * per_cell + i].numpy()
+        for q, (index, _) in model.finals.items():
+            out[q + s] = finals[n * per_cell + index].numpy()
+    if merge:
+        out.update({"y" + (layers.LAYER if k else ""): y.numpy() for k, y in enumerate(outputs)})
+    return out
+
+
+def observed_cell(model):
+    """What a probed cell oracle returns under structural options: per layer and direction its
+    per-step states and deltas and what a layer returns of it (``model.observes``), dx, and the
+    merged output y of each bidirectional layer."""
+    per_step = tuple(k[:-1] for k in model.states)
+    per_step += tuple("d" + k for k in per_step)
+
+    def names(options):
+        merge, depth = structured.structure(options)
+        found = ["dx"]
+        for s in structured.suffixes(options):
+            found += [q + s for q in per_step + model.observes]
+        if merge:
+            found += ["y" + (layers.LAYER if k else "") for k in range(depth)]
+        return tuple(found)
+
+    return names
 
 
 def observed_layer(model):
@@ -299,9 +496,10 @@ KERAS_CELL = Oracle(
     framework="keras",
     description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN under tf.GradientTape",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
-    runner=run_cell,
+    runner=probed_runner(MODEL, probed_lstm_cell, run_cell),
     trace_ms=330,
-    options=frozenset({"nobias", "rev"}),
+    options=frozenset({"nobias", "rev"}) | STRUCTURES,
+    observes_structured=observed_cell(MODEL),
 )
 
 KERAS_LAYER = Oracle(
@@ -313,7 +511,7 @@ KERAS_LAYER = Oracle(
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
     runner=structured.keras_runner(MODEL, run_layer),
     trace_ms=240,
-    options=frozenset({"nobias", "rev"}) | STRUCTURES,
+    options=frozenset({"nobias", "rev"}) | STRUCTURES | MASKED,
     observes_structured=observed_layer(MODEL),
     declines=structured.declines_keras,
 )

@@ -28,10 +28,13 @@ def _keras_grads(grads, cell):
     return keras_oracle.weight_grads(grads, cell, rnn_layout.grads_from_keras)
 
 
+def _probed_keras_cell(keras, tf):
+    return keras_oracle.probed_one_state_cell(keras.layers.SimpleRNNCell)
+
+
 def _build_keras_cell(D, H, dtype, bias=True, backwards=False):
     tf, keras = import_keras()
-    cell = keras_oracle.probed_one_state_cell(keras.layers.SimpleRNNCell)(H, activation="tanh", dtype=dtype,
-                                                                          use_bias=bias)
+    cell = _probed_keras_cell(keras, tf)(H, activation="tanh", dtype=dtype, use_bias=bias)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
     return cell, keras_oracle.one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards)
@@ -145,9 +148,10 @@ KERAS_RNN_CELL = Oracle(
     framework="keras",
     description="keras.layers.SimpleRNNCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape",
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
-    runner=run_keras_cell,
+    runner=keras_oracle.probed_runner(KERAS_MODEL, _probed_keras_cell, run_keras_cell),
     trace_ms=210,
-    options=frozenset({"nobias", "rev"}),
+    options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
+    observes_structured=keras_oracle.observed_cell(KERAS_MODEL),
 )
 
 KERAS_RNN_LAYER = Oracle(
@@ -162,7 +166,7 @@ KERAS_RNN_LAYER = Oracle(
     },
     runner=structured.keras_runner(KERAS_MODEL, run_keras_layer),
     trace_ms=160,
-    options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
+    options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | keras_oracle.MASKED,
     observes_structured=keras_oracle.observed_layer(KERAS_MODEL),
     declines=structured.declines_keras,
 )
