@@ -189,7 +189,8 @@ def test_the_grid_gives_each_oracle_the_mask_sets_it_runs():
         cases = grid("ci", FAMILIES[name])
         for oracle in {c.oracle for c in cases}:
             o = ORACLES[oracle]
-            mine = {c.options for c in cases if c.oracle == oracle and opts.masking(c.options)}
+            mine = {c.options for c in cases if c.oracle == oracle and opts.masking(c.options)
+                    and "proj" not in c.options}  # (the projected LSTM's: below)
             if "len" not in o.options:  # the cells: no mask
                 assert not mine, oracle
             elif o.framework == "torch":
@@ -289,3 +290,22 @@ def test_the_diagnosis_names_a_mask_bug_whatever_the_deltas_at_masked_steps():
     report, text = diagnose(run, Case("reference-rnn", 3, 7, 4, 5, "f64", 0, "std", ("mask",)), FAMILIES["rnn"])
     assert not report.ok and "matches the known bug 'mask-initial-output'" in text
     assert "hypotheses and mutants are not tried under mask" in text
+
+
+@pytest.mark.parametrize("options", [("proj", "len"), ("proj", "len", "bi", "L2")], ids="-".join)
+def test_packed_sequences_into_the_projected_lstm(options, request):
+    """nn.LSTM(proj_size=P) takes packed sequences too: torch-layer agrees on the ci cases of the set, and every
+    mutant of the set is killed by each f64 one (h and the output P wide)."""
+    from conftest import require_framework
+
+    require_framework(request.config, "torch")
+    f = _record("lstm", options)
+    cases = [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-layer"]) if c.options == options]
+    assert len(cases) == 4
+    for case in cases:
+        assert run_case(case, ORACLES["torch-layer"]).ok, case.id
+    inputs = _inputs(f)
+    assert f.run(**inputs)["out"].shape[-1] == inputs["h0"].shape[-1] < inputs["c0"].shape[-1]
+    for m in f.mutants:
+        for case in (c for c in cases if c.dtype == "f64"):
+            assert not run_case(case, ORACLES["torch-layer"], mut.candidate(f, m), m.name).ok, (m.name, case.id)

@@ -131,10 +131,12 @@ NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)
 
 # Projection with bidirectional and stacked layers: what nn.LSTM(proj_size=P, bidirectional=True, num_layers=2)
 # offers (torch-layer; Keras has no projection), ci on two points (P = 2 and P = 1, D != H), nightly on the
-# projection's nightly shapes with fewer seeds.
+# projection's nightly shapes with fewer seeds; and packed sequences (len) into the projected LSTM, alone and
+# in a bidirectional stack (MASKED).
 STRUCTURAL = (("proj", "bi"), ("proj", "L2"), ("proj", "bi", "L2"))
-STRUCTURE_CI = blocks(dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 3, 2), 2, "sat")]), STRUCTURAL)
-STRUCTURE_NIGHTLY = blocks(dict(NIGHTLY, seeds=range(2)), STRUCTURAL)
+MASKED = (("proj", "len"), ("proj", "len", "bi", "L2"))
+STRUCTURE_CI = blocks(dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 3, 2), 2, "sat")]), STRUCTURAL + MASKED)
+STRUCTURE_NIGHTLY = blocks(dict(NIGHTLY, seeds=range(2)), STRUCTURAL + MASKED)
 
 CONTRACT = """\
 run(x, h0, c0, W, U, b, Wr, gh, gc) -> mapping with
