@@ -82,20 +82,28 @@ def everywhere(options):
             (True, 2): "both layers and directions"}.get((bool(merge), depth), "")
 
 
-def scopes(family, options):
-    """The gate-layout scopes of ``family`` (its own record) under ``options``: the whole layer;
-    for a bidirectional layer or a stack, every part at once, then each part alone."""
-    options = opts.canonical(options)
+def _under_mask(family, options):
+    """Why ``family``'s hypotheses and mutants are not tried under a mask among ``options`` (None: none)."""
     masked = [o for o in options if o in opts.MASKS]
     if masked:
-        return [], (f"the {family.name} hypotheses and mutants are not tried under {masked[0]}: a row's model runs "
-                    f"on its valid steps only, not on the case's inputs (the mask's own mutants are)")
+        return (f"the {family.name} hypotheses and mutants are not tried under {masked[0]}: a row's model runs on "
+                f"its valid steps only, not on the case's inputs (the mask's own mutants are)")
+    return None
+
+
+def scopes(family, options):
+    """The gate-layout scopes of ``family`` (its own record) under ``options``: the whole layer;
+    for a bidirectional layer or a stack, every part at once, then each part alone; under a mask,
+    every part at once only (a part's inputs are not its model's: ``split``)."""
+    options = opts.canonical(options)
     own, merge, depth = _structure(options)
     record, whole = opts.under(family, own), opts.under(family, options)
-    if not merge and depth == 1:
-        return [Scope("", record.gated, (record.swappable,) if record.swappable else (), record.forward)]
     forward = tuple(dict.fromkeys(q.source for q in whole.quantities.values()
                                   if q.phase == 0 and q.source in whole.contract))
+    if _under_mask(family, options):
+        return [Scope(everywhere(options), whole.gated, (), forward)]
+    if not merge and depth == 1:
+        return [Scope("", record.gated, (record.swappable,) if record.swappable else (), record.forward)]
     found = []
     for n, s in enumerate(layers.suffixes(bool(merge), depth)):
         label = _label(n // (2 if merge else 1), depth, s.startswith(layers.REVERSE), merge, s)
@@ -113,10 +121,9 @@ def split(family, options, inputs, ref, got):
     family's on other inputs). ``inputs``, ``ref``, ``got``: the case's inputs, reference and
     candidate outputs under the options."""
     options = opts.canonical(options)
-    masked = [o for o in options if o in opts.MASKS]
-    if masked:
-        return [], (f"the {family.name} hypotheses and mutants are not tried under {masked[0]}: a row's model runs "
-                    f"on its valid steps only, not on the case's inputs (the mask's own mutants are)")
+    untried = _under_mask(family, options)
+    if untried:
+        return [], untried
     own, merge, depth = _structure(options)
     if own and family.options[own[0]].replace:
         return [], (f"the {family.name} hypotheses and mutants are not tried under {own[0]}: its model is not the "

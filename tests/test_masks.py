@@ -309,3 +309,25 @@ def test_packed_sequences_into_the_projected_lstm(options, request):
     for m in f.mutants:
         for case in (c for c in cases if c.dtype == "f64"):
             assert not run_case(case, ORACLES["torch-layer"], mut.candidate(f, m), m.name).ok, (m.name, case.id)
+
+
+@pytest.mark.parametrize("options", [("mask",), ("len", "bi", "L2")], ids="-".join)
+def test_gate_orders_are_tried_under_a_mask_on_the_whole_layer(options):
+    """A mask bug is not taken for a gate order (the masked layer's forward pass must match under it), and
+    gates permuted in every direction and layer of a masked LSTM are found."""
+    from gatecheck.diagnose import diagnose
+
+    f = _record("lstm", options)
+    case = Case("reference", 3, 7, 4, 5, "f64", 0, "std", f.applied)
+    bug = mut.candidate(f, f.mutants_by_name["mask-steps-update-state"])
+    bug.options = set(options)
+    _, text = diagnose(bug, case, FAMILIES["lstm"])
+    assert "gates look ordered" not in text and "'mask-steps-update-state'" in text
+    order = [0, 1, 3, 2]  # the candidate's blocks i, f, o, g
+
+    def permuted(**inputs):
+        return f.run(**{k: v[order] if k in f.gated else v for k, v in inputs.items()})
+
+    permuted.options = set(options)
+    report, text = diagnose(permuted, case, FAMILIES["lstm"])
+    assert not report.ok and "your gates look ordered i,f,o,g" in text
