@@ -213,7 +213,7 @@ def masked(record, outputs, padding):
     what = {"zero": "0", "carry": "the previous step's (0 before the first valid step)"}[outputs]
     return dataclasses.replace(
         record,
-        run=build(layers),
+        **_built(record, build, parts),
         inputs=record.inputs + (layers.MASK,),
         contract=keys + ("out",),
         shapes=shapes,
@@ -225,21 +225,7 @@ def masked(record, outputs, padding):
         f"state before any) and outputs {what}; returns the above and out (B,T,{out} width), the output, whose "
         f"upstream gradient is {up}; dx and the deltas are 0 at masked steps (the deltas there are not compared); "
         f"called with masked_output={outputs!r}",
-        gated=record.gated,
-        swappable=(),
-        forward=(),
         mutants=masked_mutants(record, outputs),
-        mutant_source=layers,
-        mutant_bind=build,
-        hypotheses=(),
-        isolating=None,
-        step_parts=None,
-        examples={},
-        fd_loss=lambda inputs: _loss(inputs, up, parts(inputs)),
-        fd_state_loss=lambda inputs, t, which, offset: _loss(inputs, up, parts(inputs, (t, which, offset))),
-        fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
-        fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
-        options={},
         output="out",
         shared=record.shared + (layers.MASK,),
         undefined=undefined,
@@ -409,27 +395,13 @@ def _composite(record, suffix, build, parts, **fields):
     their magnitude))), the record's inputs, gated inputs, states and removed keys with their
     twins, no family hypotheses (the diagnosis tries them per direction and layer: gatecheck.parts);
     ``fields``: what each structure states itself."""
-    up = record.upstream
     return dataclasses.replace(
         record,
-        run=build(layers),
+        **_built(record, build, parts),
         inputs=record.inputs + _twins(layer_inputs(record), suffix, ()),
         gated=record.gated + _twins(record.gated, suffix, ()),
-        swappable=(),
-        forward=(),
-        mutant_source=layers,
-        mutant_bind=build,
-        hypotheses=(),
-        isolating=None,
-        step_parts=None,
-        examples={},
-        fd_loss=lambda inputs: _loss(inputs, up, parts(inputs)),
-        fd_state_loss=lambda inputs, t, which, offset: _loss(inputs, up, parts(inputs, (t, which, offset))),
-        fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
-        fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
         states=record.states + _twins(record.states, suffix, ()),
         undefined=(lambda inputs: _twin_map(record.undefined(inputs), suffix)) if record.undefined else None,
-        options={},
         removed=record.removed + _twins(record.removed, suffix),
         **fields,
     )
@@ -442,6 +414,30 @@ def _inner(record, carried=()):
     the first's upstream, say)."""
     return tuple(m._replace(first="") for m in record.mutants
                  if m.name not in carried) if record.mutant_source is layers else ()
+
+
+def _built(record, build, parts):
+    """The fields every layer built from ``record``'s model states alike: its reference from ``build``
+    (a module of gatecheck.reference.layers -> the run) and its mutants as edits of that module, its
+    finite-difference hooks from ``parts`` (inputs, moved state -> (output, (final states' terms, their
+    magnitude))), no family hypotheses, layouts or examples, and no option of its own."""
+    up = record.upstream
+    return dict(
+        run=build(layers),
+        swappable=(),
+        forward=(),
+        mutant_source=layers,
+        mutant_bind=build,
+        hypotheses=(),
+        isolating=None,
+        step_parts=None,
+        examples={},
+        fd_loss=lambda inputs: _loss(inputs, up, parts(inputs)),
+        fd_state_loss=lambda inputs, t, which, offset: _loss(inputs, up, parts(inputs, (t, which, offset))),
+        fd_output=lambda inputs, moved=None: parts(inputs, moved)[0],
+        fd_scale=lambda inputs: _scale(inputs, up, parts(inputs)),
+        options={},
+    )
 
 
 def _twin_map(found, suffix):

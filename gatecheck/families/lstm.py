@@ -176,6 +176,20 @@ z_t[k] = x_t W[k] + h_{t-1} U[k] + b[k]; i,f,o = sigmoid, g = tanh
 c_t = f*c_{t-1} + i*g;  h_t = o*%s;  L = sum(gh*h) + sum(gc*c_T)"""
 
 
+def _moved(inputs, t, which, offset, output):
+    """(the forward pass up to step t, h_t, c_t) with h_t or c_t moved by ``offset`` (moving c_t
+    moves h_t = o_t * tanh(c_t) too)."""
+    x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
+    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
+    h_t, c_t = head["h"][:, t], head["c"][:, t]
+    if which == "h":
+        h_t = h_t + offset
+    else:
+        c_t = c_t + offset
+        h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+    return head, h_t, c_t
+
+
 def fd_hooks(output):
     """(loss, state loss) of the LSTM with this output activation, for finite differences."""
     def loss(inputs):
@@ -185,14 +199,8 @@ def fd_hooks(output):
     def state_loss(inputs, t, which, offset):
         """The loss with h_t or c_t moved by ``offset``; moving c_t also moves
         h_t = o_t * tanh(c_t), so its derivative is the contract's total dL/dc_t."""
-        x, h0, c0, W, U, b, gh, gc = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b", "gh", "gc"))
-        head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
-        h_t, c_t = head["h"][:, t], head["c"][:, t]
-        if which == "h":
-            h_t = h_t + offset
-        else:
-            c_t = c_t + offset
-            h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+        x, W, U, b, gh, gc = (inputs[k] for k in ("x", "W", "U", "b", "gh", "gc"))
+        head, h_t, c_t = _moved(inputs, t, which, offset, output)
         total = np.sum(gh[:, :t] * head["h"][:, :t]) + np.sum(gh[:, t] * h_t)
         if t == x.shape[1] - 1:
             return total + np.sum(gc * c_t)
@@ -210,14 +218,8 @@ def fd_output_of(output):
         x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
         if moved is None:
             return lstm.forward(x, h0, c0, W, U, b, output)["h"]
-        t, which, offset = moved
-        head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
-        h_t, c_t = head["h"][:, t], head["c"][:, t]
-        if which == "h":
-            h_t = h_t + offset
-        else:
-            c_t = c_t + offset
-            h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+        t = moved[0]
+        head, h_t, c_t = _moved(inputs, *moved, output)
         parts = [head["h"][:, :t], h_t[:, None]]
         if t < x.shape[1] - 1:
             parts.append(lstm.forward(x[:, t + 1:], h_t, c_t, W, U, b, output)["h"])

@@ -50,9 +50,9 @@ class Oracle:
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
-        if self.declines and self.declines(tuple(options)):
-            raise ValueError(f"oracle {self.name} does not run options {list(options)} together: "
-                             f"{self.declines(tuple(options))}")
+        declined = self.declines and self.declines(tuple(options))
+        if declined:
+            raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
         wanted = self.returns(options) if observes is None else observes
         missing = set(wanted) - set(out)

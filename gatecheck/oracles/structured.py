@@ -122,10 +122,11 @@ def observed(model, options, merged_apart):
     merge, depth = structure(options)
     top = layers.LAYER if depth == 2 else ""
     output = "out" if opts.masking(options) else "h"  # under a mask the output is not the state
+    observes = modelled(model, options).observes
+    finals = [q for q in final_states(model, options) if q not in observes]
     names = ["dx"]
     for s in suffixes(options):
-        names += [q + s for q in modelled(model, options).observes]
-        names += [q + s for q in final_states(model, options) if q not in modelled(model, options).observes]
+        names += [q + s for q in observes + tuple(finals)]
     if merge:
         names.append("y" + top)
         if merged_apart:
