@@ -118,6 +118,89 @@ def import_keras():
     return tf, keras
 
 
+def import_onnxruntime():
+    """Return (onnx, onnxruntime): ONNX graphs are built with ``onnx`` and run in ``onnxruntime``."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise Unavailable(f"onnx or onnxruntime is not installed ({exc})") from None
+    _check_version("onnxruntime", onnxruntime.__version__)
+    if "onnxruntime" not in _configured:
+        onnxruntime.set_default_logger_severity(3)  # errors only: its warnings are noise in every report
+        _configured.add("onnxruntime")
+    return onnx, onnxruntime
+
+
+def ort_session(model):
+    """An onnxruntime session on the CPU for a model (an ``onnx.ModelProto`` or its bytes), with
+    the thread settings of every framework (``threads()``); every graph optimisation stays on, as
+    a deployed model runs."""
+    onnx, ort = import_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads()
+    opts.inter_op_num_threads = 1
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+
+
+def import_jax():
+    """Return jax with float64 enabled (``jax_enable_x64``, process-wide: the oracles run in both
+    dtypes) on the CPU. XLA's CPU thread pool is held to ``threads()`` when jax is first imported."""
+    if "jax" not in sys.modules and threads() == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
+                                       "intra_op_parallelism_threads=1").strip()
+    try:
+        import jax
+    except ImportError as exc:
+        raise Unavailable(f"jax is not installed ({exc})") from None
+    _check_version("jax", jax.__version__)
+    if "jax" not in _configured:
+        jax.config.update("jax_enable_x64", True)
+        _configured.add("jax")
+    return jax
+
+
+def import_flax():
+    """Return (jax, flax.nnx)."""
+    jax = import_jax()
+    try:
+        import flax
+        from flax import nnx
+    except ImportError as exc:
+        raise Unavailable(f"flax is not installed ({exc})") from None
+    _check_version("flax", flax.__version__)
+    return jax, nnx
+
+
+def import_torch_onnx():
+    """Return (torch, onnx, onnxruntime): PyTorch's ONNX exporters (the dynamo-based one needs
+    ``onnxscript``) and the runtime the exported models run in."""
+    torch = import_torch()
+    onnx, ort = import_onnxruntime()
+    try:
+        import onnxscript  # noqa: F401  (torch.onnx.export(..., dynamo=True) imports it)
+    except ImportError as exc:
+        raise Unavailable(f"onnxscript is not installed ({exc}); torch.onnx's dynamo exporter needs it") from None
+    _check_version("torch-onnx", torch.__version__)
+    return torch, onnx, ort
+
+
+def import_keras_onnx():
+    """Return (tensorflow, keras, tf2onnx, onnxruntime): Keras models converted to ONNX by tf2onnx."""
+    tf, keras = import_keras()
+    _, ort = import_onnxruntime()
+    try:
+        with _quiet_stderr():
+            import tf2onnx
+    except ImportError as exc:
+        raise Unavailable(f"tf2onnx is not installed ({exc})") from None
+    _check_version("keras-onnx", tf2onnx.__version__)
+    return tf, keras, tf2onnx, ort
+
+
 def import_numpy():
     import numpy
 
@@ -141,6 +224,17 @@ FRAMEWORKS = {
         Framework("keras", import_keras, (2, 15),
                   "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API, on the TensorFlow backend", "keras",
                   ("tensorflow", "tensorflow-cpu", "keras")),
+        Framework("onnxruntime", import_onnxruntime, (1, 17),
+                  "ONNX LSTM/GRU/RNN nodes with layout=1 and opset 14 and later", "onnxruntime",
+                  ("onnx", "onnxruntime")),
+        Framework("jax", import_jax, (0, 4), "jax.lax.scan(reverse=), jax.vjp and jax_enable_x64 on the CPU", "jax",
+                  ("jax", "jaxlib")),
+        Framework("flax", import_flax, (0, 10), "flax.nnx's LSTMCell, GRUCell and SimpleCell", "flax", ("flax",)),
+        Framework("torch-onnx", import_torch_onnx, (2, 5),
+                  "torch.onnx.export with dynamo=True and dynamic shapes; onnx and onnxruntime to run the export",
+                  "torch_onnx", ("onnxscript",)),
+        Framework("keras-onnx", import_keras_onnx, (1, 16), "tf2onnx.convert.from_keras / from_function",
+                  "keras_onnx", ("tf2onnx",)),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }
