@@ -168,7 +168,8 @@ def pytest_report_header(config):
     )
     lines = [
         "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"gatecheck: threads per framework {fw.threads()} ({threads})",
+        f"gatecheck: threads per framework {fw.threads()} ({threads}); keras backend {fw.keras_backend()} "
+        f"({fw.KERAS_BACKEND_ENV}, fixed for the whole run)",
         f"gatecheck: profile {config.gatecheck_profile} ({len(battery_cases(config))} battery cases"
         + (f", shard {config.gatecheck_shard[0]}/{config.gatecheck_shard[1]}" if config.gatecheck_shard else "")
         + f"); {_candidate_line(config)}; required frameworks ({fw.REQUIRE_ENV}): {required}",

@@ -178,7 +178,8 @@ def _keras(name, family, kind, reset_after):
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
                   options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | (keras_oracle.MASKED if whole else frozenset()),
                   observes_structured=(keras_oracle.observed_layer if whole else keras_oracle.observed_cell)(model),
-                  declines=structured.declines_keras if whole else None)
+                  declines=structured.declines_keras if whole else None,
+                  declines_dtype=keras_backends.declines_gru_layer_dtype if whole and reset_after else None)
 
 
 ORACLES = (

@@ -83,6 +83,19 @@ def layer_kwargs(keras):
     return {}
 
 
+def declines_gru_layer_dtype(options, dtype):
+    """Why ``keras.layers.GRU(reset_after=True)`` does not run ``dtype`` ("f32", "f64") under ``options`` on
+    this process's backend (None: it runs it)."""
+    from gatecheck.options import masking
+
+    if name() == "jax" and dtype == "f32" and "nobias" in options and not masking(options):
+        return ("on the JAX backend with jax_enable_x64 (which the float64 cases need), keras.layers.GRU(use_bias="
+                "False) raises in float32: its fused path (backend.gru, keras#22401; a mask takes the generic loop) "
+                "makes its zero biases with jnp.zeros(3 * units), float64 under x64, and lax.scan refuses the "
+                "carry's change from float32 to float64")
+    return None
+
+
 def gradient_function(forward, variables, specs, wrt):
     """A function of NumPy arrays: (what ``forward`` returns, the loss's gradients with respect to
     ``variables``, those with respect to the first ``wrt`` inputs), all as NumPy arrays.
