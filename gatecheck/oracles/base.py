@@ -29,6 +29,9 @@ class Oracle:
     observes_structured: object = None
     # options -> why it does not run that set although it offers each of its options (None: it runs it).
     declines: object = None
+    # A dtype ("f32", "f64") it does not run in -> why (the engine has no kernel for it); the grid gives it
+    # no case in that dtype, and every report says so.
+    declines_dtype: dict = field(default_factory=dict)
 
     def offers(self, options):
         """Whether it runs a set of options: it offers each, and declines none of the set."""
@@ -48,6 +51,9 @@ class Oracle:
 
     def run(self, inputs, options=(), observes=None):
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
+        dtype = {"float32": "f32", "float64": "f64"}.get(inputs["x"].dtype.name) if "x" in inputs else None
+        if dtype in self.declines_dtype:
+            raise ValueError(f"oracle {self.name} does not run in {dtype}: {self.declines_dtype[dtype]}")
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
         declined = self.declines and self.declines(tuple(options))
