@@ -227,9 +227,8 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
     for o in oracles:
-        for d in dtypes:
-            if not cells[(o, d)] and d in ORACLES[o].declines_dtype:
-                lines.append(f"  not run: {o} in {d}: {ORACLES[o].declines_dtype[d]}")
+        for d, why in ORACLES[o].declines_dtype.items():
+            lines.append(f"  not run: {o} in {d} (declined): {why}")
     unimplemented = defaultdict(int)
     for r in records:
         if r["status"] == "unimplemented":
