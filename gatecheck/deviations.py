@@ -58,7 +58,29 @@ def _ignores_sequence_lens(oracle, node_outputs):
     )
 
 
+# The cases (B, T, D, H, seed, regime, options) of ort-lstm in float32 where a gate's sigmoid is tiny and
+# multiplies what is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively.
+_TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
+
 DEVIATIONS = (
+    Deviation(
+        oracle="ort-lstm",
+        applies=lambda case: case.dtype == "f32" and (case.B, case.T, case.D, case.H, case.seed, case.regime,
+                                                      case.options) in _TINY_GATE,
+        cases="three nightly sat cases of one row and one unit (B1-T1-D1-H1 seeds 2 and 4, B1-T2-D2-H1 seed 2), "
+              "float32, where an output or input gate's pre-activation is below -15 (its sigmoid below 2e-7)",
+        quantities=("h", "cT"),
+        dist="onnxruntime",
+        since="0",
+        until=None,
+        cause="the CPU LSTM computes sigmoid with MLAS' logistic, 0.5 plus a rational approximation: its error is "
+              "about 2^-24 absolute (sigmoid(-15.47) = 2.086e-7 for 1.917e-7, 9 % off; onnxruntime's Sigmoid node "
+              "gives the same), so h = o * tanh(c) with o that small, or c fed by an input gate that small, is "
+              "off by far more than float32 rounding of the model (the reference's float32 sigmoid is accurate "
+              "relatively); a single-unit slice has no larger entry to set its allowance",
+        upstream="microsoft/onnxruntime#22557 (sigmoid(-18) = -5.96e-8: the same absolute-error logistic), "
+                 "microsoft/onnxruntime#26281 (the logistic losing precision on large negative inputs)",
+    ),
     _ignores_sequence_lens("onnx-reference-lstm", ("out", "hT", "cT")),
     _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
     _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),
