@@ -1,29 +1,33 @@
-"""ONNX Runtime oracles: one ONNX ``LSTM``, ``GRU`` or ``RNN`` node (opset ``OPSET``) per layer, built
-with ``onnx.helper`` and run in an ``onnxruntime.InferenceSession`` on the CPU.
+"""ONNX oracles: one ONNX ``LSTM``, ``GRU`` or ``RNN`` node (opset ``OPSET``) per layer, built with
+``onnx.helper``, run by two engines.
 
-ort-lstm[-batch]        ``LSTM`` (gates i, o, f, c; activations Sigmoid, Tanh, Tanh stated), the lstm family
-ort-rnn[-batch]         ``RNN`` (activation Tanh), the rnn family
-ort-gru[-batch]         ``GRU`` with ``linear_before_reset=1`` (reset after), the gru family
-ort-gru-before[-batch]  ``GRU`` with ``linear_before_reset=0`` (reset before), the gru-reset-before family
+ort-lstm, ort-rnn, ort-gru, ort-gru-before
+    ``onnxruntime.InferenceSession`` on the CPU (``frameworks.ort_session``), graphs in ``layout=0``
+    (X (T, B, D), Y (T, dirs, B, H)): its CPU kernels refuse ``layout=1`` ("Batchwise recurrent
+    operations (layout == 1) are not supported", microsoft/onnxruntime#7687) and compute float32 only,
+    so these oracles decline float64 (``Oracle.declines_dtype``).
+onnx-reference-lstm, -rnn, -gru, -gru-before
+    ``onnx.reference.ReferenceEvaluator`` (the onnx package's NumPy evaluator), graphs in ``layout=1``
+    (X (B, T, D), Y (B, T, dirs, H)): the graph and the remaps are on the grid in both layouts. It
+    ignores ``sequence_lens``: a known deviation (gatecheck/deviations.py).
 
-The plain names build every node with ``layout=0`` (time-major X and Y), the ``-batch`` ones with
-``layout=1`` (batch-major): ONNX Runtime runs each through its own code path, and both are compared.
-
-The weights are graph inputs, not initializers: one graph (and session) per (op, H, dtype, layout,
-options) is built once in a process and every case feeds its own weights, remapped by
+The nodes: LSTM gates i, o, f, c (activations Sigmoid, Tanh, Tanh stated, not left to defaults); RNN
+Tanh; GRU z, r, h with ``linear_before_reset=1`` for the gru family (reset after) and ``0`` for
+gru-reset-before. The weights are graph inputs, not initializers: one graph per (engine, op, H, dtype,
+layout, options) is built once in a process and every case feeds its own weights, remapped by
 ``gatecheck.oracles.onnx_layout`` (looked up when called, so a test can substitute a remap).
 
-An inference session computes no gradient: the oracles observe the forward quantities a node
-returns: every step's output Y (h, or under ``len`` the output ``out``: zeros past a row's length),
-the final cell state Y_c (C_T) of the LSTM and, under ``len``, the final hidden state Y_h (h_T, the
-last valid step's), for every layer and direction, and each bidirectional layer's merged output
-``y``. Without ``len``, Y_h is checked here to be the step of Y it must be (an inconsistent node is
-an error, not a quantity). Options: ``nobias`` (the optional B omitted), ``rev``
-(``direction="reverse"``), ``bi*`` (``direction="bidirectional"``, the merge computed in the graph
-from Y's two directions by ONNX ops: Concat, Add, Mul, Mean; ``binone`` is the concatenation), ``L2``
-(two nodes, the second fed the first's merged output), ``len`` (``sequence_lens`` on right-padded
-rows). ONNX has no mask with gaps or left padding and no projection: ``mask``, ``maskz`` and
-``proj`` are not offered (gatecheck.options says so, under "onnxruntime").
+An inference engine computes no gradient: the oracles observe the forward quantities a node returns:
+every step's output Y of every layer and direction (h, or under ``len`` the output ``out``: zeros past a
+row's length), the LSTM's final cell state Y_c (C_T) and, under ``len``, the final hidden state Y_h (h_T,
+the last valid step's), and each bidirectional layer's merged output ``y``. Without ``len``, Y_h is
+checked here to be Y's final step (an inconsistent node is an error, not a quantity). Options: ``nobias``
+(the optional B omitted), ``rev`` (``direction="reverse"``; Y comes indexed by the original t), ``bi*``
+(``direction="bidirectional"``; ONNX has no merge, so the graph merges Y's two directions with Concat,
+Add, Mul or Mean; ``binone`` is the concatenation), ``L2`` (two nodes, the second fed the first's
+merged output), ``len`` (``sequence_lens`` on right-padded rows). ONNX has no mask with gaps or left
+padding and no projection: ``mask``, ``maskz`` and ``proj`` are not offered (gatecheck.options spells
+every option for these nodes, under "onnxruntime").
 """
 
 import functools
