@@ -191,8 +191,9 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         row = []
         for d in dtypes:
             c = cells[(o, d)]
+            declined = not c and d in ORACLES[o].declines_dtype  # (before c[...] reads add keys)
             total = sum(c.values()) - c["unimplemented"]
-            if not c and d in ORACLES[o].declines_dtype:
+            if declined:
                 row.append("declined")
             elif c["skip"] == total:
                 row.append("not run")

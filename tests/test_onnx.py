@@ -347,3 +347,8 @@ def test_an_oracle_that_observes_no_gradient_is_reported_as_such(request):
     for key in ("dW", "dx", "dh0", "dc"):
         assert f"not compared: {key} (no oracle here observes it)" in text, key
     assert "not run: ort-lstm in f64 (declined): onnxruntime's CPU kernels" in text
+    # beside an oracle that runs both dtypes, its f64 column says so
+    records += chk.run_cases(family.run, "reference", family, [c._replace(oracle="onnx-reference-lstm", dtype="f64") for c in cases])
+    _, lines = chk.render(records, family, family.run, "reference", "ci")
+    row = next(line for line in lines if line.strip().startswith("ort-lstm "))
+    assert row.split()[1:] == ["4/4", "match", "declined"], row
