@@ -18,6 +18,8 @@ from gatecheck.families import FAMILIES
 from gatecheck.oracles import ORACLES, onnx_layout, onnx_oracles
 from gatecheck.reference import gru, lstm
 
+pytestmark = pytest.mark.onnxruntime  # the ONNX engines' tests (tox -e onnx selects them by this marker)
+
 NODES = {"lstm": onnx_oracles.LSTM, "rnn": onnx_oracles.RNN, "gru": onnx_oracles.GRU,
          "gru-reset-before": onnx_oracles.GRU_BEFORE}
 NAMES = {"lstm": "lstm", "rnn": "rnn", "gru": "gru", "gru-reset-before": "gru-before"}
