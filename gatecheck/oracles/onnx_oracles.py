@@ -247,7 +247,7 @@ def _oracle(engine, name, family, node, what, bias):
         observes=("h", "cT") if "c0" in node.states else ("h",),
         cannot_observe=_cannot(node, bias),
         runner=functools.partial(run, engine, node, layout),
-        trace_ms=15,
+        trace_ms=1,  # building a graph and its session: about 1 ms (either engine)
         options=OFFERED,
         observes_structured=functools.partial(observed, node),
         declines_dtype=_F64 if engine == "onnxruntime" else {},
