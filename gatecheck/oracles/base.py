@@ -29,19 +29,23 @@ class Oracle:
     observes_structured: object = None
     # options -> why it does not run that set although it offers each of its options (None: it runs it).
     declines: object = None
-    # (options, dtype: "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
-    declines_dtype: object = None
+    # A dtype ("f32", "f64") it does not run in -> why (the engine has no kernel for it); the grid gives it
+    # no case in that dtype, and every report says so.
+    declines_dtype: dict = field(default_factory=dict)
+    # (options, dtype "f32" or "f64") -> why it does not run that dtype under those options although it
+    # runs both otherwise (None: it runs it); the grid gives it no such case.
+    declines_dtype_under: object = None
 
     def offers(self, options, dtype=None):
-        """Whether it runs a set of options (in ``dtype``, "f32" or "f64", when given): it offers each,
-        and declines neither the set nor, under it, the dtype."""
+        """Whether it runs a set of options (in ``dtype``, when given): it offers each, and declines
+        none of the set (nor, under it, the dtype)."""
         if not set(options) <= self.options or (self.declines and self.declines(tuple(options))):
             return False
-        return dtype is None or not self.declined_dtype(options, dtype)
+        return dtype is None or not (dtype in self.declines_dtype or self.declined_under(options, dtype))
 
-    def declined_dtype(self, options, dtype):
-        """Why it does not run ``dtype`` ("f32", "f64") under ``options`` (None: it runs it)."""
-        return self.declines_dtype(tuple(options), dtype) if self.declines_dtype else None
+    def declined_under(self, options, dtype):
+        """Why it does not run ``dtype`` under ``options`` (``declines_dtype_under``; None: it runs it)."""
+        return self.declines_dtype_under(tuple(options), dtype) if self.declines_dtype_under else None
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
@@ -57,13 +61,15 @@ class Oracle:
 
     def run(self, inputs, options=(), observes=None):
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
+        dtype = {"float32": "f32", "float64": "f64"}.get(inputs["x"].dtype.name) if "x" in inputs else None
+        if dtype in self.declines_dtype:
+            raise ValueError(f"oracle {self.name} does not run in {dtype}: {self.declines_dtype[dtype]}")
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
         declined = self.declines and self.declines(tuple(options))
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
-        dtype = {"float32": "f32", "float64": "f64"}.get(getattr(getattr(inputs.get("x"), "dtype", None), "name", None))
-        declined = dtype and self.declined_dtype(options, dtype)
+        declined = dtype and self.declined_under(options, dtype)
         if declined:
             raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
