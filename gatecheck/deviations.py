@@ -58,10 +58,6 @@ def _ignores_sequence_lens(oracle, node_outputs):
     )
 
 
-# The cases (B, T, D, H, seed, regime, options) of ort-lstm in float32 where a gate's sigmoid is tiny and
-# multiplies what is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively.
-_TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
-
 # --- Keras 3 on the JAX and PyTorch backends (KERAS_BACKEND: one per process) -------------------------------
 
 def _on_keras_backend(name):
@@ -72,74 +68,6 @@ def _on_keras_backend(name):
         return keras_backend() == name
 
     return holds
-
-
-def _every_layer(*names):
-    """Each name for every layer and direction (the suffixes of gatecheck.reference.layers)."""
-    return tuple(q + s for q in names for s in ("", "_r", "_l1", "_r_l1"))
-
-
-# What each Keras oracle can return, under any option set: every quantity differs where the model's float64
-# arithmetic is float32 in part.
-_KERAS_QUANTITIES = {
-    "lstm": _every_layer("h", "c", "dh", "dc", "dh0", "dc0", "dW", "dU", "db", "cT", "hT", "out", "y") + ("dx",),
-    "lstm-head": ("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
-    "rnn": _every_layer("h", "dh", "dh0", "dW", "dU", "db", "hT", "out", "y") + ("dx",),
-    "gru": _every_layer("h", "dh", "dh0", "dW", "dU", "dbx", "dbh", "hT", "out", "y") + ("dx",),
-}
-_KERAS_ORACLES = {"keras-cell": "lstm", "keras-layer": "lstm", "keras-cell-head": "lstm-head",
-                  "keras-rnn-cell": "rnn", "keras-rnn-layer": "rnn", "keras-gru-cell": "gru", "keras-gru-layer": "gru",
-                  "keras-gru-cell-before": "gru", "keras-gru-layer-before": "gru"}
-_FLOAT64_DEMOTED = ("keras-team/keras#23223 (keras.ops demote float64 to float32 through result_type; fixed by "
-                    "keras#23225, merged after 3.15.1), keras-team/keras#23704 (PyTorch: float64 handling still mixed "
-                    "after #23225), keras-team/keras#21604 (its TODO: no flag for 64-bit types in result_type)")
-
-
-def _jax_tanh_in_float32(oracle):
-    return Deviation(
-        oracle=oracle,
-        applies=lambda case: case.dtype == "f64",
-        cases="every float64 case",
-        quantities=_KERAS_QUANTITIES[_KERAS_ORACLES[oracle]],
-        dist="keras",
-        since="0",
-        until=None,
-        cause="keras.ops.tanh (the activation of LSTM, GRU and SimpleRNN, in every code path) computes in float32 on "
-              "the JAX backend: keras/src/backend/jax/numpy.py casts its input to dtypes.result_type(x.dtype, float), "
-              "and Keras' type promotion (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE) turns float64 "
-              "into float32 on every backend but TensorFlow; the step around it stays float64, so a float64 layer "
-              "carries float32 rounding (about 1e-7) into every state and gradient",
-        upstream=_FLOAT64_DEMOTED,
-        when=_on_keras_backend("jax"),
-        when_text="on KERAS_BACKEND=jax",
-    )
-
-
-def _masked_loop(case):
-    from gatecheck.options import masking
-
-    return masking(case.options) is not None
-
-
-def _torch_matmul_in_float32(oracle, cases, applies):
-    return Deviation(
-        oracle=oracle,
-        applies=lambda case: case.dtype == "f64" and applies(case),
-        cases=cases,
-        quantities=_KERAS_QUANTITIES[_KERAS_ORACLES[oracle]],
-        dist="keras",
-        since="0",
-        until=None,
-        cause="keras.ops.matmul computes in float32 on the PyTorch backend for float64 operands "
-              "(keras/src/backend/torch/numpy.py casts both to dtypes.result_type(x1.dtype, x2.dtype), which Keras' "
-              "type promotion turns into float32 on every backend but TensorFlow, and returns float32): every step "
-              "that runs a Keras cell's call (LSTMCell, GRUCell, SimpleRNNCell, and Dense) carries float32 rounding "
-              "into a float64 model; the LSTM and reset-after GRU layers without a mask run the backend's own loops "
-              "(torch.matmul) and keep float64",
-        upstream=_FLOAT64_DEMOTED,
-        when=_on_keras_backend("torch"),
-        when_text="on KERAS_BACKEND=torch",
-    )
 
 
 def _h0_before_the_first_valid_step(case):
@@ -153,9 +81,9 @@ def _h0_before_the_first_valid_step(case):
 def _jax_masked_output_is_the_state(oracle):
     return Deviation(
         oracle=oracle,
-        applies=lambda case: case.dtype == "f32" and _h0_before_the_first_valid_step(case),
-        cases="every float32 mask case (zero_output_for_mask=False) with a row masked at t = 0 and an initial state "
-              "not zero (in float64 the float32 tanh entry covers the case)",
+        applies=_h0_before_the_first_valid_step,
+        cases="every mask case (zero_output_for_mask=False) with a row masked at t = 0 and an initial state not zero "
+              "(in float32: these oracles decline float64 on JAX)",
         quantities=("out", "dh0", "out_l1", "dh0_l1"),
         dist="keras",
         since="0",
@@ -172,17 +100,12 @@ def _jax_masked_output_is_the_state(oracle):
     )
 
 
-_KERAS_BACKENDS = (
-    tuple(_jax_tanh_in_float32(o) for o in _KERAS_ORACLES)
-    + tuple(_jax_masked_output_is_the_state(o)
-            for o in ("keras-layer", "keras-rnn-layer", "keras-gru-layer", "keras-gru-layer-before"))
-    + tuple(_torch_matmul_in_float32(o, "every float64 case", lambda case: True)
-            for o in ("keras-cell", "keras-cell-head", "keras-rnn-cell", "keras-rnn-layer", "keras-gru-cell",
-                      "keras-gru-cell-before", "keras-gru-layer-before"))
-    + tuple(_torch_matmul_in_float32(o, "every float64 case under a mask (len, mask, maskz: Keras' generic loop)",
-                                     _masked_loop)
-            for o in ("keras-layer", "keras-gru-layer"))
-)
+_KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-layer", "keras-rnn-layer",
+                                                                    "keras-gru-layer", "keras-gru-layer-before"))
+
+# The cases (B, T, D, H, seed, regime, options) of ort-lstm in float32 where a gate's sigmoid is tiny and
+# multiplies what is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively.
+_TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
 
 DEVIATIONS = (
     Deviation(

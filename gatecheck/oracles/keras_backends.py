@@ -83,16 +83,47 @@ def layer_kwargs(keras):
     return {}
 
 
-def declines_gru_layer_dtype(options, dtype):
-    """Why ``keras.layers.GRU(reset_after=True)`` does not run ``dtype`` ("f32", "f64") under ``options`` on
-    this process's backend (None: it runs it)."""
+# --- what a backend does not compute: the dtypes and option sets the Keras oracles decline there ------------
+
+_FLOAT64_DEMOTED = ("Keras' type promotion (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE) turns float64 "
+                    "into float32 on every backend but TensorFlow (keras-team/keras#23223, fixed by keras#23225 after "
+                    "3.15.1; keras#23704)")
+FLOAT64 = {
+    "jax": "on the JAX backend keras.ops.tanh, the activation of LSTM, GRU and SimpleRNN in every code path, computes "
+           "in float32 (keras/src/backend/jax/numpy.py casts its input to result_type(x.dtype, float)): a float64 "
+           "LSTM or GRU carries float32 rounding (about 1e-7) into every state and gradient, and a float64 "
+           "keras.layers.SimpleRNN raises (its float32 output is its next state, whose dtype lax.scan keeps); "
+           + _FLOAT64_DEMOTED,
+    "torch": "on the PyTorch backend keras.ops.matmul computes float64 operands in float32 (keras/src/backend/torch/"
+             "numpy.py casts both to result_type(x1.dtype, x2.dtype)): every step that runs a Keras cell's call "
+             "(LSTMCell, GRUCell, SimpleRNNCell; Dense) carries float32 rounding into a float64 model; "
+             + _FLOAT64_DEMOTED,
+}
+
+
+def declined_dtypes(steps_a_cell=True):
+    """{dtype: why} of a Keras oracle on this process's backend (``Oracle.declines_dtype``): float64 where the
+    backend computes a float64 model in float32 in part, every oracle on JAX, and on PyTorch those whose steps
+    run a Keras cell's call (``steps_a_cell``; the LSTM and reset-after GRU layers run PyTorch's own loop,
+    torch.matmul, but under a mask: ``declines_layer_dtype``)."""
+    if name() == "jax" or (name() == "torch" and steps_a_cell):
+        return {"f64": FLOAT64[name()]}
+    return {}
+
+
+def declines_layer_dtype(options, dtype, gru=False):
+    """Why ``keras.layers.LSTM`` (``gru``: ``GRU(reset_after=True)``) does not run ``dtype`` ("f32", "f64")
+    under ``options`` on this process's backend (None: it runs it; ``Oracle.declines_dtype_under``)."""
     from gatecheck.options import masking
 
-    if name() == "jax" and dtype == "f32" and "nobias" in options and not masking(options):
-        return ("on the JAX backend with jax_enable_x64 (which the float64 cases need), keras.layers.GRU(use_bias="
-                "False) raises in float32: its fused path (backend.gru, keras#22401; a mask takes the generic loop) "
-                "makes its zero biases with jnp.zeros(3 * units), float64 under x64, and lax.scan refuses the "
-                "carry's change from float32 to float64")
+    if name() == "torch" and dtype == "f64" and masking(options):
+        return ("under a mask the layer runs Keras' generic loop, a cell's call per step (without one, PyTorch's own "
+                "loop keeps float64): " + FLOAT64["torch"])
+    if gru and name() == "jax" and dtype == "f32" and "nobias" in options and not masking(options):
+        return ("on the JAX backend with jax_enable_x64 (on in the process: frameworks.import_jax), keras.layers."
+                "GRU(use_bias=False) raises in float32: its fused path (backend.gru, keras#22401; a mask takes the "
+                "generic loop) makes its zero biases with jnp.zeros(3 * units), float64 under x64, and lax.scan "
+                "refuses the carry's change from float32 to float64")
     return None
 
 

@@ -486,6 +486,7 @@ KERAS_CELL = Oracle(
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=probed_runner(MODEL, probed_lstm_cell, run_cell),
     trace_ms=330,
+    declines_dtype=keras_backends.declined_dtypes(),
     options=frozenset({"nobias", "rev"}) | STRUCTURES,
     observes_structured=observed_cell(MODEL),
 )
@@ -502,6 +503,8 @@ KERAS_LAYER = Oracle(
     options=frozenset({"nobias", "rev"}) | STRUCTURES | MASKED,
     observes_structured=observed_layer(MODEL),
     declines=structured.declines_keras,
+    declines_dtype=keras_backends.declined_dtypes(steps_a_cell=False),  # the backend's own loop, but under a mask:
+    declines_dtype_under=keras_backends.declines_layer_dtype,
 )
 
 
@@ -548,6 +551,7 @@ KERAS_CELL_HEAD = Oracle(
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
     runner=run_cell_head,
     trace_ms=360,
+    declines_dtype=keras_backends.declined_dtypes(),
 )
 
 ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

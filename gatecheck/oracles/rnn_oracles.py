@@ -14,7 +14,7 @@ arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b
 PyTorch (see ``gatecheck.oracles.rnn_layout``).
 """
 
-from gatecheck.oracles import keras_oracle, rnn_layout, structured, torch_oracle
+from gatecheck.oracles import keras_backends, keras_oracle, rnn_layout, structured, torch_oracle
 from gatecheck.oracles.frameworks import import_keras, import_torch
 from gatecheck.oracles.base import Oracle
 
@@ -150,6 +150,7 @@ KERAS_RNN_CELL = Oracle(
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=keras_oracle.probed_runner(KERAS_MODEL, _probed_keras_cell, run_keras_cell),
     trace_ms=210,
+    declines_dtype=keras_backends.declined_dtypes(),
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
     observes_structured=keras_oracle.observed_cell(KERAS_MODEL),
 )
@@ -166,6 +167,7 @@ KERAS_RNN_LAYER = Oracle(
     },
     runner=structured.keras_runner(KERAS_MODEL, run_keras_layer),
     trace_ms=160,
+    declines_dtype=keras_backends.declined_dtypes(),
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | keras_oracle.MASKED,
     observes_structured=keras_oracle.observed_layer(KERAS_MODEL),
     declines=structured.declines_keras,
