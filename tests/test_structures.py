@@ -173,12 +173,12 @@ def test_torch_layer_major_states_are_what_makes_it_agree(request, monkeypatch):
 def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, monkeypatch):
     """Keras' Bidirectional takes and returns [forward states, backward states]: given the two
     directions' weights in the other order, the case fails."""
-    from conftest import require_framework
+    from conftest import precise_dtype, require_framework
     from gatecheck.oracles import structured
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
-    case = Case(oracle, 3, 7, 4, 5, "f64", 0, "std", ("bisum",))
+    case = Case(oracle, 3, 7, 4, 5, precise_dtype(o, ("bisum",)), 0, "std", ("bisum",))
     f = opts.under(FAMILIES[o.family], ("bisum",))
     assert run_case(case, o, f.run, "reference").ok
     monkeypatch.setattr(structured, "suffixes", lambda options: ["_r", ""])
@@ -200,13 +200,13 @@ def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, reques
     order (flipped back here) and its probes' gradients by the original t (the probes are inputs
     beside x): its probes read in processing order fail its deltas alone, its states left in
     processing order its states alone (C_T is Keras' returned state, not read from the sequence)."""
-    from conftest import require_framework
+    from conftest import precise_dtype, require_framework
     from gatecheck.oracles import keras_oracle
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
     options = ("bi", "L2")
-    case = Case(oracle, 3, 7, 4, 5, "f64", 0, "std", options)
+    case = Case(oracle, 3, 7, 4, 5, precise_dtype(o, options), 0, "std", options)
     f = opts.under(FAMILIES[o.family], options)
     report = run_case(case, o, f.run, "reference")
     assert report.ok, report.message()
