@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck import killmatrix
+from gatecheck import deviations, killmatrix
 from gatecheck import mutants as mut
 from gatecheck import options as opts
 from gatecheck.battery import run_case
@@ -269,8 +269,12 @@ def test_every_structural_mutant_is_killed_and_the_reference_is_not(name, oracle
              if any(opts.OPTIONS[o].structural for o in c.options) and "proj" not in c.options]
     in_f64 = {c.options for c in cases if c.dtype == "f64"}
     cases = [c for c in cases if c.dtype == "f64" or c.options not in in_f64]
+    # a case where the oracle has a known deviation does not judge the deviating quantities (on JAX, Keras'
+    # masked output is the mutant mask-initial-output): the sets it judges are the others
+    deviating = {c.options for c in cases if deviations.for_case(c)}
+    cases = [c for c in cases if c.options not in deviating]
     sets = {c.options for c in cases}
-    assert sets == {s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options}
+    assert sets | deviating == {s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options}
     mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o in sets]
     assert len(mutants) >= 5 * len(sets)
     result = killmatrix.matrix(cases, ORACLES, mutants, f)

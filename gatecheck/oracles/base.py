@@ -61,14 +61,14 @@ class Oracle:
 
     def run(self, inputs, options=(), observes=None):
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
-        dtype = {"float32": "f32", "float64": "f64"}.get(inputs["x"].dtype.name) if "x" in inputs else None
-        if dtype in self.declines_dtype:
-            raise ValueError(f"oracle {self.name} does not run in {dtype}: {self.declines_dtype[dtype]}")
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
         declined = self.declines and self.declines(tuple(options))
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
+        dtype = {"float32": "f32", "float64": "f64"}.get(inputs["x"].dtype.name) if "x" in inputs else None
+        if dtype in self.declines_dtype:
+            raise ValueError(f"oracle {self.name} does not run in {dtype}: {self.declines_dtype[dtype]}")
         declined = dtype and self.declined_under(options, dtype)
         if declined:
             raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
