@@ -18,8 +18,11 @@ model was built in (JAX computes in float64 only with ``jax_enable_x64``, which 
 turns on process-wide: a float32 model must then stay float32 and a float64 one must be float64).
 
 ``layer_kwargs`` is the one argument of the whole-sequence layers that differs: which code path Keras
-takes for LSTM and GRU layers (see its docstring). Keras 2 (tf.keras 2.15, TensorFlow only) has no
-``keras.ops``: ``ops`` gives the few operations the oracles use, from TensorFlow, there.
+takes for LSTM and GRU layers (see its docstring). What a backend does not compute is declined by the
+oracles with its reason (``declined_dtypes``, ``declines_layer_dtype``: float64 where Keras computes it
+in float32 on JAX and PyTorch, a layer that raises); what it computes otherwise than the reference is a
+known deviation (gatecheck/deviations.py). Keras 2 (tf.keras 2.15, TensorFlow only) has no ``keras.ops``:
+``ops`` gives the few operations the oracles use, from TensorFlow, there.
 """
 
 import numpy as np
@@ -189,7 +192,7 @@ def _tensorflow(forward, variables, specs, wrt):
 
     dtype = _float_dtype(specs)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, dtype) for shape, dtype in specs])
+    @tf.function(input_signature=[tf.TensorSpec(shape, kind) for shape, kind in specs])
     def fn(*tensors):
         with tf.GradientTape() as tape:
             tape.watch(tensors[:wrt])
