@@ -215,3 +215,49 @@ def test_jax_declines_the_gru_layer_without_bias_in_float32(request):
         layer(np.ones((2, 4, 5), "float32"))
     with pytest.raises(ValueError, match="does not run f32 under options"):
         o.run({"x": np.ones((2, 4, 5), np.float32)}, ("nobias",))
+
+
+# --- the remaps, on this backend: a wrong one fails at the first step -----------------------------------------
+
+def _first_two_gates_swapped(remap):
+    """``remap`` with the kernel's first two gate blocks exchanged (LSTM i and f; GRU z and r)."""
+    def wrong(inputs, **kw):
+        weights = dict(remap(inputs, **kw))
+        k = weights["kernel"]
+        H = weights["recurrent_kernel"].shape[0]
+        weights["kernel"] = np.concatenate([k[:, H:2 * H], k[:, :H], k[:, 2 * H:]], axis=1)
+        return weights
+    return wrong
+
+
+def _recurrent_transposed(remap):
+    """``remap`` with the recurrent kernel transposed (the RNN has one block: no gate order to swap)."""
+    def wrong(inputs, **kw):
+        weights = dict(remap(inputs, **kw))
+        weights["recurrent_kernel"] = np.ascontiguousarray(weights["recurrent_kernel"].T)
+        return weights
+    return wrong
+
+
+@pytest.mark.parametrize("oracle, module, mutate", [
+    ("keras-cell", "layout", _first_two_gates_swapped), ("keras-layer", "layout", _first_two_gates_swapped),
+    ("keras-rnn-cell", "rnn_layout", _recurrent_transposed), ("keras-rnn-layer", "rnn_layout", _recurrent_transposed),
+    ("keras-gru-cell", "gru_layout", _first_two_gates_swapped),
+    ("keras-gru-layer-before", "gru_layout", _first_two_gates_swapped),
+])
+def test_a_wrong_remap_fails_at_the_first_step_on_this_backend(oracle, module, mutate, request, monkeypatch):
+    """The remaps are NumPy and the same on every backend; each oracle looks its own up when it runs, so a
+    wrong one (gates exchanged, a transposed recurrent kernel) makes a float32 ci case fail, first in the
+    forward pass at t = 0, while the right one matches."""
+    import importlib
+
+    from gatecheck.battery import run_case
+
+    o = ORACLES[oracle]
+    _keras(request)
+    case = Case(oracle, 3, 7, 4, 5, "f32", 0)
+    assert run_case(case, o).ok
+    remaps = importlib.import_module(f"gatecheck.oracles.{module}")
+    monkeypatch.setattr(remaps, "to_keras", mutate(remaps.to_keras))
+    report = run_case(case, o)
+    assert not report.ok and report.failures[0].describe().startswith(("h t=0", "c t=0")), report.message()

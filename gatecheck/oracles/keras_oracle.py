@@ -47,11 +47,12 @@ def built(build, *args):
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
-def assign(cell, inputs, remap=layout.to_keras):
-    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map). A
-    cell built with ``use_bias=False`` has no bias, and the remap of inputs without biases
-    gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
-    weights = remap(inputs)
+def assign(cell, inputs, remap=None):
+    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map; default the
+    LSTM's ``layout.to_keras``, looked up when called, so a test can replace it). A cell built with
+    ``use_bias=False`` has no bias, and the remap of inputs without biases gives none: any other pairing
+    is an oracle bug (a bias slot left stale or filled)."""
+    weights = (remap or layout.to_keras)(inputs)
     if cell.use_bias != ("bias" in weights):
         raise RuntimeError(f"Keras cell use_bias={cell.use_bias}, but the remapped weights "
                            f"{'have' if 'bias' in weights else 'lack'} a bias")
@@ -61,12 +62,13 @@ def assign(cell, inputs, remap=layout.to_keras):
         cell.bias.assign(weights["bias"])
 
 
-def grads_to_canonical(dk, drk, dbias, back=layout.grads_from_keras):
-    """Keras weight gradients (NumPy arrays) -> canonical (``dbias`` None: no bias)."""
+def grads_to_canonical(dk, drk, dbias, back=None):
+    """Keras weight gradients (NumPy arrays) -> canonical (``dbias`` None: no bias; ``back``: default the
+    LSTM's ``layout.grads_from_keras``, looked up when called)."""
     grads = {"kernel": dk, "recurrent_kernel": drk}
     if dbias is not None:
         grads["bias"] = dbias
-    return back(grads)
+    return (back or layout.grads_from_keras)(grads)
 
 
 def weights(cell):
@@ -74,7 +76,7 @@ def weights(cell):
     return [cell.kernel, cell.recurrent_kernel] + ([cell.bias] if cell.use_bias else [])
 
 
-def weight_grads(grads, cell, back=layout.grads_from_keras):
+def weight_grads(grads, cell, back=None):
     """(canonical weight gradients, the rest) of a list of gradients that starts with
     ``weights(cell)``."""
     n = 3 if cell.use_bias else 2
