@@ -165,10 +165,12 @@ def group_name(case):
 
 def cost(cases):
     """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS and each
-    oracle's trace cost, once per group)."""
+    oracle's trace cost, once per group, or per group and (B, T) for an oracle that compiles
+    every shape: ``Oracle.trace_per_shape``)."""
     from gatecheck.oracles import ORACLES
 
-    traced = {group(c): ORACLES[c.oracle].trace_ms for c in cases}
+    traced = {group(c) + ((c.B, c.T) if ORACLES[c.oracle].trace_per_shape else ()): ORACLES[c.oracle].trace_ms
+              for c in cases}
     return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(traced.values())
 
 
