@@ -12,7 +12,8 @@ from collections import defaultdict
 
 from gatecheck import candidate as cand
 from gatecheck import options
-from gatecheck.battery import expected_of, judge, view
+from gatecheck import deviations
+from gatecheck.battery import candidate_ok, expected_of, judge, view
 from gatecheck.cases import Case, grid, shard
 from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
 
@@ -61,9 +62,11 @@ def run_cases(fn, spec, family, cases):
             records.append(dict(record, status="error", reason=str(exc)))
             continue
         compared = sorted({r.quantity for r in report.results}, key=list(quantity_table(family)).index)
-        records.append(dict(record, status="pass" if report.ok else "fail", ratio=report.worst_ratio(),
+        ok = candidate_ok(report)
+        records.append(dict(record, status="pass" if ok else "fail", ratio=report.worst_ratio(),
                             compared=compared, warnings=list(report.warnings),
-                            message=None if report.ok else report.message()))
+                            message=None if ok else report.message(),
+                            **({"deviation": deviations.describe(report.deviation)} if report.deviation else {})))
     return records
 
 
@@ -219,6 +222,12 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         each = ", ".join(f"{options.label(opts)} {n}" for opts, n in unimplemented.items())
         lines.append(f"  not run: {_cases(sum(unimplemented.values()))} with layer options the candidate does not "
                      f"implement ({each}); declare those it implements as run.options = {{...}} (README, Contracts)")
+    deviating = defaultdict(int)
+    for r in records:
+        if r.get("deviation"):
+            deviating[r["deviation"]] += 1
+    for text, n in deviating.items():
+        lines.append(f"  not judged in {_cases(n)}: the {text}")
     warned = defaultdict(int)
     for r in records:
         for w in r.get("warnings", ()):

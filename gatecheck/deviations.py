@@ -1,0 +1,111 @@
+"""Known engine deviations, as data: where an engine computes other numbers than the reference
+for a reason of the engine's own (a bug, an undocumented difference), never a loosened tolerance.
+
+Each entry names the oracle, which of its cases (a predicate on the ``Case`` and the same in
+words), the quantities that differ, the distribution and the version range it was seen in, the
+cause and the upstream issue. What follows from an entry:
+
+- The battery on the reference (``tests/test_battery.py``) expects exactly those cases to fail,
+  on those quantities only, and reports them as expected failures with the cause and the issue.
+  A case that then matches fails ("did not reproduce": the engine was fixed, or the entry is too
+  wide: bound its version range), and a mismatch on any other quantity fails as usual.
+- A candidate is not judged on those quantities against that oracle (the oracle is wrong there;
+  the other oracles judge them): a candidate's case passes when it fails only there, and every
+  report says what was left out and why.
+- Outside its version range, or where its condition does not hold (``when``: the Keras backend,
+  say), an entry does not apply: the case must match.
+
+An engine that cannot run a case at all (an export that raises, a converter that refuses a
+layer) is not a deviation: its oracle declines that set of options with the reason
+(``Oracle.declines``).
+"""
+
+from typing import Callable, NamedTuple, Optional
+
+
+class Deviation(NamedTuple):
+    oracle: str  # the oracle's registry name
+    applies: Callable  # (Case) -> bool: which of its cases
+    cases: str  # the same in words, for reports
+    quantities: tuple  # the quantities that differ; every other quantity must match
+    dist: str  # the distribution whose version bounds it (as in frameworks.installed_versions)
+    since: str  # first version seen with it ("0": every version before the one it was found in)
+    until: Optional[str]  # first version without it (None: not fixed in any version seen)
+    cause: str  # what the engine does differently, as found
+    upstream: str  # the upstream issue ("project#N"), or "none found" with what was searched
+    when: Optional[Callable] = None  # () -> bool: a condition on the process (None: always)
+    when_text: str = ""  # the condition in words
+
+
+DEVIATIONS = ()
+
+
+def _version(text):
+    parts = []
+    for piece in str(text).split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def in_range(deviation, version):
+    """Whether an installed version (a string; None or "not installed": no) is in the entry's range."""
+    if version in (None, "not installed"):
+        return False
+    v = _version(version)
+    return _version(deviation.since) <= v and (deviation.until is None or v < _version(deviation.until))
+
+
+def check_table(table=None):
+    """Every entry well formed and its oracle registered; raises ValueError naming the entry."""
+    from gatecheck.oracles import ORACLES
+
+    for n, d in enumerate(DEVIATIONS if table is None else table):
+        where = f"deviation #{n + 1} ({d.oracle}, {d.upstream})"
+        if d.oracle not in ORACLES:
+            raise ValueError(f"{where}: oracle {d.oracle!r} is not registered")
+        if not d.quantities or not all(isinstance(q, str) and q for q in d.quantities):
+            raise ValueError(f"{where}: quantities: expected a non-empty tuple of quantity names, got {d.quantities!r}")
+        for text, what in ((d.cause, "cause"), (d.upstream, "upstream"), (d.cases, "cases"), (d.since, "since")):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"{where}: {what}: expected a sentence, got {text!r}")
+        if d.when is not None and not d.when_text:
+            raise ValueError(f"{where}: a condition (when) needs its words (when_text)")
+
+
+def for_case(case, versions=None, table=None):
+    """The entry that applies to a case under the installed versions (``versions``: the
+    mapping of ``frameworks.installed_versions``), or None. Two entries for one case are an
+    error in the table."""
+    table = DEVIATIONS if table is None else table
+    candidates = [d for d in table if d.oracle == case.oracle and d.applies(case)]
+    if not candidates:
+        return None
+    if versions is None:
+        from gatecheck.oracles.frameworks import installed_versions
+
+        versions = installed_versions()
+    found = [d for d in candidates if in_range(d, versions.get(d.dist)) and (d.when is None or d.when())]
+    if len(found) > 1:
+        raise ValueError(f"{case.id}: {len(found)} deviations apply ({[d.upstream for d in found]}); expected one")
+    return found[0] if found else None
+
+
+def describe(deviation):
+    """One line: the oracle, the quantities, the cause, the versions and the issue."""
+    until = f"before {deviation.dist} {deviation.until}" if deviation.until else "not fixed yet"
+    cond = f"; {deviation.when_text}" if deviation.when_text else ""
+    return (f"known deviation of {deviation.oracle} on {', '.join(deviation.quantities)} ({deviation.cases}; "
+            f"{deviation.dist} {deviation.since} and later, {until}{cond}): {deviation.cause} [{deviation.upstream}]")
+
+
+def outcome(report, deviation):
+    """How a comparison with a deviating oracle came out: "as recorded" (it failed on the
+    entry's quantities only), "not reproduced" (it matched) or "beyond" (it failed elsewhere,
+    or a quantity's shape or dtype was wrong)."""
+    if report.problems:
+        return "beyond"
+    failed = {r.quantity for r in report.failures}
+    if not failed:
+        return "not reproduced"
+    return "as recorded" if failed <= set(deviation.quantities) else "beyond"
