@@ -37,7 +37,25 @@ class Deviation(NamedTuple):
     when_text: str = ""  # the condition in words
 
 
-DEVIATIONS = ()
+def _flax():
+    from gatecheck.oracles import flax_oracle
+
+    return flax_oracle
+
+
+DEVIATIONS = (
+    Deviation(
+        oracle="flax-gru", applies=lambda case: _flax().missing_hidden_bias_shows(case),
+        cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "
+              "saturated gates can hide it: flax_oracle.missing_hidden_bias_shows)",
+        quantities=("h", "dh", "dx", "dh0", "dW", "dU", "dbx"), dist="flax", since="0.10.0", until=None,
+        cause="nnx.GRUCell has no hidden-side bias b_hn: its dense_h is built with use_bias=False and __call__ "
+              "computes n = tanh(W_in x + b_in + r * (W_hn h)), while its docstring, flax.linen.GRUCell, PyTorch and "
+              "the reference add b_hn inside r_t; the canonical bh[n] has no parameter to go to, so n_t and "
+              "everything after it differ (every quantity matches with bh[n] = 0: tests/test_jax.py); as in every "
+              "release since the cell first shipped (flax 0.10.0)",
+        upstream="google/flax#5594 (fix proposed in google/flax#5595)"),
+)
 
 
 def _version(text):
