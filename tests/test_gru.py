@@ -13,7 +13,7 @@ import pytest
 
 from examples import course_gru
 from gatecheck import mutants
-from gatecheck.battery import case_inputs, run_case, view
+from gatecheck.battery import candidate_ok, case_inputs, run_case, view
 from gatecheck.cases import Case
 from gatecheck.cases import grid as family_grid
 from gatecheck.compare import compare
@@ -248,8 +248,8 @@ ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o 
 
 
 def test_torch_offers_the_reset_after_gru_only():
-    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch"}
-    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "jax", "flax"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "jax"}
     assert all("PyTorch has no reset-before GRU" in ORACLES[o].description
                for o in battery_oracles("gru") if ORACLES[o].framework == "torch")
 
@@ -275,7 +275,7 @@ STYLE_CASES = [(reset, c) for reset, f in FAMILIES.items() for c in family_grid(
     pytest.mark, ORACLES[c.oracle].framework)) for r, c in STYLE_CASES])
 def test_course_style_matches_oracle(reset, case, request):
     report = run_case(case, _oracle(case, request), STYLE[reset], f"course_gru ({reset})")
-    assert report.ok, report.message()
+    assert candidate_ok(report), report.message()  # (on a known deviation's quantities the oracle does not judge)
 
 
 @pytest.mark.parametrize("reset", ["after", "before"])
