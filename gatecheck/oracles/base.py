@@ -10,6 +10,8 @@ model and every command-line choice derive.
 
 from dataclasses import dataclass, field
 
+_DTYPE_NAMES = {"float32": "f32", "float64": "f64"}  # a case's dtype names (gatecheck.cases.DTYPES)
+
 
 @dataclass(frozen=True)
 class Oracle:
@@ -29,10 +31,19 @@ class Oracle:
     observes_structured: object = None
     # options -> why it does not run that set although it offers each of its options (None: it runs it).
     declines: object = None
+    # (options, dtype "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
+    declines_dtype: object = None
 
-    def offers(self, options):
-        """Whether it runs a set of options: it offers each, and declines none of the set."""
-        return set(options) <= self.options and not (self.declines and self.declines(tuple(options)))
+    def offers(self, options, dtype=None):
+        """Whether it runs a set of options (in ``dtype``, when given): it offers each, and declines
+        neither the set nor the dtype under it."""
+        return set(options) <= self.options and not self.declined(options, dtype)
+
+    def declined(self, options, dtype=None):
+        """Why it does not run a set of options it offers (in ``dtype``, when given); None: it runs it."""
+        options = tuple(options)
+        return ((self.declines and self.declines(options))
+                or (dtype is not None and self.declines_dtype and self.declines_dtype(options, dtype)) or None)
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
@@ -53,6 +64,11 @@ class Oracle:
         declined = self.declines and self.declines(tuple(options))
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
+        x = inputs.get("x")
+        dtype = _DTYPE_NAMES.get(x.dtype.name) if hasattr(x, "dtype") else None
+        declined = dtype and self.declines_dtype and self.declines_dtype(tuple(options), dtype)
+        if declined:
+            raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
         wanted = self.returns(options) if observes is None else observes
         missing = set(wanted) - set(out)
