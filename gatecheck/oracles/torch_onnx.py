@@ -306,7 +306,7 @@ def _export(exporter, module, model, options, example):
     dynamic; the dynamo exporter's with the parameters as graph inputs (named as the module names them)."""
     torch, onnx, _ = import_torch_onnx()
     packed = example[2] is not None
-    wrapped = _wrapper()(module, packed)
+    wrapped = _wrapper()(module, packed).eval()
     in_names, out_names = _names(model, packed)
     x, states, lengths = example
     if exporter == "torchscript":
