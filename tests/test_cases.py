@@ -19,7 +19,8 @@ def grid(profile):
 
 
 def test_lstm_battery_oracles_are_the_four_framework_ones():
-    assert ORACLE_NAMES == ["keras-cell", "keras-layer", "torch-cell", "torch-layer"]
+    framework = [name for name in ORACLE_NAMES if ORACLES[name].framework in ("keras", "torch")]
+    assert framework == ["keras-cell", "keras-layer", "torch-cell", "torch-layer"]
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -35,7 +36,8 @@ def test_grid_covers_the_required_axes(profile):
     assert any(c.D == 1 for c in cases) and any(c.H == 1 for c in cases)
     assert any(c.D != c.H for c in cases)
     for oracle, dtype in itertools.product(ORACLE_NAMES, ("f32", "f64")):
-        assert sum(c.oracle == oracle and c.dtype == dtype for c in cases) >= 40
+        if ORACLES[oracle].offers((), dtype):  # (an engine may decline a dtype: Oracle.declines_dtype)
+            assert sum(c.oracle == oracle and c.dtype == dtype for c in cases) >= 40
 
 
 def test_profile_sizes():
@@ -151,7 +153,8 @@ def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
                   trace_ms=70)
     oracles.register(stub)
     cases = family_grid("ci", FAMILIES["rnn"])
-    assert {c.oracle for c in cases} == set(battery_oracles("rnn")) and "stub-engine" in battery_oracles("rnn")
+    running = {o for o in battery_oracles("rnn") if any(oracles.ORACLES[o].offers((), d) for d in ("f32", "f64"))}
+    assert {c.oracle for c in cases} == running and "stub-engine" in running
     ids = [c.id for c in cases if c.oracle == "stub-engine"]
     assert "stub-engine-B3-T7-D4-H5-f64-s0" in ids
     mine = [c for c in cases if c.oracle == "stub-engine" and c.T == 7 and c.dtype == "f64"]
