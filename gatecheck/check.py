@@ -146,11 +146,23 @@ def verdict(records, family, fn):
     if not backward:
         return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
                               f"{'' if ran > 1 else 'es'}, but no gradient was compared "
-                              "(the candidate declares every backward quantity unobservable)")
+                              f"({_forward_only(by['pass'], family)})")
     if by["skip"]:
         return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match (worst {worst:.2g} of the allowance); "
                          f"{_cases(len(by['skip']))} could not run")
     return PASS, f"PASS: all {_cases(ran)} match (worst {worst:.2g} of the allowance)"
+
+
+def _forward_only(records, family):
+    """Why passing records compared no gradient: every oracle that ran observes none (an engine run
+    forward only, such as an exported model), or else the candidate declares them unobservable."""
+    from gatecheck.oracles import ORACLES
+
+    table = quantity_table(family)
+    ran = list(dict.fromkeys(r["oracle"] for r in records))
+    if not any(table[q].phase > 0 for o in ran for q in ORACLES[o].observes if q in table):
+        return f"the oracles that ran observe no gradient: {', '.join(ran)}"
+    return "the candidate declares every backward quantity unobservable"
 
 
 def rerun_command(spec, family, case):
@@ -211,6 +223,11 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
             skipped.setdefault(r["reason"], []).append(r["oracle"])
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
+    for o in oracles:  # a dtype an oracle declines (Oracle.declines_dtype) has no case at all
+        for d in dtypes:
+            declined = not cells[(o, d)] and ORACLES[o].declined((), d)
+            if declined:
+                lines.append(f"  not run: {o} in {d}: {declined}")
     unimplemented = defaultdict(int)
     for r in records:
         if r["status"] == "unimplemented":
