@@ -225,7 +225,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
     for o in oracles:  # a dtype an oracle declines (Oracle.declines_dtype) has no case at all
         for d in dtypes:
-            declined = not cells[(o, d)] and ORACLES[o].declined((), d)
+            declined = not any(cells[(o, d)].values()) and ORACLES[o].declined((), d)
             if declined:
                 lines.append(f"  not run: {o} in {d}: {declined}")
     unimplemented = defaultdict(int)
