@@ -56,56 +56,67 @@ class Outcome(NamedTuple):
     """What an exporter makes of a module under some options."""
 
     emits: str = ""  # the recurrence in the graph: a fused ONNX node (FUSED), "Loop", "Scan", or "unrolled"
-    frozen_time: bool = False  # the graph's time axis is the example's: onnxruntime refuses every other T
-    export_error: str = ""  # torch.onnx.export raises: the significant part of its message
-    refused: str = ""  # onnxruntime refuses the exported graph (session or run): the significant part
-    issue: str = ""  # the upstream report, where one was found
+    frozen_time: bool = False  # the graph's time axis is the export example's length
+    fails: str = ""  # where it stops: "export" (torch.onnx.export raises), "session" or "run" (onnxruntime refuses)
+    says: str = ""  # the words of that error (a part of its message, verbatim)
+    why: str = ""  # what it comes from, as found
+    issue: str = ""  # the upstream report, or "none found" with what was searched
 
     def declined(self):
-        """Why the oracle does not run it (None: it runs)."""
-        found = f" [{self.issue}]" if self.issue else ""
-        if self.export_error:
-            return f"torch.onnx.export raises: {self.export_error}{found}"
-        if self.refused:
-            return f"onnxruntime refuses the exported graph: {self.refused}{found}"
-        if self.frozen_time:
-            return (f"the exported graph's time axis is the export example's length ({self.emits}: one copy of "
-                    f"the step per time step), so onnxruntime refuses every other T{found}")
-        return None
+        """Why an oracle does not run it (None: it runs)."""
+        if not self.fails:
+            return None
+        where = {"export": "torch.onnx.export raises", "session": "onnxruntime refuses the exported graph",
+                 "run": "onnxruntime refuses to run the exported graph on the case"}[self.fails]
+        return f"{where}: '{self.says}': {self.why} [{self.issue}]"
 
 
-_PACKED_DYNAMO = Outcome(export_error="GuardOnDataDependentSymNode: Could not extract specialized integer from "
-                                      "data-dependent expression (pack_padded_sequence's batch_sizes; "
-                                      "torch.export fails on aten.lstm.data / gru.data / rnn_tanh.data)",
-                         issue="pytorch#171978")
+_PACKED_DYNAMO = Outcome(
+    fails="export", says="GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent "
+                         "expression",
+    why="torch.export cannot trace a packed sequence: the number of steps (pack_padded_sequence's batch_sizes) is "
+        "data-dependent, and the packed layer (aten.lstm.data, gru.data, rnn_tanh.data) decomposes into a Python "
+        "loop over it", issue="pytorch#171978")
+_PROJ_DYNAMO = ("onnxscript's aten_lstm ignores the projection (ONNX's LSTM has none): it takes the hidden size "
+                "from h0's width (P) and reads the parameters four (two without bias) per direction, weight_hr "
+                "not among them, ")
+_NO_PROJ_ISSUE = "none found (searched pytorch and onnxscript for LSTM proj_size / projections in the ONNX export)"
 # (exporter, torch module) -> rules, the first whose options are all in a set decides it.
 EXPORTS = {
     ("torchscript", "LSTM"): (
-        (("proj",), Outcome(export_error="Unsupported: ONNX export of operator LSTM, LSTMs with projections "
-                                         "(ONNX's LSTM has no projection)")),
+        (("proj",), Outcome(fails="export", says="Unsupported: ONNX export of operator LSTM, LSTMs with projections",
+                            why="ONNX's LSTM has no projection, and the TorchScript exporter builds no other graph "
+                                "for nn.LSTM(proj_size=P)", issue=_NO_PROJ_ISSUE)),
         ((), Outcome("LSTM")),
     ),
     ("torchscript", "GRU"): (((), Outcome("GRU")),),
     ("torchscript", "RNN"): (((), Outcome("RNN")),),
     ("dynamo", "LSTM"): (
         (("len",), _PACKED_DYNAMO),
-        (("proj", "bi"), Outcome("LSTM", refused="ShapeInferenceError (Concat) on the projected weights: "
-                                                 "All inputs to Concat must have same rank",
-                                 issue="none found (onnxscript aten_lstm; ONNX's LSTM has no projection)")),
-        (("proj", "L2"), Outcome("LSTM", refused="ShapeInferenceError (Concat) on the projected weights: "
-                                                 "All inputs to Concat must have same rank",
-                                 issue="none found (onnxscript aten_lstm; ONNX's LSTM has no projection)")),
-        (("proj",), Outcome("LSTM", refused="Input initial_c must have shape {1,B,P}: the projection is dropped, "
-                                            "the ONNX LSTM's hidden size is the projection's",
-                            issue="none found (onnxscript aten_lstm; ONNX's LSTM has no projection)")),
+        (("proj", "bi", "L2"), Outcome("LSTM", fails="session", says="[ShapeInferenceError] Can't merge shape info",
+                                       why=_PROJ_DYNAMO + "and the layers' weights no longer fit together",
+                                       issue=_NO_PROJ_ISSUE)),
+        (("proj", "bi"), Outcome("LSTM", fails="session",
+                                 says="[ShapeInferenceError] All inputs to Concat must have same rank",
+                                 why=_PROJ_DYNAMO + "and the directions' weights no longer fit together",
+                                 issue=_NO_PROJ_ISSUE)),
+        (("proj", "L2"), Outcome("LSTM", fails="session",
+                                 says="[ShapeInferenceError] All inputs to Concat must have same rank",
+                                 why=_PROJ_DYNAMO + "and the layers' weights no longer fit together",
+                                 issue=_NO_PROJ_ISSUE)),
+        (("proj",), Outcome("LSTM", fails="run", says="Input initial_c must have shape",
+                            why=_PROJ_DYNAMO + "so the cell state c0 (width H) no longer fits", issue=_NO_PROJ_ISSUE)),
         ((), Outcome("LSTM")),
     ),
     ("dynamo", "GRU"): ((("len",), _PACKED_DYNAMO), ((), Outcome("GRU"))),
     ("dynamo", "RNN"): (
         (("len",), _PACKED_DYNAMO),
-        ((), Outcome("unrolled", frozen_time=True,
-                     issue="no while_loop decomposition for aten.rnn_tanh (pytorch#184872 gave one to the LSTM "
-                           "and the GRU only; pytorch#191855 is the same freeze elsewhere)")),
+        ((), Outcome("unrolled", frozen_time=True, fails="run", says="Got invalid dimensions for input: x",
+                     why="the time axis is frozen at the export example's length: nn.RNN (aten.rnn_tanh) has no "
+                         "while_loop decomposition, so torch.export unrolls the steps and torch.onnx pins the "
+                         "dynamic time axis to the example's",
+                     issue="pytorch#184872 gave one to the LSTM and the GRU only; pytorch#191855 is the same "
+                           "freeze of another pattern")),
     ),
 }
 # onnxruntime's CPU kernels of the fused nodes take float32 only: what it says in float64.
@@ -129,7 +140,9 @@ def emitted_table():
              f"onnxruntime {READ_AT['onnxruntime']}"]
     for (exporter, module), rules in EXPORTS.items():
         for rule, found in rules:
-            what = found.declined() or f"emits {found.emits}"
+            what = "" if found.fails == "export" else f"emits {found.emits}" + (
+                " with a frozen time axis" if found.frozen_time else "")
+            what = "; ".join(w for w in (what, found.declined()) if w)
             lines.append(f"{exporter} {module} {','.join(rule) or '(otherwise)'}: {what}")
     return lines
 
