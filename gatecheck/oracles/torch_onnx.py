@@ -72,10 +72,9 @@ class Outcome(NamedTuple):
 
 
 _PACKED_DYNAMO = Outcome(
-    fails="export", says="GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent "
-                         "expression",
+    fails="export", says="GuardOnDataDependentSymNode",
     why="torch.export cannot trace a packed sequence: the number of steps (pack_padded_sequence's batch_sizes) is "
-        "data-dependent, and the packed layer (aten.lstm.data, gru.data, rnn_tanh.data) decomposes into a Python "
+        "data-dependent (it guards on it, or reads it as an integer), and the packed layer (aten.lstm.data, gru.data, rnn_tanh.data) decomposes into a Python "
         "loop over it", issue="pytorch#171978")
 _PROJ_DYNAMO = ("onnxscript's aten_lstm ignores the projection (ONNX's LSTM has none): it takes the hidden size "
                 "from h0's width (P) and reads the parameters four (two without bias) per direction, weight_hr "
