@@ -201,7 +201,8 @@ def test_nothing_else_lists_oracle_names():
     for path in sources:
         text = path.read_text()
         for name in ORACLES:
-            if own.get(name) == path.resolve() or path.name == "reference_oracle.py" or name == "reference":
+            if own.get(name) == path.resolve() or path.name in ("reference_oracle.py", "deviations.py") \
+                    or name == "reference":  # (deviations.py is data: an entry names its oracle)
                 continue  # "reference" is also the word for a candidate that is the reference
             if f'"{name}"' in text or f"'{name}'" in text:
                 offenders.append(f"{path.relative_to(root)}: {name}")
