@@ -145,24 +145,25 @@ def verdict(records, family, fn):
     worst = max(r["ratio"] for r in by["pass"])
     if not backward:
         return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
-                              f"{'' if ran > 1 else 'es'}, but no gradient was compared "
-                              f"({_forward_only(by['pass'], family)})")
+                              f"{'' if ran > 1 else 'es'}, but no gradient was compared ({_why_forward(by, family, fn)})")
     if by["skip"]:
         return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match (worst {worst:.2g} of the allowance); "
                          f"{_cases(len(by['skip']))} could not run")
     return PASS, f"PASS: all {_cases(ran)} match (worst {worst:.2g} of the allowance)"
 
 
-def _forward_only(records, family):
-    """Why passing records compared no gradient: every oracle that ran observes none (an engine run
-    forward only, such as an exported model), or else the candidate declares them unobservable."""
+def _why_forward(by, family, fn):
+    """Why the cases that ran compared no gradient: the candidate declares every backward quantity
+    unobservable, or the oracles run (inference engines) observe none."""
     from gatecheck.oracles import ORACLES
 
-    table = quantity_table(family)
-    ran = list(dict.fromkeys(r["oracle"] for r in records))
-    if not any(table[q].phase > 0 for o in ran for q in ORACLES[o].observes if q in table):
-        return f"the oracles that ran observe no gradient: {', '.join(ran)}"
-    return "the candidate declares every backward quantity unobservable"
+    backward = {q.source for q in family.quantities.values() if q.phase > 0}
+    if backward <= set(cand.cannot_observe(fn, family)):
+        return "the candidate declares every backward quantity unobservable"
+    ran = dict.fromkeys(r["oracle"] for r in by["pass"])
+    blind = [o for o in ran if backward <= set(ORACLES[o].cannot_observe)]
+    return (f"the oracles run observe no gradient: {', '.join(blind)}" if blind else
+            "no gradient the candidate returns is observed by the oracles run")
 
 
 def rerun_command(spec, family, case):
@@ -179,6 +180,8 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
     lines = [headline,
              f"  {spec} as the {family.name} family ({family.description}); profile {profile}", ""]
+    from gatecheck.oracles import ORACLES
+
     cells = defaultdict(lambda: defaultdict(int))
     for r in records:
         cells[(r["oracle"], r["dtype"])][r["status"]] += 1
@@ -188,8 +191,11 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         row = []
         for d in dtypes:
             c = cells[(o, d)]
+            declined = not c and ORACLES[o].declined((), d)  # (before c[...] reads add keys)
             total = sum(c.values()) - c["unimplemented"]
-            if c["skip"] == total:
+            if declined:
+                row.append("declined")
+            elif c["skip"] == total:
                 row.append("not run")
             else:
                 text = f"{c['pass']}/{total - c['skip']} match"
@@ -206,8 +212,6 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     declared = cand.cannot_observe(fn, family)
     for key, why in declared.items():
         lines.append(f"  not compared: {key} (the candidate cannot observe it: {why})")
-    from gatecheck.oracles import ORACLES
-
     blind = {}
     for o in oracles:
         for key, why in ORACLES[o].cannot_observe.items():
@@ -223,11 +227,11 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
             skipped.setdefault(r["reason"], []).append(r["oracle"])
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
-    for o in oracles:  # a dtype an oracle declines (Oracle.declines_dtype) has no case at all
-        for d in dtypes:
-            declined = not any(cells[(o, d)].values()) and ORACLES[o].declined((), d)
-            if declined:
-                lines.append(f"  not run: {o} in {d}: {declined}")
+    for o in oracles:
+        for d in ("f32", "f64"):
+            why = ORACLES[o].declined((), d) if ORACLES[o].offers(()) else None
+            if why:
+                lines.append(f"  not run: {o} in {d} (declined): {why}")
     unimplemented = defaultdict(int)
     for r in records:
         if r["status"] == "unimplemented":

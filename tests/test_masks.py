@@ -193,8 +193,8 @@ def test_the_grid_gives_each_oracle_the_mask_sets_it_runs():
                     and "proj" not in c.options}  # (the projected LSTM's: below)
             if "len" not in o.options:  # the cells: no mask
                 assert not mine, oracle
-            elif o.framework in ("torch", "torch-onnx"):  # (an exporter may decline packed sequences)
-                assert mine == {s for s in (("len",), ("len", "bi", "L2")) if o.offers(s)}, oracle
+            elif not {"mask", "maskz"} & o.options:  # packed sequences, sequence_lens: right padding only
+                assert mine == {s for s in (("len",), ("len", "bi", "L2")) if o.offers(s)}, oracle  # (or declines)
             else:
                 assert mine == {s for s in opts.STRUCTURAL if opts.masking(s)}, oracle
     declined = ORACLES["keras-layer"].declines(("mask", "bi"))
