@@ -58,8 +58,9 @@ def _ignores_sequence_lens(oracle, node_outputs):
     )
 
 
-# The cases (B, T, D, H, seed, regime, options) of ort-lstm in float32 where a gate's sigmoid is tiny and
-# multiplies what is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively.
+# The cases (B, T, D, H, seed, regime, options) in float32 where a gate's sigmoid is tiny and multiplies what
+# is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively. Its CPU LSTM kernel runs
+# ort-lstm's node and the node both PyTorch exporters emit (torch-onnx-lstm, torch-dynamo-lstm).
 _TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
 
 def _flax():
@@ -68,13 +69,14 @@ def _flax():
     return flax_oracle
 
 
-DEVIATIONS = (
-    Deviation(
-        oracle="ort-lstm",
+def _tiny_gate(oracle):
+    """The deviation of the CPU LSTM kernel's sigmoid (_TINY_GATE) for one oracle running that kernel."""
+    return Deviation(
+        oracle=oracle,
         applies=lambda case: case.dtype == "f32" and (case.B, case.T, case.D, case.H, case.seed, case.regime,
                                                       case.options) in _TINY_GATE,
         cases="three nightly sat cases of one row and one unit (B1-T1-D1-H1 seeds 2 and 4, B1-T2-D2-H1 seed 2), "
-              "float32, where an output or input gate's pre-activation is below -15 (its sigmoid below 2e-7)",
+              "float32, where an output or input gate's pre-activation is below -10 (its sigmoid below 5e-5)",
         quantities=("h", "cT"),
         dist="onnxruntime",
         since="0",
@@ -86,7 +88,13 @@ DEVIATIONS = (
               "relatively); a single-unit slice has no larger entry to set its allowance",
         upstream="microsoft/onnxruntime#22557 (sigmoid(-18) = -5.96e-8: the same absolute-error logistic), "
                  "microsoft/onnxruntime#26281 (the logistic losing precision on large negative inputs)",
-    ),
+    )
+
+
+DEVIATIONS = (
+    _tiny_gate("ort-lstm"),
+    _tiny_gate("torch-onnx-lstm"),
+    _tiny_gate("torch-dynamo-lstm"),
     _ignores_sequence_lens("onnx-reference-lstm", ("out", "hT", "cT")),
     _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
     _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),
