@@ -110,9 +110,9 @@ def check_profile(profile):
 def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
-    with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
-    ``dtypes`` only in those, one with ``oracles`` (a predicate on the ``Oracle``) only to the
-    oracles it holds for."""
+    with ``options`` gives cases to the oracles that run them (``Oracle.offers``), in the dtypes
+    they run under them (``Oracle.declines_dtype``); one with ``dtypes`` only in those, one with
+    ``oracles`` (a predicate on the ``Oracle``) only to the oracles it holds for."""
     from gatecheck.oracles import ORACLES, battery_oracles
     from gatecheck.options import canonical
 
@@ -123,7 +123,7 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
         for dtype in dtypes:
             for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
-                if not ORACLES[oracle].offers(options) or dtype not in block.get("dtypes", (dtype,)):
+                if not ORACLES[oracle].offers(options, dtype) or dtype not in block.get("dtypes", (dtype,)):
                     continue
                 if not block.get("oracles", lambda o: True)(ORACLES[oracle]):
                     continue

@@ -6,10 +6,10 @@ oracle is its module (a tuple ``ORACLES`` of ``gatecheck.oracles.base.Oracle``) 
 ``MODULES``.
 """
 
-from gatecheck.oracles import gru_oracles, keras_oracle, reference_oracle, rnn_oracles, torch_oracle
+from gatecheck.oracles import gru_oracles, keras_onnx, keras_oracle, reference_oracle, rnn_oracles, torch_oracle
 from gatecheck.oracles.frameworks import FRAMEWORKS
 
-MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles)
+MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, keras_onnx)
 
 ORACLES = {}
 

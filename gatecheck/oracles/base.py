@@ -10,6 +10,8 @@ model and every command-line choice derive.
 
 from dataclasses import dataclass, field
 
+_DTYPE_NAMES = {"float32": "f32", "float64": "f64"}  # a case's dtype names (gatecheck.cases.DTYPES)
+
 
 @dataclass(frozen=True)
 class Oracle:
@@ -29,10 +31,19 @@ class Oracle:
     observes_structured: object = None
     # options -> why it does not run that set although it offers each of its options (None: it runs it).
     declines: object = None
+    # (options, dtype: "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
+    declines_dtype: object = None
 
-    def offers(self, options):
-        """Whether it runs a set of options: it offers each, and declines none of the set."""
-        return set(options) <= self.options and not (self.declines and self.declines(tuple(options)))
+    def offers(self, options, dtype=None):
+        """Whether it runs a set of options (in ``dtype``, "f32" or "f64", when given): it offers each,
+        and declines neither the set nor, under it, the dtype."""
+        if not set(options) <= self.options or (self.declines and self.declines(tuple(options))):
+            return False
+        return dtype is None or not self.declined_dtype(options, dtype)
+
+    def declined_dtype(self, options, dtype):
+        """Why it does not run ``dtype`` ("f32", "f64") under ``options`` (None: it runs it)."""
+        return self.declines_dtype(tuple(options), dtype) if self.declines_dtype else None
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
@@ -53,6 +64,10 @@ class Oracle:
         declined = self.declines and self.declines(tuple(options))
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
+        dtype = _DTYPE_NAMES.get(inputs["x"].dtype.name)
+        declined = dtype and self.declined_dtype(options, dtype)
+        if declined:
+            raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
         wanted = self.returns(options) if observes is None else observes
         missing = set(wanted) - set(out)
