@@ -172,10 +172,11 @@ def frozen(family, options):
 def declines(family):
     """Why an oracle does not run a set of options it offers one by one (None: it runs it)."""
     def why(options):
-        if emitted(family, options) is None:
-            return (f"what tf2onnx emits for options {list(options)} is not recorded (EMITTED, read at tf2onnx "
-                    f"{READ_AT['tf2onnx']})")
-        return structured.declines_keras(options)
+        keras = structured.declines_keras(options)  # what the Keras layer itself does not run
+        if keras or emitted(family, options) is not None:
+            return keras
+        return (f"what tf2onnx emits for options {list(options)} is not recorded (EMITTED, read at tf2onnx "
+                f"{READ_AT['tf2onnx']})")
 
     return why
 
@@ -193,13 +194,16 @@ def declines_dtype(family):
 @contextlib.contextmanager
 def _quiet_converter():
     """tf2onnx logs each rewriter that does not match (the LSTM rewriter on weights that are inputs:
-    "must be Const") at ERROR: noise in every report; its exceptions still surface."""
+    "must be Const") at ERROR on its own logger, and on the root logger, at WARNING, that its Gemm rewriter
+    leaves float64 alone: noise in every report, silenced while it converts; its exceptions still surface."""
     logger = logging.getLogger("tf2onnx")
-    level = logger.level
+    level, disabled = logger.level, logging.root.manager.disable
     logger.setLevel(logging.CRITICAL + 1)
+    logging.disable(max(disabled, logging.WARNING))
     try:
         yield
     finally:
+        logging.disable(disabled)
         logger.setLevel(level)
 
 
@@ -306,12 +310,13 @@ def cell_weights(cell, weights):
     return [weights[w] for w in weight_names(cell)]
 
 
-def run(family, inputs, options=()):
-    """The converted layer's forward quantities on a case's canonical inputs (see ``observed``)."""
+def run(family, inputs, options=(), as_inputs=None):
+    """The converted layer's forward quantities on a case's canonical inputs (see ``observed``); the
+    weights frozen or as inputs as ``build`` decides (``as_inputs``: either way, for the tests)."""
     model = MODELS[family]
     x = inputs["x"]
     D, H = x.shape[2], inputs["h0"].shape[1]
-    built = keras_oracle.built(build, family, D, H, x.dtype.name, tuple(options))
+    built = keras_oracle.built(build, family, D, H, x.dtype.name, tuple(options), as_inputs)
     names = structured.suffixes(options)
     weights = [REMAPS[family](structured.part(inputs, s)) for s in names]
     feeds = {"x": x, **{k + s: inputs[k + s] for s in names for k in model.states}}
