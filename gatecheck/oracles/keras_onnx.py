@@ -22,7 +22,7 @@ The weights reach the converted model in one of two ways:
   constants, as in any saved model. tf2onnx's LSTM rewriter fuses Keras' loop into one ONNX ``LSTM`` node
   only when the kernels are constants (it reads and reorders them at conversion; with the weights as
   inputs it logs "must be Const" and leaves a ``Loop``), so these cases are converted one by one (about
-  0.2 s each; ``benchmarks`` of the README section).
+  0.2 s each: ``python benchmarks/trace_cost.py --oracles keras-onnx-lstm``, its "again" column).
 - as inputs (every graph the converter leaves a ``Loop``): ``Layer.stateless_call`` with the weights as
   inputs of the function, so one conversion and one ONNX Runtime session serve every case of a (D, H,
   dtype, options). The converted graph has the same recurrent ops as with frozen weights and the same
@@ -376,7 +376,7 @@ def observed(family):
         table = opts.under(get_family(family), tuple(options)).quantities
         merge = opts.merge(options)
         returned = structured.observed(model, options, merged_apart=merge in ("concat", "none"))
-        return tuple(q for q in returned if table[q].phase == 0)
+        return tuple(q for q in returned if q in table and table[q].phase == 0)  # under nobias: no dbx
 
     return names
 
