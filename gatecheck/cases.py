@@ -110,9 +110,9 @@ def check_profile(profile):
 def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
-    with ``options`` gives cases to the oracles that run them (``Oracle.offers``), in the dtypes
-    they run under them (``Oracle.declines_dtype``); one with ``dtypes`` only in those, one with
-    ``oracles`` (a predicate on the ``Oracle``) only to the oracles it holds for."""
+    with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
+    ``dtypes`` only in those, one with ``oracles`` (a predicate on the ``Oracle``) only to the
+    oracles it holds for. An oracle gets no case in a dtype it declines under a set (``Oracle.declines_dtype``)."""
     from gatecheck.oracles import ORACLES, battery_oracles
     from gatecheck.options import canonical
 

@@ -12,7 +12,8 @@ from collections import defaultdict
 
 from gatecheck import candidate as cand
 from gatecheck import options
-from gatecheck.battery import expected_of, judge, view
+from gatecheck import deviations
+from gatecheck.battery import candidate_ok, expected_of, judge, view
 from gatecheck.cases import Case, grid, shard
 from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
 
@@ -61,9 +62,11 @@ def run_cases(fn, spec, family, cases):
             records.append(dict(record, status="error", reason=str(exc)))
             continue
         compared = sorted({r.quantity for r in report.results}, key=list(quantity_table(family)).index)
-        records.append(dict(record, status="pass" if report.ok else "fail", ratio=report.worst_ratio(),
+        ok = candidate_ok(report)
+        records.append(dict(record, status="pass" if ok else "fail", ratio=report.worst_ratio(),
                             compared=compared, warnings=list(report.warnings),
-                            message=None if report.ok else report.message()))
+                            message=None if ok else report.message(),
+                            **({"deviation": deviations.describe(report.deviation)} if report.deviation else {})))
     return records
 
 
@@ -142,12 +145,25 @@ def verdict(records, family, fn):
     worst = max(r["ratio"] for r in by["pass"])
     if not backward:
         return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
-                              f"{'' if ran > 1 else 'es'}, but no gradient was compared "
-                              "(the candidate declares every backward quantity unobservable)")
+                              f"{'' if ran > 1 else 'es'}, but no gradient was compared ({_why_forward(by, family, fn)})")
     if by["skip"]:
         return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match (worst {worst:.2g} of the allowance); "
                          f"{_cases(len(by['skip']))} could not run")
     return PASS, f"PASS: all {_cases(ran)} match (worst {worst:.2g} of the allowance)"
+
+
+def _why_forward(by, family, fn):
+    """Why the cases that ran compared no gradient: the candidate declares every backward quantity
+    unobservable, or the oracles run (inference engines) observe none."""
+    from gatecheck.oracles import ORACLES
+
+    backward = {q.source for q in family.quantities.values() if q.phase > 0}
+    if backward <= set(cand.cannot_observe(fn, family)):
+        return "the candidate declares every backward quantity unobservable"
+    ran = dict.fromkeys(r["oracle"] for r in by["pass"])
+    blind = [o for o in ran if backward <= set(ORACLES[o].cannot_observe)]
+    return (f"the oracles run observe no gradient: {', '.join(blind)}" if blind else
+            "no gradient the candidate returns is observed by the oracles run")
 
 
 def rerun_command(spec, family, case):
@@ -164,6 +180,8 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
     lines = [headline,
              f"  {spec} as the {family.name} family ({family.description}); profile {profile}", ""]
+    from gatecheck.oracles import ORACLES
+
     cells = defaultdict(lambda: defaultdict(int))
     for r in records:
         cells[(r["oracle"], r["dtype"])][r["status"]] += 1
@@ -173,8 +191,11 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         row = []
         for d in dtypes:
             c = cells[(o, d)]
+            declined = not c and ORACLES[o].declined((), d)  # (before c[...] reads add keys)
             total = sum(c.values()) - c["unimplemented"]
-            if c["skip"] == total:
+            if declined:
+                row.append("declined")
+            elif c["skip"] == total:
                 row.append("not run")
             else:
                 text = f"{c['pass']}/{total - c['skip']} match"
@@ -191,8 +212,6 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
     declared = cand.cannot_observe(fn, family)
     for key, why in declared.items():
         lines.append(f"  not compared: {key} (the candidate cannot observe it: {why})")
-    from gatecheck.oracles import ORACLES
-
     blind = {}
     for o in oracles:
         for key, why in ORACLES[o].cannot_observe.items():
@@ -208,6 +227,11 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
             skipped.setdefault(r["reason"], []).append(r["oracle"])
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
+    for o in oracles:
+        for d in ("f32", "f64"):
+            why = ORACLES[o].declined((), d) if ORACLES[o].offers(()) else None
+            if why:
+                lines.append(f"  not run: {o} in {d} (declined): {why}")
     unimplemented = defaultdict(int)
     for r in records:
         if r["status"] == "unimplemented":
@@ -219,6 +243,12 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         each = ", ".join(f"{options.label(opts)} {n}" for opts, n in unimplemented.items())
         lines.append(f"  not run: {_cases(sum(unimplemented.values()))} with layer options the candidate does not "
                      f"implement ({each}); declare those it implements as run.options = {{...}} (README, Contracts)")
+    deviating = defaultdict(int)
+    for r in records:
+        if r.get("deviation"):
+            deviating[r["deviation"]] += 1
+    for text, n in deviating.items():
+        lines.append(f"  not judged in {_cases(n)}: the {text}")
     warned = defaultdict(int)
     for r in records:
         for w in r.get("warnings", ()):

@@ -110,6 +110,7 @@ class Report:
     results: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # whole-quantity problems (shape, dtype)
     warnings: list = field(default_factory=list)  # what the candidate warned, as sentences
+    deviation: object = None  # the known deviation of the oracle on this case (gatecheck.deviations), if any
 
     @property
     def ok(self):

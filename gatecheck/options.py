@@ -123,6 +123,26 @@ OPTIONS["L2"] = Option(
               "[layer 0 forward, layer 0 reverse, layer 1 forward, ...])"},
     structural=True)
 
+# How the ONNX nodes spell each option (gatecheck.oracles.onnx_oracles: onnxruntime and the onnx package's
+# evaluator run the same graphs).
+_ONNX_MERGE = ("direction='bidirectional' (Y holds [forward, reverse] on its num_directions axis), merged in the "
+               "graph by {}")
+for _name, _text in {
+    "nobias": "B omitted (the node's optional bias input)",
+    "rev": "direction='reverse'; Y is indexed by the original t (Y[t] the state after x[t]), Y_h the state after "
+           "x[0]",
+    "proj": "none: the ONNX LSTM has no projection",
+    "bi": _ONNX_MERGE.format("Concat on the last axis"), "bisum": _ONNX_MERGE.format("Add"),
+    "bimul": _ONNX_MERGE.format("Mul"), "biave": _ONNX_MERGE.format("Mean"),
+    "binone": _ONNX_MERGE.format("Concat (the pair, stacked as for bi)"),
+    "L2": "two nodes in one graph, the second fed the first's (merged) output",
+    "len": "sequence_lens (right-padded rows): Y is 0 past a row's length, Y_h and Y_c are its last valid step's "
+           "(the reverse direction's: after x[0])",
+    "mask": "none: ONNX has sequence_lens (right padding) only, no mask with gaps or left padding",
+    "maskz": "none: ONNX has sequence_lens (right padding) only, no mask with gaps or left padding",
+}.items():
+    OPTIONS[_name].frameworks["onnxruntime"] = _text
+
 
 # The structural options' sets in the grids: each alone and a bidirectional stack (ci and nightly), and
 # that stack without a bias (nightly, on the no-bias regimes). A block with the points or shapes of a

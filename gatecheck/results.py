@@ -23,6 +23,7 @@ import stat
 import tempfile
 import time
 
+from gatecheck import deviations
 from gatecheck.options import OPTIONS
 
 FORMAT = 2
@@ -56,7 +57,9 @@ def summarize(case, report=None, error=None, family=""):
         q["ratios"].append(r.ratio)
     return dict(record, ok=report.ok, error=None if report.ok else report.message().splitlines()[1]
                 if len(report.message().splitlines()) > 1 else report.message(), quantities=quantities,
-                **({"warnings": list(report.warnings)} if report.warnings else {}))
+                **({"warnings": list(report.warnings)} if report.warnings else {}),
+                **({"deviation": deviations.describe(report.deviation)} if report.deviation
+                   and deviations.outcome(report, report.deviation) != "beyond" else {}))
 
 
 def options_of(case):
@@ -218,6 +221,7 @@ CASE_FIELDS = {
     "ok": (True, lambda v: v is True or v is False, "true or false"),
     "error": (False, lambda v: v is None or isinstance(v, str), "a string or null"),
     "warnings": (False, _list_of(lambda v: isinstance(v, str)), "a list of strings"),
+    "deviation": (False, _text, "a sentence (the oracle's known deviation on the case)"),
     "quantities": (True, lambda v: isinstance(v, dict), "an object: quantity -> its errors"),
 }
 QUANTITY_FIELDS = {

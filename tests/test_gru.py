@@ -232,7 +232,8 @@ def test_every_wrong_gate_order_is_detected(perm, name, to):
 
 
 def _param(case):
-    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, FRAMEWORKS[ORACLES[case.oracle].framework].marker))
+    marker = FRAMEWORKS[ORACLES[case.oracle].framework].marker  # "keras-onnx" is marked keras_onnx
+    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, marker))
 
 
 def _oracle(case, request):
@@ -249,9 +250,8 @@ ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o 
 
 
 def test_torch_offers_the_reset_after_gru_only():
-    assert {"keras", "torch"} <= {ORACLES[o].framework for o in battery_oracles("gru")}
-    assert "keras" in {ORACLES[o].framework for o in battery_oracles("gru-reset-before")}
-    assert "torch" not in {ORACLES[o].framework for o in battery_oracles("gru-reset-before")}
+    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "keras-onnx"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "keras-onnx"}
     assert all("PyTorch has no reset-before GRU" in ORACLES[o].description
                for o in battery_oracles("gru") if ORACLES[o].framework == "torch")
 
@@ -262,8 +262,7 @@ def test_oracle_keeps_the_input_dtype_and_the_merged_bias_gradient(case, request
     family = GRU if oracle.family == "gru" else GRU_RESET_BEFORE
     out = oracle.run(case_inputs(case, family))
     assert {k: v.dtype for k, v in out.items()} == {k: case.np_dtype for k in out}
-    if oracle.family == "gru-reset-before" and "dbx" in out:  # one Keras bias: both canonical gradients are its
-        # gradient (an oracle of the forward pass only returns none)
+    if oracle.family == "gru-reset-before" and "dbx" in out:  # one Keras bias: both gradients are its gradient
         assert np.array_equal(out["dbx"], out["dbh"])
 
 

@@ -177,7 +177,7 @@ def test_what_is_declined_says_why(family):
     assert "proj" not in oracle.options  # Keras has no projection (gatecheck.options)
     for s in [(), ("nobias",), ("rev",)] + list(STRUCTURAL):
         fused = any(op.startswith("LSTM:") for op in keras_onnx.emitted(family, s))
-        why = oracle.declined_dtype(s, "f64")
+        why = oracle.declines_dtype(s, "f64")
         assert bool(why) == fused and oracle.offers(s, "f32") == (not oracle.declines(s)), (s, why)
         if why:
             assert "onnxruntime#28339" in why and "does not support double" in why

@@ -6,10 +6,11 @@ oracle is its module (a tuple ``ORACLES`` of ``gatecheck.oracles.base.Oracle``) 
 ``MODULES``.
 """
 
-from gatecheck.oracles import gru_oracles, keras_onnx, keras_oracle, reference_oracle, rnn_oracles, torch_oracle
+from gatecheck.oracles import (gru_oracles, keras_onnx, keras_oracle, onnx_oracles, reference_oracle, rnn_oracles,
+                               torch_oracle)
 from gatecheck.oracles.frameworks import FRAMEWORKS
 
-MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, keras_onnx)
+MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, onnx_oracles, keras_onnx)
 
 ORACLES = {}
 

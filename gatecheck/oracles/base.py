@@ -31,19 +31,19 @@ class Oracle:
     observes_structured: object = None
     # options -> why it does not run that set although it offers each of its options (None: it runs it).
     declines: object = None
-    # (options, dtype: "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
+    # (options, dtype "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
     declines_dtype: object = None
 
     def offers(self, options, dtype=None):
-        """Whether it runs a set of options (in ``dtype``, "f32" or "f64", when given): it offers each,
-        and declines neither the set nor, under it, the dtype."""
-        if not set(options) <= self.options or (self.declines and self.declines(tuple(options))):
-            return False
-        return dtype is None or not self.declined_dtype(options, dtype)
+        """Whether it runs a set of options (in ``dtype``, when given): it offers each, and declines
+        neither the set nor the dtype under it."""
+        return set(options) <= self.options and not self.declined(options, dtype)
 
-    def declined_dtype(self, options, dtype):
-        """Why it does not run ``dtype`` ("f32", "f64") under ``options`` (None: it runs it)."""
-        return self.declines_dtype(tuple(options), dtype) if self.declines_dtype else None
+    def declined(self, options, dtype=None):
+        """Why it does not run a set of options it offers (in ``dtype``, when given); None: it runs it."""
+        options = tuple(options)
+        return ((self.declines and self.declines(options))
+                or (dtype is not None and self.declines_dtype and self.declines_dtype(options, dtype)) or None)
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
@@ -64,8 +64,9 @@ class Oracle:
         declined = self.declines and self.declines(tuple(options))
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
-        dtype = _DTYPE_NAMES.get(inputs["x"].dtype.name)
-        declined = dtype and self.declined_dtype(options, dtype)
+        x = inputs.get("x")
+        dtype = _DTYPE_NAMES.get(x.dtype.name) if hasattr(x, "dtype") else None
+        declined = dtype and self.declines_dtype and self.declines_dtype(tuple(options), dtype)
         if declined:
             raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)

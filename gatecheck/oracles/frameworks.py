@@ -228,7 +228,7 @@ FRAMEWORKS = {
                   "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API, on the TensorFlow backend", "keras",
                   ("tensorflow", "tensorflow-cpu", "keras")),
         Framework("onnxruntime", import_onnxruntime, (1, 17),
-                  "ONNX LSTM/GRU/RNN nodes with layout=1 and opset 14 and later", "onnxruntime",
+                  "ONNX LSTM/GRU/RNN nodes of opset 14 and later (the layout attribute)", "onnxruntime",
                   ("onnx", "onnxruntime")),
         Framework("jax", import_jax, (0, 4), "jax.lax.scan(reverse=), jax.vjp and jax_enable_x64 on the CPU", "jax",
                   ("jax", "jaxlib")),
