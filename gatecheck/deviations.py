@@ -60,7 +60,8 @@ def _ignores_sequence_lens(oracle, node_outputs):
 
 # The cases (B, T, D, H, seed, regime, options) in float32 where a gate's sigmoid is tiny and multiplies what
 # is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively. Its CPU LSTM kernel runs
-# ort-lstm's node and the node both PyTorch exporters emit (torch-onnx-lstm, torch-dynamo-lstm).
+# ort-lstm's node, the node both PyTorch exporters emit (torch-onnx-lstm, torch-dynamo-lstm) and the one tf2onnx
+# makes of Keras' LSTM (keras-onnx-lstm).
 _TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
 
 def _flax():
@@ -95,6 +96,7 @@ DEVIATIONS = (
     _tiny_gate("ort-lstm"),
     _tiny_gate("torch-onnx-lstm"),
     _tiny_gate("torch-dynamo-lstm"),
+    _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
     _ignores_sequence_lens("onnx-reference-lstm", ("out", "hT", "cT")),
     _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
     _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),

@@ -20,7 +20,8 @@ def grid(profile):
 
 def test_lstm_battery_oracles_are_the_framework_ones():
     assert ORACLE_NAMES == ["keras-cell", "keras-layer", "torch-cell", "torch-layer", "ort-lstm", "onnx-reference-lstm",
-                            "torch-onnx-lstm", "torch-dynamo-lstm", "jax-lstm", "flax-lstm", "flax-lstm-opt"]
+                            "torch-onnx-lstm", "torch-dynamo-lstm", "keras-onnx-lstm", "jax-lstm", "flax-lstm",
+                            "flax-lstm-opt"]
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

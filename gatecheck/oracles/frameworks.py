@@ -191,6 +191,9 @@ def import_torch_onnx():
 def import_keras_onnx():
     """Return (tensorflow, keras, tf2onnx, onnxruntime): Keras models converted to ONNX by tf2onnx."""
     tf, keras = import_keras()
+    if _version_tuple(keras.__version__) < (3, 0):
+        raise Unavailable(f"keras {keras.__version__}: the keras-onnx oracles convert Keras 3 layers (they feed "
+                          f"weights through Layer.stateless_call, and what tf2onnx emits is recorded for Keras 3)")
     _, ort = import_onnxruntime()
     try:
         with _quiet_stderr():
