@@ -347,3 +347,26 @@ def test_an_xla_compile_is_charged_per_shape():
         step = a.T + 10
         assert cost([a, b]) == 2 * step + ORACLES[name].trace_ms
         assert cost([a, c]) == step + step + 1 + 2 * ORACLES[name].trace_ms
+
+
+# --- structures: every layer's and direction's per-step states and deltas ------------------------------------
+
+
+@pytest.mark.parametrize("name", ["jax-lstm", "flax-lstm"])
+def test_every_layer_and_direction_is_compared_and_the_directions_are_not_interchangeable(name, request, monkeypatch):
+    """Under bi,L2 the oracles return h, c, dh, dc of each layer and direction (by the original t), C_T of
+    each, every gradient and each layer's y; given the two directions' weights the other way round
+    (layer-major order read as reverse-first), the case fails."""
+    from gatecheck.oracles import structured
+
+    o = ORACLES[name]
+    _require(request, o.framework)
+    case = Case(name, 3, 7, 4, 5, "f64", 0, "std", ("bisum", "L2"))
+    report = run_case(case, o)
+    assert report.ok, report.message()
+    parts = ("", "_r", "_l1", "_r_l1")
+    every = {p + k + s for k in ("h", "c") for p in ("", "d") for s in parts}
+    every |= {q + s for q in ("cT", "dh0", "dc0", "dW", "dU", "db") for s in parts} | {"y", "y_l1", "dx"}
+    assert every <= {r.quantity for r in report.results}
+    monkeypatch.setattr(structured, "suffixes", lambda options: ["_r", "", "_r_l1", "_l1"])
+    assert not run_case(case, o).ok

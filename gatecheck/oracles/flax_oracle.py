@@ -28,9 +28,10 @@ import functools
 
 import numpy as np
 
-from gatecheck.oracles import flax_layout
+from gatecheck.oracles import flax_layout, jax_oracle, structured
 from gatecheck.oracles.base import Oracle
 from gatecheck.oracles.frameworks import import_flax
+from gatecheck.reference import layers
 
 _built = {}
 
@@ -48,56 +49,100 @@ class _ProbedTanh:
         return jnp.tanh(a + self.probe if self.calls == 2 else a)
 
 
-def _module(cell_name, D, H, dtype, reverse):
-    """(nnx.RNN around the probed cell, the probed tanh of an LSTM cell or None), built once."""
-    key = (cell_name, D, H, dtype, reverse)
+class _Recorded:
+    """nnx.Bidirectional's ``merge_fn``: keeps both directions' outputs ([h_t, c_t] of each step; under sum,
+    mul and ave the merged output does not hold them apart) and merges their h parts as ``merge`` says."""
+
+    def __init__(self, merge, H):
+        self.merge, self.H, self.seen = merge, H, None
+
+    def __call__(self, a, b):
+        jnp = import_flax()[0].numpy
+        self.seen = (a, b)
+        a, b = a[..., :self.H], b[..., :self.H]
+        if self.merge in ("concat", "none"):  # none: the pair of outputs, stacked on the last axis
+            return jnp.concatenate([a, b], axis=-1)
+        return {"sum": a + b, "mul": a * b, "ave": (a + b) / 2}[self.merge]
+
+
+def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1):
+    """(the parameter state, the jitted forward pass and vjp) of the probed cells in ``nnx.RNN`` loops:
+    one layer, or ``depth`` layers in sequence, each an ``nnx.Bidirectional`` of two when ``merge``;
+    built once per arguments."""
+    key = (cell_name, D, H, dtype, reverse, merge, depth)
     if key in _built:
         return _built[key]
     jax, nnx = import_flax()
     jnp = jax.numpy
     lstm = "LSTM" in cell_name
-    output = _ProbedTanh() if lstm else None
-    extra = {"activation_fn": output} if lstm else {}
-    cell = getattr(nnx, cell_name)(D, H, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0), **extra)
+    width = (2 if lstm else 1) * H  # a cell's probes and its per-step output: [h_t, c_t] or h_t
+    directions = 2 if merge else 1
 
     class Probed(nnx.Module):
-        """The cell, reading [x_t, probes_t] and adding the probes to h_t (and c_t)."""
+        """The cell, reading [x_t, probes of slot 0, probes of slot 1, ...] and adding its slot's probes
+        to h_t (and c_t)."""
 
-        def __init__(self, cell):
-            self.cell = cell
-            self.num_feature_axes = 1
+        def __init__(self, cell, in_features, slot, output):
+            self.cell, self.in_features, self.slot, self.num_feature_axes = cell, in_features, slot, 1
+            self.output = output
 
         def __call__(self, carry, inputs):
-            x, probes = inputs[..., :D], inputs[..., D:]
+            start = self.in_features + self.slot * width
+            x, probes = inputs[..., :self.in_features], inputs[..., start:start + width]
             if not lstm:
                 h, _ = self.cell(carry, x)
                 h = h + probes
                 return h, h
             e_h, e_c = probes[..., :H], probes[..., H:]
-            output.probe, output.calls = e_c, 0
+            self.output.probe, self.output.calls = e_c, 0
             (c, h), _ = self.cell(carry, x)
-            calls, output.probe = output.calls, None
+            calls, self.output.probe = self.output.calls, None
             if calls != 2:
                 raise RuntimeError(f"nnx.{cell_name} called its activation_fn {calls} times in a step; the probe "
                                    "of c_t rides on the second call (tanh(c_t)): the cell's step has changed")
             c, h = c + e_c, h + e_h
             return (c, h), jnp.concatenate([h, c], axis=-1)
 
-    rnn = nnx.RNN(Probed(cell), return_carry=True, reverse=reverse, keep_order=True, rngs=False)
-    graphdef, params, rest = nnx.split(rnn, nnx.Param, ...)
+    def rnn(in_features, slot):
+        output = _ProbedTanh() if lstm else None
+        cell = getattr(nnx, cell_name)(in_features, H, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0),
+                                       **({"activation_fn": output} if lstm else {}))
+        return nnx.RNN(Probed(cell, in_features, slot, output), return_carry=True, reverse=reverse, keep_order=True,
+                       rngs=False)
+
+    stack, features = [], D
+    for _ in range(depth):
+        stack.append(nnx.Bidirectional(rnn(features, 0), rnn(features, 1), merge_fn=_Recorded(merge, H),
+                                       return_carry=True, rngs=False) if merge else rnn(features, 0))
+        features = 2 * H if merge in ("concat", "none") else H
+    graphdef, params, rest = nnx.split(nnx.List(stack), nnx.Param, ...)
+
+    def run(params, x, carries0, probes):
+        """(each (layer, direction)'s per-step [h_t, c_t], final carries, each layer's output y)."""
+        seq, per_step, finals, ys = x, [], [], []
+        for k, layer in enumerate(nnx.merge(graphdef, params, rest)):
+            inputs = jnp.concatenate([seq, probes[k]], axis=-1)
+            if merge:
+                carry, seq = layer(inputs, initial_carry=tuple(carries0[2 * k:2 * k + 2]))
+                per_step += list(layer.merge_fn.seen)
+                finals += list(carry)
+            else:
+                carry, out = layer(inputs, initial_carry=carries0[k])
+                seq = out[..., :H]
+                per_step.append(out)
+                finals.append(carry)
+            ys.append(seq)
+        return tuple(per_step), tuple(finals), tuple(ys)
 
     @jax.jit
-    def fn(params, x, carry0, gy, upstream):
+    def fn(params, x, carries0, upstream, gy):
         B, T = x.shape[:2]
-        probes = jnp.zeros((B, T, (2 if lstm else 1) * H), x.dtype)
-
-        def run(params, x, carry0, probes):
-            return nnx.merge(graphdef, params, rest)(jnp.concatenate([x, probes], axis=-1), initial_carry=carry0)
-
-        out, pull = jax.vjp(run, params, x, carry0, probes)
-        carry, ys = out
-        cotangent = ((upstream, jnp.zeros_like(carry[1])) if lstm else jnp.zeros_like(carry),
-                     jnp.concatenate([gy, jnp.zeros_like(gy)], axis=-1) if lstm else gy)
+        probes = tuple(jnp.zeros((B, T, directions * width), x.dtype) for _ in range(depth))
+        out, pull = jax.vjp(run, params, x, tuple(carries0), probes)
+        per_step, finals, ys = out
+        cotangent = (tuple(jnp.zeros_like(s) for s in per_step),
+                     tuple((u, jnp.zeros_like(f[1])) if lstm else jnp.zeros_like(f) for u, f in zip(upstream, finals)),
+                     tuple(jnp.zeros_like(y) for y in ys[:-1]) + (gy,))
         return out, pull(cotangent)
 
     _built[key] = (params, fn)
@@ -112,32 +157,61 @@ def _paths(tree, prefix=()):
     return found
 
 
+def _cell_paths(merge, depth):
+    """Each (layer, direction)'s cell in the parameter state, layer-major (gatecheck.oracles.structured)."""
+    sides = ("forward_rnn", "backward_rnn") if merge else (None,)
+    return [(k,) + ((side,) if side else ()) + ("cell", "cell") for k in range(depth) for side in sides]
+
+
+def _at(tree, path):
+    for k in path:
+        tree = tree[k]
+    return tree
+
+
 def runner(cell_name, remap, back):
     """The runner of a cell oracle: canonical inputs -> the cell's quantities (``remap``, ``back``: the
-    flax_layout functions, looked up when called)."""
+    flax_layout functions, looked up when called); under structural options every layer's and direction's."""
     lstm = "LSTM" in cell_name
+    states = ("c0", "h0") if lstm else ("h0",)  # the cell's carry: (c, h) for the LSTMs
 
     def run(inputs, options=()):
         jax, nnx = import_flax()
+        merge, depth = structured.structure(options)
+        names = structured.suffixes(options)
         x = inputs["x"]
         H = inputs["h0"].shape[1]
-        params, fn = _module(cell_name, x.shape[2], H, x.dtype.name, "rev" in options)
-        weights = {"cell": {"cell": getattr(flax_layout, remap)(inputs)}}
+        params, fn = _module(cell_name, x.shape[2], H, x.dtype.name, "rev" in options, merge, depth)
+        parts = [structured.part(inputs, s) for s in names]
+        weights = {}
+        for path, part in zip(_cell_paths(merge, depth), parts):
+            node = weights
+            for k in path[:-1]:
+                node = node.setdefault(k, {})
+            node[path[-1]] = getattr(flax_layout, remap)(part)
         if _paths(weights) != _paths(nnx.to_pure_dict(params)):  # every parameter set, none left stale
-            raise RuntimeError(f"flax_layout.{remap} gives {sorted(_paths(weights))}; nnx.{cell_name} has "
+            raise RuntimeError(f"flax_layout.{remap} gives {sorted(_paths(weights))}; the cells have "
                                f"{sorted(_paths(nnx.to_pure_dict(params)))}")
         nnx.replace_by_pure_dict(params, weights)
-        carry0 = (inputs["c0"], inputs["h0"]) if lstm else inputs["h0"]
-        upstream = inputs["gc"] if lstm else None
-        (carry, ys), (d_params, dx, d_carry0, d_probes) = fn(params, x, carry0, inputs["gh"], upstream)
-        ys, d_probes = np.asarray(ys), np.asarray(d_probes)
-        out = dict(h=ys[..., :H], dh=d_probes[..., :H], dx=np.asarray(dx))
-        if lstm:
-            out.update(c=ys[..., H:], dc=d_probes[..., H:], dc0=np.asarray(d_carry0[0]), dh0=np.asarray(d_carry0[1]))
-        else:
-            out["dh0"] = np.asarray(d_carry0)
-        grads = jax.tree_util.tree_map(np.asarray, nnx.to_pure_dict(d_params))["cell"]["cell"]
-        out.update(getattr(flax_layout, back)(grads))
+        carries0 = [tuple(p[k] for k in states) if lstm else p["h0"] for p in parts]
+        upstream = [p["gc"] if lstm else None for p in parts]
+        (per_step, finals, ys), (d_params, dx, d_carries0, d_probes) = fn(params, x, carries0, upstream, inputs["gh"])
+        grads = jax.tree_util.tree_map(np.asarray, nnx.to_pure_dict(d_params))
+        width = (2 if lstm else 1) * H
+        out = {"dx": np.asarray(dx)}
+        for n, (s, path) in enumerate(zip(names, _cell_paths(merge, depth))):
+            layer, slot = divmod(n, 2 if merge else 1)
+            seq = np.asarray(per_step[n])
+            deltas = np.asarray(d_probes[layer])[..., slot * width:(slot + 1) * width]
+            out.update({"h" + s: seq[..., :H], "dh" + s: deltas[..., :H]})
+            if lstm:
+                out.update({"c" + s: seq[..., H:], "dc" + s: deltas[..., H:], "cT" + s: np.asarray(finals[n][0]),
+                            "dc0" + s: np.asarray(d_carries0[n][0]), "dh0" + s: np.asarray(d_carries0[n][1])})
+            else:
+                out["dh0" + s] = np.asarray(d_carries0[n])
+            out.update({k + s: v for k, v in getattr(flax_layout, back)(_at(grads, path)).items()})
+        if merge:
+            out.update({"y" + (layers.LAYER if k else ""): np.asarray(y) for k, y in enumerate(ys)})
         return out
 
     return run
@@ -148,12 +222,21 @@ _COMPILE_MS = {"LSTMCell": 900, "OptimizedLSTMCell": 700, "SimpleCell": 500, "GR
 _RNN = "in nnx.RNN (reverse=True, keep_order=True under rev), jax.vjp over nnx.split's parameter state"
 
 
-def _oracle(name, family, cell_name, remap, observes, what, cannot_observe=None):
+# Bidirectional (nnx.Bidirectional, every merge as its merge_fn) and stacked (layers in sequence); no mask:
+# nnx.RNN(seq_lengths=...) runs the cell through the padding (outputs there not 0, states not held).
+STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2"})
+
+
+def _oracle(name, family, cell_name, remap, observes, what, cannot_observe=None, model=None):
+    """A cell's oracle; ``model``: the JAX model of its family, whose quantity names it returns under the
+    structural options it then offers (none without)."""
     return Oracle(name, family, "flax", f"nnx.{cell_name} ({what}) with zero probes on h_t" +
                   (" and c_t" if "LSTM" in cell_name else "") + f", {_RNN}", observes,
                   cannot_observe=cannot_observe or {},
                   runner=runner(cell_name, "to_" + remap, "grads_from_" + remap),
-                  trace_ms=_COMPILE_MS[cell_name], trace_per_shape=True, options=frozenset({"rev"}))
+                  trace_ms=_COMPILE_MS[cell_name], trace_per_shape=True,
+                  options=frozenset({"rev"}) | (STRUCTURES if model else frozenset()),
+                  observes_structured=jax_oracle.observed(model) if model else None)
 
 
 _LSTM = ("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
@@ -183,11 +266,12 @@ def missing_hidden_bias_shows(case):
 
 ORACLES = (
     _oracle("flax-lstm", "lstm", "LSTMCell", "lstm", _LSTM,
-            "an nnx.Linear per gate and side; b is the hidden side's bias, exactly"),
+            "an nnx.Linear per gate and side; b is the hidden side's bias, exactly", model=jax_oracle.LSTM_MODEL),
     _oracle("flax-lstm-opt", "lstm", "OptimizedLSTMCell", "optimized_lstm", _LSTM,
-            "kernels (D, 4H) and (H, 4H), gates i,f,g,o; b is the hidden side's bias, exactly"),
+            "kernels (D, 4H) and (H, 4H), gates i,f,g,o; b is the hidden side's bias, exactly",
+            model=jax_oracle.LSTM_MODEL),
     _oracle("flax-rnn", "rnn", "SimpleCell", "simple", ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
-            "tanh; b is the input side's bias, exactly"),
+            "tanh; b is the input side's bias, exactly", model=jax_oracle.RNN_MODEL),
     _oracle("flax-gru", "gru", "GRUCell", "gru", ("h", "dh", "dx", "dh0", "dW", "dU", "dbx"),
             "kernels (D, 3H) and (H, 3H), gates r,z,n, reset after; one bias, on the input side: bx + bh for r "
             "and z, bx for n; bh[n] has no parameter (google/flax#5594)",

@@ -98,10 +98,10 @@ class Model(NamedTuple):
     biases: tuple  # the bias gradients among them (none under no bias)
 
 
-_LSTM = Model(("h0", "c0"), lstm_step, "to_jax_lstm", "grads_from_jax_lstm", {"cT": (1, "gc")},
+LSTM_MODEL = Model(("h0", "c0"), lstm_step, "to_jax_lstm", "grads_from_jax_lstm", {"cT": (1, "gc")},
               ("dh0", "dc0", "dW", "dU", "db"), ("db",))
-_RNN = Model(("h0",), rnn_step, "to_jax_rnn", "grads_from_jax_rnn", {}, ("dh0", "dW", "dU", "db"), ("db",))
-_GRU = {reset: Model(("h0",), functools.partial(gru_step, reset=reset), "to_jax_gru", "grads_from_jax_gru", {},
+RNN_MODEL = Model(("h0",), rnn_step, "to_jax_rnn", "grads_from_jax_rnn", {}, ("dh0", "dW", "dU", "db"), ("db",))
+GRU_MODELS = {reset: Model(("h0",), functools.partial(gru_step, reset=reset), "to_jax_gru", "grads_from_jax_gru", {},
                      ("dh0", "dW", "dU", "dbx", "dbh"), ("dbx", "dbh")) for reset in ("after", "before")}
 
 
@@ -262,7 +262,7 @@ def compiled_head():
     """The jitted (params, V, cb, x, h0, c0, y) -> ((h, c, p, loss), (d params, dV, dcb, dx, dh0, dc0, d probes))."""
     jax = import_jax()
     jnp = jax.numpy
-    run = forward(_LSTM, None, 1, False, None)
+    run = forward(LSTM_MODEL, None, 1, False, None)
 
     @jax.jit
     def fn(params, V, cb, x, h0, c0, y):
@@ -305,13 +305,13 @@ def _oracle(name, family, model, what, observes):
 _SCAN = "jax.lax.scan over a pure step, jax.vjp with zero probes on every h_t"
 
 ORACLES = (
-    _oracle("jax-lstm", "lstm", _LSTM, f"{_SCAN} and c_t: one kernel (D+H, 4H) on [x_t, h_t-1], gates i,g,f,o",
+    _oracle("jax-lstm", "lstm", LSTM_MODEL, f"{_SCAN} and c_t: one kernel (D+H, 4H) on [x_t, h_t-1], gates i,g,f,o",
             ("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")),
-    _oracle("jax-rnn", "rnn", _RNN, f"{_SCAN}: one kernel (D+H, H) on [x_t, h_t-1], tanh",
+    _oracle("jax-rnn", "rnn", RNN_MODEL, f"{_SCAN}: one kernel (D+H, H) on [x_t, h_t-1], tanh",
             ("h", "dh", "dx", "dh0", "dW", "dU", "db")),
-    _oracle("jax-gru", "gru", _GRU["after"], f"{_SCAN}: kernel (D, 3H), recurrent_kernel (H, 3H), gates r,z,n, "
+    _oracle("jax-gru", "gru", GRU_MODELS["after"], f"{_SCAN}: kernel (D, 3H), recurrent_kernel (H, 3H), gates r,z,n, "
             "a bias on each side, reset after", ("h", "dh", "dx", "dh0", "dW", "dU", "dbx", "dbh")),
-    _oracle("jax-gru-before", "gru-reset-before", _GRU["before"], f"{_SCAN}: kernel (D, 3H), recurrent_kernel "
+    _oracle("jax-gru-before", "gru-reset-before", GRU_MODELS["before"], f"{_SCAN}: kernel (D, 3H), recurrent_kernel "
             "(H, 3H), gates r,z,n, a bias on each side, reset before", ("h", "dh", "dx", "dh0", "dW", "dU", "dbx", "dbh")),
     Oracle("jax-lstm-head", "lstm-head", "jax", f"{_SCAN} and c_t, then h_t V + cb, jax.nn.log_softmax "
            "cross-entropy per step", ("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
