@@ -108,8 +108,10 @@ def cmd_verify(ap, args):
                  f"got {list(case_options)}")
     if not set(case_options) <= oracle.options:
         ap.error(f"--options: {name} does not offer {list(case_options)}; it offers {sorted(oracle.options) or 'none'}")
-    if args.dtype in oracle.declines_dtype:
-        ap.error(f"--dtype: {name} does not run in {args.dtype}: {oracle.declines_dtype[args.dtype]}")
+    declined = oracle.declined(case_options, args.dtype)
+    if declined:
+        ap.error(f"--options/--dtype: {name} does not run {args.dtype} with {list(case_options) or 'no options'}: "
+                 f"{declined}")
     case = Case(name, *args.shape, args.dtype, args.seed, args.regime, case_options)
     records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]

@@ -113,8 +113,7 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
     with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
     ``dtypes`` only in those, one with ``oracles`` (a predicate on the ``Oracle``) only to the
-    oracles it holds for. An oracle gets no case in a dtype it declines (``Oracle.declines_dtype``), nor
-    under the options it declines that dtype under (``Oracle.declines_dtype_under``)."""
+    oracles it holds for. An oracle gets no case in a dtype it declines under a set (``Oracle.declines_dtype``)."""
     from gatecheck.oracles import ORACLES, battery_oracles
     from gatecheck.options import canonical
 
@@ -123,8 +122,6 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     cases = []
     for oracle in names:
         for dtype in dtypes:
-            if dtype in ORACLES[oracle].declines_dtype:
-                continue
             for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
                 taken = block.get("dtypes", (dtype,))
@@ -172,10 +169,12 @@ def group_name(case):
 
 def cost(cases):
     """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS and each
-    oracle's trace cost, once per group)."""
+    oracle's trace cost, once per group, or per group and (B, T) for an oracle that compiles
+    every shape: ``Oracle.trace_per_shape``)."""
     from gatecheck.oracles import ORACLES
 
-    traced = {group(c): ORACLES[c.oracle].trace_ms for c in cases}
+    traced = {group(c) + ((c.B, c.T) if ORACLES[c.oracle].trace_per_shape else ()): ORACLES[c.oracle].trace_ms
+              for c in cases}
     return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(traced.values())
 
 

@@ -44,7 +44,7 @@ def scaled(family, name, k, rel):
 def detected(name, k, rel, dtype, oracles):
     for B, T, D, H, regime in SENSITIVITY_CASES:
         for oracle in oracles:
-            if dtype in oracle.declines_dtype:  # it has no case in that dtype (gatecheck.cases.grid)
+            if not oracle.offers((), dtype):  # it has no case in that dtype (gatecheck.cases.grid)
                 continue
             case = Case(oracle.name, B, T, D, H, dtype, 0, regime)
             if not run_case(case, oracle, scaled(family_of(oracle), name, k, rel), "perturbed").ok:
@@ -90,7 +90,7 @@ def specificity(oracles, seeds, family, out=print):
         regime = regimes[(seed // len(shapes)) % len(regimes)]
         for oracle in oracles:
             for dtype in ("f32", "f64"):
-                if dtype in oracle.declines_dtype:
+                if not oracle.offers((), dtype):
                     continue
                 case = Case(oracle.name, *shape, dtype, seed, regime)
                 report = run_case(case, oracle)

@@ -17,6 +17,7 @@ from gatecheck.compare import compare
 from gatecheck.families.rnn import RNN
 from gatecheck.families.rnn import make_inputs as rnn_inputs
 from gatecheck.oracles import ORACLES, battery_oracles, rnn_layout
+from gatecheck.oracles.frameworks import FRAMEWORKS
 from gatecheck.oracles.base import Oracle
 from gatecheck.reference import rnn
 
@@ -178,7 +179,8 @@ def test_each_torch_bias_gradient_is_checked(delta):
 
 
 def _param(case):
-    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, RNN_ORACLES[case.oracle].framework))
+    marker = FRAMEWORKS[RNN_ORACLES[case.oracle].framework].marker
+    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, marker))
 
 
 def _oracle(case, request):

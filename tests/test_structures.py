@@ -80,7 +80,7 @@ def test_every_structured_oracle_has_ci_cases_of_every_set_it_offers(name):
         sparse = per_step_traced(ORACLES[oracle])
         for s in offered:
             mine = [c for c in cases if c.oracle == oracle and c.options == s]
-            dtypes = {d for d in ("f32", "f64") if ORACLES[oracle].offers(s, d)}  # (those it declines: none)
+            dtypes = {d for d in ("f32", "f64") if ORACLES[oracle].offers(s, d)}
             if sparse:
                 assert len(mine) == 1, (oracle, s)
             else:

@@ -10,6 +10,8 @@ model and every command-line choice derive.
 
 from dataclasses import dataclass, field
 
+_DTYPE_NAMES = {"float32": "f32", "float64": "f64"}  # a case's dtype names (gatecheck.cases.DTYPES)
+
 
 @dataclass(frozen=True)
 class Oracle:
@@ -22,6 +24,7 @@ class Oracle:
     runner: object = None  # callable(inputs) -> dict
     battery: bool = True  # in the family's battery grid (the reference's own oracles are not)
     trace_ms: float = 0.0  # one-off cost per (D, H, dtype, options) in a process: tracing its graph
+    trace_per_shape: bool = False  # that cost comes again for every (B, T) too (XLA compiles static shapes)
     # Layer options it offers (gatecheck.options); its runner then takes them: runner(inputs, options).
     options: frozenset = frozenset()
     # What it returns under structural options (bidirectional, stacked: a layer's structure
@@ -29,23 +32,19 @@ class Oracle:
     observes_structured: object = None
     # options -> why it does not run that set although it offers each of its options (None: it runs it).
     declines: object = None
-    # A dtype ("f32", "f64") it does not run in -> why (the engine has no kernel for it); the grid gives it
-    # no case in that dtype, and every report says so.
-    declines_dtype: dict = field(default_factory=dict)
-    # (options, dtype "f32" or "f64") -> why it does not run that dtype under those options although it
-    # runs both otherwise (None: it runs it); the grid gives it no such case.
-    declines_dtype_under: object = None
+    # (options, dtype "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
+    declines_dtype: object = None
 
     def offers(self, options, dtype=None):
         """Whether it runs a set of options (in ``dtype``, when given): it offers each, and declines
-        none of the set (nor, under it, the dtype)."""
-        if not set(options) <= self.options or (self.declines and self.declines(tuple(options))):
-            return False
-        return dtype is None or not (dtype in self.declines_dtype or self.declined_under(options, dtype))
+        neither the set nor the dtype under it."""
+        return set(options) <= self.options and not self.declined(options, dtype)
 
-    def declined_under(self, options, dtype):
-        """Why it does not run ``dtype`` under ``options`` (``declines_dtype_under``; None: it runs it)."""
-        return self.declines_dtype_under(tuple(options), dtype) if self.declines_dtype_under else None
+    def declined(self, options, dtype=None):
+        """Why it does not run a set of options it offers (in ``dtype``, when given); None: it runs it."""
+        options = tuple(options)
+        return ((self.declines and self.declines(options))
+                or (dtype is not None and self.declines_dtype and self.declines_dtype(options, dtype)) or None)
 
     def observing(self, family):
         """What it observes of a family record (under options, a quantity the option removes is gone)."""
@@ -66,10 +65,9 @@ class Oracle:
         declined = self.declines and self.declines(tuple(options))
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
-        dtype = {"float32": "f32", "float64": "f64"}.get(inputs["x"].dtype.name) if "x" in inputs else None
-        if dtype in self.declines_dtype:
-            raise ValueError(f"oracle {self.name} does not run in {dtype}: {self.declines_dtype[dtype]}")
-        declined = dtype and self.declined_under(options, dtype)
+        x = inputs.get("x")
+        dtype = _DTYPE_NAMES.get(x.dtype.name) if hasattr(x, "dtype") else None
+        declined = dtype and self.declines_dtype and self.declines_dtype(tuple(options), dtype)
         if declined:
             raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)

@@ -245,6 +245,9 @@ def import_keras_onnx():
         raise Unavailable(f"keras backend is {keras_backend()!r}; tf2onnx converts Keras models on "
                           f"{KERAS_BACKEND_ENV}=tensorflow only")
     tf, keras = import_keras()
+    if _version_tuple(keras.__version__) < (3, 0):
+        raise Unavailable(f"keras {keras.__version__}: the keras-onnx oracles convert Keras 3 layers (they feed "
+                          f"weights through Layer.stateless_call, and what tf2onnx emits is recorded for Keras 3)")
     _, ort = import_onnxruntime()
     try:
         with _quiet_stderr():
@@ -279,7 +282,7 @@ FRAMEWORKS = {
                   "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API (Keras 3: the TensorFlow, JAX or PyTorch backend)", "keras",
                   ("tensorflow", "tensorflow-cpu", "keras")),
         Framework("onnxruntime", import_onnxruntime, (1, 17),
-                  "ONNX LSTM/GRU/RNN nodes with layout=1 and opset 14 and later", "onnxruntime",
+                  "ONNX LSTM/GRU/RNN nodes of opset 14 and later (the layout attribute)", "onnxruntime",
                   ("onnx", "onnxruntime")),
         Framework("jax", import_jax, (0, 4), "jax.lax.scan(reverse=), jax.vjp and jax_enable_x64 on the CPU", "jax",
                   ("jax", "jaxlib")),

@@ -180,9 +180,10 @@ def _keras(name, family, kind, reset_after):
                   observes_structured=(keras_oracle.observed_layer if whole else keras_oracle.observed_cell)(model),
                   declines=structured.declines_keras if whole else None,
                   # reset-after GRU layers run a backend's own loop, the others a GRUCell's call per step
-                  declines_dtype=keras_backends.declined_dtypes(steps_a_cell=not (whole and reset_after)),
-                  declines_dtype_under=functools.partial(keras_backends.declines_layer_dtype, gru=True)
-                  if whole and reset_after else None)
+                  declines_dtype=keras_backends.dtype_declines(
+                      steps_a_cell=not (whole and reset_after),
+                      layer=functools.partial(keras_backends.declines_layer_dtype, gru=True) if whole and reset_after
+                      else None))
 
 
 ORACLES = (

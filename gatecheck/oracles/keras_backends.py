@@ -114,9 +114,19 @@ def declined_dtypes(steps_a_cell=True):
     return {}
 
 
+def dtype_declines(steps_a_cell=True, layer=None):
+    """``Oracle.declines_dtype`` of a Keras oracle: (options, dtype) -> why it does not run that dtype on
+    this process's backend (``declined_dtypes``), or under those options (``layer``: e.g.
+    ``declines_layer_dtype``); None: it runs it. Read when asked: the backend is the process's."""
+    def declines(options, dtype):
+        return declined_dtypes(steps_a_cell).get(dtype) or (layer(options, dtype) if layer else None)
+
+    return declines
+
+
 def declines_layer_dtype(options, dtype, gru=False):
     """Why ``keras.layers.LSTM`` (``gru``: ``GRU(reset_after=True)``) does not run ``dtype`` ("f32", "f64")
-    under ``options`` on this process's backend (None: it runs it; ``Oracle.declines_dtype_under``)."""
+    under ``options`` on this process's backend (None: it runs it; part of ``Oracle.declines_dtype``)."""
     from gatecheck.options import masking
 
     if name() == "torch" and dtype == "f64" and masking(options):

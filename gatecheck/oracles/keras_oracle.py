@@ -488,7 +488,7 @@ KERAS_CELL = Oracle(
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=probed_runner(MODEL, probed_lstm_cell, run_cell),
     trace_ms=330,
-    declines_dtype=keras_backends.declined_dtypes(),
+    declines_dtype=keras_backends.dtype_declines(),
     options=frozenset({"nobias", "rev"}) | STRUCTURES,
     observes_structured=observed_cell(MODEL),
 )
@@ -505,8 +505,8 @@ KERAS_LAYER = Oracle(
     options=frozenset({"nobias", "rev"}) | STRUCTURES | MASKED,
     observes_structured=observed_layer(MODEL),
     declines=structured.declines_keras,
-    declines_dtype=keras_backends.declined_dtypes(steps_a_cell=False),  # the backend's own loop, but under a mask:
-    declines_dtype_under=keras_backends.declines_layer_dtype,
+    # the backend's own loop, but under a mask a cell's call per step:
+    declines_dtype=keras_backends.dtype_declines(steps_a_cell=False, layer=keras_backends.declines_layer_dtype),
 )
 
 
@@ -553,7 +553,7 @@ KERAS_CELL_HEAD = Oracle(
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
     runner=run_cell_head,
     trace_ms=360,
-    declines_dtype=keras_backends.declined_dtypes(),
+    declines_dtype=keras_backends.dtype_declines(),
 )
 
 ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

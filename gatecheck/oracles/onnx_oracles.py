@@ -250,7 +250,7 @@ def _oracle(engine, name, family, node, what, bias):
         trace_ms=1,  # building a graph and its session: about 1 ms (either engine)
         options=OFFERED,
         observes_structured=functools.partial(observed, node),
-        declines_dtype=_F64 if engine == "onnxruntime" else {},
+        declines_dtype=(lambda options, dtype: _F64.get(dtype)) if engine == "onnxruntime" else None,
     )
 
 

@@ -150,7 +150,7 @@ KERAS_RNN_CELL = Oracle(
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=keras_oracle.probed_runner(KERAS_MODEL, _probed_keras_cell, run_keras_cell),
     trace_ms=210,
-    declines_dtype=keras_backends.declined_dtypes(),
+    declines_dtype=keras_backends.dtype_declines(),
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
     observes_structured=keras_oracle.observed_cell(KERAS_MODEL),
 )
@@ -167,7 +167,7 @@ KERAS_RNN_LAYER = Oracle(
     },
     runner=structured.keras_runner(KERAS_MODEL, run_keras_layer),
     trace_ms=160,
-    declines_dtype=keras_backends.declined_dtypes(),
+    declines_dtype=keras_backends.dtype_declines(),
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | keras_oracle.MASKED,
     observes_structured=keras_oracle.observed_layer(KERAS_MODEL),
     declines=structured.declines_keras,
