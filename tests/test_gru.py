@@ -13,7 +13,7 @@ import pytest
 
 from examples import course_gru
 from gatecheck import mutants
-from gatecheck.battery import case_inputs, run_case, view
+from gatecheck.battery import candidate_ok, case_inputs, run_case, view
 from gatecheck.cases import Case
 from gatecheck.cases import grid as family_grid
 from gatecheck.compare import compare
@@ -231,9 +231,12 @@ def test_every_wrong_gate_order_is_detected(perm, name, to):
 # --- the oracles ---------------------------------------------------------------------------
 
 
+def _mark(name):
+    return getattr(pytest.mark, FRAMEWORKS[ORACLES[name].framework].marker)
+
+
 def _param(case):
-    marker = FRAMEWORKS[ORACLES[case.oracle].framework].marker  # "keras-onnx" is marked keras_onnx
-    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, marker))
+    return pytest.param(case, id=case.id, marks=_mark(case.oracle))
 
 
 def _oracle(case, request):
@@ -250,8 +253,10 @@ ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o 
 
 
 def test_torch_offers_the_reset_after_gru_only():
-    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "keras-onnx"}
-    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "keras-onnx"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "torch-onnx",
+                                                                      "keras-onnx", "jax", "flax"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "keras-onnx",
+                                                                                   "jax"}
     assert all("PyTorch has no reset-before GRU" in ORACLES[o].description
                for o in battery_oracles("gru") if ORACLES[o].framework == "torch")
 
@@ -273,11 +278,10 @@ STYLE_CASES = [(reset, c) for reset, f in FAMILIES.items() for c in family_grid(
                if c.seed == 0 and c.regime in ("std", "longmem") and c.T == 24 and not c.options]
 
 
-@pytest.mark.parametrize("reset,case", [pytest.param(r, c, id=c.id, marks=getattr(
-    pytest.mark, FRAMEWORKS[ORACLES[c.oracle].framework].marker)) for r, c in STYLE_CASES])
+@pytest.mark.parametrize("reset,case", [pytest.param(r, c, id=c.id, marks=_mark(c.oracle)) for r, c in STYLE_CASES])
 def test_course_style_matches_oracle(reset, case, request):
     report = run_case(case, _oracle(case, request), STYLE[reset], f"course_gru ({reset})")
-    assert report.ok, report.message()
+    assert candidate_ok(report), report.message()  # (on a known deviation's quantities the oracle does not judge)
 
 
 @pytest.mark.parametrize("reset", ["after", "before"])

@@ -24,6 +24,7 @@ class Oracle:
     runner: object = None  # callable(inputs) -> dict
     battery: bool = True  # in the family's battery grid (the reference's own oracles are not)
     trace_ms: float = 0.0  # one-off cost per (D, H, dtype, options) in a process: tracing its graph
+    trace_per_shape: bool = False  # that cost comes again for every (B, T) too (XLA compiles static shapes)
     # Layer options it offers (gatecheck.options); its runner then takes them: runner(inputs, options).
     options: frozenset = frozenset()
     # What it returns under structural options (bidirectional, stacked: a layer's structure
