@@ -168,7 +168,8 @@ def pytest_report_header(config):
     )
     lines = [
         "gatecheck: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"gatecheck: threads per framework {fw.threads()} ({threads})",
+        f"gatecheck: threads per framework {fw.threads()} ({threads}); keras backend {fw.keras_backend()} "
+        f"({fw.KERAS_BACKEND_ENV}, fixed for the whole run)",
         f"gatecheck: profile {config.gatecheck_profile} ({len(battery_cases(config))} battery cases"
         + (f", shard {config.gatecheck_shard[0]}/{config.gatecheck_shard[1]}" if config.gatecheck_shard else "")
         + f"); {_candidate_line(config)}; required frameworks ({fw.REQUIRE_ENV}): {required}",
@@ -251,6 +252,23 @@ def require_framework(config, framework):
         if framework in config.gatecheck_required:
             pytest.fail(f"{framework} is required ({fw.REQUIRE_ENV}) but unavailable: {exc}", pytrace=False)
         pytest.skip(f"{framework} unavailable: {exc}")
+
+
+def precise_dtype(oracle, options=()):
+    """The most precise dtype an oracle runs a set of options in: "f64", or "f32" where it declines float64
+    (the Keras oracles on JAX and PyTorch: gatecheck.oracles.keras_backends). A test of a mechanism that
+    shows in either dtype (a layout, a flip, a gross bug) takes it."""
+    return "f64" if oracle.offers(options, "f64") else "f32"
+
+
+def skip_where_deviating(case):
+    """Skip a test of an oracle's exact agreement on a case where the oracle has a known deviation
+    (gatecheck.deviations: on this backend or version it differs there), with the entry as the reason."""
+    from gatecheck import deviations
+
+    found = deviations.for_case(case)
+    if found:
+        pytest.skip(f"{case.id}: {deviations.describe(found)}")
 
 
 @pytest.fixture

@@ -94,7 +94,8 @@ def structural_ci(points, option_sets, dtypes=("f64", "f32")):
     """The ci blocks of the structural sets (gatecheck.options.STRUCTURAL): every oracle but the
     per-step traced ones on ``points`` in every dtype; those on the first point, each set in one
     dtype, the sets taking turns (bi f64, bisum f32, ...): each set is covered and both dtypes
-    are, at a trace per set rather than two."""
+    are, at a trace per set rather than two (an oracle that declines a set's dtype takes the set
+    in a dtype it runs: ``grid``)."""
     others = [dict(points=points, options=o, oracles=lambda oracle: not per_step_traced(oracle))
               for o in option_sets]
     cells = [dict(points=points[:1], options=o, dtypes=(dtypes[n % len(dtypes)],), oracles=per_step_traced)
@@ -123,7 +124,10 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
         for dtype in dtypes:
             for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
-                if not ORACLES[oracle].offers(options, dtype) or dtype not in block.get("dtypes", (dtype,)):
+                taken = block.get("dtypes", (dtype,))
+                if not any(ORACLES[oracle].offers(options, d) for d in taken):  # a set's turn in a declined dtype:
+                    taken = [d for d in dtypes if ORACLES[oracle].offers(options, d)][:1]  # the first it runs
+                if not ORACLES[oracle].offers(options, dtype) or dtype not in taken:
                     continue
                 if not block.get("oracles", lambda o: True)(ORACLES[oracle]):
                     continue

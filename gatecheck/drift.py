@@ -1,5 +1,8 @@
 """Drift: a results file against a committed baseline (baselines/NAME.json).
 
+Results and a baseline of different Keras backends (``KERAS_BACKEND``: the Keras oracles' numbers
+differ by backend) are not compared: a baseline holds one backend's run, and drift refuses the pair.
+
 Flagged: a case that fails now but did not in the baseline (or is new and fails), a case
 of the baseline that the results lack (a partial run must not read as "no drift"), a case
 whose layer options (the records' ``options`` field, none when absent) differ from the
@@ -37,6 +40,11 @@ def check_match(current, baseline, path):
             raise res.ResultsError(
                 f"baseline {path}: {key} {baseline['meta'].get(key)!r} does not match the results' "
                 f"{current['meta'].get(key)!r}; compare like with like, or update the baseline")
+    now, then = res.keras_backend_of(current["meta"]), res.keras_backend_of(baseline["meta"])
+    if now != then:
+        raise res.ResultsError(
+            f"baseline {path}: its run used the Keras backend {then!r}, the results' {now!r} (KERAS_BACKEND); "
+            f"the Keras oracles' numbers differ by backend: compare with a baseline of the {now!r} backend")
     ids = {c["id"] for c in current["cases"]} & {c["id"] for c in baseline["cases"]}
     if not ids:
         raise res.ResultsError(f"baseline {path}: no case in common with the results")
@@ -56,7 +64,8 @@ def drift(current, baseline, factor=FACTOR):
     failures, grown = [], []
     for case in current["cases"]:
         before = base.get(case["id"])
-        if not case["ok"] and (before is None or before["ok"]):
+        # (a failure that is an oracle's recorded deviation, gatecheck.deviations, is not new: the table says why)
+        if not case["ok"] and not case.get("deviation") and (before is None or before["ok"]):
             failures.append(f"{case['id']}: fails now ({case.get('error')})"
                             + ("" if before else " [not in the baseline]"))
         if before is None:
@@ -115,6 +124,9 @@ def refusals(new, old):
                for key in ("profile", "candidate") if new["meta"].get(key) != old["meta"].get(key)]
     if _families(new["meta"]) != _families(old["meta"]):
         reasons.append(f"families {_families(old['meta'])} would become {_families(new['meta'])}")
+    if res.keras_backend_of(new["meta"]) != res.keras_backend_of(old["meta"]):
+        reasons.append(f"its Keras backend {res.keras_backend_of(old['meta'])!r} would become "
+                       f"{res.keras_backend_of(new['meta'])!r}")
     if new["meta"].get("shard"):
         reasons.append(f"the results are shard {new['meta']['shard']} only (merge the shards first)")
     lost = {c["id"] for c in old["cases"]} - {c["id"] for c in new["cases"]}

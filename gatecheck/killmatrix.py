@@ -1,6 +1,7 @@
 """The kill matrix: every mutant of a family's catalogue through its battery, and which
 cases kill it. A mutant is killed by a case when the comparison fails or the candidate
-breaks the contract (raises, wrong shapes...). The correct reference runs through the same
+breaks the contract (raises, wrong shapes...), judged as the battery judges a candidate: the
+quantities of the oracle's known deviation on the case (gatecheck.deviations) are not held against it. The correct reference runs through the same
 path and must be killed by nothing. A layer option's mutants (``Variant.mutants``,
 gatecheck.options) run on that option's cases, the family's own on the cases without options.
 
@@ -13,7 +14,7 @@ from collections import defaultdict
 from gatecheck import candidate as cand
 from gatecheck import mutants as mut
 from gatecheck import options as opts
-from gatecheck.battery import expected_of, judge, view
+from gatecheck.battery import candidate_ok, expected_of, judge, view
 
 REFERENCE_ROW = "(reference, correct)"
 
@@ -33,7 +34,8 @@ def killed(case, oracle, candidates, family):
         except cand.CandidateError as exc:
             out[name] = f"contract: {exc}"
             continue
-        out[name] = None if report.ok else report.failures[0].describe() if report.failures else "shape"
+        judged = [r for r in report.failures if not (report.deviation and r.quantity in report.deviation.quantities)]
+        out[name] = None if candidate_ok(report) else judged[0].describe() if judged else "shape"
     return out
 
 

@@ -1,8 +1,8 @@
 """Results files: what a battery run measured, case by case and quantity by quantity,
 as JSON (never pickle), written atomically.
 
-A file holds ``meta`` (gatecheck's format version, framework versions, platform, thread
-settings, profile, shard, candidate, time) and ``cases``: for every case its coordinates,
+A file holds ``meta`` (gatecheck's format version, framework versions, the Keras backend,
+platform, thread settings, profile, shard, candidate, time) and ``cases``: for every case its coordinates,
 whether it passed, and per quantity the largest absolute and relative error, the largest
 fraction of the allowance used (``ratio``), and per slice the absolute error and the ratio,
 which the reports plot, with each slice's coordinate as data: ``steps`` (the time step of
@@ -11,7 +11,9 @@ each slice) or ``gates`` (its gate name), never a label to parse back.
 Format 2 added the family and the structured slice coordinates; a format-1 file (the
 baselines made before) holds per-quantity maxima only and still loads. A case's layer
 options (gatecheck.options) are the list ``options``, written only for a case that has
-some: a file without the field (every file written before options) means none.
+some: a file without the field (every file written before options) means none. The Keras
+backend (``keras_backend``: tensorflow, jax or torch) is that of the whole run; a file without it
+was written when the Keras oracles ran on TensorFlow only.
 """
 
 import json
@@ -67,12 +69,18 @@ def options_of(case):
     return tuple(case.get("options", ()))
 
 
+def keras_backend_of(meta):
+    """The Keras backend a results file's run used (tensorflow for a file written before the field)."""
+    return meta.get("keras_backend") or "tensorflow"
+
+
 def metadata(config_like):
     from gatecheck.oracles import frameworks as fw
 
     return dict(
         format=FORMAT,
         versions=fw.installed_versions(),
+        keras_backend=fw.keras_backend(),
         platform=platform.platform(),
         python=platform.python_version(),
         threads={k: os.environ.get(k, "unset") for k in (fw.THREADS_ENV, "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")},
@@ -204,6 +212,7 @@ META_FIELDS = {
     "versions": (False, lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
                  "an object of version strings"),
     "shard": (False, lambda v: v is None or isinstance(v, str), "'i/n' or null"),
+    "keras_backend": (False, _text, "the Keras backend's name (tensorflow, jax, torch)"),
 }
 CASE_FIELDS = {
     "id": (True, _text, "a non-empty string"),
@@ -327,6 +336,9 @@ def merge(paths, out_path):
             if part["meta"].get(key) != first.get(key):
                 raise ResultsError(f"results {path} has {key} {part['meta'].get(key)!r}, {paths[0]} has "
                                    f"{first.get(key)!r}; merge the shards of one run")
+        if keras_backend_of(part["meta"]) != keras_backend_of(first):
+            raise ResultsError(f"results {path} ran Keras on {keras_backend_of(part['meta'])!r}, {paths[0]} on "
+                               f"{keras_backend_of(first)!r}; merge the shards of one run")
         for case in part["cases"]:
             if case["id"] in seen:
                 raise ResultsError(f"case {case['id']} is in both {seen[case['id']]} and {path}; "

@@ -59,6 +59,16 @@ def test_planted_drift_is_flagged(run_file):
     assert len(growth) == 1 and growth[0].startswith(f"{grown['id']}: dU used")
 
 
+def test_a_recorded_deviation_is_not_a_new_failure(run_file):
+    """A case that fails as its oracle's recorded deviation (gatecheck/deviations.py) says why itself."""
+    baseline = res.load(str(run_file))
+    current = copy.deepcopy(baseline)
+    current["cases"][2].update(ok=False, error="first divergence: h t=0: ...", deviation="known deviation of ...")
+    current["cases"][3].update(ok=False, error="first divergence: h t=0: ...")
+    failures, _, _ = drift.drift(current, baseline)
+    assert failures == [f"{current['cases'][3]['id']}: fails now (first divergence: h t=0: ...)"]
+
+
 def test_a_real_bug_is_flagged_as_new_failure(run_file, tmp_path):
     """A mutant's run against the clean baseline: every failing case is a new failure."""
     records = [res.summarize(c, run_case(c, REFERENCE, candidate(LSTM, BY_NAME["no-recurrent-dh"]), "m"), family="lstm") for c in CASES]
@@ -146,19 +156,56 @@ def test_shards_merge_into_one_run(run_file, tmp_path):
 
 def test_committed_baselines_load_and_cover_their_profile():
     """Every file in baselines/ is a valid baseline whose cases are exactly its profile's
-    grid (a grid change without a baseline update fails here)."""
+    grid (a grid change without a baseline update fails here); a baseline of another Keras
+    backend than this process's is checked on its own backend's runs (the Keras oracles'
+    grid depends on the backend)."""
     import glob
     import os
 
     from gatecheck.cases import grid
     from gatecheck.families import FAMILIES
+    from gatecheck.oracles.frameworks import keras_backend
 
     paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*.json")))
     assert paths, "no committed baseline"
     for path in paths:
         data = res.load(path, "baseline")
+        if res.keras_backend_of(data["meta"]) != keras_backend():
+            continue
         ids = {c["id"] for c in data["cases"]}
         families = data["meta"].get("families", ["lstm"])  # format-1 baselines hold the LSTM only
         assert ids == {c.id for f in families for c in grid(data["meta"]["profile"], FAMILIES[f])
                        if ORACLES[c.oracle].battery and ORACLES[c.oracle].framework != "numpy"}, path
-        assert all(c["ok"] for c in data["cases"]), path
+        # every case matches, or differs only as its oracle's recorded deviation (gatecheck/deviations.py)
+        assert all(c["ok"] or c.get("deviation") for c in data["cases"]), path
+
+
+
+def test_results_of_one_keras_backend_are_not_compared_with_another(run_file, tmp_path):
+    """A results file records the run's Keras backend (KERAS_BACKEND); drift refuses a baseline of another
+    backend by name, merge refuses shards of two, baseline does not silently replace one, and a file written
+    before the field reads as TensorFlow (the Keras oracles' only backend then)."""
+    from gatecheck.oracles.frameworks import keras_backend
+
+    data = json.loads(run_file.read_text())
+    assert data["meta"]["keras_backend"] == keras_backend()
+    paths = {}
+    for backend in ("tensorflow", "jax"):
+        paths[backend] = tmp_path / f"{backend}.json"
+        paths[backend].write_text(json.dumps(dict(data, meta=dict(data["meta"], keras_backend=backend))))
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(dict(data, meta={k: v for k, v in data["meta"].items() if k != "keras_backend"})))
+    assert res.keras_backend_of(res.load(str(older))["meta"]) == "tensorflow"
+    assert drift.report_drift(str(paths["tensorflow"]), str(older), out=lambda line: None) == 0
+    with pytest.raises(res.ResultsError, match=r"jax.json: its run used the Keras backend 'jax', the results' "
+                                               r"'tensorflow' \(KERAS_BACKEND\).*a baseline of the 'tensorflow'"):
+        drift.report_drift(str(paths["tensorflow"]), str(paths["jax"]))
+    with pytest.raises(res.ResultsError, match="ran Keras on 'jax'.* on 'tensorflow'; merge the shards of one run"):
+        res.merge([str(paths["tensorflow"]), str(paths["jax"])], str(tmp_path / "merged.json"))
+    drift.update(str(paths["tensorflow"]), "one-backend", folder=str(tmp_path))
+    with pytest.raises(res.ResultsError, match="its Keras backend 'tensorflow' would become 'jax'"):
+        drift.update(str(paths["jax"]), "one-backend", folder=str(tmp_path))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(data, meta=dict(data["meta"], keras_backend=3))))
+    with pytest.raises(res.ResultsError, match="field 'meta.keras_backend': expected the Keras backend's name"):
+        res.load(str(bad))

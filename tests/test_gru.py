@@ -20,6 +20,7 @@ from gatecheck.compare import compare
 from gatecheck.diagnose import diagnose
 from gatecheck.families.gru import GRU, GRU_RESET_BEFORE, make_inputs
 from gatecheck.oracles import ORACLES, battery_oracles, gru_layout
+from gatecheck.oracles.frameworks import FRAMEWORKS
 from gatecheck.reference import gru
 
 FAMILIES = {"after": GRU, "before": GRU_RESET_BEFORE}
@@ -230,8 +231,12 @@ def test_every_wrong_gate_order_is_detected(perm, name, to):
 # --- the oracles ---------------------------------------------------------------------------
 
 
+def _mark(name):
+    return getattr(pytest.mark, FRAMEWORKS[ORACLES[name].framework].marker)
+
+
 def _param(case):
-    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, ORACLES[case.oracle].framework))
+    return pytest.param(case, id=case.id, marks=_mark(case.oracle))
 
 
 def _oracle(case, request):
@@ -248,8 +253,10 @@ ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o 
 
 
 def test_torch_offers_the_reset_after_gru_only():
-    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "jax", "flax"}
-    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "jax"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "torch-onnx",
+                                                                      "keras-onnx", "jax", "flax"}
+    assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "keras-onnx",
+                                                                                   "jax"}
     assert all("PyTorch has no reset-before GRU" in ORACLES[o].description
                for o in battery_oracles("gru") if ORACLES[o].framework == "torch")
 
@@ -271,8 +278,7 @@ STYLE_CASES = [(reset, c) for reset, f in FAMILIES.items() for c in family_grid(
                if c.seed == 0 and c.regime in ("std", "longmem") and c.T == 24 and not c.options]
 
 
-@pytest.mark.parametrize("reset,case", [pytest.param(r, c, id=c.id, marks=getattr(
-    pytest.mark, ORACLES[c.oracle].framework)) for r, c in STYLE_CASES])
+@pytest.mark.parametrize("reset,case", [pytest.param(r, c, id=c.id, marks=_mark(c.oracle)) for r, c in STYLE_CASES])
 def test_course_style_matches_oracle(reset, case, request):
     report = run_case(case, _oracle(case, request), STYLE[reset], f"course_gru ({reset})")
     assert candidate_ok(report), report.message()  # (on a known deviation's quantities the oracle does not judge)

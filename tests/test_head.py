@@ -49,6 +49,8 @@ def framework_view(request):
     pass is checked against the reference first, since the formulas use its gates."""
     oracle = HEAD_ORACLES[request.param]
     _require(request, oracle)
+    if "f64" in oracle.declines_dtype:  # the formulas hold to float64 rounding (FORMULA_RTOL)
+        pytest.skip(f"{oracle.name} declines float64 here: {oracle.declines_dtype['f64']}")
     inputs, _, _ = view(FORMULA_CASE._replace(oracle=oracle.name), HEAD)
     got = oracle.run({k: v.copy() for k, v in inputs.items()})
     ref = head.run(**inputs)

@@ -95,6 +95,10 @@ def test_other_families_kill_their_catalogue(family, request):
     f = FAMILIES[family]
     oracle, shape = SLICES[family]
     require_framework(request.config, ORACLES[oracle].framework)
+    for dtype in ("f32", "f64"):  # (a silent float32 needs a float64 case to show)
+        why = ORACLES[oracle].declined((), dtype)
+        if why:
+            pytest.skip(f"{oracle} declines {dtype} in this process, and the catalogue needs both dtypes: {why}")
     cases = [c for c in grid("ci", f, oracles=[oracle]) if (c.B, c.T, c.D, c.H) == shape and c.seed == 0
              and c.regime == "std"]
     assert len(cases) == 2

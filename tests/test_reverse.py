@@ -123,13 +123,13 @@ KERAS = ["keras-cell", "keras-layer", "keras-rnn-cell", "keras-rnn-layer", "kera
 def test_keras_flipping_its_sequence_back_is_what_makes_it_agree(oracle, request, monkeypatch):
     """With the flip back (``keras_oracle.in_time_order``) the oracle matches the reference;
     without it (Keras' processing order, tensorflow#40345) the first step differs."""
-    from conftest import require_framework
+    from conftest import precise_dtype, require_framework
     from gatecheck.oracles import keras_oracle
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
     f = opts.under(FAMILIES[o.family], REV)
-    case = Case(oracle, 3, 7, 4, 5, "f64", 0, "std", REV)
+    case = Case(oracle, 3, 7, 4, 5, precise_dtype(o, REV), 0, "std", REV)
     assert run_case(case, o, f.run, "reference").ok
     monkeypatch.setattr(keras_oracle, "_cache", {})
     monkeypatch.setattr(keras_oracle, "in_time_order", lambda tf, seq, backwards: seq)
@@ -139,20 +139,21 @@ def test_keras_flipping_its_sequence_back_is_what_makes_it_agree(oracle, request
 
 # --- the option's mutants -----------------------------------------------------------------
 
-# One slice per family: the f64 reverse cases of one oracle.
+# One slice per family: the reverse cases of one oracle in its most precise dtype (f64; f32 where it declines f64).
 SLICES = {"lstm": "keras-layer", "lstm-identity": "reference-identity", "rnn": "keras-rnn-cell",
           "gru": "keras-gru-cell", "gru-reset-before": "keras-gru-layer-before"}
 
 
 @pytest.mark.parametrize("name", sorted(SLICES))
 def test_rev_mutants_are_killed_by_every_rev_case_and_the_reference_is_not(name, request):
-    from conftest import require_framework
+    from conftest import precise_dtype, require_framework
 
     f, oracle = FAMILIES[name], SLICES[name]
     require_framework(request.config, ORACLES[oracle].framework)
+    dtype = precise_dtype(ORACLES[oracle], REV)
     mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o == REV]
     assert {m.name for _, m in mutants} >= {"rev-ignored", "rev-processing-order", "rev-h-not-flipped"}
-    cases = [c for c in grid("ci", f, oracles=[oracle]) if c.options == REV and c.dtype == "f64"]
+    cases = [c for c in grid("ci", f, oracles=[oracle]) if c.options == REV and c.dtype == dtype]
     assert len(cases) == 3
     result = killmatrix.matrix(cases, ORACLES, mutants, f)
     assert result.pop(killmatrix.REFERENCE_ROW) == []

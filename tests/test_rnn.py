@@ -17,6 +17,7 @@ from gatecheck.compare import compare
 from gatecheck.families.rnn import RNN
 from gatecheck.families.rnn import make_inputs as rnn_inputs
 from gatecheck.oracles import ORACLES, battery_oracles, rnn_layout
+from gatecheck.oracles.frameworks import FRAMEWORKS
 from gatecheck.oracles.base import Oracle
 from gatecheck.reference import rnn
 
@@ -178,7 +179,8 @@ def test_each_torch_bias_gradient_is_checked(delta):
 
 
 def _param(case):
-    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, RNN_ORACLES[case.oracle].framework))
+    marker = FRAMEWORKS[RNN_ORACLES[case.oracle].framework].marker
+    return pytest.param(case, id=case.id, marks=getattr(pytest.mark, marker))
 
 
 def _oracle(case, request):
@@ -258,7 +260,9 @@ def _variant(old, new):
 def test_course_da0_none_is_caught(oracle_name, request):
     """The well-known slip: rnn_backward returns da0 = None instead of the gradient that
     flows out of step 0."""
-    case = Case(oracle_name, 3, 7, 4, 5, "f64", 0)
+    from conftest import precise_dtype
+
+    case = Case(oracle_name, 3, 7, 4, 5, precise_dtype(RNN_ORACLES[oracle_name]), 0)
     variant = _variant("da0 = da_prevt", "da0 = None")
     with pytest.raises(CandidateError, match=r"course_rnn variant: 'dh0' is a NoneType; expected a numpy.ndarray"):
         rb.run_case(case, _oracle(case, request), variant.run_sequence, "course_rnn variant")
@@ -278,7 +282,9 @@ GRADIENT_BUGS = [
 def test_course_gradient_bug_is_located(edit, adapter, first, wrong, oracle_name, request):
     """The battery names the first divergence (quantity and step) and nothing the bug
     leaves right: T = 7, so a missing recurrent term first shows in dh at t = 5 = T-2."""
-    case = Case(oracle_name, 3, 7, 4, 5, "f64", 0)
+    from conftest import precise_dtype
+
+    case = Case(oracle_name, 3, 7, 4, 5, precise_dtype(RNN_ORACLES[oracle_name]), 0)
     oracle = _oracle(case, request)
     report = rb.run_case(case, oracle, getattr(_variant(*edit), adapter), "course_rnn variant")
     text = report.message()

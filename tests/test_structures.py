@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck import killmatrix
+from gatecheck import deviations, killmatrix
 from gatecheck import mutants as mut
 from gatecheck import options as opts
 from gatecheck.battery import run_case
@@ -85,8 +85,9 @@ def test_every_structured_oracle_has_ci_cases_of_every_set_it_offers(name):
                 assert len(mine) == 1, (oracle, s)
             else:
                 assert {c.dtype for c in mine} == dtypes and len(mine) >= 2 * len(dtypes), (oracle, s)
-        if sparse and offered:
-            assert {c.dtype for c in cases if c.oracle == oracle and c.options in offered} == {"f32", "f64"}
+        if sparse and offered:  # (a dtype it declines: the sets of its turn in the other)
+            assert {c.dtype for c in cases if c.oracle == oracle and c.options in offered} == \
+                {d for d in ("f32", "f64") if any(ORACLES[oracle].offers(s, d) for s in offered)}
     if name == "lstm-head":
         assert not [c for c in cases if c.options]
 
@@ -172,12 +173,12 @@ def test_torch_layer_major_states_are_what_makes_it_agree(request, monkeypatch):
 def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, monkeypatch):
     """Keras' Bidirectional takes and returns [forward states, backward states]: given the two
     directions' weights in the other order, the case fails."""
-    from conftest import require_framework
+    from conftest import precise_dtype, require_framework
     from gatecheck.oracles import structured
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
-    case = Case(oracle, 3, 7, 4, 5, "f64", 0, "std", ("bisum",))
+    case = Case(oracle, 3, 7, 4, 5, precise_dtype(o, ("bisum",)), 0, "std", ("bisum",))
     f = opts.under(FAMILIES[o.family], ("bisum",))
     assert run_case(case, o, f.run, "reference").ok
     monkeypatch.setattr(structured, "suffixes", lambda options: ["_r", ""])
@@ -199,13 +200,13 @@ def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, reques
     order (flipped back here) and its probes' gradients by the original t (the probes are inputs
     beside x): its probes read in processing order fail its deltas alone, its states left in
     processing order its states alone (C_T is Keras' returned state, not read from the sequence)."""
-    from conftest import require_framework
+    from conftest import precise_dtype, require_framework
     from gatecheck.oracles import keras_oracle
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
     options = ("bi", "L2")
-    case = Case(oracle, 3, 7, 4, 5, "f64", 0, "std", options)
+    case = Case(oracle, 3, 7, 4, 5, precise_dtype(o, options), 0, "std", options)
     f = opts.under(FAMILIES[o.family], options)
     report = run_case(case, o, f.run, "reference")
     assert report.ok, report.message()
@@ -268,8 +269,12 @@ def test_every_structural_mutant_is_killed_and_the_reference_is_not(name, oracle
              if any(opts.OPTIONS[o].structural for o in c.options) and "proj" not in c.options]
     in_f64 = {c.options for c in cases if c.dtype == "f64"}
     cases = [c for c in cases if c.dtype == "f64" or c.options not in in_f64]
+    # a case where the oracle has a known deviation does not judge the deviating quantities (on JAX, Keras'
+    # masked output is the mutant mask-initial-output): the sets it judges are the others
+    deviating = {c.options for c in cases if deviations.for_case(c)}
+    cases = [c for c in cases if c.options not in deviating]
     sets = {c.options for c in cases}
-    assert sets == {s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options}
+    assert sets | deviating == {s for s in opts.STRUCTURAL if set(s) <= ORACLES[oracle].options}
     mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o in sets]
     assert len(mutants) >= 5 * len(sets)
     result = killmatrix.matrix(cases, ORACLES, mutants, f)

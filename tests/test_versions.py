@@ -9,11 +9,13 @@ X = np.linspace(-6, 6, 241)
 
 
 def _keras(request):
-    """(keras, X as a float32 TensorFlow tensor: Keras 2's activations take tensors only)."""
+    """(keras, X as a float32 tensor of its backend: Keras 2's activations take TensorFlow tensors only)."""
     from conftest import require_framework
 
-    tf, keras = require_framework(request.config, "keras")
-    return keras, tf.constant(X, tf.float32)
+    backend, keras = require_framework(request.config, "keras")
+    if hasattr(keras, "ops"):
+        return keras, keras.ops.convert_to_tensor(X, "float32")
+    return keras, backend.constant(X, backend.float32)  # Keras 2: TensorFlow
 
 
 def test_hard_sigmoid_is_the_documented_one_for_this_keras(request):

@@ -6,11 +6,12 @@ oracle is its module (a tuple ``ORACLES`` of ``gatecheck.oracles.base.Oracle``) 
 ``MODULES``.
 """
 
-from gatecheck.oracles import (flax_oracle, gru_oracles, jax_oracle, keras_oracle, onnx_oracles, reference_oracle,
-                               rnn_oracles, torch_oracle)
+from gatecheck.oracles import (flax_oracle, gru_oracles, jax_oracle, keras_onnx, keras_oracle, onnx_oracles,
+                               reference_oracle, rnn_oracles, torch_onnx, torch_oracle)
 from gatecheck.oracles.frameworks import FRAMEWORKS
 
-MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, onnx_oracles, jax_oracle, flax_oracle)
+MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, onnx_oracles, torch_onnx, keras_onnx,
+           jax_oracle, flax_oracle)
 
 ORACLES = {}
 

@@ -82,40 +82,90 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def import_keras():
-    """Return (tensorflow, keras). torch, when installed, is imported first: the
-    project supports one import order for the two frameworks in one process."""
+# The Keras 3 backends the Keras oracles run on (gatecheck.oracles.keras_backends); Keras 2 has
+# TensorFlow only.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+KERAS_BACKEND_ENV = "KERAS_BACKEND"
+
+
+def keras_backend():
+    """The Keras backend of this process: Keras reads ``KERAS_BACKEND`` (else ``keras.json`` in
+    ``KERAS_HOME`` or ``~/.keras``; else tensorflow) when it is first imported, so it is fixed for a
+    whole process. Once keras is imported, its own answer; before, read the same way without
+    importing it (Keras 2: tensorflow, its only backend)."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(getattr(keras, "backend", None), "backend"):
+        return keras.backend.backend()
+    from importlib import metadata
+
     try:
-        import_torch()
-    except Unavailable:
+        if _version_tuple(metadata.version("keras")) < (3, 0):
+            return "tensorflow"
+    except metadata.PackageNotFoundError:
         pass
+    chosen = os.environ.get(KERAS_BACKEND_ENV)
+    if chosen:
+        return chosen
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        import json
+
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend") or "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         with _quiet_stderr():
             import tensorflow as tf
     except ImportError as exc:
         raise Unavailable(f"tensorflow is not installed ({exc})") from None
+    return tf
+
+
+def import_keras():
+    """Return (the backend's module, keras): (tensorflow, keras), (jax, keras) or (torch, keras), as
+    ``KERAS_BACKEND`` chose (``keras_backend``). torch, when installed, is imported first: the
+    project supports one import order for the frameworks in one process. On the JAX backend jax
+    comes from ``import_jax`` (float64 on, XLA's threads held) before keras imports it; TensorFlow
+    is imported on its own backend only."""
+    backend = keras_backend()
+    if backend not in KERAS_BACKENDS:
+        raise Unavailable(f"keras backend {backend!r} ({KERAS_BACKEND_ENV}): the Keras oracles run on "
+                          f"{', '.join(KERAS_BACKENDS)}")
+    try:
+        import_torch()
+    except Unavailable as exc:
+        if backend == "torch":
+            raise Unavailable(f"keras backend torch: {exc}") from None
+    module = {"tensorflow": _import_tensorflow, "jax": import_jax, "torch": import_torch}[backend]()
     try:
         with _quiet_stderr():
             import keras
     except ImportError as exc:
         raise Unavailable(f"keras is not installed ({exc})") from None
     _check_version("keras", keras.__version__)
-    if keras.backend.backend() != "tensorflow":
-        raise Unavailable(
-            f"keras backend is {keras.backend.backend()!r}; the Keras oracles need KERAS_BACKEND=tensorflow"
-        )
+    if keras.backend.backend() != backend:
+        raise Unavailable(f"keras {keras.__version__} runs on the {keras.backend.backend()!r} backend, "
+                          f"not {backend!r} ({KERAS_BACKEND_ENV})")
     if "keras" not in _configured:
-        # gatecheck traces one tf.function per D, H and dtype on purpose; TensorFlow's
-        # retracing advice about that is noise in every report.
-        tf.get_logger().setLevel("ERROR")
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads())
-            tf.config.threading.set_inter_op_parallelism_threads(threads())
-        except RuntimeError:
-            pass  # TensorFlow was initialised earlier in this process; its settings stay.
+        if backend == "tensorflow":
+            # gatecheck traces one tf.function per D, H and dtype on purpose; TensorFlow's
+            # retracing advice about that is noise in every report.
+            module.get_logger().setLevel("ERROR")
+            try:
+                module.config.threading.set_intra_op_parallelism_threads(threads())
+                module.config.threading.set_inter_op_parallelism_threads(threads())
+            except RuntimeError:
+                pass  # TensorFlow was initialised earlier in this process; its settings stay.
         _configured.add("keras")
-    return tf, keras
+    return module, keras
 
 
 def import_onnxruntime():
@@ -189,8 +239,15 @@ def import_torch_onnx():
 
 
 def import_keras_onnx():
-    """Return (tensorflow, keras, tf2onnx, onnxruntime): Keras models converted to ONNX by tf2onnx."""
+    """Return (tensorflow, keras, tf2onnx, onnxruntime): Keras models converted to ONNX by tf2onnx
+    (which converts TensorFlow graphs: the TensorFlow backend only)."""
+    if keras_backend() != "tensorflow":
+        raise Unavailable(f"keras backend is {keras_backend()!r}; tf2onnx converts Keras models on "
+                          f"{KERAS_BACKEND_ENV}=tensorflow only")
     tf, keras = import_keras()
+    if _version_tuple(keras.__version__) < (3, 0):
+        raise Unavailable(f"keras {keras.__version__}: the keras-onnx oracles convert Keras 3 layers (they feed "
+                          f"weights through Layer.stateless_call, and what tf2onnx emits is recorded for Keras 3)")
     _, ort = import_onnxruntime()
     try:
         with _quiet_stderr():
@@ -222,7 +279,7 @@ FRAMEWORKS = {
         Framework("torch", import_torch, (2, 1), "nn.LSTM / nn.LSTMCell dtype= arguments and CPU float64 kernels",
                   "torch", ("torch",)),
         Framework("keras", import_keras, (2, 15),
-                  "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API, on the TensorFlow backend", "keras",
+                  "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API (Keras 3: the TensorFlow, JAX or PyTorch backend)", "keras",
                   ("tensorflow", "tensorflow-cpu", "keras")),
         Framework("onnxruntime", import_onnxruntime, (1, 17),
                   "ONNX LSTM/GRU/RNN nodes of opset 14 and later (the layout attribute)", "onnxruntime",

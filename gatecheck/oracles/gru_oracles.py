@@ -2,10 +2,11 @@
 
 keras-gru-cell[-before]   Keras' own ``keras.layers.GRUCell`` (``reset_after=True``, or
                           ``False`` for the reset-before family) driven by
-                          ``keras.layers.RNN`` (a symbolic loop) under ``GradientTape``, with
-                          a zero probe added to each step's h_t, its output and new state:
-                          the gradient of the loss with respect to the probe is the total
-                          delta dL/dh_t. Traced once per (D, H, dtype), whatever T and B.
+                          ``keras.layers.RNN`` (the backend's loop; gradients:
+                          gatecheck.oracles.keras_backends), with a zero probe added to each
+                          step's h_t, its output and new state: the gradient of the loss
+                          with respect to the probe is the total delta dL/dh_t. Built once
+                          per (D, H, dtype, options).
 keras-gru-layer[-before]  ``keras.layers.GRU(return_sequences=True)`` from ``initial_state=[h0]``.
 torch-gru-cell            ``torch.nn.GRUCell`` unrolled; every h_t keeps its gradient
                           (``retain_grad``), the total delta dL/dh_t.
@@ -23,7 +24,7 @@ diagnosis use.
 
 import functools
 
-from gatecheck.oracles import gru_layout, keras_oracle, reference_oracle, structured, torch_oracle
+from gatecheck.oracles import gru_layout, keras_backends, keras_oracle, reference_oracle, structured, torch_oracle
 from gatecheck.oracles.base import Oracle
 from gatecheck.oracles.frameworks import import_keras, import_torch
 from gatecheck.reference import gru
@@ -41,16 +42,16 @@ def _grads(grads, cell):
     return keras_oracle.weight_grads(grads, cell, gru_layout.grads_from_keras)
 
 
-def _probed_keras_cell(keras, tf):
+def _probed_keras_cell(keras, ops):
     return keras_oracle.probed_one_state_cell(keras.layers.GRUCell)
 
 
 def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False):
-    tf, keras = import_keras()
-    cell = _probed_keras_cell(keras, tf)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
+    _, keras = import_keras()
+    cell = _probed_keras_cell(keras, None)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
-    return cell, keras_oracle.one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards)
+    return cell, keras_oracle.one_state_cell_fn(cell, rnn, dtype, D, H, backwards)
 
 
 def _run_keras_cell(inputs, reset_after, options=()):
@@ -58,19 +59,19 @@ def _run_keras_cell(inputs, reset_after, options=()):
     cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
                                   keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _assign(cell, inputs, reset_after)
-    seq, grads, dh = fn(x, inputs["h0"], inputs["gh"])
-    params, (dx, dh0) = _grads(grads, cell)
-    out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    (seq,), grads, (dx, dh, dh0) = fn(x, keras_oracle.zero_probes(x, inputs["h0"].shape[1]), inputs["h0"], inputs["gh"])
+    params, _ = _grads(grads, cell)
+    out = dict(h=seq, dh=dh, dx=dx, dh0=dh0)
     out.update(params)
     return out
 
 
 def _build_keras_layer(D, H, dtype, reset_after, bias=True, backwards=False):
-    tf, keras = import_keras()
+    _, keras = import_keras()
     layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, go_backwards=backwards, dtype=dtype,
-                             use_bias=bias, **_ACTIVATIONS, **keras_oracle.no_cudnn(keras))
+                             use_bias=bias, **_ACTIVATIONS, **keras_backends.layer_kwargs(keras))
     layer.build((None, None, D))
-    return layer, keras_oracle.one_state_layer_fn(tf, layer, dtype, D, H, backwards)
+    return layer, keras_oracle.one_state_layer_fn(layer, dtype, D, H, backwards)
 
 
 def _run_keras_layer(inputs, reset_after, options=()):
@@ -78,9 +79,9 @@ def _run_keras_layer(inputs, reset_after, options=()):
     layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
                                    keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _assign(layer.cell, inputs, reset_after)
-    seq, grads = fn(x, inputs["h0"], inputs["gh"])
-    params, (dx, dh0) = _grads(grads, layer.cell)
-    out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    (seq,), grads, (dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
+    params, _ = _grads(grads, layer.cell)
+    out = dict(h=seq, dx=dx, dh0=dh0)
     out.update(params)
     return out
 
@@ -165,7 +166,7 @@ TORCH_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _P
 def _keras(name, family, kind, reset_after):
     whole = kind == "layer"
     what = ("keras.layers.GRU whole sequence (return_sequences, initial_state=[h0])" if whole else
-            "keras.layers.GRUCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape")
+            "keras.layers.GRUCell with a zero probe on h_t, in keras.layers.RNN (gradients: keras_backends)")
     run = _run_keras_layer if whole else _run_keras_cell
     model = KERAS_MODELS[reset_after]
     base = lambda inputs, options=(): run(inputs, reset_after, options)  # noqa: E731
@@ -177,7 +178,12 @@ def _keras(name, family, kind, reset_after):
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
                   options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | (keras_oracle.MASKED if whole else frozenset()),
                   observes_structured=(keras_oracle.observed_layer if whole else keras_oracle.observed_cell)(model),
-                  declines=structured.declines_keras if whole else None)
+                  declines=structured.declines_keras if whole else None,
+                  # reset-after GRU layers run a backend's own loop, the others a GRUCell's call per step
+                  declines_dtype=keras_backends.dtype_declines(
+                      steps_a_cell=not (whole and reset_after),
+                      layer=functools.partial(keras_backends.declines_layer_dtype, gru=True) if whole and reset_after
+                      else None))
 
 
 ORACLES = (

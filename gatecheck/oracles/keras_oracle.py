@@ -1,11 +1,15 @@
-"""Keras (TensorFlow backend) oracles.
+"""Keras oracles, on whichever Keras 3 backend the process runs (TensorFlow, JAX or PyTorch).
 
-keras-cell   Keras' own ``keras.layers.LSTMCell`` driven by ``keras.layers.RNN`` (a symbolic
-             loop) under ``GradientTape``, with zero probes added to each step's c_t and h_t
-             (``probed_lstm_cell``): the gradients of the loss with respect to the probes,
-             fed as extra per-step inputs, are the total deltas dL/dh_t and dL/dc_t.
+keras-cell   Keras' own ``keras.layers.LSTMCell`` driven by ``keras.layers.RNN`` (the backend's
+             loop), with zero probes added to each step's c_t and h_t (``probed_lstm_cell``): the
+             gradients of the loss with respect to the probes, fed as extra per-step inputs, are the
+             total deltas dL/dh_t and dL/dc_t.
 keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: the
-             whole-sequence layer (the backend's while-loop RNN; cuDNN is off).
+             whole-sequence layer (the code path of ``keras_backends.layer_kwargs``).
+
+The models and their losses are written once with ``keras.ops``; compiling them and taking the
+gradients (tf.function and GradientTape, jax.jit and jax.value_and_grad, torch's backward) is
+``gatecheck.oracles.keras_backends``' part, which also takes and returns NumPy arrays.
 
 Under the reverse option (gatecheck.options) each is built with ``go_backwards=True`` and its
 output sequence is flipped back to the original t (``in_time_order``). Under the structural
@@ -14,7 +18,8 @@ of rnn_oracles and of gru_oracles by ``probed_runner``: ``keras.layers.Bidirecti
 sequence around their ``keras.layers.RNN`` loops, so every layer's and direction's per-step states
 and deltas leave (``direction_in_time_order``: how the reverse direction's are indexed by t).
 
-Each is traced once per (D, H, dtype, options), whatever the batch and the number of steps, and reused.
+Each is built (and on TensorFlow traced) once per (D, H, dtype, options) and reused; TensorFlow's
+trace serves every batch size and number of steps, jax.jit compiles once per shape.
 """
 
 import functools
@@ -22,7 +27,7 @@ import functools
 import numpy as np
 
 from gatecheck.options import OPTIONS
-from gatecheck.oracles import layout, structured
+from gatecheck.oracles import keras_backends, layout, structured
 from gatecheck.oracles.base import Oracle
 from gatecheck.oracles.frameworks import import_keras
 from gatecheck.reference import layers
@@ -32,7 +37,7 @@ _cache = {}
 
 def built(build, *args):
     """``build(*args)`` (a model and its traced function), built once per process and reused:
-    every Keras oracle is traced once per set of build arguments (its D, H, K and dtype)."""
+    every Keras oracle is built once per set of build arguments (its D, H, K and dtype)."""
     key = (build, *args)
     if key not in _cache:
         _cache[key] = build(*args)
@@ -42,11 +47,12 @@ def built(build, *args):
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 
 
-def assign(cell, inputs, remap=layout.to_keras):
-    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map). A
-    cell built with ``use_bias=False`` has no bias, and the remap of inputs without biases
-    gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
-    weights = remap(inputs)
+def assign(cell, inputs, remap=None):
+    """Canonical weights into a Keras cell (``remap``: the model's canonical -> Keras map; default the
+    LSTM's ``layout.to_keras``, looked up when called, so a test can replace it). A cell built with
+    ``use_bias=False`` has no bias, and the remap of inputs without biases gives none: any other pairing
+    is an oracle bug (a bias slot left stale or filled)."""
+    weights = (remap or layout.to_keras)(inputs)
     if cell.use_bias != ("bias" in weights):
         raise RuntimeError(f"Keras cell use_bias={cell.use_bias}, but the remapped weights "
                            f"{'have' if 'bias' in weights else 'lack'} a bias")
@@ -56,12 +62,13 @@ def assign(cell, inputs, remap=layout.to_keras):
         cell.bias.assign(weights["bias"])
 
 
-def grads_to_canonical(dk, drk, dbias, back=layout.grads_from_keras):
-    """Keras weight gradients -> canonical (``dbias`` None: no bias)."""
-    grads = {"kernel": dk.numpy(), "recurrent_kernel": drk.numpy()}
+def grads_to_canonical(dk, drk, dbias, back=None):
+    """Keras weight gradients (NumPy arrays) -> canonical (``dbias`` None: no bias; ``back``: default the
+    LSTM's ``layout.grads_from_keras``, looked up when called)."""
+    grads = {"kernel": dk, "recurrent_kernel": drk}
     if dbias is not None:
-        grads["bias"] = dbias.numpy()
-    return back(grads)
+        grads["bias"] = dbias
+    return (back or layout.grads_from_keras)(grads)
 
 
 def weights(cell):
@@ -69,8 +76,8 @@ def weights(cell):
     return [cell.kernel, cell.recurrent_kernel] + ([cell.bias] if cell.use_bias else [])
 
 
-def weight_grads(grads, cell, back=layout.grads_from_keras):
-    """(canonical weight gradients, the rest) of a ``tape.gradient`` list that starts with
+def weight_grads(grads, cell, back=None):
+    """(canonical weight gradients, the rest) of a list of gradients that starts with
     ``weights(cell)``."""
     n = 3 if cell.use_bias else 2
     return grads_to_canonical(grads[0], grads[1], grads[2] if n == 3 else None, back), list(grads[n:])
@@ -86,25 +93,22 @@ def go_backwards(options):
     return "rev" in options
 
 
-def in_time_order(tf, seq, backwards):
-    """A layer's output sequence indexed by the original t. Under go_backwards Keras returns it
-    in processing order, index 0 the state after x[:, T-1] (tensorflow#40345): flipped back here.
-    Its inputs' gradients (dx, and the probes' dL/dh_t, dL/dc_t: the probes are inputs beside
-    x) are already indexed by the original t, and its final state is the one after x[:, 0]."""
-    return tf.reverse(seq, axis=[1]) if backwards else seq
+def in_time_order(ops, seq, backwards):
+    """A layer's output sequence indexed by the original t (``ops``: keras_backends.ops()). Under
+    go_backwards Keras returns it in processing order, index 0 the state after x[:, T-1] on every
+    backend (tensorflow#40345): flipped back here. Its inputs' gradients (dx, and the probes'
+    dL/dh_t, dL/dc_t: the probes are inputs beside x) are already indexed by the original t, and
+    its final state is the one after x[:, 0]."""
+    return ops.flip(seq, axis=1) if backwards else seq
 
 
-def _signature(tf, dtype, T, D, H):
-    return [
-        tf.TensorSpec((None, T, D), dtype),  # x
-        tf.TensorSpec((None, H), dtype),  # h0
-        tf.TensorSpec((None, H), dtype),  # c0
-        tf.TensorSpec((None, T, H), dtype),  # gh
-        tf.TensorSpec((None, H), dtype),  # gc
-    ]
+def _signature(dtype, D, H, width):
+    """x, its zero probes (``width`` per step), h0, c0 (the differentiated inputs), gh, gc."""
+    return [((None, None, D), dtype), ((None, None, width), dtype), ((None, H), dtype), ((None, H), dtype),
+            ((None, None, H), dtype), ((None, H), dtype)]
 
 
-def probed_lstm_cell(keras, tf):
+def probed_lstm_cell(keras, ops):
     """``keras.layers.LSTMCell`` with zero "probes" added to each step's c_t and h_t.
 
     The step's inputs are [x_t, e_h, e_c]; the cell is Keras' own, except that the c_t its
@@ -134,7 +138,7 @@ def probed_lstm_cell(keras, tf):
             x, e_h, self._probe_c = inputs[:, :D], inputs[:, e:e + H], inputs[:, e + H:e + 2 * H]
             h, (_, c) = super().call(x, states, training=training)
             h = h + e_h
-            return tf.concat([h, c], axis=-1), [h, c]
+            return ops.concatenate([h, c], axis=-1), [h, c]
 
         def _compute_carry_and_output_fused(self, z, c_tm1):
             c, o = super()._compute_carry_and_output_fused(z, c_tm1)
@@ -146,20 +150,18 @@ def probed_lstm_cell(keras, tf):
     return ProbedLSTMCell
 
 
-def zero_probes(tf, x, width):
+def zero_probes(x, width):
     """Zeros (B, T, width) beside x: the probes, fed as extra per-step inputs."""
-    return tf.zeros(tf.concat([tf.shape(x)[:2], [width]], 0), x.dtype)
+    return np.zeros(x.shape[:2] + (width,), x.dtype)
 
 
-# --- models with one state h (SimpleRNN, GRU): the same probe and the same traced functions ---
+# --- models with one state h (SimpleRNN, GRU): the same probe and the same functions ---------
 
 
-def one_state_signature(tf, dtype, D, H):
-    return [
-        tf.TensorSpec((None, None, D), dtype),  # x
-        tf.TensorSpec((None, H), dtype),  # h0
-        tf.TensorSpec((None, None, H), dtype),  # gh
-    ]
+def one_state_signature(dtype, D, H, probes=0):
+    """x, its zero probes (when ``probes``: H per step), h0 (the differentiated inputs), gh."""
+    return ([((None, None, D), dtype)] + [((None, None, H), dtype)] * probes
+            + [((None, H), dtype), ((None, None, H), dtype)])
 
 
 def probed_one_state_cell(base):
@@ -190,101 +192,87 @@ def probed_one_state_cell(base):
     return Probed
 
 
-def one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards):
-    """The traced (x, h0, gh) -> (h, [weight grads, dx, dh0], dh) of a probed one-state cell
-    (``probed_one_state_cell``) in the ``keras.layers.RNN`` loop ``rnn``."""
-    @tf.function(input_signature=one_state_signature(tf, dtype, D, H))
-    def fn(x, h0, gh):
-        probes = zero_probes(tf, x, H)
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, probes])
-            seq = in_time_order(tf, rnn(tf.concat([x, probes], -1), initial_state=[h0]), backwards)
-            loss = tf.reduce_sum(gh * seq)
-        grads = tape.gradient(loss, weights(cell) + [x, h0, probes])
-        return seq, grads[:-1], grads[-1]
+def one_state_cell_fn(cell, rnn, dtype, D, H, backwards):
+    """(x, probes, h0, gh) -> ([h], weight grads, [dx, dh, dh0]) of a probed one-state cell
+    (``probed_one_state_cell``) in the ``keras.layers.RNN`` loop ``rnn``: the probes' gradient is dh."""
+    ops = keras_backends.ops()
 
-    return fn
+    def forward(x, probes, h0, gh):
+        seq = in_time_order(ops, rnn(ops.concatenate([x, probes], -1), initial_state=[h0]), backwards)
+        return ops.sum(gh * seq), [seq]
+
+    return keras_backends.gradient_function(forward, weights(cell), one_state_signature(dtype, D, H, probes=1), 3)
 
 
-def one_state_layer_fn(tf, layer, dtype, D, H, backwards):
-    """The traced (x, h0, gh) -> (h, [weight grads, dx, dh0]) of a whole-sequence one-state layer."""
-    @tf.function(input_signature=one_state_signature(tf, dtype, D, H))
-    def fn(x, h0, gh):
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0])
-            seq = in_time_order(tf, layer(x, initial_state=[h0]), backwards)
-            loss = tf.reduce_sum(gh * seq)
-        return seq, tape.gradient(loss, weights(layer.cell) + [x, h0])
+def one_state_layer_fn(layer, dtype, D, H, backwards):
+    """(x, h0, gh) -> ([h], weight grads, [dx, dh0]) of a whole-sequence one-state layer."""
+    ops = keras_backends.ops()
 
-    return fn
+    def forward(x, h0, gh):
+        seq = in_time_order(ops, layer(x, initial_state=[h0]), backwards)
+        return ops.sum(gh * seq), [seq]
+
+    return keras_backends.gradient_function(forward, weights(layer.cell), one_state_signature(dtype, D, H), 2)
 
 
 def _probed_lstm(D, H, dtype, bias=True, backwards=False):
     """A probed LSTMCell in a ``keras.layers.RNN`` loop, built for inputs [x, e_h, e_c]."""
-    tf, keras = import_keras()
-    cell = probed_lstm_cell(keras, tf)(H, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
+    _, keras = import_keras()
+    ops = keras_backends.ops()
+    cell = probed_lstm_cell(keras, ops)(H, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + 2 * H))
-    return tf, keras, cell, rnn
+    return ops, keras, cell, rnn
 
 
 def _build_cell(D, H, dtype, bias=True, backwards=False):
-    tf, _, cell, rnn = _probed_lstm(D, H, dtype, bias, backwards)
+    ops, _, cell, rnn = _probed_lstm(D, H, dtype, bias, backwards)
 
-    @tf.function(input_signature=_signature(tf, dtype, None, D, H))
-    def fn(x, h0, c0, gh, gc):
-        probes = zero_probes(tf, x, 2 * H)
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, c0, probes])
-            seq, _, c_last = rnn(tf.concat([x, probes], -1), initial_state=[h0, c0])
-            seq = in_time_order(tf, seq, backwards)
-            h, c = seq[..., :H], seq[..., H:]
-            loss = tf.reduce_sum(gh * h) + tf.reduce_sum(gc * c_last)
-        grads = tape.gradient(loss, weights(cell) + [x, h0, c0, probes])
-        return h, c, grads[:-1], grads[-1][..., :H], grads[-1][..., H:]
+    def forward(x, probes, h0, c0, gh, gc):
+        seq, _, c_last = rnn(ops.concatenate([x, probes], -1), initial_state=[h0, c0])
+        seq = in_time_order(ops, seq, backwards)
+        h, c = seq[..., :H], seq[..., H:]
+        return ops.sum(gh * h) + ops.sum(gc * c_last), [h, c]
 
-    return cell, fn
+    return cell, keras_backends.gradient_function(forward, weights(cell), _signature(dtype, D, H, 2 * H), 4)
 
 
 def run_cell(inputs, options=()):
     x = inputs["x"]
-    cell, fn = built(_build_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options),
-                     go_backwards(options))
+    H = inputs["h0"].shape[1]
+    cell, fn = built(_build_cell, x.shape[2], H, x.dtype.name, use_bias(options), go_backwards(options))
     assign(cell, inputs)
-    h, c, grads, dh, dc = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
-    params, (dx, dh0, dc0) = weight_grads(grads, cell)
-    out = dict(h=h.numpy(), c=c.numpy(), dh=dh.numpy(), dc=dc.numpy())
-    out.update(dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
+    (h, c), grads, (dx, dprobes, dh0, dc0) = fn(x, zero_probes(x, 2 * H), inputs["h0"], inputs["c0"], inputs["gh"],
+                                                inputs["gc"])
+    params, _ = weight_grads(grads, cell)
+    out = dict(h=h, c=c, dh=dprobes[..., :H], dc=dprobes[..., H:], dx=dx, dh0=dh0, dc0=dc0)
     out.update(params)
     return out
 
 
 def no_cudnn(keras):
-    """The layer argument that keeps cuDNN off: Keras 3 picks cuDNN only on a GPU and says so
-    with use_cudnn; Keras 2 has no such argument."""
+    """The layer argument that keeps cuDNN off on TensorFlow: Keras 3 picks cuDNN only on a GPU
+    and says so with use_cudnn; Keras 2 has no such argument. (The Keras oracles take their layers'
+    arguments from ``keras_backends.layer_kwargs``, which is this on TensorFlow.)"""
     return {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
 
 
 def _build_layer(D, H, dtype, bias=True, backwards=False):
-    tf, keras = import_keras()
+    _, keras = import_keras()
+    ops = keras_backends.ops()
     layer = keras.layers.LSTM(
         H, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype, use_bias=bias,
-        **_ACTIVATIONS, **no_cudnn(keras)
+        **_ACTIVATIONS, **keras_backends.layer_kwargs(keras)
     )
     layer.build((None, None, D))
 
-    @tf.function(input_signature=_signature(tf, dtype, None, D, H))
-    def fn(x, h0, c0, gh, gc):
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, c0])
-            seq, _, c_last = layer(x, initial_state=[h0, c0])
-            seq = in_time_order(tf, seq, backwards)
-            loss = tf.reduce_sum(gh * seq) + tf.reduce_sum(gc * c_last)
-        cell = layer.cell
-        grads = tape.gradient(loss, weights(cell) + [x, h0, c0])
-        return seq, c_last, grads
+    def forward(x, h0, c0, gh, gc):
+        seq, _, c_last = layer(x, initial_state=[h0, c0])
+        seq = in_time_order(ops, seq, backwards)
+        return ops.sum(gh * seq) + ops.sum(gc * c_last), [seq, c_last]
 
-    return layer, fn
+    specs = [spec for n, spec in enumerate(_signature(dtype, D, H, H)) if n != 1]  # no probes
+    return layer, keras_backends.gradient_function(forward, weights(layer.cell), specs, 3)
 
 
 def run_layer(inputs, options=()):
@@ -292,9 +280,9 @@ def run_layer(inputs, options=()):
     layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options),
                       go_backwards(options))
     assign(layer.cell, inputs)
-    seq, c_last, grads = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
-    params, (dx, dh0, dc0) = weight_grads(grads, layer.cell)
-    out = dict(h=seq.numpy(), cT=c_last.numpy(), dx=dx.numpy(), dh0=dh0.numpy(), dc0=dc0.numpy())
+    (seq, c_last), grads, (dx, dh0, dc0) = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
+    params, _ = weight_grads(grads, layer.cell)
+    out = dict(h=seq, cT=c_last, dx=dx, dh0=dh0, dc0=dc0)
     out.update(params)
     return out
 
@@ -319,7 +307,7 @@ MASKED = frozenset({"len", "mask", "maskz"})
 
 def probed_runner(model, probed, base_run):
     """The runner of a probed cell oracle: ``base_run`` without structural options, else the probed
-    cells (``probed(keras, tf)``: their class) in ``keras.layers.Bidirectional`` and layers in
+    cells (``probed(keras, ops)``: their class) in ``keras.layers.Bidirectional`` and layers in
     sequence (``model``: the family's gatecheck.oracles.structured record), one probe tensor per
     layer with a slot per direction, so that every layer's and direction's per-step deltas leave."""
     build = functools.partial(_build_probed, model, probed)
@@ -346,21 +334,22 @@ def _recording_rnn(keras):
     return RecordingRNN
 
 
-def _merged_h(tf, output, merge, H, width):
+def _merged_h(ops, output, merge, H, width):
     """The layer's output y (h merged; h for one direction) from what the layer returned: its cells'
     outputs are [h_t, c_t] (the LSTM, ``width`` 2H) or h_t (``width`` H)."""
     if merge is None:
         return output[..., :H]
     if merge == "none":  # the pair of outputs
-        return tf.concat([output[0][..., :H], output[1][..., :H]], -1)
+        return ops.concatenate([output[0][..., :H], output[1][..., :H]], -1)
     if merge == "concat":
-        return tf.concat([output[..., :H], output[..., width:width + H]], -1)
+        return ops.concatenate([output[..., :H], output[..., width:width + H]], -1)
     return output[..., :H]  # sum, mul, ave: elementwise, so the h part of the merge is the merge of h
 
 
 def _build_probed(model, probed, D, H, dtype, bias, merge, depth):
-    tf, keras = import_keras()
-    rnn_class, cell_class = _recording_rnn(keras), probed(keras, tf)
+    _, keras = import_keras()
+    ops = keras_backends.ops()
+    rnn_class, cell_class = _recording_rnn(keras), probed(keras, ops)
     per_cell = len(model.states)
     width_of_cell = per_cell * H  # its probes and its outputs: [h, c] or h
     directions = 2 if merge else 1
@@ -385,31 +374,31 @@ def _build_probed(model, probed, D, H, dtype, bias, merge, depth):
     cells = [part.cell for _, parts in stack for part in parts]
     per_layer = per_cell * directions
     n_states = per_layer * depth
-    spec = [tf.TensorSpec((None, None, D), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
-            tf.TensorSpec((None, None, width), dtype), [tf.TensorSpec((None, H), dtype)] * n_states]
+    # x, every initial state, each layer's probes (the differentiated inputs); gy, every final state's upstream
+    specs = ([((None, None, D), dtype)] + [((None, H), dtype)] * n_states
+             + [((None, None, directions * width_of_cell), dtype)] * depth
+             + [((None, None, width), dtype)] + [((None, H), dtype)] * n_states)
 
-    @tf.function(input_signature=spec)
-    def fn(x, initial, gy, final_upstream):
-        probes = [zero_probes(tf, x, directions * width_of_cell) for _ in stack]
-        with tf.GradientTape() as tape:
-            tape.watch([x] + list(initial) + probes)
-            seq, outputs, sequences, finals = x, [], [], []
-            for k, (layer, parts) in enumerate(stack):
-                result = layer(tf.concat([seq, probes[k]], -1), initial_state=list(initial[k * per_layer:
-                                                                                          (k + 1) * per_layer]))
-                n = 2 if merge == "none" else 1  # the pair of outputs, then the states
-                output = list(result[:2]) if n == 2 else result[0]
-                finals += list(result[n:])  # [forward states, backward states]
-                sequences += [part.returned[0] for part in parts]  # each in its processing order
-                seq = _merged_h(tf, output, merge, H, width_of_cell)
-                outputs.append(seq)
-            loss = tf.reduce_sum(gy * seq)
-            for state, upstream in zip(finals, final_upstream):
-                loss += tf.reduce_sum(upstream * state)
-        grads = tape.gradient(loss, [w for cell in cells for w in weights(cell)] + [x] + list(initial) + probes)
-        return outputs, sequences, finals, grads
+    def forward(x, *rest):
+        initial, probes = rest[:n_states], rest[n_states:n_states + depth]
+        gy, final_upstream = rest[n_states + depth], rest[n_states + depth + 1:]
+        seq, outputs, sequences, finals = x, [], [], []
+        for k, (layer, parts) in enumerate(stack):
+            result = layer(ops.concatenate([seq, probes[k]], -1),
+                           initial_state=list(initial[k * per_layer:(k + 1) * per_layer]))
+            n = 2 if merge == "none" else 1  # the pair of outputs, then the states
+            output = list(result[:2]) if n == 2 else result[0]
+            finals += list(result[n:])  # [forward states, backward states]
+            sequences += [part.returned[0] for part in parts]  # each in its processing order
+            seq = _merged_h(ops, output, merge, H, width_of_cell)
+            outputs.append(seq)
+        loss = ops.sum(gy * seq)
+        for state, upstream in zip(finals, final_upstream):
+            loss += ops.sum(upstream * state)
+        return loss, [outputs, sequences, finals]
 
-    return cells, fn
+    weights_ = [w for cell in cells for w in weights(cell)]
+    return cells, keras_backends.gradient_function(forward, weights_, specs, 1 + n_states + depth)
 
 
 def direction_in_time_order(sequence, deltas, backwards):
@@ -433,33 +422,34 @@ def _run_probed(model, build, inputs, options):
     by_index = {index: up for index, up in model.finals.values()}
     zeros = np.zeros_like(inputs["h0"])
     upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
-    outputs, sequences, finals, grads = fn(x, initial, inputs["gh"], upstream)
-    out, rest = {}, list(grads)
+    per_cell = len(model.states)
+    directions = 2 if merge else 1
+    probes = [zero_probes(x, directions * per_cell * H) for _ in range(depth)]
+    (outputs, sequences, finals), rest, dinputs = fn(x, *initial, *probes, inputs["gh"], *upstream)
+    out = {}
     for cell, s in zip(cells, names):
         n = len(weights(cell))
         params, _ = model.keras_grads(rest[:n], cell)
         out.update({k + s: v for k, v in params.items()})
         rest = rest[n:]
-    out["dx"] = rest[0].numpy()
-    per_cell = len(model.states)
-    initial_grads, probes = rest[1:1 + len(initial)], rest[1 + len(initial):]
-    directions = 2 if merge else 1
+    out["dx"] = dinputs[0]
+    initial_grads, probes = dinputs[1:1 + len(initial)], dinputs[1 + len(initial):]
     states = [k[:-1] for k in model.states]  # h0 -> h: the per-step state, in the cell's output order
     for n, s in enumerate(names):
         layer, backwards = divmod(n, directions)
         width = per_cell * H
-        sequence, deltas = direction_in_time_order(sequences[n].numpy(),
-                                                   probes[layer].numpy()[..., backwards * width:(backwards + 1) * width],
+        sequence, deltas = direction_in_time_order(sequences[n],
+                                                   probes[layer][..., backwards * width:(backwards + 1) * width],
                                                    bool(backwards))
         for i, k in enumerate(states):
             out[k + s] = sequence[..., i * H:(i + 1) * H]
             out["d" + k + s] = deltas[..., i * H:(i + 1) * H]
         for i, k in enumerate(model.states):
-            out["d" + k + s] = initial_grads[n * per_cell + i].numpy()
+            out["d" + k + s] = initial_grads[n * per_cell + i]
         for q, (index, _) in model.finals.items():
-            out[q + s] = finals[n * per_cell + index].numpy()
+            out[q + s] = finals[n * per_cell + index]
     if merge:
-        out.update({"y" + (layers.LAYER if k else ""): y.numpy() for k, y in enumerate(outputs)})
+        out.update({"y" + (layers.LAYER if k else ""): y for k, y in enumerate(outputs)})
     return out
 
 
@@ -494,10 +484,11 @@ KERAS_CELL = Oracle(
     name="keras-cell",
     family="lstm",
     framework="keras",
-    description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN under tf.GradientTape",
+    description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN (gradients: keras_backends)",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
     runner=probed_runner(MODEL, probed_lstm_cell, run_cell),
     trace_ms=330,
+    declines_dtype=keras_backends.dtype_declines(),
     options=frozenset({"nobias", "rev"}) | STRUCTURES,
     observes_structured=observed_cell(MODEL),
 )
@@ -514,6 +505,8 @@ KERAS_LAYER = Oracle(
     options=frozenset({"nobias", "rev"}) | STRUCTURES | MASKED,
     observes_structured=observed_layer(MODEL),
     declines=structured.declines_keras,
+    # the backend's own loop, but under a mask a cell's call per step:
+    declines_dtype=keras_backends.dtype_declines(steps_a_cell=False, layer=keras_backends.declines_layer_dtype),
 )
 
 
@@ -521,36 +514,33 @@ KERAS_LAYER = Oracle(
 
 
 def _build_cell_head(D, H, K, dtype):
-    tf, keras, cell, rnn = _probed_lstm(D, H, dtype)
+    ops, keras, cell, rnn = _probed_lstm(D, H, dtype)
     dense = keras.layers.Dense(K, dtype=dtype)
     dense.build((None, H))
-    spec = _signature(tf, dtype, None, D, H)[:3] + [tf.TensorSpec((None, None, K), dtype)]
+    specs = _signature(dtype, D, H, 2 * H)[:4] + [((None, None, K), dtype)]
 
-    @tf.function(input_signature=spec)
-    def fn(x, h0, c0, y):
-        probes = zero_probes(tf, x, 2 * H)
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, c0, probes])
-            seq, _, _ = rnn(tf.concat([x, probes], -1), initial_state=[h0, c0])
-            h, c = seq[..., :H], seq[..., H:]
-            logits = dense(h)
-            loss = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits))
-        grads = tape.gradient(loss, [cell.kernel, cell.recurrent_kernel, cell.bias, dense.kernel, dense.bias, x, h0,
-                                     c0, probes])
-        return h, c, tf.nn.softmax(logits), loss, grads[:-1], grads[-1][..., :H], grads[-1][..., H:]
+    def forward(x, probes, h0, c0, y):
+        seq, _, _ = rnn(ops.concatenate([x, probes], -1), initial_state=[h0, c0])
+        h, c = seq[..., :H], seq[..., H:]
+        logits = dense(h)
+        loss = ops.sum(ops.categorical_crossentropy(y, logits, from_logits=True))
+        return loss, [h, c, ops.softmax(logits, axis=-1), loss]
 
-    return cell, dense, fn
+    variables = [cell.kernel, cell.recurrent_kernel, cell.bias, dense.kernel, dense.bias]
+    return cell, dense, keras_backends.gradient_function(forward, variables, specs, 4)
 
 
 def run_cell_head(inputs):
     x = inputs["x"]
-    cell, dense, fn = built(_build_cell_head, x.shape[2], inputs["h0"].shape[1], inputs["V"].shape[1], x.dtype.name)
+    H = inputs["h0"].shape[1]
+    cell, dense, fn = built(_build_cell_head, x.shape[2], H, inputs["V"].shape[1], x.dtype.name)
     assign(cell, inputs)
     dense.kernel.assign(inputs["V"])
     dense.bias.assign(inputs["cb"])
-    h, c, p, loss, (dk, drk, dbias, dV, dcb, dx, dh0, dc0), dh, dc = fn(x, inputs["h0"], inputs["c0"], inputs["y"])
-    out = {k: t.numpy() for k, t in dict(h=h, c=c, p=p, dh=dh, dc=dc, dx=dx, dh0=dh0, dc0=dc0, dV=dV, dcb=dcb).items()}
-    out["loss"] = loss.numpy()
+    (h, c, p, loss), (dk, drk, dbias, dV, dcb), (dx, dprobes, dh0, dc0) = fn(x, zero_probes(x, 2 * H), inputs["h0"],
+                                                                          inputs["c0"], inputs["y"])
+    out = dict(h=h, c=c, p=p, dh=dprobes[..., :H], dc=dprobes[..., H:], dx=dx, dh0=dh0, dc0=dc0, dV=dV, dcb=dcb,
+               loss=loss)
     out.update(grads_to_canonical(dk, drk, dbias))
     return out
 
@@ -563,6 +553,7 @@ KERAS_CELL_HEAD = Oracle(
     observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
     runner=run_cell_head,
     trace_ms=360,
+    declines_dtype=keras_backends.dtype_declines(),
 )
 
 ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

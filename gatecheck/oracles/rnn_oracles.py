@@ -1,9 +1,9 @@
 """Vanilla-RNN (tanh) oracles, one section per framework.
 
-keras-rnn-cell   Keras' own ``keras.layers.SimpleRNNCell`` driven by ``keras.layers.RNN`` (a
-                 symbolic loop) under ``GradientTape``, with a zero probe added to each
-                 step's h_t, its output and new state: the gradient of the loss with
-                 respect to the probe is the total delta dL/dh_t.
+keras-rnn-cell   Keras' own ``keras.layers.SimpleRNNCell`` driven by ``keras.layers.RNN`` (the
+                 backend's loop; gradients: gatecheck.oracles.keras_backends), with a zero
+                 probe added to each step's h_t, its output and new state: the gradient of
+                 the loss with respect to the probe is the total delta dL/dh_t.
 keras-rnn-layer  ``keras.layers.SimpleRNN(return_sequences=True)`` from ``initial_state=[h0]``.
 torch-rnn-cell   ``torch.nn.RNNCell(nonlinearity="tanh")`` unrolled; every h_t keeps its
                  gradient (``retain_grad``), which is the total delta dL/dh_t.
@@ -14,7 +14,7 @@ arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b
 PyTorch (see ``gatecheck.oracles.rnn_layout``).
 """
 
-from gatecheck.oracles import keras_oracle, rnn_layout, structured, torch_oracle
+from gatecheck.oracles import keras_backends, keras_oracle, rnn_layout, structured, torch_oracle
 from gatecheck.oracles.frameworks import import_keras, import_torch
 from gatecheck.oracles.base import Oracle
 
@@ -28,16 +28,16 @@ def _keras_grads(grads, cell):
     return keras_oracle.weight_grads(grads, cell, rnn_layout.grads_from_keras)
 
 
-def _probed_keras_cell(keras, tf):
+def _probed_keras_cell(keras, ops):
     return keras_oracle.probed_one_state_cell(keras.layers.SimpleRNNCell)
 
 
 def _build_keras_cell(D, H, dtype, bias=True, backwards=False):
-    tf, keras = import_keras()
-    cell = _probed_keras_cell(keras, tf)(H, activation="tanh", dtype=dtype, use_bias=bias)
+    _, keras = import_keras()
+    cell = _probed_keras_cell(keras, None)(H, activation="tanh", dtype=dtype, use_bias=bias)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
-    return cell, keras_oracle.one_state_cell_fn(tf, cell, rnn, dtype, D, H, backwards)
+    return cell, keras_oracle.one_state_cell_fn(cell, rnn, dtype, D, H, backwards)
 
 
 def run_keras_cell(inputs, options=()):
@@ -45,19 +45,19 @@ def run_keras_cell(inputs, options=()):
     cell, fn = keras_oracle.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
                                   keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _keras_assign(cell, inputs)
-    seq, grads, dh = fn(x, inputs["h0"], inputs["gh"])
-    params, (dx, dh0) = _keras_grads(grads, cell)
-    out = dict(h=seq.numpy(), dh=dh.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    (seq,), grads, (dx, dh, dh0) = fn(x, keras_oracle.zero_probes(x, inputs["h0"].shape[1]), inputs["h0"], inputs["gh"])
+    params, _ = _keras_grads(grads, cell)
+    out = dict(h=seq, dh=dh, dx=dx, dh0=dh0)
     out.update(params)
     return out
 
 
 def _build_keras_layer(D, H, dtype, bias=True, backwards=False):
-    tf, keras = import_keras()
+    _, keras = import_keras()
     layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, go_backwards=backwards, dtype=dtype,
                                    use_bias=bias)
     layer.build((None, None, D))
-    return layer, keras_oracle.one_state_layer_fn(tf, layer, dtype, D, H, backwards)
+    return layer, keras_oracle.one_state_layer_fn(layer, dtype, D, H, backwards)
 
 
 def run_keras_layer(inputs, options=()):
@@ -65,9 +65,9 @@ def run_keras_layer(inputs, options=()):
     layer, fn = keras_oracle.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
                                    keras_oracle.use_bias(options), keras_oracle.go_backwards(options))
     _keras_assign(layer.cell, inputs)
-    seq, grads = fn(x, inputs["h0"], inputs["gh"])
-    params, (dx, dh0) = _keras_grads(grads, layer.cell)
-    out = dict(h=seq.numpy(), dx=dx.numpy(), dh0=dh0.numpy())
+    (seq,), grads, (dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
+    params, _ = _keras_grads(grads, layer.cell)
+    out = dict(h=seq, dx=dx, dh0=dh0)
     out.update(params)
     return out
 
@@ -146,10 +146,11 @@ KERAS_RNN_CELL = Oracle(
     name="keras-rnn-cell",
     family="rnn",
     framework="keras",
-    description="keras.layers.SimpleRNNCell with a zero probe on h_t, in keras.layers.RNN under tf.GradientTape",
+    description="keras.layers.SimpleRNNCell with a zero probe on h_t, in keras.layers.RNN (gradients: keras_backends)",
     observes=("h", "dh", "dx", "dh0") + _PARAMS,
     runner=keras_oracle.probed_runner(KERAS_MODEL, _probed_keras_cell, run_keras_cell),
     trace_ms=210,
+    declines_dtype=keras_backends.dtype_declines(),
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES,
     observes_structured=keras_oracle.observed_cell(KERAS_MODEL),
 )
@@ -166,6 +167,7 @@ KERAS_RNN_LAYER = Oracle(
     },
     runner=structured.keras_runner(KERAS_MODEL, run_keras_layer),
     trace_ms=160,
+    declines_dtype=keras_backends.dtype_declines(),
     options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | keras_oracle.MASKED,
     observes_structured=keras_oracle.observed_layer(KERAS_MODEL),
     declines=structured.declines_keras,

@@ -12,7 +12,8 @@ PyTorch  ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``bidirectional=True`` and `
 Keras    ``keras.layers.Bidirectional(layer, merge_mode=...)`` (the backward layer is the forward
          one's copy with go_backwards=True; Bidirectional flips its sequence back to time order and
          returns [output, forward states..., backward states...]; merge_mode=None returns the two
-         outputs as a pair) and two layers in sequence, each from its own initial states.
+         outputs as a pair) and two layers in sequence, each from its own initial states, on any
+         Keras 3 backend (gatecheck.oracles.keras_backends compiles them and takes the gradients).
 
 Canonical names (gatecheck.reference.layers): the reverse direction's inputs and outputs carry
 ``_r``, the second layer's ``_l1``. What an oracle returns: every parameter and initial-state
@@ -218,7 +219,7 @@ def _torch_suffix(n, bidirectional):
 
 def keras_runner(model, base_run):
     """The runner of a Keras layer oracle: ``base_run`` without structural options, else the structure
-    built from ``keras.layers.Bidirectional`` and layers in sequence (traced once per D, H, dtype, options)."""
+    built from ``keras.layers.Bidirectional`` and layers in sequence (built once per D, H, dtype, options)."""
     build = functools.partial(_build_keras, model)
 
     @functools.wraps(base_run)
@@ -239,11 +240,12 @@ def declines_keras(options):
 
 
 def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
-    from gatecheck.oracles import keras_oracle
+    from gatecheck.oracles import keras_backends, keras_oracle
     from gatecheck.oracles.frameworks import import_keras
 
-    tf, keras = import_keras()
-    extra = keras_oracle.no_cudnn(keras) if model.keras_layer in ("LSTM", "GRU") else {}
+    _, keras = import_keras()
+    ops = keras_backends.ops()
+    extra = keras_backends.layer_kwargs(keras) if model.keras_layer in ("LSTM", "GRU") else {}
     if masked_output:
         extra["zero_output_for_mask"] = masked_output == "zero"
     stack, cells, width = [], [], D
@@ -258,30 +260,29 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
         width = 2 * H if merge in ("concat", "none") else H
     per_layer = len(model.states) * (2 if merge else 1)
     n_states = per_layer * depth
-    spec = [tf.TensorSpec((None, None, D), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
-            tf.TensorSpec((None, None, width), dtype), [tf.TensorSpec((None, H), dtype)] * n_states,
-            tf.TensorSpec((None, None), tf.bool)]
+    # x and every initial state (the differentiated inputs); gy, every final state's upstream, the mask
+    specs = ([((None, None, D), dtype)] + [((None, H), dtype)] * n_states + [((None, None, width), dtype)]
+             + [((None, H), dtype)] * n_states + [((None, None), "bool")])
 
-    @tf.function(input_signature=spec)
-    def fn(x, initial, gy, final_upstream, mask):
-        with tf.GradientTape() as tape:
-            tape.watch([x] + list(initial))
-            seq, finals = x, []
-            for k, layer in enumerate(stack):
-                given = dict(mask=mask) if masked_output else {}  # every layer gets the mask
-                result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]), **given)
-                if merge == "none":  # the pair of outputs, then the states
-                    seq, states = tf.concat(list(result[:2]), -1), list(result[2:])
-                else:
-                    seq, states = result[0], list(result[1:])
-                finals += states
-            loss = tf.reduce_sum(gy * seq)
-            for state, upstream in zip(finals, final_upstream):
-                loss += tf.reduce_sum(upstream * state)
-        weights = [w for cell in cells for w in keras_oracle.weights(cell)]
-        return seq, finals, tape.gradient(loss, weights + [x] + list(initial))
+    def forward(x, *rest):
+        initial, gy = rest[:n_states], rest[n_states]
+        final_upstream, mask = rest[n_states + 1:-1], rest[-1]
+        seq, finals = x, []
+        for k, layer in enumerate(stack):
+            given = dict(mask=mask) if masked_output else {}  # every layer gets the mask
+            result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]), **given)
+            if merge == "none":  # the pair of outputs, then the states
+                seq, states = ops.concatenate(list(result[:2]), -1), list(result[2:])
+            else:
+                seq, states = result[0], list(result[1:])
+            finals += states
+        loss = ops.sum(gy * seq)
+        for state, upstream in zip(finals, final_upstream):
+            loss += ops.sum(upstream * state)
+        return loss, [seq, finals]
 
-    return cells, fn
+    weights = [w for cell in cells for w in keras_oracle.weights(cell)]
+    return cells, keras_backends.gradient_function(forward, weights, specs, 1 + n_states)
 
 
 def _run_keras(model, build, inputs, options):
@@ -308,22 +309,21 @@ def _run_keras(model, build, inputs, options):
     zeros = np.zeros_like(inputs["h0"])
     upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
     mask = layers.valid(inputs[layers.MASK]) if masking else np.ones(x.shape[:2], bool)
-    seq, finals, grads = fn(x, initial, inputs["gh"], upstream, mask)
-    out, rest = {}, list(grads)
+    (y, finals), rest, dinputs = fn(x, *initial, inputs["gh"], *upstream, mask)
+    out = {}
     for cell, s in zip(cells, names):
         n = len(keras_oracle.weights(cell))
         params, _ = model.keras_grads(rest[:n], cell)
         rest = rest[n:]
         out.update({k + s: v for k, v in params.items()})
-    out["dx"] = rest[0].numpy()
+    out["dx"] = dinputs[0]
     for n, s in enumerate(names):
         for i, k in enumerate(model.states):
-            out["d" + k + s] = rest[1 + n * len(model.states) + i].numpy()
+            out["d" + k + s] = dinputs[1 + n * len(model.states) + i]
         for q, (index, _) in returned.items():
-            out[q + s] = finals[n * len(model.states) + index].numpy()
+            out[q + s] = finals[n * len(model.states) + index]
     top = layers.LAYER if depth == 2 else ""
     output = "out" if masking else "h"
-    y = seq.numpy()
     if merge:
         out["y" + top] = y
         if merge in ("concat", "none"):
