@@ -356,14 +356,7 @@ def outputs(model, options, results, H):
     for i, s in enumerate(names):
         for q, (index, _) in returned.items():
             out[q + s] = finals[i * len(model.states) + index]
-    last = layers.LAYER if depth == 2 else ""
-    output = "out" if masking else "h"
-    if merge:
-        out["y" + last] = seq
-        if merge in ("concat", "none"):
-            out.update({output + last: seq[..., :H], output + layers.REVERSE + last: seq[..., H:]})
-    else:
-        out[output + last] = seq
+    out.update(structured.top_outputs(seq, merge, depth, masking))
     return out
 
 

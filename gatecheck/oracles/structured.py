@@ -137,6 +137,22 @@ def observed(model, options, merged_apart):
     return tuple(names)
 
 
+def top_outputs(y, merge, depth, masking):
+    """The top layer's output quantities of a structured layer whose output is ``y`` (B, T, width):
+    ``y`` and, where the directions are apart in it (concat, none), each direction's half as h and
+    h_r (out, out_r under a mask); without a merge, the one direction's output. (``observed`` names
+    them for a framework that returns the directions apart.)"""
+    top = layers.LAYER if depth == 2 else ""
+    output = "out" if masking else "h"
+    if not merge:
+        return {output + top: y}
+    out = {"y" + top: y}
+    if merge in ("concat", "none"):
+        half = y.shape[-1] // 2  # each direction's output width: H, or P with a projection
+        out.update({output + top: y[..., :half], output + layers.REVERSE + top: y[..., half:]})
+    return out
+
+
 # --- PyTorch -------------------------------------------------------------------------------------------
 
 def torch_runner(model, base_run):
@@ -191,7 +207,6 @@ def _run_torch(model, inputs, options):
             if upstream:
                 loss = loss + (torch.from_numpy(inputs[upstream + s].copy()) * finals[index][n]).sum()
     loss.backward()
-    top = layers.LAYER if depth == 2 else ""
     out = {"dx": x.grad.numpy()}
     for n, s in enumerate(names):
         out.update({k + s: v for k, v in model.torch_grads(module, _torch_suffix(n, bool(merge))).items()})
@@ -199,13 +214,7 @@ def _run_torch(model, inputs, options):
             out["d" + k + s] = leaf.grad[n].numpy()
         for q, (index, _) in returned.items():
             out[q + s] = finals[index][n].detach().numpy()
-    y = seq.detach().numpy()
-    output = "out" if opts.masking(options) else "h"
-    if merge:
-        half = y.shape[-1] // 2  # each direction's output width: H, or P with a projection
-        out.update({"y" + top: y, output + top: y[..., :half], output + layers.REVERSE + top: y[..., half:]})
-    else:
-        out[output + top] = y
+    out.update(top_outputs(seq.detach().numpy(), merge, depth, opts.masking(options)))  # (torch: concat only)
     return out
 
 
@@ -322,12 +331,5 @@ def _run_keras(model, build, inputs, options):
             out["d" + k + s] = dinputs[1 + n * len(model.states) + i]
         for q, (index, _) in returned.items():
             out[q + s] = finals[n * len(model.states) + index]
-    top = layers.LAYER if depth == 2 else ""
-    output = "out" if masking else "h"
-    if merge:
-        out["y" + top] = y
-        if merge in ("concat", "none"):
-            out.update({output + top: y[..., :H], output + layers.REVERSE + top: y[..., H:]})
-    else:
-        out[output + top] = y
+    out.update(top_outputs(y, merge, depth, masking))
     return out

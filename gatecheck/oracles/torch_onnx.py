@@ -431,13 +431,7 @@ def run(exporter, family, inputs, options=()):
     out = {}
     for q, (index, _) in structured.final_states(model, options).items():
         out.update({q + s: finals[index][n] for n, s in enumerate(names)})
-    top = layers.LAYER if depth == 2 else ""
-    output = "out" if masking else "h"
-    if merge:
-        half = seq.shape[-1] // 2  # each direction's width
-        out.update({"y" + top: seq, output + top: seq[..., :half], output + layers.REVERSE + top: seq[..., half:]})
-    else:
-        out[output + top] = seq
+    out.update(structured.top_outputs(seq, merge, depth, masking))
     return out
 
 
