@@ -30,21 +30,14 @@ no-bias remap. Every function here takes and returns NumPy arrays only and impor
 
 import numpy as np
 
+from gatecheck.oracles.jax_layout import fuse, unfuse  # the same gate blocks on the last axis
+
 LSTM_CANONICAL = ("i", "f", "g", "o")
 # nnx.LSTMCell's attribute per canonical gate: input side, hidden side.
 LSTM_LAYERS = {"i": ("ii", "hi"), "f": ("if_", "hf"), "g": ("ig", "hg"), "o": ("io", "ho")}
 OPTIMIZED_LSTM_GATES = ("i", "f", "g", "o")
 GRU_CANONICAL = ("r", "z", "n")
 GRU_GATES = ("r", "z", "n")
-
-
-def _fuse(blocks, canonical, gates):
-    return np.concatenate([blocks[canonical.index(g)] for g in gates], axis=-1)
-
-
-def _unfuse(fused, canonical, gates):
-    parts = np.split(fused, len(gates), axis=-1)
-    return np.stack([parts[gates.index(g)] for g in canonical])
 
 
 def to_lstm(params):
@@ -67,16 +60,16 @@ def from_lstm(weights):
 
 def to_optimized_lstm(params):
     """{'W', 'U', 'b'} -> nnx.OptimizedLSTMCell's parameters."""
-    return {"dense_i": {"kernel": _fuse(params["W"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES)},
-            "dense_h": {"kernel": _fuse(params["U"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES),
-                        "bias": _fuse(params["b"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES)}}
+    return {"dense_i": {"kernel": fuse(params["W"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES)},
+            "dense_h": {"kernel": fuse(params["U"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES),
+                        "bias": fuse(params["b"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES)}}
 
 
 def from_optimized_lstm(weights):
     """nnx.OptimizedLSTMCell's parameters (or their gradients) -> {'W', 'U', 'b'}."""
-    return {"W": _unfuse(weights["dense_i"]["kernel"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES),
-            "U": _unfuse(weights["dense_h"]["kernel"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES),
-            "b": _unfuse(weights["dense_h"]["bias"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES)}
+    return {"W": unfuse(weights["dense_i"]["kernel"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES),
+            "U": unfuse(weights["dense_h"]["kernel"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES),
+            "b": unfuse(weights["dense_h"]["bias"], LSTM_CANONICAL, OPTIMIZED_LSTM_GATES)}
 
 
 def to_simple(params):
@@ -101,16 +94,16 @@ def gru_bias(bx, bh):
 
 def to_gru(params):
     """{'W', 'U', 'bx', 'bh'} -> nnx.GRUCell's parameters (bh[n] dropped: see the module's docstring)."""
-    return {"dense_i": {"kernel": _fuse(params["W"], GRU_CANONICAL, GRU_GATES),
-                        "bias": _fuse(gru_bias(params["bx"], params["bh"]), GRU_CANONICAL, GRU_GATES)},
-            "dense_h": {"kernel": _fuse(params["U"], GRU_CANONICAL, GRU_GATES)}}
+    return {"dense_i": {"kernel": fuse(params["W"], GRU_CANONICAL, GRU_GATES),
+                        "bias": fuse(gru_bias(params["bx"], params["bh"]), GRU_CANONICAL, GRU_GATES)},
+            "dense_h": {"kernel": fuse(params["U"], GRU_CANONICAL, GRU_GATES)}}
 
 
 def from_gru(weights):
     """nnx.GRUCell's parameters -> {'W', 'U', 'bias'}: 'bias' (3, H) by canonical gate, the cell's one bias."""
-    return {"W": _unfuse(weights["dense_i"]["kernel"], GRU_CANONICAL, GRU_GATES),
-            "U": _unfuse(weights["dense_h"]["kernel"], GRU_CANONICAL, GRU_GATES),
-            "bias": _unfuse(weights["dense_i"]["bias"], GRU_CANONICAL, GRU_GATES)}
+    return {"W": unfuse(weights["dense_i"]["kernel"], GRU_CANONICAL, GRU_GATES),
+            "U": unfuse(weights["dense_h"]["kernel"], GRU_CANONICAL, GRU_GATES),
+            "bias": unfuse(weights["dense_i"]["bias"], GRU_CANONICAL, GRU_GATES)}
 
 
 def grads_from_lstm(grads):
