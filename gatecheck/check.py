@@ -191,9 +191,9 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
         row = []
         for d in dtypes:
             c = cells[(o, d)]
-            declined = not c and ORACLES[o].declined((), d)  # (before c[...] reads add keys)
             total = sum(c.values()) - c["unimplemented"]
-            if declined:
+            # nothing ran in a dtype it declines (a set it runs there may be one the candidate does not implement)
+            if not total and ORACLES[o].declined((), d):
                 row.append("declined")
             elif c["skip"] == total:
                 row.append("not run")

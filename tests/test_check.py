@@ -161,3 +161,23 @@ def test_a_missing_framework_is_a_partial_pass_not_a_pass(tmp_path):
     assert "not run: torch-cell: torch is not installed" in partial.stdout
     none = check("torch-cell")
     assert none.returncode == chk.USAGE and none.stdout.startswith("NOT RUN: no oracle of the lstm family could run")
+
+
+def test_a_dtype_declined_where_only_unimplemented_sets_remain_reads_declined():
+    """An oracle that declines float64 without options but runs it under some set: when that set is all
+    it has in float64 and the candidate does not implement it, the cell says "declined", not "not run"."""
+    import dataclasses
+    import unittest.mock
+
+    family = FAMILIES["lstm"]
+    torch_cell = ORACLES["torch-cell"]
+    fake = dataclasses.replace(torch_cell, name="fake-f64-only-nobias",
+                               declines_dtype=lambda options, dtype: "no kernel" if dtype == "f64" and not options
+                               else None)
+    records = [dict(id="a", oracle=fake.name, dtype="f32", status="pass", ratio=0.1, compared=["h"], warnings=[]),
+               dict(id="b", oracle=fake.name, dtype="f64", status="unimplemented", options=["nobias"],
+                    reason="not implemented")]
+    with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
+        _, lines = chk.render(records, family, family.run, "reference", "ci")
+    row = next(line for line in lines if line.strip().startswith(fake.name))
+    assert row.split()[1:] == ["1/1", "match", "declined"], row
