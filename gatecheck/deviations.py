@@ -219,6 +219,13 @@ def describe(deviation):
             f"{deviation.dist} {deviation.since} and later, {until}{cond}): {deviation.cause} [{deviation.upstream}]")
 
 
+def judged(report):
+    """The slice results a candidate is judged on: all, but those of the quantities of the oracle's
+    known deviation on the case (``report.deviation``)."""
+    left_out = set(report.deviation.quantities) if report.deviation else set()
+    return [r for r in report.results if r.quantity not in left_out]
+
+
 def outcome(report, deviation):
     """How a comparison with a deviating oracle came out: "as recorded" (it failed on the
     entry's quantities only), "not reproduced" (it matched) or "beyond" (it failed elsewhere,

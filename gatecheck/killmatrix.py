@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 
 from gatecheck import candidate as cand
+from gatecheck import deviations
 from gatecheck import mutants as mut
 from gatecheck import options as opts
 from gatecheck.battery import candidate_ok, expected_of, judge, view
@@ -34,7 +35,7 @@ def killed(case, oracle, candidates, family):
         except cand.CandidateError as exc:
             out[name] = f"contract: {exc}"
             continue
-        judged = [r for r in report.failures if not (report.deviation and r.quantity in report.deviation.quantities)]
+        judged = sorted((r for r in deviations.judged(report) if not r.ok), key=lambda r: r.key)
         out[name] = None if candidate_ok(report) else judged[0].describe() if judged else "shape"
     return out
 

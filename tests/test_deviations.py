@@ -131,3 +131,25 @@ def test_battery_expects_a_recorded_deviation_and_fails_when_it_does_not_reprodu
     result = _battery(pytester, monkeypatch, [dev], _bump("dW", "dU"))  # more than recorded
     result.assert_outcomes(failed=1)
     assert "beyond the known deviation" in result.stdout.str()
+
+
+def test_check_reports_the_worst_ratio_of_what_it_judged(monkeypatch):
+    """A candidate that passes beside a deviating oracle: its record passes, and its worst fraction of
+    the allowance (the PASS headline's) leaves the deviation's quantities out, as its verdict does."""
+    from gatecheck import check as chk
+
+    family = get("lstm")
+
+    def candidate(**inputs):
+        out = dict(family.run(**inputs))
+        _bump("dW")(out)
+        return out
+
+    monkeypatch.setattr(deviations, "DEVIATIONS", (entry(),))
+    (record,) = chk.run_cases(candidate, "test", family, [CASE])
+    assert record["status"] == "pass" and "known deviation of reference on dW" in record["deviation"]
+    assert record["ratio"] < 1, record["ratio"]
+    report = _report(_bump("dW"))
+    assert {r.quantity for r in deviations.judged(report)} == {r.quantity for r in report.results} - {"dW"}
+    report.deviation = None
+    assert deviations.judged(report) == report.results  # no entry: every result
