@@ -65,7 +65,7 @@ def import_torch():
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """File descriptor 2 to /dev/null for the block. TensorFlow's C++ start-up messages
     (absl's "All log messages before absl::InitializeLog()", oneDNN's notice) are written
     before TF_CPP_MIN_LOG_LEVEL is read, into every report; the import's Python errors
@@ -122,7 +122,7 @@ def keras_backend():
 def _import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             import tensorflow as tf
     except ImportError as exc:
         raise Unavailable(f"tensorflow is not installed ({exc})") from None
@@ -146,7 +146,7 @@ def import_keras():
             raise Unavailable(f"keras backend torch: {exc}") from None
     module = {"tensorflow": _import_tensorflow, "jax": import_jax, "torch": import_torch}[backend]()
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             import keras
     except ImportError as exc:
         raise Unavailable(f"keras is not installed ({exc})") from None
@@ -249,7 +249,7 @@ def import_keras_onnx():
                           f"weights through Layer.stateless_call, and what tf2onnx emits is recorded for Keras 3)")
     _, ort = import_onnxruntime()
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             import tf2onnx
     except ImportError as exc:
         raise Unavailable(f"tf2onnx is not installed ({exc})") from None

@@ -42,7 +42,7 @@ from gatecheck import options as opts
 from gatecheck.oracles import gru_layout, gru_oracles, layout, rnn_layout, rnn_oracles, structured, torch_oracle
 from gatecheck.oracles import torch_proj
 from gatecheck.oracles.base import Oracle
-from gatecheck.oracles.frameworks import import_torch_onnx, ort_session
+from gatecheck.oracles.frameworks import import_torch_onnx, ort_session, quiet_stderr
 from gatecheck.reference import layers
 
 # --- what the exporters make of each module (data) ---------------------------------------------------
@@ -277,7 +277,12 @@ def _quiet_torchscript(torch):
         # states are graph inputs. They are (h0, c0), and every case runs at a batch size other than the export's.
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1",
                                 category=UserWarning)
-        yield
+        # The TorchScript shape inference writes C++ warnings straight to stderr (no Python warning to
+        # filter): "The shape inference of prim::PackPadded type is missing, so it may result in wrong shape
+        # inference" under packed sequences, into every report. The exported graph is judged by its numbers
+        # at other shapes than the export's; an export that fails still raises.
+        with quiet_stderr():
+            yield
 
 
 @contextlib.contextmanager
