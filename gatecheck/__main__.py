@@ -84,7 +84,7 @@ def cmd_check(ap, args):
 
         return diagnose(fn, Case(*record["case"]), family, args.candidate)[1]
 
-    code, lines = chk.render(records, family, fn, args.candidate, args.profile, diagnosis, args.verbose)
+    code, lines = chk.render(records, family, fn, args.candidate, args.profile, diagnosis, args.verbose, oracles)
     print("\n".join(lines))
     return code
 

@@ -174,8 +174,9 @@ def rerun_command(spec, family, case):
             f"--regime {case.regime}" + (f" --options {','.join(case.options)}" if case.options else ""))
 
 
-def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
-    """(exit code, lines): the verdict first, then the table and what was (not) compared."""
+def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=()):
+    """(exit code, lines): the verdict first, then the table and what was (not) compared. ``asked``:
+    the oracles the run was given; one of them with no case at all is named with the reason."""
     code, headline = verdict(records, family, fn)
     oracles = list(dict.fromkeys(r["oracle"] for r in records))
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
@@ -228,6 +229,11 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False):
             skipped.setdefault(r["reason"], []).append(r["oracle"])
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
+    for o in asked:
+        if o not in oracles:  # no case of the profile at all: it declines every set it offers, in every dtype
+            why = ORACLES[o].declined(()) or ORACLES[o].declined((), "f32") or ORACLES[o].declined((), "f64")
+            lines.append(f"  not run: {o}: it has no case in the {profile} profile"
+                         + (f" (declined: {why})" if why else ""))
     for o in oracles:
         for d in ("f32", "f64"):
             why = ORACLES[o].declined((), d) if ORACLES[o].offers(()) else None

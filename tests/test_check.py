@@ -181,3 +181,19 @@ def test_a_dtype_declined_where_only_unimplemented_sets_remain_reads_declined():
         _, lines = chk.render(records, family, family.run, "reference", "ci")
     row = next(line for line in lines if line.strip().startswith(fake.name))
     assert row.split()[1:] == ["1/1", "match", "declined"], row
+
+
+def test_an_oracle_asked_for_that_has_no_case_is_named_with_the_reason():
+    """An oracle the run was given that declines every case (torch-dynamo-rnn: the exporter freezes the
+    RNN's time axis) is not a silent absence: a line names it and says why; one that ran is not named."""
+    import dataclasses
+    import unittest.mock
+
+    family = FAMILIES["lstm"]
+    torch_cell = ORACLES["torch-cell"]
+    fake = dataclasses.replace(torch_cell, name="fake-declines-all", declines=lambda options: "a frozen time axis")
+    records = [dict(id="a", oracle="torch-cell", dtype="f32", status="pass", ratio=0.1, compared=["h"], warnings=[])]
+    with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
+        _, lines = chk.render(records, family, family.run, "reference", "ci", asked=["torch-cell", fake.name])
+    named = [line for line in lines if "has no case" in line]
+    assert named == ["  not run: fake-declines-all: it has no case in the ci profile (declined: a frozen time axis)"]
