@@ -10,7 +10,9 @@ model and every command-line choice derive.
 
 from dataclasses import dataclass, field
 
-_DTYPE_NAMES = {"float32": "f32", "float64": "f64"}  # a case's dtype names (gatecheck.cases.DTYPES)
+from gatecheck.cases import DTYPES
+
+_DTYPE_NAMES = {t.__name__: name for name, t in DTYPES.items()}  # "float32" -> "f32": a case's dtype names
 
 
 @dataclass(frozen=True)
