@@ -12,6 +12,10 @@ cause and the upstream issue. What follows from an entry:
 - A candidate is not judged on those quantities against that oracle (the oracle is wrong there;
   the other oracles judge them): a candidate's case passes when it fails only there, and every
   report says what was left out and why.
+- Where the entry gives its model (``explained_by``: the inputs on which the engine computes what
+  the reference does), the battery also compares the oracle with the reference on those inputs in
+  every case the entry covers: the deviation must explain the whole difference, and a wrong remap
+  of that oracle is still caught on those cases.
 - Outside its version range, or where its condition does not hold (``when``: the Keras backend,
   say), an entry does not apply: the case must match.
 
@@ -35,6 +39,10 @@ class Deviation(NamedTuple):
     upstream: str  # the upstream issue ("project#N"), or "none found" with what was searched
     when: Optional[Callable] = None  # () -> bool: a condition on the process (None: always)
     when_text: str = ""  # the condition in words
+    # (inputs) -> the inputs on which the engine computes what the reference computes: the entry's model
+    # of the deviation (nnx.GRUCell: bh[n] = 0). With it, the battery checks every case the entry covers
+    # there too (gatecheck.battery.explained), so a deviating oracle's cases still judge its remap.
+    explained_by: Optional[Callable] = None
 
 
 def _ignores_sequence_lens(oracle, node_outputs):
@@ -151,10 +159,11 @@ DEVIATIONS = (
         cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "
               "saturated gates can hide it: flax_oracle.missing_hidden_bias_shows)",
         quantities=("h", "dh", "dx", "dh0", "dW", "dU", "dbx"), dist="flax", since="0.10.0", until=None,
+        explained_by=lambda inputs: _flax().without_hidden_n_bias(inputs),
         cause="nnx.GRUCell has no hidden-side bias b_hn: its dense_h is built with use_bias=False and __call__ "
               "computes n = tanh(W_in x + b_in + r * (W_hn h)), while its docstring, flax.linen.GRUCell, PyTorch and "
               "the reference add b_hn inside r_t; the canonical bh[n] has no parameter to go to, so n_t and "
-              "everything after it differ (every quantity matches with bh[n] = 0: tests/test_jax.py); as in every "
+              "everything after it differ (every quantity matches with bh[n] = 0, checked on each such case); as in every "
               "release since the cell first shipped (flax 0.10.0)",
         upstream="google/flax#5594 (fix proposed in google/flax#5595)"),
 ) + _KERAS_BACKENDS
@@ -189,6 +198,8 @@ def check_table(table=None):
         for text, what in ((d.cause, "cause"), (d.upstream, "upstream"), (d.cases, "cases"), (d.since, "since")):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"{where}: {what}: expected a sentence, got {text!r}")
+        if d.explained_by is not None and not callable(d.explained_by):
+            raise ValueError(f"{where}: explained_by: expected a function of the inputs, got {d.explained_by!r}")
         if d.when is not None and not d.when_text:
             raise ValueError(f"{where}: a condition (when) needs its words (when_text)")
 

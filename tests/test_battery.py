@@ -6,7 +6,7 @@ diagnosis of the first failing case (gatecheck.diagnose)."""
 import pytest
 
 from gatecheck import deviations
-from gatecheck.battery import candidate_ok, family_of, run_case
+from gatecheck.battery import candidate_ok, explained, family_of, run_case
 from gatecheck.candidate import CandidateError
 from gatecheck.check import rerun_command
 from gatecheck.results import summarize
@@ -26,6 +26,11 @@ def test_candidate_matches_oracle(battery_case, oracle, candidate, record_proper
     if dev is not None and fn is None:  # a known deviation: it must reproduce exactly as recorded
         outcome = deviations.outcome(report, dev)
         if outcome == "as recorded":
+            if dev.explained_by is not None:  # the entry's model must explain the whole difference
+                model = explained(case, oracle, dev)
+                if not model.ok:
+                    pytest.fail(model.message() + f"\non the inputs of the entry's model (explained_by), the "
+                                f"{deviations.describe(dev)}: it does not explain the difference", pytrace=False)
             pytest.xfail(deviations.describe(dev))
         if outcome == "not reproduced":
             pytest.fail(f"{case.id}: matches, but {deviations.describe(dev)}; it did not reproduce: the engine "

@@ -9,15 +9,16 @@ import itertools
 import numpy as np
 import pytest
 
+from gatecheck import deviations
 from gatecheck import options as opts
-from gatecheck.battery import judge, run_case, under, view
+from gatecheck.battery import explained, run_case, view
 from gatecheck.cases import Case, cost, grid, per_step_traced
-from gatecheck.compare import contract_value
 from gatecheck.families import FAMILIES
 from gatecheck.oracles import ORACLES, flax_layout, jax_layout
 
 JAX = [name for name, o in ORACLES.items() if o.framework == "jax"]
 FLAX = [name for name, o in ORACLES.items() if o.framework == "flax"]
+_FLAX_GRU_DEVIATION = next(d for d in deviations.DEVIATIONS if d.oracle == "flax-gru")
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
 
 
@@ -215,25 +216,12 @@ def _ci_case(name):
                 if (c.B, c.T, c.D, c.H, c.dtype, c.seed, c.regime, c.options) == (3, 7, 4, 5, "f64", 0, "std", ()))
 
 
-def _without_hidden_n_bias(case):
-    """(the reference's record, a case's view with bh[n] = 0, its truth): what nnx.GRUCell can compute."""
-    family = FAMILIES["gru"]
-    record = under(case, family)
-    inputs, _, yard = view(case, family)
-    inputs = {k: v.copy() for k, v in inputs.items()}
-    inputs["bh"][2] = 0
-    truth = record.run(**{k: v.astype(np.float64) for k, v in inputs.items()})
-    return record, (inputs, {q: contract_value(truth, q, record.quantities) for q in record.quantities
-                             if record.quantities[q].source in truth}, yard)
-
-
 def _report(case, oracle):
-    """The battery's comparison of the reference with the oracle (flax-gru: on inputs with bh[n] = 0)."""
+    """The battery's comparison of the reference with the oracle (flax-gru: on the inputs of its deviation's
+    model, bh[n] = 0: gatecheck.battery.explained, as the battery checks each of its deviating cases)."""
     if oracle.name != "flax-gru":
         return run_case(case, oracle)
-    record, v = _without_hidden_n_bias(case)
-    expected = oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, oracle.observing(record))
-    return judge(case, oracle, v, expected, record.run, "reference", FAMILIES["gru"])
+    return explained(case, oracle, _FLAX_GRU_DEVIATION)
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
@@ -308,6 +296,21 @@ def test_flax_gru_is_the_reset_after_gru_without_the_hidden_n_bias(request):
         assert not report.ok and f"{report.failures[0].quantity} {report.failures[0].label}" == "h t=0"
         assert report.deviation and deviations.outcome(report, report.deviation) == "as recorded"
     assert flax_oracle.missing_hidden_bias_shows(_ci_case("flax-gru"))
+
+
+def test_the_deviation_model_is_checked_and_can_fail(request, monkeypatch):
+    """The battery checks each deviating flax-gru case on the inputs of the entry's model (bh[n] = 0):
+    a model that leaves bh[n] as it is does not explain the difference, and a wrong remap of the cell
+    fails on the model's inputs too (so the deviating cases still judge the remap)."""
+    _require(request, "flax")
+    o = ORACLES["flax-gru"]
+    case = _ci_case("flax-gru")
+    assert explained(case, o, _FLAX_GRU_DEVIATION).ok
+    unexplained = explained(case, o, _FLAX_GRU_DEVIATION._replace(explained_by=lambda inputs: inputs))
+    assert not unexplained.ok and unexplained.failures[0].quantity == "h"
+    module, remap, wrong, what, first = WRONG["flax-gru"]
+    monkeypatch.setattr(module, remap, wrong)
+    assert not explained(case, o, _FLAX_GRU_DEVIATION).ok, what
 
 
 # --- the grid and the cost model -----------------------------------------------------------------------------
