@@ -108,17 +108,16 @@ def run_case(case, oracle, candidate=None, candidate_name="reference"):
 
 
 def explained(case, oracle, deviation):
-    """The comparison of the reference with ``oracle`` on the inputs of a deviation's model
-    (``Deviation.explained_by``: those on which the engine computes what the reference does), the
-    truth computed there in float64 as for any case. It matches when the entry explains the whole
-    difference; a wrong remap of the oracle fails it."""
+    """The oracle on the case's own inputs compared with the reference on the inputs of the deviation's
+    model (``Deviation.explained_by``: what the engine computes instead), the truth computed there in
+    float64 as for any case. It matches when the entry explains the whole difference; a wrong remap
+    of the oracle fails it."""
     family = family_of(oracle)
     record = under(case, family)
     inputs64, yard = _coordinates(record, case.B, case.T, case.D, case.H, case.seed, case.regime)
     modelled = deviation.explained_by({k: a.copy() for k, a in inputs64.items()})
-    v = reference_view(modelled, case.np_dtype.name, record, yard)
-    expected = oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, oracle.observing(record))
-    return judge(case, oracle, v, expected, record.run, "reference", family)
+    return judge(case, oracle, reference_view(modelled, case.np_dtype.name, record, yard),
+                 expected_of(case, oracle, family), record.run, "reference", family)
 
 
 def judge(case, oracle, view_, expected, candidate, candidate_name, family):

@@ -153,3 +153,28 @@ def test_check_reports_the_worst_ratio_of_what_it_judged(monkeypatch):
     assert {r.quantity for r in deviations.judged(report)} == {r.quantity for r in report.results} - {"dW"}
     report.deviation = None
     assert deviations.judged(report) == report.results  # no entry: every result
+
+
+def test_malformed_models_are_named():
+    with pytest.raises(ValueError, match="explained_by: expected a function"):
+        deviations.check_table([entry(explained_by="bh[n] = 0")])
+
+
+_MODELLED = [d for d in deviations.DEVIATIONS if d.explained_by is not None]
+
+
+@pytest.mark.parametrize("dev", _MODELLED, ids=[d.oracle for d in _MODELLED])
+def test_an_entry_model_explains_its_cases_and_a_model_that_explains_nothing_fails(dev, request):
+    """On the first ci case an entry with a model covers, the oracle matches the reference on the model's
+    inputs (gatecheck.battery.explained), and does not with a model that changes nothing."""
+    from conftest import require_framework
+
+    from gatecheck.battery import explained, family_of
+    from gatecheck.cases import grid
+
+    oracle = ORACLES[dev.oracle]
+    require_framework(request.config, oracle.framework)
+    case = next(c for c in grid("ci", family_of(oracle), [oracle.name]) if dev.applies(c))
+    assert deviations.for_case(case) == dev
+    assert explained(case, oracle, dev).ok, explained(case, oracle, dev).message()
+    assert not explained(case, oracle, dev._replace(explained_by=lambda inputs: inputs)).ok
