@@ -68,8 +68,8 @@ def test_keras_on_jax_or_torch_imports_no_tensorflow(backend, request):
     except frameworks.Unavailable as exc:
         pytest.skip(f"{backend} unavailable: {exc}")
     code = ("import sys; from gatecheck.oracles import frameworks; m, keras = frameworks.import_keras(); "
-            "import jax; print(m.__name__, keras.backend.backend(), 'tensorflow' in sys.modules, "
-            "'torch' in sys.modules, jax.config.jax_enable_x64 if m.__name__ == 'jax' else '-')")
+            "print(m.__name__, keras.backend.backend(), 'tensorflow' in sys.modules, "
+            "'torch' in sys.modules, m.config.jax_enable_x64 if m.__name__ == 'jax' else '-')")  # no jax: keras-torch
     torch_installed = importlib.util.find_spec("torch") is not None  # tox -e keras-jax installs no torch
     want = {"jax": f"jax jax False {torch_installed} True", "torch": "torch torch False True -"}[backend]
     assert _python(code, KERAS_BACKEND=backend) == want
