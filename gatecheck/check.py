@@ -219,10 +219,16 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         for key, why in ORACLES[o].cannot_observe.items():
             if key not in declared:
                 blind.setdefault(key, []).append(o)
+    unobserved, by_oracles = [], defaultdict(list)  # quantities that go unobserved by the same oracles: one line
     for key, names in blind.items():
-        lines.append(f"  not observed by {', '.join(names)}: {key} (compared by the other oracles)"
-                     if any(key in r.get("compared", ()) for r in records) else
-                     f"  not compared: {key} (no oracle here observes it)")
+        if any(key in r.get("compared", ()) for r in records):
+            by_oracles[tuple(names)].append(key)
+        else:
+            unobserved.append(key)
+    for names, keys in by_oracles.items():
+        lines.append(f"  not observed by {', '.join(names)}: {', '.join(keys)} (compared by the other oracles)")
+    for key in unobserved:
+        lines.append(f"  not compared: {key} (no oracle here observes it)")
     skipped = {}
     for r in records:
         if r["status"] == "skip":

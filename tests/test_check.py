@@ -197,3 +197,21 @@ def test_an_oracle_asked_for_that_has_no_case_is_named_with_the_reason():
         _, lines = chk.render(records, family, family.run, "reference", "ci", asked=["torch-cell", fake.name])
     named = [line for line in lines if "has no case" in line]
     assert named == ["  not run: fake-declines-all: it has no case in the ci profile (declined: a frozen time axis)"]
+
+
+def test_quantities_unobserved_by_the_same_oracles_share_one_line():
+    """A forward-only engine misses every gradient: one line names those oracles and all the quantities they
+    miss, instead of a line per quantity repeating the same oracles."""
+    family = FAMILIES["gru"]
+    ran = ["torch-gru-cell", "torch-gru-layer", "ort-gru"]
+    records = [dict(id=o, oracle=o, dtype="f32", status="pass", ratio=0.1, warnings=[],
+                    compared=list(family.quantities)) for o in ran]
+    _, lines = chk.render(records, family, family.run, "reference", "ci")
+    unobserved = [line for line in lines if line.startswith("  not observed by ")]
+    sets = {}
+    for o in ran:
+        for q in ORACLES[o].cannot_observe:
+            sets.setdefault(q, []).append(o)
+    assert len(unobserved) == len({tuple(v) for v in sets.values()})
+    for q, names in sets.items():
+        assert [line for line in unobserved if f"by {', '.join(names)}: " in line and q in line.split(": ")[1]], q
