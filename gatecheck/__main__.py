@@ -124,6 +124,10 @@ def cmd_verify(ap, args):
     if record["status"] == "error":
         print(f"{case.id}: {record['reason']}")
         return chk.FAIL
+    if record["status"] == "unjudged":
+        print(f"{case.id}: not judged: the {record['deviation']} covers every quantity {name} compares on this "
+              f"case; choose another --oracle", file=sys.stderr)
+        return chk.USAGE
     code, headline = chk.verdict(records, family, fn)
     if record["status"] == "pass":
         print(f"{case.id}: {args.candidate} matches {oracle.name} (worst {record['ratio']:.2g} of the allowance); "

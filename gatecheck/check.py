@@ -63,8 +63,11 @@ def run_cases(fn, spec, family, cases):
             continue
         compared = sorted({r.quantity for r in report.results}, key=list(quantity_table(family)).index)
         ok = candidate_ok(report)
-        worst = max((r.ratio for r in deviations.judged(report)), default=0.0)  # (not on a deviation's quantities)
-        records.append(dict(record, status="pass" if ok else "fail", ratio=worst,
+        judged = deviations.judged(report)
+        worst = max((r.ratio for r in judged), default=0.0)  # (not on a deviation's quantities)
+        # a case on which the oracle's known deviation covers every quantity compared judged nothing: not a match
+        status = "fail" if not ok else "pass" if judged or not report.deviation else "unjudged"
+        records.append(dict(record, status=status, ratio=worst,
                             compared=compared, warnings=list(report.warnings),
                             message=None if ok else report.message(),
                             **({"deviation": deviations.describe(report.deviation)} if report.deviation else {})))
@@ -131,9 +134,20 @@ def verdict(records, family, fn):
     by = defaultdict(list)
     for r in records:
         by[r["status"]].append(r)
-    ran = len(records) - len(by["skip"]) - len(by["unimplemented"])
+    ran = len(records) - len(by["skip"]) - len(by["unimplemented"]) - len(by["unjudged"])
+    if not ran and by["unjudged"]:
+        return USAGE, (f"NOT JUDGED: on each of the {_cases(len(by['unjudged']))} run, the oracle's known deviation "
+                       f"covers every quantity compared (choose other oracles)")
     if not ran:
         return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({by['skip'][0]['reason']})"
+    code, headline = _verdict(by, ran, family, fn)
+    if by["unjudged"]:
+        headline += (f"; {_cases(len(by['unjudged']))} not judged (a known deviation covers every quantity an "
+                     f"oracle compares there)")
+    return code, headline
+
+
+def _verdict(by, ran, family, fn):
     bad = len(by["fail"]) + len(by["error"])
     if bad:
         what = []
@@ -199,9 +213,12 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
                 row.append("declined")
             elif c["skip"] == total:
                 row.append("not run")
+            elif c["unjudged"] == total:
+                row.append(f"{c['unjudged']} not judged")
             else:
-                text = f"{c['pass']}/{total - c['skip']} match"
+                text = f"{c['pass']}/{total - c['skip'] - c['unjudged']} match"
                 extra = [f"{c[k]} {k}" for k in ("fail", "error") if c[k]]
+                extra += [f"{c['unjudged']} not judged"] if c["unjudged"] else []
                 row.append(text + (f" ({', '.join(extra)})" if extra else ""))
         rows.append((o, row))
     col = max([len(d) for d in dtypes] + [len(cell) for _, row in rows for cell in row]) + 3

@@ -215,3 +215,34 @@ def test_quantities_unobserved_by_the_same_oracles_share_one_line():
     assert len(unobserved) == len({tuple(v) for v in sets.values()})
     for q, names in sets.items():
         assert [line for line in unobserved if f"by {', '.join(names)}: " in line and q in line.split(": ")[1]], q
+
+
+def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_match(capsys, request):
+    """flax-gru deviates on every quantity it observes wherever bh[n] shows (google/flax#5594): such a case
+    judged nothing, so it is counted apart ("not judged"), never as a match; a case where the deviation does
+    not show is judged as usual. verify on such a case is a usage error that says so."""
+    from gatecheck import deviations
+    from gatecheck.__main__ import main
+    from gatecheck.cases import grid
+    from conftest import require_framework
+
+    require_framework(request.config, "flax")
+    family = FAMILIES["gru"]
+    cases = [c for c in grid("ci", family, ["flax-gru"]) if not c.options]  # the reference run takes none
+    records = chk.run_cases(family.run, "reference", family, cases)
+    shows = [deviations.for_case(c) is not None for c in cases]
+    assert any(shows) and not all(shows)
+    assert [r["status"] for r in records] == ["unjudged" if s else "pass" for s in shows]
+    code, headline = chk.verdict(records, family, family.run)
+    assert code == chk.PASS and headline.endswith(f"; {sum(shows)} cases not judged (a known deviation covers "
+                                                  f"every quantity an oracle compares there)"), headline
+    _, lines = chk.render(records, family, family.run, "reference", "ci")
+    row = next(line for line in lines if line.strip().startswith("flax-gru")).split()
+    assert "not" in row and "judged" in row and "match" in row
+    code, headline = chk.verdict([r for r, s in zip(records, shows) if s], family, family.run)
+    assert code == chk.USAGE and headline.startswith("NOT JUDGED:")
+    c = next(c for c, s in zip(cases, shows) if s)
+    assert main(["verify", "gatecheck.reference.gru:run", "--family", "gru", "--oracle", "flax-gru", "--shape",
+                 f"{c.B},{c.T},{c.D},{c.H}", "--dtype", c.dtype, "--seed", str(c.seed), "--regime", c.regime]) \
+        == chk.USAGE
+    assert "not judged: the known deviation of flax-gru" in capsys.readouterr().err
