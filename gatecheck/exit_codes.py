@@ -12,7 +12,8 @@ EXIT_CODES = {
     FAIL: "a mismatch, drift, a surviving mutant, or a candidate error (it raised, broke the contract, "
           "or left nothing to compare)",
     USAGE: "usage: a bad argument or setting, a file or path that cannot be read or written, "
-           "a candidate that does not load, or no oracle that can run",
+           "a candidate that does not load, no oracle that can run, or no case that an oracle could judge "
+           "(`NOT JUDGED`: a known deviation covers every quantity compared)",
     FORWARD_ONLY: "matches, but no gradient was compared (forward only)",
     PARTIAL: "matches, but some oracles could not run (a framework is missing)",
 }

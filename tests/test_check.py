@@ -131,7 +131,7 @@ def test_readme_states_every_family_contract():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert readme.index("## Quickstart") < readme.index("## Contracts") < readme.index("## What is verified")
     quick = readme[readme.index("## Quickstart"):].split("\n\n")[1]
-    assert [line.split()[0:3] for line in quick.splitlines()] == [["pip", "install", '"/path/to/gatecheck[keras,torch]"'],
+    assert [line.split()[0:3] for line in quick.splitlines()] == [["pip", "install", '"/path/to/gatecheck[keras,torch,onnx,jax]"'],
                                                                   ["python", "-m", "gatecheck"]]
     for f in FAMILIES.values():
         assert f"### `{f.name}`: {f.description}" in readme
