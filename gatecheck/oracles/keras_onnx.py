@@ -237,20 +237,9 @@ def build(family, D, H, dtype, options, as_inputs=None):
     model = MODELS[family]
     merge, depth = structured.structure(options)
     masking = opts.masking(options)
-    extra = keras_oracle.no_cudnn(keras) if model.keras_layer in ("LSTM", "GRU") else {}
-    if masking:
-        extra["zero_output_for_mask"] = masking[0] == "zero"
-    stack, cells, width = [], [], D
-    for _ in range(depth):
-        layer = getattr(keras.layers, model.keras_layer)(
-            H, return_sequences=True, return_state=True, use_bias=keras_oracle.use_bias(options),
-            go_backwards=keras_oracle.go_backwards(options), dtype=dtype, **model.keras_kwargs, **extra)
-        if merge:
-            layer = keras.layers.Bidirectional(layer, merge_mode=None if merge == "none" else merge, dtype=dtype)
-        layer.build((None, None, width))
-        cells += [layer.forward_layer.cell, layer.backward_layer.cell] if merge else [layer.cell]
-        stack.append(layer)
-        width = 2 * H if merge in ("concat", "none") else H
+    stack, cells, _ = structured.keras_stack(keras, model, D, H, dtype, merge, depth, masking and masking[0],
+                                             use_bias=keras_oracle.use_bias(options),
+                                             go_backwards=keras_oracle.go_backwards(options))
     as_inputs = not frozen(family, options) if as_inputs is None else as_inputs
     names = structured.suffixes(options)
     spec = [tf.TensorSpec((None, None, D), dtype, name="x")]

@@ -250,13 +250,6 @@ def run_cell(inputs, options=()):
     return out
 
 
-def no_cudnn(keras):
-    """The layer argument that keeps cuDNN off on TensorFlow: Keras 3 picks cuDNN only on a GPU
-    and says so with use_cudnn; Keras 2 has no such argument. (The Keras oracles take their layers'
-    arguments from ``keras_backends.layer_kwargs``, which is this on TensorFlow.)"""
-    return {"use_cudnn": False} if int(keras.__version__.split(".")[0]) >= 3 else {}
-
-
 def _build_layer(D, H, dtype, bias=True, backwards=False):
     _, keras = import_keras()
     ops = keras_backends.ops()

@@ -248,25 +248,36 @@ def declines_keras(options):
     return None
 
 
-def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
-    from gatecheck.oracles import keras_backends, keras_oracle
-    from gatecheck.oracles.frameworks import import_keras
+def keras_stack(keras, model, D, H, dtype, merge, depth, masked_output=None, **layer_args):
+    """``depth`` built Keras layers of a model (each in ``keras.layers.Bidirectional`` under ``merge``),
+    returning sequences and states, with the backend's code path (``keras_backends.layer_kwargs``),
+    ``zero_output_for_mask`` as ``masked_output`` says and ``layer_args`` (use_bias, go_backwards);
+    returns (the layers, every layer's and direction's cell, layer-major, the top layer's output width)."""
+    from gatecheck.oracles import keras_backends
 
-    _, keras = import_keras()
-    ops = keras_backends.ops()
     extra = keras_backends.layer_kwargs(keras) if model.keras_layer in ("LSTM", "GRU") else {}
     if masked_output:
         extra["zero_output_for_mask"] = masked_output == "zero"
     stack, cells, width = [], [], D
     for _ in range(depth):
-        layer = getattr(keras.layers, model.keras_layer)(H, return_sequences=True, return_state=True, use_bias=bias,
-                                                         dtype=dtype, **model.keras_kwargs, **extra)
+        layer = getattr(keras.layers, model.keras_layer)(H, return_sequences=True, return_state=True, dtype=dtype,
+                                                         **model.keras_kwargs, **extra, **layer_args)
         if merge:
             layer = keras.layers.Bidirectional(layer, merge_mode=None if merge == "none" else merge, dtype=dtype)
         layer.build((None, None, width))
         cells += [layer.forward_layer.cell, layer.backward_layer.cell] if merge else [layer.cell]
         stack.append(layer)
         width = 2 * H if merge in ("concat", "none") else H
+    return stack, cells, width
+
+
+def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
+    from gatecheck.oracles import keras_backends, keras_oracle
+    from gatecheck.oracles.frameworks import import_keras
+
+    _, keras = import_keras()
+    ops = keras_backends.ops()
+    stack, cells, width = keras_stack(keras, model, D, H, dtype, merge, depth, masked_output, use_bias=bias)
     per_layer = len(model.states) * (2 if merge else 1)
     n_states = per_layer * depth
     # x and every initial state (the differentiated inputs); gy, every final state's upstream, the mask
