@@ -85,26 +85,20 @@ def grads_from_jax_rnn(grads, D):
     return {"d" + k: v for k, v in from_jax_rnn(grads, D).items()}
 
 
+# The GRU's canonical arrays and the JAX model's, one to one (each fused along the last axis).
+GRU_NAMES = (("W", "kernel"), ("U", "recurrent_kernel"), ("bx", "input_bias"), ("bh", "recurrent_bias"))
+
+
 def to_jax_gru(params):
     """{'W', 'U', 'bx', 'bh'} -> {'kernel' (D, 3H), 'recurrent_kernel' (H, 3H), 'input_bias',
     'recurrent_bias' (3H,)}; without 'bx', 'bh' no biases."""
-    out = {"kernel": fuse(params["W"], GRU_CANONICAL, GRU_GATES),
-           "recurrent_kernel": fuse(params["U"], GRU_CANONICAL, GRU_GATES)}
-    if "bx" in params:
-        out.update(input_bias=fuse(params["bx"], GRU_CANONICAL, GRU_GATES),
-                   recurrent_bias=fuse(params["bh"], GRU_CANONICAL, GRU_GATES))
-    return out
+    return {j: fuse(params[c], GRU_CANONICAL, GRU_GATES) for c, j in GRU_NAMES if c in params}
 
 
 def from_jax_gru(weights, D=None):
     """{'kernel', 'recurrent_kernel', 'input_bias', 'recurrent_bias'} (weights or their gradients)
     -> {'W', 'U', 'bx', 'bh'} (``D`` unused: the kernels are apart)."""
-    out = {"W": unfuse(weights["kernel"], GRU_CANONICAL, GRU_GATES),
-           "U": unfuse(weights["recurrent_kernel"], GRU_CANONICAL, GRU_GATES)}
-    if "input_bias" in weights:
-        out.update(bx=unfuse(weights["input_bias"], GRU_CANONICAL, GRU_GATES),
-                   bh=unfuse(weights["recurrent_bias"], GRU_CANONICAL, GRU_GATES))
-    return out
+    return {c: unfuse(weights[j], GRU_CANONICAL, GRU_GATES) for c, j in GRU_NAMES if j in weights}
 
 
 def grads_from_jax_gru(grads, D=None):
