@@ -194,6 +194,21 @@ def ort_session(model):
     return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
 
 
+def onnx_nodes(model):
+    """Every node of an ONNX model (``onnx.ModelProto``): its graph's, its nested subgraphs' (Loop, Scan,
+    If bodies) and its local functions', graph by graph."""
+    graphs, found = [model.graph], []
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            found.append(node)
+            for attr in node.attribute:
+                graphs += ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+    for function in model.functions:
+        found += list(function.node)
+    return found
+
+
 def import_jax():
     """Return jax with float64 enabled (``jax_enable_x64``, process-wide: the oracles run in both
     dtypes) on the CPU. XLA's CPU thread pool is held to ``threads()`` when jax is first imported."""

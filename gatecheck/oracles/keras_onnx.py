@@ -56,7 +56,7 @@ from gatecheck import options as opts
 from gatecheck.families import get as get_family
 from gatecheck.oracles import gru_layout, gru_oracles, keras_oracle, layout, rnn_layout, rnn_oracles, structured
 from gatecheck.oracles.base import Oracle
-from gatecheck.oracles.frameworks import import_keras_onnx, ort_session
+from gatecheck.oracles.frameworks import import_keras_onnx, onnx_nodes, ort_session
 from gatecheck.reference import layers
 
 # The versions EMITTED and CONVERTERS were read at (and the opset tf2onnx 1.17 converts to by default).
@@ -143,18 +143,11 @@ def recurrent_ops(model):
     import onnx
 
     found = []
-
-    def walk(graph):
-        for node in graph.node:
-            if node.op_type in RECURRENT_OPS:
-                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-                direction = attrs.get("direction", b"forward")
-                found.append(f"{node.op_type}:{direction.decode()}" if node.op_type in FUSED else node.op_type)
-            for attr in node.attribute:
-                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                    walk(sub)
-
-    walk(model.graph)
+    for node in onnx_nodes(model):
+        if node.op_type in RECURRENT_OPS:
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            direction = attrs.get("direction", b"forward")
+            found.append(f"{node.op_type}:{direction.decode()}" if node.op_type in FUSED else node.op_type)
     return tuple(sorted(found))
 
 

@@ -42,7 +42,7 @@ from gatecheck import options as opts
 from gatecheck.oracles import gru_layout, gru_oracles, layout, rnn_layout, rnn_oracles, structured, torch_oracle
 from gatecheck.oracles import torch_proj
 from gatecheck.oracles.base import Oracle
-from gatecheck.oracles.frameworks import import_torch_onnx, ort_session, quiet_stderr
+from gatecheck.oracles.frameworks import import_torch_onnx, onnx_nodes, ort_session, quiet_stderr
 from gatecheck.reference import layers
 
 # --- what the exporters make of each module (data) ---------------------------------------------------
@@ -347,26 +347,10 @@ def _export(exporter, module, model, options, example):
     return program.model_proto
 
 
-def _op_types(model):
-    """Every node type of an ONNX model: its graph's, nested subgraphs' (Loop, Scan, If bodies) and its
-    local functions'."""
-    graphs = [model.graph]
-    found = []
-    while graphs:
-        graph = graphs.pop()
-        for node in graph.node:
-            found.append(node.op_type)
-            for attr in node.attribute:
-                graphs += ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
-    for function in model.functions:
-        found += [node.op_type for node in function.node]
-    return found
-
-
 def recurrence(model):
     """What carries the recurrence of an exported ONNX model: a fused node (FUSED), "Loop" or "Scan", or
     "unrolled" (none of them: primitive ops, one copy of the step per time step)."""
-    found = set(_op_types(model))
+    found = {node.op_type for node in onnx_nodes(model)}
     return next((op for op in FUSED + ("Loop", "Scan") if op in found), "unrolled")
 
 
