@@ -64,12 +64,12 @@ class Oracle:
         """Its quantities (``observes``, default all) on canonical inputs, under ``options``."""
         if not set(options) <= self.options:
             raise ValueError(f"oracle {self.name} does not offer option(s) {sorted(set(options) - self.options)}")
-        declined = self.declines and self.declines(tuple(options))
+        declined = self.declined(options)
         if declined:
             raise ValueError(f"oracle {self.name} does not run options {list(options)} together: {declined}")
         x = inputs.get("x")
         dtype = _DTYPE_NAMES.get(x.dtype.name) if hasattr(x, "dtype") else None
-        declined = dtype and self.declines_dtype and self.declines_dtype(tuple(options), dtype)
+        declined = dtype and self.declined(options, dtype)  # (the set alone is run: what is left is the dtype's)
         if declined:
             raise ValueError(f"oracle {self.name} does not run {dtype} under options {list(options)}: {declined}")
         out = self.runner(inputs, options) if options else self.runner(inputs)
