@@ -89,8 +89,9 @@ def layer_kwargs(keras):
 # --- what a backend does not compute: the dtypes and option sets the Keras oracles decline there ------------
 
 _FLOAT64_DEMOTED = ("Keras' type promotion (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE) turns float64 "
-                    "into float32 on every backend but TensorFlow (keras-team/keras#23223, fixed by keras#23225 after "
-                    "3.15.1; keras#23704)")
+                    "into float32 on every backend but TensorFlow (keras-team/keras#23223; keras#23225 made the ops "
+                    "consistent by routing PyTorch's binary ops through result_type too, and keras#23704, open, "
+                    "reports that float64 handling on PyTorch)")
 FLOAT64 = {
     "jax": "on the JAX backend keras.ops.tanh, the activation of LSTM, GRU and SimpleRNN in every code path, computes "
            "in float32 (keras/src/backend/jax/numpy.py casts its input to result_type(x.dtype, float)): a float64 "
