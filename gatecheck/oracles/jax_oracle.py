@@ -108,7 +108,8 @@ GRU_MODELS = {reset: Model(("h0",), functools.partial(gru_step, reset=reset), "t
 # --- the forward pass and its vjp ---------------------------------------------------------------------------
 
 
-def _merge(jnp, merge, a, b):
+def merge_directions(jnp, merge, a, b):
+    """Two directions' outputs merged as ``merge`` says (Keras' and Flax's bidirectional merges), in jnp."""
     if merge in ("concat", "none"):  # none: Keras' pair of outputs, stacked on the last axis
         return jnp.concatenate([a, b], axis=-1)
     return {"sum": a + b, "mul": a * b, "ave": (a + b) / 2}[merge]
@@ -150,7 +151,7 @@ def forward(model, merge, depth, reverse, masked_output):
                 per_step.append(tuple(jnp.swapaxes(s, 0, 1) for s in states))
                 finals.append(final)
                 outs.append(out)
-            seq = _merge(jnp, merge, *outs) if merge else outs[0]
+            seq = merge_directions(jnp, merge, *outs) if merge else outs[0]
             outputs += [jnp.swapaxes(o, 0, 1) for o in outs]
             merged.append(jnp.swapaxes(seq, 0, 1))
         return tuple(per_step), tuple(finals), tuple(outputs), tuple(merged)
