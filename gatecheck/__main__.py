@@ -330,4 +330,12 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`... | head`): the report could not be written; no traceback
+        from gatecheck.exit_codes import USAGE
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (the flush at exit meets no pipe)
+        code = USAGE
+    sys.exit(code)

@@ -456,3 +456,21 @@ def test_results_are_written_under_pytest(pytester, monkeypatch, tmp_path):
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     data = res.load(str(path))
     assert data["meta"]["profile"] == "ci" and len(data["cases"]) == 1 and os.listdir(path.parent) == ["r.json"]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`python -m gatecheck ... | head -1`: the pipe closes before the report is written; the command ends
+    quietly (no BrokenPipeError traceback on stderr)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    # `true` reads nothing and is gone long before the report is printed: every write meets a closed pipe
+    done = subprocess.run(f"{sys.executable} -m gatecheck check gatecheck.reference.rnn:run --family rnn "
+                          f"--oracles reference-rnn | true", shell=True, capture_output=True, text=True,
+                          cwd=repo, timeout=300)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr[-2000:]
+    status = subprocess.run(["bash", "-c", "set -o pipefail; " + done.args], capture_output=True, cwd=repo,
+                            timeout=300)
+    assert status.returncode == 2  # the report could not be written: usage (exit_codes), never a pass
