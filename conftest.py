@@ -11,12 +11,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports Te
 
 import pytest  # noqa: E402
 
-from gatecheck import candidate as cand  # noqa: E402
-from gatecheck import options  # noqa: E402
-from gatecheck.cases import PROFILES, check_profile, grid, group_name, parse_shard, shard  # noqa: E402
+from gatecheck.core import candidate as cand  # noqa: E402
+from gatecheck.model import options  # noqa: E402
+from gatecheck.core.cases import PROFILES, check_profile
+from gatecheck.run.grid import grid, group_name, parse_shard, shard  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.oracles import ORACLES  # noqa: E402
-from gatecheck.oracles import frameworks as fw  # noqa: E402
+from gatecheck.engines import ORACLES  # noqa: E402
+from gatecheck.engines import frameworks as fw  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -41,7 +42,7 @@ def pytest_addoption(parser):
         "--results",
         default=None,
         metavar="PATH",
-        help="write the battery's measurements (per case and quantity) to PATH as JSON (gatecheck.results)",
+        help="write the battery's measurements (per case and quantity) to PATH as JSON (gatecheck.tools.results)",
     )
     group.addoption(
         "--family",
@@ -84,7 +85,7 @@ def pytest_configure(config):
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--results") and not hasattr(config, "workerinput"):  # fail now, not after the run
-        from gatecheck import results
+        from gatecheck.tools import results
 
         try:
             results.check_writable(config.getoption("--results"), "--results")
@@ -102,7 +103,7 @@ def pytest_configure(config):
     config.gatecheck_families = [family or "lstm"] if spec else [family] if family else list(FAMILIES)
     config.gatecheck_candidate_spec = spec
     if config.gatecheck_shard and not battery_cases(config):  # an empty shard would run nothing, and pass
-        from gatecheck.cases import group
+        from gatecheck.run.grid import group
 
         i, n = config.gatecheck_shard
         config.gatecheck_shard = None
@@ -115,14 +116,14 @@ def pytest_configure(config):
     config.gatecheck_candidate_error = None
     config.gatecheck_candidate, config.gatecheck_not_compared = None, {}
     if spec:
-        from gatecheck.isolation import DEFAULT_TIMEOUT, Isolated, timeout_value
+        from gatecheck.run.isolation import DEFAULT_TIMEOUT, Isolated, timeout_value
 
         try:
             timeout = timeout_value(config.getoption("--candidate-timeout") or DEFAULT_TIMEOUT)
         except ValueError as exc:
             raise pytest.UsageError(str(exc).replace("--timeout", "--candidate-timeout")) from None
         family = FAMILIES[config.gatecheck_families[0]]
-        try:  # in a process of its own (gatecheck.isolation), started here and in each xdist worker
+        try:  # in a process of its own (gatecheck.run.isolation), started here and in each xdist worker
             config.gatecheck_candidate = Isolated(spec, family, timeout)
             config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate, family)
             config.gatecheck_candidate_options = options.implemented(config.gatecheck_candidate)
@@ -183,7 +184,7 @@ def _not_compared(config):
     skipped = {}
     for case in battery_cases(config, unimplemented=True):
         skipped[case.options] = skipped.get(case.options, 0) + 1
-    from gatecheck.check import unimplemented_reason
+    from gatecheck.tools.check import unimplemented_reason
 
     lines += [f"not run: {n} cases with option {options.label(opts)}: {unimplemented_reason(opts)}"
               for opts, n in skipped.items()]
@@ -204,7 +205,7 @@ def pytest_generate_tests(metafunc):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """Under xdist (``-n``), the battery cases of one oracle, D, H and dtype (one traced Keras
-    graph, ``gatecheck.cases.group``) are one unit of work for one worker, so the graph is
+    graph, ``gatecheck.core.cases.group``) are one unit of work for one worker, so the graph is
     traced once rather than once per worker; every other test is a unit of its own. Units are
     dealt out largest first to the worker that runs out of work (xdist's LoadScopeScheduling,
     whose scope is here the case's group)."""
@@ -220,7 +221,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def group_scopes(config):
-    """Battery case id -> its group's name (``gatecheck.cases.group_name``)."""
+    """Battery case id -> its group's name (``gatecheck.core.cases.group_name``)."""
     return {c.id: group_name(c) for c in battery_cases(config)}
 
 
@@ -256,15 +257,15 @@ def require_framework(config, framework):
 
 def precise_dtype(oracle, options=()):
     """The most precise dtype an oracle runs a set of options in: "f64", or "f32" where it declines float64
-    (the Keras oracles on JAX and PyTorch: gatecheck.oracles.keras_backends). A test of a mechanism that
+    (the Keras oracles on JAX and PyTorch: gatecheck.engines.keras.backends). A test of a mechanism that
     shows in either dtype (a layout, a flip, a gross bug) takes it."""
     return "f64" if oracle.offers(options, "f64") else "f32"
 
 
 def skip_where_deviating(case):
     """Skip a test of an oracle's exact agreement on a case where the oracle has a known deviation
-    (gatecheck.deviations: on this backend or version it differs there), with the entry as the reason."""
-    from gatecheck import deviations
+    (gatecheck.truth.deviations: on this backend or version it differs there), with the entry as the reason."""
+    from gatecheck.truth import deviations
 
     found = deviations.for_case(case)
     if found:
@@ -317,7 +318,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.section("gatecheck", sep="-")
     write(f"gatecheck: {_candidate_line(config)}: {len(records)} battery cases: {passed} matched, "
           f"{failed} differ, {errors} candidate errors"
-          + (f", {known} differ only as a known deviation of the oracle (gatecheck/deviations.py)" if known else ""))
+          + (f", {known} differ only as a known deviation of the oracle (gatecheck/truth/deviations.py)" if known else ""))
     for line in _not_compared(config):
         write(f"gatecheck: {line}")
     warned = {}
@@ -335,8 +336,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     first = next((r for r in sorted(records, key=lambda r: r["id"]) if not r["ok"] and r["quantities"]
                   and not r.get("deviation")), None)
     if first and config.gatecheck_candidate is not None:
-        from gatecheck.cases import Case
-        from gatecheck.diagnose import diagnose
+        from gatecheck.core.cases import Case
+        from gatecheck.tools.diagnose import diagnose
         from gatecheck.families import get
 
         case = Case(first["oracle"], first["B"], first["T"], first["D"], first["H"], first["dtype"], first["seed"],
@@ -358,7 +359,7 @@ def pytest_sessionfinish(session):
         return outcome
     import sys
 
-    from gatecheck import results
+    from gatecheck.tools import results
 
     shard_ = config.gatecheck_shard
     meta = results.metadata(dict(profile=config.gatecheck_profile,

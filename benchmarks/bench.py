@@ -22,9 +22,9 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from gatecheck.cases import Case, rounded  # noqa: E402
-from gatecheck.families.lstm import make_inputs  # noqa: E402
-from gatecheck.oracles import frameworks as fw  # noqa: E402
+from gatecheck.core.cases import Case, rounded  # noqa: E402
+from gatecheck.families.lstm.record import make_inputs  # noqa: E402
+from gatecheck.engines import frameworks as fw  # noqa: E402
 from gatecheck.reference import lstm  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def blas_threads():
 
 def reference_vs_torch(repeat):
     torch = fw.import_torch()
-    from gatecheck.oracles import torch_oracle
+    from gatecheck.engines.torch import lstm as torch_oracle
 
     case = Case("bench", 32, 100, 64, 128, "f64", 0)
     inputs = rounded(make_inputs(case), np.float64)
@@ -80,7 +80,7 @@ def reference_vs_torch(repeat):
 
 def torch_fwd_bwd(torch, inputs):
     """torch.nn.LSTM's forward and backward alone: module, weights and leaves made once."""
-    from gatecheck.oracles import layout
+    from gatecheck.engines.keras import layout
 
     B, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
@@ -102,10 +102,10 @@ def torch_fwd_bwd(torch, inputs):
 
 
 def ci_profile(workers):
-    from gatecheck import battery
-    from gatecheck.cases import grid
+    from gatecheck.run import battery
+    from gatecheck.run.grid import grid
     from gatecheck.families import FAMILIES
-    from gatecheck.oracles import ORACLES
+    from gatecheck.engines import ORACLES
 
     cases = [(case, family) for family in FAMILIES.values() for case in grid("ci", family)]
     print(f"\n== ci profile: {len(cases)} battery cases, every family")

@@ -1,4 +1,4 @@
-"""Measure the error behind the tolerance policy (gatecheck/tolerance.py).
+"""Measure the error behind the tolerance policy (gatecheck/core/tolerance.py).
 
 For every case of a grid this runs each oracle and the reference in the case's dtype
 and prints, per oracle x dtype x regime x quantity:
@@ -24,13 +24,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from gatecheck import battery  # noqa: E402
-from gatecheck.cases import Case, grid  # noqa: E402
-from gatecheck.compare import contract_value, slices  # noqa: E402
+from gatecheck.run import battery  # noqa: E402
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid  # noqa: E402
+from gatecheck.core.compare import contract_value, slices  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.tolerance import EPS  # noqa: E402
-from gatecheck.oracles import ORACLES, battery_oracles  # noqa: E402
-from gatecheck.oracles.frameworks import Unavailable  # noqa: E402
+from gatecheck.core.tolerance import EPS  # noqa: E402
+from gatecheck.engines import ORACLES, battery_oracles  # noqa: E402
+from gatecheck.engines.frameworks import Unavailable  # noqa: E402
 
 LONG = [(2, 250, 3, 4), (2, 1000, 3, 4)]
 

@@ -1,4 +1,4 @@
-"""The cost of running the candidate in a process of its own (gatecheck.isolation).
+"""The cost of running the candidate in a process of its own (gatecheck.run.isolation).
 
     python benchmarks/isolation.py [--family lstm] [--candidate examples.course:run] [--profile ci]
 
@@ -16,13 +16,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from gatecheck import candidate as cand  # noqa: E402
-from gatecheck import options  # noqa: E402
-from gatecheck.battery import expected_of, judge, view  # noqa: E402
-from gatecheck.cases import grid  # noqa: E402
+from gatecheck.core import candidate as cand  # noqa: E402
+from gatecheck.model import options  # noqa: E402
+from gatecheck.run.battery import expected_of, judge
+from gatecheck.truth.views import view  # noqa: E402
+from gatecheck.run.grid import grid  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.isolation import Isolated  # noqa: E402
-from gatecheck.oracles import ORACLES  # noqa: E402
+from gatecheck.run.isolation import Isolated  # noqa: E402
+from gatecheck.engines import ORACLES  # noqa: E402
 
 
 def main():

@@ -19,9 +19,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from gatecheck.battery import run_case
-from gatecheck.cases import Case
-from gatecheck.oracles import ORACLES
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.engines import ORACLES
 case = Case({oracle!r}, 2, {T}, 3, 4, "f64", 0)
 t0 = time.perf_counter()
 report = run_case(case, ORACLES[case.oracle])
@@ -33,7 +33,7 @@ print(json.dumps(dict(ok=report.ok, wall=wall, worst=report.worst_ratio(),
 
 def main():
     sys.path.insert(0, ROOT)
-    from gatecheck.oracles import ORACLES
+    from gatecheck.engines import ORACLES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--T", default="100,1000,3000,10000")

@@ -24,10 +24,10 @@ DUMP = """
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
-from gatecheck.battery import view
-from gatecheck.cases import grid
+from gatecheck.truth.views import view
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES
+from gatecheck.engines import ORACLES
 out = {{}}
 for fam, oracle in {oracles!r}:
     for case in grid("ci", FAMILIES[fam], oracles=[oracle]):

@@ -1,6 +1,6 @@
 """Each oracle's one-off cost in a process: its first call for a D, H and dtype (a traced
 graph, for the Keras oracles) against a second call with the same shapes. The medians are
-the ``trace_ms`` of the registry (``gatecheck.oracles``), which the shard cost model uses.
+the ``trace_ms`` of the registry (``gatecheck.engines``), which the shard cost model uses.
 
     python benchmarks/trace_cost.py [--oracles A,B]
 """
@@ -12,10 +12,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from gatecheck.battery import case_inputs  # noqa: E402
-from gatecheck.cases import Case  # noqa: E402
+from gatecheck.truth.views import case_inputs  # noqa: E402
+from gatecheck.core.cases import Case  # noqa: E402
 from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.oracles import ORACLES, frameworks  # noqa: E402
+from gatecheck.engines import ORACLES, frameworks  # noqa: E402
 
 SHAPES = [(4, 5), (3, 3), (1, 4), (2, 6)]  # (D, H), each new to the process
 

@@ -1,15 +1,16 @@
 """The battery: the candidate (by default each family's reference) against every oracle of
-its family, on every case of the profile, quantity by quantity (see gatecheck.battery and
-gatecheck.compare). A failure names the first divergence; the terminal summary adds the
-diagnosis of the first failing case (gatecheck.diagnose)."""
+its family, on every case of the profile, quantity by quantity (see gatecheck.run.battery and
+gatecheck.core.compare). A failure names the first divergence; the terminal summary adds the
+diagnosis of the first failing case (gatecheck.tools.diagnose)."""
 
 import pytest
 
-from gatecheck import deviations
-from gatecheck.battery import candidate_ok, explained, family_of, run_case
-from gatecheck.candidate import CandidateError
-from gatecheck.check import rerun_command
-from gatecheck.results import summarize
+from gatecheck.truth import deviations
+from gatecheck.run.battery import candidate_ok, explained, run_case
+from gatecheck.truth.views import family_of
+from gatecheck.core.candidate import CandidateError
+from gatecheck.tools.check import rerun_command
+from gatecheck.tools.results import summarize
 
 
 def test_candidate_matches_oracle(battery_case, oracle, candidate, record_property):
@@ -35,7 +36,7 @@ def test_candidate_matches_oracle(battery_case, oracle, candidate, record_proper
         if outcome == "not reproduced":
             pytest.fail(f"{case.id}: matches, but {deviations.describe(dev)}; it did not reproduce: the engine "
                         f"changed, or the entry is too wide (bound its cases or its version range in "
-                        f"gatecheck/deviations.py)", pytrace=False)
+                        f"gatecheck/truth/deviations.py)", pytrace=False)
         pytest.fail(report.message() + f"\nbeyond the {deviations.describe(dev)}", pytrace=False)
     if not candidate_ok(report):
         if fn is None:  # the reference failing: a framework changed; every detail counts

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from gatecheck import candidate as cand
-from gatecheck.battery import case_inputs
-from gatecheck.cases import Case
-from gatecheck.families.lstm import LSTM
+from gatecheck.core import candidate as cand
+from gatecheck.truth.views import case_inputs
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import LSTM
 from gatecheck.reference import lstm
 
 INPUTS = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0), LSTM)

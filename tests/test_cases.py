@@ -5,11 +5,11 @@ import itertools
 import numpy as np
 import pytest
 
-from gatecheck.cases import PROFILES, Case
-from gatecheck.cases import grid as family_grid
+from gatecheck.core.cases import PROFILES, Case
+from gatecheck.run.grid import grid as family_grid
 from gatecheck.families import FAMILIES
-from gatecheck.families.lstm import LSTM, REGIMES, make_inputs
-from gatecheck.oracles import ORACLES, battery_oracles
+from gatecheck.families.lstm.record import LSTM, REGIMES, make_inputs
+from gatecheck.engines import ORACLES, battery_oracles
 
 ORACLE_NAMES = battery_oracles("lstm")
 
@@ -88,7 +88,7 @@ def test_regimes_do_what_they_say():
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_oracle_says_what_it_cannot_observe(name):
-    from gatecheck.options import under
+    from gatecheck.model.options import under
 
     oracle = ORACLES[name]
     table = FAMILIES[oracle.family].quantities
@@ -101,7 +101,7 @@ def test_oracle_says_what_it_cannot_observe(name):
 
 @pytest.mark.parametrize("profile,n", [("ci", 3), ("nightly", 4), ("nightly", 7)])
 def test_shards_are_disjoint_and_complete(profile, n):
-    from gatecheck.cases import cost, group, shard
+    from gatecheck.run.grid import cost, group, shard
 
     cases = grid(profile)
     parts = [shard(cases, i, n) for i in range(1, n + 1)]
@@ -122,7 +122,7 @@ def test_shards_are_disjoint_and_complete(profile, n):
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "a/b", "3", "1/0"])
 def test_bad_shard_is_named(text):
-    from gatecheck.cases import parse_shard
+    from gatecheck.run.grid import parse_shard
 
     with pytest.raises(ValueError, match=r"--shard: expected 'i/n' with 1 <= i <= n"):
         parse_shard(text)
@@ -144,10 +144,10 @@ def test_every_family_has_a_grid_per_profile_and_oracles(family):
 def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
     """Registering an oracle is all it takes: the grid, the cost model and the CLI choices
     derive from the registry."""
-    from gatecheck import oracles
-    from gatecheck.__main__ import parser
-    from gatecheck.cases import cost
-    from gatecheck.oracles.base import Oracle
+    from gatecheck import engines as oracles
+    from gatecheck.frontends.cli import parser
+    from gatecheck.run.grid import cost
+    from gatecheck.engines.base import Oracle
 
     monkeypatch.setattr(oracles, "ORACLES", dict(oracles.ORACLES))
     stub = Oracle("stub-engine", "rnn", "numpy", "a stub engine", ("h",), runner=lambda inputs: {"h": None},
@@ -172,10 +172,10 @@ def test_a_stub_family_enters_the_grid_through_one_registry_entry(monkeypatch):
     command take it as they take the LSTM."""
     import dataclasses
 
-    from gatecheck import oracles
-    from gatecheck import check as chk
+    from gatecheck import engines as oracles
+    from gatecheck.tools import check as chk
     from gatecheck import families
-    from gatecheck.oracles.base import Oracle
+    from gatecheck.engines.base import Oracle
 
     stub = dataclasses.replace(FAMILIES["rnn"], name="stub-rnn", description="a stub family")
     monkeypatch.setattr(families, "FAMILIES", dict(families.FAMILIES, **{"stub-rnn": stub}))
@@ -202,7 +202,8 @@ def test_nothing_else_lists_oracle_names():
     for path in sources:
         text = path.read_text()
         for name in ORACLES:
-            if own.get(name) == path.resolve() or path.name in ("reference_oracle.py", "deviations.py") or \
+            if own.get(name) == path.resolve() or path.relative_to(root).as_posix() in (
+                    "gatecheck/engines/reference/oracles.py", "gatecheck/truth/deviations.py") or \
                     name == "reference":
                 continue  # "reference" is also the word for a candidate that is the reference; deviations: data
             if f'"{name}"' in text or f"'{name}'" in text:

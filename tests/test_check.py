@@ -4,10 +4,10 @@ that compare too little."""
 
 import pytest
 
-from gatecheck import check as chk
-from gatecheck.__main__ import main
+from gatecheck.tools import check as chk
+from gatecheck.frontends.cli import main
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES
+from gatecheck.engines import ORACLES
 from gatecheck.reference import lstm, rnn
 
 # Each family's own reference as the oracle keeps the test quick (the examples against every
@@ -114,7 +114,7 @@ def test_bad_usage_is_exit_2(capsys):
 
 
 def test_exit_codes_are_documented_once():
-    """The table in gatecheck.check is the one `--help` and the README print."""
+    """The table in gatecheck.tools.check is the one `--help` and the README print."""
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -221,9 +221,9 @@ def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_matc
     """flax-gru deviates on every quantity it observes wherever bh[n] shows (google/flax#5594): such a case
     judged nothing, so it is counted apart ("not judged"), never as a match; a case where the deviation does
     not show is judged as usual. verify on such a case is a usage error that says so."""
-    from gatecheck import deviations
-    from gatecheck.__main__ import main
-    from gatecheck.cases import grid
+    from gatecheck.truth import deviations
+    from gatecheck.frontends.cli import main
+    from gatecheck.run.grid import grid
     from conftest import require_framework
 
     require_framework(request.config, "flax")

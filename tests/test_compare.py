@@ -6,12 +6,13 @@ import re
 import numpy as np
 import pytest
 
-from gatecheck import mutants
-from gatecheck.battery import case_inputs, run_case
-from gatecheck.cases import Case
-from gatecheck.compare import compare, contract_value
-from gatecheck.families.lstm import LSTM, QUANTITIES
-from gatecheck.oracles import ORACLES
+from gatecheck.core import mutants
+from gatecheck.truth.views import case_inputs
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.core.compare import compare, contract_value
+from gatecheck.families.lstm.record import LSTM, QUANTITIES
+from gatecheck.engines import ORACLES
 from gatecheck.reference import lstm
 
 CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
@@ -132,7 +133,7 @@ def test_mutant_is_located_against_torch(mutant, dtype, request):
 
 
 def test_every_tolerance_entry_has_its_reason():
-    from gatecheck.tolerance import TOLERANCES
+    from gatecheck.core.tolerance import TOLERANCES
 
     for dtype, tol in TOLERANCES.items():
         assert tol.factor > 1 and tol.floor > 0 and tol.rtol > 0, dtype

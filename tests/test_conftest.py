@@ -155,7 +155,7 @@ def test_under_xdist_a_group_of_cases_is_one_unit_of_work(request):
     """The cases of one oracle, D, H and dtype (one traced graph) go to one worker; the
     other tests are units of their own."""
     import conftest
-    from gatecheck.cases import group
+    from gatecheck.run.grid import group
 
     cases = conftest.battery_cases(request.config)
     scopes = conftest.group_scopes(request.config)

@@ -1,15 +1,16 @@
-"""Known deviations (gatecheck/deviations.py): the table is well formed, an entry applies only in
+"""Known deviations (gatecheck/truth/deviations.py): the table is well formed, an entry applies only in
 its version range and condition, and a comparison with a deviating oracle is judged by what
 failed: exactly the entry's quantities, nothing (not reproduced), or more (beyond)."""
 
 import numpy as np
 import pytest
 
-from gatecheck import deviations
-from gatecheck.battery import candidate_ok, expected_of, judge, view
-from gatecheck.cases import Case
+from gatecheck.truth import deviations
+from gatecheck.run.battery import candidate_ok, expected_of, judge
+from gatecheck.truth.views import view
+from gatecheck.core.cases import Case
 from gatecheck.families import get
-from gatecheck.oracles import ORACLES
+from gatecheck.engines import ORACLES
 
 TORCH_CELL = ORACLES["torch-cell"]
 CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
@@ -136,7 +137,7 @@ def test_battery_expects_a_recorded_deviation_and_fails_when_it_does_not_reprodu
 def test_check_reports_the_worst_ratio_of_what_it_judged(monkeypatch):
     """A candidate that passes beside a deviating oracle: its record passes, and its worst fraction of
     the allowance (the PASS headline's) leaves the deviation's quantities out, as its verdict does."""
-    from gatecheck import check as chk
+    from gatecheck.tools import check as chk
 
     family = get("lstm")
 
@@ -166,11 +167,12 @@ _MODELLED = [d for d in deviations.DEVIATIONS if d.explained_by is not None]
 @pytest.mark.parametrize("dev", _MODELLED, ids=[d.oracle for d in _MODELLED])
 def test_an_entry_model_explains_its_cases_and_a_model_that_explains_nothing_fails(dev, request):
     """On the first ci case an entry with a model covers, the oracle matches the reference on the model's
-    inputs (gatecheck.battery.explained), and does not with a model that changes nothing."""
+    inputs (gatecheck.run.battery.explained), and does not with a model that changes nothing."""
     from conftest import require_framework
 
-    from gatecheck.battery import explained, family_of
-    from gatecheck.cases import grid
+    from gatecheck.run.battery import explained
+    from gatecheck.truth.views import family_of
+    from gatecheck.run.grid import grid
 
     oracle = ORACLES[dev.oracle]
     require_framework(request.config, oracle.framework)

@@ -4,10 +4,10 @@ the right hypothesis, and a correct candidate gets none."""
 import numpy as np
 import pytest
 
-from gatecheck import diagnose as dg
-from gatecheck import mutants
-from gatecheck.cases import Case
-from gatecheck.families.lstm import LSTM
+from gatecheck.tools import diagnose as dg
+from gatecheck.core import mutants
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import LSTM
 from gatecheck.reference import lstm
 
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
@@ -93,7 +93,7 @@ def test_unexplained_failure_says_so():
 
 
 def test_cli_verifies_and_diagnoses(capsys):
-    from gatecheck.__main__ import main
+    from gatecheck.frontends.cli import main
 
     assert main(["verify", "gatecheck.reference.lstm:run", "--family", "lstm", "--shape", "2,3,2,2"]) == 0
     assert "matches reference" in capsys.readouterr().out
@@ -105,10 +105,10 @@ def test_cli_verifies_and_diagnoses(capsys):
 
 
 def test_cli_rejects_bad_usage(capsys):
-    from gatecheck.__main__ import main
+    from gatecheck.frontends.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["verify", "gatecheck.families.lstm_mutants:MUTANTS"])
+        main(["verify", "gatecheck.families.lstm.mutants:MUTANTS"])
     assert exc.value.code == 2
     assert "'MUTANTS' is a list, not callable" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -1,7 +1,7 @@
 """The diagnosis under layer options names a family bug and the part it is in: each bug below is
 the reference under the options with one family bug in one direction or layer, and the
 diagnosis must give the finding the bug gets without options, named by its part, and name
-no other part. ``gatecheck.parts`` is tested on correct outputs: every part of a correct
+no other part. ``gatecheck.model.parts`` is tested on correct outputs: every part of a correct
 candidate matches its own reference, with nothing withheld."""
 
 from collections.abc import Callable
@@ -10,10 +10,11 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from gatecheck import mutants, parts
-from gatecheck import options as opts
-from gatecheck.cases import Case
-from gatecheck.diagnose import diagnose
+from gatecheck.core import mutants
+from gatecheck.model import parts
+from gatecheck.model import options as opts
+from gatecheck.core.cases import Case
+from gatecheck.tools.diagnose import diagnose
 from gatecheck.families import FAMILIES
 from gatecheck.reference import layers
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from examples.buggy import copied_gate_grad, last_step_upstream, output_path_local, sequence_c0_zero, two_bugs
-from gatecheck import mutants
-from gatecheck.battery import case_inputs
-from gatecheck.cases import Case
-from gatecheck.diagnose import diagnose
-from gatecheck.families import lstm_diagnosis as ld
-from gatecheck.families.lstm import LSTM
-from gatecheck.localise import localise
+from gatecheck.core import mutants
+from gatecheck.truth.views import case_inputs
+from gatecheck.core.cases import Case
+from gatecheck.tools.diagnose import diagnose
+from gatecheck.families.lstm import diagnosis as ld
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.tools.localise import localise
 from gatecheck.reference import lstm
 
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from gatecheck import drift
-from gatecheck import results as res
-from gatecheck.battery import run_case
-from gatecheck.cases import Case
-from gatecheck.families.lstm import LSTM
-from gatecheck.mutants import candidate
-from gatecheck.oracles import ORACLES
+from gatecheck.tools import drift
+from gatecheck.tools import results as res
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.core.mutants import candidate
+from gatecheck.engines import ORACLES
 
 REFERENCE = ORACLES["reference"]
 BY_NAME = LSTM.mutants_by_name
@@ -60,7 +60,7 @@ def test_planted_drift_is_flagged(run_file):
 
 
 def test_a_recorded_deviation_is_not_a_new_failure(run_file):
-    """A case that fails as its oracle's recorded deviation (gatecheck/deviations.py) says why itself."""
+    """A case that fails as its oracle's recorded deviation (gatecheck/truth/deviations.py) says why itself."""
     baseline = res.load(str(run_file))
     current = copy.deepcopy(baseline)
     current["cases"][2].update(ok=False, error="first divergence: h t=0: ...", deviation="known deviation of ...")
@@ -162,9 +162,9 @@ def test_committed_baselines_load_and_cover_their_profile():
     import glob
     import os
 
-    from gatecheck.cases import grid
+    from gatecheck.run.grid import grid
     from gatecheck.families import FAMILIES
-    from gatecheck.oracles.frameworks import keras_backend
+    from gatecheck.engines.frameworks import keras_backend
 
     paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*.json")))
     assert paths, "no committed baseline"
@@ -176,7 +176,7 @@ def test_committed_baselines_load_and_cover_their_profile():
         families = data["meta"].get("families", ["lstm"])  # format-1 baselines hold the LSTM only
         assert ids == {c.id for f in families for c in grid(data["meta"]["profile"], FAMILIES[f])
                        if ORACLES[c.oracle].battery and ORACLES[c.oracle].framework != "numpy"}, path
-        # every case matches, or differs only as its oracle's recorded deviation (gatecheck/deviations.py)
+        # every case matches, or differs only as its oracle's recorded deviation (gatecheck/truth/deviations.py)
         assert all(c["ok"] or c.get("deviation") for c in data["cases"]), path
 
 
@@ -185,7 +185,7 @@ def test_results_of_one_keras_backend_are_not_compared_with_another(run_file, tm
     """A results file records the run's Keras backend (KERAS_BACKEND); drift refuses a baseline of another
     backend by name, merge refuses shards of two, baseline does not silently replace one, and a file written
     before the field reads as TensorFlow (the Keras oracles' only backend then)."""
-    from gatecheck.oracles.frameworks import keras_backend
+    from gatecheck.engines.frameworks import keras_backend
 
     data = json.loads(run_file.read_text())
     assert data["meta"]["keras_backend"] == keras_backend()

@@ -1,17 +1,17 @@
 """Every family's reference proven on its own: every gradient of the contract (each gate's
 block on its own) and every per-step delta against central finite differences of the
-family's loss, in float64, on random directions (gatecheck.finite_diff, with the hooks of
-each Family record). Each layer option a family defines (gatecheck.options) is proven the
+family's loss, in float64, on random directions (gatecheck.core.finite_diff, with the hooks of
+each Family record). Each layer option a family defines (gatecheck.model.options) is proven the
 same way on the family's record under it: its contract and its finite-difference hooks."""
 
 import numpy as np
 import pytest
 
-from gatecheck import finite_diff as fd
-from gatecheck.cases import Case
+from gatecheck.core import finite_diff as fd
+from gatecheck.core.cases import Case
 from gatecheck.families import FAMILIES
-from gatecheck.families.lstm import LSTM
-from gatecheck.options import OPTIONS, defined, under
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.model.options import OPTIONS, defined, under
 
 # Every option a family's record can be put under, alone, and the combinations of a bidirectional
 # layer with stacking (and with no bias), and of the LSTM's projection with each (h of width P feeds the

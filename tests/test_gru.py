@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 
 from examples import course_gru
-from gatecheck import mutants
-from gatecheck.battery import candidate_ok, case_inputs, run_case, view
-from gatecheck.cases import Case
-from gatecheck.cases import grid as family_grid
-from gatecheck.compare import compare
-from gatecheck.diagnose import diagnose
-from gatecheck.families.gru import GRU, GRU_RESET_BEFORE, make_inputs
-from gatecheck.oracles import ORACLES, battery_oracles, gru_layout
-from gatecheck.oracles.frameworks import FRAMEWORKS
+from gatecheck.core import mutants
+from gatecheck.run.battery import candidate_ok, run_case
+from gatecheck.truth.views import case_inputs, view
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid as family_grid
+from gatecheck.core.compare import compare
+from gatecheck.tools.diagnose import diagnose
+from gatecheck.families.gru.record import GRU, GRU_RESET_BEFORE, make_inputs
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.keras import gru_layout
+from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.reference import gru
 
 FAMILIES = {"after": GRU, "before": GRU_RESET_BEFORE}
@@ -342,7 +344,7 @@ def test_catalogues_are_data_and_complete():
 
 @pytest.mark.parametrize("family,mutant", MUTANTS)
 def test_mutant_is_located_against_the_reference(family, mutant):
-    from gatecheck.oracles import reference_oracle
+    from gatecheck.engines.reference import oracles as reference_oracle
 
     case = _case_for(mutant, CASE._replace(oracle=reference_oracle(family.name).name))
     report = run_case(case, reference_oracle(family.name), mutants.candidate(family, mutant), mutant.name)

@@ -5,12 +5,12 @@ hand-derived BPTT formula of the usual derivation checked against both framework
 import numpy as np
 import pytest
 
-from gatecheck.battery import view
-from gatecheck.cases import Case
-from gatecheck.families.head import HEAD
-from gatecheck.families.head import make_inputs as make_head_inputs
-from gatecheck.tolerance import FORMULA_RTOL
-from gatecheck.oracles import ORACLES, battery_oracles
+from gatecheck.truth.views import view
+from gatecheck.core.cases import Case
+from gatecheck.families.head.record import HEAD
+from gatecheck.families.head.record import make_inputs as make_head_inputs
+from gatecheck.core.tolerance import FORMULA_RTOL
+from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.reference import head, lstm
 
 # The head oracles against the reference are the lstm-head family's part of the battery

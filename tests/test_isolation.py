@@ -1,4 +1,4 @@
-"""The candidate cannot stop or fool the suite (gatecheck.isolation): the adversarial
+"""The candidate cannot stop or fool the suite (gatecheck.run.isolation): the adversarial
 candidates of tests/adversarial*.py each end as a clear candidate error within the timeout,
 in `verify`/`check` and under pytest, and the run goes on."""
 
@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from gatecheck import candidate as cand
-from gatecheck import check as chk
-from gatecheck.__main__ import main
-from gatecheck.battery import case_inputs
-from gatecheck.cases import Case, grid
-from gatecheck.families.lstm import LSTM
-from gatecheck.isolation import Isolated
+from gatecheck.core import candidate as cand
+from gatecheck.tools import check as chk
+from gatecheck.frontends.cli import main
+from gatecheck.truth.views import case_inputs
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.run.isolation import Isolated
 from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def test_the_run_goes_on_after_a_crash_or_a_hang():
 def test_outputs_are_copied_before_anything_calls_the_candidate_again():
     """A candidate that writes every result into the same arrays: the diagnosis reruns it
     (23 gate orders and more) and still judges the first result, in-process too."""
-    from gatecheck.diagnose import diagnose
+    from gatecheck.tools.diagnose import diagnose
     from tests import adversarial
 
     _, text = diagnose(adversarial.reuses_buffers, Case("reference", 3, 7, 4, 5, "f64", 0), LSTM, "reuses")

@@ -1,4 +1,4 @@
-"""The JAX and Flax NNX oracles (gatecheck/oracles/jax_oracle.py, flax_oracle.py): their remaps
+"""The JAX and Flax NNX oracles (gatecheck/engines/jax/oracles.py, flax_oracle.py): their remaps
 (pure NumPy: round trips, gate order, where each bias goes), a wrong remap per oracle failing against
 the reference with its first divergence named, dtypes kept, the probes that make dc the total delta,
 nnx.GRUCell's missing hidden-side bias (the one deviation), the grid and the cost model. Every
@@ -9,12 +9,16 @@ import itertools
 import numpy as np
 import pytest
 
-from gatecheck import deviations
-from gatecheck import options as opts
-from gatecheck.battery import explained, run_case, view
-from gatecheck.cases import Case, cost, grid, per_step_traced
+from gatecheck.truth import deviations
+from gatecheck.model import options as opts
+from gatecheck.run.battery import explained, run_case
+from gatecheck.truth.views import view
+from gatecheck.core.cases import Case, per_step_traced
+from gatecheck.run.grid import cost, grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, flax_layout, jax_layout
+from gatecheck.engines import ORACLES
+from gatecheck.engines.flax import layout as flax_layout
+from gatecheck.engines.jax import layout as jax_layout
 
 JAX = [name for name, o in ORACLES.items() if o.framework == "jax"]
 FLAX = [name for name, o in ORACLES.items() if o.framework == "flax"]
@@ -218,7 +222,7 @@ def _ci_case(name):
 
 def _report(case, oracle):
     """The battery's comparison of the reference with the oracle (flax-gru: on the inputs of its deviation's
-    model, bh[n] = 0: gatecheck.battery.explained, as the battery checks each of its deviating cases)."""
+    model, bh[n] = 0: gatecheck.run.battery.explained, as the battery checks each of its deviating cases)."""
     if oracle.name != "flax-gru":
         return run_case(case, oracle)
     return explained(case, oracle, _FLAX_GRU_DEVIATION)
@@ -264,7 +268,7 @@ def test_outputs_keep_the_inputs_dtype(name, dtype, request):
 def test_the_c_probe_must_reach_the_output_tanh(name, request, monkeypatch):
     """The probe of c_t rides on the cell's carry and on its activation_fn's second call (tanh(c_t)):
     on the carry alone its gradient misses the path through h_t = o_t * tanh(c_t), and dc alone fails."""
-    from gatecheck.oracles import flax_oracle
+    from gatecheck.engines.flax import oracles as flax_oracle
 
     jnp = _require(request, "flax")[0].numpy
     case = Case(name, 3, 7, 4, 5, "f64", 0)
@@ -282,10 +286,10 @@ def test_the_c_probe_must_reach_the_output_tanh(name, request, monkeypatch):
 
 def test_flax_gru_is_the_reset_after_gru_without_the_hidden_n_bias(request):
     """On inputs with bh[n] = 0 nnx.GRUCell matches every quantity it observes, forwards and reversed; on the
-    case's own inputs it fails from h t=0, which gatecheck/deviations.py records (google/flax#5594)."""
+    case's own inputs it fails from h t=0, which gatecheck/truth/deviations.py records (google/flax#5594)."""
     _require(request, "flax")
-    from gatecheck import deviations
-    from gatecheck.oracles import flax_oracle
+    from gatecheck.truth import deviations
+    from gatecheck.engines.flax import oracles as flax_oracle
 
     o = ORACLES["flax-gru"]
     for options in [(), ("rev",)]:
@@ -360,7 +364,7 @@ def test_every_layer_and_direction_is_compared_and_the_directions_are_not_interc
     """Under bi,L2 the oracles return h, c, dh, dc of each layer and direction (by the original t), C_T of
     each, every gradient and each layer's y; given the two directions' weights the other way round
     (layer-major order read as reverse-first), the case fails."""
-    from gatecheck.oracles import structured
+    from gatecheck.engines import structured
 
     o = ORACLES[name]
     _require(request, o.framework)

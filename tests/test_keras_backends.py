@@ -1,7 +1,7 @@
-"""The Keras oracles' backend seam (gatecheck/oracles/keras_backends.py) and what differs between
+"""The Keras oracles' backend seam (gatecheck/engines/keras/backends.py) and what differs between
 Keras 3's backends: the backend is read as Keras reads it, importing keras on JAX or PyTorch imports
 no TensorFlow, a model's dtype is kept (JAX: float64 needs jax_enable_x64), gradients come back exact
-and in the model's dtype, and the causes the deviations (gatecheck/deviations.py) and the declined set
+and in the model's dtype, and the causes the deviations (gatecheck/truth/deviations.py) and the declined set
 name still hold on the backend this process runs (KERAS_BACKEND is one per process: the tests of
 another backend skip, with the reason, and run under its tox env)."""
 
@@ -14,10 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from gatecheck import deviations
-from gatecheck.cases import Case, grid
+from gatecheck.truth import deviations
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, frameworks, keras_backends
+from gatecheck.engines import ORACLES, frameworks
+from gatecheck.engines.keras import backends as keras_backends
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +53,7 @@ def test_the_backend_is_read_as_keras_reads_it_without_importing_keras(tmp_path)
     if int(metadata.version("keras").split(".")[0]) < 3:
         pytest.skip("Keras 2 has the TensorFlow backend only")
     (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))
-    code = ("import sys; from gatecheck.oracles import frameworks; "
+    code = ("import sys; from gatecheck.engines import frameworks; "
             "print(frameworks.keras_backend(), 'keras' in sys.modules)")
     assert _python(code, KERAS_BACKEND="jax", KERAS_HOME=str(tmp_path)) == "jax False"  # the variable first
     assert _python(code, KERAS_HOME=str(tmp_path)) == "torch False"  # then keras.json
@@ -67,7 +69,7 @@ def test_keras_on_jax_or_torch_imports_no_tensorflow(backend, request):
         frameworks.FRAMEWORKS[backend].importer()
     except frameworks.Unavailable as exc:
         pytest.skip(f"{backend} unavailable: {exc}")
-    code = ("import sys; from gatecheck.oracles import frameworks; m, keras = frameworks.import_keras(); "
+    code = ("import sys; from gatecheck.engines import frameworks; m, keras = frameworks.import_keras(); "
             "print(m.__name__, keras.backend.backend(), 'tensorflow' in sys.modules, "
             "'torch' in sys.modules, m.config.jax_enable_x64 if m.__name__ == 'jax' else '-')")  # no jax: keras-torch
     torch_installed = importlib.util.find_spec("torch") is not None  # tox -e keras-jax installs no torch
@@ -76,7 +78,7 @@ def test_keras_on_jax_or_torch_imports_no_tensorflow(backend, request):
 
 
 def test_the_header_and_the_results_name_the_backend():
-    from gatecheck import results
+    from gatecheck.tools import results
 
     assert results.metadata({})["keras_backend"] == frameworks.keras_backend()
 
@@ -253,13 +255,13 @@ def test_a_wrong_remap_fails_at_the_first_step_on_this_backend(oracle, module, m
     forward pass at t = 0, while the right one matches."""
     import importlib
 
-    from gatecheck.battery import run_case
+    from gatecheck.run.battery import run_case
 
     o = ORACLES[oracle]
     _keras(request)
     case = Case(oracle, 3, 7, 4, 5, "f32", 0)
     assert run_case(case, o).ok
-    remaps = importlib.import_module(f"gatecheck.oracles.{module}")
+    remaps = importlib.import_module(f"gatecheck.engines.{module}")
     monkeypatch.setattr(remaps, "to_keras", mutate(remaps.to_keras))
     report = run_case(case, o)
     assert not report.ok and report.failures[0].describe().startswith(("h t=0", "c t=0")), report.message()

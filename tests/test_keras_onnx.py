@@ -1,4 +1,4 @@
-"""The Keras -> ONNX oracles (gatecheck.oracles.keras_onnx): a wrong remap of each family is seen through the
+"""The Keras -> ONNX oracles (gatecheck.engines.keras_onnx.oracles): a wrong remap of each family is seen through the
 conversion at h t=0; the conversion never sees the batch and time it runs at; the weights as inputs give the
 frozen graph's ops and numbers; the ops recorded in EMITTED are those the converter emits (subgraphs
 included), and a changed record stops the oracle; the declines say why, and the float64 one still holds;
@@ -9,11 +9,15 @@ import warnings
 import numpy as np
 import pytest
 
-from gatecheck.battery import case_inputs, run_case
-from gatecheck.cases import Case, grid
+from gatecheck.truth.views import case_inputs
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.options import STRUCTURAL, under
-from gatecheck.oracles import ORACLES, gru_layout, keras_onnx, keras_oracle, layout, rnn_layout
+from gatecheck.model.options import STRUCTURAL, under
+from gatecheck.engines import ORACLES
+from gatecheck.engines.keras import gru_layout, lstm as keras_oracle, layout, rnn_layout
+from gatecheck.engines.keras_onnx import oracles as keras_onnx
 
 pytestmark = pytest.mark.keras_onnx
 
@@ -174,7 +178,7 @@ def test_every_option_set_of_the_grids_is_recorded():
 @pytest.mark.parametrize("family", sorted(NAMES))
 def test_what_is_declined_says_why(family):
     oracle = ORACLES[NAMES[family]]
-    assert "proj" not in oracle.options  # Keras has no projection (gatecheck.options)
+    assert "proj" not in oracle.options  # Keras has no projection (gatecheck.model.options)
     for s in [(), ("nobias",), ("rev",)] + list(STRUCTURAL):
         fused = any(op.startswith("LSTM:") for op in keras_onnx.emitted(family, s))
         why = oracle.declines_dtype(s, "f64")

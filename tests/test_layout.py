@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from gatecheck.cases import Case
-from gatecheck.families.lstm import make_inputs
-from gatecheck.oracles import layout
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import make_inputs
+from gatecheck.engines.keras import layout
 
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
 

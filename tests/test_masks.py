@@ -1,5 +1,5 @@
-"""Variable lengths and masks (the options len, mask, maskz of gatecheck.options), built from each
-family's own model (gatecheck.reference.layers.masked, gatecheck.structures.masked): the masks drawn,
+"""Variable lengths and masks (the options len, mask, maskz of gatecheck.model.options), built from each
+family's own model (gatecheck.reference.layers.masked, gatecheck.model.structures.masked): the masks drawn,
 what a masked step does (keeps the state, outputs 0 or the previous output, computes nothing), the
 packed semantics as each row's model on its own prefix, the entries left undefined, the frameworks'
 semantics (what makes their oracles agree), refusals, the candidate's keyword, and the mutants."""
@@ -9,13 +9,15 @@ import functools
 import numpy as np
 import pytest
 
-from gatecheck import mutants as mut
-from gatecheck import options as opts
-from gatecheck import structures
-from gatecheck.battery import run_case
-from gatecheck.cases import Case, grid
+from gatecheck.core import mutants as mut
+from gatecheck.model import options as opts
+from gatecheck.model import structures
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, reference_oracle
+from gatecheck.engines import ORACLES
+from gatecheck.engines.reference import oracles as reference_oracle
 from gatecheck.reference import layers
 
 NAMES = ("lstm", "rnn", "gru", "gru-reset-before")
@@ -209,7 +211,7 @@ def test_packing_is_what_makes_torch_agree(oracle, request, monkeypatch):
     """With every row's length taken as T (the padding run through), the same len case fails; a
     mask that is not right-padded is refused by name."""
     from conftest import require_framework
-    from gatecheck.oracles import structured
+    from gatecheck.engines import structured
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
@@ -224,7 +226,8 @@ def test_packing_is_what_makes_torch_agree(oracle, request, monkeypatch):
 
 
 def structured_model(oracle):
-    from gatecheck.oracles import gru_oracles, torch_oracle
+    from gatecheck.engines.keras import gru as gru_oracles
+    from gatecheck.engines.torch import lstm as torch_oracle
 
     return {"torch-layer": torch_oracle.MODEL, "torch-gru-layer": gru_oracles.TORCH_MODEL}[oracle.name]
 
@@ -236,7 +239,7 @@ def test_zero_output_for_mask_is_what_makes_keras_agree(oracle, option, request,
     the same case fails, first on the output (then on the gradients: a zero output drops the
     masked steps' upstream gradient, a carried one hands it to the last valid step)."""
     from conftest import precise_dtype, require_framework, skip_where_deviating
-    from gatecheck.oracles import keras_oracle
+    from gatecheck.engines.keras import lstm as keras_oracle
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
@@ -277,7 +280,7 @@ def test_mask_mutants_diverge_where_they_say(name, options):
 def test_the_diagnosis_names_a_mask_bug_whatever_the_deltas_at_masked_steps():
     """A candidate whose masked steps' deltas follow another convention (not compared) and which has
     a mask bug is still matched to that bug's mutant."""
-    from gatecheck.diagnose import diagnose
+    from gatecheck.tools.diagnose import diagnose
 
     f = _record("rnn", ("mask",))
     bug = mut.candidate(f, f.mutants_by_name["mask-initial-output"])
@@ -316,7 +319,7 @@ def test_packed_sequences_into_the_projected_lstm(options, request):
 def test_gate_orders_are_tried_under_a_mask_on_the_whole_layer(options):
     """A mask bug is not taken for a gate order (the masked layer's forward pass must match under it), and
     gates permuted in every direction and layer of a masked LSTM are found."""
-    from gatecheck.diagnose import diagnose
+    from gatecheck.tools.diagnose import diagnose
 
     f = _record("lstm", options)
     case = Case("reference", 3, 7, 4, 5, "f64", 0, "std", f.applied)

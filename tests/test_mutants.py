@@ -1,4 +1,4 @@
-"""The suite's power, proven on its own catalogue of LSTM bugs (gatecheck.mutants): the
+"""The suite's power, proven on its own catalogue of LSTM bugs (gatecheck.core.mutants): the
 test slice of the battery kills every mutant and never the correct reference.
 
 ``python -m gatecheck kill-matrix`` runs the whole ci profile against every mutant and
@@ -8,12 +8,12 @@ import itertools
 
 import pytest
 
-from gatecheck import killmatrix
-from gatecheck import mutants as mut
-from gatecheck.cases import grid
+from gatecheck.tools import killmatrix
+from gatecheck.core import mutants as mut
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.families.lstm import LSTM
-from gatecheck.oracles import ORACLES
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.engines import ORACLES
 from gatecheck.reference.lstm import GATES
 
 
@@ -58,7 +58,7 @@ def test_battery_sees_a_small_perturbation_of_one_block(dtype, target, request):
     """Sensitivity: the g gate's recurrent block scaled by 1 + r is detected for
     r within the issue's targets (``python -m gatecheck sensitivity`` prints every block)."""
     from conftest import require_framework
-    from gatecheck import power
+    from gatecheck.tools import power
 
     require_framework(request.config, "torch")
     smallest = power.smallest_detected("U", 2, dtype, [ORACLES["torch-cell"]])
@@ -68,7 +68,7 @@ def test_battery_sees_a_small_perturbation_of_one_block(dtype, target, request):
 
 def test_specificity_command_runs_clean(capsys, request):
     from conftest import require_framework
-    from gatecheck.__main__ import main
+    from gatecheck.frontends.cli import main
 
     require_framework(request.config, "torch")
     assert main(["specificity", "--family", "lstm", "--seeds", "4", "--oracles", "torch-cell"]) == 0
@@ -110,7 +110,7 @@ def test_other_families_kill_their_catalogue(family, request):
 
 def test_kill_matrix_command_takes_a_family(capsys, request):
     from conftest import require_framework
-    from gatecheck.__main__ import main
+    from gatecheck.frontends.cli import main
 
     require_framework(request.config, "torch")
     assert main(["kill-matrix", "--family", "rnn", "--oracles", "torch-rnn-cell"]) == 0

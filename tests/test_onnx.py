@@ -1,5 +1,5 @@
-"""The ONNX oracles (gatecheck.oracles.onnx_oracles): the remaps to the ONNX nodes' layout
-(gatecheck.oracles.onnx_layout: round trips, gate order, biases, layouts), a wrong remap of each family
+"""The ONNX oracles (gatecheck.engines.onnx.oracles): the remaps to the ONNX nodes' layout
+(gatecheck.engines.onnx.layout: round trips, gate order, biases, layouts), a wrong remap of each family
 killed by a ci case (first divergence in h), what the engines refuse (ONNX Runtime's CPU kernels: layout=1
 and float64), how the engine reports oracles that observe no gradient, and the grid they get. The
 reference against these oracles is part of the battery (tests/test_battery.py -k "ort- or onnx-reference")."""
@@ -10,12 +10,15 @@ import functools
 import numpy as np
 import pytest
 
-from gatecheck import check as chk
-from gatecheck import options as opts
-from gatecheck.battery import case_inputs, run_case
-from gatecheck.cases import Case, grid
+from gatecheck.tools import check as chk
+from gatecheck.model import options as opts
+from gatecheck.truth.views import case_inputs
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, onnx_layout, onnx_oracles
+from gatecheck.engines import ORACLES
+from gatecheck.engines.onnx import layout as onnx_layout, oracles as onnx_oracles
 from gatecheck.reference import gru, lstm
 
 pytestmark = pytest.mark.onnxruntime  # the ONNX engines' tests (tox -e onnx selects them by this marker)
@@ -214,7 +217,7 @@ def test_the_reverse_direction_is_read_by_the_original_t(engine, request, monkey
 
     monkeypatch.setattr(onnx_layout, "outputs_from_onnx", flipped)
     case = _case(name, ("len", "bi"))
-    if case.oracle.startswith("ort-"):  # (the evaluator ignores sequence_lens: gatecheck/deviations.py)
+    if case.oracle.startswith("ort-"):  # (the evaluator ignores sequence_lens: gatecheck/truth/deviations.py)
         report = run_case(case, ORACLES[name])
         failed = {r.quantity for r in report.failures}
         assert not report.ok and (report.failures[0].quantity, report.failures[0].step) == ("out_r", 0)
@@ -227,7 +230,7 @@ def test_the_reverse_direction_is_read_by_the_original_t(engine, request, monkey
 def test_sequence_lens_is_what_makes_onnxruntime_agree(request, monkeypatch):
     """With every row's length taken as T (the padding run through), the len case fails on hT and out."""
     _require(request)
-    from gatecheck.oracles import structured
+    from gatecheck.engines import structured
 
     case = _case("ort-lstm", ("len", "bi"))
     assert run_case(case, ORACLES["ort-lstm"]).ok

@@ -1,20 +1,21 @@
-"""Layer options (gatecheck.options), with no bias as the first: case ids, the grid and its
+"""Layer options (gatecheck.model.options), with no bias as the first: case ids, the grid and its
 grouping, the family records under an option, the pure remaps without biases, the candidate
 contract and its ``options`` attribute, results and drift, the option's mutants."""
 
 import numpy as np
 import pytest
 
-from gatecheck import candidate as cand
-from gatecheck import check as chk
-from gatecheck import drift
-from gatecheck import killmatrix
-from gatecheck import options as opts
-from gatecheck import results as res
-from gatecheck.cases import Case, grid, group, group_name, shard
+from gatecheck.core import candidate as cand
+from gatecheck.tools import check as chk
+from gatecheck.tools import drift
+from gatecheck.tools import killmatrix
+from gatecheck.model import options as opts
+from gatecheck.tools import results as res
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid, group, group_name, shard
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, battery_oracles
-from gatecheck.oracles import gru_layout, layout, rnn_layout
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.keras import gru_layout, layout, rnn_layout
 from gatecheck.reference import gru, lstm, rnn
 
 NOBIAS = ("nobias",)
@@ -227,7 +228,7 @@ def test_many_option_sets_not_run_are_one_line_with_each_count():
 
 def test_rerun_command_and_verify_take_the_options(capsys, request):
     from conftest import require_framework
-    from gatecheck.__main__ import main
+    from gatecheck.frontends.cli import main
 
     require_framework(request.config, "torch")
     case = Case("torch-rnn-cell", 3, 7, 4, 5, "f64", 0, "std", NOBIAS)
@@ -278,7 +279,7 @@ def test_drift_compares_options_as_data():
 # --- the option's mutants -----------------------------------------------------------------
 
 # One slice per family: the no-bias cases of one oracle, seed 0 std, in each dtype it runs (both but where it
-# declines one: the Keras oracles on JAX and PyTorch, gatecheck.oracles.keras_backends).
+# declines one: the Keras oracles on JAX and PyTorch, gatecheck.engines.keras.backends).
 SLICES = {"lstm": "torch-cell", "lstm-identity": "reference-identity", "rnn": "torch-rnn-cell",
           "gru": "torch-gru-cell", "gru-reset-before": "keras-gru-cell-before"}
 
@@ -303,10 +304,10 @@ def test_no_bias_mutants_diverge_where_they_say(name):
     """Against the family's own reference (no framework needed): each mutant's first divergence
     is its ``first`` ("contract": the candidate breaks the no-bias contract), and the diagnosis
     names it."""
-    from gatecheck import mutants as mut
-    from gatecheck.battery import run_case
-    from gatecheck.diagnose import diagnose
-    from gatecheck.oracles import reference_oracle
+    from gatecheck.core import mutants as mut
+    from gatecheck.run.battery import run_case
+    from gatecheck.tools.diagnose import diagnose
+    from gatecheck.engines.reference import oracles as reference_oracle
 
     f = opts.under(FAMILIES[name], NOBIAS)
     oracle = reference_oracle(name) if name != "lstm-identity" else ORACLES["reference-identity"]

@@ -10,16 +10,18 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck import check as chk
-from gatecheck import killmatrix
-from gatecheck import mutants as mut
-from gatecheck import options as opts
-from gatecheck.battery import run_case
-from gatecheck.cases import Case, grid
-from gatecheck.diagnose import diagnose
+from gatecheck.tools import check as chk
+from gatecheck.tools import killmatrix
+from gatecheck.core import mutants as mut
+from gatecheck.model import options as opts
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
+from gatecheck.tools.diagnose import diagnose
 from gatecheck.families import FAMILIES
-from gatecheck.families import lstm_proj
-from gatecheck.oracles import ORACLES, battery_oracles, torch_proj
+from gatecheck.families.lstm import proj as lstm_proj
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.torch import proj as torch_proj
 from gatecheck.reference import lstm
 
 PROJ = ("proj",)
@@ -243,7 +245,7 @@ def test_check_runs_the_proj_cases_only_for_a_candidate_that_declares_them(reque
 
 
 def test_verify_runs_one_proj_case(capsys):
-    from gatecheck.__main__ import main
+    from gatecheck.frontends.cli import main
 
     assert main(["verify", "tests.test_proj:proj_candidate", "--family", "lstm", "--options", "proj"]) == 0
     assert "reference-B3-T7-D4-H5-f64-s0-proj: tests.test_proj:proj_candidate matches" in capsys.readouterr().out
@@ -271,7 +273,7 @@ def test_proj_mutants_are_killed_by_every_ci_proj_case_and_the_reference_is_not(
 def test_proj_mutants_diverge_where_they_say(name):
     """Against the family's reference (no framework needed): each mutant's first divergence is
     its ``first`` ("contract": it breaks the contract's shapes), and the diagnosis names it."""
-    from gatecheck import candidate as cand
+    from gatecheck.core import candidate as cand
 
     f = opts.under(FAMILIES[name], PROJ)
     oracle = ORACLES[REFERENCE[name]]
@@ -372,7 +374,8 @@ def test_a_projected_bidirectional_layer_is_two_projected_directions(name):
 def test_keras_never_gets_a_projection_case():
     """Keras has no projection: no case of any profile gives it one, alone or with a layer structure, and its
     oracles and structured runner refuse one by name."""
-    from gatecheck.oracles import keras_oracle, structured
+    from gatecheck.engines.keras import lstm as keras_oracle
+    from gatecheck.engines import structured
 
     for profile in ("ci", "nightly"):
         for f in FAMILIES.values():
@@ -448,7 +451,7 @@ def test_layered_proj_mutants_are_killed_by_every_ci_case_and_the_reference_is_n
 def test_layered_proj_mutants_diverge_where_they_say(name, options):
     """Against the family's reference: each mutant's first divergence is its ``first`` (a carried projection
     mutant's is where it shows in the model alone: h t=0, dWr, or the contract)."""
-    from gatecheck import candidate as cand
+    from gatecheck.core import candidate as cand
 
     f = opts.under(FAMILIES[name], options)
     oracle = ORACLES[REFERENCE[name]]

@@ -5,8 +5,8 @@ family's: tests/test_finite_differences.py)."""
 import numpy as np
 import pytest
 
-from gatecheck.cases import Case
-from gatecheck.families.lstm import make_inputs
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import make_inputs
 from gatecheck.reference import lstm
 
 FD_CASES = [

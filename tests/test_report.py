@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from gatecheck import report
-from gatecheck import results as res
-from gatecheck.battery import run_case
-from gatecheck.cases import Case
-from gatecheck.families.lstm import LSTM
-from gatecheck.mutants import candidate
-from gatecheck.oracles import ORACLES
+from gatecheck.tools import report
+from gatecheck.tools import results as res
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.core.mutants import candidate
+from gatecheck.engines import ORACLES
 
 REFERENCE = ORACLES["reference"]
 BY_NAME = LSTM.mutants_by_name
@@ -74,7 +74,7 @@ def test_long_failure_and_drift_lists_are_capped():
 def test_option_cases_have_rows_of_their_own_with_the_quantities_they_add():
     """A bidirectional stack's cases are a row of their own (oracle and options), and the quantities
     the options add (the reverse direction's, the merged output y) are columns, not dropped."""
-    from gatecheck.options import under
+    from gatecheck.model.options import under
 
     options = ("bi", "L2")
     f = under(LSTM, options)

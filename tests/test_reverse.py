@@ -1,4 +1,4 @@
-"""The reverse-direction option (``rev``, gatecheck.options): the references' semantics (reverse
+"""The reverse-direction option (``rev``, gatecheck.model.options): the references' semantics (reverse
 is forward on the time-flipped sequence, flipped back; the final state is after x[:, 0]), the
 Keras oracles (flipping their processing-order sequence back is what makes them agree), the
 grid and ids, PyTorch's absence in the registry and the README, and the option's mutants."""
@@ -8,15 +8,17 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck import killmatrix
-from gatecheck import mutants as mut
-from gatecheck import options as opts
-from gatecheck.battery import run_case
-from gatecheck.cases import Case, grid
-from gatecheck.compare import contract_value
-from gatecheck.diagnose import diagnose
+from gatecheck.tools import killmatrix
+from gatecheck.core import mutants as mut
+from gatecheck.model import options as opts
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid
+from gatecheck.core.compare import contract_value
+from gatecheck.tools.diagnose import diagnose
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, battery_oracles, reference_oracle
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.reference import oracles as reference_oracle
 
 REV = ("rev",)
 NAMES = ("lstm", "lstm-identity", "rnn", "gru", "gru-reset-before")
@@ -124,7 +126,7 @@ def test_keras_flipping_its_sequence_back_is_what_makes_it_agree(oracle, request
     """With the flip back (``keras_oracle.in_time_order``) the oracle matches the reference;
     without it (Keras' processing order, tensorflow#40345) the first step differs."""
     from conftest import precise_dtype, require_framework
-    from gatecheck.oracles import keras_oracle
+    from gatecheck.engines.keras import lstm as keras_oracle
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)

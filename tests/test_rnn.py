@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 
 from examples import course_rnn
-from gatecheck import mutants
-from gatecheck.battery import case_inputs, run_case, view
-from gatecheck.candidate import CandidateError
-from gatecheck.cases import Case
-from gatecheck.cases import grid as family_grid
-from gatecheck.compare import compare
-from gatecheck.families.rnn import RNN
-from gatecheck.families.rnn import make_inputs as rnn_inputs
-from gatecheck.oracles import ORACLES, battery_oracles, rnn_layout
-from gatecheck.oracles.frameworks import FRAMEWORKS
-from gatecheck.oracles.base import Oracle
+from gatecheck.core import mutants
+from gatecheck.truth.views import case_inputs, view
+from gatecheck.run.battery import run_case
+from gatecheck.core.candidate import CandidateError
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid as family_grid
+from gatecheck.core.compare import compare
+from gatecheck.families.rnn.record import RNN
+from gatecheck.families.rnn.record import make_inputs as rnn_inputs
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.keras import rnn_layout
+from gatecheck.engines.frameworks import FRAMEWORKS
+from gatecheck.engines.base import Oracle
 from gatecheck.reference import rnn
 
 RNN_ORACLES = {name: ORACLES[name] for name in battery_oracles("rnn")}

@@ -1,6 +1,6 @@
-"""Bidirectional and stacked layers (the structural options of gatecheck.options: bi, bisum, bimul,
+"""Bidirectional and stacked layers (the structural options of gatecheck.model.options: bi, bisum, bimul,
 biave, binone, L2), built from each family's own model (gatecheck.reference.layers,
-gatecheck.structures): ids, the registry and README, the composed reference against the families'
+gatecheck.model.structures): ids, the registry and README, the composed reference against the families'
 own forward and reverse references, the frameworks' layouts (what makes their oracles agree), the
 candidate's keywords, and the mutants, killed by the ci cases and diverging where they say."""
 
@@ -10,13 +10,16 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck import deviations, killmatrix
-from gatecheck import mutants as mut
-from gatecheck import options as opts
-from gatecheck.battery import run_case
-from gatecheck.cases import Case, grid, per_step_traced
+from gatecheck.truth import deviations
+from gatecheck.tools import killmatrix
+from gatecheck.core import mutants as mut
+from gatecheck.model import options as opts
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case, per_step_traced
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, battery_oracles, reference_oracle
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.reference import oracles as reference_oracle
 from gatecheck.reference import layers
 
 NAMES = ("lstm", "lstm-identity", "rnn", "gru", "gru-reset-before")
@@ -157,7 +160,7 @@ def test_torch_layer_major_states_are_what_makes_it_agree(request, monkeypatch):
     """PyTorch orders h_0 and its parameters layer-major ([l0 fwd, l0 rev, l1 fwd, l1 rev]); read
     direction-major, the same case fails (D = 2H, so that every layer's weights fit every slot)."""
     from conftest import require_framework
-    from gatecheck.oracles import structured
+    from gatecheck.engines import structured
 
     require_framework(request.config, "torch")
     o = ORACLES["torch-layer"]
@@ -174,7 +177,7 @@ def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, m
     """Keras' Bidirectional takes and returns [forward states, backward states]: given the two
     directions' weights in the other order, the case fails."""
     from conftest import precise_dtype, require_framework
-    from gatecheck.oracles import structured
+    from gatecheck.engines import structured
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
@@ -201,7 +204,7 @@ def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, reques
     beside x): its probes read in processing order fail its deltas alone, its states left in
     processing order its states alone (C_T is Keras' returned state, not read from the sequence)."""
     from conftest import precise_dtype, require_framework
-    from gatecheck.oracles import keras_oracle
+    from gatecheck.engines.keras import lstm as keras_oracle
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)

@@ -5,15 +5,16 @@ reference, and their adapters through the battery against the frameworks."""
 import numpy as np
 import pytest
 
-from gatecheck import diagnose as dg
-from gatecheck import mutants
-from gatecheck.battery import case_inputs, run_case
-from gatecheck.cases import Case
-from gatecheck.cases import grid as family_grid
-from gatecheck.oracles import ORACLES
+from gatecheck.tools import diagnose as dg
+from gatecheck.core import mutants
+from gatecheck.truth.views import case_inputs
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.run.grid import grid as family_grid
+from gatecheck.engines import ORACLES
 from gatecheck.reference import lstm
 from examples import assignment, course
-from gatecheck.families.lstm import LSTM
+from gatecheck.families.lstm.record import LSTM
 
 # T = 1, 7 and 64 on every oracle, except keras-cell at T = 64: its unrolled graph would be
 # traced again in whichever worker runs this (seconds per dtype); the styles' per-step deltas
@@ -100,7 +101,7 @@ def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
 # --- node style: a different model (no output tanh) ----------------------------------
 
 from examples import node  # noqa: E402
-from gatecheck.oracles import ORACLES as _REGISTRY  # noqa: E402
+from gatecheck.engines import ORACLES as _REGISTRY  # noqa: E402
 
 REFERENCE_IDENTITY = _REGISTRY["reference-identity"]
 
@@ -123,7 +124,7 @@ def _network_loss(params, xs, ys, h0, s0):
 def test_node_style_gradients_match_finite_differences_of_its_own_loss():
     """Independent of the reference: the network's accumulated diffs against central
     differences of its squared-error loss, block by block."""
-    from gatecheck import finite_diff as fd
+    from gatecheck.core import finite_diff as fd
 
     rng = np.random.default_rng(11)
     D, H, T = 3, 4, 6

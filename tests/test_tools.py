@@ -1,5 +1,5 @@
 """The results-file tools and settings under careless or hostile input: every command's
-errors use the one table of exit codes (gatecheck.exit_codes), a file or path problem is a
+errors use the one table of exit codes (gatecheck.core.exit_codes), a file or path problem is a
 one-line message and 2 (never a traceback, never 1), results files are checked field by
 field, and writes are atomic and leave nothing behind."""
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from gatecheck import drift
-from gatecheck import exit_codes as ec
-from gatecheck import results as res
-from gatecheck.__main__ import main
-from gatecheck.battery import run_case
-from gatecheck.cases import Case
-from gatecheck.oracles import ORACLES
-from gatecheck.oracles import frameworks as fw
+from gatecheck.tools import drift
+from gatecheck.core import exit_codes as ec
+from gatecheck.tools import results as res
+from gatecheck.frontends.cli import main
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case
+from gatecheck.engines import ORACLES
+from gatecheck.engines import frameworks as fw
 from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def one_line(err):
 def test_one_table_of_exit_codes_for_every_command():
     """check and verify take their codes from the shared table, and the README's section
     is the table, rendered from it, and says that every command uses it."""
-    from gatecheck import check as chk
+    from gatecheck.tools import check as chk
 
     assert sorted(ec.EXIT_CODES) == [0, 1, 2, 3, 4] == [ec.PASS, ec.FAIL, ec.USAGE, ec.FORWARD_ONLY, ec.PARTIAL]
     assert chk.EXIT_CODES is ec.EXIT_CODES

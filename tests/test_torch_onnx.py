@@ -1,17 +1,20 @@
-"""PyTorch's ONNX exporters as oracles (gatecheck/oracles/torch_onnx.py): the remaps still matter through the
+"""PyTorch's ONNX exporters as oracles (gatecheck/engines/torch_onnx/oracles.py): the remaps still matter through the
 export, the export runs at a shape no case has, what each exporter emits is read afresh from the graphs and
 compared with the recorded table, every decline says why, and the oracles are forward only."""
 
 import numpy as np
 import pytest
 
-from gatecheck import check as chk
-from gatecheck import options as opts
-from gatecheck.battery import run_case
-from gatecheck.cases import Case, grid, rounded
+from gatecheck.tools import check as chk
+from gatecheck.model import options as opts
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case, rounded
+from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
-from gatecheck.oracles import ORACLES, gru_layout, layout, rnn_layout, structured, torch_onnx
-from gatecheck.oracles.frameworks import installed_versions, ort_session
+from gatecheck.engines import ORACLES, structured
+from gatecheck.engines.keras import gru_layout, layout, rnn_layout
+from gatecheck.engines.torch_onnx import oracles as torch_onnx
+from gatecheck.engines.frameworks import installed_versions, ort_session
 
 MINE = {name: o for name, o in ORACLES.items() if o.framework == "torch-onnx"}
 FAMILY_OF = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}

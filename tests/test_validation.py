@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gatecheck.cases import Case
-from gatecheck.families.lstm import make_inputs
+from gatecheck.core.cases import Case
+from gatecheck.families.lstm.record import make_inputs
 from gatecheck.reference import lstm
 
 

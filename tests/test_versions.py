@@ -1,9 +1,9 @@
-"""Each installed framework version against its own documented semantics (gatecheck/oracles/versions.py)."""
+"""Each installed framework version against its own documented semantics (gatecheck/engines/keras/versions.py)."""
 
 import numpy as np
 import pytest
 
-from gatecheck.oracles import versions
+from gatecheck.engines.keras import versions
 
 X = np.linspace(-6, 6, 241)
 

@@ -1,10 +1,10 @@
-"""The registry of model families (``gatecheck.family.Family``): one record each. Adding a
+"""The registry of model families (``gatecheck.core.family.Family``): one record each. Adding a
 family is a reference, its layouts and oracles, one record, and one entry here."""
 
-from gatecheck.families.gru import GRU, GRU_RESET_BEFORE
-from gatecheck.families.head import HEAD
-from gatecheck.families.lstm import LSTM, LSTM_IDENTITY
-from gatecheck.families.rnn import RNN
+from gatecheck.families.gru.record import GRU, GRU_RESET_BEFORE
+from gatecheck.families.head.record import HEAD
+from gatecheck.families.lstm.record import LSTM, LSTM_IDENTITY
+from gatecheck.families.rnn.record import RNN
 
 FAMILIES = {f.name: f for f in (LSTM, LSTM_IDENTITY, HEAD, RNN, GRU, GRU_RESET_BEFORE)}
 

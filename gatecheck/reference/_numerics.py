@@ -5,7 +5,7 @@ Frameworks' float32 tanh and sigmoid are accurate to a few ulps, not to half an 
 NumPy's 1.4, torch's 0.6). Where units saturate, 1 - tanh^2 cancels, and one ulp of tanh
 becomes a large relative error of the derivative, which rounding the inputs cannot
 reproduce (a saturated unit rounds the same for nearby inputs). The battery's yardstick
-(gatecheck.battery) therefore includes float32 runs of the reference whose activations
+(gatecheck.run.battery) therefore includes float32 runs of the reference whose activations
 are moved by a few ulps (the references' ``ulps`` argument).
 """
 

@@ -1,0 +1,56 @@
+"""The registry of oracles: every engine's models, one module per engine, one entry each.
+
+The grid, the pytest markers, GATECHECK_REQUIRE gating, the shard cost model and every
+command-line choice derive from ``ORACLES``; nothing else lists oracle names. Adding an
+oracle is its module (a tuple ``ORACLES`` of ``gatecheck.engines.base.Oracle``) and one entry in
+``MODULES``.
+"""
+
+from gatecheck.engines.flax import oracles as flax_oracle
+from gatecheck.engines.keras import gru as gru_oracles, lstm as keras_oracle, rnn as rnn_oracles
+from gatecheck.engines.jax import oracles as jax_oracle
+from gatecheck.engines.keras_onnx import oracles as keras_onnx
+from gatecheck.engines.onnx import oracles as onnx_oracles
+from gatecheck.engines.reference import oracles as reference_oracle
+from gatecheck.engines.torch_onnx import oracles as torch_onnx
+from gatecheck.engines.torch import lstm as torch_oracle
+from gatecheck.engines.frameworks import FRAMEWORKS
+
+MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, onnx_oracles, torch_onnx, keras_onnx,
+           jax_oracle, flax_oracle)
+
+ORACLES = {}
+
+
+def register(oracle):
+    """Add an oracle to the registry (its name must be new, its framework known)."""
+    if oracle.name in ORACLES:
+        raise ValueError(f"oracle {oracle.name!r} is registered twice")
+    if oracle.framework not in FRAMEWORKS:
+        raise ValueError(f"oracle {oracle.name!r}: unknown framework {oracle.framework!r}; "
+                         f"expected one of {sorted(FRAMEWORKS)}")
+    ORACLES[oracle.name] = oracle
+    return oracle
+
+
+for _module in MODULES:
+    for _oracle in _module.ORACLES:
+        register(_oracle)
+
+
+def of_family(family):
+    """Names of every registered oracle of a family (battery or not), in registry order."""
+    return [name for name, o in ORACLES.items() if o.family == family]
+
+
+def battery_oracles(family):
+    """Names of a family's oracles in its battery grid."""
+    return [name for name, o in ORACLES.items() if o.family == family and o.battery]
+
+
+def reference_oracle(family):
+    """The family's own reference oracle (framework numpy)."""
+    found = [o for o in ORACLES.values() if o.family == family and o.framework == "numpy"]
+    if len(found) != 1:
+        raise LookupError(f"family {family!r}: {len(found)} reference oracles registered; expected one")
+    return found[0]

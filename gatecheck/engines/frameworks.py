@@ -1,0 +1,354 @@
+"""Importing the frameworks: availability, supported versions, thread settings.
+
+A framework is imported only inside the functions that need it, so the rest of
+gatecheck imports on a machine without it. ``Unavailable`` carries the reason a
+framework cannot be used (missing, or a version outside the supported range); the
+test suite turns it into a skip, or an error where the framework is required.
+"""
+
+import contextlib
+import os
+import sys
+from typing import Callable, NamedTuple
+
+THREADS_ENV = "GATECHECK_THREADS"
+
+
+class Unavailable(Exception):
+    """A framework is missing or unsupported; ``str(exc)`` says why."""
+
+
+def threads():
+    """Intra-op threads for every framework (default 1: deterministic, no oversubscription under xdist)."""
+    raw = os.environ.get(THREADS_ENV, "1")
+    # at most the cores this process may run on: more only oversubscribes (and a huge
+    # count crashes the frameworks' thread pools)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= cores:
+        raise ValueError(f"{THREADS_ENV}: expected an integer from 1 to {cores} (the cores available to this "
+                         f"process), got {raw!r}")
+    return n
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in text.split("+")[0].split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _check_version(name, version):
+    minimum, why = FRAMEWORKS[name].minimum, FRAMEWORKS[name].why
+    if _version_tuple(version) < minimum:
+        wanted = ".".join(map(str, minimum))
+        raise Unavailable(f"{name} {version} is not supported (need >= {wanted}: {why})")
+
+
+_configured = set()
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise Unavailable(f"torch is not installed ({exc})") from None
+    _check_version("torch", torch.__version__)
+    if "torch" not in _configured:
+        torch.set_num_threads(threads())
+        _configured.add("torch")
+    return torch
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """File descriptor 2 to /dev/null for the block. TensorFlow's C++ start-up messages
+    (absl's "All log messages before absl::InitializeLog()", oneDNN's notice) are written
+    before TF_CPP_MIN_LOG_LEVEL is read, into every report; the import's Python errors
+    still surface as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+# The Keras 3 backends the Keras oracles run on (gatecheck.engines.keras.backends); Keras 2 has
+# TensorFlow only.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+KERAS_BACKEND_ENV = "KERAS_BACKEND"
+
+
+def keras_backend():
+    """The Keras backend of this process: Keras reads ``KERAS_BACKEND`` (else ``keras.json`` in
+    ``KERAS_HOME`` or ``~/.keras``; else tensorflow) when it is first imported, so it is fixed for a
+    whole process. Once keras is imported, its own answer; before, read the same way without
+    importing it (Keras 2: tensorflow, its only backend)."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(getattr(keras, "backend", None), "backend"):
+        return keras.backend.backend()
+    from importlib import metadata
+
+    try:
+        if _version_tuple(metadata.version("keras")) < (3, 0):
+            return "tensorflow"
+    except metadata.PackageNotFoundError:
+        pass
+    chosen = os.environ.get(KERAS_BACKEND_ENV)
+    if chosen:
+        return chosen
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        import json
+
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend") or "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _import_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with quiet_stderr():
+            import tensorflow as tf
+    except ImportError as exc:
+        raise Unavailable(f"tensorflow is not installed ({exc})") from None
+    return tf
+
+
+def import_keras():
+    """Return (the backend's module, keras): (tensorflow, keras), (jax, keras) or (torch, keras), as
+    ``KERAS_BACKEND`` chose (``keras_backend``). torch, when installed, is imported first: the
+    project supports one import order for the frameworks in one process. On the JAX backend jax
+    comes from ``import_jax`` (float64 on, XLA's threads held) before keras imports it; TensorFlow
+    is imported on its own backend only."""
+    backend = keras_backend()
+    if backend not in KERAS_BACKENDS:
+        raise Unavailable(f"keras backend {backend!r} ({KERAS_BACKEND_ENV}): the Keras oracles run on "
+                          f"{', '.join(KERAS_BACKENDS)}")
+    try:
+        import_torch()
+    except Unavailable as exc:
+        if backend == "torch":
+            raise Unavailable(f"keras backend torch: {exc}") from None
+    module = {"tensorflow": _import_tensorflow, "jax": import_jax, "torch": import_torch}[backend]()
+    try:
+        with quiet_stderr():
+            import keras
+    except ImportError as exc:
+        raise Unavailable(f"keras is not installed ({exc})") from None
+    _check_version("keras", keras.__version__)
+    if keras.backend.backend() != backend:
+        raise Unavailable(f"keras {keras.__version__} runs on the {keras.backend.backend()!r} backend, "
+                          f"not {backend!r} ({KERAS_BACKEND_ENV})")
+    if "keras" not in _configured:
+        if backend == "tensorflow":
+            # gatecheck traces one tf.function per D, H and dtype on purpose; TensorFlow's
+            # retracing advice about that is noise in every report.
+            module.get_logger().setLevel("ERROR")
+            try:
+                module.config.threading.set_intra_op_parallelism_threads(threads())
+                module.config.threading.set_inter_op_parallelism_threads(threads())
+            except RuntimeError:
+                pass  # TensorFlow was initialised earlier in this process; its settings stay.
+        _configured.add("keras")
+    return module, keras
+
+
+def import_onnxruntime():
+    """Return (onnx, onnxruntime): ONNX graphs are built with ``onnx`` and run in ``onnxruntime``."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise Unavailable(f"onnx or onnxruntime is not installed ({exc})") from None
+    _check_version("onnxruntime", onnxruntime.__version__)
+    if "onnxruntime" not in _configured:
+        onnxruntime.set_default_logger_severity(3)  # errors only: its warnings are noise in every report
+        _configured.add("onnxruntime")
+    return onnx, onnxruntime
+
+
+def ort_session(model):
+    """An onnxruntime session on the CPU for a model (an ``onnx.ModelProto`` or its bytes), with
+    the thread settings of every framework (``threads()``); every graph optimisation stays on, as
+    a deployed model runs."""
+    onnx, ort = import_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads()
+    opts.inter_op_num_threads = 1
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_nodes(model):
+    """Every node of an ONNX model (``onnx.ModelProto``): its graph's, its nested subgraphs' (Loop, Scan,
+    If bodies) and its local functions', graph by graph."""
+    graphs, found = [model.graph], []
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            found.append(node)
+            for attr in node.attribute:
+                graphs += ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+    for function in model.functions:
+        found += list(function.node)
+    return found
+
+
+def import_jax():
+    """Return jax with float64 enabled (``jax_enable_x64``, process-wide: the oracles run in both
+    dtypes) on the CPU. XLA's CPU thread pool is held to ``threads()`` when jax is first imported."""
+    if "jax" not in sys.modules and threads() == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    try:
+        import jax
+    except ImportError as exc:
+        raise Unavailable(f"jax is not installed ({exc})") from None
+    _check_version("jax", jax.__version__)
+    if "jax" not in _configured:
+        jax.config.update("jax_enable_x64", True)
+        _configured.add("jax")
+    return jax
+
+
+def import_flax():
+    """Return (jax, flax.nnx)."""
+    jax = import_jax()
+    try:
+        import flax
+        from flax import nnx
+    except ImportError as exc:
+        raise Unavailable(f"flax is not installed ({exc})") from None
+    _check_version("flax", flax.__version__)
+    return jax, nnx
+
+
+def import_torch_onnx():
+    """Return (torch, onnx, onnxruntime): PyTorch's ONNX exporters (the dynamo-based one needs
+    ``onnxscript``) and the runtime the exported models run in."""
+    torch = import_torch()
+    onnx, ort = import_onnxruntime()
+    try:
+        import onnxscript  # noqa: F401  (torch.onnx.export(..., dynamo=True) imports it)
+    except ImportError as exc:
+        raise Unavailable(f"onnxscript is not installed ({exc}); torch.onnx's dynamo exporter needs it") from None
+    _check_version("torch-onnx", torch.__version__)
+    return torch, onnx, ort
+
+
+def import_keras_onnx():
+    """Return (tensorflow, keras, tf2onnx, onnxruntime): Keras models converted to ONNX by tf2onnx
+    (which converts TensorFlow graphs: the TensorFlow backend only)."""
+    if keras_backend() != "tensorflow":
+        raise Unavailable(f"keras backend is {keras_backend()!r}; tf2onnx converts Keras models on "
+                          f"{KERAS_BACKEND_ENV}=tensorflow only")
+    tf, keras = import_keras()
+    if _version_tuple(keras.__version__) < (3, 0):
+        raise Unavailable(f"keras {keras.__version__}: the keras-onnx oracles convert Keras 3 layers (they feed "
+                          f"weights through Layer.stateless_call, and what tf2onnx emits is recorded for Keras 3)")
+    _, ort = import_onnxruntime()
+    try:
+        with quiet_stderr():
+            import tf2onnx
+    except ImportError as exc:
+        raise Unavailable(f"tf2onnx is not installed ({exc})") from None
+    _check_version("keras-onnx", tf2onnx.__version__)
+    return tf, keras, tf2onnx, ort
+
+
+def import_numpy():
+    import numpy
+
+    return numpy
+
+
+class Framework(NamedTuple):
+    name: str
+    importer: Callable  # () -> the framework; raises Unavailable with the reason
+    minimum: tuple  # oldest supported (major, minor)
+    why: str  # why that minimum: older releases differ in API, not in the math checked here
+    marker: str  # the pytest marker of its tests ("" for none: always available)
+    dists: tuple  # distribution names whose versions the header and results files record
+
+
+FRAMEWORKS = {
+    f.name: f
+    for f in (
+        Framework("torch", import_torch, (2, 1), "nn.LSTM / nn.LSTMCell dtype= arguments and CPU float64 kernels",
+                  "torch", ("torch",)),
+        Framework("keras", import_keras, (2, 15),
+                  "the Keras 2.15+ / Keras 3 LSTMCell and LSTM API (Keras 3: the TensorFlow, JAX or PyTorch backend)", "keras",
+                  ("tensorflow", "tensorflow-cpu", "keras")),
+        Framework("onnxruntime", import_onnxruntime, (1, 17),
+                  "ONNX LSTM/GRU/RNN nodes of opset 14 and later (the layout attribute)", "onnxruntime",
+                  ("onnx", "onnxruntime")),
+        Framework("jax", import_jax, (0, 4), "jax.lax.scan(reverse=), jax.vjp and jax_enable_x64 on the CPU", "jax",
+                  ("jax", "jaxlib")),
+        Framework("flax", import_flax, (0, 10), "flax.nnx's LSTMCell, GRUCell and SimpleCell", "flax", ("flax",)),
+        Framework("torch-onnx", import_torch_onnx, (2, 5),
+                  "torch.onnx.export with dynamo=True and dynamic shapes; onnx and onnxruntime to run the export",
+                  "torch_onnx", ("onnxscript",)),
+        Framework("keras-onnx", import_keras_onnx, (1, 16), "tf2onnx.convert.from_keras / from_function",
+                  "keras_onnx", ("tf2onnx",)),
+        Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
+    )
+}
+# Frameworks that can be missing (GATECHECK_REQUIRE=all names these).
+OPTIONAL = tuple(name for name, f in FRAMEWORKS.items() if f.marker)
+
+REQUIRE_ENV = "GATECHECK_REQUIRE"
+
+
+def required():
+    """Frameworks named in GATECHECK_REQUIRE ("torch,keras", "all" or empty)."""
+    raw = os.environ.get(REQUIRE_ENV, "").strip()
+    if not raw:
+        return set()
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    if names == {"all"}:
+        return set(OPTIONAL)
+    unknown = sorted(names - set(OPTIONAL))
+    if unknown:
+        raise ValueError(
+            f"{REQUIRE_ENV}: unknown framework(s) {unknown}; expected a comma list of "
+            f"{sorted(OPTIONAL)} or 'all'"
+        )
+    return names
+
+
+def installed_versions():
+    """Distribution versions, read without importing any framework."""
+    from importlib import metadata
+
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    out = {}
+    for name in ("numpy",) + OPTIONAL:
+        dists = FRAMEWORKS[name].dists
+        if name == "keras":  # TensorFlow under either distribution name, then Keras itself
+            tf_dist = next((d for d in dists[:2] if version(d)), None)
+            out[tf_dist or "tensorflow"] = version(tf_dist) if tf_dist else "not installed"
+            dists = dists[2:]
+        for dist in dists:
+            out[dist] = version(dist) or "not installed"
+    return out

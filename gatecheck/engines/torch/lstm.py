@@ -1,0 +1,208 @@
+"""PyTorch oracles.
+
+torch-layer  ``torch.nn.LSTM(batch_first=True)``: the fused whole-sequence kernel.
+torch-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keeps its
+             gradient (``retain_grad``), which is the total delta dL/dh_t, dL/dc_t
+             (the cell computes h_t from the c_t it returns, so dL/dc_t includes the
+             path through h_t).
+
+Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``gatecheck.engines.keras.layout``).
+"""
+
+import contextlib
+
+from gatecheck.engines.keras import layout
+from gatecheck.engines import structured
+from gatecheck.engines.torch import proj as torch_proj
+from gatecheck.engines.frameworks import import_torch
+from gatecheck.engines.base import Oracle
+
+
+
+def load(module, inputs, suffix, remap=layout.to_torch):
+    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map).
+    A module built with ``bias=False`` has no bias, and the remap of inputs without biases
+    gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
+    torch = import_torch()
+    weights = remap(inputs)
+    has_bias = getattr(module, "bias_ih" + suffix, None) is not None
+    if has_bias != ("bias_ih" in weights):
+        raise RuntimeError(f"torch module bias={has_bias}, but the remapped weights "
+                           f"{'have' if 'bias_ih' in weights else 'lack'} a bias")
+    with torch.no_grad():
+        for name, value in weights.items():
+            getattr(module, name + suffix).copy_(torch.from_numpy(value))
+
+
+def param_grads(module, suffix, back=layout.grads_from_torch):
+    """The module's parameter gradients in the canonical layout (a module built with
+    ``bias=False`` has no bias parameters: none is read)."""
+    return back(
+        {
+            name: getattr(module, name + suffix).grad.numpy()
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # weight_hr: proj_size only
+            if getattr(module, name + suffix, None) is not None
+        }
+    )
+
+
+def bias(options):
+    """The torch ``bias`` argument of a case's options (gatecheck.model.options)."""
+    return "nobias" not in options
+
+
+def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
+    """Tensors of the inputs; x and the initial states require gradients."""
+    return {
+        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x",) + states)
+        for k in ("x",) + states + upstream
+    }
+
+
+def run_layer(inputs, options=()):
+    """``torch.nn.LSTM`` over the sequence; under the projection option with ``proj_size=P`` (h0's
+    width; c0's is H) and the projection's remaps (``gatecheck.engines.torch.proj``)."""
+    torch = import_torch()
+    D, H, P = inputs["x"].shape[2], inputs["c0"].shape[1], inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    projected = "proj" in options
+    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=bias(options),
+                         **({"proj_size": P} if projected else {}))
+    load(lstm, inputs, "_l0", torch_proj.to_torch if projected else layout.to_torch)
+    t = leaves(torch, inputs)
+    with torch_proj.quiet() if projected else contextlib.nullcontext():
+        seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
+    loss = (t["gh"] * seq).sum() + (t["gc"] * c_n[0]).sum()
+    loss.backward()
+    out = dict(
+        h=seq.detach().numpy(),
+        cT=c_n[0].detach().numpy(),
+        dx=t["x"].grad.numpy(),
+        dh0=t["h0"].grad.numpy(),
+        dc0=t["c0"].grad.numpy(),
+    )
+    out.update(param_grads(lstm, "_l0", torch_proj.grads_from_torch if projected else layout.grads_from_torch))
+    return out
+
+
+def run_cell(inputs, options=()):
+    torch = import_torch()
+    _, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    cell = torch.nn.LSTMCell(D, H, dtype=dtype, bias=bias(options))
+    load(cell, inputs, "")
+    t = leaves(torch, inputs)
+    hs, cs = _unroll(cell, t, T)
+    loss = (t["gh"] * torch.stack(hs, 1)).sum() + (t["gc"] * cs[-1]).sum()
+    loss.backward()
+    return _cell_outputs(torch, cell, t, hs, cs)
+
+
+def _unroll(cell, t, T):
+    """Every step's h_t and c_t, each keeping its gradient (the total delta)."""
+    h, c = t["h0"], t["c0"]
+    hs, cs = [], []
+    for step in range(T):
+        h, c = cell(t["x"][:, step], (h, c))
+        h.retain_grad()
+        c.retain_grad()
+        hs.append(h)
+        cs.append(c)
+    return hs, cs
+
+
+def _cell_outputs(torch, cell, t, hs, cs):
+    out = dict(
+        h=torch.stack(hs, 1).detach().numpy(),
+        c=torch.stack(cs, 1).detach().numpy(),
+        dh=torch.stack([v.grad for v in hs], 1).numpy(),
+        dc=torch.stack([v.grad for v in cs], 1).numpy(),
+        dx=t["x"].grad.numpy(),
+        dh0=t["h0"].grad.numpy(),
+        dc0=t["c0"].grad.numpy(),
+    )
+    out.update(param_grads(cell, ""))
+    return out
+
+
+_PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
+
+# The LSTM's structure (bidirectional, two layers: gatecheck.engines.structured); c_n is its second state.
+# Under proj: nn.LSTM(H, proj_size=P) with H c0's width and P h0's, weight_hr_l{k}[_reverse] of every layer
+# and direction through the projection's remaps (looked up when called), and dWr of each.
+_PLAIN = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")}, observes=("cT", "dh0", "dc0") + _PARAMS,
+                          torch_module="LSTM", torch_load=load, torch_grads=param_grads)
+MODEL = _PLAIN._replace(own={"proj": _PLAIN._replace(
+    observes=_PLAIN.observes + ("dWr",), width="c0", torch_args=lambda inputs: {"proj_size": inputs["h0"].shape[1]},
+    torch_load=lambda module, inputs, suffix: load(module, inputs, suffix, torch_proj.to_torch),
+    torch_grads=lambda module, suffix: param_grads(module, suffix, torch_proj.grads_from_torch),
+    torch_context=torch_proj.quiet)})
+STRUCTURES = frozenset({"bi", "L2", "len"})
+
+TORCH_LAYER = Oracle(
+    name="torch-layer",
+    family="lstm",
+    framework="torch",
+    description="torch.nn.LSTM whole sequence (batch_first)",
+    observes=("h", "cT", "dx", "dh0", "dc0") + _PARAMS + ("dWr",),
+    cannot_observe={
+        "c": "only c_n (C_T) is returned; c_t for t < T stays inside the fused kernel",
+        "dh": "dL/dh_t includes paths inside the fused kernel; only the upstream part is an input",
+        "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
+    },
+    runner=structured.torch_runner(MODEL, run_layer),
+    options=frozenset({"nobias", "proj"}) | STRUCTURES,
+    observes_structured=lambda options: structured.observed(MODEL, options, merged_apart=True),
+)
+
+TORCH_CELL = Oracle(
+    name="torch-cell",
+    family="lstm",
+    framework="torch",
+    description="torch.nn.LSTMCell unrolled with retain_grad on every h_t, c_t",
+    observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _PARAMS,
+    runner=run_cell,
+    options=frozenset({"nobias"}),
+)
+
+
+# --- the softmax / cross-entropy head (gatecheck/reference/head.py) ---------------------------
+
+
+def run_cell_head(inputs):
+    torch = import_torch()
+    _, T, D = inputs["x"].shape
+    H, K = inputs["h0"].shape[1], inputs["V"].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    cell = torch.nn.LSTMCell(D, H, dtype=dtype)
+    load(cell, inputs, "")
+    dense = torch.nn.Linear(H, K, dtype=dtype)
+    with torch.no_grad():
+        dense.weight.copy_(torch.from_numpy(inputs["V"].T.copy()))
+        dense.bias.copy_(torch.from_numpy(inputs["cb"]))
+    t = {k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x", "h0", "c0")) for k in ("x", "h0", "c0", "y")}
+    hs, cs = _unroll(cell, t, T)
+    log_p = torch.log_softmax(dense(torch.stack(hs, 1)), dim=-1)
+    loss = -(t["y"] * log_p).sum()
+    loss.backward()
+    out = _cell_outputs(torch, cell, t, hs, cs)
+    out.update(
+        p=log_p.exp().detach().numpy(),
+        dV=dense.weight.grad.numpy().T.copy(),
+        dcb=dense.bias.grad.numpy(),
+        loss=loss.detach().numpy(),
+    )
+    return out
+
+
+TORCH_CELL_HEAD = Oracle(
+    name="torch-cell-head",
+    family="lstm-head",
+    framework="torch",
+    description="torch.nn.LSTMCell + nn.Linear + log_softmax cross-entropy per step, retain_grad on h_t, c_t",
+    observes=("h", "c", "p", "dh", "dc", "dx", "dh0", "dc0", "dV", "dcb") + _PARAMS,
+    runner=run_cell_head,
+)
+
+ORACLES = (TORCH_CELL, TORCH_LAYER, TORCH_CELL_HEAD)

@@ -1,0 +1,331 @@
+"""The LSTM families: ``lstm`` (the canonical LSTM, h_t = o_t * tanh(c_t)) and
+``lstm-identity`` (no output tanh, h_t = o_t * c_t: the node-style model).
+Everything the engine needs to know of them is here."""
+
+import functools
+
+import numpy as np
+
+from gatecheck.core.cases import case_rng, scales, structural_ci
+from gatecheck.families.lstm import diagnosis as lstm_diagnosis, mutants as lstm_mutants, proj as lstm_proj
+from gatecheck.core.family import Family, Quantity, Variant, quantity_table
+from gatecheck.model.options import STRUCTURAL, STRUCTURAL_NIGHTLY, STRUCTURAL_NOBIAS, blocks
+from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.reference import lstm
+
+REGIMES = {
+    "std": "random weights, inputs and upstream gradients; h0, c0 and gc non-zero",
+    "zero": "as std, but h0 = c0 = 0 and gc = 0",
+    "longmem": "forget-gate bias raised by +3 to +6: forget gates near 1 (long memory)",
+    "sat": "weights x4 and inputs x3: most gates saturated",
+}
+
+
+def make_inputs(case):
+    """Float64 canonical inputs for a case, before rounding to the case's dtype. Weights and
+    inputs are random in every regime, so the four gates differ."""
+    if case.regime not in REGIMES:
+        raise ValueError(f"regime: expected one of {sorted(REGIMES)}, got {case.regime!r}")
+    rng = case_rng(case)
+    B, T, D, H = case.B, case.T, case.D, case.H
+    w_scale, x_scale = scales(case.regime)
+    inputs = dict(
+        x=x_scale * rng.standard_normal((B, T, D)),
+        h0=0.5 * rng.standard_normal((B, H)),
+        c0=0.5 * rng.standard_normal((B, H)),
+        W=w_scale * rng.standard_normal((4, D, H)) / np.sqrt(D),
+        U=w_scale * rng.standard_normal((4, H, H)) / np.sqrt(H),
+        b=0.5 * rng.standard_normal((4, H)),
+        gh=rng.standard_normal((B, T, H)),
+        gc=rng.standard_normal((B, H)),
+    )
+    if case.regime == "zero":
+        for k in ("h0", "c0", "gc"):
+            inputs[k] = np.zeros_like(inputs[k])
+    if case.regime == "longmem":
+        inputs["b"][1] += rng.uniform(3.0, 6.0, size=H)
+    return inputs
+
+
+def shapes(inputs):
+    B, T, D = inputs["x"].shape
+    H = inputs["h0"].shape[1]
+    bth = (B, T, H)
+    return dict(h=bth, c=bth, dh=bth, dc=bth, dW=(4, D, H), dU=(4, H, H), db=(4, H),
+                dx=(B, T, D), dh0=(B, H), dc0=(B, H))
+
+
+QUANTITIES = quantity_table(
+    Quantity("c", 0, "time", ("b", "t", "j"), "c", meaning="cell state c_t"),
+    Quantity("h", 0, "time", ("b", "t", "j"), "h", meaning="hidden state h_t"),
+    Quantity("cT", 0, "", ("b", "j"), "c", last_step=True, meaning="final cell state C_T"),
+    Quantity("dh", 1, "time", ("b", "t", "j"), "dh", meaning="total dL/dh_t"),
+    Quantity("dc", 1, "time", ("b", "t", "j"), "dc", meaning="total dL/dc_t"),
+    Quantity("dx", 1, "time", ("b", "t", "d"), "dx", meaning="dL/dx_t"),
+    Quantity("dh0", 1, "", ("b", "j"), "dh0", meaning="dL/dh0"),
+    Quantity("dc0", 1, "", ("b", "j"), "dc0", meaning="dL/dc0"),
+    Quantity("dW", 2, "gate", ("gate", "d", "j"), "dW", meaning="input kernel gradient"),
+    Quantity("dU", 2, "gate", ("gate", "k", "j"), "dU", meaning="recurrent kernel gradient"),
+    Quantity("db", 2, "gate", ("gate", "j"), "db", meaning="bias gradient"),
+    Quantity("db_ih", 2, "gate", ("gate", "j"), "db", meaning="torch bias_ih gradient"),
+    Quantity("db_hh", 2, "gate", ("gate", "j"), "db", meaning="torch bias_hh gradient"),
+)
+
+# (B, T, D, H): B=1, T=1, D=1, H=1, D != H, B >= 3 and T >= 64 all appear.
+CI_SHAPES = [
+    (1, 1, 1, 1),
+    (1, 1, 3, 2),
+    (1, 5, 1, 4),
+    (2, 3, 4, 1),
+    (3, 7, 4, 5),
+    (4, 6, 5, 3),
+    (2, 12, 3, 3),
+    (5, 4, 2, 6),
+    (3, 64, 4, 5),
+    (2, 80, 3, 4),
+]
+# Nightly adds small shapes, run over many seeds (a case costs milliseconds), and larger
+# ones over fewer: wide layers, D = H (where swapped input and recurrent kernels have the
+# same shape), and T up to 1,000. The keras-cell oracle traces one graph per shape and
+# dtype (see gatecheck.core.cases.cost), so long sequences are few.
+NIGHTLY_SMALL = [
+    (1, 2, 2, 1),
+    (2, 2, 1, 3),
+    (1, 9, 5, 5),
+    (3, 3, 7, 2),
+    (6, 10, 2, 9),
+    (2, 16, 6, 6),
+    (4, 24, 8, 3),
+    (1, 33, 3, 7),
+]
+NIGHTLY_LARGE = [
+    (8, 20, 6, 7),
+    (16, 50, 10, 12),
+    (32, 16, 24, 32),
+    (8, 40, 16, 64),
+    (4, 128, 5, 8),
+    (3, 256, 4, 6),
+    (2, 500, 3, 5),
+    (2, 1000, 3, 4),
+]
+
+
+def ci_regimes(shape):
+    """The CI grid's special regimes: each on a few shapes, so that every regime meets
+    T = 1, a T >= 64 and D != H without multiplying the grid."""
+    B, T, D, H = shape
+    regimes = []
+    if T in (1, 7, 80) or B == 1 and T == 5:
+        regimes.append("zero")
+    if T >= 7:
+        regimes.append("longmem")
+    if T in (3, 6, 12, 64):
+        regimes.append("sat")
+    return regimes
+
+
+def every_regime(shape):
+    return [r for r in REGIMES if r != "std"]
+
+
+def no_bias_regimes(shape):
+    """The special regimes that mean something without a bias (longmem moves the forget bias)."""
+    return ["zero", "sat"]
+
+
+# No-bias cases (gatecheck.model.options): one (D, H) pair already in the ci grid, so each Keras
+# oracle traces one more graph per dtype (Keras builds another model for use_bias=False).
+NOBIAS_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+                 options=("nobias",))
+NOBIAS_NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)], seeds=range(3),
+                      special_seeds=range(1), regimes=no_bias_regimes, options=("nobias",))
+
+# Reverse-direction cases on the no-bias cases' shapes (ci: one (D, H), one more Keras trace per oracle and
+# dtype; nightly: the no-bias nightly shapes, every regime). T >= 2 everywhere (at T = 1 reverse is forward).
+REV_CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 5, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "sat")],
+              options=("rev",))
+REV_NIGHTLY = dict(NOBIAS_NIGHTLY, regimes=every_regime, options=("rev",))
+
+# Bidirectional and stacked layers (gatecheck.model.options, STRUCTURAL_*): ci on the no-bias cases' (D, H), one
+# more Keras trace per set and dtype (the probed cells: one point, each set in one dtype, cases.structural_ci);
+# nightly on the no-bias nightly shapes (with no bias: its regimes).
+STRUCTURE_CI = structural_ci([((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")], STRUCTURAL)
+STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL + STRUCTURAL_NIGHTLY)
+                     + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
+
+PROFILES = {
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI,
+           lstm_proj.CI, *STRUCTURE_CI, *lstm_proj.STRUCTURE_CI],
+    "nightly": [
+        dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
+        dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
+        NOBIAS_NIGHTLY,
+        REV_NIGHTLY,
+        lstm_proj.NIGHTLY,
+        *STRUCTURE_NIGHTLY,
+        *lstm_proj.STRUCTURE_NIGHTLY,
+    ],
+}
+
+CONTRACT = """\
+run(x, h0, c0, W, U, b, gh, gc) -> mapping with
+  "h", "c", "dh", "dc" (B,T,H)   states after every step; total dL/dh_t, dL/dc_t
+  "dW" (4,D,H), "dU" (4,H,H), "db" (4,H), "dx" (B,T,D), "dh0", "dc0" (B,H)
+x (B,T,D), h0, c0 (B,H), W (4,D,H), U (4,H,H), b (4,H), gh (B,T,H), gc (B,H); gates i,f,g,o
+z_t[k] = x_t W[k] + h_{t-1} U[k] + b[k]; i,f,o = sigmoid, g = tanh
+c_t = f*c_{t-1} + i*g;  h_t = o*%s;  L = sum(gh*h) + sum(gc*c_T)"""
+
+
+def _moved(inputs, t, which, offset, output):
+    """(the forward pass up to step t, h_t, c_t) with h_t or c_t moved by ``offset`` (moving c_t
+    moves h_t = o_t * tanh(c_t) too)."""
+    x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
+    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
+    h_t, c_t = head["h"][:, t], head["c"][:, t]
+    if which == "h":
+        h_t = h_t + offset
+    else:
+        c_t = c_t + offset
+        h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+    return head, h_t, c_t
+
+
+def fd_hooks(output):
+    """(loss, state loss) of the LSTM with this output activation, for finite differences."""
+    def loss(inputs):
+        fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")), output)
+        return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
+
+    def state_loss(inputs, t, which, offset):
+        """The loss with h_t or c_t moved by ``offset``; moving c_t also moves
+        h_t = o_t * tanh(c_t), so its derivative is the contract's total dL/dc_t."""
+        x, W, U, b, gh, gc = (inputs[k] for k in ("x", "W", "U", "b", "gh", "gc"))
+        head, h_t, c_t = _moved(inputs, t, which, offset, output)
+        total = np.sum(gh[:, :t] * head["h"][:, :t]) + np.sum(gh[:, t] * h_t)
+        if t == x.shape[1] - 1:
+            return total + np.sum(gc * c_t)
+        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b, output)
+        return total + lstm.loss(tail["h"], tail["c"][:, -1], gh[:, t + 1 :], gc)
+
+    return loss, state_loss
+
+
+def fd_output_of(output):
+    """The LSTM's output sequence h (B, T, H), with h_t or c_t moved by ``offset`` at step t
+    when ``moved`` = (t, which, offset) and the sequence run on from there (moving c_t moves
+    h_t = o_t * tanh(c_t) too): the finite-difference hook of layers built from the model."""
+    def fd_output(inputs, moved=None):
+        x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
+        if moved is None:
+            return lstm.forward(x, h0, c0, W, U, b, output)["h"]
+        t = moved[0]
+        head, h_t, c_t = _moved(inputs, *moved, output)
+        parts = [head["h"][:, :t], h_t[:, None]]
+        if t < x.shape[1] - 1:
+            parts.append(lstm.forward(x[:, t + 1:], h_t, c_t, W, U, b, output)["h"])
+        return np.concatenate(parts, axis=1)
+
+    return fd_output
+
+
+# Finite-difference cases: B=1, T=1, D != H, H=1 and every regime.
+FD_POINTS = [((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
+             ((2, 6, 3, 3), 4, "zero"), ((2, 8, 3, 2), 5, "longmem"), ((2, 4, 3, 3), 6, "sat")]
+
+
+def _bind(output):
+    """A mutated module's run as this family's candidate: the canonical LSTM takes run as it
+    is (a mutant may change its default), the identity model passes output="identity"."""
+    def bind(module):
+        return module.run if output == "tanh" else functools.partial(module.run, output=output)
+    return bind
+
+
+# The no-bias option's mutants: edits of reference.lstm.run_nobias.
+_NOBIAS_CALL = "out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps)"
+NOBIAS_MUTANTS = (
+    Mutant("nobias-forget-bias-one", "the forget gate's bias is 1 and added although the model has no bias",
+           "the bias is created and initialised anyway, the way Keras' unit_forget_bias does (1 on f), "
+           "and the step still adds it",
+           old=_NOBIAS_CALL,
+           new=_NOBIAS_CALL.replace("**no_bias(W)", "b=np.outer([0.0, 1.0, 0.0, 0.0], np.ones(W.shape[2])).astype(W.dtype)"),
+           first="c t=0"),
+    Mutant("nobias-db-returned", "a bias gradient db is still returned under no bias",
+           "the backward pass is the biased model's, and its db goes out with the rest",
+           old='    del out["db"]\n', new="", first="contract"),
+)
+
+
+def _nobias(output):
+    return Variant(
+        run=lstm.run_nobias if output == "tanh" else functools.partial(lstm.run_nobias, output=output),
+        drops=("b",), drops_keys=("db",), fill=lambda inputs: lstm.no_bias(inputs["W"]),
+        mutants=NOBIAS_MUTANTS,
+        mutant_bind=(lambda module: module.run_nobias) if output == "tanh"
+        else (lambda module: functools.partial(module.run_nobias, output=output)),
+    )
+
+
+def _rev(output):
+    return Variant(
+        run=lstm.run_rev if output == "tanh" else functools.partial(lstm.run_rev, output=output),
+        flips=("x", "gh"), keywords={"reverse": True},
+        mutants=reverse_mutants("out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps)",
+                                states=("h", "c"), first="c"),
+        mutant_bind=(lambda module: module.run_rev) if output == "tanh"
+        else (lambda module: functools.partial(module.run_rev, output=output)),
+    )
+
+
+def _common(output):
+    return dict(
+        options={"nobias": _nobias(output), "rev": _rev(output),
+                 "proj": lstm_proj.variant(output, make_inputs, QUANTITIES)},
+        inputs=("x", "h0", "c0", "W", "U", "b", "gh", "gc"),
+        contract=lstm.CONTRACT_KEYS,
+        shapes=shapes,
+        quantities=QUANTITIES,
+        regimes=REGIMES,
+        make_inputs=make_inputs,
+        profiles=PROFILES,
+        gates=lstm.GATES,
+        gated=("W", "U", "b"),
+        swappable=("W", "U"),
+        forward=("c", "h"),
+        mutant_source=lstm,
+        mutant_bind=_bind(output),
+        isolating=lstm_diagnosis.isolating,
+        step_parts=lstm_diagnosis.step_parts,
+        fd_loss=fd_hooks(output)[0],
+        fd_state_loss=fd_hooks(output)[1],
+        output="h",
+        fd_output=fd_output_of(output),
+        states=("h", "c"),
+        final_upstreams=("gc",),
+        fd_points=FD_POINTS,
+    )
+
+
+LSTM = Family(
+    name="lstm",
+    description="the LSTM of Keras and PyTorch: gates i,f,g,o, h_t = o_t * tanh(c_t)",
+    run=lstm.run,
+    contract_doc=CONTRACT % "tanh(c_t)",
+    mutants=tuple(lstm_mutants.MUTANTS),
+    hypotheses=lstm_diagnosis.HYPOTHESES,
+    examples={"examples.assignment:run": 0, "examples.course:run": 0, "examples.node:run": 1},
+    **_common("tanh"),
+)
+
+LSTM_IDENTITY = Family(
+    name="lstm-identity",
+    description="the LSTM without the output tanh, h_t = o_t * c_t (as some hand-written LSTMs are); "
+                "no framework offers it: checked against the reference, proven by finite differences",
+    run=functools.partial(lstm.run, output="identity"),
+    contract_doc=CONTRACT % "c_t   (no output tanh)",
+    # Two LSTM mutants change only the output tanh, which this model does not have.
+    mutants=tuple(m for m in lstm_mutants.MUTANTS if m.name not in ("no-output-tanh", "output-tanh-derivative-wrong")),
+    hypotheses=lstm_diagnosis.HYPOTHESES_IDENTITY,
+    examples={"examples.node:run": 0, "examples.assignment:run": 1},
+    **_common("identity"),
+)

@@ -1,0 +1,57 @@
+"""One case of the battery: the candidate and an oracle on the same inputs, compared
+under the tolerance policy, with the family's reference providing scale and yardstick."""
+
+from gatecheck.core import candidate as cand
+from gatecheck.core.compare import compare, contract_value, undefined_entries
+from gatecheck.truth import deviations
+from gatecheck.truth.views import coordinates, family_of, reference_view, under, view
+
+
+def expected_of(case, oracle, family, view_=None):
+    """The oracle's quantities on a case (driven with the case's options)."""
+    v = view_ or view(case, family)
+    return oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, oracle.observing(under(case, family)))
+
+
+def run_case(case, oracle, candidate=None, candidate_name="reference"):
+    """Return the comparison ``Report`` of candidate (default: the family's reference) vs
+    ``oracle`` on ``case``. Raises ``CandidateError`` when the candidate breaks the contract."""
+    family = family_of(oracle)
+    v = view(case, family)
+    expected = expected_of(case, oracle, family, v)
+    return judge(case, oracle, v, expected, candidate or under(case, family).run, candidate_name, family)
+
+
+def explained(case, oracle, deviation):
+    """The oracle on the case's own inputs compared with the reference on the inputs of the deviation's
+    model (``Deviation.explained_by``: what the engine computes instead), the truth computed there in
+    float64 as for any case. It matches when the entry explains the whole difference; a wrong remap
+    of the oracle fails it."""
+    family = family_of(oracle)
+    record = under(case, family)
+    inputs64, yard = coordinates(record, case.B, case.T, case.D, case.H, case.seed, case.regime)
+    modelled = deviation.explained_by({k: a.copy() for k, a in inputs64.items()})
+    return judge(case, oracle, reference_view(modelled, case.np_dtype.name, record, yard),
+                 expected_of(case, oracle, family), record.run, "reference", family)
+
+
+def judge(case, oracle, view_, expected, candidate, candidate_name, family):
+    """The candidate on a case's inputs, compared with the oracle's output ``expected``;
+    ``view_`` is the case's (inputs, truth, yardstick). Raises ``CandidateError``."""
+    family = under(case, family)
+    inputs, truth, yard = view_
+    quantities, _ = cand.coverage(oracle.observing(family), candidate, family)
+    result = cand.call(candidate, inputs, family, candidate_name)
+    actual = {q: contract_value(result, q, family.quantities) for q in quantities}
+    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, family,
+                     actual_name=candidate_name, expected_name=oracle.name,
+                     undefined=undefined_entries(family, inputs, quantities))
+    report.warnings = list(result.warnings)
+    report.deviation = deviations.for_case(case)
+    return report
+
+
+def candidate_ok(report):
+    """A candidate's verdict on a case: the comparison matched, or it failed only on the quantities
+    of the oracle's known deviation (gatecheck.truth.deviations), which that oracle does not judge."""
+    return report.ok or (report.deviation is not None and deviations.outcome(report, report.deviation) != "beyond")

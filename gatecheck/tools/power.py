@@ -1,0 +1,110 @@
+"""How much the battery sees, and that it sees nothing where nothing is wrong.
+
+sensitivity  for each dtype, the smallest relative perturbation of one weight block, bias
+             or initial state (the candidate is the reference with that block scaled by
+             1 + r) that the battery detects, found by bisection on log10 r
+specificity  the correct reference over many seeds (each seed a shape of the ci grid and an
+             input regime in turn), every oracle, both dtypes: no failure allowed; prints
+             the largest fraction of the allowance used (headroom = 1 / that)
+
+    python -m gatecheck sensitivity
+    python -m gatecheck specificity --seeds 1000
+"""
+
+import math
+import time
+
+import numpy as np
+
+from gatecheck.truth.views import family_of
+from gatecheck.run.battery import run_case
+from gatecheck.core.cases import Case, expand
+
+SENSITIVITY_CASES = [(3, 7, 4, 5, "std"), (3, 64, 4, 5, "std")]
+
+
+def targets(family):
+    """(input name, gate index or None): each gate's block of every gated input, then each
+    other input the contract differentiates (weights, initial states) whole, x aside."""
+    whole = [k for k in family.inputs if k not in family.gated and k != "x" and "d" + k in family.contract]
+    return [(name, k) for name in family.gated for k in range(len(family.gates))] + [(n, None) for n in whole]
+
+
+def scaled(family, name, k, rel):
+    """The family's reference with one block scaled by (1 + rel)."""
+    def run(**kw):
+        value = kw[name].copy()
+        if k is None:
+            value *= 1 + rel
+        else:
+            value[k] *= 1 + rel
+        return family.run(**dict(kw, **{name: value}))
+    return run
+
+
+def detected(name, k, rel, dtype, oracles):
+    for B, T, D, H, regime in SENSITIVITY_CASES:
+        for oracle in oracles:
+            if not oracle.offers((), dtype):  # it has no case in that dtype (gatecheck.core.cases.grid)
+                continue
+            case = Case(oracle.name, B, T, D, H, dtype, 0, regime)
+            if not run_case(case, oracle, scaled(family_of(oracle), name, k, rel), "perturbed").ok:
+                return True
+    return False
+
+
+def smallest_detected(name, k, dtype, oracles, lo=-15.0, hi=-1.0, steps=12):
+    """Bisection on log10(rel) between 10^lo (not detected) and 10^hi (detected)."""
+    if not detected(name, k, 10**hi, dtype, oracles):
+        return math.inf
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if detected(name, k, 10**mid, dtype, oracles):
+            hi = mid
+        else:
+            lo = mid
+    return 10**hi
+
+
+def sensitivity(oracles, family, out=print):
+    out(f"{'block':<10} {'f32':>10} {'f64':>10}   (smallest relative perturbation detected; cases "
+        f"{[c[:4] for c in SENSITIVITY_CASES]}, oracles {[o.name for o in oracles]})")
+    worst = {"f32": 0.0, "f64": 0.0}
+    for name, k in targets(family):
+        label = name if k is None else f"{name}[{family.gates[k]}]"
+        row = {}
+        for dtype in ("f32", "f64"):
+            row[dtype] = smallest_detected(name, k, dtype, oracles)
+            worst[dtype] = max(worst[dtype], row[dtype])
+        out(f"{label:<10} {row['f32']:>10.2g} {row['f64']:>10.2g}")
+    out(f"\nworst block: float32 {worst['f32']:.2g} (target <= 1e-4), float64 {worst['f64']:.2g} (target <= 1e-9)")
+    return 0 if worst["f32"] <= 1e-4 and worst["f64"] <= 1e-9 else 1
+
+
+def specificity(oracles, seeds, family, out=print):
+    regimes = list(family.regimes)
+    shapes = list(dict.fromkeys(shape for block in family.profiles["ci"] for shape, _, _ in expand(block)))
+    worst, failures, n = (0.0, ""), [], 0
+    t0 = time.perf_counter()
+    for seed in range(seeds):
+        shape = shapes[seed % len(shapes)]
+        regime = regimes[(seed // len(shapes)) % len(regimes)]
+        for oracle in oracles:
+            for dtype in ("f32", "f64"):
+                if not oracle.offers((), dtype):
+                    continue
+                case = Case(oracle.name, *shape, dtype, seed, regime)
+                report = run_case(case, oracle)
+                n += 1
+                if report.worst_ratio() > worst[0]:
+                    worst = (report.worst_ratio(), case.id)
+                if not report.ok:
+                    failures.append(report.message())
+        if (seed + 1) % 100 == 0:
+            print(f"# {seed + 1}/{seeds} seeds, {n} cases, {time.perf_counter() - t0:.0f}s", flush=True)
+    out(f"{n} cases ({seeds} seeds x oracles {[o.name for o in oracles]} x f32, f64): {len(failures)} failing")
+    out(f"largest fraction of the allowance used: {worst[0]:.3f} at {worst[1]} "
+        f"(headroom {1 / worst[0] if worst[0] else np.inf:.1f}x)")
+    for message in failures[:10]:
+        out("\n" + message)
+    return 0 if not failures else 1

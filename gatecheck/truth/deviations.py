@@ -1,0 +1,268 @@
+"""Known engine deviations, as data: where an engine computes other numbers than the reference
+for a reason of the engine's own (a bug, an undocumented difference), never a loosened tolerance.
+
+Each entry names the oracle, which of its cases (a predicate on the ``Case`` and the same in
+words), the quantities that differ, the distribution and the version range it was seen in, the
+cause and the upstream issue. What follows from an entry:
+
+- The battery on the reference (``tests/test_battery.py``) expects exactly those cases to fail,
+  on those quantities only, and reports them as expected failures with the cause and the issue.
+  A case that then matches fails ("did not reproduce": the engine was fixed, or the entry is too
+  wide: bound its version range), and a mismatch on any other quantity fails as usual.
+- A candidate is not judged on those quantities against that oracle (the oracle is wrong there;
+  the other oracles judge them): a candidate's case passes when it fails only there, and every
+  report says what was left out and why.
+- Where the entry gives its model (``explained_by``: the inputs on which the engine computes what
+  the reference does), the battery also compares the oracle with the reference on those inputs in
+  every case the entry covers: the deviation must explain the whole difference, and a wrong remap
+  of that oracle is still caught on those cases.
+- Outside its version range, or where its condition does not hold (``when``: the Keras backend,
+  say), an entry does not apply: the case must match.
+
+An engine that cannot run a case at all (an export that raises, a converter that refuses a
+layer) is not a deviation: its oracle declines that set of options with the reason
+(``Oracle.declines``).
+"""
+
+import functools
+from typing import Callable, NamedTuple, Optional
+
+from gatecheck.core.compare import compare, contract_value, undefined_entries
+from gatecheck.engines import ORACLES
+from gatecheck.engines.flax import oracles as flax_oracles
+from gatecheck.engines.frameworks import installed_versions, keras_backend
+from gatecheck.model.structures import draw_mask
+from gatecheck.truth.views import family_of, under, view
+
+
+class Deviation(NamedTuple):
+    oracle: str  # the oracle's registry name
+    applies: Callable  # (Case) -> bool: which of its cases
+    cases: str  # the same in words, for reports
+    quantities: tuple  # the quantities that differ; every other quantity must match
+    dist: str  # the distribution whose version bounds it (as in frameworks.installed_versions)
+    since: str  # first version seen with it ("0": every version before the one it was found in)
+    until: Optional[str]  # first version without it (None: not fixed in any version seen)
+    cause: str  # what the engine does differently, as found
+    upstream: str  # the upstream issue ("project#N"), or "none found" with what was searched
+    when: Optional[Callable] = None  # () -> bool: a condition on the process (None: always)
+    when_text: str = ""  # the condition in words
+    # (inputs) -> the inputs on which the engine computes what the reference computes: the entry's model
+    # of the deviation (nnx.GRUCell: bh[n] = 0). With it, the battery checks every case the entry covers
+    # there too (gatecheck.run.battery.explained), so a deviating oracle's cases still judge its remap.
+    explained_by: Optional[Callable] = None
+
+
+def _full_lengths(inputs):
+    """The inputs with every row valid at every step: what an engine that ignores the lengths runs."""
+    return dict(inputs, mask=inputs["mask"] * 0 + 1)
+
+
+def _ignores_sequence_lens(oracle, node_outputs):
+    """onnx.reference's LSTM, GRU and RNN take sequence_lens and never read it: under ``len`` a row
+    runs through its padding (its output there is not 0, its final states are the last step's, the
+    reverse direction starts at T-1), so every output of every layer and direction can differ."""
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs)
+    return Deviation(
+        oracle=oracle,
+        applies=lambda case: "len" in case.options and case.T > 1,
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T)",
+        quantities=names + ("y", "y_l1"),
+        explained_by=_full_lengths,
+        dist="onnx",
+        since="0",
+        until=None,
+        cause="onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the sequence_lens input "
+              "(onnx/reference/ops/op_lstm.py, op_gru.py, op_rnn.py: the argument is unused, '# noqa: ARG002'): "
+              "the padded steps are run like valid ones",
+        upstream="none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
+                 "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)",
+    )
+
+
+# --- Keras 3 on the JAX and PyTorch backends (KERAS_BACKEND: one per process) -------------------------------
+
+def _on_keras_backend(name):
+    """A process condition: the Keras oracles run on the ``name`` backend."""
+    def holds():
+        return keras_backend() == name
+
+    return holds
+
+
+def _h0_before_the_first_valid_step(case):
+    """A case whose output differs by the JAX loop's masked output: Keras masking that carries the output
+    (``mask``), an initial state that is not zero, and a row masked at t = 0."""
+    return "mask" in case.options and case.regime != "zero" and case.T > 1 and draw_mask(case, "any")[:, 0].min() == 0
+
+
+def _jax_masked_output_is_the_state(oracle):
+    return Deviation(
+        oracle=oracle,
+        applies=_h0_before_the_first_valid_step,
+        cases="every mask case (zero_output_for_mask=False) with a row masked at t = 0 and an initial state not zero "
+              "(in float32: these oracles decline float64 on JAX)",
+        quantities=("out", "dh0", "out_l1", "dh0_l1"),
+        dist="keras",
+        since="0",
+        until=None,
+        cause="the JAX backend's rnn() (keras/src/backend/jax/rnn.py) outputs at a masked step the previous state "
+              "states[0] ('Assume the first state is the previous output'), where TensorFlow's and PyTorch's output "
+              "the previous output, zeros before a row's first valid step: before its first valid step a row outputs "
+              "h0, not 0, and h0 takes those steps' upstream gradient (the top layer's output and dh0 differ)",
+        upstream="none found: searched keras-team/keras issues for the JAX loop's masked output (states[0]) and "
+                 "zero_output_for_mask; keras-team/keras#7185 is the Keras 2 convention it keeps ('when using masking, "
+                 "the first state should be the previous output')",
+        when=_on_keras_backend("jax"),
+        when_text="on KERAS_BACKEND=jax",
+    )
+
+
+_KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-layer", "keras-rnn-layer",
+                                                                    "keras-gru-layer", "keras-gru-layer-before"))
+
+# The cases (B, T, D, H, seed, regime, options) in float32 where a gate's sigmoid is tiny and multiplies what
+# is compared: ONNX Runtime's is accurate to about 2^-24 absolutely, not relatively. Its CPU LSTM kernel runs
+# ort-lstm's node, the node both PyTorch exporters emit (torch-onnx-lstm, torch-dynamo-lstm) and the one tf2onnx
+# makes of Keras' LSTM (keras-onnx-lstm).
+_TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
+
+@functools.lru_cache(maxsize=None)
+def _missing_hidden_bias_shows(case):
+    """Whether nnx.GRUCell's missing b_hn (google/flax#5594) shows on a case of flax-gru: the reference
+    with bh[n] = 0 (the cell's model: tests/test_jax.py) judged against the reference as the battery
+    judges the cell. Where r_t stays near 0 or z_t near 1 (saturated gates, one unit) bh[n] may move
+    nothing beyond the allowance, and the case matches."""
+    oracle = ORACLES["flax-gru"]
+    family = family_of(oracle)
+    record = under(case, family)
+    inputs, truth, yard = view(case, family)
+    quantities = oracle.observing(record)
+    zeroed = flax_oracles.without_hidden_n_bias(inputs)
+    actual, expected = ({q: contract_value(record.run(**x), q, record.quantities) for q in quantities}
+                        for x in ({k: v.copy() for k, v in inputs.items()}, zeroed))
+    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
+                     undefined=undefined_entries(record, inputs, quantities))
+    return not report.ok
+
+
+def _tiny_gate(oracle):
+    """The deviation of the CPU LSTM kernel's sigmoid (_TINY_GATE) for one oracle running that kernel."""
+    return Deviation(
+        oracle=oracle,
+        applies=lambda case: case.dtype == "f32" and (case.B, case.T, case.D, case.H, case.seed, case.regime,
+                                                      case.options) in _TINY_GATE,
+        cases="three nightly sat cases of one row and one unit (B1-T1-D1-H1 seeds 2 and 4, B1-T2-D2-H1 seed 2), "
+              "float32, where an output or input gate's pre-activation is below -10 (its sigmoid below 5e-5)",
+        quantities=("h", "cT"),
+        dist="onnxruntime",
+        since="0",
+        until=None,
+        cause="the CPU LSTM computes sigmoid with MLAS' logistic, 0.5 plus a rational approximation: its error is "
+              "about 2^-24 absolute (sigmoid(-15.47) = 2.086e-7 for 1.917e-7, 9 % off; onnxruntime's Sigmoid node "
+              "gives the same), so h = o * tanh(c) with o that small, or c fed by an input gate that small, is "
+              "off by far more than float32 rounding of the model (the reference's float32 sigmoid is accurate "
+              "relatively); a single-unit slice has no larger entry to set its allowance",
+        upstream="microsoft/onnxruntime#22557 (sigmoid(-18) = -5.96e-8: the same absolute-error logistic), "
+                 "microsoft/onnxruntime#26281 (the logistic losing precision on large negative inputs)",
+    )
+
+
+DEVIATIONS = (
+    _tiny_gate("ort-lstm"),
+    _tiny_gate("torch-onnx-lstm"),
+    _tiny_gate("torch-dynamo-lstm"),
+    _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
+    _ignores_sequence_lens("onnx-reference-lstm", ("out", "hT", "cT")),
+    _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
+    _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),
+    _ignores_sequence_lens("onnx-reference-gru-before", ("out", "hT")),
+    Deviation(
+        oracle="flax-gru", applies=_missing_hidden_bias_shows,
+        cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "
+              "saturated gates can hide it: gatecheck.truth.deviations._missing_hidden_bias_shows)",
+        quantities=("h", "dh", "dx", "dh0", "dW", "dU", "dbx"), dist="flax", since="0.10.0", until=None,
+        explained_by=flax_oracles.without_hidden_n_bias,
+        cause="nnx.GRUCell has no hidden-side bias b_hn: its dense_h is built with use_bias=False and __call__ "
+              "computes n = tanh(W_in x + b_in + r * (W_hn h)), while its docstring, flax.linen.GRUCell, PyTorch and "
+              "the reference add b_hn inside r_t; the canonical bh[n] has no parameter to go to, so n_t and "
+              "everything after it differ (every quantity matches with bh[n] = 0, checked on each such case); as in every "
+              "release since the cell first shipped (flax 0.10.0)",
+        upstream="google/flax#5594 (fix proposed in google/flax#5595)"),
+) + _KERAS_BACKENDS
+
+
+def _version(text):
+    parts = []
+    for piece in str(text).split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def in_range(deviation, version):
+    """Whether an installed version (a string; None or "not installed": no) is in the entry's range."""
+    if version in (None, "not installed"):
+        return False
+    v = _version(version)
+    return _version(deviation.since) <= v and (deviation.until is None or v < _version(deviation.until))
+
+
+def check_table(table=None):
+    """Every entry well formed and its oracle registered; raises ValueError naming the entry."""
+    for n, d in enumerate(DEVIATIONS if table is None else table):
+        where = f"deviation #{n + 1} ({d.oracle}, {d.upstream})"
+        if d.oracle not in ORACLES:
+            raise ValueError(f"{where}: oracle {d.oracle!r} is not registered")
+        if not d.quantities or not all(isinstance(q, str) and q for q in d.quantities):
+            raise ValueError(f"{where}: quantities: expected a non-empty tuple of quantity names, got {d.quantities!r}")
+        for text, what in ((d.cause, "cause"), (d.upstream, "upstream"), (d.cases, "cases"), (d.since, "since")):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"{where}: {what}: expected a sentence, got {text!r}")
+        if d.explained_by is not None and not callable(d.explained_by):
+            raise ValueError(f"{where}: explained_by: expected a function of the inputs, got {d.explained_by!r}")
+        if d.when is not None and not d.when_text:
+            raise ValueError(f"{where}: a condition (when) needs its words (when_text)")
+
+
+def for_case(case, versions=None, table=None):
+    """The entry that applies to a case under the installed versions (``versions``: the
+    mapping of ``frameworks.installed_versions``), or None. Two entries for one case are an
+    error in the table."""
+    table = DEVIATIONS if table is None else table
+    candidates = [d for d in table if d.oracle == case.oracle and d.applies(case)]
+    if not candidates:
+        return None
+    if versions is None:
+        versions = installed_versions()
+    found = [d for d in candidates if in_range(d, versions.get(d.dist)) and (d.when is None or d.when())]
+    if len(found) > 1:
+        raise ValueError(f"{case.id}: {len(found)} deviations apply ({[d.upstream for d in found]}); expected one")
+    return found[0] if found else None
+
+
+def describe(deviation):
+    """One line: the oracle, the quantities, the cause, the versions and the issue."""
+    until = f"before {deviation.dist} {deviation.until}" if deviation.until else "not fixed yet"
+    cond = f"; {deviation.when_text}" if deviation.when_text else ""
+    return (f"known deviation of {deviation.oracle} on {', '.join(deviation.quantities)} ({deviation.cases}; "
+            f"{deviation.dist} {deviation.since} and later, {until}{cond}): {deviation.cause} [{deviation.upstream}]")
+
+
+def judged(report):
+    """The slice results a candidate is judged on: all, but those of the quantities of the oracle's
+    known deviation on the case (``report.deviation``)."""
+    left_out = set(report.deviation.quantities) if report.deviation else set()
+    return [r for r in report.results if r.quantity not in left_out]
+
+
+def outcome(report, deviation):
+    """How a comparison with a deviating oracle came out: "as recorded" (it failed on the
+    entry's quantities only), "not reproduced" (it matched) or "beyond" (it failed elsewhere,
+    or a quantity's shape or dtype was wrong)."""
+    if report.problems:
+        return "beyond"
+    failed = {r.quantity for r in report.failures}
+    if not failed:
+        return "not reproduced"
+    return "as recorded" if failed <= set(deviation.quantities) else "beyond"
