@@ -80,13 +80,13 @@ def reference_vs_torch(repeat):
 
 def torch_fwd_bwd(torch, inputs):
     """torch.nn.LSTM's forward and backward alone: module, weights and leaves made once."""
-    from gatecheck.engines.keras import layout
+    from gatecheck.engines.torch import layout as torch_layout
 
     B, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
     lstm_mod = torch.nn.LSTM(D, H, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
-        for name, value in layout.to_torch(inputs).items():
+        for name, value in torch_layout.to_torch(inputs).items():
             getattr(lstm_mod, name + "_l0").copy_(torch.from_numpy(value))
     x, h0, c0 = (torch.from_numpy(inputs[k]).requires_grad_() for k in ("x", "h0", "c0"))
     gh, gc = torch.from_numpy(inputs["gh"]), torch.from_numpy(inputs["gc"])

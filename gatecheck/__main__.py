@@ -1,6 +1,8 @@
 """python -m gatecheck: the command line (gatecheck.frontends.cli)."""
 
-from gatecheck.frontends.cli import main
+import sys
+
+from gatecheck.frontends.cli import entry
 
 if __name__ == "__main__":
-    main()
+    sys.exit(entry())

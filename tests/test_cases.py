@@ -141,7 +141,19 @@ def test_every_family_has_a_grid_per_profile_and_oracles(family):
 # --- one registry of oracles and one of families ----------------------------------------
 
 
-def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
+@pytest.fixture
+def scratch_registry():
+    """The oracle registry, restored after the test to what it held (the modules that imported it keep the
+    same dict, so a test registers into it rather than replacing it)."""
+    from gatecheck import engines
+
+    saved = dict(engines.ORACLES)
+    yield engines.ORACLES
+    engines.ORACLES.clear()
+    engines.ORACLES.update(saved)
+
+
+def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(scratch_registry):
     """Registering an oracle is all it takes: the grid, the cost model and the CLI choices
     derive from the registry."""
     from gatecheck import engines as oracles
@@ -149,7 +161,6 @@ def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
     from gatecheck.run.grid import cost
     from gatecheck.engines.base import Oracle
 
-    monkeypatch.setattr(oracles, "ORACLES", dict(oracles.ORACLES))
     stub = Oracle("stub-engine", "rnn", "numpy", "a stub engine", ("h",), runner=lambda inputs: {"h": None},
                   trace_ms=70)
     oracles.register(stub)
@@ -167,7 +178,7 @@ def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(monkeypatch):
         oracles.register(stub)
 
 
-def test_a_stub_family_enters_the_grid_through_one_registry_entry(monkeypatch):
+def test_a_stub_family_enters_the_grid_through_one_registry_entry(monkeypatch, scratch_registry):
     """A family is a record and one registry entry: the grid, the battery and the check
     command take it as they take the LSTM."""
     import dataclasses
@@ -178,8 +189,7 @@ def test_a_stub_family_enters_the_grid_through_one_registry_entry(monkeypatch):
     from gatecheck.engines.base import Oracle
 
     stub = dataclasses.replace(FAMILIES["rnn"], name="stub-rnn", description="a stub family")
-    monkeypatch.setattr(families, "FAMILIES", dict(families.FAMILIES, **{"stub-rnn": stub}))
-    monkeypatch.setattr(oracles, "ORACLES", dict(oracles.ORACLES))
+    monkeypatch.setitem(families.FAMILIES, "stub-rnn", stub)
     oracles.register(Oracle("stub-rnn-reference", "stub-rnn", "numpy", "the stub's reference",
                             ("h", "dh", "dx", "dh0", "dW", "dU", "db"), runner=lambda inputs: stub.run(**inputs)))
     cases = family_grid("ci", families.get("stub-rnn"))

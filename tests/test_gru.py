@@ -22,6 +22,7 @@ from gatecheck.tools.diagnose import diagnose
 from gatecheck.families.gru.record import GRU, GRU_RESET_BEFORE, make_inputs
 from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.engines.keras import gru_layout
+from gatecheck.engines.torch import gru_layout as torch_gru_layout
 from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.reference import gru
 
@@ -185,12 +186,12 @@ def test_keras_reset_before_merges_the_biases(D, H):
 @pytest.mark.parametrize("D,H", REMAP_SHAPES, ids=_IDS)
 def test_torch_round_trip(D, H):
     p = params(D, H)
-    t = gru_layout.to_torch(p)
+    t = torch_gru_layout.to_torch(p)
     assert (t["weight_ih"].shape, t["weight_hh"].shape) == ((3 * H, D), (3 * H, H))
     assert t["bias_ih"].shape == t["bias_hh"].shape == (3 * H,)
-    back = gru_layout.from_torch(t)
+    back = torch_gru_layout.from_torch(t)
     assert all(np.array_equal(back[n], p[n]) for n in p)
-    grads = gru_layout.grads_from_torch(t)
+    grads = torch_gru_layout.grads_from_torch(t)
     assert all(np.array_equal(grads["d" + n], p[n]) for n in p)
 
 
@@ -199,7 +200,7 @@ def test_blocks_follow_the_documented_orders():
     PyTorch: weight_ih[k*H:(k+1)*H] is W[k].T for gate k of (r, z, n); bias_ih = bx, bias_hh = bh."""
     p = params(3, 2)
     k = gru_layout.to_keras(p)
-    t = gru_layout.to_torch(p)
+    t = torch_gru_layout.to_torch(p)
     for j, canon in enumerate((1, 0, 2)):  # z, r, h
         assert np.array_equal(k["kernel"][:, 2 * j:2 * j + 2], p["W"][canon])
         assert np.array_equal(k["recurrent_kernel"][:, 2 * j:2 * j + 2], p["U"][canon])
@@ -216,7 +217,7 @@ WRONG_ORDERS = [p for p in itertools.permutations(range(3)) if p != (0, 1, 2)]
 TO = [
     ("keras-after", lambda p: gru_layout.to_keras(p, True)),
     ("keras-before", lambda p: gru_layout.to_keras(p, False)),
-    ("torch", gru_layout.to_torch),
+    ("torch", torch_gru_layout.to_torch),
 ]
 
 
@@ -344,7 +345,7 @@ def test_catalogues_are_data_and_complete():
 
 @pytest.mark.parametrize("family,mutant", MUTANTS)
 def test_mutant_is_located_against_the_reference(family, mutant):
-    from gatecheck.engines.reference import oracles as reference_oracle
+    from gatecheck.engines import reference_oracle
 
     case = _case_for(mutant, CASE._replace(oracle=reference_oracle(family.name).name))
     report = run_case(case, reference_oracle(family.name), mutants.candidate(family, mutant), mutant.name)

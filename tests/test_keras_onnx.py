@@ -18,6 +18,7 @@ from gatecheck.model.options import STRUCTURAL, under
 from gatecheck.engines import ORACLES
 from gatecheck.engines.keras import gru_layout, lstm as keras_oracle, layout, rnn_layout
 from gatecheck.engines.keras_onnx import oracles as keras_onnx
+from gatecheck.engines.keras import common as keras_common
 
 pytestmark = pytest.mark.keras_onnx
 
@@ -113,14 +114,14 @@ def test_the_weights_as_inputs_give_the_frozen_graph(family, options, request):
     assert fed.keys() == frozen.keys()
     for k in fed:
         np.testing.assert_array_equal(fed[k], frozen[k], err_msg=k)
-    built = keras_oracle.built(keras_onnx.build, family, 4, 5, "float32", options, False)
+    built = keras_common.built(keras_onnx.build, family, 4, 5, "float32", options, False)
     assert keras_onnx.recurrent_ops(keras_onnx.convert(built.fn, built.spec)) == keras_onnx.emitted(family, options)
 
 
 def test_the_lstm_is_fused_only_from_frozen_weights(request):
     """Why the LSTM's weights are frozen: fed as inputs, tf2onnx's LSTM rewriter leaves Keras' loop a Loop."""
     _frameworks(request)
-    built = keras_oracle.built(keras_onnx.build, "lstm", 4, 5, "float32", (), False)
+    built = keras_common.built(keras_onnx.build, "lstm", 4, 5, "float32", (), False)
     assert keras_onnx.recurrent_ops(keras_onnx.convert(built.fn, built.spec)) == ("LSTM:forward",)
     assert built.frozen
     with pytest.raises(RuntimeError, match=r"emitted \['Loop'\] for lstm .* EMITTED records \['LSTM:forward'\]"):
@@ -148,7 +149,7 @@ def test_the_recurrent_ops_include_subgraphs():
 def test_the_converter_emits_the_recorded_ops(family, options, request):
     """Read from the graph the oracle converts (the oracle checks every conversion of the battery the same way)."""
     _frameworks(request)
-    built = keras_oracle.built(keras_onnx.build, family, 3, 2, "float32", options, None)
+    built = keras_common.built(keras_onnx.build, family, 3, 2, "float32", options, None)
     model = built.model if built.model is not None else keras_onnx.convert(built.fn, built.spec)
     assert keras_onnx.recurrent_ops(model) == keras_onnx.emitted(family, options), keras_onnx.READ_AT
 
@@ -192,7 +193,7 @@ def test_the_float64_decline_still_holds(request):
     """The reason of the LSTM's float64 decline, observed: ONNX Runtime refuses the converter's float64 LSTM
     node, and the oracle says why before converting."""
     _frameworks(request)
-    built = keras_oracle.built(keras_onnx.build, "lstm", 2, 3, "float64", (), None)
+    built = keras_common.built(keras_onnx.build, "lstm", 2, 3, "float64", (), None)
     session = keras_onnx.ort_session(keras_onnx.convert(built.fn, built.spec))
     feeds = {"x": np.zeros((1, 2, 2)), "h0": np.zeros((1, 3)), "c0": np.zeros((1, 3))}
     with pytest.raises(Exception, match="LSTM operator does not support double yet"):

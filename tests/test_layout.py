@@ -8,6 +8,7 @@ import pytest
 from gatecheck.core.cases import Case
 from gatecheck.families.lstm.record import make_inputs
 from gatecheck.engines.keras import layout
+from gatecheck.engines.torch import layout as torch_layout
 
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
 
@@ -36,12 +37,12 @@ def test_keras_round_trip(D, H):
 @pytest.mark.parametrize("D,H", SHAPES, ids=[f"D{d}-H{h}" for d, h in SHAPES])
 def test_torch_round_trip(D, H):
     p = params(D, H)
-    t = layout.to_torch(p)
+    t = torch_layout.to_torch(p)
     assert t["weight_ih"].shape == (4 * H, D)
     assert t["weight_hh"].shape == (4 * H, H)
     assert t["bias_ih"].shape == t["bias_hh"].shape == (4 * H,)
-    assert np.array_equal(t["bias_ih"] + t["bias_hh"], layout._fuse(p["b"], layout.TORCH_GATES, 0))
-    back = layout.from_torch(t)
+    assert np.array_equal(t["bias_ih"] + t["bias_hh"], layout._fuse(p["b"], torch_layout.TORCH_GATES, 0))
+    back = torch_layout.from_torch(t)
     for name in p:
         assert np.array_equal(back[name], p[name]), name
 
@@ -57,14 +58,14 @@ def test_keras_blocks_follow_documented_order():
 def test_torch_blocks_follow_documented_order():
     """weight_ih[k*H:(k+1)*H] is W[k].T for torch gate k of (i, f, g, o)."""
     p = params(3, 2)
-    w = layout.to_torch(p)["weight_ih"]
+    w = torch_layout.to_torch(p)["weight_ih"]
     for k in range(4):
         assert np.array_equal(w[2 * k : 2 * k + 2], p["W"][k].T)
 
 
 @pytest.mark.parametrize("perm", [p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)],
                          ids=lambda p: "".join("ifgo"[k] for k in p))
-@pytest.mark.parametrize("to", [layout.to_keras, layout.to_torch], ids=["keras", "torch"])
+@pytest.mark.parametrize("to", [layout.to_keras, torch_layout.to_torch], ids=["keras", "torch"])
 def test_permuted_gates_are_detected(perm, to):
     """Weights whose gate blocks are permuted map to different framework arrays."""
     p = params(3, 4)
@@ -77,14 +78,14 @@ def test_torch_gradients_map_back_by_the_chain_rule():
     """Gradients of the fused torch arrays map to canonical per gate; db averages the two
     bias gradients (b feeds each through a factor 1/2) and each is reported on its own."""
     g = params(3, 2, seed=1)
-    fused = layout.to_torch(g)
+    fused = torch_layout.to_torch(g)
     grads = {
         "weight_ih": fused["weight_ih"],
         "weight_hh": fused["weight_hh"],
         "bias_ih": 2 * fused["bias_ih"],
         "bias_hh": 2 * fused["bias_hh"],
     }
-    back = layout.grads_from_torch(grads)
+    back = torch_layout.grads_from_torch(grads)
     assert np.array_equal(back["dW"], g["W"])
     assert np.array_equal(back["dU"], g["U"])
     assert np.array_equal(back["db"], g["b"])

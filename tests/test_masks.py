@@ -17,8 +17,11 @@ from gatecheck.core.cases import Case
 from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES
-from gatecheck.engines.reference import oracles as reference_oracle
+from gatecheck.engines import reference_oracle
 from gatecheck.reference import layers
+from gatecheck.engines.torch import common as torch_common
+from gatecheck.engines.keras import common as keras_common
+from gatecheck.engines.torch import gru as torch_gru
 
 NAMES = ("lstm", "rnn", "gru", "gru-reset-before")
 MASKS = ("len", "mask", "maskz")
@@ -219,17 +222,16 @@ def test_packing_is_what_makes_torch_agree(oracle, request, monkeypatch):
     assert run_case(case, o).ok
     f = _record(o.family, ("maskz",))
     with pytest.raises(ValueError, match=r"packed sequences take right padding only.*rows \[0, 2\]"):
-        structured._run_torch(structured_model(o), _inputs(f), ("len",))
+        torch_common._run_torch(structured_model(o), _inputs(f), ("len",))
     monkeypatch.setattr(structured, "right_padded_lengths", lambda mask: np.full(mask.shape[0], mask.shape[1]))
     report = run_case(case, o)
     assert not report.ok and {r.quantity for r in report.failures} >= {"hT", "hT_r"}
 
 
 def structured_model(oracle):
-    from gatecheck.engines.keras import gru as gru_oracles
     from gatecheck.engines.torch import lstm as torch_oracle
 
-    return {"torch-layer": torch_oracle.MODEL, "torch-gru-layer": gru_oracles.TORCH_MODEL}[oracle.name]
+    return {"torch-layer": torch_oracle.MODEL, "torch-gru-layer": torch_gru.TORCH_MODEL}[oracle.name]
 
 
 @pytest.mark.parametrize("oracle", ["keras-layer", "keras-rnn-layer", "keras-gru-layer-before"])
@@ -246,7 +248,7 @@ def test_zero_output_for_mask_is_what_makes_keras_agree(oracle, option, request,
     case = Case(oracle, 3, 7, 4, 5, precise_dtype(o, (option,)), 0, "std", (option,))
     skip_where_deviating(case)
     assert run_case(case, o).ok
-    real = keras_oracle.built
+    real = keras_common.built
     swapped = {"zero": "carry", "carry": "zero"}
     monkeypatch.setattr(keras_oracle, "built", lambda build, *args: real(build, *args[:-1], swapped[args[-1]]))
     report = run_case(case, o)

@@ -19,6 +19,7 @@ from gatecheck.families.rnn.record import RNN
 from gatecheck.families.rnn.record import make_inputs as rnn_inputs
 from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.engines.keras import rnn_layout
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
 from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.engines.base import Oracle
 from gatecheck.reference import rnn
@@ -129,11 +130,11 @@ def test_keras_round_trip(D, H):
 @pytest.mark.parametrize("D,H", REMAP_SHAPES, ids=[f"D{d}-H{h}" for d, h in REMAP_SHAPES])
 def test_torch_round_trip(D, H):
     p = _params(D, H)
-    t = rnn_layout.to_torch(p)
+    t = torch_rnn_layout.to_torch(p)
     assert (t["weight_ih"].shape, t["weight_hh"].shape) == ((H, D), (H, H))
     assert np.array_equal(t["weight_ih"], p["W"].T) and np.array_equal(t["weight_hh"], p["U"].T)
     assert np.array_equal(t["bias_ih"], p["b"] / 2) and np.array_equal(t["bias_hh"], p["b"] / 2)
-    back = rnn_layout.from_torch(t)
+    back = torch_rnn_layout.from_torch(t)
     assert all(np.array_equal(back[n], p[n]) for n in p)
 
 
@@ -142,7 +143,7 @@ def test_torch_gradients_map_back_by_the_chain_rule():
     also reported on its own."""
     g = _params(3, 2, seed=1)
     d_ih, d_hh = g["b"], -2 * g["b"]
-    back = rnn_layout.grads_from_torch(
+    back = torch_rnn_layout.grads_from_torch(
         {"weight_ih": g["W"].T, "weight_hh": g["U"].T, "bias_ih": d_ih, "bias_hh": d_hh}
     )
     assert np.array_equal(back["dW"], g["W"]) and np.array_equal(back["dU"], g["U"])
@@ -158,7 +159,7 @@ def _fake_torch(delta):
         shift = delta * np.abs(r["db"]).max()
         grads = {"weight_ih": r["dW"].T, "weight_hh": r["dU"].T,
                  "bias_ih": r["db"] + shift, "bias_hh": r["db"] - shift}
-        return dict(h=r["h"], dx=r["dx"], dh0=r["dh0"], **rnn_layout.grads_from_torch(grads))
+        return dict(h=r["h"], dx=r["dx"], dh0=r["dh0"], **torch_rnn_layout.grads_from_torch(grads))
 
     return Oracle("fake-torch", "rnn", "numpy", "reference through the torch remap",
                   observes=RNN_ORACLES["torch-rnn-layer"].observes, runner=runner)

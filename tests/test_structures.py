@@ -19,7 +19,7 @@ from gatecheck.core.cases import Case, per_step_traced
 from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES, battery_oracles
-from gatecheck.engines.reference import oracles as reference_oracle
+from gatecheck.engines import reference_oracle
 from gatecheck.reference import layers
 
 NAMES = ("lstm", "lstm-identity", "rnn", "gru", "gru-reset-before")

@@ -12,7 +12,9 @@ from gatecheck.core.cases import Case, rounded
 from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES, structured
-from gatecheck.engines.keras import gru_layout, layout, rnn_layout
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
+from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.engines.torch import gru_layout as torch_gru_layout
 from gatecheck.engines.torch_onnx import oracles as torch_onnx
 from gatecheck.engines.frameworks import installed_versions, ort_session
 
@@ -93,9 +95,9 @@ def _recurrent_untransposed(to_torch):
 
 
 MUTANTS = {  # family -> (module holding the remap, its mutant, what it does)
-    "lstm": (layout, lambda: _gates_swapped(layout.to_torch, [1, 0, 2, 3]), "gates i and f exchanged"),
-    "gru": (gru_layout, lambda: _gates_swapped(gru_layout.to_torch, [1, 0, 2]), "gates r and z exchanged"),
-    "rnn": (rnn_layout, lambda: _recurrent_untransposed(rnn_layout.to_torch), "weight_hh = U, not U.T"),
+    "lstm": (torch_layout, lambda: _gates_swapped(torch_layout.to_torch, [1, 0, 2, 3]), "gates i and f exchanged"),
+    "gru": (torch_gru_layout, lambda: _gates_swapped(torch_gru_layout.to_torch, [1, 0, 2]), "gates r and z exchanged"),
+    "rnn": (torch_rnn_layout, lambda: _recurrent_untransposed(torch_rnn_layout.to_torch), "weight_hh = U, not U.T"),
 }
 
 

@@ -2,22 +2,23 @@
 
 The grid, the pytest markers, GATECHECK_REQUIRE gating, the shard cost model and every
 command-line choice derive from ``ORACLES``; nothing else lists oracle names. Adding an
-oracle is its module (a tuple ``ORACLES`` of ``gatecheck.engines.base.Oracle``) and one entry in
-``MODULES``.
+oracle is its module (a tuple ``ORACLES`` of ``gatecheck.engines.base.Oracle``) in its engine's folder
+and one entry in ``MODULES``.
 """
 
-from gatecheck.engines.flax import oracles as flax_oracle
-from gatecheck.engines.keras import gru as gru_oracles, lstm as keras_oracle, rnn as rnn_oracles
-from gatecheck.engines.jax import oracles as jax_oracle
-from gatecheck.engines.keras_onnx import oracles as keras_onnx
-from gatecheck.engines.onnx import oracles as onnx_oracles
-from gatecheck.engines.reference import oracles as reference_oracle
-from gatecheck.engines.torch_onnx import oracles as torch_onnx
-from gatecheck.engines.torch import lstm as torch_oracle
+from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import FRAMEWORKS
+from gatecheck.engines.jax import oracles as jax_oracles
+from gatecheck.engines.keras import gru as keras_gru, lstm as keras_lstm, rnn as keras_rnn
+from gatecheck.engines.keras_onnx import oracles as keras_onnx_oracles
+from gatecheck.engines.onnx import oracles as onnx_oracles
+from gatecheck.engines.reference import oracles as reference_oracles
+from gatecheck.engines.torch import gru as torch_gru, lstm as torch_lstm, rnn as torch_rnn
+from gatecheck.engines.torch_onnx import oracles as torch_onnx_oracles
 
-MODULES = (reference_oracle, keras_oracle, torch_oracle, rnn_oracles, gru_oracles, onnx_oracles, torch_onnx, keras_onnx,
-           jax_oracle, flax_oracle)
+# One engine a folder (gatecheck/engines/<engine>/), its oracles one module per family.
+MODULES = (reference_oracles, keras_lstm, torch_lstm, keras_rnn, torch_rnn, keras_gru, torch_gru, onnx_oracles,
+           torch_onnx_oracles, keras_onnx_oracles, jax_oracles, flax_oracles)
 
 ORACLES = {}
 

@@ -11,6 +11,7 @@ model and every command-line choice derive.
 from dataclasses import dataclass, field
 
 from gatecheck.core.cases import DTYPES
+from gatecheck.model.options import OPTIONS
 
 _DTYPE_NAMES = {t.__name__: name for name, t in DTYPES.items()}  # "float32" -> "f32": a case's dtype names
 
@@ -54,7 +55,6 @@ class Oracle:
 
     def returns(self, options):
         """The quantities its runner returns under ``options``."""
-        from gatecheck.model.options import OPTIONS
 
         if self.observes_structured and any(OPTIONS[o].structural for o in options):
             return tuple(self.observes_structured(options))

@@ -32,8 +32,9 @@ from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
 from gatecheck import engines as oracles
 from gatecheck.engines import battery_oracles, of_family
-from gatecheck.engines.reference import oracles as reference_oracle
-from gatecheck.engines.frameworks import Unavailable
+from gatecheck.engines import reference_oracle
+from gatecheck.core.exit_codes import USAGE
+from gatecheck.engines.frameworks import Unavailable, threads
 
 __doc__ += "".join(f"    {code}  {meaning}\n" for code, meaning in chk.EXIT_CODES.items())
 
@@ -319,8 +320,6 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ap = parser()
     args = ap.parse_args(argv)
-    from gatecheck.core.exit_codes import USAGE
-    from gatecheck.engines.frameworks import threads
 
     try:  # the settings every command runs under, checked before any work
         threads()
@@ -330,13 +329,13 @@ def main(argv=None):
     return args.func(ap, args)
 
 
-if __name__ == "__main__":
+def entry(argv=None):
+    """The command (``gatecheck`` and ``python -m gatecheck``): ``main``, and a reader that leaves early
+    (``... | head``) ends it quietly with USAGE (the report could not be written), never a traceback."""
     try:
-        code = main()
+        code = main(argv)
         sys.stdout.flush()
-    except BrokenPipeError:  # the reader left (`... | head`): the report could not be written; no traceback
-        from gatecheck.core.exit_codes import USAGE
-
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (the flush at exit meets no pipe)
         code = USAGE
-    sys.exit(code)
+    return code

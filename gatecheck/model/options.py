@@ -23,6 +23,7 @@ An option is data everywhere it appears:
 import dataclasses
 import functools
 from typing import NamedTuple
+from gatecheck.model import structures
 
 
 class Option(NamedTuple):
@@ -223,7 +224,6 @@ def under(family, options):
     output hook (``fd_output``); its mutants are carried into the layer where its Variant says so
     (``Variant.in_layers``), and the inputs it adds (proj: Wr) each get a mutant of the layer that
     reads them from the first direction or layer for both."""
-    from gatecheck.model import structures
 
     options = canonical(options)
     if options == family.applied:

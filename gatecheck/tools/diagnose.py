@@ -229,7 +229,7 @@ def table(report, T, max_rows=12):
 def diagnose(candidate, case, family, name="candidate", localise=True):
     """Examine ``candidate`` on the coordinates of ``case`` in float64 against ``family``'s
     reference; return (report, text)."""
-    from gatecheck.engines.reference import oracles as reference_oracle
+    from gatecheck.engines import reference_oracle
 
     oracle = reference_oracle(family.name)
     own, family = family, under(family, case.options)

@@ -32,7 +32,6 @@ the cell through the padding (outputs there not 0, states not held), so none off
 are built once per (cell, D, H, dtype, options) in a process; ``jax.jit`` compiles one program per (B, T).
 """
 
-import functools
 
 import numpy as np
 

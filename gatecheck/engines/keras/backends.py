@@ -28,6 +28,7 @@ known deviation (gatecheck/truth/deviations.py). Keras 2 (tf.keras 2.15, TensorF
 import numpy as np
 
 from gatecheck.engines.frameworks import import_keras, keras_backend
+from gatecheck.model.options import masking
 
 
 def name():
@@ -128,7 +129,6 @@ def dtype_declines(steps_a_cell=True, layer=None):
 def declines_layer_dtype(options, dtype, gru=False):
     """Why ``keras.layers.LSTM`` (``gru``: ``GRU(reset_after=True)``) does not run ``dtype`` ("f32", "f64")
     under ``options`` on this process's backend (None: it runs it; part of ``Oracle.declines_dtype``)."""
-    from gatecheck.model.options import masking
 
     if name() == "torch" and dtype == "f64" and masking(options):
         return ("under a mask the layer runs Keras' generic loop, a cell's call per step (without one, PyTorch's own "

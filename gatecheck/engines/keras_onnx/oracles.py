@@ -53,12 +53,13 @@ from typing import NamedTuple
 import numpy as np
 
 from gatecheck.model import options as opts
-from gatecheck.families import get as get_family
+from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, RNN
 from gatecheck.engines.keras import (gru_layout, gru as gru_oracles, lstm as keras_oracle, layout, rnn_layout, rnn as rnn_oracles)
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_keras_onnx, onnx_nodes, ort_session
 from gatecheck.reference import layers
+from gatecheck.engines.keras import common as keras_common
 
 # The versions EMITTED and CONVERTERS were read at (and the opset tf2onnx 1.17 converts to by default).
 READ_AT = {"tf2onnx": "1.17.0", "tensorflow": "2.21.0", "keras": "3.15.1", "onnx": "1.23.2",
@@ -166,7 +167,7 @@ def frozen(family, options):
 def declines(family):
     """Why an oracle does not run a set of options it offers one by one (None: it runs it)."""
     def why(options):
-        keras = structured.declines_keras(options)  # what the Keras layer itself does not run
+        keras = keras_common.declines_keras(options)  # what the Keras layer itself does not run
         if keras or emitted(family, options) is not None:
             return keras
         return (f"what tf2onnx emits for options {list(options)} is not recorded (EMITTED, read at tf2onnx "
@@ -219,8 +220,8 @@ class Built(NamedTuple):
 
 
 def weight_names(cell):
-    """The Keras cell's weights in ``keras_oracle.weights`` order, as the remaps name them."""
-    return ("kernel", "recurrent_kernel", "bias")[:len(keras_oracle.weights(cell))]
+    """The Keras cell's weights in ``keras_common.weights`` order, as the remaps name them."""
+    return ("kernel", "recurrent_kernel", "bias")[:len(keras_common.weights(cell))]
 
 
 def build(family, D, H, dtype, options, as_inputs=None):
@@ -231,18 +232,18 @@ def build(family, D, H, dtype, options, as_inputs=None):
     model = MODELS[family]
     merge, depth = structured.structure(options)
     masking = opts.masking(options)
-    stack, cells, _ = structured.keras_stack(keras, model, D, H, dtype, merge, depth, masking and masking[0],
-                                             use_bias=keras_oracle.use_bias(options),
-                                             go_backwards=keras_oracle.go_backwards(options))
+    stack, cells, _ = keras_common.keras_stack(keras, model, D, H, dtype, merge, depth, masking and masking[0],
+                                             use_bias=keras_common.use_bias(options),
+                                             go_backwards=keras_common.go_backwards(options))
     as_inputs = not frozen(family, options) if as_inputs is None else as_inputs
     names = structured.suffixes(options)
     spec = [tf.TensorSpec((None, None, D), dtype, name="x")]
     spec += [tf.TensorSpec((None, H), dtype, name=k + s) for s in names for k in model.states]
     if masking:
         spec.append(tf.TensorSpec((None, None), tf.bool, name=layers.MASK))
-    variables = [v for cell in cells for v in keras_oracle.weights(cell)] if as_inputs else []
+    variables = [v for cell in cells for v in keras_common.weights(cell)] if as_inputs else []
     spec += [tf.TensorSpec(v.shape, dtype, name=w + s) for cell, s in zip(cells, names)
-             for v, w in zip(keras_oracle.weights(cell), weight_names(cell))] if as_inputs else []
+             for v, w in zip(keras_common.weights(cell), weight_names(cell))] if as_inputs else []
     per_layer = len(model.states) * (2 if merge else 1)
     n_states = per_layer * depth
 
@@ -299,7 +300,7 @@ def run(family, inputs, options=(), as_inputs=None):
     model = MODELS[family]
     x = inputs["x"]
     D, H = x.shape[2], inputs["h0"].shape[1]
-    built = keras_oracle.built(build, family, D, H, x.dtype.name, tuple(options), as_inputs)
+    built = keras_common.built(build, family, D, H, x.dtype.name, tuple(options), as_inputs)
     names = structured.suffixes(options)
     weights = [REMAPS[family](structured.part(inputs, s)) for s in names]
     feeds = {"x": x, **{k + s: inputs[k + s] for s in names for k in model.states}}
@@ -307,7 +308,7 @@ def run(family, inputs, options=(), as_inputs=None):
         feeds[layers.MASK] = layers.valid(inputs[layers.MASK])
     if built.frozen:
         for cell, w in zip(built.cells, weights):
-            for variable, value in zip(keras_oracle.weights(cell), cell_weights(cell, w)):
+            for variable, value in zip(keras_common.weights(cell), cell_weights(cell, w)):
                 variable.assign(value)
         session = ort_session(checked(convert(built.fn, built.spec), family, options))
     else:
@@ -332,7 +333,7 @@ def outputs(model, options, results, H):
     masking = opts.masking(options)
     n = 2 if merge == "none" else 1
     top, finals = results[:n], results[n:]
-    seq = in_time_order(np.concatenate(top, -1) if n == 2 else top[0], keras_oracle.go_backwards(options))
+    seq = in_time_order(np.concatenate(top, -1) if n == 2 else top[0], keras_common.go_backwards(options))
     out = {}
     names = structured.suffixes(options)
     returned = structured.final_states(model, options)
@@ -343,13 +344,13 @@ def outputs(model, options, results, H):
     return out
 
 
-def observed(family):
-    """What an oracle returns under options: the forward quantities (phase 0) the Keras layer oracle
-    returns, that is the top output and every final state the layer returns."""
-    model = MODELS[family]
+def observed(record):
+    """What an oracle of a family (its ``record``) returns under options: the forward quantities (phase 0)
+    the Keras layer oracle returns, that is the top output and every final state the layer returns."""
+    model = MODELS[record.name]
 
     def names(options):
-        table = opts.under(get_family(family), tuple(options)).quantities
+        table = opts.under(record, tuple(options)).quantities
         merge = opts.merge(options)
         returned = structured.observed(model, options, merged_apart=merge in ("concat", "none"))
         return tuple(q for q in returned if q in table and table[q].phase == 0)  # under nobias: no dbx
@@ -362,8 +363,9 @@ _FORWARD_ONLY = ("the converted model computes the forward pass only (tf2onnx co
 _C_INSIDE = "only C_T leaves the converted layer (return_state); c_t for t < T stays inside its ONNX node or Loop"
 
 
-def _oracle(name, family, what):
-    contract = get_family(family).contract
+def _oracle(name, record, what):
+    family = record.name
+    contract = record.contract
     observes = ("h", "cT") if "c" in contract else ("h",)
     blind = {k: _C_INSIDE if k == "c" else _FORWARD_ONLY for k in contract if k != "h"}
     return Oracle(
@@ -372,8 +374,8 @@ def _oracle(name, family, what):
         observes=observes, cannot_observe=blind,
         runner=lambda inputs, options=(): run(family, inputs, options),
         trace_ms=TRACE_MS[family],
-        options=frozenset({"nobias", "rev"}) | keras_oracle.STRUCTURES | keras_oracle.MASKED,
-        observes_structured=observed(family), declines=declines(family), declines_dtype=declines_dtype(family))
+        options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | keras_common.MASKED,
+        observes_structured=observed(record), declines=declines(family), declines_dtype=declines_dtype(family))
 
 
 # One conversion (and session) per (D, H, dtype, options) where the weights are inputs, in ms on one core
@@ -383,8 +385,8 @@ def _oracle(name, family, what):
 TRACE_MS = {"lstm": 500, "gru": 460, "gru-reset-before": 540, "rnn": 470}
 
 ORACLES = (
-    _oracle("keras-onnx-lstm", "lstm", "keras.layers.LSTM"),
-    _oracle("keras-onnx-gru", "gru", "keras.layers.GRU(reset_after=True)"),
-    _oracle("keras-onnx-gru-before", "gru-reset-before", "keras.layers.GRU(reset_after=False)"),
-    _oracle("keras-onnx-rnn", "rnn", "keras.layers.SimpleRNN"),
+    _oracle("keras-onnx-lstm", LSTM, "keras.layers.LSTM"),
+    _oracle("keras-onnx-gru", GRU, "keras.layers.GRU(reset_after=True)"),
+    _oracle("keras-onnx-gru-before", GRU_RESET_BEFORE, "keras.layers.GRU(reset_after=False)"),
+    _oracle("keras-onnx-rnn", RNN, "keras.layers.SimpleRNN"),
 )

@@ -9,8 +9,9 @@ by finite differences, tests/test_reference.py).
 import functools
 
 from gatecheck.engines.base import Oracle
-from gatecheck.model.options import OPTIONS
-from gatecheck.reference import head, lstm, rnn
+from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, LSTM_IDENTITY, RNN
+from gatecheck.model.options import OPTIONS, under
+from gatecheck.reference import gru, head, lstm, rnn
 
 _LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dWr")  # dWr: under proj only
 
@@ -20,16 +21,13 @@ def _runner(fn):
 
 
 def with_options(run, family):
-    """A reference's runner that takes the options (gatecheck.model.options): the family's record under
-    them runs its reference (``run`` without options). It belongs to ``run``'s module."""
+    """A reference's runner that takes the options (gatecheck.model.options): the family's record
+    (``family``) under them runs its reference (``run`` without options)."""
     @functools.wraps(run)
     def runner(inputs, options=()):
         if not options:
             return run(**inputs)
-        from gatecheck.families import get
-        from gatecheck.model.options import under
-
-        return under(get(family), options).run(**inputs)
+        return under(family, options).run(**inputs)
 
     return runner
 
@@ -38,10 +36,7 @@ def contract_quantities(family):
     """What a reference returns under structural options: every quantity of the family's record under
     them that is a contract key (the final state C_T and torch's bias halves are read from those)."""
     def names(options):
-        from gatecheck.families import get
-        from gatecheck.model.options import under
-
-        table = under(get(family), options).quantities
+        table = under(family, options).quantities
         return tuple(name for name, q in table.items() if q.source == name)
 
     return names
@@ -52,17 +47,36 @@ OFFERED = frozenset({"nobias", "rev"} | {name for name, o in OPTIONS.items() if 
 
 ORACLES = (
     Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=with_options(lstm.run, "lstm"), battery=False, options=OFFERED | {"proj"},
-           observes_structured=contract_quantities("lstm")),
+           runner=with_options(lstm.run, LSTM), battery=False, options=OFFERED | {"proj"},
+           observes_structured=contract_quantities(LSTM)),
     Oracle("reference-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
-           _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), "lstm-identity"),
-           options=OFFERED | {"proj"}, observes_structured=contract_quantities("lstm-identity")),
+           _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), LSTM_IDENTITY),
+           options=OFFERED | {"proj"}, observes_structured=contract_quantities(LSTM_IDENTITY)),
     Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",
            ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
-           runner=with_options(rnn.run, "rnn"), battery=False,
-           options=OFFERED, observes_structured=contract_quantities("rnn")),
+           runner=with_options(rnn.run, RNN), battery=False,
+           options=OFFERED, observes_structured=contract_quantities(RNN)),
+)
+
+
+_GRU = ("h", "dh", "dx", "dh0", "dW", "dU", "dbx", "dbh")
+
+
+def _reference(name, record, reset):
+    def run(**inputs):
+        return gru.run(**inputs, reset=reset)
+
+    return Oracle(name, record.name, "numpy",
+                  f"the NumPy reference GRU (gatecheck.reference.gru.run(reset={reset!r}))", _GRU,
+                  runner=with_options(run, record), battery=False, options=OFFERED,
+                  observes_structured=contract_quantities(record))
+
+
+ORACLES += (
+    _reference("reference-gru", GRU, "after"),
+    _reference("reference-gru-before", GRU_RESET_BEFORE, "before"),
 )

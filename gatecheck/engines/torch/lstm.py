@@ -11,52 +11,12 @@ Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``gatecheck.engines
 
 import contextlib
 
-from gatecheck.engines.keras import layout
+from gatecheck.engines.torch import layout as torch_layout
 from gatecheck.engines import structured
 from gatecheck.engines.torch import proj as torch_proj
 from gatecheck.engines.frameworks import import_torch
 from gatecheck.engines.base import Oracle
-
-
-
-def load(module, inputs, suffix, remap=layout.to_torch):
-    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map).
-    A module built with ``bias=False`` has no bias, and the remap of inputs without biases
-    gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
-    torch = import_torch()
-    weights = remap(inputs)
-    has_bias = getattr(module, "bias_ih" + suffix, None) is not None
-    if has_bias != ("bias_ih" in weights):
-        raise RuntimeError(f"torch module bias={has_bias}, but the remapped weights "
-                           f"{'have' if 'bias_ih' in weights else 'lack'} a bias")
-    with torch.no_grad():
-        for name, value in weights.items():
-            getattr(module, name + suffix).copy_(torch.from_numpy(value))
-
-
-def param_grads(module, suffix, back=layout.grads_from_torch):
-    """The module's parameter gradients in the canonical layout (a module built with
-    ``bias=False`` has no bias parameters: none is read)."""
-    return back(
-        {
-            name: getattr(module, name + suffix).grad.numpy()
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # weight_hr: proj_size only
-            if getattr(module, name + suffix, None) is not None
-        }
-    )
-
-
-def bias(options):
-    """The torch ``bias`` argument of a case's options (gatecheck.model.options)."""
-    return "nobias" not in options
-
-
-def leaves(torch, inputs, states=("h0", "c0"), upstream=("gh", "gc")):
-    """Tensors of the inputs; x and the initial states require gradients."""
-    return {
-        k: torch.from_numpy(inputs[k].copy()).requires_grad_(k in ("x",) + states)
-        for k in ("x",) + states + upstream
-    }
+from gatecheck.engines.torch.common import STRUCTURES, bias, leaves, load, param_grads, torch_runner
 
 
 def run_layer(inputs, options=()):
@@ -68,7 +28,7 @@ def run_layer(inputs, options=()):
     projected = "proj" in options
     lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=bias(options),
                          **({"proj_size": P} if projected else {}))
-    load(lstm, inputs, "_l0", torch_proj.to_torch if projected else layout.to_torch)
+    load(lstm, inputs, "_l0", torch_proj.to_torch if projected else torch_layout.to_torch)
     t = leaves(torch, inputs)
     with torch_proj.quiet() if projected else contextlib.nullcontext():
         seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
@@ -81,7 +41,7 @@ def run_layer(inputs, options=()):
         dh0=t["h0"].grad.numpy(),
         dc0=t["c0"].grad.numpy(),
     )
-    out.update(param_grads(lstm, "_l0", torch_proj.grads_from_torch if projected else layout.grads_from_torch))
+    out.update(param_grads(lstm, "_l0", torch_proj.grads_from_torch if projected else torch_layout.grads_from_torch))
     return out
 
 
@@ -138,7 +98,6 @@ MODEL = _PLAIN._replace(own={"proj": _PLAIN._replace(
     torch_load=lambda module, inputs, suffix: load(module, inputs, suffix, torch_proj.to_torch),
     torch_grads=lambda module, suffix: param_grads(module, suffix, torch_proj.grads_from_torch),
     torch_context=torch_proj.quiet)})
-STRUCTURES = frozenset({"bi", "L2", "len"})
 
 TORCH_LAYER = Oracle(
     name="torch-layer",
@@ -151,7 +110,7 @@ TORCH_LAYER = Oracle(
         "dh": "dL/dh_t includes paths inside the fused kernel; only the upstream part is an input",
         "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
     },
-    runner=structured.torch_runner(MODEL, run_layer),
+    runner=torch_runner(MODEL, run_layer),
     options=frozenset({"nobias", "proj"}) | STRUCTURES,
     observes_structured=lambda options: structured.observed(MODEL, options, merged_apart=True),
 )

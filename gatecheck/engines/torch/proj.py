@@ -10,7 +10,7 @@ so torch-cell does not offer the option. The remaps are pure NumPy (``to_torch``
 import contextlib
 import warnings
 
-from gatecheck.engines.keras import layout
+from gatecheck.engines.torch import layout as torch_layout
 
 # torch (2.13, CPU) warns on every projected forward that oneDNN does not support projections and
 # that it falls back to its default kernel: a note on the backend, not on the numbers.
@@ -26,12 +26,12 @@ def quiet():
 
 
 def to_torch(params):
-    """Canonical {'W', 'U', 'b', 'Wr'} -> torch's names: ``layout.to_torch`` plus weight_hr = Wr.T."""
-    return dict(layout.to_torch(params), weight_hr=params["Wr"].T.copy())
+    """Canonical {'W', 'U', 'b', 'Wr'} -> torch's names: ``torch_layout.to_torch`` plus weight_hr = Wr.T."""
+    return dict(torch_layout.to_torch(params), weight_hr=params["Wr"].T.copy())
 
 
 def grads_from_torch(grads):
     """Torch gradients (weight_hr's among them) -> canonical, dWr = d weight_hr.T (H, P)."""
-    out = layout.grads_from_torch({k: v for k, v in grads.items() if k != "weight_hr"})
+    out = torch_layout.grads_from_torch({k: v for k, v in grads.items() if k != "weight_hr"})
     out["dWr"] = grads["weight_hr"].T.copy()
     return out

@@ -39,13 +39,18 @@ from typing import NamedTuple
 import numpy as np
 
 from gatecheck.model import options as opts
-from gatecheck.engines.keras import gru_layout, gru as gru_oracles, layout, rnn_layout, rnn as rnn_oracles
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
+from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.engines.torch import gru_layout as torch_gru_layout
 from gatecheck.engines import structured
 from gatecheck.engines.torch import lstm as torch_oracle
 from gatecheck.engines.torch import proj as torch_proj
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_torch_onnx, onnx_nodes, ort_session, quiet_stderr
 from gatecheck.reference import layers
+from gatecheck.engines.torch import common as torch_common
+from gatecheck.engines.torch import gru as torch_gru
+from gatecheck.engines.torch import rnn as torch_rnn
 
 # --- what the exporters make of each module (data) ---------------------------------------------------
 
@@ -152,19 +157,19 @@ def emitted_table():
 
 
 def _load_lstm(module, inputs, suffix):
-    torch_oracle.load(module, inputs, suffix, layout.to_torch)  # looked up when called: a test may patch it
+    torch_common.load(module, inputs, suffix, torch_layout.to_torch)  # looked up when called: a test may patch it
 
 
 def _load_lstm_proj(module, inputs, suffix):
-    torch_oracle.load(module, inputs, suffix, torch_proj.to_torch)
+    torch_common.load(module, inputs, suffix, torch_proj.to_torch)
 
 
 def _load_gru(module, inputs, suffix):
-    torch_oracle.load(module, inputs, suffix, gru_layout.to_torch)
+    torch_common.load(module, inputs, suffix, torch_gru_layout.to_torch)
 
 
 def _load_rnn(module, inputs, suffix):
-    torch_oracle.load(module, inputs, suffix, rnn_layout.to_torch)
+    torch_common.load(module, inputs, suffix, torch_rnn_layout.to_torch)
 
 
 # The PyTorch layer oracles' models (gatecheck.engines.structured.Model) with loaders of our own; only the
@@ -172,12 +177,12 @@ def _load_rnn(module, inputs, suffix):
 _LSTM = torch_oracle.MODEL._replace(torch_load=_load_lstm)
 MODELS = {
     "lstm": _LSTM._replace(own={"proj": _LSTM.own["proj"]._replace(torch_load=_load_lstm_proj)}),
-    "gru": gru_oracles.TORCH_MODEL._replace(torch_load=_load_gru),
-    "rnn": rnn_oracles.TORCH_MODEL._replace(torch_load=_load_rnn),
+    "gru": torch_gru.TORCH_MODEL._replace(torch_load=_load_gru),
+    "rnn": torch_rnn.TORCH_MODEL._replace(torch_load=_load_rnn),
 }
-_OPTIONS = {"lstm": frozenset({"nobias", "proj"}) | torch_oracle.STRUCTURES,
-            "gru": frozenset({"nobias"}) | torch_oracle.STRUCTURES,
-            "rnn": frozenset({"nobias"}) | torch_oracle.STRUCTURES}
+_OPTIONS = {"lstm": frozenset({"nobias", "proj"}) | torch_common.STRUCTURES,
+            "gru": frozenset({"nobias"}) | torch_common.STRUCTURES,
+            "rnn": frozenset({"nobias"}) | torch_common.STRUCTURES}
 
 
 def export_shape(B, T):
@@ -232,9 +237,9 @@ def _module(model, options, inputs):
     sized = model.torch_args(inputs) if model.torch_args else {}
     module = getattr(torch.nn, model.torch_module)(
         D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True, dtype=getattr(torch, inputs["x"].dtype.name),
-        bias=torch_oracle.bias(options), **model.torch_kwargs, **sized).eval()
+        bias=torch_common.bias(options), **model.torch_kwargs, **sized).eval()
     for n, s in enumerate(structured.suffixes(options)):
-        model.torch_load(module, structured.part(inputs, s), structured._torch_suffix(n, bool(merge)))
+        model.torch_load(module, structured.part(inputs, s), torch_common._torch_suffix(n, bool(merge)))
     return module
 
 
