@@ -143,7 +143,7 @@ def battery_cases(config, unimplemented=False):
                 cases.append(case)
     offered = getattr(config, "gatecheck_candidate_options", None)  # None: every option (the references)
     if offered is not None:
-        cases = [c for c in cases if (set(c.options) <= offered) != unimplemented]
+        cases = [c for c in cases if options.implements(offered, c.options) != unimplemented]
     elif unimplemented:
         cases = []
     if config.gatecheck_shard:
