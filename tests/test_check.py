@@ -307,10 +307,10 @@ def test_verify_names_the_sets_it_cannot_run(capsys):
     """An option the family does not define, or a combination that is not defined, is a usage error that
     names the valid options or the reason."""
     for argv, says in ((["--family", "lstm-head", "--options", "bi"], "--options: the lstm-head family defines no option"),
-                       (["--family", "gru", "--options", "proj"], "--options: the gru family defines ['nobias', 'rev', "
-                                                                   "'len', 'mask', 'maskz', 'bi'"),
-                       (["--family", "gru", "--options", "len+mask"], "--options: options ['len', 'mask']: a layer "
-                                                                       "has one mask semantics")):
+                       (["--family", "gru", "--options", "proj"], ("--options: the gru family defines ['nobias', "
+                                                                    "'rev', 'len', 'mask', 'maskz', 'bi'")),
+                       (["--family", "gru", "--options", "len+mask"], ("--options: options ['len', 'mask']: a layer "
+                                                                        "has one mask semantics"))):
         with pytest.raises(SystemExit) as exc:
             main(["verify", "tests.layered:gru"] + argv)
         assert exc.value.code == chk.USAGE
@@ -362,8 +362,8 @@ def test_check_selection_usage_errors(capsys):
     for extra, says in ((["--options", "bias"], "--options: 'bias': option: expected names from"),
                         (["--options", "rev+bi"], "--options: no case has the set rev+bi; expected sets from: none, "),
                         (["--dtype", "f16"], "--dtype: expected f32 or f64"),
-                        (["--options", "nobias"], "--options: the candidate declares none of the sets selected (nobias); "
-                                                  "it declares none")):
+                        (["--options", "nobias"], ("--options: the candidate declares none of the sets selected "
+                                                   "(nobias); it declares none"))):
         with pytest.raises(SystemExit) as exc:
             main(["check", "gatecheck.reference.gru:run", "--family", "gru", "--oracles", "reference-gru"] + extra)
         assert exc.value.code == chk.USAGE, extra
@@ -374,8 +374,8 @@ def test_nothing_run_because_no_set_selected_is_declared_is_not_run():
     f = FAMILIES["rnn"]
     cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", n, "std", s) for n, s in enumerate([("bi",), ("bi", "L2")])]
     records = chk.run_cases(rnn.run, "ref:run", f, cases)
-    assert chk.verdict(records, f, rnn.run) == (chk.USAGE, "NOT RUN: the candidate implements none of the option "
-                                                           "sets of the cases selected (bi, bi+L2)")
+    assert chk.verdict(records, f, rnn.run) == (chk.USAGE, ("NOT RUN: the candidate implements none of the option "
+                                                            "sets of the cases selected (bi, bi+L2)"))
     assert chk.verdict([], f, rnn.run) == (chk.USAGE, "NOT RUN: no case was selected")
 
 
