@@ -125,7 +125,7 @@ def pytest_configure(config):
         family = FAMILIES[config.gatecheck_families[0]]
         try:  # in a process of its own (gatecheck.run.isolation), started here and in each xdist worker
             config.gatecheck_candidate = Isolated(spec, family, timeout)
-            config.gatecheck_not_compared = cand.cannot_observe(config.gatecheck_candidate, family)
+            config.gatecheck_not_compared = options.declared(config.gatecheck_candidate, family)
             config.gatecheck_candidate_options = options.implemented(config.gatecheck_candidate)
         except cand.CandidateError as exc:
             config.gatecheck_candidate_error = str(exc)
@@ -144,7 +144,7 @@ def battery_cases(config, unimplemented=False):
                 cases.append(case)
     offered = getattr(config, "gatecheck_candidate_options", None)  # None: every option (the references)
     if offered is not None:
-        cases = [c for c in cases if (set(c.options) <= offered) != unimplemented]
+        cases = [c for c in cases if options.implements(offered, c.options) != unimplemented]
     elif unimplemented:
         cases = []
     if config.gatecheck_shard:

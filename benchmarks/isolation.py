@@ -38,7 +38,7 @@ def main():
     t0 = time.perf_counter()
     isolated = Isolated(args.candidate, family)
     start = time.perf_counter() - t0
-    cases = [c for c in grid(args.profile, family) if set(c.options) <= options.implemented(plain)]
+    cases = [c for c in grid(args.profile, family) if options.implements(options.implemented(plain), c.options)]
     t_oracle = t_plain = t_isolated = 0.0
     for n, case in enumerate(cases):
         oracle = ORACLES[case.oracle]

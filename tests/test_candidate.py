@@ -6,6 +6,7 @@ import pytest
 from gatecheck.core import candidate as cand
 from gatecheck.truth.views import case_inputs
 from gatecheck.core.cases import Case
+from gatecheck.model import options as opts
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.reference import lstm
 
@@ -113,3 +114,58 @@ def test_a_candidate_that_declares_everything_unobservable_compares_nothing():
     forward_only = lambda **kw: blind(**kw)  # noqa: E731
     forward_only.cannot_observe = {k: "not computed" for k in LSTM.contract if k not in ("h", "c")}
     assert cand.coverage(("h", "c", "dW"), forward_only, LSTM) == (("h", "c"), False)
+
+
+# --- cannot_observe under layer options: a family's key covers every direction and layer -------------
+
+def _without(declared, *dropped):
+    """An LSTM candidate (every set of layer options) that returns none of ``dropped`` (keys, or base
+    keys: every direction's and layer's copy) and declares ``declared`` unobservable."""
+    from tests import layered
+
+    def run(**inputs):
+        out = dict(layered.lstm(**inputs))
+        return {k: v for k, v in out.items() if k not in dropped and cand.base_key(k) not in dropped}
+
+    run.cannot_observe = {k: "kept inside the loop" for k in declared}
+    return run
+
+
+def _call_under(fn, options):
+    from gatecheck.model.options import under
+
+    record = under(LSTM, options)  # (the call gets its keywords: merge_mode="concat", num_layers=2)
+    return cand.call(fn, case_inputs(Case("-", 2, 3, 4, 5, "f64", 0, "std", options), record), record)
+
+
+def test_a_family_key_covers_its_quantity_in_every_direction_and_layer():
+    """Declaring dc excuses dc, dc_r, dc_l1 and dc_r_l1 (a bi case used to fail: "returned no ['dc_r']");
+    declaring the suffixed dc_r excuses that one only and is simply absent where the case has no reverse
+    direction (the cases without options used to fail)."""
+    from gatecheck.model.options import under
+
+    base = _without({"dc"}, "dc")
+    for options in ((), ("bi",), ("L2",), ("bi", "L2")):
+        got = _call_under(base, options)
+        assert not [k for k in got if cand.base_key(k) == "dc"], options
+        record = under(LSTM, options)
+        assert set(cand.excused(base, record)) == {k for k in record.contract if cand.base_key(k) == "dc"}
+    reverse_only = _without({"dc_r"}, "dc_r")
+    for options in ((), ("L2",), ("bi",)):
+        got = _call_under(reverse_only, options)
+        assert "dc" in got and "dc_r" not in got
+    assert cand.excused(reverse_only, under(LSTM, ("bi", "L2"))) == {"dc_r": "kept inside the loop"}
+    with pytest.raises(cand.CandidateError, match=r"returned no \['dc_r_l1'\]"):
+        _call_under(_without({"dc_r"}, "dc_r", "dc_r_l1"), ("bi", "L2"))
+    assert cand.comparable(("h", "dc", "dc_r", "dc_l1", "dh_r"), base, under(LSTM, ("bi", "L2"))) == ("h", "dh_r")
+
+
+@pytest.mark.parametrize("key", ["dWr", "dc_r_r", "dh_l2", "bogus"])
+def test_a_key_in_no_option_set_of_the_family_is_named_with_the_valid_keys(key):
+    from gatecheck.families import FAMILIES
+
+    fn = _without({key})
+    with pytest.raises(cand.CandidateError, match=rf"cannot_observe: \['{key}'\] is not a key of the gru contract "
+                                                  r"under any of its option sets; expected keys from \['h', 'dh'"):
+        opts.declared(fn, FAMILIES["gru"])
+    assert opts.declared(_without({"dWr_r_l1", "dc_l1", "y"}), LSTM)  # an LSTM's under proj, L2, bi

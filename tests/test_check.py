@@ -6,6 +6,7 @@ import pytest
 
 from gatecheck.tools import check as chk
 from gatecheck.frontends.cli import main
+from gatecheck.core.cases import Case
 from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES
 from gatecheck.reference import lstm, rnn
@@ -246,3 +247,183 @@ def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_matc
                  f"{c.B},{c.T},{c.D},{c.H}", "--dtype", c.dtype, "--seed", str(c.seed), "--regime", c.regime]) \
         == chk.USAGE
     assert "not judged: the known deviation of flax-gru" in capsys.readouterr().err
+
+
+# --- layer options on the user's path: the rerun command, the selection, the counts ---------------------
+
+def _one_case_per_set(profile, family):
+    """The first case of each (oracle, set of layer options, dtype) of a family's grid, for every oracle
+    of the family (its battery's and its reference's)."""
+    from gatecheck.run.grid import grid
+    from gatecheck.engines import of_family
+
+    first = {}
+    for case in grid(profile, family, of_family(family.name)):
+        first.setdefault((case.oracle, case.options, case.dtype), case)
+    return list(first.values())
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_rerun_command_of_every_option_set_is_that_case_for_verify(family):
+    """The command `check` prints to rerun a case alone (for bi, L2, len, mask, maskz cases it was refused:
+    "--options: the gru family defines ['nobias', 'rev']") is, parsed by verify, that very case: for a case
+    of every oracle, set and dtype of the family's ci and nightly grids."""
+    import shlex
+
+    from gatecheck.frontends.cli import parser, verify_case
+    from gatecheck.core.cases import PROFILES
+
+    ap, f = parser(), FAMILIES[family]
+    sets = set()
+    for profile in PROFILES:
+        for case in _one_case_per_set(profile, f):
+            argv = shlex.split(chk.rerun_command("tests.layered:gru", f, case))
+            assert argv[:4] == ["python", "-m", "gatecheck", "verify"], argv
+            assert verify_case(ap, ap.parse_args(argv[3:])) == (f, case), argv
+            sets.add(case.options)
+    assert sets >= {()} | ({("bi",), ("L2",), ("len",), ("mask",), ("maskz",), ("bi", "L2")} if f.output else set())
+
+
+RERUN = [("gru", ("bi",)), ("gru", ("L2",)), ("gru", ("len",)), ("gru", ("mask",)), ("gru", ("maskz",)),
+         ("lstm", ("proj", "len", "bi", "L2")), ("rnn", ("nobias", "bi", "L2"))]
+
+
+@pytest.mark.parametrize("family,options", RERUN, ids=["-".join((f,) + o) for f, o in RERUN])
+def test_the_rerun_command_runs(family, options, capsys):
+    """A few rerun commands run for real: a candidate that implements every set passes its case."""
+    import shlex
+
+    from gatecheck.core.cases import PROFILES
+
+    f = FAMILIES[family]
+    case = next(c for profile in PROFILES for c in _one_case_per_set(profile, f)
+                if c.options == options and ORACLES[c.oracle].framework == "numpy")
+    argv = shlex.split(chk.rerun_command(f"tests.layered:{family}", f, case))
+    assert main(argv[3:]) == chk.PASS
+    assert capsys.readouterr().out.startswith(f"{case.id}: tests.layered:{family} matches {case.oracle}")
+
+
+def test_verify_names_the_sets_it_cannot_run(capsys):
+    """An option the family does not define, or a combination that is not defined, is a usage error that
+    names the valid options or the reason."""
+    for argv, says in ((["--family", "lstm-head", "--options", "bi"], "--options: the lstm-head family defines no option"),
+                       (["--family", "gru", "--options", "proj"], ("--options: the gru family defines ['nobias', "
+                                                                    "'rev', 'len', 'mask', 'maskz', 'bi'")),
+                       (["--family", "gru", "--options", "len+mask"], ("--options: options ['len', 'mask']: a layer "
+                                                                        "has one mask semantics"))):
+        with pytest.raises(SystemExit) as exc:
+            main(["verify", "tests.layered:gru"] + argv)
+        assert exc.value.code == chk.USAGE
+        assert says in capsys.readouterr().err, argv
+
+
+def test_select_keeps_the_sets_and_dtypes_asked_for():
+    from gatecheck.run.grid import grid
+
+    f = FAMILIES["gru"]
+    cases = grid("ci", f, ["reference-gru", "torch-gru-cell"])
+    kept = chk.select(cases, ["none", "nobias", "L2+bi"], ["f32"])
+    assert kept == [c for c in cases if c.options in ((), ("nobias",), ("bi", "L2")) and c.dtype == "f32"]
+    assert {c.options for c in kept} == {(), ("nobias",), ("bi", "L2")}
+    assert chk.select(cases, "none,nobias", "f32") == chk.select(cases, [(), ("nobias",)], ("f32",))
+    assert chk.select(cases) == cases
+    for option_sets, dtypes, says in (
+            (["bias"], None, "options: 'bias': option: expected names from ['nobias'"),
+            (["rev+bi"], None, "options: no case has the set rev+bi; expected sets from: none, nobias, rev, "),
+            ([""], None, "options: each element is an option name ('nobias'), a combination spelled 'bi+L2'"),
+            (None, ["f16"], "dtype: expected f32 or f64 (comma separated), got 'f16'")):
+        with pytest.raises(ValueError) as exc:
+            chk.select(cases, option_sets, dtypes)
+        assert str(exc.value).startswith(says), str(exc.value)
+    with pytest.raises(ValueError, match="dtype: no case is in f64; expected dtypes from: f32"):
+        chk.select(grid("ci", FAMILIES["rnn"], ["ort-rnn"]), None, ["f64"])
+
+
+def test_check_runs_the_selected_sets_and_dtype_and_counts_the_option_cases(capsys):
+    """`check --options none,nobias,bi+L2 --dtype f32`: only those cases run; the headline says how many had
+    layer options, a line how many each set had."""
+    from gatecheck.run.grid import grid
+
+    f = FAMILIES["gru"]
+    selected = chk.select(grid("ci", f, ["reference-gru"]), ["none", "nobias", "bi+L2"], ["f32"])
+    base = [c for c in selected if not c.options]
+    assert main(["check", "tests.layered:gru", "--family", "gru", "--oracles", "reference-gru",
+                 "--options", "none,nobias,bi+L2", "--dtype", "f32"]) == chk.PASS
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"PASS: all {len(selected)} cases match ({len(base)} without layer options, "
+                               f"{len(selected) - len(base)} with them; worst "), lines[0]
+    assert lines[1].endswith("; profile ci; options none,nobias,bi+L2; dtype f32")
+    count = {s: sum(1 for c in selected if c.options == s) for s in (("nobias",), ("bi", "L2"))}
+    assert lines[2] == f"  with layer options: nobias {count[('nobias',)]}, bi+L2 {count[('bi', 'L2')]}"
+    assert lines[4].split() == ["oracle", "f32"]
+
+
+def test_check_selection_usage_errors(capsys):
+    for extra, says in ((["--options", "bias"], "--options: 'bias': option: expected names from"),
+                        (["--options", "rev+bi"], "--options: no case has the set rev+bi; expected sets from: none, "),
+                        (["--dtype", "f16"], "--dtype: expected f32 or f64"),
+                        (["--options", "nobias"], ("--options: the candidate declares none of the sets selected "
+                                                   "(nobias); it declares none"))):
+        with pytest.raises(SystemExit) as exc:
+            main(["check", "gatecheck.reference.gru:run", "--family", "gru", "--oracles", "reference-gru"] + extra)
+        assert exc.value.code == chk.USAGE, extra
+        assert says in capsys.readouterr().err, extra
+
+
+def test_nothing_run_because_no_set_selected_is_declared_is_not_run():
+    f = FAMILIES["rnn"]
+    cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", n, "std", s) for n, s in enumerate([("bi",), ("bi", "L2")])]
+    records = chk.run_cases(rnn.run, "ref:run", f, cases)
+    assert chk.verdict(records, f, rnn.run) == (chk.USAGE, ("NOT RUN: the candidate implements none of the option "
+                                                            "sets of the cases selected (bi, bi+L2)"))
+    assert chk.verdict([], f, rnn.run) == (chk.USAGE, "NOT RUN: no case was selected")
+
+
+def _stack_bug(**inputs):
+    """An RNN that is right but for the reverse direction's dW under a bidirectional layer."""
+    from tests import layered
+
+    out = dict(layered.rnn(**inputs))
+    if "dW_r" in out:
+        out["dW_r"] = out["dW_r"] * 2
+    return out
+
+
+_stack_bug.options = {"nobias", "bi"}
+
+
+def test_a_failing_headline_says_how_many_cases_with_layer_options_differ():
+    sets = [(), (), ("nobias",), ("bi",), ("bi",)]
+    cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", n, "std", s) for n, s in enumerate(sets)]
+    f = FAMILIES["rnn"]
+    records = chk.run_cases(_stack_bug, "t:bug", f, cases)
+    bad = [c for c in cases if "bi" in c.options]
+    base = [c for c in cases if not c.options]
+    code, lines = chk.render(records, f, _stack_bug, "t:bug", "ci")
+    assert code == chk.FAIL
+    assert lines[0] == (f"FAIL: {len(bad)} of {len(cases)} cases differ (0 of the {len(base)} without layer options, "
+                        f"{len(bad)} of the {len(cases) - len(base)} with them)")
+    assert lines[2] == f"  with layer options: nobias 1, bi {len(bad)} ({len(bad)} differ)"
+
+
+def test_a_key_the_candidate_declares_is_reported_once_as_declared():
+    """A quantity the candidate declares unobservable is said once, as declared, also where the oracles
+    run cannot observe it either (or its copy in another direction: a family's key covers them)."""
+    import dataclasses
+    import unittest.mock
+
+    family = FAMILIES["gru"]
+    fake = dataclasses.replace(ORACLES["ort-gru"], name="fake-blind-reverse",
+                               cannot_observe=dict(ORACLES["ort-gru"].cannot_observe, dbx_r="not exported"))
+
+    def fn(**kw):
+        return {}
+
+    fn.cannot_observe = {"dbx": "my code fuses the biases"}
+    compared = [q for q in family.quantities if q != "dbx"]
+    records = [dict(id=o, oracle=o, dtype="f32", status="pass", ratio=0.1, warnings=[], compared=compared)
+               for o in ("reference-gru", fake.name)]
+    with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
+        _, lines = chk.render(records, family, fn, "t:fn", "ci")
+    about = [line for line in lines if "dbx" in line and line.startswith(("  not compared", "  not observed"))]
+    assert about == ["  not compared: dbx (the candidate cannot observe it: my code fuses the biases)"], lines

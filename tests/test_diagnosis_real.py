@@ -88,7 +88,7 @@ def test_two_bugs_are_localised():
     assert ("B=1 T=1: forward right; wrong: dx, dh0, dW, dU and db of gate f only: gate f's dL/dz "
             "(the local derivative) is wrong, the other gates' right") in text
     assert ("T=1: forward right; wrong: dx, dh0, dW and dU of gate f only, db of every gate "
-            "(gates i, g, o: the reference x 1/3 = 1/B)") in text
+            "(the reference's value divided by B=3 in gates i, g, o)") in text
     assert ("every step is wrong the same way as T=1; the error is inside a step, not in what is carried "
             "between steps") in text
 
@@ -96,7 +96,7 @@ def test_two_bugs_are_localised():
 def test_two_bugs_in_the_zero_regime():
     # c0 = 0 makes the forget gate's dz vanish at t=0: at T=1 only db's batch mean shows.
     text = text_of(two_bugs.run, ZERO)
-    assert "T=1: forward right; wrong: db of gates i, g, o only (the reference x 1/3 = 1/B)" in text
+    assert "T=1: forward right; wrong: db of gates i, g, o only (the reference's value divided by B=3)" in text
 
 
 # --- the hypotheses on constructed candidates ----------------------------------------------
@@ -220,5 +220,36 @@ def test_localisation_shows_each_kind_of_error_once():
     # dh0 returned as zero is wrong the same way in every isolating case: one detail line.
     lines = localise(mutants.candidate(LSTM, LSTM.mutants_by_name["dh0-dropped"]), CASE, LSTM, "m")
     assert lines[1].strip() == "wrong with B=1 T=1, T=1, B=1, h0=c0=gc=0"
-    assert lines[2].strip() == "B=1 T=1: forward right; wrong: dh0 (zero)"
+    assert lines[2].strip() == "B=1 T=1: forward right; wrong: dh0 (all zeros)"
     assert not any(line.strip().startswith(("T=1:", "B=1:", "h0=c0=gc=0:")) for line in lines)
+
+
+# --- the localisation's words for a slice that is a multiple of the reference's ------------------------
+
+def test_a_multiple_of_the_reference_is_said_in_words():
+    """What a wrong slice is in terms of the reference's value reads as a sentence ("12.8 times the
+    reference's value", "divided by B=3"), never as "the reference x 1" (a factor that rounds to 1 is
+    printed with the digits that show it is not 1)."""
+    from gatecheck.tools.localise import _scale
+
+    e = np.linspace(-1.0, 2.0, 12).reshape(3, 4)
+    assert _scale(12.8 * e, e, 3, 7) == "12.8 times the reference's value"
+    assert _scale((1 + 2e-6) * e, e, 3, 7) == "1.000002 times the reference's value"
+    assert _scale(e / 3, e, 3, 7) == "the reference's value divided by B=3"
+    assert _scale(e / 21, e, 3, 7) == "the reference's value divided by B*T=21"
+    assert _scale(-e, e, 3, 7) == "the reference's value negated"
+    assert _scale(0 * e, e, 3, 7) == "all zeros"
+    assert _scale(e + 1, e, 3, 7) == ""
+
+
+def test_a_multiple_held_by_some_slices_names_their_gates_and_quantities():
+    """A multiple that holds for some of the slices a phrase is about names the gate it holds in and
+    the quantities (once each, not a gate per quantity: "gates f, f")."""
+    from gatecheck.tools.localise import Wrong, _describe
+
+    times = "12.8 times the reference's value"
+    wrong = [Wrong((0,), "dW", None, "f", times), Wrong((1,), "dU", None, "f", times), Wrong((2,), "db", None, "f", "")]
+    assert _describe(wrong, LSTM) == \
+        f"forward right; wrong: dW, dU and db of gate f only ({times} in gate f (dW and dU))"
+    every = [Wrong((0,), "dW", None, "f", times), Wrong((1,), "dU", None, "f", times)]
+    assert _describe(every, LSTM) == f"forward right; wrong: dW and dU of gate f only ({times})"

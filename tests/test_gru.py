@@ -398,7 +398,7 @@ def test_an_unknown_bug_is_localised_to_its_gate_and_step():
                              'grads["dbhn"] = dhn.sum(axis=1, keepdims=True) * 1.01', "course-gru-dbhn")
     _, text = diagnose(variant.run, CASE, GRU, "course_gru variant")
     assert "no known bug shape explains it" in text
-    assert "B=1 T=1: forward right; wrong: dbh of gate n only (the reference x 1.01)" in text
+    assert "B=1 T=1: forward right; wrong: dbh of gate n only (1.01 times the reference's value)" in text
     assert "the error is inside a step, not in what is carried between steps" in text
 
 

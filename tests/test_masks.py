@@ -181,7 +181,7 @@ def test_a_candidate_is_told_the_mask_semantics_by_keyword():
         calls.append((masked_output, num_layers, inputs["mask"].shape))
         return f.run(**inputs, masked_output=masked_output)
 
-    run.options = {"maskz", "L2"}
+    run.options = {"maskz+L2"}
     oracle = reference_oracle("gru")
     assert run_case(Case(oracle.name, 3, 7, 4, 5, "f64", 0, "std", ("maskz", "L2")), oracle, run, "both").ok
     assert calls == [("zero", 2, (3, 7))]
@@ -326,7 +326,7 @@ def test_gate_orders_are_tried_under_a_mask_on_the_whole_layer(options):
     f = _record("lstm", options)
     case = Case("reference", 3, 7, 4, 5, "f64", 0, "std", f.applied)
     bug = mut.candidate(f, f.mutants_by_name["mask-steps-update-state"])
-    bug.options = set(options)
+    bug.options = {options}
     _, text = diagnose(bug, case, FAMILIES["lstm"])
     assert "gates look ordered" not in text and "'mask-steps-update-state'" in text
     order = [0, 1, 3, 2]  # the candidate's blocks i, f, o, g
@@ -334,6 +334,6 @@ def test_gate_orders_are_tried_under_a_mask_on_the_whole_layer(options):
     def permuted(**inputs):
         return f.run(**{k: v[order] if k in f.gated else v for k, v in inputs.items()})
 
-    permuted.options = set(options)
+    permuted.options = {options}
     report, text = diagnose(permuted, case, FAMILIES["lstm"])
     assert not report.ok and "your gates look ordered i,f,o,g" in text

@@ -20,6 +20,7 @@ from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
 from gatecheck.engines.torch import layout as torch_layout
 from gatecheck.engines.torch import gru_layout as torch_gru_layout
 from gatecheck.reference import gru, lstm, rnn
+from tests import layered
 
 NOBIAS = ("nobias",)
 CASE = Case("torch-cell", 3, 7, 4, 5, "f64", 0)
@@ -177,13 +178,60 @@ def rnn_returns_db(x, h0, W, U, gh):
 rnn_returns_db.options = {"nobias"}
 
 
-def test_a_candidate_declares_its_options():
+def _declaring(options):
+    """A candidate of the rnn family that implements every set and declares ``options``."""
+    run = layered.candidate("rnn")
+    run.options = options
+    return run
+
+
+def test_a_candidate_declares_its_option_sets_exactly():
+    """Each element of run.options is one set: a name alone, a combination spelled 'bi+L2', or a tuple
+    or frozenset of names; declaring bi and L2 each alone does not declare their stack."""
     assert opts.implemented(rnn.run) == frozenset()
-    assert opts.implemented(rnn_nobias) == {"nobias"}
-    bad = lambda: None  # noqa: E731
-    bad.options = "nobias"
-    with pytest.raises(ValueError, match="options: expected a set of option names"):
-        opts.implemented(bad)
+    assert opts.implemented(rnn_nobias) == {NOBIAS}
+    alone = opts.implemented(_declaring({"bi", "L2"}))
+    assert alone == {("bi",), ("L2",)}
+    assert opts.implements(alone, ("bi",)) and opts.implements(alone, ()) and not opts.implements(alone, ("bi", "L2"))
+    spelled = _declaring({"nobias", "L2+bi", ("L2", "maskz"), frozenset({"len", "bi", "L2"})})
+    assert opts.implemented(spelled) == {NOBIAS, ("bi", "L2"), ("maskz", "L2"), ("len", "bi", "L2")}
+    for bad, says in (("nobias", "options: expected a set of option sets"),
+                      ({"bi+"}, "options: each element is an option name"),
+                      ({("bi", 2)}, "options: each element is an option name"),
+                      ({"bi,L2"}, r"options: 'bi,L2': option: expected names from \['nobias'")):
+        with pytest.raises(ValueError, match=says):
+            opts.implemented(_declaring(bad))
+
+
+# A candidate in a process of its own declares combinations as tuples and frozensets too.
+spelled = _declaring({"nobias", ("L2", "bi"), frozenset({"maskz", "L2"})})
+
+
+def test_an_isolated_candidate_declares_the_same_sets():
+    from gatecheck.run.isolation import Isolated
+
+    fn = Isolated("tests.test_options:spelled", FAMILIES["rnn"])
+    try:
+        assert opts.implemented(fn) == opts.implemented(spelled) == {NOBIAS, ("bi", "L2"), ("maskz", "L2")}
+    finally:
+        fn.close()
+
+
+def test_a_candidate_runs_on_the_sets_it_declares_and_on_none_other():
+    """Declared bi and L2 (each alone): run on them and on the cases without options, not on bi+L2, whose
+    line says how to declare it; declared 'bi+L2': run on the stack only."""
+    f = FAMILIES["rnn"]
+    sets = [(), ("bi",), ("L2",), ("bi", "L2")]
+    cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", 0, "std", s) for s in sets]
+    records = chk.run_cases(_declaring({"bi", "L2"}), "t:each", f, cases)
+    assert [r["status"] for r in records] == ["pass", "pass", "pass", "unimplemented"]
+    assert records[-1]["reason"] == ("the candidate does not implement bi+L2 (once it does, add 'bi+L2' to "
+                                     "run.options, e.g. run.options = {'bi+L2'}: each set is declared exactly; "
+                                     "README, Contracts)")
+    _, lines = chk.render(records, f, rnn.run, "t:each", "ci")
+    assert "  not run: 1 case with option bi+L2: " + records[-1]["reason"] in lines
+    records = chk.run_cases(_declaring({"bi+L2"}), "t:stack", f, cases)
+    assert [r["status"] for r in records] == ["pass", "unimplemented", "unimplemented", "pass"]
 
 
 def test_a_bias_gradient_returned_under_no_bias_breaks_the_contract():
@@ -226,7 +274,8 @@ def test_many_option_sets_not_run_are_one_line_with_each_count():
     assert code == chk.PASS
     found = [line for line in lines if line.startswith("  not run: ")]
     assert found == ["  not run: 9 cases with layer options the candidate does not implement (nobias 3, rev 2, "
-                     "bi,L2 4); declare those it implements as run.options = {...} (README, Contracts)"]
+                     "bi+L2 4); declare each set it implements, exactly, as run.options = {'nobias', 'bi+L2', ...} "
+                     "(README, Contracts)"]
 
 
 def test_rerun_command_and_verify_take_the_options(capsys, request):

@@ -245,7 +245,7 @@ def test_a_candidate_is_told_the_structure_by_keywords():
         calls.append((merge_mode, num_layers))
         return f.run(**inputs)
 
-    run.options = {"bisum", "L2"}
+    run.options = {"bisum+L2"}
     oracle = reference_oracle("rnn")
     assert run_case(Case(oracle.name, 3, 7, 4, 5, "f64", 0, "std", ("bisum", "L2")), oracle, run, "both").ok
     assert calls == [("sum", 2)]

@@ -15,6 +15,9 @@ import warnings
 
 import numpy as np
 
+from gatecheck.reference.layers import LAYER, REVERSE
+
+
 class CandidateError(Exception):
     """The candidate could not be loaded, raised, or returned something off-contract."""
 
@@ -47,20 +50,56 @@ def load(spec, what="--candidate"):
     return target
 
 
-def cannot_observe(candidate, family):
-    """Contract keys a candidate declares it cannot expose ({key: reason}), via an attribute
-    ``cannot_observe`` on the callable; those are left out of every comparison, and said so."""
+def base_key(key):
+    """A contract key without its direction and layer suffixes: 'dc_r_l1', 'dc_l1', 'dc_r' -> 'dc'
+    (``gatecheck.reference.layers``: '_r' the reverse direction, '_l1' the second layer)."""
+    for end in (LAYER, REVERSE):
+        if key.endswith(end) and len(key) > len(end):
+            key = key[:-len(end)]
+    return key
+
+
+def covers(declared, key):
+    """Whether a declaration (``cannot_observe``'s keys) covers contract key ``key``: the key itself,
+    or its base key, which covers the quantity in every direction and layer ('dc': dc_r, dc_l1, dc_r_l1)."""
+    return key in declared or base_key(key) in declared
+
+
+def cannot_observe(candidate, family, valid=None):
+    """Contract keys a candidate declares it cannot expose ({key: reason}, as declared), via an
+    attribute ``cannot_observe`` on the callable; those are left out of every comparison, and
+    said so. A key of the family's own contract ('dc') covers that quantity in every direction
+    and layer ('dc_r', 'dc_l1', 'dc_r_l1'); a suffixed key ('dc_r') names that one only, and is
+    simply absent from a case that has no such quantity. With ``valid`` (the keys of the family under
+    every set of its options: ``gatecheck.model.options.declared`` passes them) every key must be one of
+    them; without it (a record under options, what ``call`` is given) the form only is checked."""
     declared = getattr(candidate, "cannot_observe", {}) or {}
-    if not isinstance(declared, dict) or set(declared) - set(family.contract):
+    if not isinstance(declared, dict) or not all(isinstance(k, str) for k in declared):
         raise CandidateError(f"cannot_observe: expected a dict keyed by the {family.name} contract's keys "
                              f"{list(family.contract)}, got {declared!r}")
+    if valid is not None:
+        unknown = [k for k in declared if k not in valid]
+        if unknown:
+            bases = [k for k in valid if base_key(k) == k]
+            raise CandidateError(
+                f"cannot_observe: {unknown} {'is not a key' if len(unknown) == 1 else 'are not keys'} of the "
+                f"{family.name} contract under any of its option sets; expected keys from {bases}, or one of them "
+                f"with the suffix _r, _l1 or _r_l1 where a set has that direction or layer (a key without a suffix "
+                f"covers every direction and layer)")
     return declared
+
+
+def excused(candidate, family):
+    """{contract key of ``family`` (a record, under options or not): reason} for each key the
+    candidate's declaration covers (``covers``)."""
+    declared = cannot_observe(candidate, family)
+    return {k: declared.get(k, declared.get(base_key(k))) for k in family.contract if covers(declared, k)}
 
 
 def comparable(observed, candidate, family):
     """The oracle's quantities less those the candidate declares it cannot observe."""
-    excused = cannot_observe(candidate, family)
-    return tuple(q for q in observed if family.quantities[q].source not in excused)
+    unobservable = excused(candidate, family)
+    return tuple(q for q in observed if family.quantities[q].source not in unobservable)
 
 
 def coverage(observed, candidate, family):
@@ -168,14 +207,14 @@ def call(candidate, inputs, family, name="candidate"):
     if extra:  # under a layer option (no bias) a quantity the model does not have
         raise CandidateError(f"{name} returned {extra}, which the {family.name} contract under its options does not "
                              f"have (no bias: no bias gradient); the contract needs {list(keys)}")
-    excused = cannot_observe(candidate, family)
-    missing = [k for k in keys if k not in got and k not in excused]
+    unobservable = excused(candidate, family)
+    missing = [k for k in keys if k not in got and k not in unobservable]
     if missing:
         raise CandidateError(f"{name} returned no {missing}; the contract needs {list(keys)}")
     dtype = inputs["x"].dtype
     checked = Outputs()
     for key, shape in family.shapes(inputs).items():
-        if key in excused and key not in got:
+        if key in unobservable and key not in got:
             continue
         value = got[key]
         if not isinstance(value, np.ndarray):

@@ -1,9 +1,10 @@
 """Command line.
 
     python -m gatecheck check MODULE:CALLABLE --family FAMILY [--profile ci|nightly] [--oracles A,B]
+                                              [--options none,nobias,bi+L2] [--dtype f32|f64]
                                               [-n N|auto] [--verbose]
     python -m gatecheck verify MODULE:CALLABLE --family FAMILY [--oracle NAME] [--shape B,T,D,H]
-                                               [--dtype f32|f64] [--seed N] [--regime R]
+                                               [--dtype f32|f64] [--seed N] [--regime R] [--options bi+L2]
     python -m gatecheck kill-matrix [--family FAMILY] [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
     python -m gatecheck sensitivity [--family FAMILY] [--oracles A,B]
     python -m gatecheck specificity [--family FAMILY] [--seeds 1000] [--oracles A,B]
@@ -26,6 +27,8 @@ import sys
 from gatecheck.core import candidate as cand
 from gatecheck.tools import check as chk
 from gatecheck.core.cases import DTYPES, PROFILES, Case
+from gatecheck.run.grid import grid
+from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
 from gatecheck.model.options import parse as parse_options
 from gatecheck.families import FAMILIES
@@ -72,28 +75,46 @@ def _load(ap, spec, family, timeout):
 
 def cmd_check(ap, args):
     family = get_family(args.family)
+    oracles = _oracle_list(ap, args.oracles, family)
+    option_sets = None if args.options is None else args.options.split(",")
+    dtypes = None if args.dtype is None else args.dtype.split(",")
+    try:  # the selection is checked before the candidate loads: a bad one is a usage error naming the valid values
+        selected = chk.select(grid(args.profile, family, oracles), option_sets, dtypes)
+        n = chk.workers(args.n)
+    except ValueError as exc:
+        ap.error(f"--{exc}" if str(exc).startswith(("options:", "dtype:")) else str(exc))
     fn = _load(ap, args.candidate, family, args.timeout)
     try:
-        n = chk.workers(args.n)
-        cand.cannot_observe(fn, family)
-    except (ValueError, cand.CandidateError) as exc:
+        opts.declared(fn, family)
+    except cand.CandidateError as exc:
         ap.error(str(exc))
-    oracles = _oracle_list(ap, args.oracles, family)
-    records = chk.battery(fn, args.candidate, family, args.profile, oracles, n, fn.timeout)
+    try:
+        declared = opts.implemented(fn)
+    except ValueError:
+        declared = None  # (every case with options then reports the candidate's bad attribute)
+    if option_sets is not None and declared is not None and not any(opts.implements(declared, c.options)
+                                                                   for c in selected):
+        ap.error(f"--options: the candidate declares none of the sets selected ({args.options}); it declares "
+                 f"{', '.join(sorted(opts.label(s) for s in declared)) or 'none'} (run.options; README, Contracts)")
+    records = chk.battery(fn, args.candidate, family, args.profile, oracles, n, fn.timeout, option_sets, dtypes)
 
     def diagnosis(record):
         from gatecheck.tools.diagnose import diagnose
 
         return diagnose(fn, Case(*record["case"]), family, args.candidate)[1]
 
-    code, lines = chk.render(records, family, fn, args.candidate, args.profile, diagnosis, args.verbose, oracles)
+    profile = args.profile + "".join(f"; {name} {value}" for name, value in (("options", args.options),
+                                                                           ("dtype", args.dtype)) if value)
+    code, lines = chk.render(records, family, fn, args.candidate, profile, diagnosis, args.verbose, oracles)
     print("\n".join(lines))
     return code
 
 
-def cmd_verify(ap, args):
+def verify_case(ap, args):
+    """(family, case) of verify's arguments: every set of layer options the family's record can be
+    put under (its own and the structural ones, combined as ``gatecheck.model.options.under`` allows),
+    that the oracle runs in the dtype; a usage error naming the valid values otherwise."""
     family = get_family(args.family)
-    fn = _load(ap, args.candidate, family, args.timeout)
     name = args.oracle or reference_oracle(family.name).name
     if name not in of_family(family.name):
         ap.error(f"--oracle: {name!r} is not an oracle of the {family.name} family; expected one of "
@@ -105,16 +126,27 @@ def cmd_verify(ap, args):
         case_options = parse_options(args.options)
     except ValueError as exc:
         ap.error(f"--options: {exc}")
-    if not set(case_options) <= set(family.options):
-        ap.error(f"--options: the {family.name} family defines {sorted(family.options) or 'no option'}, "
+    defined = opts.defined(family)
+    if not set(case_options) <= set(defined):
+        ap.error(f"--options: the {family.name} family defines {list(defined) or 'no option'}, "
                  f"got {list(case_options)}")
+    try:
+        opts.under(family, case_options)
+    except ValueError as exc:  # a combination that is not defined
+        ap.error(f"--options: {exc}")
     if not set(case_options) <= oracle.options:
         ap.error(f"--options: {name} does not offer {list(case_options)}; it offers {sorted(oracle.options) or 'none'}")
     declined = oracle.declined(case_options, args.dtype)
     if declined:
         ap.error(f"--options/--dtype: {name} does not run {args.dtype} with {list(case_options) or 'no options'}: "
                  f"{declined}")
-    case = Case(name, *args.shape, args.dtype, args.seed, args.regime, case_options)
+    return family, Case(name, *args.shape, args.dtype, args.seed, args.regime, case_options)
+
+
+def cmd_verify(ap, args):
+    family, case = verify_case(ap, args)
+    name, oracle = case.oracle, oracles.ORACLES[case.oracle]
+    fn = _load(ap, args.candidate, family, args.timeout)
     records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]
     if record["status"] == "unimplemented":
@@ -261,6 +293,11 @@ def parser():
     c.add_argument("--profile", default="ci", choices=sorted(PROFILES))
     c.add_argument("--oracles", default="", help="comma list of the family's oracles (default: its battery)")
     c.add_argument("-n", default="1", metavar="N|auto", help="processes to run the cases in (default 1)")
+    c.add_argument("--options", default=None, metavar="SETS",
+                   help="run only the cases of these sets of layer options, comma separated: 'none' (the cases "
+                   "without options), an option name, or a combination spelled 'bi+L2' (default: every set)")
+    c.add_argument("--dtype", default=None, metavar="f32|f64",
+                   help="run only the cases in this dtype (default: both)")
     c.add_argument("--verbose", action="store_true", help="the whole first failure and diagnosis, every failing case")
     _timeout_option(c)
     c.set_defaults(func=cmd_check)
@@ -273,8 +310,9 @@ def parser():
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--regime", default="std", help="an input regime of the family (default std)")
-    v.add_argument("--options", default="", help="layer options, comma separated: " + "; ".join(
-        f"{o.name} ({o.meaning})" for o in OPTIONS.values()) + " (default none)")
+    v.add_argument("--options", default="", help="the case's set of layer options, 'nobias' or a combination "
+                   "spelled 'bi+L2' (or 'bi,L2'): " + "; ".join(f"{o.name} ({o.meaning})" for o in OPTIONS.values())
+                   + " (default none)")
     _timeout_option(v)
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("kill-matrix", help="run every mutant of a family's catalogue through its battery")

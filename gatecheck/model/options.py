@@ -14,8 +14,10 @@ An option is data everywhere it appears:
   ``under(family, options)`` derives the family record that the engine then uses unchanged.
 - An oracle declares the options it offers (``Oracle.options``) and its runner is called
   with the case's options; the grid gives an option's cases only to oracles that offer it.
-- A candidate declares the options it implements (``run.options = {"nobias"}``; default
-  none) and is run only on those: every report says which option cases were not run.
+- A candidate declares the option sets it implements, each exactly (``run.options = {"nobias",
+  "bi+L2"}``: no bias alone, and a stack of bidirectional layers; default none), and is run on
+  the cases of those sets and on those without options: every report says which option cases
+  were not run, and how to declare their sets.
 - Results files carry each case's options as a list (``options``), never parsed back from
   the id; a file without the field (written before options) means no options.
 """
@@ -23,6 +25,7 @@ An option is data everywhere it appears:
 import dataclasses
 import functools
 from typing import NamedTuple
+from gatecheck.core import candidate as candidate_contract
 from gatecheck.model import structures
 
 
@@ -185,8 +188,35 @@ def canonical(options):
 
 
 def parse(text):
-    """'nobias' or 'a,b' (command-line form) -> canonical tuple; '' -> ()."""
-    return canonical(part.strip() for part in text.split(",") if part.strip()) if text else ()
+    """One set in command-line form, 'nobias', 'bi,L2' or 'bi+L2' -> canonical tuple; '' -> ()."""
+    return canonical(part.strip() for part in text.replace("+", ",").split(",") if part.strip()) if text else ()
+
+
+NONE = "none"  # how a selection of option sets names the set without options (``parse_set``)
+
+
+def declared_set(entry):
+    """One element of a candidate's ``run.options`` as the set it declares, a canonical tuple: an
+    option name ('nobias': that option alone), a combination spelled 'bi+L2', or a tuple or
+    frozenset of names."""
+    if isinstance(entry, str):
+        names = [part.strip() for part in entry.split("+")]
+    elif isinstance(entry, (tuple, frozenset)) and all(isinstance(name, str) for name in entry):
+        names = list(entry)
+    else:
+        names = None
+    if not names or "" in names:
+        raise ValueError(f"options: each element is an option name ('nobias'), a combination spelled 'bi+L2', or a "
+                         f"tuple or frozenset of names; got {entry!r}")
+    try:
+        return canonical(names)
+    except ValueError as exc:
+        raise ValueError(f"options: {entry!r}: {exc}") from None
+
+
+def parse_set(text):
+    """A set as a selection names it: 'none' (no options) -> (); else ``declared_set``."""
+    return () if text.strip() == NONE else declared_set(text)
 
 
 def suffix(options):
@@ -195,19 +225,28 @@ def suffix(options):
 
 
 def label(options):
-    """How a report names a set of options: 'nobias' or 'no options'."""
-    return ",".join(options) if options else "no options"
+    """How a report names a set of options, as a candidate declares it: 'nobias', 'bi+L2', or
+    'no options'."""
+    return "+".join(options) if options else "no options"
 
 
 def implemented(candidate):
-    """The options a candidate declares it implements (``candidate.options``, a set of names;
-    default none). A family's reference implements every option its family defines."""
+    """The option sets a candidate declares it implements (``candidate.options``; default none),
+    each a canonical tuple (``declared_set``): a frozenset of them. A case runs when its set is
+    one of them or empty (``implements``)."""
     declared = getattr(candidate, "options", None)
     if declared is None:
         return frozenset()
-    if isinstance(declared, str) or not hasattr(declared, "__iter__"):
-        raise ValueError(f"options: expected a set of option names from {list(OPTIONS)}, got {declared!r}")
-    return frozenset(canonical(declared))
+    if not isinstance(declared, (set, frozenset, list, tuple)):
+        raise ValueError(f"options: expected a set of option sets, each an option name or a combination spelled "
+                         f"'bi+L2' (names from {list(OPTIONS)}), got {declared!r}")
+    return frozenset(declared_set(entry) for entry in declared)
+
+
+def implements(declared, options):
+    """Whether a candidate that declares ``declared`` (``implemented``) runs a case with ``options``:
+    the set is empty or one of those declared, exactly (declaring bi and L2 alone is not bi+L2)."""
+    return not options or canonical(options) in declared
 
 
 @functools.lru_cache(maxsize=None)
@@ -282,10 +321,17 @@ def every_set(family):
     return singles + [s for s in grid_sets(family) if s not in singles]
 
 
+@functools.lru_cache(maxsize=None)
 def every_key(family):
     """Every contract key of a family under any of ``every_set`` (what an isolated candidate's
     results are read back by)."""
     return tuple(dict.fromkeys(family.contract + tuple(k for s in every_set(family) for k in under(family, s).contract)))
+
+
+def declared(candidate, family):
+    """The contract keys a candidate declares it cannot observe (``gatecheck.core.candidate.cannot_observe``),
+    each checked to be a key of the family under one of its option sets (a CandidateError names any other)."""
+    return candidate_contract.cannot_observe(candidate, family, every_key(family))
 
 
 def every_quantity(family):

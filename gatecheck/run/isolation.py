@@ -88,9 +88,11 @@ def _serve(conn):
         return
     declared = getattr(fn, "cannot_observe", {}) or {}
     options = getattr(fn, "options", None)  # the layer options it implements (gatecheck.model.options)
-    plain = isinstance(options, (set, frozenset, list, tuple)) and all(isinstance(o, str) for o in options)
+    plain = isinstance(options, (set, frozenset, list, tuple)) and all(  # names, 'bi+L2', or tuples of names
+        isinstance(o, str) or isinstance(o, (tuple, frozenset)) and all(isinstance(n, str) for n in o) for o in options)
     conn.send(("ready", declared if isinstance(declared, dict) else repr(declared),
-               None if options is None else sorted(options) if plain else repr(options)))
+               None if options is None else [o if isinstance(o, str) else tuple(sorted(o)) for o in options]
+               if plain else repr(options)))
     while True:
         try:
             args = conn.recv()

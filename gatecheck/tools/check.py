@@ -2,6 +2,10 @@
 and a short report that starts with the verdict.
 
     python -m gatecheck check MODULE:CALLABLE --family lstm [--profile ci] [--oracles A,B] [-n N|auto]
+                              [--options none,nobias,bi+L2] [--dtype f32|f64]
+
+``select`` keeps the cases of some sets of layer options and dtypes (the command's --options
+and --dtype, and the Python API's); the headline counts the cases with layer options.
 
 Its exit codes, like every command's, are the table of ``gatecheck.core.exit_codes``: forward
 only (3) and partial (4) are never a plain pass (0).
@@ -41,7 +45,7 @@ def run_cases(fn, spec, family, cases):
         if bad and case.options:
             records.append(dict(record, status="error", reason=f"{spec}: {bad}"))
             continue
-        if not set(case.options) <= offered:
+        if not options.implements(offered, case.options):
             records.append(dict(record, status="unimplemented", options=list(case.options),
                                 reason=unimplemented_reason(case.options)))
             continue
@@ -77,9 +81,10 @@ def run_cases(fn, spec, family, cases):
 
 
 def unimplemented_reason(case_options):
-    """Why a case with layer options was not run: the candidate does not declare them."""
-    return (f"the candidate does not implement {options.label(case_options)} (declare it as "
-            f"run.options = {set(case_options)!r} once it does; README, Contracts)")
+    """Why a case with layer options was not run: the candidate does not declare its set."""
+    name = options.label(case_options)
+    return (f"the candidate does not implement {name} (once it does, add {name!r} to run.options, e.g. "
+            f"run.options = {{{name!r}}}: each set is declared exactly; README, Contracts)")
 
 
 def _worker(spec, family_name, cases, timeout):
@@ -110,10 +115,58 @@ def workers(text):
     return n
 
 
-def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None):
-    """Every case of the family's profile for the candidate; records in grid order. With
-    n > 1 the cases run in n processes, shards that keep each traced graph in one process."""
-    cases = grid(profile, family, oracles)
+def _sets_text(sets):
+    return ", ".join(options.NONE if not s else options.label(s) for s in sets)
+
+
+def select(cases, option_sets=None, dtypes=None):
+    """The cases whose set of layer options is one of ``option_sets`` and whose dtype is one of
+    ``dtypes`` (None: any), in their order: code that implements only no bias, or only float32,
+    is checked alone. A set is 'none' or () (the cases without options), an option name, a
+    combination spelled 'bi+L2', or a tuple of names; a dtype 'f32' or 'f64'. A set or dtype
+    that none of ``cases`` has, or a selection that leaves no case, is a ValueError naming the
+    valid values (the argument first: 'options: ...', 'dtype: ...')."""
+    from gatecheck.core.cases import DTYPES
+
+    present = list(dict.fromkeys(c.options for c in cases))
+    if option_sets is not None:
+        if isinstance(option_sets, str):
+            option_sets = option_sets.split(",")
+        wanted = []
+        for s in option_sets:
+            try:
+                wanted.append(options.parse_set(s) if isinstance(s, str) else options.canonical(s))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{exc if str(exc).startswith('options:') else f'options: {exc}'}; the sets of "
+                                 f"these cases: {_sets_text(present)}") from None
+        absent = [s for s in wanted if s not in present]
+        if absent or not wanted:
+            raise ValueError(f"options: no case has the set {_sets_text(absent) or '(none given)'}; expected sets from: "
+                             f"{_sets_text(present)} (comma separated, combinations spelled 'bi+L2', "
+                             f"{options.NONE!r} for the cases without options)")
+        cases = [c for c in cases if c.options in wanted]
+    if dtypes is not None:
+        if isinstance(dtypes, str):
+            dtypes = dtypes.split(",")
+        dtypes = [d.strip() for d in dtypes]
+        have = list(dict.fromkeys(c.dtype for c in cases))
+        unknown = [d for d in dtypes if d not in DTYPES]
+        if unknown or not dtypes:
+            raise ValueError(f"dtype: expected {' or '.join(DTYPES)} (comma separated), got {','.join(dtypes)!r}")
+        absent = [d for d in dtypes if d not in have]
+        if absent:
+            raise ValueError(f"dtype: no case{' of the sets selected' if option_sets is not None else ''} is in "
+                             f"{', '.join(absent)}; expected dtypes from: "
+                             f"{', '.join(have)}")
+        cases = [c for c in cases if c.dtype in dtypes]
+    return cases
+
+
+def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None, option_sets=None, dtypes=None):
+    """Every case of the family's profile for the candidate (those ``select`` keeps of them: its
+    ``option_sets`` and ``dtypes``); records in grid order. With n > 1 the cases run in n
+    processes, shards that keep each traced graph in one process."""
+    cases = select(grid(profile, family, oracles), option_sets, dtypes)
     if n <= 1 or len(cases) < 2:
         return run_cases(fn, spec, family, cases)
     import multiprocessing
@@ -128,7 +181,36 @@ def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None):
 
 
 def _cases(n):
-    return f"{n} case" + ("" if n == 1 else "s")
+    return f"{n:,} case" + ("" if n == 1 else "s")
+
+
+def _options_of(record):
+    """A record's set of layer options (a record without its case: none)."""
+    return Case(*record["case"]).options if "case" in record else ()
+
+
+def _split(ran, bad=()):
+    """How many of the cases that ran (``ran``) had layer options, in words ('' when none had):
+    '860 without layer options, 324 with them'; with ``bad`` (the failing ones among them), how
+    many of each differ: '1 of the 860 without layer options, 2 of the 324 with them'."""
+    base = [r for r in ran if not _options_of(r)]
+    if len(base) == len(ran) or len(ran) < 2:  # (one case: its id names its options)
+        return ""
+    if not bad:
+        return f"{len(base):,} without layer options, {len(ran) - len(base):,} with them"
+    bad_base = sum(1 for r in bad if not _options_of(r))
+    return (f"{bad_base:,} of the {len(base):,} without layer options, {len(bad) - bad_base:,} of the "
+            f"{len(ran) - len(base):,} with them")
+
+
+def option_counts(records, statuses=("pass", "fail", "error")):
+    """{set of layer options: records with it} of the records whose status is one of ``statuses``
+    (those that ran), the sets in the records' order; the cases without options are left out."""
+    counts = defaultdict(list)
+    for r in records:
+        if r["status"] in statuses and _options_of(r):
+            counts[_options_of(r)].append(r)
+    return counts
 
 
 def verdict(records, family, fn):
@@ -140,6 +222,11 @@ def verdict(records, family, fn):
     if not ran and by["unjudged"]:
         return USAGE, (f"NOT JUDGED: on each of the {_cases(len(by['unjudged']))} run, the oracle's known deviation "
                        f"covers every quantity compared (choose other oracles)")
+    if not records:
+        return USAGE, "NOT RUN: no case was selected"
+    if not ran and not by["skip"]:  # (a selection of sets the candidate declares none of)
+        return USAGE, (f"NOT RUN: the candidate implements none of the option sets of the cases selected "
+                       f"({', '.join(dict.fromkeys(options.label(_options_of(r)) for r in by['unimplemented']))})")
     if not ran:
         return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({by['skip'][0]['reason']})"
     code, headline = _verdict(by, ran, family, fn)
@@ -150,23 +237,29 @@ def verdict(records, family, fn):
 
 
 def _verdict(by, ran, family, fn):
+    records = by["pass"] + by["fail"] + by["error"]
     bad = len(by["fail"]) + len(by["error"])
     if bad:
         what = []
         if by["fail"]:
-            what.append(f"{len(by['fail'])} of {_cases(ran)} differ" if ran > 1 else "the case differs")
+            what.append(f"{len(by['fail']):,} of {_cases(ran)} differ" if ran > 1 else "the case differs")
         if by["error"]:
-            what.append(f"{len(by['error'])} of {_cases(ran)} are candidate errors" if ran > 1 else "a candidate error")
-        return FAIL, f"FAIL: {' and '.join(what)}"
+            what.append(f"{len(by['error']):,} of {_cases(ran)} are candidate errors" if ran > 1
+                        else "a candidate error")
+        split = _split(records, by["fail"] + by["error"])
+        return FAIL, f"FAIL: {' and '.join(what)}" + (f" ({split})" if split else "")
     backward = any(quantity_table(family)[q].phase > 0 for r in by["pass"] for q in r["compared"])
     worst = max(r["ratio"] for r in by["pass"])
+    split = _split(records)
+    split = f"{split}; " if split else ""
     if not backward:
         return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
-                              f"{'' if ran > 1 else 'es'}, but no gradient was compared ({_why_forward(by, family, fn)})")
+                              f"{'' if ran > 1 else 'es'}{f' ({split[:-2]})' if split else ''}, but no gradient was "
+                              f"compared ({_why_forward(by, family, fn)})")
     if by["skip"]:
-        return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match (worst {worst:.2g} of the allowance); "
-                         f"{_cases(len(by['skip']))} could not run")
-    return PASS, f"PASS: all {_cases(ran)} match (worst {worst:.2g} of the allowance)"
+        return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match ({split}worst {worst:.2g} of the "
+                         f"allowance); {_cases(len(by['skip']))} could not run")
+    return PASS, f"PASS: all {_cases(ran)} match ({split}worst {worst:.2g} of the allowance)"
 
 
 def _why_forward(by, family, fn):
@@ -175,7 +268,7 @@ def _why_forward(by, family, fn):
     from gatecheck.engines import ORACLES
 
     backward = {q.source for q in family.quantities.values() if q.phase > 0}
-    if backward <= set(cand.cannot_observe(fn, family)):
+    if backward <= set(options.declared(fn, family)):
         return "the candidate declares every backward quantity unobservable"
     ran = dict.fromkeys(r["oracle"] for r in by["pass"])
     blind = [o for o in ran if backward <= set(ORACLES[o].cannot_observe)]
@@ -187,7 +280,7 @@ def rerun_command(spec, family, case):
     """The command that reruns one case alone, with the whole comparison and the diagnosis."""
     return (f"python -m gatecheck verify {spec} --family {family.name} --oracle {case.oracle} "
             f"--shape {case.B},{case.T},{case.D},{case.H} --dtype {case.dtype} --seed {case.seed} "
-            f"--regime {case.regime}" + (f" --options {','.join(case.options)}" if case.options else ""))
+            f"--regime {case.regime}" + (f" --options {options.label(case.options)}" if case.options else ""))
 
 
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=()):
@@ -196,8 +289,13 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
     code, headline = verdict(records, family, fn)
     oracles = list(dict.fromkeys(r["oracle"] for r in records))
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
-    lines = [headline,
-             f"  {spec} as the {family.name} family ({family.description}); profile {profile}", ""]
+    lines = [headline, f"  {spec} as the {family.name} family ({family.description}); profile {profile}"]
+    per_set = option_counts(records)
+    if per_set:  # the cases run under each set of layer options, and how many of them differ
+        lines.append("  with layer options: " + ", ".join(
+            f"{options.label(s)} {len(rs):,}" + (f" ({n:,} differ)" if n else "")
+            for s, rs in per_set.items() for n in [sum(1 for r in rs if r["status"] != "pass")]))
+    lines.append("")
     from gatecheck.engines import ORACLES
 
     cells = defaultdict(lambda: defaultdict(int))
@@ -230,13 +328,13 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
     if compared:
         lines.append("")
         lines.append("  compared: " + ", ".join(compared))
-    declared = cand.cannot_observe(fn, family)
+    declared = options.declared(fn, family)
     for key, why in declared.items():
         lines.append(f"  not compared: {key} (the candidate cannot observe it: {why})")
     blind = {}
     for o in oracles:
         for key, why in ORACLES[o].cannot_observe.items():
-            if key not in declared:
+            if not cand.covers(declared, key):  # (a key the candidate declared is reported once, as declared)
                 blind.setdefault(key, []).append(o)
     unobserved, by_oracles = [], defaultdict(list)  # quantities that go unobserved by the same oracles: one line
     for key, names in blind.items():
@@ -272,9 +370,12 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         for opts, n in unimplemented.items():
             lines.append(f"  not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}")
     else:  # one line for many sets: each set and its count
-        each = ", ".join(f"{options.label(opts)} {n}" for opts, n in unimplemented.items())
+        each = ", ".join(f"{options.label(opts)} {n:,}" for opts, n in unimplemented.items())
+        named = [options.label(opts) for opts in unimplemented]
+        like = list(dict.fromkeys([named[0]] + [n for n in named if "+" in n][:1]))
         lines.append(f"  not run: {_cases(sum(unimplemented.values()))} with layer options the candidate does not "
-                     f"implement ({each}); declare those it implements as run.options = {{...}} (README, Contracts)")
+                     f"implement ({each}); declare each set it implements, exactly, as run.options = "
+                     f"{{{', '.join(repr(n) for n in like)}, ...}} (README, Contracts)")
     deviating = defaultdict(int)
     for r in records:
         if r.get("deviation"):

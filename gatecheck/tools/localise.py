@@ -32,7 +32,7 @@ class Wrong(NamedTuple):
     quantity: str
     step: object  # int or None
     gate: object  # str or None
-    scale: str  # "" or what the slice equals: "the reference x 1/3 (1/B)", "zero", ...
+    scale: str  # "" or what the slice equals, in words: "the reference's value divided by B=3", "all zeros", ...
 
 
 def _call(candidate, inputs, family, name):
@@ -51,7 +51,7 @@ def _sizes(inputs, family):
 def _scale(a, e, B, T):
     """What slice ``a`` is in terms of the reference's ``e`` when it is a constant multiple."""
     if not np.any(a):
-        return "zero"
+        return "all zeros"
     ee = float(np.vdot(e, e))
     if ee == 0.0:
         return ""
@@ -59,11 +59,21 @@ def _scale(a, e, B, T):
     if not close(a, c * e):
         return ""
     if abs(c + 1) < 1e-9:
-        return "the reference negated"
-    for n, what in ((B, "1/B"), (T, "1/T"), (B * T, "1/(B*T)")):
+        return "the reference's value negated"
+    for n, what in ((B, "B"), (T, "T"), (B * T, "B*T")):
         if n > 1 and abs(c * n - 1) < 1e-9:
-            return f"the reference x 1/{n} = {what}"
-    return f"the reference x {c:.6g}"
+            return f"the reference's value divided by {what}={n}"
+    return f"{_factor(c)} times the reference's value"
+
+
+def _factor(c):
+    """A factor in the fewest significant digits (3 at least) that do not read as exactly 1
+    (a slice 1.000001 times the reference's is not the reference's)."""
+    for digits in range(3, 17):
+        text = f"{c:.{digits}g}"
+        if abs(float(text)) != 1.0:
+            return text
+    return repr(c)
 
 
 def _wrong(got, ref, family, B, T):
@@ -137,17 +147,25 @@ def _describe(wrong, family):
 
 
 def _notes(ws):
-    """" (= the reference x 1/3 (1/B))" for slices that are a constant multiple of the reference."""
+    """" (12.8 times the reference's value in gate z (dW, dU, dbx))" for slices that are a constant
+    multiple of the reference's: where every slice of ``ws`` is, the multiple alone; else the
+    multiple with the gates and quantities it holds in."""
     scales = {}
     for w in ws:
         if w.scale:
-            scales.setdefault(w.scale, []).append(w.gate)
+            scales.setdefault(w.scale, []).append(w)
     out = []
-    for scale, gates in scales.items():
-        if len(gates) == len(ws) or gates[0] is None:
+    for scale, held in scales.items():
+        if len(held) == len(ws):
             out.append(scale)
-        else:
-            out.append(f"gate{'s' if len(gates) > 1 else ''} {', '.join(gates)}: {scale}")
+            continue
+        gates = list(dict.fromkeys(w.gate for w in held if w.gate is not None))
+        quantities = list(dict.fromkeys(w.quantity for w in held))
+        where = f" in gate{'s' if len(gates) > 1 else ''} {', '.join(gates)}" if gates else ""
+        steps = sorted({w.step for w in held if w.step is not None})
+        where += f" at t={ranges(steps)}" if steps and not gates else ""
+        named = len({w.quantity for w in ws}) > 1  # (one quantity: the phrase is about it already)
+        out.append(f"{scale}{where}" + (f" ({_join(quantities)})" if named else ""))
     return f" ({'; '.join(out)})" if out else ""
 
 

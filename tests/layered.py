@@ -1,0 +1,46 @@
+"""Candidates that implement every set of layer options of a family's grids, built from the
+family's reference records: each reads its set from what it is called with (the keywords a
+layer option adds, the inputs it removes or adds), as a user's code would, and declares every
+set exactly (``run.options``). Loaded by spec (``tests.layered:gru``) where a test needs a
+candidate in a process of its own (``check``, ``verify``)."""
+
+from gatecheck.model import options as opts
+from gatecheck.families import FAMILIES
+
+_MERGE_OPTION = {merge: name for name, merge in opts.MERGES.items()}
+
+
+def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False):
+    """The set of layer options a call means: the keywords say direction, merge, depth and mask
+    semantics; an input the family's no-bias variant drops being absent means no bias; Wr means
+    a projection. Zero output past a mask is taken as 'maskz' (the record of 'len' computes the same)."""
+    names = ["rev"] if reverse else []
+    nobias = family.options.get("nobias")
+    if nobias and not set(nobias.drops) <= set(inputs):
+        names.append("nobias")
+    if "Wr" in inputs:
+        names.append("proj")
+    if masked_output:
+        names.append("mask" if masked_output == "carry" else "maskz")
+    if merge_mode:
+        names.append(_MERGE_OPTION[merge_mode])
+    if num_layers == 2:
+        names.append("L2")
+    return opts.canonical(names)
+
+
+def candidate(name):
+    """A candidate of family ``name`` that implements every set of its grids (declared exactly)."""
+    family = FAMILIES[name]
+
+    def run(*, merge_mode=None, num_layers=1, masked_output=None, reverse=False, **inputs):
+        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse)
+        return opts.under(family, options).run(**inputs)
+
+    run.options = {opts.label(s) for s in opts.grid_sets(family)}
+    return run
+
+
+lstm = candidate("lstm")
+rnn = candidate("rnn")
+gru = candidate("gru")
