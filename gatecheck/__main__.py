@@ -25,6 +25,7 @@ import sys
 
 from gatecheck import candidate as cand
 from gatecheck import check as chk
+from gatecheck import outcome as oc
 from gatecheck.cases import DTYPES, PROFILES, Case
 from gatecheck.options import OPTIONS
 from gatecheck.options import parse as parse_options
@@ -115,21 +116,21 @@ def cmd_verify(ap, args):
     case = Case(name, *args.shape, args.dtype, args.seed, args.regime, case_options)
     records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]
-    if record["status"] == "unimplemented":
+    if record["status"] in (oc.UNIMPLEMENTED, oc.DECLINED):
         print(f"{case.id}: not run: {record['reason']}", file=sys.stderr)
         return chk.USAGE
-    if record["status"] == "skip":
+    if record["status"] == oc.UNAVAILABLE:
         print(f"{name}: {record['reason']}", file=sys.stderr)
         return chk.USAGE
-    if record["status"] == "error":
+    if record["status"] == oc.CANDIDATE_ERROR:
         print(f"{case.id}: {record['reason']}")
         return chk.FAIL
-    if record["status"] == "unjudged":
+    if record["status"] == oc.NOT_JUDGED:
         print(f"{case.id}: not judged: the {record['deviation']} covers every quantity {name} compares on this "
               f"case; choose another --oracle", file=sys.stderr)
         return chk.USAGE
     code, headline = chk.verdict(records, family, fn)
-    if record["status"] == "pass":
+    if record["status"] == oc.MATCH:
         print(f"{case.id}: {args.candidate} matches {oracle.name} (worst {record['ratio']:.2g} of the allowance); "
               f"compared: {', '.join(record['compared'])}")
         if code == chk.FORWARD_ONLY:

@@ -244,8 +244,15 @@ def test_rerun_command_and_verify_take_the_options(capsys, request):
 
 # --- results and drift --------------------------------------------------------------------
 
+def _not_compared(case):
+    """A case's record where the candidate broke the contract (nothing compared)."""
+    from gatecheck import outcome
+
+    return res.summarize(outcome.decide(case, ORACLES[case.oracle], cand.CandidateError("x")))
+
+
 def _record(case, ratio=0.1):
-    return dict(res.summarize(case, error="x", family="rnn"), ok=True, error=None,
+    return dict(_not_compared(case), ok=True, error=None,
                 quantities={"h": dict(max_abs=0.0, max_rel=0.0, ratio=ratio)})
 
 
@@ -255,9 +262,9 @@ def _data(cases):
 
 def test_results_carry_the_options_as_data():
     nob = CASE._replace(options=NOBIAS)
-    assert res.summarize(nob, error="x")["options"] == ["nobias"]
-    assert "options" not in res.summarize(CASE, error="x")  # files without options read as before
-    assert res.options_of(res.summarize(CASE, error="x")) == ()
+    assert _not_compared(nob)["options"] == ["nobias"]
+    assert "options" not in _not_compared(CASE)  # files without options read as before
+    assert res.options_of(_not_compared(CASE)) == ()
     res.validate(_data([_record(nob), _record(CASE)]), "t")
     bad = dict(_record(nob), options=["bias"])
     with pytest.raises(res.ResultsError, match="field 'options': expected a list of distinct option names"):
