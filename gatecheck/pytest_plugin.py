@@ -300,8 +300,10 @@ def pytest_collection_modifyitems(session, config, items):
 
         from gatecheck import pytest_battery
 
-        module = pytest.Module.from_parent(session, path=Path(pytest_battery.__file__))
-        items.extend(session.genitems(module))
+        path = Path(pytest_battery.__file__)
+        # outside the rootdir (an installed gatecheck) its test ids read as in gatecheck's own tree
+        where = {} if path.is_relative_to(config.rootpath) else {"nodeid": "gatecheck/pytest_battery.py"}
+        items.extend(session.genitems(pytest.Module.from_parent(session, path=path, **where)))
     dropped = [item for item in items if not _is_battery(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
