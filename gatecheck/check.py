@@ -16,7 +16,7 @@ from gatecheck import deviations
 from gatecheck import outcome as oc
 from gatecheck.cases import Case, grid, shard
 from gatecheck.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
-from gatecheck.outcome import unimplemented_reason  # noqa: F401 (re-exported)
+from gatecheck.outcome import unimplemented_reason
 
 
 def quantity_table(family):

@@ -28,7 +28,7 @@ def _pytest(cwd, *args, path=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATECHECK_") and k != "PYTEST_ADDOPTS"}
     env["PYTHONPATH"] = os.pathsep.join([*map(str, path), str(REPO)])
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 USER_TESTS = '''
