@@ -78,7 +78,7 @@ def main(argv=None):
                           text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                            text=True).stdout.strip()
-    only = f" (--family {args.new_family})" if args.new_family else ""
+    only = f" (--gatecheck-family {args.new_family})" if args.new_family else ""
     print(f"old: {args.old} (temporary worktree); new: this checkout, {head}{' with local changes' if dirty else ''}"
           f"{only}; "
           f"pytest -n {args.workers}; {os.cpu_count()} cores; best of {args.repeat}")
@@ -90,7 +90,7 @@ def main(argv=None):
         best = {}
         for profile in profiles:
             for round_ in range(args.repeat):
-                new_extra = ("--family", args.new_family) if args.new_family else ()
+                new_extra = ("--gatecheck-family", args.new_family) if args.new_family else ()
                 for side, tree, extra in (("old", folder, ()), ("new", ROOT, new_extra)):
                     wall, passed, cases, summary = run_suite(tree, profile, args.workers, extra)
                     failed |= "exit" in summary

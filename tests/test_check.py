@@ -175,7 +175,7 @@ def test_a_dtype_declined_where_only_unimplemented_sets_remain_reads_declined():
     fake = dataclasses.replace(torch_cell, name="fake-f64-only-nobias",
                                declines_dtype=lambda options, dtype: "no kernel" if dtype == "f64" and not options
                                else None)
-    records = [dict(id="a", oracle=fake.name, dtype="f32", status="pass", ratio=0.1, compared=["h"], warnings=[]),
+    records = [dict(id="a", oracle=fake.name, dtype="f32", status="match", ratio=0.1, compared=["h"], warnings=[]),
                dict(id="b", oracle=fake.name, dtype="f64", status="unimplemented", options=["nobias"],
                     reason="not implemented")]
     with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
@@ -193,7 +193,7 @@ def test_an_oracle_asked_for_that_has_no_case_is_named_with_the_reason():
     family = FAMILIES["lstm"]
     torch_cell = ORACLES["torch-cell"]
     fake = dataclasses.replace(torch_cell, name="fake-declines-all", declines=lambda options: "a frozen time axis")
-    records = [dict(id="a", oracle="torch-cell", dtype="f32", status="pass", ratio=0.1, compared=["h"], warnings=[])]
+    records = [dict(id="a", oracle="torch-cell", dtype="f32", status="match", ratio=0.1, compared=["h"], warnings=[])]
     with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
         _, lines = chk.render(records, family, family.run, "reference", "ci", asked=["torch-cell", fake.name])
     named = [line for line in lines if "has no case" in line]
@@ -205,7 +205,7 @@ def test_quantities_unobserved_by_the_same_oracles_share_one_line():
     miss, instead of a line per quantity repeating the same oracles."""
     family = FAMILIES["gru"]
     ran = ["torch-gru-cell", "torch-gru-layer", "ort-gru"]
-    records = [dict(id=o, oracle=o, dtype="f32", status="pass", ratio=0.1, warnings=[],
+    records = [dict(id=o, oracle=o, dtype="f32", status="match", ratio=0.1, warnings=[],
                     compared=list(family.quantities)) for o in ran]
     _, lines = chk.render(records, family, family.run, "reference", "ci")
     unobserved = [line for line in lines if line.startswith("  not observed by ")]
@@ -233,7 +233,7 @@ def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_matc
     records = chk.run_cases(family.run, "reference", family, cases)
     shows = [deviations.for_case(c) is not None for c in cases]
     assert any(shows) and not all(shows)
-    assert [r["status"] for r in records] == ["unjudged" if s else "pass" for s in shows]
+    assert [r["status"] for r in records] == ["not judged" if s else "match" for s in shows]
     code, headline = chk.verdict(records, family, family.run)
     assert code == chk.PASS and headline.endswith(f"; {sum(shows)} cases not judged (a known deviation covers "
                                                   f"every quantity an oracle compares there)"), headline
@@ -421,7 +421,7 @@ def test_a_key_the_candidate_declares_is_reported_once_as_declared():
 
     fn.cannot_observe = {"dbx": "my code fuses the biases"}
     compared = [q for q in family.quantities if q != "dbx"]
-    records = [dict(id=o, oracle=o, dtype="f32", status="pass", ratio=0.1, warnings=[], compared=compared)
+    records = [dict(id=o, oracle=o, dtype="f32", status="match", ratio=0.1, warnings=[], compared=compared)
                for o in ("reference-gru", fake.name)]
     with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
         _, lines = chk.render(records, family, fn, "t:fn", "ci")

@@ -34,7 +34,7 @@ def battery(pytester, monkeypatch, *args, env=None):
 
 
 def test_unknown_profile_lists_the_valid_ones(pytester, monkeypatch):
-    result = battery(pytester, monkeypatch, "--profile", "fast")
+    result = battery(pytester, monkeypatch, "--gatecheck-profile", "fast")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unknown profile 'fast'; expected one of ['ci', 'nightly']" in result.stderr.str()
 
@@ -51,11 +51,12 @@ def test_bad_candidate_fails_the_battery_with_the_reason_and_hides_nothing(pytes
     result = inprocess.runpytest(
         pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), str(REPO / "tests" / "test_layout.py"), "-k",
         "torch-cell-B1-T1-D1-H1-f64-s0 or round_trip",
-        "--candidate", "no_such_module_xyz:run")
+        "--gatecheck-candidate", "no_such_module_xyz:run")
     outcomes = result.parseoutcomes()
     assert outcomes.get("errors") == 2 and outcomes.get("deselected", 0) >= 8 and "passed" not in outcomes, outcomes
-    result.stdout.fnmatch_lines(["*--candidate 'no_such_module_xyz:run': module 'no_such_module_xyz' does not import*"])
-    result.stdout.fnmatch_lines(["gatecheck: CANDIDATE ERROR: --candidate 'no_such_module_xyz:run'*"])
+    result.stdout.fnmatch_lines(["*--gatecheck-candidate 'no_such_module_xyz:run': module 'no_such_module_xyz' does "
+                                 "not import*"])
+    result.stdout.fnmatch_lines(["gatecheck: CANDIDATE ERROR: --gatecheck-candidate 'no_such_module_xyz:run'*"])
 
 
 def test_missing_framework_skips_with_the_reason(pytester, monkeypatch):
@@ -69,7 +70,7 @@ def test_required_framework_missing_is_an_error(pytester, monkeypatch):
     result = run(pytester, monkeypatch, "-k", ONE_TORCH_CASE,
                  fake_torch="raise ImportError('No module named torch')\n",
                  env={"GATECHECK_REQUIRE": "torch"})
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*torch is required (GATECHECK_REQUIRE) but unavailable: torch is not installed*"])
 
 
@@ -80,7 +81,7 @@ def test_unsupported_version_skips_with_the_reason(pytester, monkeypatch):
 
 
 def test_header_names_versions_and_settings(pytester, monkeypatch):
-    result = battery(pytester, monkeypatch, "--collect-only", "--profile", "nightly")
+    result = battery(pytester, monkeypatch, "--collect-only", "--gatecheck-profile", "nightly")
     result.stdout.fnmatch_lines([
         "gatecheck: numpy *, torch *, tensorflow* *, keras *",
         "gatecheck: threads per framework 1 (GATECHECK_THREADS=*",
@@ -106,7 +107,7 @@ def rnn_no_recurrent(**kw):
 
 
 def run_candidate(pytester, monkeypatch, *args, tests="tests", subprocess=False):
-    """pytest with ``--candidate mine:...``; ``subprocess`` for a fresh interpreter's output."""
+    """pytest with ``--gatecheck-candidate mine:...``; ``subprocess`` for a fresh interpreter's output."""
     folder = pytester.mkdir("user")
     (folder / "mine.py").write_text(CANDIDATES)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -119,19 +120,18 @@ def run_candidate(pytester, monkeypatch, *args, tests="tests", subprocess=False)
 
 
 def test_candidate_of_another_family_runs_that_family_and_is_called(pytester, monkeypatch):
-    """--family rnn runs the rnn battery with the candidate (a wrong dh is caught, so it was
+    """--gatecheck-family rnn runs the rnn battery with the candidate (a wrong dh is caught, so it was
     called), every other test is deselected, and with -q the summary still has its own line
     for the candidate's cases."""
-    result = run_candidate(pytester, monkeypatch, "--candidate", "mine:rnn_no_recurrent", "--family", "rnn",
-                           "-k", "torch-rnn-cell and B3", subprocess=True)
+    result = run_candidate(pytester, monkeypatch, "--gatecheck-candidate", "mine:rnn_no_recurrent",
+                           "--gatecheck-family", "rnn", "-k", "torch-rnn-cell and B3", subprocess=True)
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 6 and "passed" not in outcomes and outcomes.get("deselected", 0) > 500, outcomes
     result.stdout.fnmatch_lines([
         "*first divergence: dh t=5*",
         "whole comparison: python -m gatecheck verify mine:rnn_no_recurrent --family rnn --oracle torch-rnn-cell "
         "--shape 3,7,4,5 --dtype f32 --seed 0 --regime std",
-        "gatecheck: candidate mine:rnn_no_recurrent as the rnn family: 6 battery cases: 0 matched, 6 differ, "
-        "0 candidate errors",
+        "gatecheck: candidate mine:rnn_no_recurrent as the rnn family: 6 battery cases: 6 mismatch",
         "gatecheck: * tests that do not use the candidate were deselected",
         "gatecheck: first failing case torch-rnn-cell-B3-T7-D4-H5-f32-s0*",
     ])
@@ -141,12 +141,12 @@ def test_candidate_of_another_family_runs_that_family_and_is_called(pytester, mo
 def test_candidate_warnings_are_shown_not_failures_under_pytest(pytester, monkeypatch):
     """The suite runs with every warning an error; a candidate's own warning is recorded and
     the case compared (the same as under python -m gatecheck)."""
-    result = run_candidate(pytester, monkeypatch, "--candidate", "mine:warns", "--family", "lstm",
+    result = run_candidate(pytester, monkeypatch, "--gatecheck-candidate", "mine:warns", "--gatecheck-family", "lstm",
                            "-k", "torch-cell-B3-T7 and f64", tests="tests/test_battery.py")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 5 and "failed" not in outcomes and "errors" not in outcomes, outcomes
     result.stdout.fnmatch_lines([
-        "gatecheck: candidate mine:warns as the lstm family: 5 battery cases: 5 matched*",
+        "gatecheck: candidate mine:warns as the lstm family: 5 battery cases: 5 match",
         "gatecheck: the candidate warned (in 5 cases): RuntimeWarning: overflow encountered in exp (*mine.py:7)",
     ])
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gatecheck.tools import drift
+from gatecheck.run import outcome
 from gatecheck.tools import results as res
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.core.mutants import candidate
@@ -24,7 +24,7 @@ CASES = [Case("reference", 2, 5, 3, 4, dtype, seed) for dtype in ("f32", "f64") 
 @pytest.fixture(scope="module")
 def run_file(tmp_path_factory):
     """A results file of four cases: the reference (in each dtype) against float64 truth."""
-    records = [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in CASES]
+    records = [res.summarize(outcome.run(c, REFERENCE)) for c in CASES]
     path = tmp_path_factory.mktemp("results") / "run.json"
     res.write(str(path), res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None)), records)
     return path
@@ -71,7 +71,7 @@ def test_a_recorded_deviation_is_not_a_new_failure(run_file):
 
 def test_a_real_bug_is_flagged_as_new_failure(run_file, tmp_path):
     """A mutant's run against the clean baseline: every failing case is a new failure."""
-    records = [res.summarize(c, run_case(c, REFERENCE, candidate(LSTM, BY_NAME["no-recurrent-dh"]), "m"), family="lstm") for c in CASES]
+    records = [res.summarize(outcome.run(c, REFERENCE, candidate(LSTM, BY_NAME["no-recurrent-dh"]), "m")) for c in CASES]
     path = tmp_path / "mutant.json"
     res.write(str(path), res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None)), records)
     lines = []

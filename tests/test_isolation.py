@@ -62,7 +62,7 @@ def test_the_run_goes_on_after_a_crash_or_a_hang():
         fn = Isolated(f"tests.adversarial:{name}", LSTM, timeout=0.5)
         records = chk.run_cases(fn, name, LSTM, cases)
         fn.close()
-        assert [r["status"] for r in records] == ["error", "error"], records
+        assert [r["status"] for r in records] == ["candidate error", "candidate error"], records
     assert "did not return within 0.5 s" in records[1]["reason"]
 
 
@@ -135,7 +135,7 @@ def test_under_pytest_every_misbehaviour_is_a_failure_and_the_run_goes_on(pytest
     monkeypatch.chdir(REPO)
     result = inprocess.runpytest(
         pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), "-q", "-n", "0",
-        "--candidate", "tests.adversarial:every_way", "--candidate-timeout", "0.5",
+        "--gatecheck-candidate", "tests.adversarial:every_way", "--gatecheck-candidate-timeout", "0.5",
         "-k", "torch-cell and f64 and s0 and not zero and not longmem and not sat")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == len(UNDER_PYTEST) and outcomes.get("passed") == 2, outcomes
@@ -144,7 +144,7 @@ def test_under_pytest_every_misbehaviour_is_a_failure_and_the_run_goes_on(pytest
         block = text.split(f"torch-cell-{shape}-f64-s0: ", 1)[1][:400]
         assert says in block, (shape, block)
     result.stdout.fnmatch_lines(["gatecheck: candidate tests.adversarial:every_way as the lstm family: "
-                                 "10 battery cases: 2 matched, 2 differ, 6 candidate errors"])
+                                 "10 battery cases: 2 match, 2 mismatch, 6 candidate error"])
 
 
 def test_under_pytest_argv_parsing_at_import_is_harmless(pytester, monkeypatch):
@@ -152,7 +152,7 @@ def test_under_pytest_argv_parsing_at_import_is_harmless(pytester, monkeypatch):
     monkeypatch.chdir(REPO)
     result = inprocess.runpytest(
         pytester, monkeypatch, str(REPO / "tests" / "test_battery.py"), "-q",
-        "--candidate", "tests.adversarial_argv:run", "-k", "torch-cell-B3-T7-D4-H5-f64-s0")
+        "--gatecheck-candidate", "tests.adversarial_argv:run", "-k", "torch-cell-B3-T7-D4-H5-f64-s0")
     assert result.parseoutcomes().get("passed") == 3, result.stdout.str()[-2000:]
 
 

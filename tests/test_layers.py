@@ -22,6 +22,11 @@ LAYERS = (
     ("front ends", ("gatecheck.frontends", "gatecheck.__main__", "gatecheck")),
 )
 
+# Modules whose gatecheck imports are made inside functions, with the reason (a real lazy load).
+LAZY_MODULES = {
+    "gatecheck.frontends.pytest_plugin": "pytest loads it in every session where gatecheck is installed: it "
+                                         "imports the suite only once a run uses gatecheck",
+}
 # gatecheck modules imported inside a function, each with the reason it is a real lazy load.
 LAZY = {
     ("gatecheck", "gatecheck.frontends.api"): "`import gatecheck` stays light: the API loads the registries on first use",
@@ -122,7 +127,7 @@ def cycles(edges):
 
 def inner(edges):
     return [f"{name}:{line} imports {target} inside a function" for name, found in edges.items()
-            for target, line, nested in found if nested and (name, target) not in LAZY]
+            for target, line, nested in found if nested and (name, target) not in LAZY and name not in LAZY_MODULES]
 
 
 def test_every_module_is_in_a_layer():

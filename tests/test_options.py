@@ -224,14 +224,14 @@ def test_a_candidate_runs_on_the_sets_it_declares_and_on_none_other():
     sets = [(), ("bi",), ("L2",), ("bi", "L2")]
     cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", 0, "std", s) for s in sets]
     records = chk.run_cases(_declaring({"bi", "L2"}), "t:each", f, cases)
-    assert [r["status"] for r in records] == ["pass", "pass", "pass", "unimplemented"]
+    assert [r["status"] for r in records] == ["match", "match", "match", "unimplemented"]
     assert records[-1]["reason"] == ("the candidate does not implement bi+L2 (once it does, add 'bi+L2' to "
                                      "run.options, e.g. run.options = {'bi+L2'}: each set is declared exactly; "
                                      "README, Contracts)")
     _, lines = chk.render(records, f, rnn.run, "t:each", "ci")
     assert "  not run: 1 case with option bi+L2: " + records[-1]["reason"] in lines
     records = chk.run_cases(_declaring({"bi+L2"}), "t:stack", f, cases)
-    assert [r["status"] for r in records] == ["pass", "unimplemented", "unimplemented", "pass"]
+    assert [r["status"] for r in records] == ["match", "unimplemented", "unimplemented", "match"]
 
 
 def test_a_bias_gradient_returned_under_no_bias_breaks_the_contract():
@@ -261,7 +261,7 @@ def test_check_runs_a_candidate_only_on_the_options_it_implements(request):
     assert any(line.startswith("  not run: 3 cases with option nobias: the candidate does not implement nobias")
                for line in lines), lines
     records = chk.run_cases(rnn_nobias, "t:rnn_nobias", f, cases)
-    assert all(r["status"] == "pass" for r in records if r["id"] in {c.id for c in cases if c.options})
+    assert all(r["status"] == "match" for r in records if r["id"] in {c.id for c in cases if c.options})
 
 
 def test_many_option_sets_not_run_are_one_line_with_each_count():
@@ -297,8 +297,15 @@ def test_rerun_command_and_verify_take_the_options(capsys, request):
 
 # --- results and drift --------------------------------------------------------------------
 
+def _not_compared(case):
+    """A case's record where the candidate broke the contract (nothing compared)."""
+    from gatecheck.run import outcome
+
+    return res.summarize(outcome.decide(case, ORACLES[case.oracle], cand.CandidateError("x")))
+
+
 def _record(case, ratio=0.1):
-    return dict(res.summarize(case, error="x", family="rnn"), ok=True, error=None,
+    return dict(_not_compared(case), ok=True, error=None,
                 quantities={"h": dict(max_abs=0.0, max_rel=0.0, ratio=ratio)})
 
 
@@ -308,9 +315,9 @@ def _data(cases):
 
 def test_results_carry_the_options_as_data():
     nob = CASE._replace(options=NOBIAS)
-    assert res.summarize(nob, error="x")["options"] == ["nobias"]
-    assert "options" not in res.summarize(CASE, error="x")  # files without options read as before
-    assert res.options_of(res.summarize(CASE, error="x")) == ()
+    assert _not_compared(nob)["options"] == ["nobias"]
+    assert "options" not in _not_compared(CASE)  # files without options read as before
+    assert res.options_of(_not_compared(CASE)) == ()
     res.validate(_data([_record(nob), _record(CASE)]), "t")
     bad = dict(_record(nob), options=["bias"])
     with pytest.raises(res.ResultsError, match="field 'options': expected a list of distinct option names"):

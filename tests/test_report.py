@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from gatecheck.run import outcome
 from gatecheck.tools import report
 from gatecheck.tools import results as res
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.core.mutants import candidate
@@ -22,10 +22,10 @@ def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     cases = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 9) for dtype in ("f32", "f64")]
     meta = res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None))
-    res.write(str(folder / "base.json"), meta, [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in cases])
+    res.write(str(folder / "base.json"), meta, [res.summarize(outcome.run(c, REFERENCE)) for c in cases])
     bug = candidate(LSTM, BY_NAME["dc-without-forget"])
-    records = [res.summarize(c, run_case(c, REFERENCE, bug, "m"), family="lstm") for c in cases[:2]]
-    records += [res.summarize(c, run_case(c, REFERENCE), family="lstm") for c in cases[2:]]
+    records = [res.summarize(outcome.run(c, REFERENCE, bug, "m")) for c in cases[:2]]
+    records += [res.summarize(outcome.run(c, REFERENCE)) for c in cases[2:]]
     res.write(str(folder / "run.json"), meta, records)
     md, summary, page = report.build(str(folder / "run.json"), str(folder / "out"), str(folder / "base.json"))
     assert Path(md).read_text().startswith(Path(summary).read_text().split("\nPlots and the HTML page")[0])
@@ -79,8 +79,7 @@ def test_option_cases_have_rows_of_their_own_with_the_quantities_they_add():
     options = ("bi", "L2")
     f = under(LSTM, options)
     cases = [Case("reference", 2, 3, 3, 4, "f64", 0), Case("reference", 2, 3, 3, 4, "f64", 0, "std", options)]
-    data = {"cases": [res.summarize(c, run_case(c, REFERENCE, under(LSTM, c.options).run), family="lstm")
-                      for c in cases]}
+    data = {"cases": [res.summarize(outcome.run(c, REFERENCE, under(LSTM, c.options).run)) for c in cases]}
     cells, quantities = report.summary_table(data)
     assert set(cells) == {("reference", "f64"), ("reference -bi-L2", "f64")}
     assert {"y", "h_r", "dW_r", "y_l1", "dh_r_l1"} <= set(quantities) <= set(report._order())

@@ -14,9 +14,9 @@ import pytest
 
 from gatecheck.tools import drift
 from gatecheck.core import exit_codes as ec
+from gatecheck.run import outcome
 from gatecheck.tools import results as res
 from gatecheck.frontends.cli import main
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
 from gatecheck.engines import ORACLES
 from gatecheck.engines import frameworks as fw
@@ -29,7 +29,7 @@ META = dict(profile="ci", candidate=res.REFERENCE_LABEL, families=["lstm"], shar
 
 @pytest.fixture(scope="module")
 def records():
-    return [res.summarize(c, run_case(c, ORACLES["reference"]), family="lstm") for c in CASES]
+    return [res.summarize(outcome.run(c, ORACLES["reference"])) for c in CASES]
 
 
 @pytest.fixture
@@ -422,36 +422,36 @@ def battery(pytester, monkeypatch, *args, plugin=None):
 
 
 def test_an_empty_shard_is_a_usage_error(pytester, monkeypatch):
-    result = battery(pytester, monkeypatch, "--shard", "1000/1000", "--family", "rnn")
+    result = battery(pytester, monkeypatch, "--gatecheck-shard", "1000/1000", "--gatecheck-family", "rnn")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([("ERROR: --shard 1000/1000: shard 1000 holds no case: the grid has * battery cases "
+    result.stderr.fnmatch_lines([("ERROR: --gatecheck-shard 1000/1000: shard 1000 holds no case: the grid has * battery cases "
                                   "in * groups*use at most that many shards")])
 
 
 def test_an_unwritable_results_path_fails_before_the_run(pytester, monkeypatch, tmp_path):
     (tmp_path / "afile").write_text("x")
     for target, says in ((tmp_path / "afile" / "r.json", "is not a folder"), (tmp_path, "is a folder")):
-        result = battery(pytester, monkeypatch, "--results", str(target), "-k", "B1-T1")
+        result = battery(pytester, monkeypatch, "--gatecheck-results", str(target), "-k", "B1-T1")
         assert result.ret == pytest.ExitCode.USAGE_ERROR and "passed" not in result.stdout.str()
-        result.stderr.fnmatch_lines([f"ERROR: --results {target}: *{says}*"])
+        result.stderr.fnmatch_lines([f"ERROR: --gatecheck-results {target}: *{says}*"])
 
 
 def test_a_failed_write_at_the_end_is_one_line_after_the_summary(pytester, monkeypatch, tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     monkeypatch.setenv("BREAK_FOLDER", str(folder))
-    result = battery(pytester, monkeypatch, "-q", "--results", str(folder / "r.json"), "-k",
+    result = battery(pytester, monkeypatch, "-q", "--gatecheck-results", str(folder / "r.json"), "-k",
                      "torch-cell-B1-T1-D1-H1-f64-s0 and not zero", plugin=BREAK_FOLDER)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     lines = result.stdout.str().strip().splitlines()
-    assert lines[-1] == f"gatecheck: ERROR: --results {folder / 'r.json'}: {folder} is not a folder; " \
+    assert lines[-1] == f"gatecheck: ERROR: --gatecheck-results {folder / 'r.json'}: {folder} is not a folder; " \
                         "the run's results are not saved", lines[-3:]
     assert "gatecheck: candidate:" in result.stdout.str() and "Traceback" not in result.stdout.str()
 
 
 def test_results_are_written_under_pytest(pytester, monkeypatch, tmp_path):
     path = tmp_path / "new" / "r.json"
-    result = battery(pytester, monkeypatch, "-q", "--results", str(path), "-k",
+    result = battery(pytester, monkeypatch, "-q", "--gatecheck-results", str(path), "-k",
                      "torch-cell-B1-T1-D1-H1-f64-s0 and not zero")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     data = res.load(str(path))

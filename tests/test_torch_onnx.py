@@ -273,7 +273,7 @@ def test_the_oracles_are_forward_only(name):
 
 
 def test_check_says_the_oracles_observe_no_gradient():
-    records = [dict(status="pass", oracle="torch-onnx-gru", ratio=0.1, compared=["h"])]
+    records = [dict(status="match", oracle="torch-onnx-gru", ratio=0.1, compared=["h"])]
     code, headline = chk.verdict(records, FAMILIES["gru"], None)
     assert code == chk.FORWARD_ONLY and "the oracles run observe no gradient: torch-onnx-gru" in headline
 

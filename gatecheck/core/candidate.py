@@ -117,7 +117,7 @@ def _is_candidate_frame(filename):
     path = os.path.abspath(filename)
     if path.startswith(os.path.dirname(os.__file__)) or "site-packages" in path.split(os.sep):
         return False
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the gatecheck package
     return not path.startswith(here + os.sep) and not filename.startswith("<frozen")
 
 

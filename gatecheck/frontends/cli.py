@@ -26,10 +26,11 @@ import sys
 
 from gatecheck.core import candidate as cand
 from gatecheck.tools import check as chk
+from gatecheck.run import outcome as oc
 from gatecheck.core.cases import DTYPES, PROFILES, Case
-from gatecheck.run.grid import grid
 from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
+from gatecheck.run.grid import grid
 from gatecheck.model.options import parse as parse_options
 from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
@@ -149,21 +150,21 @@ def cmd_verify(ap, args):
     fn = _load(ap, args.candidate, family, args.timeout)
     records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]
-    if record["status"] == "unimplemented":
+    if record["status"] in (oc.UNIMPLEMENTED, oc.DECLINED):
         print(f"{case.id}: not run: {record['reason']}", file=sys.stderr)
         return chk.USAGE
-    if record["status"] == "skip":
+    if record["status"] == oc.UNAVAILABLE:
         print(f"{name}: {record['reason']}", file=sys.stderr)
         return chk.USAGE
-    if record["status"] == "error":
+    if record["status"] == oc.CANDIDATE_ERROR:
         print(f"{case.id}: {record['reason']}")
         return chk.FAIL
-    if record["status"] == "unjudged":
+    if record["status"] == oc.NOT_JUDGED:
         print(f"{case.id}: not judged: the {record['deviation']} covers every quantity {name} compares on this "
               f"case; choose another --oracle", file=sys.stderr)
         return chk.USAGE
     code, headline = chk.verdict(records, family, fn)
-    if record["status"] == "pass":
+    if record["status"] == oc.MATCH:
         print(f"{case.id}: {args.candidate} matches {oracle.name} (worst {record['ratio']:.2g} of the allowance); "
               f"compared: {', '.join(record['compared'])}")
         if code == chk.FORWARD_ONLY:

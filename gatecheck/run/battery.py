@@ -50,8 +50,3 @@ def judge(case, oracle, view_, expected, candidate, candidate_name, family):
     report.deviation = deviations.for_case(case)
     return report
 
-
-def candidate_ok(report):
-    """A candidate's verdict on a case: the comparison matched, or it failed only on the quantities
-    of the oracle's known deviation (gatecheck.truth.deviations), which that oracle does not judge."""
-    return report.ok or (report.deviation is not None and deviations.outcome(report, report.deviation) != "beyond")

@@ -17,11 +17,11 @@ from collections import defaultdict
 from gatecheck.core import candidate as cand
 from gatecheck.model import options
 from gatecheck.truth import deviations
-from gatecheck.run.battery import candidate_ok, expected_of, judge
-from gatecheck.truth.views import view
+from gatecheck.run import outcome as oc
 from gatecheck.core.cases import Case
 from gatecheck.run.grid import grid, shard
 from gatecheck.core.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
+from gatecheck.run.outcome import unimplemented_reason
 
 
 def quantity_table(family):
@@ -30,61 +30,38 @@ def quantity_table(family):
 
 
 def run_cases(fn, spec, family, cases):
-    """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case."""
+    """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case, showing
+    its outcome (gatecheck.run.outcome: the status is decided there, never here)."""
     from gatecheck.engines import ORACLES
-    from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable
 
-    records, unavailable, ready = [], {}, set()
+    records, unavailable = [], {}
     try:
         offered, bad = options.implemented(fn), None
     except ValueError as exc:
         offered, bad = frozenset(), str(exc)
     for case in cases:
         oracle = ORACLES[case.oracle]
-        record = dict(id=case.id, oracle=case.oracle, dtype=case.dtype, case=tuple(case))
         if bad and case.options:
-            records.append(dict(record, status="error", reason=f"{spec}: {bad}"))
-            continue
-        if not options.implements(offered, case.options):
-            records.append(dict(record, status="unimplemented", options=list(case.options),
-                                reason=unimplemented_reason(case.options)))
-            continue
-        if oracle.framework in unavailable:
-            records.append(dict(record, status="skip", reason=unavailable[oracle.framework]))
-            continue
-        try:
-            if oracle.framework not in ready:  # imported (or found missing) once per framework
-                FRAMEWORKS[oracle.framework].importer()
-                ready.add(oracle.framework)
-            v = view(case, family)
-            expected = expected_of(case, oracle, family, v)
-        except Unavailable as exc:
-            unavailable[oracle.framework] = str(exc)
-            records.append(dict(record, status="skip", reason=str(exc)))
-            continue
-        try:
-            report = judge(case, oracle, v, expected, fn, spec, family)
-        except cand.CandidateError as exc:
-            records.append(dict(record, status="error", reason=str(exc)))
-            continue
-        compared = sorted({r.quantity for r in report.results}, key=list(quantity_table(family)).index)
-        ok = candidate_ok(report)
-        judged = deviations.judged(report)
-        worst = max((r.ratio for r in judged), default=0.0)  # (not on a deviation's quantities)
-        # a case on which the oracle's known deviation covers every quantity compared judged nothing: not a match
-        status = "fail" if not ok else "pass" if judged or not report.deviation else "unjudged"
-        records.append(dict(record, status=status, ratio=worst,
-                            compared=compared, warnings=list(report.warnings),
-                            message=None if ok else report.message(),
-                            **({"deviation": deviations.describe(report.deviation)} if report.deviation else {})))
+            o = oc.decide(case, oracle, cand.CandidateError(f"{spec}: {bad}"))
+        else:
+            o = oc.run(case, oracle, fn, spec, reference=False, offered=offered, unavailable=unavailable)
+        records.append(record_of(o))
     return records
 
 
-def unimplemented_reason(case_options):
-    """Why a case with layer options was not run: the candidate does not declare its set."""
-    name = options.label(case_options)
-    return (f"the candidate does not implement {name} (once it does, add {name!r} to run.options, e.g. "
-            f"run.options = {{{name!r}}}: each set is declared exactly; README, Contracts)")
+def record_of(outcome):
+    """A case's record (plain data: it travels between processes) from its ``Outcome``."""
+    case = outcome.case
+    record = dict(id=case.id, oracle=case.oracle, dtype=case.dtype, case=tuple(case), status=outcome.status,
+                  reason=outcome.reason)
+    if outcome.status == oc.UNIMPLEMENTED:
+        record["options"] = list(case.options)
+    if outcome.report is not None:
+        record.update(ratio=outcome.ratio, compared=list(outcome.compared), warnings=list(outcome.warnings),
+                      message=outcome.reason if outcome.failed else None)
+    if outcome.deviation is not None:
+        record["deviation"] = deviations.describe(outcome.deviation)
+    return record
 
 
 def _worker(spec, family_name, cases, timeout):
@@ -203,7 +180,7 @@ def _split(ran, bad=()):
             f"{len(ran) - len(base):,} with them")
 
 
-def option_counts(records, statuses=("pass", "fail", "error")):
+def option_counts(records, statuses=(oc.MATCH,) + oc.FAILING):
     """{set of layer options: records with it} of the records whose status is one of ``statuses``
     (those that ran), the sets in the records' order; the cases without options are left out."""
     counts = defaultdict(list)
@@ -218,47 +195,50 @@ def verdict(records, family, fn):
     by = defaultdict(list)
     for r in records:
         by[r["status"]].append(r)
-    ran = len(records) - len(by["skip"]) - len(by["unimplemented"]) - len(by["unjudged"])
-    if not ran and by["unjudged"]:
-        return USAGE, (f"NOT JUDGED: on each of the {_cases(len(by['unjudged']))} run, the oracle's known deviation "
+    unjudged = by[oc.NOT_JUDGED]
+    ran = len(records) - sum(len(by[s]) for s in oc.NOT_RUN) - len(unjudged)
+    if not ran and unjudged:
+        return USAGE, (f"NOT JUDGED: on each of the {_cases(len(unjudged))} run, the oracle's known deviation "
                        f"covers every quantity compared (choose other oracles)")
     if not records:
         return USAGE, "NOT RUN: no case was selected"
-    if not ran and not by["skip"]:  # (a selection of sets the candidate declares none of)
+    if not ran and not by[oc.UNAVAILABLE]:  # (a selection of sets the candidate declares none of)
         return USAGE, (f"NOT RUN: the candidate implements none of the option sets of the cases selected "
-                       f"({', '.join(dict.fromkeys(options.label(_options_of(r)) for r in by['unimplemented']))})")
+                       f"({', '.join(dict.fromkeys(options.label(_options_of(r)) for r in by[oc.UNIMPLEMENTED]))})")
     if not ran:
-        return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({by['skip'][0]['reason']})"
+        why = by[oc.UNAVAILABLE][0]["reason"]
+        return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({why})"
     code, headline = _verdict(by, ran, family, fn)
-    if by["unjudged"]:
-        headline += (f"; {_cases(len(by['unjudged']))} not judged (a known deviation covers every quantity an "
+    if unjudged:
+        headline += (f"; {_cases(len(unjudged))} not judged (a known deviation covers every quantity an "
                      f"oracle compares there)")
     return code, headline
 
 
 def _verdict(by, ran, family, fn):
-    records = by["pass"] + by["fail"] + by["error"]
-    bad = len(by["fail"]) + len(by["error"])
-    if bad:
+    records = [r for s in (oc.MATCH,) + tuple(oc.FAILING) for r in by[s]]
+    failing = [r for s in oc.FAILING for r in by[s]]
+    differ = sum(len(by[s]) for s in oc.FAILING if s != oc.CANDIDATE_ERROR)
+    errors = len(by[oc.CANDIDATE_ERROR])
+    if differ or errors:
         what = []
-        if by["fail"]:
-            what.append(f"{len(by['fail']):,} of {_cases(ran)} differ" if ran > 1 else "the case differs")
-        if by["error"]:
-            what.append(f"{len(by['error']):,} of {_cases(ran)} are candidate errors" if ran > 1
-                        else "a candidate error")
-        split = _split(records, by["fail"] + by["error"])
+        if differ:
+            what.append(f"{differ:,} of {_cases(ran)} differ" if ran > 1 else "the case differs")
+        if errors:
+            what.append(f"{errors:,} of {_cases(ran)} are candidate errors" if ran > 1 else "a candidate error")
+        split = _split(records, failing)
         return FAIL, f"FAIL: {' and '.join(what)}" + (f" ({split})" if split else "")
-    backward = any(quantity_table(family)[q].phase > 0 for r in by["pass"] for q in r["compared"])
-    worst = max(r["ratio"] for r in by["pass"])
+    backward = any(quantity_table(family)[q].phase > 0 for r in by[oc.MATCH] for q in r["compared"])
+    worst = max(r["ratio"] for r in by[oc.MATCH])
     split = _split(records)
     split = f"{split}; " if split else ""
     if not backward:
         return FORWARD_ONLY, (f"FORWARD ONLY: {'all ' + _cases(ran) if ran > 1 else 'the case'} match"
                               f"{'' if ran > 1 else 'es'}{f' ({split[:-2]})' if split else ''}, but no gradient was "
                               f"compared ({_why_forward(by, family, fn)})")
-    if by["skip"]:
+    if by[oc.UNAVAILABLE]:
         return PARTIAL, (f"PARTIAL PASS: all {_cases(ran)} that ran match ({split}worst {worst:.2g} of the "
-                         f"allowance); {_cases(len(by['skip']))} could not run")
+                         f"allowance); {_cases(len(by[oc.UNAVAILABLE]))} could not run")
     return PASS, f"PASS: all {_cases(ran)} match ({split}worst {worst:.2g} of the allowance)"
 
 
@@ -270,7 +250,7 @@ def _why_forward(by, family, fn):
     backward = {q.source for q in family.quantities.values() if q.phase > 0}
     if backward <= set(options.declared(fn, family)):
         return "the candidate declares every backward quantity unobservable"
-    ran = dict.fromkeys(r["oracle"] for r in by["pass"])
+    ran = dict.fromkeys(r["oracle"] for r in by[oc.MATCH])
     blind = [o for o in ran if backward <= set(ORACLES[o].cannot_observe)]
     return (f"the oracles run observe no gradient: {', '.join(blind)}" if blind else
             "no gradient the candidate returns is observed by the oracles run")
@@ -294,7 +274,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
     if per_set:  # the cases run under each set of layer options, and how many of them differ
         lines.append("  with layer options: " + ", ".join(
             f"{options.label(s)} {len(rs):,}" + (f" ({n:,} differ)" if n else "")
-            for s, rs in per_set.items() for n in [sum(1 for r in rs if r["status"] != "pass")]))
+            for s, rs in per_set.items() for n in [sum(1 for r in rs if r["status"] != oc.MATCH)]))
     lines.append("")
     from gatecheck.engines import ORACLES
 
@@ -307,18 +287,18 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         row = []
         for d in dtypes:
             c = cells[(o, d)]
-            total = sum(c.values()) - c["unimplemented"]
+            total = sum(c.values()) - c[oc.UNIMPLEMENTED]
             # nothing ran in a dtype it declines (a set it runs there may be one the candidate does not implement)
             if not total and ORACLES[o].declined((), d):
                 row.append("declined")
-            elif c["skip"] == total:
+            elif c[oc.UNAVAILABLE] == total:
                 row.append("not run")
-            elif c["unjudged"] == total:
-                row.append(f"{c['unjudged']} not judged")
+            elif c[oc.NOT_JUDGED] == total:
+                row.append(f"{c[oc.NOT_JUDGED]} {oc.NOT_JUDGED}")
             else:
-                text = f"{c['pass']}/{total - c['skip'] - c['unjudged']} match"
-                extra = [f"{c[k]} {k}" for k in ("fail", "error") if c[k]]
-                extra += [f"{c['unjudged']} not judged"] if c["unjudged"] else []
+                text = f"{c[oc.MATCH]}/{total - c[oc.UNAVAILABLE] - c[oc.NOT_JUDGED]} {oc.MATCH}"
+                extra = [f"{c[k]} {k}" for k in oc.FAILING if c[k]]
+                extra += [f"{c[oc.NOT_JUDGED]} {oc.NOT_JUDGED}"] if c[oc.NOT_JUDGED] else []
                 row.append(text + (f" ({', '.join(extra)})" if extra else ""))
         rows.append((o, row))
     col = max([len(d) for d in dtypes] + [len(cell) for _, row in rows for cell in row]) + 3
@@ -348,7 +328,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         lines.append(f"  not compared: {key} (no oracle here observes it)")
     skipped = {}
     for r in records:
-        if r["status"] == "skip":
+        if r["status"] == oc.UNAVAILABLE:
             skipped.setdefault(r["reason"], []).append(r["oracle"])
     for reason, names in skipped.items():
         lines.append(f"  not run: {', '.join(dict.fromkeys(names))}: {reason}")
@@ -364,7 +344,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
                 lines.append(f"  not run: {o} in {d} (declined): {why}")
     unimplemented = defaultdict(int)
     for r in records:
-        if r["status"] == "unimplemented":
+        if r["status"] == oc.UNIMPLEMENTED:
             unimplemented[tuple(r["options"])] += 1
     if len(unimplemented) <= 2:
         for opts, n in unimplemented.items():
@@ -388,7 +368,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
             warned[w] += 1
     for w, n in list(warned.items())[:5]:
         lines.append(f"  candidate warned (in {n} case{'' if n == 1 else 's'}): {w}")
-    failing = [r for r in records if r["status"] in ("fail", "error")]
+    failing = [r for r in records if r["status"] in oc.FAILING]
     if failing:
         first = failing[0]
         lines += ["", f"first failing case ({len(failing)} in all; --verbose lists them):"]
@@ -397,7 +377,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         lines += ["  " + line for line in (body_lines if verbose else body_lines[:14])]
         if len(body_lines) > 14 and not verbose:
             lines.append(f"  ... ({len(body_lines) - 14} more lines with --verbose)")
-        if diagnosis and first["status"] == "fail":  # a candidate error says it all already
+        if diagnosis and first["status"] != oc.CANDIDATE_ERROR:  # a candidate error says it all already
             diag = diagnosis(first).splitlines()
             lines += [""] + ["  " + line for line in (diag if verbose else diag[:24])]
             if len(diag) > 24 and not verbose:

@@ -25,7 +25,7 @@ FLOOR = 0.02  # of the allowance: growth below this is rounding noise, not drift
 MISSING_LISTED = 20  # missing cases listed by name (a results file of one shard lacks thousands)
 # The committed baselines of a checkout (beside the gatecheck package). An installed
 # gatecheck has none: `baseline` then writes to ./baselines, and drift takes any path.
-BASELINES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "baselines")
+BASELINES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "baselines")
 
 
 def baselines_folder():

@@ -15,7 +15,8 @@ from gatecheck.core import candidate as cand
 from gatecheck.truth import deviations
 from gatecheck.core import mutants as mut
 from gatecheck.model import options as opts
-from gatecheck.run.battery import candidate_ok, expected_of, judge
+from gatecheck.run import outcome as oc
+from gatecheck.run.battery import expected_of, judge
 from gatecheck.truth.views import view
 
 REFERENCE_ROW = "(reference, correct)"
@@ -26,18 +27,24 @@ CI_SLICE = ("torch-cell-B3-T64-D4-H5-f32-s0", "torch-cell-B3-T64-D4-H5-f64-s0")
 
 
 def killed(case, oracle, candidates, family):
-    """{name: reason or None} for each (name, callable) on one case; the oracle runs once."""
+    """{name: reason or None} for each (name, callable) on one case; the oracle runs once. A candidate
+    is killed where its outcome (gatecheck.run.outcome, judged as a candidate's) is a failure."""
     v = view(case, family)
     expected = expected_of(case, oracle, family, v)
     out = {}
     for name, fn in candidates:
         try:
-            report = judge(case, oracle, v, expected, fn, name, family)
+            result = judge(case, oracle, v, expected, fn, name, family)
         except cand.CandidateError as exc:
-            out[name] = f"contract: {exc}"
-            continue
-        judged = sorted((r for r in deviations.judged(report) if not r.ok), key=lambda r: r.key)
-        out[name] = None if candidate_ok(report) else judged[0].describe() if judged else "shape"
+            result = exc
+        o = oc.decide(case, oracle, result)
+        if not o.failed:
+            out[name] = None
+        elif o.status == oc.CANDIDATE_ERROR:
+            out[name] = f"contract: {o.reason}"
+        else:
+            judged = sorted((r for r in deviations.judged(o.report) if not r.ok), key=lambda r: r.key)
+            out[name] = judged[0].describe() if judged else "shape"
     return out
 
 

@@ -16,11 +16,21 @@ import time
 
 import numpy as np
 
+from gatecheck.run import outcome as oc
 from gatecheck.truth.views import family_of
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case, expand
 
 SENSITIVITY_CASES = [(3, 7, 4, 5, "std"), (3, 64, 4, 5, "std")]
+
+
+def _outcome(case, oracle, candidate=None, name="reference"):
+    """A case's outcome (gatecheck.run.outcome); a framework that is missing stops the command (exit 2, the reason)."""
+    o = oc.run(case, oracle, candidate, name)
+    if o.status == oc.UNAVAILABLE:
+        from gatecheck.engines.frameworks import Unavailable
+
+        raise Unavailable(o.reason)
+    return o
 
 
 def targets(family):
@@ -48,7 +58,7 @@ def detected(name, k, rel, dtype, oracles):
             if not oracle.offers((), dtype):  # it has no case in that dtype (gatecheck.core.cases.grid)
                 continue
             case = Case(oracle.name, B, T, D, H, dtype, 0, regime)
-            if not run_case(case, oracle, scaled(family_of(oracle), name, k, rel), "perturbed").ok:
+            if _outcome(case, oracle, scaled(family_of(oracle), name, k, rel), "perturbed").failed:
                 return True
     return False
 
@@ -94,12 +104,12 @@ def specificity(oracles, seeds, family, out=print):
                 if not oracle.offers((), dtype):
                     continue
                 case = Case(oracle.name, *shape, dtype, seed, regime)
-                report = run_case(case, oracle)
+                o = _outcome(case, oracle)  # the reference: a known deviation must reproduce as recorded
                 n += 1
-                if report.worst_ratio() > worst[0]:
-                    worst = (report.worst_ratio(), case.id)
-                if not report.ok:
-                    failures.append(report.message())
+                if o.ratio > worst[0]:
+                    worst = (o.ratio, case.id)
+                if o.failed:
+                    failures.append(o.reason)
         if (seed + 1) % 100 == 0:
             print(f"# {seed + 1}/{seeds} seeds, {n} cases, {time.perf_counter() - t0:.0f}s", flush=True)
     out(f"{n} cases ({seeds} seeds x oracles {[o.name for o in oracles]} x f32, f64): {len(failures)} failing")

@@ -2,18 +2,21 @@
 as JSON (never pickle), written atomically.
 
 A file holds ``meta`` (gatecheck's format version, framework versions, the Keras backend,
-platform, thread settings, profile, shard, candidate, time) and ``cases``: for every case its coordinates,
-whether it passed, and per quantity the largest absolute and relative error, the largest
-fraction of the allowance used (``ratio``), and per slice the absolute error and the ratio,
-which the reports plot, with each slice's coordinate as data: ``steps`` (the time step of
-each slice) or ``gates`` (its gate name), never a label to parse back.
+platform, thread settings, profile, shard, candidate, time) and ``cases``: for every case that ran its
+coordinates, its ``status`` (the outcome every front end shows: gatecheck.run.outcome), ``ok``
+(every quantity compared matched: the comparison alone, as files without a status have it),
+and per quantity the largest absolute and relative error, the largest fraction of the
+allowance used (``ratio``), and per slice the absolute error and the ratio, which the reports
+plot, with each slice's coordinate as data: ``steps`` (the time step of each slice) or
+``gates`` (its gate name), never a label to parse back.
 
 Format 2 added the family and the structured slice coordinates; a format-1 file (the
 baselines made before) holds per-quantity maxima only and still loads. A case's layer
 options (gatecheck.model.options) are the list ``options``, written only for a case that has
 some: a file without the field (every file written before options) means none. The Keras
 backend (``keras_backend``: tensorflow, jax or torch) is that of the whole run; a file without it
-was written when the Keras oracles ran on TensorFlow only.
+was written when the Keras oracles ran on TensorFlow only. A file without ``status`` was written
+before it; its readers go by ``ok`` and ``deviation``.
 """
 
 import json
@@ -27,6 +30,7 @@ import time
 
 from gatecheck.truth import deviations
 from gatecheck.model.options import OPTIONS
+from gatecheck.run.outcome import BEYOND, MISMATCH, STATUSES
 
 FORMAT = 2
 # The candidate label of a run whose candidates are the families' own references: the label
@@ -39,12 +43,15 @@ class ResultsError(Exception):
     """A results or baseline file that cannot be used; the message says why."""
 
 
-def summarize(case, report=None, error=None, family=""):
-    """One case's record, from its comparison ``Report`` (or the error that stopped it)."""
-    record = dict(id=case.id, family=family, oracle=case.oracle, dtype=case.dtype, B=case.B, T=case.T, D=case.D,
-                  H=case.H, seed=case.seed, regime=case.regime, **({"options": list(case.options)} if case.options else {}))
+def summarize(outcome):
+    """One case's record, from its ``Outcome`` (gatecheck.run.outcome): its status, and the errors its
+    comparison measured (none where it gave no comparison: a candidate error)."""
+    case, report = outcome.case, outcome.report
+    record = dict(id=case.id, family=outcome.family, oracle=case.oracle, dtype=case.dtype, B=case.B, T=case.T,
+                  D=case.D, H=case.H, seed=case.seed, regime=case.regime, status=outcome.status,
+                  **({"options": list(case.options)} if case.options else {}))
     if report is None:
-        return dict(record, ok=False, error=error, quantities={})
+        return dict(record, ok=False, error=outcome.reason, quantities={})
     quantities = {}
     for r in report.results:
         q = quantities.setdefault(r.quantity, dict(max_abs=0.0, max_rel=0.0, ratio=0.0, abs=[], ratios=[]))
@@ -57,11 +64,12 @@ def summarize(case, report=None, error=None, family=""):
             q.setdefault("gates", []).append(r.gate)
         q["abs"].append(r.abs_err)
         q["ratios"].append(r.ratio)
+    # the deviation is named where it accounts for the case's differences (not on a failure beyond it)
     return dict(record, ok=report.ok, error=None if report.ok else report.message().splitlines()[1]
                 if len(report.message().splitlines()) > 1 else report.message(), quantities=quantities,
                 **({"warnings": list(report.warnings)} if report.warnings else {}),
-                **({"deviation": deviations.describe(report.deviation)} if report.deviation
-                   and deviations.outcome(report, report.deviation) != "beyond" else {}))
+                **({"deviation": deviations.describe(outcome.deviation)} if outcome.deviation
+                   and outcome.status not in (MISMATCH, BEYOND) else {}))
 
 
 def options_of(case):
@@ -228,6 +236,7 @@ CASE_FIELDS = {
     "options": (False, lambda v: isinstance(v, list) and all(isinstance(o, str) and o in OPTIONS for o in v)
                 and len(set(v)) == len(v), f"a list of distinct option names from {list(OPTIONS)}"),
     "ok": (True, lambda v: v is True or v is False, "true or false"),
+    "status": (False, lambda v: v in STATUSES, f"one of {list(STATUSES)} (gatecheck.run.outcome)"),
     "error": (False, lambda v: v is None or isinstance(v, str), "a string or null"),
     "warnings": (False, _list_of(lambda v: isinstance(v, str)), "a list of strings"),
     "deviation": (False, _text, "a sentence (the oracle's known deviation on the case)"),
