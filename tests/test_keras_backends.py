@@ -261,7 +261,7 @@ def test_a_wrong_remap_fails_at_the_first_step_on_this_backend(oracle, module, m
     _keras(request)
     case = Case(oracle, 3, 7, 4, 5, "f32", 0)
     assert run_case(case, o).ok
-    remaps = importlib.import_module(f"gatecheck.engines.{module}")
+    remaps = importlib.import_module(f"gatecheck.engines.keras.{module}")
     monkeypatch.setattr(remaps, "to_keras", mutate(remaps.to_keras))
     report = run_case(case, o)
     assert not report.ok and report.failures[0].describe().startswith(("h t=0", "c t=0")), report.message()

@@ -16,7 +16,7 @@ from gatecheck.run.grid import grid
 from gatecheck.families import FAMILIES
 from gatecheck.model.options import STRUCTURAL, under
 from gatecheck.engines import ORACLES
-from gatecheck.engines.keras import gru_layout, lstm as keras_oracle, layout, rnn_layout
+from gatecheck.engines.keras import gru_layout, layout, rnn_layout
 from gatecheck.engines.keras_onnx import oracles as keras_onnx
 from gatecheck.engines.keras import common as keras_common
 
@@ -84,7 +84,7 @@ def test_the_conversion_never_sees_the_batch_and_time_it_runs_at(family, options
     inputs, one conversion serves cases of other B and T, each matching the reference; frozen weights are
     converted per case."""
     _frameworks(request)
-    monkeypatch.setattr(keras_oracle, "_cache", {})
+    monkeypatch.setattr(keras_common, "_cache", {})
     models = []
     real = keras_onnx.convert
     monkeypatch.setattr(keras_onnx, "convert", lambda fn, spec: models.append(real(fn, spec)) or models[-1])
@@ -156,7 +156,7 @@ def test_the_converter_emits_the_recorded_ops(family, options, request):
 
 def test_a_converter_that_emits_other_ops_stops_the_oracle(request, monkeypatch):
     _frameworks(request)
-    monkeypatch.setattr(keras_oracle, "_cache", {})
+    monkeypatch.setattr(keras_common, "_cache", {})
     monkeypatch.setitem(keras_onnx.EMITTED, "gru", {**keras_onnx.EMITTED["gru"], (): ("GRU:forward",)})
     with pytest.raises(RuntimeError, match=r"emitted \['Loop'\] for gru under options \[\]; EMITTED records "
                                            r"\['GRU:forward'\] \(read at tf2onnx 1.17.0\)"):

@@ -204,7 +204,7 @@ def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, reques
     beside x): its probes read in processing order fail its deltas alone, its states left in
     processing order its states alone (C_T is Keras' returned state, not read from the sequence)."""
     from conftest import precise_dtype, require_framework
-    from gatecheck.engines.keras import lstm as keras_oracle
+    from gatecheck.engines.keras import common as keras_common
 
     o = ORACLES[oracle]
     require_framework(request.config, o.framework)
@@ -220,9 +220,9 @@ def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, reques
     def probes_in_processing_order(sequence, deltas, backwards):
         return (sequence[:, ::-1], deltas[:, ::-1]) if backwards else (sequence, deltas)
 
-    monkeypatch.setattr(keras_oracle, "direction_in_time_order", probes_in_processing_order)
+    monkeypatch.setattr(keras_common, "direction_in_time_order", probes_in_processing_order)
     assert _failed(case, o, f) == {k + s for k, s in every if k.startswith("d") and s.startswith("_r")}
-    monkeypatch.setattr(keras_oracle, "direction_in_time_order", lambda sequence, deltas, backwards: (sequence, deltas))
+    monkeypatch.setattr(keras_common, "direction_in_time_order", lambda sequence, deltas, backwards: (sequence, deltas))
     assert _failed(case, o, f) == {k + s for k, s in every if not k.startswith("d") and s.startswith("_r")}
 
 

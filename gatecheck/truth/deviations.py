@@ -128,7 +128,7 @@ _KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-laye
 _TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
 
 @functools.lru_cache(maxsize=None)
-def _missing_hidden_bias_shows(case):
+def missing_hidden_bias_shows(case):
     """Whether nnx.GRUCell's missing b_hn (google/flax#5594) shows on a case of flax-gru: the reference
     with bh[n] = 0 (the cell's model: tests/test_jax.py) judged against the reference as the battery
     judges the cell. Where r_t stays near 0 or z_t near 1 (saturated gates, one unit) bh[n] may move
@@ -178,9 +178,9 @@ DEVIATIONS = (
     _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),
     _ignores_sequence_lens("onnx-reference-gru-before", ("out", "hT")),
     Deviation(
-        oracle="flax-gru", applies=_missing_hidden_bias_shows,
+        oracle="flax-gru", applies=missing_hidden_bias_shows,
         cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "
-              "saturated gates can hide it: gatecheck.truth.deviations._missing_hidden_bias_shows)",
+              "saturated gates can hide it: gatecheck.truth.deviations.missing_hidden_bias_shows)",
         quantities=("h", "dh", "dx", "dh0", "dW", "dU", "dbx"), dist="flax", since="0.10.0", until=None,
         explained_by=flax_oracles.without_hidden_n_bias,
         cause="nnx.GRUCell has no hidden-side bias b_hn: its dense_h is built with use_bias=False and __call__ "

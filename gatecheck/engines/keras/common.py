@@ -11,7 +11,6 @@ import numpy as np
 from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines import structured
 from gatecheck.engines.keras import backends as keras_backends, layout
-from gatecheck.engines.structured import final_states, modelled, part, structure, suffixes, top_outputs
 from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
 from gatecheck.reference import layers
@@ -327,7 +326,7 @@ def observed_layer(model):
 
 
 def keras_runner(model, base_run):
-    """The runner of a Keras layer oracle: ``base_run`` without structural options, else the structure
+    """The runner of a Keras layer oracle: ``base_run`` without structural options, else the structured.structure
     built from ``keras.layers.Bidirectional`` and layers in sequence (built once per D, H, dtype, options)."""
     build = functools.partial(_build_keras, model)
 
@@ -401,8 +400,8 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
 
 
 def _run_keras(model, build, inputs, options):
-    modelled(model, options)  # Keras' models have no option of their own: any but no bias is refused
-    merge, depth = structure(options)
+    structured.modelled(model, options)  # Keras' models have no option of their own: any but no bias is refused
+    merge, depth = structured.structure(options)
     declined = declines_keras(options)
     if declined:
         raise ValueError(f"options {list(options)}: {declined}")
@@ -411,13 +410,13 @@ def _run_keras(model, build, inputs, options):
     H = inputs["h0"].shape[1]
     cells, fn = built(build, x.shape[2], H, x.dtype.name, use_bias(options), merge, depth,
                                    masking and masking[0])
-    names = suffixes(options)
+    names = structured.suffixes(options)
     for cell, s in zip(cells, names):
-        model.keras_assign(cell, part(inputs, s))
+        model.keras_assign(cell, structured.part(inputs, s))
     initial = [inputs[k + s] for s in names for k in model.states]
     # The upstream gradient of every returned state: a final state's upstream input, zeros for the rest
     # (an LSTM's h_T is the output's last step, whose gradient is in gh).
-    returned = final_states(model, options)
+    returned = structured.final_states(model, options)
     by_index = {index: up for index, up in returned.values() if up}
     zeros = np.zeros_like(inputs["h0"])
     upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
@@ -435,5 +434,5 @@ def _run_keras(model, build, inputs, options):
             out["d" + k + s] = dinputs[1 + n * len(model.states) + i]
         for q, (index, _) in returned.items():
             out[q + s] = finals[n * len(model.states) + index]
-    out.update(top_outputs(y, merge, depth, masking))
+    out.update(structured.top_outputs(y, merge, depth, masking))
     return out

@@ -26,9 +26,6 @@ from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines.keras import backends as keras_backends, common as keras_common
-from gatecheck.engines.keras.common import (MASKED, STRUCTURES, assign, built, declines_keras, go_backwards,
-                                            grads_to_canonical, keras_runner, observed_cell,
-                                            observed_layer, probed_runner, use_bias, weight_grads, weights, zero_probes)
 
 
 # The canonical LSTM's activations, stated rather than left to a version's defaults (Keras
@@ -106,17 +103,17 @@ def _build_cell(D, H, dtype, bias=True, backwards=False):
         h, c = seq[..., :H], seq[..., H:]
         return ops.sum(gh * h) + ops.sum(gc * c_last), [h, c]
 
-    return cell, keras_backends.gradient_function(forward, weights(cell), _signature(dtype, D, H, 2 * H), 4)
+    return cell, keras_backends.gradient_function(forward, keras_common.weights(cell), _signature(dtype, D, H, 2 * H), 4)
 
 
 def run_cell(inputs, options=()):
     x = inputs["x"]
     H = inputs["h0"].shape[1]
-    cell, fn = built(_build_cell, x.shape[2], H, x.dtype.name, use_bias(options), go_backwards(options))
-    assign(cell, inputs)
-    (h, c), grads, (dx, dprobes, dh0, dc0) = fn(x, zero_probes(x, 2 * H), inputs["h0"], inputs["c0"], inputs["gh"],
+    cell, fn = keras_common.built(_build_cell, x.shape[2], H, x.dtype.name, keras_common.use_bias(options), keras_common.go_backwards(options))
+    keras_common.assign(cell, inputs)
+    (h, c), grads, (dx, dprobes, dh0, dc0) = fn(x, keras_common.zero_probes(x, 2 * H), inputs["h0"], inputs["c0"], inputs["gh"],
                                                 inputs["gc"])
-    params, _ = weight_grads(grads, cell)
+    params, _ = keras_common.weight_grads(grads, cell)
     out = dict(h=h, c=c, dh=dprobes[..., :H], dc=dprobes[..., H:], dx=dx, dh0=dh0, dc0=dc0)
     out.update(params)
     return out
@@ -137,16 +134,16 @@ def _build_layer(D, H, dtype, bias=True, backwards=False):
         return ops.sum(gh * seq) + ops.sum(gc * c_last), [seq, c_last]
 
     specs = [spec for n, spec in enumerate(_signature(dtype, D, H, H)) if n != 1]  # no probes
-    return layer, keras_backends.gradient_function(forward, weights(layer.cell), specs, 3)
+    return layer, keras_backends.gradient_function(forward, keras_common.weights(layer.cell), specs, 3)
 
 
 def run_layer(inputs, options=()):
     x = inputs["x"]
-    layer, fn = built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, use_bias(options),
-                      go_backwards(options))
-    assign(layer.cell, inputs)
+    layer, fn = keras_common.built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, keras_common.use_bias(options),
+                      keras_common.go_backwards(options))
+    keras_common.assign(layer.cell, inputs)
     (seq, c_last), grads, (dx, dh0, dc0) = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
-    params, _ = weight_grads(grads, layer.cell)
+    params, _ = keras_common.weight_grads(grads, layer.cell)
     out = dict(h=seq, cT=c_last, dx=dx, dh0=dh0, dc0=dc0)
     out.update(params)
     return out
@@ -161,7 +158,7 @@ _WHOLE_SEQUENCE_BLIND = {
 # The LSTM's structure (Bidirectional with every merge mode, two layers: gatecheck.engines.structured).
 MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")},
                          observes=("cT", "dh0", "dc0", "dW", "dU", "db"), keras_layer="LSTM",
-                         keras_kwargs=_ACTIVATIONS, keras_assign=assign, keras_grads=weight_grads)
+                         keras_kwargs=_ACTIVATIONS, keras_assign=keras_common.assign, keras_grads=keras_common.weight_grads)
 
 
 # --- the probed cells in layers: Bidirectional (every merge mode) and two layers in sequence ----------
@@ -173,11 +170,11 @@ KERAS_CELL = Oracle(
     framework="keras",
     description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN (gradients: keras_backends)",
     observes=("h", "c", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
-    runner=probed_runner(MODEL, probed_lstm_cell, run_cell),
+    runner=keras_common.probed_runner(MODEL, probed_lstm_cell, run_cell),
     trace_ms=330,
     declines_dtype=keras_backends.dtype_declines(),
-    options=frozenset({"nobias", "rev"}) | STRUCTURES,
-    observes_structured=observed_cell(MODEL),
+    options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES,
+    observes_structured=keras_common.observed_cell(MODEL),
 )
 
 KERAS_LAYER = Oracle(
@@ -187,11 +184,11 @@ KERAS_LAYER = Oracle(
     description="keras.layers.LSTM whole sequence (return_sequences, return_state)",
     observes=("h", "cT", "dx", "dh0", "dc0", "dW", "dU", "db"),
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
-    runner=keras_runner(MODEL, run_layer),
+    runner=keras_common.keras_runner(MODEL, run_layer),
     trace_ms=240,
-    options=frozenset({"nobias", "rev"}) | STRUCTURES | MASKED,
-    observes_structured=observed_layer(MODEL),
-    declines=declines_keras,
+    options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | keras_common.MASKED,
+    observes_structured=keras_common.observed_layer(MODEL),
+    declines=keras_common.declines_keras,
     # the backend's own loop, but under a mask a cell's call per step:
     declines_dtype=keras_backends.dtype_declines(steps_a_cell=False, layer=keras_backends.declines_layer_dtype),
 )
@@ -220,15 +217,15 @@ def _build_cell_head(D, H, K, dtype):
 def run_cell_head(inputs):
     x = inputs["x"]
     H = inputs["h0"].shape[1]
-    cell, dense, fn = built(_build_cell_head, x.shape[2], H, inputs["V"].shape[1], x.dtype.name)
-    assign(cell, inputs)
+    cell, dense, fn = keras_common.built(_build_cell_head, x.shape[2], H, inputs["V"].shape[1], x.dtype.name)
+    keras_common.assign(cell, inputs)
     dense.kernel.assign(inputs["V"])
     dense.bias.assign(inputs["cb"])
-    (h, c, p, loss), (dk, drk, dbias, dV, dcb), (dx, dprobes, dh0, dc0) = fn(x, zero_probes(x, 2 * H), inputs["h0"],
+    (h, c, p, loss), (dk, drk, dbias, dV, dcb), (dx, dprobes, dh0, dc0) = fn(x, keras_common.zero_probes(x, 2 * H), inputs["h0"],
                                                                           inputs["c0"], inputs["y"])
     out = dict(h=h, c=c, p=p, dh=dprobes[..., :H], dc=dprobes[..., H:], dx=dx, dh0=dh0, dc0=dc0, dV=dV, dcb=dcb,
                loss=loss)
-    out.update(grads_to_canonical(dk, drk, dbias))
+    out.update(keras_common.grads_to_canonical(dk, drk, dbias))
     return out
 
 

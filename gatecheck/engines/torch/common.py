@@ -5,7 +5,7 @@ built around a model (gatecheck.engines.structured)."""
 import functools
 
 from gatecheck.engines.frameworks import import_torch
-from gatecheck.engines.structured import final_states, modelled, part, right_padded_lengths, structure, suffixes, top_outputs
+from gatecheck.engines import structured
 from gatecheck.engines.torch import layout as torch_layout
 from gatecheck.model import options as opts
 from gatecheck.reference import layers
@@ -68,8 +68,8 @@ def torch_runner(model, base_run):
 
 def _run_torch(model, inputs, options):
     torch = import_torch()
-    model = modelled(model, options)
-    merge, depth = structure(options)
+    model = structured.modelled(model, options)
+    merge, depth = structured.structure(options)
     if merge not in (None, "concat"):
         raise ValueError(f"PyTorch concatenates its directions; merge {merge} is not offered")
     if opts.masking(options) not in (None, opts.MASKS["len"]):
@@ -81,15 +81,15 @@ def _run_torch(model, inputs, options):
     module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
                                                  dtype=dtype, bias=bias(options), **model.torch_kwargs,
                                                  **sized)
-    names = suffixes(options)
+    names = structured.suffixes(options)
     for n, s in enumerate(names):
-        model.torch_load(module, part(inputs, s), _torch_suffix(n, bool(merge)))
+        model.torch_load(module, structured.part(inputs, s), _torch_suffix(n, bool(merge)))
     x = torch.from_numpy(inputs["x"].copy()).requires_grad_(True)
     initial = [torch.stack([torch.from_numpy(inputs[k + s].copy()) for s in names]).requires_grad_(True)
                for k in model.states]
     packed = x
     if opts.masking(options):  # variable lengths: a packed batch in, padded back to T out
-        lengths = torch.from_numpy(right_padded_lengths(inputs[layers.MASK]))
+        lengths = torch.from_numpy(structured.right_padded_lengths(inputs[layers.MASK]))
         packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     with model.torch_context():
         seq, finals = module(packed, tuple(initial) if len(initial) > 1 else initial[0])
@@ -97,7 +97,7 @@ def _run_torch(model, inputs, options):
         seq, _ = torch.nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
     finals = finals if isinstance(finals, tuple) else (finals,)
     loss = (torch.from_numpy(inputs["gh"].copy()) * seq).sum()
-    returned = final_states(model, options)
+    returned = structured.final_states(model, options)
     for q, (index, upstream) in returned.items():
         for n, s in enumerate(names):
             if upstream:
@@ -110,7 +110,7 @@ def _run_torch(model, inputs, options):
             out["d" + k + s] = leaf.grad[n].numpy()
         for q, (index, _) in returned.items():
             out[q + s] = finals[index][n].detach().numpy()
-    out.update(top_outputs(seq.detach().numpy(), merge, depth, opts.masking(options)))  # (torch: concat only)
+    out.update(structured.top_outputs(seq.detach().numpy(), merge, depth, opts.masking(options)))  # (torch: concat only)
     return out
 
 

@@ -16,7 +16,7 @@ from gatecheck.engines import structured
 from gatecheck.engines.torch import proj as torch_proj
 from gatecheck.engines.frameworks import import_torch
 from gatecheck.engines.base import Oracle
-from gatecheck.engines.torch.common import STRUCTURES, bias, leaves, load, param_grads, torch_runner
+from gatecheck.engines.torch import common as torch_common
 
 
 def run_layer(inputs, options=()):
@@ -26,10 +26,10 @@ def run_layer(inputs, options=()):
     D, H, P = inputs["x"].shape[2], inputs["c0"].shape[1], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     projected = "proj" in options
-    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=bias(options),
+    lstm = torch.nn.LSTM(D, H, num_layers=1, batch_first=True, dtype=dtype, bias=torch_common.bias(options),
                          **({"proj_size": P} if projected else {}))
-    load(lstm, inputs, "_l0", torch_proj.to_torch if projected else torch_layout.to_torch)
-    t = leaves(torch, inputs)
+    torch_common.load(lstm, inputs, "_l0", torch_proj.to_torch if projected else torch_layout.to_torch)
+    t = torch_common.leaves(torch, inputs)
     with torch_proj.quiet() if projected else contextlib.nullcontext():
         seq, (_, c_n) = lstm(t["x"], (t["h0"][None], t["c0"][None]))
     loss = (t["gh"] * seq).sum() + (t["gc"] * c_n[0]).sum()
@@ -41,7 +41,7 @@ def run_layer(inputs, options=()):
         dh0=t["h0"].grad.numpy(),
         dc0=t["c0"].grad.numpy(),
     )
-    out.update(param_grads(lstm, "_l0", torch_proj.grads_from_torch if projected else torch_layout.grads_from_torch))
+    out.update(torch_common.param_grads(lstm, "_l0", torch_proj.grads_from_torch if projected else torch_layout.grads_from_torch))
     return out
 
 
@@ -50,9 +50,9 @@ def run_cell(inputs, options=()):
     _, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    cell = torch.nn.LSTMCell(D, H, dtype=dtype, bias=bias(options))
-    load(cell, inputs, "")
-    t = leaves(torch, inputs)
+    cell = torch.nn.LSTMCell(D, H, dtype=dtype, bias=torch_common.bias(options))
+    torch_common.load(cell, inputs, "")
+    t = torch_common.leaves(torch, inputs)
     hs, cs = _unroll(cell, t, T)
     loss = (t["gh"] * torch.stack(hs, 1)).sum() + (t["gc"] * cs[-1]).sum()
     loss.backward()
@@ -82,7 +82,7 @@ def _cell_outputs(torch, cell, t, hs, cs):
         dh0=t["h0"].grad.numpy(),
         dc0=t["c0"].grad.numpy(),
     )
-    out.update(param_grads(cell, ""))
+    out.update(torch_common.param_grads(cell, ""))
     return out
 
 
@@ -92,11 +92,11 @@ _PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
 # Under proj: nn.LSTM(H, proj_size=P) with H c0's width and P h0's, weight_hr_l{k}[_reverse] of every layer
 # and direction through the projection's remaps (looked up when called), and dWr of each.
 _PLAIN = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")}, observes=("cT", "dh0", "dc0") + _PARAMS,
-                          torch_module="LSTM", torch_load=load, torch_grads=param_grads)
+                          torch_module="LSTM", torch_load=torch_common.load, torch_grads=torch_common.param_grads)
 MODEL = _PLAIN._replace(own={"proj": _PLAIN._replace(
     observes=_PLAIN.observes + ("dWr",), width="c0", torch_args=lambda inputs: {"proj_size": inputs["h0"].shape[1]},
-    torch_load=lambda module, inputs, suffix: load(module, inputs, suffix, torch_proj.to_torch),
-    torch_grads=lambda module, suffix: param_grads(module, suffix, torch_proj.grads_from_torch),
+    torch_load=lambda module, inputs, suffix: torch_common.load(module, inputs, suffix, torch_proj.to_torch),
+    torch_grads=lambda module, suffix: torch_common.param_grads(module, suffix, torch_proj.grads_from_torch),
     torch_context=torch_proj.quiet)})
 
 TORCH_LAYER = Oracle(
@@ -110,8 +110,8 @@ TORCH_LAYER = Oracle(
         "dh": "dL/dh_t includes paths inside the fused kernel; only the upstream part is an input",
         "dc": "c_t for t < T is not an output of nn.LSTM, so dL/dc_t cannot be taken",
     },
-    runner=torch_runner(MODEL, run_layer),
-    options=frozenset({"nobias", "proj"}) | STRUCTURES,
+    runner=torch_common.torch_runner(MODEL, run_layer),
+    options=frozenset({"nobias", "proj"}) | torch_common.STRUCTURES,
     observes_structured=lambda options: structured.observed(MODEL, options, merged_apart=True),
 )
 
@@ -135,7 +135,7 @@ def run_cell_head(inputs):
     H, K = inputs["h0"].shape[1], inputs["V"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
     cell = torch.nn.LSTMCell(D, H, dtype=dtype)
-    load(cell, inputs, "")
+    torch_common.load(cell, inputs, "")
     dense = torch.nn.Linear(H, K, dtype=dtype)
     with torch.no_grad():
         dense.weight.copy_(torch.from_numpy(inputs["V"].T.copy()))
