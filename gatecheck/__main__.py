@@ -11,10 +11,12 @@
     python -m gatecheck baseline RESULTS --name NAME
     python -m gatecheck merge OUTPUT SHARD_RESULTS...
     python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
+    python -m gatecheck demo [--family lstm]
 
 ``check`` runs a family's whole battery (every oracle, both dtypes) for your code and
 prints a short report that starts with the verdict; ``verify`` runs one case and prints
-the comparison and, on a mismatch, the diagnosis.
+the comparison and, on a mismatch, the diagnosis; ``demo`` checks a correct and a buggy
+implementation that ship with gatecheck (a first run with nothing of one's own).
 
 Exit codes (every command):
 """
@@ -234,6 +236,12 @@ def cmd_report(ap, args):
     return PASS
 
 
+def cmd_demo(ap, args):
+    from gatecheck import demo
+
+    return demo.run(args.family)
+
+
 def _family_option(p, required=False):
     p.add_argument("--family", required=required, default=None if required else "lstm", choices=sorted(FAMILIES),
                    help="the model your code implements (its contract: README, 'Contracts')"
@@ -311,6 +319,12 @@ def parser():
     r.add_argument("--out", required=True, help="folder for report.md, report.html and the plots")
     r.add_argument("--baseline", default=None, help="a baseline to show drift against")
     r.set_defaults(func=cmd_report)
+    from gatecheck import demo
+
+    e = sub.add_parser("demo", help="check a correct and a buggy implementation that ship with gatecheck",
+                       description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--family", default="lstm", choices=sorted(demo.DEMOS), help="default lstm")
+    e.set_defaults(func=cmd_demo)
     return ap
 
 
@@ -329,13 +343,18 @@ def main(argv=None):
     return args.func(ap, args)
 
 
-if __name__ == "__main__":
+def entry(argv=None):
+    """``python -m gatecheck`` and the ``gatecheck`` console script: ``main``'s exit code."""
     try:
-        code = main()
+        code = main(argv)
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left (`... | head`): the report could not be written; no traceback
         from gatecheck.exit_codes import USAGE
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (the flush at exit meets no pipe)
         code = USAGE
-    sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(entry())

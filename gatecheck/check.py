@@ -8,6 +8,7 @@ only (3) and partial (4) are never a plain pass (0).
 """
 
 import os
+import sys
 from collections import defaultdict
 
 from gatecheck import candidate as cand
@@ -305,3 +306,16 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
                 f"  {r['id']}: " + ((r.get("message") or "").splitlines()[1:2] or [r.get("reason", "")])[0]
                 for r in failing]
     return code, lines
+
+
+class _CallableModule(type(os)):
+    """This module, callable: ``gatecheck.check(fn, family="lstm", ...)`` is the Python API
+    (``gatecheck.api.check``, for notebooks), under the name of the command it runs."""
+
+    def __call__(self, fn, *args, **kwargs):
+        from gatecheck.api import check
+
+        return check(fn, *args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,7 +1,8 @@
 """A candidate run in a process of its own, so that it cannot stop or fool the suite.
 
-``Isolated(spec, timeout)`` loads ``module:callable`` in a worker process (spawned once, reused
-for every call, spawned again after a failure) and is called like the candidate itself.
+``Isolated(spec, timeout)`` loads ``module:callable`` (or a callable sent by value,
+``gatecheck.byvalue``) in a worker process (spawned once, reused for every call, spawned again
+after a failure) and is called like the candidate itself.
 Whatever the candidate does there becomes a ``CandidateError`` with its reason, and the run
 goes on:
 
@@ -73,13 +74,14 @@ def _serve(conn):
     calls until told to stop."""
     path, spec, keys, what = conn.recv()
     sys.path[:] = path
-    sys.argv = [spec]
+    sys.argv = [str(spec)]
     from gatecheck import candidate as cand
+    from gatecheck.byvalue import load
 
     printed = _Bounded()
     sys.stdout = sys.stderr = printed
     try:
-        fn = cand.load(spec, what)
+        fn = load(spec, what)
     except cand.CandidateError as exc:
         conn.send(("error", str(exc)))
         return

@@ -12,7 +12,8 @@ from gatecheck.cases import Case
 from gatecheck.cases import grid as family_grid
 from gatecheck.oracles import ORACLES
 from gatecheck.reference import lstm
-from examples import assignment, course
+from examples import assignment
+from gatecheck.examples import course
 from gatecheck.families.lstm import LSTM
 
 # T = 1, 7 and 64 on every oracle, except keras-cell at T = 64: its unrolled graph would be
