@@ -89,6 +89,19 @@ def _option_set(value, cases, family, profile):
     return wanted
 
 
+def _implements(fn, wanted):
+    """A filter on a set of options the candidate does not declare would leave no case to run."""
+    from gatecheck.options import implemented, label
+
+    try:
+        offered = implemented(fn)
+    except ValueError:  # a malformed declaration: each case reports it (gatecheck.check.run_cases)
+        return
+    if wanted and not set(wanted) <= offered:
+        raise ValueError(f"options: the candidate does not implement {label(wanted)}, so no case would run; declare "
+                         f"what it implements as run.options = {set(wanted)!r} (README, Contracts)")
+
+
 def _workers(n):
     from gatecheck.check import workers
 
@@ -150,7 +163,7 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
     check_profile(profile)
     names = _oracles(oracles, record)
     workers, seconds, wanted_dtypes = _workers(n), _timeout(timeout), _dtypes(dtypes)
-    cases = None
+    cases, wanted = None, None
     if options is not None or wanted_dtypes is not None:
         cases = grid(profile, record, names)
         wanted = _option_set(options, cases, record, profile)
@@ -166,6 +179,7 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
             cand.cannot_observe(isolated, record)
         except cand.CandidateError as exc:
             raise ValueError(str(exc)) from None
+        _implements(isolated, wanted)
         if cases is None:  # the command's own path
             records = chk.battery(isolated, spec, record, profile, names, workers, isolated.timeout)
         else:

@@ -125,14 +125,15 @@ def test_exit_codes_are_documented_once():
 
 def test_readme_states_every_family_contract():
     """The README's contracts are the records' own text (a record changed without the README
-    fails here), and it leads with the two-command quickstart."""
+    fails here), and it leads with the quickstart: the install, the demo, the check of your code."""
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert readme.index("## Quickstart") < readme.index("## Contracts") < readme.index("## What is verified")
     quick = readme[readme.index("## Quickstart"):].split("\n\n")[1]
-    assert [line.split()[0:3] for line in quick.splitlines()] == [["pip", "install", '"/path/to/gatecheck[keras,torch,onnx,jax]"'],
-                                                                  ["python", "-m", "gatecheck"]]
+    assert [line.split()[0:4] for line in quick.splitlines()] == [
+        ["pip", "install", '"/path/to/gatecheck[keras,torch,onnx,jax]"', "#"],
+        ["python", "-m", "gatecheck", "demo"], ["python", "-m", "gatecheck", "check"]]
     for f in FAMILIES.values():
         assert f"### `{f.name}`: {f.description}" in readme
         for line in f.contract_doc.splitlines():
