@@ -41,13 +41,20 @@ SAME_AS_THE_COMMAND = [
 ]
 
 
+def _steady(text, oracles):
+    """A report as two runs give it: with a framework oracle, the worst ratio's last digits may move
+    between runs (its kernels need not round alike twice); NumPy's reference gives the same digits."""
+    return text if oracles == "reference" else re.sub(r"worst \S+ of the allowance", "worst ... of the allowance", text)
+
+
 @pytest.mark.parametrize("spec,oracles", SAME_AS_THE_COMMAND, ids=[f"{s}-{o}" for s, o in SAME_AS_THE_COMMAND])
 def test_the_api_gives_the_command_verdict_exit_code_and_report(spec, oracles, capsys):
     code = main(["check", spec, "--family", "lstm", "--oracles", oracles])
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().out.rstrip("\n")
     result = gatecheck.check(spec, family="lstm", oracles=oracles.split(","))
-    assert (result.exit_code, result.text) == (code, printed.rstrip("\n"))
-    assert result.verdict == printed.splitlines()[0]
+    assert result.exit_code == code
+    assert _steady(result.text, oracles) == _steady(printed, oracles)
+    assert _steady(result.verdict, oracles) == _steady(printed.splitlines()[0], oracles)
 
 
 def test_an_importable_function_travels_by_name_and_reports_as_the_command():
