@@ -23,8 +23,8 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from gatecheck.core.cases import Case, rounded  # noqa: E402
-from gatecheck.families.lstm.record import make_inputs  # noqa: E402
 from gatecheck.engines import frameworks as fw  # noqa: E402
+from gatecheck.families.lstm.record import make_inputs  # noqa: E402
 from gatecheck.reference import lstm  # noqa: E402
 
 
@@ -102,10 +102,10 @@ def torch_fwd_bwd(torch, inputs):
 
 
 def ci_profile(workers):
+    from gatecheck.engines import ORACLES
+    from gatecheck.families import FAMILIES
     from gatecheck.run import battery
     from gatecheck.run.grid import grid
-    from gatecheck.families import FAMILIES
-    from gatecheck.engines import ORACLES
 
     cases = [(case, family) for family in FAMILIES.values() for case in grid("ci", family)]
     print(f"\n== ci profile: {len(cases)} battery cases, every family")

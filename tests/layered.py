@@ -4,8 +4,8 @@ layer option adds, the inputs it removes or adds), as a user's code would, and d
 set exactly (``run.options``). Loaded by spec (``tests.layered:gru``) where a test needs a
 candidate in a process of its own (``check``, ``verify``)."""
 
-from gatecheck.model import options as opts
 from gatecheck.families import FAMILIES
+from gatecheck.model import options as opts
 
 _MERGE_OPTION = {merge: name for name, merge in opts.MERGES.items()}
 

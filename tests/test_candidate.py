@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from gatecheck.core import candidate as cand
-from gatecheck.truth.views import case_inputs
 from gatecheck.core.cases import Case
-from gatecheck.model import options as opts
 from gatecheck.families.lstm.record import LSTM
+from gatecheck.model import options as opts
 from gatecheck.reference import lstm
+from gatecheck.truth.views import case_inputs
 
 INPUTS = case_inputs(Case("-", 2, 3, 4, 5, "f64", 0), LSTM)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from gatecheck.core.cases import PROFILES, Case
-from gatecheck.run.grid import grid as family_grid
+from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.families import FAMILIES
 from gatecheck.families.lstm.record import LSTM, REGIMES, make_inputs
-from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.run.grid import grid as family_grid
 
 ORACLE_NAMES = battery_oracles("lstm")
 
@@ -157,9 +157,9 @@ def test_a_stub_oracle_enters_the_grid_through_one_registry_entry(scratch_regist
     """Registering an oracle is all it takes: the grid, the cost model and the CLI choices
     derive from the registry."""
     from gatecheck import engines as oracles
+    from gatecheck.engines.base import Oracle
     from gatecheck.frontends.cli import parser
     from gatecheck.run.grid import cost
-    from gatecheck.engines.base import Oracle
 
     stub = Oracle("stub-engine", "rnn", "numpy", "a stub engine", ("h",), runner=lambda inputs: {"h": None},
                   trace_ms=70)
@@ -184,9 +184,9 @@ def test_a_stub_family_enters_the_grid_through_one_registry_entry(monkeypatch, s
     import dataclasses
 
     from gatecheck import engines as oracles
-    from gatecheck.tools import check as chk
     from gatecheck import families
     from gatecheck.engines.base import Oracle
+    from gatecheck.tools import check as chk
 
     stub = dataclasses.replace(FAMILIES["rnn"], name="stub-rnn", description="a stub family")
     monkeypatch.setitem(families.FAMILIES, "stub-rnn", stub)

@@ -4,12 +4,12 @@ that compare too little."""
 
 import pytest
 
-from gatecheck.tools import check as chk
-from gatecheck.frontends.cli import main
 from gatecheck.core.cases import Case
-from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES
+from gatecheck.families import FAMILIES
+from gatecheck.frontends.cli import main
 from gatecheck.reference import lstm, rnn
+from gatecheck.tools import check as chk
 
 # Each family's own reference as the oracle keeps the test quick (the examples against every
 # framework oracle: tests/test_styles.py, tests/test_rnn.py); `check` without --oracles runs
@@ -126,14 +126,15 @@ def test_exit_codes_are_documented_once():
 
 def test_readme_states_every_family_contract():
     """The README's contracts are the records' own text (a record changed without the README
-    fails here), and it leads with the two-command quickstart."""
+    fails here), and it leads with the quickstart: the install, the demo, the check of your code."""
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert readme.index("## Quickstart") < readme.index("## Contracts") < readme.index("## What is verified")
     quick = readme[readme.index("## Quickstart"):].split("\n\n")[1]
-    assert [line.split()[0:3] for line in quick.splitlines()] == [["pip", "install", '"/path/to/gatecheck[keras,torch,onnx,jax]"'],
-                                                                  ["python", "-m", "gatecheck"]]
+    assert [line.split()[0:4] for line in quick.splitlines()] == [
+        ["pip", "install", '"/path/to/gatecheck[keras,torch,onnx,jax]"', "#"],
+        ["python", "-m", "gatecheck", "demo"], ["python", "-m", "gatecheck", "check"]]
     for f in FAMILIES.values():
         assert f"### `{f.name}`: {f.description}" in readme
         for line in f.contract_doc.splitlines():
@@ -222,10 +223,10 @@ def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_matc
     """flax-gru deviates on every quantity it observes wherever bh[n] shows (google/flax#5594): such a case
     judged nothing, so it is counted apart ("not judged"), never as a match; a case where the deviation does
     not show is judged as usual. verify on such a case is a usage error that says so."""
-    from gatecheck.truth import deviations
+    from conftest import require_framework
     from gatecheck.frontends.cli import main
     from gatecheck.run.grid import grid
-    from conftest import require_framework
+    from gatecheck.truth import deviations
 
     require_framework(request.config, "flax")
     family = FAMILIES["gru"]
@@ -254,8 +255,8 @@ def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_matc
 def _one_case_per_set(profile, family):
     """The first case of each (oracle, set of layer options, dtype) of a family's grid, for every oracle
     of the family (its battery's and its reference's)."""
-    from gatecheck.run.grid import grid
     from gatecheck.engines import of_family
+    from gatecheck.run.grid import grid
 
     first = {}
     for case in grid(profile, family, of_family(family.name)):
@@ -270,8 +271,8 @@ def test_the_rerun_command_of_every_option_set_is_that_case_for_verify(family):
     of every oracle, set and dtype of the family's ci and nightly grids."""
     import shlex
 
-    from gatecheck.frontends.cli import parser, verify_case
     from gatecheck.core.cases import PROFILES
+    from gatecheck.frontends.cli import parser, verify_case
 
     ap, f = parser(), FAMILIES[family]
     sets = set()

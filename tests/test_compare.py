@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from gatecheck.core import mutants
-from gatecheck.truth.views import case_inputs
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
 from gatecheck.core.compare import compare, contract_value
-from gatecheck.families.lstm.record import LSTM, QUANTITIES
 from gatecheck.engines import ORACLES
+from gatecheck.families.lstm.record import LSTM, QUANTITIES
 from gatecheck.reference import lstm
+from gatecheck.run.battery import run_case
+from gatecheck.truth.views import case_inputs
 
 CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
 

@@ -5,13 +5,13 @@ failed: exactly the entry's quantities, nothing (not reproduced), or more (beyon
 import numpy as np
 import pytest
 
-from gatecheck.truth import deviations
+from gatecheck.core.cases import Case
+from gatecheck.engines import ORACLES
+from gatecheck.families import get
 from gatecheck.run import outcome as oc
 from gatecheck.run.battery import expected_of, judge
+from gatecheck.truth import deviations
 from gatecheck.truth.views import view
-from gatecheck.core.cases import Case
-from gatecheck.families import get
-from gatecheck.engines import ORACLES
 
 TORCH_CELL = ORACLES["torch-cell"]
 CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
@@ -104,9 +104,9 @@ def test_describe_names_oracle_quantities_versions_and_issue():
 # --- the battery with a deviation: expected failure as recorded, a failure when it does not reproduce ---------
 
 def _battery(pytester, monkeypatch, table, oracle_change=None):
-    from tests import inprocess
-
     import dataclasses
+
+    from tests import inprocess
 
     monkeypatch.setattr(deviations, "DEVIATIONS", tuple(table))
     o = TORCH_CELL
@@ -173,10 +173,9 @@ def test_an_entry_model_explains_its_cases_and_a_model_that_explains_nothing_fai
     """On the first ci case an entry with a model covers, the oracle matches the reference on the model's
     inputs (gatecheck.run.battery.explained), and does not with a model that changes nothing."""
     from conftest import require_framework
-
     from gatecheck.run.battery import explained
-    from gatecheck.truth.views import family_of
     from gatecheck.run.grid import grid
+    from gatecheck.truth.views import family_of
 
     oracle = ORACLES[dev.oracle]
     require_framework(request.config, oracle.framework)

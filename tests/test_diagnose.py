@@ -4,11 +4,11 @@ the right hypothesis, and a correct candidate gets none."""
 import numpy as np
 import pytest
 
-from gatecheck.tools import diagnose as dg
 from gatecheck.core import mutants
 from gatecheck.core.cases import Case
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.reference import lstm
+from gatecheck.tools import diagnose as dg
 
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
 SQUARE = Case("reference", 2, 5, 4, 4, "f64", 1)  # D == H: the concatenation order is testable

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from gatecheck.core import mutants
-from gatecheck.model import parts
-from gatecheck.model import options as opts
 from gatecheck.core.cases import Case
-from gatecheck.tools.diagnose import diagnose
 from gatecheck.families import FAMILIES
+from gatecheck.model import options as opts
+from gatecheck.model import parts
 from gatecheck.reference import layers
+from gatecheck.tools.diagnose import diagnose
 
 LSTM, GRU, RNN = FAMILIES["lstm"], FAMILIES["gru"], FAMILIES["rnn"]
 PART_NAMES = ("forward direction", "reverse direction", "first layer", "second layer", "both", "steps in")

@@ -5,15 +5,21 @@ localisation of what no known shape explains."""
 import numpy as np
 import pytest
 
-from examples.buggy import copied_gate_grad, last_step_upstream, output_path_local, sequence_c0_zero, two_bugs
+from examples.buggy import (
+    copied_gate_grad,
+    last_step_upstream,
+    output_path_local,
+    sequence_c0_zero,
+    two_bugs,
+)
 from gatecheck.core import mutants
-from gatecheck.truth.views import case_inputs
 from gatecheck.core.cases import Case
-from gatecheck.tools.diagnose import diagnose
 from gatecheck.families.lstm import diagnosis as ld
 from gatecheck.families.lstm.record import LSTM
-from gatecheck.tools.localise import localise
 from gatecheck.reference import lstm
+from gatecheck.tools.diagnose import diagnose
+from gatecheck.tools.localise import localise
+from gatecheck.truth.views import case_inputs
 
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
 ZERO = CASE._replace(regime="zero")

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from gatecheck.tools import drift
-from gatecheck.run import outcome
-from gatecheck.tools import results as res
 from gatecheck.core.cases import Case
-from gatecheck.families.lstm.record import LSTM
 from gatecheck.core.mutants import candidate
 from gatecheck.engines import ORACLES
+from gatecheck.families.lstm.record import LSTM
+from gatecheck.run import outcome
+from gatecheck.tools import drift
+from gatecheck.tools import results as res
 
 REFERENCE = ORACLES["reference"]
 BY_NAME = LSTM.mutants_by_name
@@ -162,9 +162,9 @@ def test_committed_baselines_load_and_cover_their_profile():
     import glob
     import os
 
-    from gatecheck.run.grid import grid
-    from gatecheck.families import FAMILIES
     from gatecheck.engines.frameworks import keras_backend
+    from gatecheck.families import FAMILIES
+    from gatecheck.run.grid import grid
 
     paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*.json")))
     assert paths, "no committed baseline"

@@ -13,19 +13,19 @@ import pytest
 
 from examples import course_gru
 from gatecheck.core import mutants
-from gatecheck.run import outcome as oc
-from gatecheck.truth.views import case_inputs, view
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid as family_grid
 from gatecheck.core.compare import compare
-from gatecheck.tools.diagnose import diagnose
-from gatecheck.families.gru.record import GRU, GRU_RESET_BEFORE, make_inputs
 from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.engines.keras import gru_layout
 from gatecheck.engines.torch import gru_layout as torch_gru_layout
-from gatecheck.engines.frameworks import FRAMEWORKS
+from gatecheck.families.gru.record import GRU, GRU_RESET_BEFORE, make_inputs
 from gatecheck.reference import gru
+from gatecheck.run import outcome as oc
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid as family_grid
+from gatecheck.tools.diagnose import diagnose
+from gatecheck.truth.views import case_inputs, view
 
 FAMILIES = {"after": GRU, "before": GRU_RESET_BEFORE}
 CASE = Case("reference", 3, 7, 4, 5, "f64", 0)

@@ -5,13 +5,13 @@ hand-derived BPTT formula of the usual derivation checked against both framework
 import numpy as np
 import pytest
 
-from gatecheck.truth.views import view
 from gatecheck.core.cases import Case
-from gatecheck.families.head.record import HEAD
-from gatecheck.families.head.record import make_inputs as make_head_inputs
 from gatecheck.core.tolerance import FORMULA_RTOL
 from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.families.head.record import HEAD
+from gatecheck.families.head.record import make_inputs as make_head_inputs
 from gatecheck.reference import head, lstm
+from gatecheck.truth.views import view
 
 # The head oracles against the reference are the lstm-head family's part of the battery
 # (tests/test_battery.py); here, the reference's own proofs and the derivation.

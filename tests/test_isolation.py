@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from gatecheck.core import candidate as cand
-from gatecheck.tools import check as chk
-from gatecheck.frontends.cli import main
-from gatecheck.truth.views import case_inputs
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
 from gatecheck.families.lstm.record import LSTM
+from gatecheck.frontends.cli import main
+from gatecheck.run.grid import grid
 from gatecheck.run.isolation import Isolated
+from gatecheck.tools import check as chk
+from gatecheck.truth.views import case_inputs
 from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,16 +9,16 @@ import itertools
 import numpy as np
 import pytest
 
-from gatecheck.truth import deviations
-from gatecheck.model import options as opts
-from gatecheck.run.battery import explained, run_case
-from gatecheck.truth.views import view
 from gatecheck.core.cases import Case, per_step_traced
-from gatecheck.run.grid import cost, grid
-from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import layout as flax_layout
 from gatecheck.engines.jax import layout as jax_layout
+from gatecheck.families import FAMILIES
+from gatecheck.model import options as opts
+from gatecheck.run.battery import explained, run_case
+from gatecheck.run.grid import cost, grid
+from gatecheck.truth import deviations
+from gatecheck.truth.views import view
 
 JAX = [name for name, o in ORACLES.items() if o.framework == "jax"]
 FLAX = [name for name, o in ORACLES.items() if o.framework == "flax"]

@@ -14,12 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from gatecheck.truth import deviations
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
-from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES, frameworks
 from gatecheck.engines.keras import backends as keras_backends
+from gatecheck.families import FAMILIES
+from gatecheck.run.grid import grid
+from gatecheck.truth import deviations
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,16 +9,16 @@ import warnings
 import numpy as np
 import pytest
 
-from gatecheck.truth.views import case_inputs
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
-from gatecheck.families import FAMILIES
-from gatecheck.model.options import STRUCTURAL, under
 from gatecheck.engines import ORACLES
+from gatecheck.engines.keras import common as keras_common
 from gatecheck.engines.keras import gru_layout, layout, rnn_layout
 from gatecheck.engines.keras_onnx import oracles as keras_onnx
-from gatecheck.engines.keras import common as keras_common
+from gatecheck.families import FAMILIES
+from gatecheck.model.options import STRUCTURAL, under
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid
+from gatecheck.truth.views import case_inputs
 
 pytestmark = pytest.mark.keras_onnx
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gatecheck.core.cases import Case
-from gatecheck.families.lstm.record import make_inputs
 from gatecheck.engines.keras import layout
 from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.families.lstm.record import make_inputs
 
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
 

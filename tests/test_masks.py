@@ -10,18 +10,17 @@ import numpy as np
 import pytest
 
 from gatecheck.core import mutants as mut
+from gatecheck.core.cases import Case
+from gatecheck.engines import ORACLES, reference_oracle
+from gatecheck.engines.keras import common as keras_common
+from gatecheck.engines.torch import common as torch_common
+from gatecheck.engines.torch import gru as torch_gru
+from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.model import structures
-from gatecheck.run.battery import run_case
-from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
-from gatecheck.families import FAMILIES
-from gatecheck.engines import ORACLES
-from gatecheck.engines import reference_oracle
 from gatecheck.reference import layers
-from gatecheck.engines.torch import common as torch_common
-from gatecheck.engines.keras import common as keras_common
-from gatecheck.engines.torch import gru as torch_gru
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid
 
 NAMES = ("lstm", "rnn", "gru", "gru-reset-before")
 MASKS = ("len", "mask", "maskz")

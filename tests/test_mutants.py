@@ -8,13 +8,13 @@ import itertools
 
 import pytest
 
-from gatecheck.tools import killmatrix
 from gatecheck.core import mutants as mut
-from gatecheck.run.grid import grid
+from gatecheck.engines import ORACLES
 from gatecheck.families import FAMILIES
 from gatecheck.families.lstm.record import LSTM
-from gatecheck.engines import ORACLES
 from gatecheck.reference.lstm import GATES
+from gatecheck.run.grid import grid
+from gatecheck.tools import killmatrix
 
 
 def test_catalogue_is_data_and_complete():

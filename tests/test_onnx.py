@@ -10,16 +10,17 @@ import functools
 import numpy as np
 import pytest
 
-from gatecheck.tools import check as chk
-from gatecheck.model import options as opts
-from gatecheck.truth.views import case_inputs
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
-from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES
-from gatecheck.engines.onnx import layout as onnx_layout, oracles as onnx_oracles
+from gatecheck.engines.onnx import layout as onnx_layout
+from gatecheck.engines.onnx import oracles as onnx_oracles
+from gatecheck.families import FAMILIES
+from gatecheck.model import options as opts
 from gatecheck.reference import gru, lstm
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid
+from gatecheck.tools import check as chk
+from gatecheck.truth.views import case_inputs
 
 pytestmark = pytest.mark.onnxruntime  # the ONNX engines' tests (tox -e onnx selects them by this marker)
 

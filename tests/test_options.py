@@ -6,20 +6,19 @@ import numpy as np
 import pytest
 
 from gatecheck.core import candidate as cand
-from gatecheck.tools import check as chk
-from gatecheck.tools import drift
-from gatecheck.tools import killmatrix
-from gatecheck.model import options as opts
-from gatecheck.tools import results as res
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid, group, group_name, shard
-from gatecheck.families import FAMILIES
 from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.engines.keras import gru_layout, layout, rnn_layout
-from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
-from gatecheck.engines.torch import layout as torch_layout
 from gatecheck.engines.torch import gru_layout as torch_gru_layout
+from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
+from gatecheck.families import FAMILIES
+from gatecheck.model import options as opts
 from gatecheck.reference import gru, lstm, rnn
+from gatecheck.run.grid import grid, group, group_name, shard
+from gatecheck.tools import check as chk
+from gatecheck.tools import drift, killmatrix
+from gatecheck.tools import results as res
 from tests import layered
 
 NOBIAS = ("nobias",)
@@ -364,9 +363,9 @@ def test_no_bias_mutants_diverge_where_they_say(name):
     is its ``first`` ("contract": the candidate breaks the no-bias contract), and the diagnosis
     names it."""
     from gatecheck.core import mutants as mut
+    from gatecheck.engines import reference_oracle
     from gatecheck.run.battery import run_case
     from gatecheck.tools.diagnose import diagnose
-    from gatecheck.engines import reference_oracle
 
     f = opts.under(FAMILIES[name], NOBIAS)
     oracle = reference_oracle(name) if name != "lstm-identity" else ORACLES["reference-identity"]

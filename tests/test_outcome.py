@@ -12,21 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gatecheck.tools import check as chk
-from gatecheck.truth import deviations
-from gatecheck.run import outcome as oc
-from gatecheck.tools import results as res
-from gatecheck.frontends.cli import main
-from gatecheck.run.battery import expected_of, judge
-from gatecheck.truth.views import view
 from gatecheck.core.candidate import CandidateError
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
-from gatecheck.families import FAMILIES
-from gatecheck.tools.killmatrix import killed
 from gatecheck.engines import ORACLES
 from gatecheck.engines.frameworks import Unavailable
+from gatecheck.families import FAMILIES
+from gatecheck.frontends.cli import main
 from gatecheck.frontends.pytest_plugin import counts
+from gatecheck.run import outcome as oc
+from gatecheck.run.battery import expected_of, judge
+from gatecheck.run.grid import grid
+from gatecheck.tools import check as chk
+from gatecheck.tools import results as res
+from gatecheck.tools.killmatrix import killed
+from gatecheck.truth import deviations
+from gatecheck.truth.views import view
 
 REPO = Path(__file__).resolve().parents[1]
 

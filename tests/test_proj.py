@@ -10,19 +10,19 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck.tools import check as chk
-from gatecheck.tools import killmatrix
 from gatecheck.core import mutants as mut
-from gatecheck.model import options as opts
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid
-from gatecheck.tools.diagnose import diagnose
-from gatecheck.families import FAMILIES
-from gatecheck.families.lstm import proj as lstm_proj
 from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.engines.torch import proj as torch_proj
+from gatecheck.families import FAMILIES
+from gatecheck.families.lstm import proj as lstm_proj
+from gatecheck.model import options as opts
 from gatecheck.reference import lstm
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid
+from gatecheck.tools import check as chk
+from gatecheck.tools import killmatrix
+from gatecheck.tools.diagnose import diagnose
 
 PROJ = ("proj",)
 NAMES = ("lstm", "lstm-identity")
@@ -374,8 +374,8 @@ def test_a_projected_bidirectional_layer_is_two_projected_directions(name):
 def test_keras_never_gets_a_projection_case():
     """Keras has no projection: no case of any profile gives it one, alone or with a layer structure, and its
     oracles and structured runner refuse one by name."""
-    from gatecheck.engines.keras import lstm as keras_oracle
     from gatecheck.engines import structured
+    from gatecheck.engines.keras import lstm as keras_oracle
 
     for profile in ("ci", "nightly"):
         for f in FAMILIES.values():

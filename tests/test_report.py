@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from gatecheck.core.cases import Case
+from gatecheck.core.mutants import candidate
+from gatecheck.engines import ORACLES
+from gatecheck.families.lstm.record import LSTM
 from gatecheck.run import outcome
 from gatecheck.tools import report
 from gatecheck.tools import results as res
-from gatecheck.core.cases import Case
-from gatecheck.families.lstm.record import LSTM
-from gatecheck.core.mutants import candidate
-from gatecheck.engines import ORACLES
 
 REFERENCE = ORACLES["reference"]
 BY_NAME = LSTM.mutants_by_name

@@ -8,18 +8,17 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck.tools import killmatrix
 from gatecheck.core import mutants as mut
+from gatecheck.core.cases import Case
+from gatecheck.core.compare import contract_value
+from gatecheck.engines import ORACLES, battery_oracles, reference_oracle
+from gatecheck.engines.keras import common as keras_common
+from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.run.battery import run_case
-from gatecheck.core.cases import Case
 from gatecheck.run.grid import grid
-from gatecheck.core.compare import contract_value
+from gatecheck.tools import killmatrix
 from gatecheck.tools.diagnose import diagnose
-from gatecheck.families import FAMILIES
-from gatecheck.engines import ORACLES, battery_oracles
-from gatecheck.engines import reference_oracle
-from gatecheck.engines.keras import common as keras_common
 
 REV = ("rev",)
 NAMES = ("lstm", "lstm-identity", "rnn", "gru", "gru-reset-before")

@@ -9,20 +9,20 @@ import pytest
 
 from examples import course_rnn
 from gatecheck.core import mutants
-from gatecheck.truth.views import case_inputs, view
-from gatecheck.run.battery import run_case
 from gatecheck.core.candidate import CandidateError
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid as family_grid
 from gatecheck.core.compare import compare
-from gatecheck.families.rnn.record import RNN
-from gatecheck.families.rnn.record import make_inputs as rnn_inputs
 from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.base import Oracle
+from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.engines.keras import rnn_layout
 from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
-from gatecheck.engines.frameworks import FRAMEWORKS
-from gatecheck.engines.base import Oracle
+from gatecheck.families.rnn.record import RNN
+from gatecheck.families.rnn.record import make_inputs as rnn_inputs
 from gatecheck.reference import rnn
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid as family_grid
+from gatecheck.truth.views import case_inputs, view
 
 RNN_ORACLES = {name: ORACLES[name] for name in battery_oracles("rnn")}
 

@@ -10,17 +10,16 @@ import pathlib
 import numpy as np
 import pytest
 
-from gatecheck.truth import deviations
-from gatecheck.tools import killmatrix
 from gatecheck.core import mutants as mut
-from gatecheck.model import options as opts
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case, per_step_traced
-from gatecheck.run.grid import grid
+from gatecheck.engines import ORACLES, battery_oracles, reference_oracle
 from gatecheck.families import FAMILIES
-from gatecheck.engines import ORACLES, battery_oracles
-from gatecheck.engines import reference_oracle
+from gatecheck.model import options as opts
 from gatecheck.reference import layers
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid
+from gatecheck.tools import killmatrix
+from gatecheck.truth import deviations
 
 NAMES = ("lstm", "lstm-identity", "rnn", "gru", "gru-reset-before")
 SETS = [("bi",), ("bisum",), ("bimul",), ("biave",), ("binone",), ("L2",), ("bi", "L2"), ("nobias", "bi", "L2")]

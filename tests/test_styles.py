@@ -5,16 +5,17 @@ reference, and their adapters through the battery against the frameworks."""
 import numpy as np
 import pytest
 
-from gatecheck.tools import diagnose as dg
+from examples import assignment
 from gatecheck.core import mutants
-from gatecheck.truth.views import case_inputs
-from gatecheck.run.battery import run_case
 from gatecheck.core.cases import Case
-from gatecheck.run.grid import grid as family_grid
 from gatecheck.engines import ORACLES
-from gatecheck.reference import lstm
-from examples import assignment, course
+from gatecheck.examples import course
 from gatecheck.families.lstm.record import LSTM
+from gatecheck.reference import lstm
+from gatecheck.run.battery import run_case
+from gatecheck.run.grid import grid as family_grid
+from gatecheck.tools import diagnose as dg
+from gatecheck.truth.views import case_inputs
 
 # T = 1, 7 and 64 on every oracle, except keras-cell at T = 64: its unrolled graph would be
 # traced again in whichever worker runs this (seconds per dtype); the styles' per-step deltas

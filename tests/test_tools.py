@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from gatecheck.tools import drift
 from gatecheck.core import exit_codes as ec
-from gatecheck.run import outcome
-from gatecheck.tools import results as res
-from gatecheck.frontends.cli import main
 from gatecheck.core.cases import Case
 from gatecheck.engines import ORACLES
 from gatecheck.engines import frameworks as fw
+from gatecheck.frontends.cli import main
+from gatecheck.run import outcome
+from gatecheck.tools import drift
+from gatecheck.tools import results as res
 from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[1]

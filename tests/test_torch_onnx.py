@@ -5,18 +5,18 @@ compared with the recorded table, every decline says why, and the oracles are fo
 import numpy as np
 import pytest
 
-from gatecheck.tools import check as chk
+from gatecheck.core.cases import Case, rounded
+from gatecheck.engines import ORACLES, structured
+from gatecheck.engines.frameworks import installed_versions, ort_session
+from gatecheck.engines.torch import gru_layout as torch_gru_layout
+from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
+from gatecheck.engines.torch_onnx import oracles as torch_onnx
+from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.run.battery import run_case
-from gatecheck.core.cases import Case, rounded
 from gatecheck.run.grid import grid
-from gatecheck.families import FAMILIES
-from gatecheck.engines import ORACLES, structured
-from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
-from gatecheck.engines.torch import layout as torch_layout
-from gatecheck.engines.torch import gru_layout as torch_gru_layout
-from gatecheck.engines.torch_onnx import oracles as torch_onnx
-from gatecheck.engines.frameworks import installed_versions, ort_session
+from gatecheck.tools import check as chk
 
 MINE = {name: o for name, o in ORACLES.items() if o.framework == "torch-onnx"}
 FAMILY_OF = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}

@@ -13,6 +13,7 @@ import numpy as np
 
 from gatecheck.core import tolerance
 
+
 def close(a, b):
     """Whether ``a`` equals ``b`` to float64 precision (normwise, ``tolerance.CLOSE`` of b's
     scale): how the diagnosis decides that a hypothesis explains a candidate's numbers."""

@@ -9,11 +9,15 @@ and one entry in ``MODULES``.
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.engines.jax import oracles as jax_oracles
-from gatecheck.engines.keras import gru as keras_gru, lstm as keras_lstm, rnn as keras_rnn
+from gatecheck.engines.keras import gru as keras_gru
+from gatecheck.engines.keras import lstm as keras_lstm
+from gatecheck.engines.keras import rnn as keras_rnn
 from gatecheck.engines.keras_onnx import oracles as keras_onnx_oracles
 from gatecheck.engines.onnx import oracles as onnx_oracles
 from gatecheck.engines.reference import oracles as reference_oracles
-from gatecheck.engines.torch import gru as torch_gru, lstm as torch_lstm, rnn as torch_rnn
+from gatecheck.engines.torch import gru as torch_gru
+from gatecheck.engines.torch import lstm as torch_lstm
+from gatecheck.engines.torch import rnn as torch_rnn
 from gatecheck.engines.torch_onnx import oracles as torch_onnx_oracles
 
 # One engine a folder (gatecheck/engines/<engine>/), its oracles one module per family.

@@ -12,10 +12,12 @@
     python -m gatecheck baseline RESULTS --name NAME
     python -m gatecheck merge OUTPUT SHARD_RESULTS...
     python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
+    python -m gatecheck demo [--family lstm]
 
 ``check`` runs a family's whole battery (every oracle, both dtypes) for your code and
 prints a short report that starts with the verdict; ``verify`` runs one case and prints
-the comparison and, on a mismatch, the diagnosis.
+the comparison and, on a mismatch, the diagnosis; ``demo`` checks a correct and a buggy
+implementation that ship with gatecheck (a first run with nothing of one's own).
 
 Exit codes (every command):
 """
@@ -24,21 +26,30 @@ import argparse
 import os
 import sys
 
+from gatecheck import engines as oracles
 from gatecheck.core import candidate as cand
-from gatecheck.tools import check as chk
-from gatecheck.run import outcome as oc
 from gatecheck.core.cases import DTYPES, PROFILES, Case
-from gatecheck.model import options as opts
-from gatecheck.model.options import OPTIONS
-from gatecheck.run.grid import grid
-from gatecheck.model.options import parse as parse_options
+from gatecheck.core.exit_codes import PASS, USAGE
+from gatecheck.engines import battery_oracles, of_family, reference_oracle
+from gatecheck.engines.frameworks import Unavailable, threads
 from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
-from gatecheck import engines as oracles
-from gatecheck.engines import battery_oracles, of_family
-from gatecheck.engines import reference_oracle
-from gatecheck.core.exit_codes import USAGE
-from gatecheck.engines.frameworks import Unavailable, threads
+from gatecheck.frontends import demo
+from gatecheck.model import options as opts
+from gatecheck.model.options import OPTIONS
+from gatecheck.model.options import parse as parse_options
+from gatecheck.run import outcome as oc
+from gatecheck.run.grid import grid
+from gatecheck.run.isolation import (
+    DEFAULT_TIMEOUT,
+    LOAD_TIMEOUT,
+    Isolated,
+    timeout_value,
+)
+from gatecheck.tools import check as chk
+from gatecheck.tools import drift, killmatrix, power, report
+from gatecheck.tools.diagnose import diagnose
+from gatecheck.tools.results import ResultsError, merge
 
 __doc__ += "".join(f"    {code}  {meaning}\n" for code, meaning in chk.EXIT_CODES.items())
 
@@ -66,7 +77,6 @@ def _oracle_list(ap, text, family):
 def _load(ap, spec, family, timeout):
     """The candidate in a process of its own (gatecheck.run.isolation); a usage error if it does
     not load there."""
-    from gatecheck.run.isolation import Isolated, timeout_value
 
     try:
         return Isolated(spec, family, timeout_value(timeout), what="MODULE:CALLABLE")
@@ -89,18 +99,14 @@ def cmd_check(ap, args):
         opts.declared(fn, family)
     except cand.CandidateError as exc:
         ap.error(str(exc))
-    try:
-        declared = opts.implemented(fn)
-    except ValueError:
-        declared = None  # (every case with options then reports the candidate's bad attribute)
-    if option_sets is not None and declared is not None and not any(opts.implements(declared, c.options)
-                                                                   for c in selected):
-        ap.error(f"--options: the candidate declares none of the sets selected ({args.options}); it declares "
-                 f"{', '.join(sorted(opts.label(s) for s in declared)) or 'none'} (run.options; README, Contracts)")
+    if option_sets is not None:
+        try:
+            chk.declares_some(fn, selected)
+        except ValueError as exc:
+            ap.error(f"--{exc}")
     records = chk.battery(fn, args.candidate, family, args.profile, oracles, n, fn.timeout, option_sets, dtypes)
 
     def diagnosis(record):
-        from gatecheck.tools.diagnose import diagnose
 
         return diagnose(fn, Case(*record["case"]), family, args.candidate)[1]
 
@@ -172,7 +178,6 @@ def cmd_verify(ap, args):
         for w in record["warnings"]:
             print(f"candidate warned: {w}")
         return code
-    from gatecheck.tools.diagnose import diagnose
 
     print(record["message"])
     print()
@@ -181,7 +186,6 @@ def cmd_verify(ap, args):
 
 
 def cmd_kill_matrix(ap, args):
-    from gatecheck.tools import killmatrix
 
     family = get_family(args.family)
     oracles = _oracle_list(ap, args.oracles, family)
@@ -198,7 +202,6 @@ def cmd_kill_matrix(ap, args):
 
 
 def cmd_power(ap, args):
-    from gatecheck.tools import power
 
     family = get_family(args.family)
     chosen = [oracles.ORACLES[n] for n in _oracle_list(ap, args.oracles, family)]
@@ -216,8 +219,6 @@ def cmd_power(ap, args):
 def _results_errors(command):
     """Run a results-file command; a file or path problem (a ResultsError, or an OSError
     that escaped one) is a one-line message and exit 2 (usage), never 1 (drift)."""
-    from gatecheck.core.exit_codes import USAGE
-    from gatecheck.tools.results import ResultsError
 
     def wrap(fn):
         def run(ap, args):
@@ -232,7 +233,6 @@ def _results_errors(command):
 
 @_results_errors("drift")
 def cmd_drift(ap, args):
-    from gatecheck.tools import drift
 
     try:
         factor = drift.check_factor(args.factor)
@@ -243,8 +243,6 @@ def cmd_drift(ap, args):
 
 @_results_errors("baseline")
 def cmd_baseline(ap, args):
-    from gatecheck.tools import drift
-    from gatecheck.core.exit_codes import PASS
 
     print(f"baseline written: {drift.update(args.results, args.name, force=args.force)}")
     return PASS
@@ -252,8 +250,6 @@ def cmd_baseline(ap, args):
 
 @_results_errors("merge")
 def cmd_merge(ap, args):
-    from gatecheck.core.exit_codes import PASS
-    from gatecheck.tools.results import merge
 
     print(f"{merge(args.inputs, args.output)} cases written to {args.output}")
     return PASS
@@ -261,12 +257,15 @@ def cmd_merge(ap, args):
 
 @_results_errors("report")
 def cmd_report(ap, args):
-    from gatecheck.tools import report
-    from gatecheck.core.exit_codes import PASS
 
     for path in report.build(args.results, args.out, args.baseline):
         print(f"written: {path}")
     return PASS
+
+
+def cmd_demo(ap, args):
+
+    return demo.run(args.family)
 
 
 def _family_option(p, required=False):
@@ -276,7 +275,6 @@ def _family_option(p, required=False):
 
 
 def _timeout_option(p):
-    from gatecheck.run.isolation import DEFAULT_TIMEOUT, LOAD_TIMEOUT
 
     p.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
                    help="the longest one call of your code may take (it runs in a process of its own); "
@@ -352,6 +350,11 @@ def parser():
     r.add_argument("--out", required=True, help="folder for report.md, report.html and the plots")
     r.add_argument("--baseline", default=None, help="a baseline to show drift against")
     r.set_defaults(func=cmd_report)
+
+    e = sub.add_parser("demo", help="check a correct and a buggy implementation that ship with gatecheck",
+                       description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--family", default="lstm", choices=sorted(demo.DEMOS), help="default lstm")
+    e.set_defaults(func=cmd_demo)
     return ap
 
 

@@ -12,7 +12,11 @@ patterns, so an installed gatecheck is never collected by accident.
 
 import pytest
 
+from gatecheck.engines import ORACLES
 from gatecheck.frontends import pytest_plugin
+from gatecheck.run import outcome
+from gatecheck.tools.results import summarize
+from gatecheck.truth.views import family_of
 
 
 def pytest_generate_tests(metafunc):
@@ -29,10 +33,6 @@ def candidate(request):
 
 
 def test_candidate_matches_oracle(battery_case, candidate, record_property, request):
-    from gatecheck.run import outcome
-    from gatecheck.truth.views import family_of
-    from gatecheck.engines import ORACLES
-    from gatecheck.tools.results import summarize
 
     fn, spec = candidate
     oracle = ORACLES[battery_case.oracle]

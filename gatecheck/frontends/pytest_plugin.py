@@ -95,11 +95,11 @@ def configure(config):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
     from gatecheck.core import candidate as cand
-    from gatecheck.model import options
     from gatecheck.core.cases import PROFILES, check_profile
-    from gatecheck.run.grid import parse_shard
-    from gatecheck.families import FAMILIES
     from gatecheck.engines import frameworks as fw
+    from gatecheck.families import FAMILIES
+    from gatecheck.model import options
+    from gatecheck.run.grid import parse_shard
 
     for name, framework in fw.FRAMEWORKS.items():
         if framework.marker:
@@ -172,10 +172,10 @@ def battery_cases(config, unimplemented=False):
     """The battery's cases: every selected family's grid (the reference's own oracles only
     where a candidate is given: the reference against itself proves nothing), less the cases
     whose layer options a loaded candidate does not implement (``unimplemented=True``: those)."""
-    from gatecheck.run.grid import grid, shard
-    from gatecheck.families import FAMILIES
     from gatecheck.engines import ORACLES
+    from gatecheck.families import FAMILIES
     from gatecheck.model import options
+    from gatecheck.run.grid import grid, shard
 
     cases = []
     for name in config.gatecheck_families:
@@ -331,8 +331,8 @@ def show(outcome, oracle, config, family):
     not judged and not run (unimplemented, declined) skip with the reason, never a pass; unavailable
     skips, or fails where the framework is required."""
     __tracebackhide__ = True
-    from gatecheck.run import outcome as oc
     from gatecheck.engines import frameworks as fw
+    from gatecheck.run import outcome as oc
 
     case, status = outcome.case, outcome.status
     if status == oc.MATCH:
@@ -423,8 +423,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     first = next((r for r in sorted(records, key=lambda r: r["id"]) if r["status"] == oc.MISMATCH), None)
     if first and config.gatecheck_candidate is not None:
         from gatecheck.core.cases import Case
-        from gatecheck.tools.diagnose import diagnose
         from gatecheck.families import get
+        from gatecheck.tools.diagnose import diagnose
 
         case = Case(first["oracle"], first["B"], first["T"], first["D"], first["H"], first["dtype"], first["seed"],
                     first["regime"], tuple(first.get("options", ())))
@@ -446,8 +446,8 @@ def pytest_sessionfinish(session):
         return outcome
     import sys
 
-    from gatecheck.tools import results
     from gatecheck.run.outcome import NOT_RUN
+    from gatecheck.tools import results
 
     shard_ = config.gatecheck_shard
     meta = results.metadata(dict(profile=config.gatecheck_profile,

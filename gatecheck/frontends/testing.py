@@ -6,6 +6,7 @@ user's tests of their own engines."""
 import pytest
 
 from gatecheck.frontends.pytest_plugin import require_framework  # noqa: F401 (the gate the battery's plugin uses)
+from gatecheck.truth import deviations
 
 
 def precise_dtype(oracle, options=()):
@@ -18,7 +19,6 @@ def precise_dtype(oracle, options=()):
 def skip_where_deviating(case):
     """Skip a test of an oracle's exact agreement on a case where the oracle has a known deviation
     (gatecheck.truth.deviations: on this backend or version it differs there), with the entry as the reason."""
-    from gatecheck.truth import deviations
 
     found = deviations.for_case(case)
     if found:

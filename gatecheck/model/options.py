@@ -25,6 +25,7 @@ An option is data everywhere it appears:
 import dataclasses
 import functools
 from typing import NamedTuple
+
 from gatecheck.core import candidate as candidate_contract
 from gatecheck.model import structures
 

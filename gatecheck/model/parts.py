@@ -26,9 +26,9 @@ has no parts; ``split`` says so, and the diagnosis prints it. Nothing here names
 
 from typing import NamedTuple
 
+from gatecheck.core.compare import close
 from gatecheck.model import options as opts
 from gatecheck.model import structures
-from gatecheck.core.compare import close
 from gatecheck.reference import layers
 
 

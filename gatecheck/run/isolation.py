@@ -1,7 +1,8 @@
 """A candidate run in a process of its own, so that it cannot stop or fool the suite.
 
-``Isolated(spec, timeout)`` loads ``module:callable`` in a worker process (spawned once, reused
-for every call, spawned again after a failure) and is called like the candidate itself.
+``Isolated(spec, timeout)`` loads ``module:callable`` (or a callable sent by value,
+``gatecheck.run.byvalue``) in a worker process (spawned once, reused for every call, spawned again
+after a failure) and is called like the candidate itself.
 Whatever the candidate does there becomes a ``CandidateError`` with its reason, and the run
 goes on:
 
@@ -27,6 +28,11 @@ import sys
 import tempfile
 import warnings
 from multiprocessing.connection import Connection
+
+from gatecheck.core import candidate as cand
+from gatecheck.core.candidate import CandidateError, Returned
+from gatecheck.model import options
+from gatecheck.run.byvalue import load
 
 DEFAULT_TIMEOUT = 120.0  # seconds per call: a slow hand-written LSTM at T = 1,000 stays well inside
 # Seconds that loading the module may take, whatever the call timeout (or the call timeout if
@@ -73,13 +79,12 @@ def _serve(conn):
     calls until told to stop."""
     path, spec, keys, what = conn.recv()
     sys.path[:] = path
-    sys.argv = [spec]
-    from gatecheck.core import candidate as cand
+    sys.argv = [str(spec)]
 
     printed = _Bounded()
     sys.stdout = sys.stderr = printed
     try:
-        fn = cand.load(spec, what)
+        fn = load(spec, what)
     except cand.CandidateError as exc:
         conn.send(("error", str(exc)))
         return
@@ -144,7 +149,6 @@ class Isolated:
     """``module:callable`` run in a worker process; call it like the candidate."""
 
     def __init__(self, spec, family, timeout=DEFAULT_TIMEOUT, what="--candidate"):
-        from gatecheck.model import options
 
         # the family's contract keys and those its options add (proj: dWr; bi: h_r, ...), read back from every call
         self.spec, self.keys, self.timeout, self.what = spec, options.every_key(family), timeout, what
@@ -157,7 +161,6 @@ class Isolated:
 
     def start(self):
         """Start the worker and load the candidate there; CandidateError if it does not load."""
-        from gatecheck.core.candidate import CandidateError
 
         down_r, down_w = os.pipe()  # gatecheck -> worker
         up_r, up_w = os.pipe()  # worker -> gatecheck
@@ -193,7 +196,6 @@ class Isolated:
         self.options = rest[0] if rest else None
 
     def __call__(self, **inputs):
-        from gatecheck.core.candidate import CandidateError, Returned
 
         if self._process is None:
             self.start()

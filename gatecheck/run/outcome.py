@@ -14,10 +14,12 @@ candidate is instead not judged on the deviation's quantities against that oracl
 
 from typing import NamedTuple, Optional
 
-from gatecheck.truth import deviations
-from gatecheck.model import options as opts
 from gatecheck.core.candidate import CandidateError
-from gatecheck.engines.frameworks import Unavailable
+from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable
+from gatecheck.model import options as opts
+from gatecheck.run.battery import explained, run_case
+from gatecheck.truth import deviations
+from gatecheck.truth.views import family_of
 
 MATCH = "match"
 MISMATCH = "mismatch"
@@ -93,7 +95,6 @@ def decide(case, oracle, result, reference=False):
     ``Report`` of the candidate with the oracle, or the exception that stopped the case before one
     (``CandidateError``, ``Unavailable``, ``Unimplemented``, ``Declined``). ``reference``: the
     candidate is the family's own reference, which must reproduce a known deviation exactly."""
-    from gatecheck.truth.views import family_of
 
     family = family_of(oracle)
     base = dict(case=case, oracle=oracle.name, family=family.name)
@@ -127,7 +128,6 @@ def decide(case, oracle, result, reference=False):
     if how == "beyond":
         return Outcome(status=BEYOND, reason=report.message() + f"\nbeyond the {deviations.describe(dev)}", **base)
     if dev.explained_by is not None:  # the entry's model must explain the whole difference
-        from gatecheck.run.battery import explained
 
         model = explained(case, oracle, dev)
         if not model.ok:
@@ -142,8 +142,6 @@ def run(case, oracle, candidate=None, name="reference", reference=None, offered=
     ``oracle``. ``reference``: judge as the family's own reference (default: whether ``candidate`` is
     None). ``offered``: the layer options the candidate declares (None: every one). ``unavailable``: a
     dict framework -> reason that this fills and reads, so a missing framework is imported once."""
-    from gatecheck.run.battery import run_case
-    from gatecheck.engines.frameworks import FRAMEWORKS
 
     reference = candidate is None if reference is None else reference
     try:

@@ -15,13 +15,23 @@ import os
 from collections import defaultdict
 
 from gatecheck.core import candidate as cand
+from gatecheck.core.cases import DTYPES, Case
+from gatecheck.core.exit_codes import (  # noqa: F401 (re-exported)
+    EXIT_CODES,
+    FAIL,
+    FORWARD_ONLY,
+    PARTIAL,
+    PASS,
+    USAGE,
+)
+from gatecheck.engines import ORACLES
+from gatecheck.families import get
 from gatecheck.model import options
-from gatecheck.truth import deviations
 from gatecheck.run import outcome as oc
-from gatecheck.core.cases import Case
 from gatecheck.run.grid import grid, shard
-from gatecheck.core.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS, USAGE  # noqa: F401 (re-exported)
+from gatecheck.run.isolation import DEFAULT_TIMEOUT, Isolated
 from gatecheck.run.outcome import unimplemented_reason
+from gatecheck.truth import deviations
 
 
 def quantity_table(family):
@@ -32,7 +42,6 @@ def quantity_table(family):
 def run_cases(fn, spec, family, cases):
     """Run ``cases`` (their oracles from the registry) with candidate ``fn``: a record per case, showing
     its outcome (gatecheck.run.outcome: the status is decided there, never here)."""
-    from gatecheck.engines import ORACLES
 
     records, unavailable = [], {}
     try:
@@ -67,8 +76,6 @@ def record_of(outcome):
 def _worker(spec, family_name, cases, timeout):
     """One process's share of the cases (plain tuples in, records out); the candidate runs
     in a process of its own, as in the parent."""
-    from gatecheck.families import get
-    from gatecheck.run.isolation import DEFAULT_TIMEOUT, Isolated
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     family = get(family_name)
@@ -103,7 +110,6 @@ def select(cases, option_sets=None, dtypes=None):
     combination spelled 'bi+L2', or a tuple of names; a dtype 'f32' or 'f64'. A set or dtype
     that none of ``cases`` has, or a selection that leaves no case, is a ValueError naming the
     valid values (the argument first: 'options: ...', 'dtype: ...')."""
-    from gatecheck.core.cases import DTYPES
 
     present = list(dict.fromkeys(c.options for c in cases))
     if option_sets is not None:
@@ -137,6 +143,21 @@ def select(cases, option_sets=None, dtypes=None):
                              f"{', '.join(have)}")
         cases = [c for c in cases if c.dtype in dtypes]
     return cases
+
+
+def declares_some(fn, selected):
+    """A selection of option sets must hold a case the candidate declares (``run.options``), else
+    nothing would run: a ValueError naming what it declares (a malformed declaration is left to each
+    case, which reports it)."""
+    try:
+        declared = options.implemented(fn)
+    except ValueError:
+        return
+    if not any(options.implements(declared, c.options) for c in selected):
+        sets = ", ".join(dict.fromkeys(options.label(c.options) for c in selected))
+        raise ValueError(f"options: the candidate declares none of the sets selected ({sets}); it declares "
+                         f"{', '.join(sorted(options.label(s) for s in declared)) or 'none'} "
+                         f"(run.options; README, Contracts)")
 
 
 def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None, option_sets=None, dtypes=None):
@@ -245,7 +266,6 @@ def _verdict(by, ran, family, fn):
 def _why_forward(by, family, fn):
     """Why the cases that ran compared no gradient: the candidate declares every backward quantity
     unobservable, or the oracles run (inference engines) observe none."""
-    from gatecheck.engines import ORACLES
 
     backward = {q.source for q in family.quantities.values() if q.phase > 0}
     if backward <= set(options.declared(fn, family)):
@@ -263,6 +283,34 @@ def rerun_command(spec, family, case):
             f"--regime {case.regime}" + (f" --options {options.label(case.options)}" if case.options else ""))
 
 
+def table(records):
+    """{oracle: {dtype: {status: count}}} of a set of records (every count 0 where absent)."""
+    cells = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for r in records:
+        cells[r["oracle"]][r["dtype"]][r["status"]] += 1
+    return cells
+
+
+def cell(counts, oracle, dtype):
+    """The report's words for one oracle and dtype, from its ``counts`` of each status: '42/43 match
+    (1 mismatch)', 'declined', 'not run', '11 not judged'."""
+    c = defaultdict(int, counts)
+    total = sum(c.values()) - c[oc.UNIMPLEMENTED]
+    # nothing ran in a dtype it declines (a set it runs there may be one the candidate does not implement)
+    if not total and ORACLES[oracle].declined((), dtype):
+        return "declined"
+    if not total:
+        return "not implemented"
+    if c[oc.UNAVAILABLE] == total:
+        return "not run"
+    if c[oc.NOT_JUDGED] == total:
+        return f"{c[oc.NOT_JUDGED]} {oc.NOT_JUDGED}"
+    text = f"{c[oc.MATCH]}/{total - c[oc.UNAVAILABLE] - c[oc.NOT_JUDGED]} {oc.MATCH}"
+    extra = [f"{c[k]} {k}" for k in oc.FAILING if c[k]]
+    extra += [f"{c[oc.NOT_JUDGED]} {oc.NOT_JUDGED}"] if c[oc.NOT_JUDGED] else []
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=()):
     """(exit code, lines): the verdict first, then the table and what was (not) compared. ``asked``:
     the oracles the run was given; one of them with no case at all is named with the reason."""
@@ -276,31 +324,10 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
             f"{options.label(s)} {len(rs):,}" + (f" ({n:,} differ)" if n else "")
             for s, rs in per_set.items() for n in [sum(1 for r in rs if r["status"] != oc.MATCH)]))
     lines.append("")
-    from gatecheck.engines import ORACLES
 
-    cells = defaultdict(lambda: defaultdict(int))
-    for r in records:
-        cells[(r["oracle"], r["dtype"])][r["status"]] += 1
+    cells = table(records)
     width = max(len(o) for o in oracles) + 2
-    rows = []
-    for o in oracles:
-        row = []
-        for d in dtypes:
-            c = cells[(o, d)]
-            total = sum(c.values()) - c[oc.UNIMPLEMENTED]
-            # nothing ran in a dtype it declines (a set it runs there may be one the candidate does not implement)
-            if not total and ORACLES[o].declined((), d):
-                row.append("declined")
-            elif c[oc.UNAVAILABLE] == total:
-                row.append("not run")
-            elif c[oc.NOT_JUDGED] == total:
-                row.append(f"{c[oc.NOT_JUDGED]} {oc.NOT_JUDGED}")
-            else:
-                text = f"{c[oc.MATCH]}/{total - c[oc.UNAVAILABLE] - c[oc.NOT_JUDGED]} {oc.MATCH}"
-                extra = [f"{c[k]} {k}" for k in oc.FAILING if c[k]]
-                extra += [f"{c[oc.NOT_JUDGED]} {oc.NOT_JUDGED}"] if c[oc.NOT_JUDGED] else []
-                row.append(text + (f" ({', '.join(extra)})" if extra else ""))
-        rows.append((o, row))
+    rows = [(o, [cell(cells[o][d], o, d) for d in dtypes]) for o in oracles]
     col = max([len(d) for d in dtypes] + [len(cell) for _, row in rows for cell in row]) + 3
     lines.append(f"  {'oracle':<{width}}" + "".join(f"{d:<{col}}" for d in dtypes).rstrip())
     lines += [f"  {o:<{width}}" + "".join(f"{cell:<{col}}" for cell in row).rstrip() for o, row in rows]

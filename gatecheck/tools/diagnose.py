@@ -28,10 +28,12 @@ import numpy as np
 
 from gatecheck.core import candidate as cand
 from gatecheck.core import mutants
-from gatecheck.model import parts
-from gatecheck.truth.views import view
 from gatecheck.core.compare import close, compare, contract_value, undefined_entries
+from gatecheck.engines import reference_oracle
+from gatecheck.model import parts
 from gatecheck.model.options import under
+from gatecheck.tools import localise as loc
+from gatecheck.truth.views import view
 
 
 def _permuted(inputs, family, gated, order):
@@ -229,7 +231,6 @@ def table(report, T, max_rows=12):
 def diagnose(candidate, case, family, name="candidate", localise=True):
     """Examine ``candidate`` on the coordinates of ``case`` in float64 against ``family``'s
     reference; return (report, text)."""
-    from gatecheck.engines import reference_oracle
 
     oracle = reference_oracle(family.name)
     own, family = family, under(family, case.options)
@@ -267,7 +268,6 @@ def diagnose(candidate, case, family, name="candidate", localise=True):
     lines += [f"  - {f}" for f in findings] or ["  - no known bug shape explains it"]
     lines += [f"  ({note})" for note in notes]
     if not findings and localise:
-        from gatecheck.tools import localise as loc
 
         lines += ["  " + line for line in loc.localise(candidate, case64, family, name)]
     lines.append(table(report, case.T))

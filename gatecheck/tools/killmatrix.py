@@ -12,11 +12,13 @@ import time
 from collections import defaultdict
 
 from gatecheck.core import candidate as cand
-from gatecheck.truth import deviations
 from gatecheck.core import mutants as mut
+from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.model import options as opts
 from gatecheck.run import outcome as oc
 from gatecheck.run.battery import expected_of, judge
+from gatecheck.run.grid import grid
+from gatecheck.truth import deviations
 from gatecheck.truth.views import view
 
 REFERENCE_ROW = "(reference, correct)"
@@ -102,8 +104,6 @@ def render(result, cases):
 
 
 def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
-    from gatecheck.run.grid import grid
-    from gatecheck.engines import ORACLES, battery_oracles
 
     every = catalogue(family)
     if not every:

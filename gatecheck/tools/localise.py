@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 
 from gatecheck.core import candidate as cand
-from gatecheck.truth.views import case_inputs
 from gatecheck.core.compare import close, ranges, slices
+from gatecheck.truth.views import case_inputs
 
 MAX_DETAILS = 3  # detail lines for isolating cases
 

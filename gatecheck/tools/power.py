@@ -16,9 +16,10 @@ import time
 
 import numpy as np
 
+from gatecheck.core.cases import Case, expand
+from gatecheck.engines.frameworks import Unavailable
 from gatecheck.run import outcome as oc
 from gatecheck.truth.views import family_of
-from gatecheck.core.cases import Case, expand
 
 SENSITIVITY_CASES = [(3, 7, 4, 5, "std"), (3, 64, 4, 5, "std")]
 
@@ -27,7 +28,6 @@ def _outcome(case, oracle, candidate=None, name="reference"):
     """A case's outcome (gatecheck.run.outcome); a framework that is missing stops the command (exit 2, the reason)."""
     o = oc.run(case, oracle, candidate, name)
     if o.status == oc.UNAVAILABLE:
-        from gatecheck.engines.frameworks import Unavailable
 
         raise Unavailable(o.reason)
     return o

@@ -18,6 +18,8 @@ import io
 import os
 from collections import defaultdict
 
+from gatecheck.families import FAMILIES
+from gatecheck.model.options import every_quantity, suffix
 from gatecheck.tools import drift as drift_mod
 from gatecheck.tools import results as res
 
@@ -25,8 +27,6 @@ from gatecheck.tools import results as res
 def _order():
     """Every family's quantities, with those its options add, in their tables' order (the summary
     table's columns)."""
-    from gatecheck.families import FAMILIES
-    from gatecheck.model.options import every_quantity
 
     return list(dict.fromkeys(q for f in FAMILIES.values() for q in every_quantity(f)))
 
@@ -34,7 +34,6 @@ def _order():
 def _where(case):
     """A case's oracle and its layer options, as rows and plot series keep them apart:
     ``keras-layer`` or ``keras-layer -bi-L2``."""
-    from gatecheck.model.options import suffix
 
     options = res.options_of(case)
     return case["oracle"] + (f" {suffix(options)}" if options else "")

@@ -28,9 +28,10 @@ import stat
 import tempfile
 import time
 
-from gatecheck.truth import deviations
+from gatecheck.engines import frameworks as fw
 from gatecheck.model.options import OPTIONS
 from gatecheck.run.outcome import BEYOND, MISMATCH, STATUSES
+from gatecheck.truth import deviations
 
 FORMAT = 2
 # The candidate label of a run whose candidates are the families' own references: the label
@@ -83,7 +84,6 @@ def keras_backend_of(meta):
 
 
 def metadata(config_like):
-    from gatecheck.engines import frameworks as fw
 
     return dict(
         format=FORMAT,

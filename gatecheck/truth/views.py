@@ -10,7 +10,6 @@ from gatecheck.core.compare import contract_value
 from gatecheck.families import get
 from gatecheck.model import options
 
-
 # The yardstick is the largest of several float32 errors of the reference: on the inputs
 # rounded to float32 and nudged by 0, +1 and -1 ulp (one sample alone can be near zero by
 # luck on a small slice, a single element of dh0, say), and with the activations moved by

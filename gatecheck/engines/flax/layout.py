@@ -30,7 +30,10 @@ no-bias remap. Every function here takes and returns NumPy arrays only and impor
 
 import numpy as np
 
-from gatecheck.engines.jax.layout import fuse, unfuse  # the same gate blocks on the last axis
+from gatecheck.engines.jax.layout import (  # the same gate blocks on the last axis
+    fuse,
+    unfuse,
+)
 
 LSTM_CANONICAL = ("i", "f", "g", "o")
 # nnx.LSTMCell's attribute per canonical gate: input side, hidden side.

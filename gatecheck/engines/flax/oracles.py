@@ -35,11 +35,11 @@ are built once per (cell, D, H, dtype, options) in a process; ``jax.jit`` compil
 
 import numpy as np
 
-from gatecheck.engines.flax import layout as flax_layout
-from gatecheck.engines.jax import oracles as jax_oracle
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
+from gatecheck.engines.flax import layout as flax_layout
 from gatecheck.engines.frameworks import import_flax
+from gatecheck.engines.jax import oracles as jax_oracle
 from gatecheck.reference import layers
 
 _built = {}

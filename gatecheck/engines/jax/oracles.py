@@ -32,13 +32,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gatecheck.model import options as opts
-from gatecheck.engines.jax import layout as jax_layout
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_jax
+from gatecheck.engines.jax import layout as jax_layout
+from gatecheck.model import options as opts
 from gatecheck.reference import layers
-
 
 # --- the steps: (params, state, x_t, probes) -> the new state, probes added --------------------------------
 

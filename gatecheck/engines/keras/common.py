@@ -8,13 +8,13 @@ import functools
 
 import numpy as np
 
-from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines import structured
-from gatecheck.engines.keras import backends as keras_backends, layout
+from gatecheck.engines.frameworks import import_keras
+from gatecheck.engines.keras import backends as keras_backends
+from gatecheck.engines.keras import layout
 from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
 from gatecheck.reference import layers
-
 
 _cache = {}
 

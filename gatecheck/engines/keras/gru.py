@@ -24,11 +24,12 @@ diagnosis use.
 
 import functools
 
-from gatecheck.engines.keras import gru_layout, backends as keras_backends
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_keras
+from gatecheck.engines.keras import backends as keras_backends
 from gatecheck.engines.keras import common as keras_common
+from gatecheck.engines.keras import gru_layout
 
 _ACTIVATIONS = dict(activation="tanh", recurrent_activation="sigmoid")
 

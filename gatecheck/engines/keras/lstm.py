@@ -25,8 +25,8 @@ trace serves every batch size and number of steps, jax.jit compiles once per sha
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_keras
-from gatecheck.engines.keras import backends as keras_backends, common as keras_common
-
+from gatecheck.engines.keras import backends as keras_backends
+from gatecheck.engines.keras import common as keras_common
 
 # The canonical LSTM's activations, stated rather than left to a version's defaults (Keras
 # before 2.3 defaulted recurrent_activation to hard_sigmoid; see gatecheck/engines/keras/versions.py).

@@ -10,11 +10,12 @@ Each runner takes the canonical inputs (x, h0, W, U, b, gh) and returns canonica
 arrays in the inputs' dtype (remaps: ``gatecheck.engines.keras.rnn_layout``).
 """
 
-from gatecheck.engines.keras import backends as keras_backends, rnn_layout
 from gatecheck.engines import structured
-from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines.base import Oracle
+from gatecheck.engines.frameworks import import_keras
+from gatecheck.engines.keras import backends as keras_backends
 from gatecheck.engines.keras import common as keras_common
+from gatecheck.engines.keras import rnn_layout
 
 # --- Keras ---------------------------------------------------------------------------
 

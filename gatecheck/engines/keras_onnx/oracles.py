@@ -52,14 +52,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gatecheck.model import options as opts
-from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, RNN
-from gatecheck.engines.keras import (gru_layout, gru as gru_oracles, lstm as keras_oracle, layout, rnn_layout, rnn as rnn_oracles)
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_keras_onnx, onnx_nodes, ort_session
-from gatecheck.reference import layers
 from gatecheck.engines.keras import common as keras_common
+from gatecheck.engines.keras import gru as gru_oracles
+from gatecheck.engines.keras import gru_layout, layout, rnn_layout
+from gatecheck.engines.keras import lstm as keras_oracle
+from gatecheck.engines.keras import rnn as rnn_oracles
+from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, RNN
+from gatecheck.model import options as opts
+from gatecheck.reference import layers
 
 # The versions EMITTED and CONVERTERS were read at (and the opset tf2onnx 1.17 converts to by default).
 READ_AT = {"tf2onnx": "1.17.0", "tensorflow": "2.21.0", "keras": "3.15.1", "onnx": "1.23.2",

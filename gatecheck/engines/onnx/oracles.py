@@ -35,11 +35,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gatecheck.model import options as opts
-from gatecheck.engines.onnx import layout as onnx_layout
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_onnxruntime, ort_session
+from gatecheck.engines.onnx import layout as onnx_layout
+from gatecheck.model import options as opts
 from gatecheck.reference import layers
 
 # Opset 14 introduced ``layout`` on LSTM, GRU and RNN (their semantics are unchanged up to 22, which

@@ -4,8 +4,8 @@ built around a model (gatecheck.engines.structured)."""
 
 import functools
 
-from gatecheck.engines.frameworks import import_torch
 from gatecheck.engines import structured
+from gatecheck.engines.frameworks import import_torch
 from gatecheck.engines.torch import layout as torch_layout
 from gatecheck.model import options as opts
 from gatecheck.reference import layers

@@ -14,7 +14,8 @@ U, bx, bh, gh) and returns canonical-layout arrays in the inputs' dtype (remaps:
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_torch
-from gatecheck.engines.torch import common as torch_common, gru_layout as torch_gru_layout
+from gatecheck.engines.torch import common as torch_common
+from gatecheck.engines.torch import gru_layout as torch_gru_layout
 
 _PARAMS = ("dW", "dU", "dbx", "dbh")
 _ALL = ("h", "dh", "dx", "dh0") + _PARAMS

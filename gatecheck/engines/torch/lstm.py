@@ -11,12 +11,12 @@ Bias: canonical b is split as bias_ih = bias_hh = b / 2 (see ``gatecheck.engines
 
 import contextlib
 
-from gatecheck.engines.torch import layout as torch_layout
 from gatecheck.engines import structured
-from gatecheck.engines.torch import proj as torch_proj
-from gatecheck.engines.frameworks import import_torch
 from gatecheck.engines.base import Oracle
+from gatecheck.engines.frameworks import import_torch
 from gatecheck.engines.torch import common as torch_common
+from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.engines.torch import proj as torch_proj
 
 
 def run_layer(inputs, options=()):

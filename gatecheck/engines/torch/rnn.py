@@ -12,7 +12,8 @@ arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_torch
-from gatecheck.engines.torch import common as torch_common, rnn_layout as torch_rnn_layout
+from gatecheck.engines.torch import common as torch_common
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
 
 _PARAMS = ("dW", "dU", "db")
 

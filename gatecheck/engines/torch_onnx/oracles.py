@@ -38,19 +38,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gatecheck.model import options as opts
-from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
-from gatecheck.engines.torch import layout as torch_layout
-from gatecheck.engines.torch import gru_layout as torch_gru_layout
 from gatecheck.engines import structured
-from gatecheck.engines.torch import lstm as torch_oracle
-from gatecheck.engines.torch import proj as torch_proj
 from gatecheck.engines.base import Oracle
-from gatecheck.engines.frameworks import import_torch_onnx, onnx_nodes, ort_session, quiet_stderr
-from gatecheck.reference import layers
+from gatecheck.engines.frameworks import (
+    import_torch_onnx,
+    onnx_nodes,
+    ort_session,
+    quiet_stderr,
+)
 from gatecheck.engines.torch import common as torch_common
 from gatecheck.engines.torch import gru as torch_gru
+from gatecheck.engines.torch import gru_layout as torch_gru_layout
+from gatecheck.engines.torch import layout as torch_layout
+from gatecheck.engines.torch import lstm as torch_oracle
+from gatecheck.engines.torch import proj as torch_proj
 from gatecheck.engines.torch import rnn as torch_rnn
+from gatecheck.engines.torch import rnn_layout as torch_rnn_layout
+from gatecheck.model import options as opts
+from gatecheck.reference import layers
 
 # --- what the exporters make of each module (data) ---------------------------------------------------
 

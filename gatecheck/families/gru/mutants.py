@@ -16,8 +16,8 @@ import itertools
 
 import numpy as np
 
-from gatecheck.families.lstm.mutants import _in_float32
 from gatecheck.core.mutants import Mutant
+from gatecheck.families.lstm.mutants import _in_float32
 from gatecheck.reference.gru import GATES
 
 _GATED = ("W", "U", "bx", "bh")

@@ -7,10 +7,16 @@ import functools
 import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
-from gatecheck.families.gru import diagnosis as gru_diagnosis, mutants as gru_mutants
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
-from gatecheck.model.options import STRUCTURAL, STRUCTURAL_NIGHTLY, STRUCTURAL_NOBIAS, blocks
 from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.families.gru import diagnosis as gru_diagnosis
+from gatecheck.families.gru import mutants as gru_mutants
+from gatecheck.model.options import (
+    STRUCTURAL,
+    STRUCTURAL_NIGHTLY,
+    STRUCTURAL_NOBIAS,
+    blocks,
+)
 from gatecheck.reference import gru
 
 REGIMES = {

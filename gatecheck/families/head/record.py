@@ -5,9 +5,9 @@ import zlib
 
 import numpy as np
 
-from gatecheck.families.lstm import record as lstm_family
-from gatecheck.families.lstm import diagnosis as lstm_diagnosis
 from gatecheck.core.family import Family, Quantity
+from gatecheck.families.lstm import diagnosis as lstm_diagnosis
+from gatecheck.families.lstm import record as lstm_family
 from gatecheck.reference import head
 from gatecheck.reference import lstm as lstm_reference
 

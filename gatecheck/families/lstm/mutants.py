@@ -8,7 +8,6 @@ import numpy as np
 from gatecheck.core.mutants import Mutant
 from gatecheck.reference.lstm import GATES
 
-
 # --- wrappers ------------------------------------------------------------------------
 
 

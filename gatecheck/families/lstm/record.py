@@ -7,10 +7,17 @@ import functools
 import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
-from gatecheck.families.lstm import diagnosis as lstm_diagnosis, mutants as lstm_mutants, proj as lstm_proj
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
-from gatecheck.model.options import STRUCTURAL, STRUCTURAL_NIGHTLY, STRUCTURAL_NOBIAS, blocks
 from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.families.lstm import diagnosis as lstm_diagnosis
+from gatecheck.families.lstm import mutants as lstm_mutants
+from gatecheck.families.lstm import proj as lstm_proj
+from gatecheck.model.options import (
+    STRUCTURAL,
+    STRUCTURAL_NIGHTLY,
+    STRUCTURAL_NOBIAS,
+    blocks,
+)
 from gatecheck.reference import lstm
 
 REGIMES = {

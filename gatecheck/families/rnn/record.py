@@ -4,8 +4,13 @@ import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
-from gatecheck.model.options import STRUCTURAL, STRUCTURAL_NIGHTLY, STRUCTURAL_NOBIAS, blocks
 from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.model.options import (
+    STRUCTURAL,
+    STRUCTURAL_NIGHTLY,
+    STRUCTURAL_NOBIAS,
+    blocks,
+)
 from gatecheck.reference import rnn
 
 REGIMES = {
