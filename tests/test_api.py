@@ -249,7 +249,7 @@ def test_the_html_of_a_failure_shows_the_divergence_and_diagnosis_in_pre():
 def test_every_text_in_the_html_is_escaped():
     """Names, cells, the report, the divergence and the diagnosis: none of them is markup."""
     odd = "<i>&"
-    records = [dict(id=f"{odd}-f64", oracle=odd, dtype="f64", status="fail", compared=["h"], message=f"{odd} diverges",
+    records = [dict(id=f"{odd}-f64", oracle=odd, dtype="f64", status="mismatch", compared=["h"], message=f"{odd} diverges",
                     case=())]
     result = api.Result(odd, "lstm", odd, [odd], FAIL, records, f"FAIL {odd}\n{odd}", {f"{odd}-f64": odd},
                         ["h"], {"dc": odd})
