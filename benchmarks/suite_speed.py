@@ -5,7 +5,7 @@
 
 Checks COMMIT out into a temporary git worktree, then runs ``pytest -n N`` in both trees,
 profile by profile: for ci the whole suite (as the README says), for nightly the battery
-(tests/test_battery.py, as the nightly workflow runs it), alternating old and new ``--repeat``
+(tests/battery/test_battery.py, as the nightly workflow runs it), alternating old and new ``--repeat``
 times (the best of each is kept: the machine is shared, and a slow run is noise, never a
 faster suite). Each tree runs with itself first on PYTHONPATH, so its own packages are
 imported. Prints each run, then per profile the best wall times, the tests and battery cases
@@ -36,7 +36,7 @@ def worktree(commit, folder):
                    capture_output=True, text=True)
 
 
-WHAT = {"ci": [], "nightly": ["tests/test_battery.py"]}  # the whole suite; the battery
+WHAT = {"ci": [], "nightly": ["tests/battery/test_battery.py"]}  # the whole suite; the battery
 
 
 def run_suite(tree, profile, workers, extra=()):

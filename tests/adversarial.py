@@ -1,5 +1,5 @@
 """Candidates that try to stop or fool gatecheck, each run through `check`/`verify` and
-pytest by tests/test_isolation.py: every one must end as a clear candidate error within the
+pytest by tests/run/test_isolation.py: every one must end as a clear candidate error within the
 timeout, and the run must go on."""
 
 import os

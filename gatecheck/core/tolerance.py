@@ -93,7 +93,7 @@ def slice_rtol(dtype):
     return policy(dtype).rtol * EPS[dtype]
 
 
-# The hand-derived BPTT formulas (tests/test_head.py) are evaluated in float64 from a
+# The hand-derived BPTT formulas (tests/families/test_head.py) are evaluated in float64 from a
 # framework's own float64 outputs and compared with the framework's gradient: both sides
 # carry only rounding error (a few hundred eps at most for the short sequences used), so
 # agreement to 1e-10 of the quantity's scale is required; a wrong formula is off by O(1).

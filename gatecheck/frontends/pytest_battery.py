@@ -6,7 +6,7 @@ the first mismatching case (gatecheck.tools.diagnose).
 
 The module is collected by the plugin when ``--gatecheck-candidate`` is given (in any folder), by
 ``pytest --pyargs gatecheck.frontends.pytest_battery``, or from a test module that imports its three names
-(gatecheck's own ``tests/test_battery.py``). Its name matches none of pytest's default test-file
+(gatecheck's own ``tests/battery/test_battery.py``). Its name matches none of pytest's default test-file
 patterns, so an installed gatecheck is never collected by accident.
 """
 

@@ -11,7 +11,7 @@ given and the paths pytest was given hold no battery test, this plugin adds that
 collection (``pytest_collection_modifyitems``, before ``-k`` and ``-m`` select): with a
 candidate only the battery runs, and every other test collected is deselected, which the
 summary says. Without a candidate the battery runs where it is collected: from a test module
-that imports it (gatecheck's own ``tests/test_battery.py``), or ``pytest --pyargs
+that imports it (gatecheck's own ``tests/battery/test_battery.py``), or ``pytest --pyargs
 gatecheck.frontends.pytest_battery`` (the families' references against every oracle).
 
 The plugin is inert where gatecheck is not in use: it adds its options and nothing else (no

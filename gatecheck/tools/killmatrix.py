@@ -23,7 +23,7 @@ from gatecheck.truth.views import view
 
 REFERENCE_ROW = "(reference, correct)"
 
-# The slice the test suite runs (tests/test_mutants.py): two cases that between them kill
+# The slice the test suite runs (tests/families/test_mutants.py): two cases that between them kill
 # every LSTM mutant, as the full ci matrix does (the command prints both to show it).
 CI_SLICE = ("torch-cell-B3-T64-D4-H5-f32-s0", "torch-cell-B3-T64-D4-H5-f64-s0")
 
@@ -133,7 +133,7 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     for o in absent:
         out(f"not run: the mutants of option {opts.label(o)}: no case with it (the oracles {', '.join(names)} "
             "do not offer it)")
-    own = {m.name for o, m in chosen if not o}  # the slice has no option cases: tests/test_options.py has theirs
+    own = {m.name for o, m in chosen if not o}  # the slice has no option cases: tests/model/test_options.py has theirs
     slice_kills = sorted(in_slice & own)
     full_kills = sorted(n for n in result if result[n] and n in own)
     if set(CI_SLICE) <= {c.id for c in cases}:

@@ -5,7 +5,7 @@ Each entry names the oracle, which of its cases (a predicate on the ``Case`` and
 words), the quantities that differ, the distribution and the version range it was seen in, the
 cause and the upstream issue. What follows from an entry:
 
-- The battery on the reference (``tests/test_battery.py``) expects exactly those cases to fail,
+- The battery on the reference (``tests/battery/test_battery.py``) expects exactly those cases to fail,
   on those quantities only, and reports them as expected failures with the cause and the issue.
   A case that then matches fails ("did not reproduce": the engine was fixed, or the entry is too
   wide: bound its version range), and a mismatch on any other quantity fails as usual.
@@ -130,7 +130,7 @@ _TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 
 @functools.lru_cache(maxsize=None)
 def missing_hidden_bias_shows(case):
     """Whether nnx.GRUCell's missing b_hn (google/flax#5594) shows on a case of flax-gru: the reference
-    with bh[n] = 0 (the cell's model: tests/test_jax.py) judged against the reference as the battery
+    with bh[n] = 0 (the cell's model: tests/engines/jax/test_jax.py) judged against the reference as the battery
     judges the cell. Where r_t stays near 0 or z_t near 1 (saturated gates, one unit) bh[n] may move
     nothing beyond the allowance, and the case matches."""
     oracle = ORACLES["flax-gru"]

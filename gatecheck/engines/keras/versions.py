@@ -1,5 +1,5 @@
 """Version-aware expectations, as data: what a framework version documents and does,
-checked against each installed version by tests/test_versions.py and shown in the header.
+checked against each installed version by tests/engines/keras/test_versions.py and shown in the header.
 
 Each fact was read in the framework's own code:
 - Keras 3 (keras/src/backend/tensorflow/nn.py, ``hard_sigmoid``):

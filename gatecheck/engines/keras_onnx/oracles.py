@@ -26,7 +26,7 @@ The weights reach the converted model in one of two ways:
 - as inputs (every graph the converter leaves a ``Loop``): ``Layer.stateless_call`` with the weights as
   inputs of the function, so one conversion and one ONNX Runtime session serve every case of a (D, H,
   dtype, options). The converted graph has the same recurrent ops as with frozen weights and the same
-  numbers (``tests/test_keras_onnx.py``).
+  numbers (``tests/engines/keras_onnx/test_keras_onnx.py``).
 
 What the converter emitted per family and option set is data (``EMITTED``, read at ``READ_AT``), checked at
 every conversion: a converter that emits anything else stops the oracle with the difference named (its
@@ -105,7 +105,7 @@ def _each(sets, ops):
 # does not match Keras 3's, and it has none for SimpleRNN. So does the LSTM under a mask (its rewriter does
 # not match Keras' masked step); without one, each layer is one fused ONNX LSTM node (bidirectional: one
 # node with direction="bidirectional"), go_backwards a ReverseSequence before a forward node. Frozen or as
-# inputs, the weights give the same ops wherever the record holds no fused node (tests/test_keras_onnx.py).
+# inputs, the weights give the same ops wherever the record holds no fused node (tests/engines/keras_onnx/test_keras_onnx.py).
 _LOOPS = {
     **_each([(), ("nobias",), ("len",), ("mask",), ("maskz",), ("nobias", "mask")], (_L,)),
     ("rev",): (_L, _RS),
@@ -128,7 +128,7 @@ EMITTED = {
     "rnn": _LOOPS,
 }
 
-# How each conversion path fares with a Keras 3 model at READ_AT (tests/test_keras_onnx.py checks each).
+# How each conversion path fares with a Keras 3 model at READ_AT (tests/engines/keras_onnx/test_keras_onnx.py checks each).
 CONVERTERS = {
     "tf2onnx.convert.from_function": "converts a tf.function calling the layer (used here)",
     "keras.Model.export(format='onnx')": "converts (it calls tf2onnx.convert.from_function after patching tf2onnx "

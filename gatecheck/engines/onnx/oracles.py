@@ -215,7 +215,7 @@ _NO_GRADIENT = "an inference engine: it computes the forward pass only, no gradi
 _INSIDE = "dL/dh_t: no gradient is computed (and the recurrent path stays inside the node)"
 # ONNX Runtime's CPU kernels compute the recurrent nodes in float32 only: RNN has no float64 kernel
 # (a float64 graph fails to load, NOT_IMPLEMENTED); LSTM and GRU load one that raises when run ("LSTM
-# operator does not support double yet"). tests/test_onnx.py checks that this still holds.
+# operator does not support double yet"). tests/engines/onnx/test_onnx.py checks that this still holds.
 _F64 = {"f64": "onnxruntime's CPU kernels of LSTM, GRU and RNN compute float32 only (RNN has no float64 kernel; "
                "LSTM's and GRU's raise 'operator does not support double yet' when run)"}
 # ONNX Runtime's CPU kernels refuse layout=1 ("Batchwise recurrent operations (layout == 1) are not

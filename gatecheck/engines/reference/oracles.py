@@ -3,7 +3,7 @@
 They are the truth ``verify`` compares with by default and the diagnosis works against.
 They are not in a battery grid (the reference against itself proves nothing), except for a
 model no framework offers: ``lstm-identity``, whose only oracle is its reference (proven
-by finite differences, tests/test_reference.py).
+by finite differences, tests/core/test_reference.py).
 """
 
 import functools

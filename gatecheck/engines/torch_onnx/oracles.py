@@ -26,7 +26,7 @@ final state.
 
 What each exporter emits, and what does not export or run, is data (``EXPORTS``, read at
 ``READ_AT``): the oracles' declines derive from it, every export is checked against it, and
-``tests/test_torch_onnx.py`` derives it afresh from exported graphs.
+``tests/engines/torch_onnx/test_torch_onnx.py`` derives it afresh from exported graphs.
 """
 
 import contextlib
@@ -325,7 +325,7 @@ def _fresh_rnn_decompositions(torch):
     export in the process specialises the time axis, and torch.onnx pins it to the example's length (it
     refines the dynamic shapes from torch.export's suggested fixes, silently). A process that exports once
     gets a dynamic time axis: this makes every export of these oracles such a first one
-    (``tests/test_torch_onnx.py`` shows the second export freezing without it)."""
+    (``tests/engines/torch_onnx/test_torch_onnx.py`` shows the second export freezing without it)."""
     for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
         op._dispatch_cache.clear()
 
