@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORACLES = (("lstm", "keras-cell"), ("lstm-head", "keras-cell-head"), ("rnn", "keras-rnn-cell"))
+ORACLES = (("lstm", "keras-lstm-cell"), ("lstm-head", "keras-lstm-head-cell"), ("rnn", "keras-rnn-cell"))
 DUMP = """
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"

@@ -15,7 +15,7 @@ each side ran, and the ratio new / old.
 battery had the LSTM alone): the same cases on both sides, for the nightly profile.
 
 The default COMMIT, 00fcb0c, is the suite before the Keras cell oracles ran in a symbolic
-loop: its nightly profile was the 6,432 LSTM cases, and keras-cell traced an unrolled graph
+loop: its nightly profile was the 6,432 LSTM cases, and keras-lstm-cell traced an unrolled graph
 per shape.
 """
 

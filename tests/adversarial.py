@@ -89,7 +89,7 @@ def lying_mapping(**kw):
     return Lying()
 
 
-# One misbehaviour per shape of the ci grid's torch-cell cases, (T, D) -> candidate, so that
+# One misbehaviour per shape of the ci grid's torch-lstm-cell cases, (T, D) -> candidate, so that
 # one pytest run meets them all; the last shape gets a correct candidate (the run goes on).
 EVERY_WAY = {(1, 1): exits, (1, 3): hard_exit, (5, 1): segfault, (3, 4): hangs, (7, 4): huge_output,
              (6, 5): raises_base, (12, 3): patches_reference, (4, 2): reuses_buffers, (64, 4): lying_mapping,

@@ -1,7 +1,7 @@
 """The deterministic case grid and the inputs of each case.
 
 A case is one oracle on one shape, dtype, seed, input regime and set of layer options
-(``gatecheck.model.options``). Its id reads like ``keras-cell-B3-T7-D4-H5-f64-s0`` (regime ``std``,
+(``gatecheck.model.options``). Its id reads like ``keras-lstm-cell-B3-T7-D4-H5-f64-s0`` (regime ``std``,
 no option) or ``...-s0-longmem``, then one suffix per option in the registry's order
 (``...-s0-longmem-nobias``), so that ``pytest -k`` selects any axis and a case without
 options keeps the id it always had. Inputs depend on the shape, seed and regime, not on

@@ -26,6 +26,25 @@ MODULES = (reference_oracles, keras_lstm, torch_lstm, keras_rnn, torch_rnn, kera
 
 ORACLES = {}
 
+# Oracle ids before every id named its family (results files and baselines written then hold them):
+# the old id -> the id now. A case id starts with its oracle's id.
+ALIASES = {
+    "reference": "reference-lstm",
+    "reference-identity": "reference-lstm-identity",
+    "reference-head": "reference-lstm-head",
+    "keras-cell": "keras-lstm-cell",
+    "keras-layer": "keras-lstm-layer",
+    "keras-cell-head": "keras-lstm-head-cell",
+    "torch-cell": "torch-lstm-cell",
+    "torch-layer": "torch-lstm-layer",
+    "torch-cell-head": "torch-lstm-head-cell",
+}
+
+
+def current(name):
+    """An oracle's id now, for an id that may be an old one (``ALIASES``)."""
+    return ALIASES.get(name, name)
+
 
 def register(oracle):
     """Add an oracle to the registry (its name must be new, its framework known)."""

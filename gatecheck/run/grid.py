@@ -56,7 +56,7 @@ def group(case):
 
 
 def group_name(case):
-    """A group as text: ``keras-cell-D4-H5-f32`` (``...-f32-nobias`` with options)."""
+    """A group as text: ``keras-lstm-cell-D4-H5-f32`` (``...-f32-nobias`` with options)."""
     return f"{case.oracle}-D{case.D}-H{case.H}-{case.dtype}{suffix(case.options)}"
 
 

@@ -25,7 +25,7 @@ REFERENCE_ROW = "(reference, correct)"
 
 # The slice the test suite runs (tests/families/test_mutants.py): two cases that between them kill
 # every LSTM mutant, as the full ci matrix does (the command prints both to show it).
-CI_SLICE = ("torch-cell-B3-T64-D4-H5-f32-s0", "torch-cell-B3-T64-D4-H5-f64-s0")
+CI_SLICE = ("torch-lstm-cell-B3-T64-D4-H5-f32-s0", "torch-lstm-cell-B3-T64-D4-H5-f64-s0")
 
 
 def killed(case, oracle, candidates, family):

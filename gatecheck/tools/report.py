@@ -33,7 +33,7 @@ def _order():
 
 def _where(case):
     """A case's oracle and its layer options, as rows and plot series keep them apart:
-    ``keras-layer`` or ``keras-layer -bi-L2``."""
+    ``keras-lstm-layer`` or ``keras-lstm-layer -bi-L2``."""
 
     options = res.options_of(case)
     return case["oracle"] + (f" {suffix(options)}" if options else "")

@@ -28,6 +28,7 @@ import stat
 import tempfile
 import time
 
+from gatecheck.engines import current
 from gatecheck.engines import frameworks as fw
 from gatecheck.model.options import OPTIONS
 from gatecheck.run.outcome import BEYOND, MISMATCH, STATUSES
@@ -328,7 +329,21 @@ def load(path, what="results"):
         raise ResultsError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ResultsError(f"{what} {path}: not valid JSON ({exc})") from None
-    return validate(data, f"{what} {path}")
+    return current_ids(validate(data, f"{what} {path}"))
+
+
+def current_ids(data):
+    """A results file's cases under the oracle ids of now (``gatecheck.engines.ALIASES``: a file written
+    before every oracle id named its family holds 'keras-cell', 'reference'): each case's oracle and
+    its id, which starts with it. Returns ``data``, changed in place."""
+    for case in data["cases"]:
+        old = case.get("oracle")
+        new = current(old) if isinstance(old, str) else old
+        if new != old:
+            case["oracle"] = new
+            if case["id"].startswith(old + "-"):
+                case["id"] = new + case["id"][len(old):]
+    return data
 
 
 def merge(paths, out_path):

@@ -118,7 +118,7 @@ def _jax_masked_output_is_the_state(oracle):
     )
 
 
-_KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-layer", "keras-rnn-layer",
+_KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-lstm-layer", "keras-rnn-layer",
                                                                     "keras-gru-layer", "keras-gru-layer-before"))
 
 # The cases (B, T, D, H, seed, regime, options) in float32 where a gate's sigmoid is tiny and multiplies what

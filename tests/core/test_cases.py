@@ -19,7 +19,7 @@ def grid(profile):
 
 
 def test_lstm_battery_oracles_are_the_framework_ones():
-    assert ORACLE_NAMES == ["keras-cell", "keras-layer", "torch-cell", "torch-layer", "ort-lstm", "onnx-reference-lstm",
+    assert ORACLE_NAMES == ["keras-lstm-cell", "keras-lstm-layer", "torch-lstm-cell", "torch-lstm-layer", "ort-lstm", "onnx-reference-lstm",
                             "torch-onnx-lstm", "torch-dynamo-lstm", "keras-onnx-lstm", "jax-lstm", "flax-lstm",
                             "flax-lstm-opt"]
 
@@ -53,19 +53,19 @@ def test_unknown_profile_is_named():
 
 
 def test_id_reads_every_axis():
-    assert Case("keras-cell", 3, 7, 4, 5, "f64", 0).id == "keras-cell-B3-T7-D4-H5-f64-s0"
-    assert Case("torch-layer", 2, 80, 3, 4, "f32", 1, "longmem").id == "torch-layer-B2-T80-D3-H4-f32-s1-longmem"
+    assert Case("keras-lstm-cell", 3, 7, 4, 5, "f64", 0).id == "keras-lstm-cell-B3-T7-D4-H5-f64-s0"
+    assert Case("torch-lstm-layer", 2, 80, 3, 4, "f32", 1, "longmem").id == "torch-lstm-layer-B2-T80-D3-H4-f32-s1-longmem"
 
 
 def test_inputs_are_deterministic_and_shared_by_oracles():
-    a = make_inputs(Case("keras-cell", 3, 7, 4, 5, "f64", 0))
-    b = make_inputs(Case("torch-layer", 3, 7, 4, 5, "f32", 0))
+    a = make_inputs(Case("keras-lstm-cell", 3, 7, 4, 5, "f64", 0))
+    b = make_inputs(Case("torch-lstm-layer", 3, 7, 4, 5, "f32", 0))
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    c = make_inputs(Case("keras-cell", 3, 7, 4, 5, "f64", 1))
+    c = make_inputs(Case("keras-lstm-cell", 3, 7, 4, 5, "f64", 1))
     assert not np.array_equal(a["W"], c["W"])
 
 
-@pytest.mark.parametrize("case", [c for c in grid("ci") if c.oracle == "torch-cell" and c.dtype == "f64"][:12],
+@pytest.mark.parametrize("case", [c for c in grid("ci") if c.oracle == "torch-lstm-cell" and c.dtype == "f64"][:12],
                          ids=lambda c: c.id)
 def test_gates_differ(case):
     inputs = make_inputs(case)
@@ -108,7 +108,7 @@ def test_shards_are_disjoint_and_complete(profile, n):
     ids = [c.id for part in parts for c in part]
     assert sorted(ids) == sorted(c.id for c in cases) and len(ids) == len(set(ids))
     assert all(part == [c for c in cases if c in members] for part, members in zip(parts, map(set, parts)))
-    # An oracle-D-H-dtype group lives in one shard (a keras-cell graph is traced once) ...
+    # An oracle-D-H-dtype group lives in one shard (a keras-lstm-cell graph is traced once) ...
     groups = [set(map(group, part)) for part in parts]
     assert sum(map(len, groups)) == len(set().union(*groups))
     # ... and the estimated costs differ by at most the largest group's (largest first, least loaded).
@@ -213,9 +213,8 @@ def test_nothing_else_lists_oracle_names():
         text = path.read_text()
         for name in ORACLES:
             if own.get(name) == path.resolve() or path.relative_to(root).as_posix() in (
-                    "gatecheck/engines/reference/oracles.py", "gatecheck/truth/deviations.py") or \
-                    name == "reference":
-                continue  # "reference" is also the word for a candidate that is the reference; deviations: data
+                    "gatecheck/engines/reference/oracles.py", "gatecheck/truth/deviations.py"):
+                continue  # deviations: data
             if f'"{name}"' in text or f"'{name}'" in text:
                 offenders.append(f"{path.relative_to(root)}: {name}")
     assert offenders == []

@@ -15,7 +15,7 @@ from gatecheck.reference import lstm
 from gatecheck.run.battery import run_case
 from gatecheck.truth.views import case_inputs
 
-CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
+CASE = Case("reference-lstm", 2, 5, 3, 4, "f64", 0)
 
 
 def reference_view(case=CASE):
@@ -125,11 +125,11 @@ def test_mutant_is_located_against_torch(mutant, dtype, request):
     from conftest import require_framework
 
     require_framework(request.config, "torch")
-    case = _case_for(mutant, Case("torch-cell", 3, 7, 4, 5, dtype, 0))
-    report = run_case(case, ORACLES["torch-cell"], mutants.candidate(LSTM, mutant), mutant.name)
+    case = _case_for(mutant, Case("torch-lstm-cell", 3, 7, 4, 5, dtype, 0))
+    report = run_case(case, ORACLES["torch-lstm-cell"], mutants.candidate(LSTM, mutant), mutant.name)
     first = report.failures[0]
     assert f"{first.quantity} {first.label}" == _resolve(mutant.first, case.T), report.message()
-    assert report.message().startswith(f"{case.id}: {mutant.name} differs from torch-cell")
+    assert report.message().startswith(f"{case.id}: {mutant.name} differs from torch-lstm-cell")
 
 
 def test_every_tolerance_entry_has_its_reason():

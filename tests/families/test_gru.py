@@ -28,7 +28,7 @@ from gatecheck.tools.diagnose import diagnose
 from gatecheck.truth.views import case_inputs, view
 
 FAMILIES = {"after": GRU, "before": GRU_RESET_BEFORE}
-CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
+CASE = Case("reference-lstm", 3, 7, 4, 5, "f64", 0)
 
 
 def _sigmoid(a):
@@ -293,7 +293,7 @@ def test_course_style_matches_oracle(reset, case, request):
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_course_style_matches_the_reference_in_its_dtype(reset, dtype):
     family = FAMILIES[reset]
-    case = Case("reference", 3, 9, 4, 5, dtype, 2, "sat")
+    case = Case("reference-lstm", 3, 9, 4, 5, dtype, 2, "sat")
     inputs, truth, yard = view(case, family)
     got = STYLE[reset](**inputs)
     assert {k: v.dtype for k, v in got.items()} == {k: case.np_dtype for k in got}

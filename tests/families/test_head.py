@@ -25,7 +25,7 @@ def _require(request, oracle):
 
 
 def test_head_oracles_observe_the_head_and_the_per_step_deltas():
-    assert sorted(HEAD_ORACLES) == ["jax-lstm-head", "keras-cell-head", "torch-cell-head"]
+    assert sorted(HEAD_ORACLES) == ["jax-lstm-head", "keras-lstm-head-cell", "torch-lstm-head-cell"]
     for oracle in HEAD_ORACLES.values():
         assert {"p", "dV", "dcb", "dh", "dc"} <= set(oracle.observes)
 

@@ -61,9 +61,9 @@ def test_battery_sees_a_small_perturbation_of_one_block(dtype, target, request):
     from gatecheck.tools import power
 
     require_framework(request.config, "torch")
-    smallest = power.smallest_detected("U", 2, dtype, [ORACLES["torch-cell"]])
+    smallest = power.smallest_detected("U", 2, dtype, [ORACLES["torch-lstm-cell"]])
     assert smallest <= target, f"U[g] perturbation first detected at {smallest:.2g} in {dtype}"
-    assert not power.detected("U", 2, smallest / 100, dtype, [ORACLES["torch-cell"]])
+    assert not power.detected("U", 2, smallest / 100, dtype, [ORACLES["torch-lstm-cell"]])
 
 
 def test_specificity_command_runs_clean(capsys, request):
@@ -71,14 +71,14 @@ def test_specificity_command_runs_clean(capsys, request):
     from gatecheck.frontends.cli import main
 
     require_framework(request.config, "torch")
-    assert main(["specificity", "--family", "lstm", "--seeds", "4", "--oracles", "torch-cell"]) == 0
+    assert main(["specificity", "--family", "lstm", "--seeds", "4", "--oracles", "torch-lstm-cell"]) == 0
     out = capsys.readouterr().out
-    assert "8 cases (4 seeds x oracles ['torch-cell'] x f32, f64): 0 failing" in out
+    assert "8 cases (4 seeds x oracles ['torch-lstm-cell'] x f32, f64): 0 failing" in out
 
 
 # A slice of each other family's ci grid that kills its whole catalogue: the longest shape,
 # seed 0, both dtypes, one oracle (the identity model's only oracle is its reference).
-SLICES = {"rnn": ("torch-rnn-cell", (2, 40, 3, 4)), "lstm-identity": ("reference-identity", (3, 64, 4, 5)),
+SLICES = {"rnn": ("torch-rnn-cell", (2, 40, 3, 4)), "lstm-identity": ("reference-lstm-identity", (3, 64, 4, 5)),
           "gru": ("torch-gru-cell", (2, 24, 4, 5)), "gru-reset-before": ("keras-gru-cell-before", (2, 24, 4, 5))}
 
 

@@ -234,7 +234,7 @@ def test_course_sequence_adapter_matches_oracle(case, request):
 def test_course_sequence_functions_match_the_reference(dtype):
     """rnn_forward / rnn_backward on x (D, m, T), transposed back, against the reference in
     the same dtype under the battery's tolerance policy; y_pred is the column softmax."""
-    case = Case("reference", 3, 9, 4, 5, dtype, 2)
+    case = Case("reference-lstm", 3, 9, 4, 5, dtype, 2)
     inputs, truth, yard = view(case, RNN)
     rng = np.random.default_rng(5)
     parameters = dict(course_rnn.to_style(inputs["W"], inputs["U"], inputs["b"]),

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 import gatecheck
-from gatecheck.frontends.cli import main
 from gatecheck.core import candidate as cand
 from gatecheck.core.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PASS
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.frontends import api
+from gatecheck.frontends.cli import main
 from gatecheck.reference import lstm
 from gatecheck.run.byvalue import ByValue
 from gatecheck.run.byvalue import spec as spec_of
@@ -37,7 +37,7 @@ SAME_AS_THE_COMMAND = [
     ("gatecheck.examples.course:run", "reference"),
     ("gatecheck.examples.course_buggy:run", "reference"),
     ("tests.tools.test_check:forward_only", "reference"),
-    ("gatecheck.examples.course:run", "reference,torch-cell"),
+    ("gatecheck.examples.course:run", "reference-lstm,torch-lstm-cell"),
 ]
 
 
@@ -66,7 +66,7 @@ def test_an_importable_function_travels_by_name_and_reports_as_the_command():
 
 
 def test_a_failure_carries_its_divergence_and_diagnosis():
-    result = gatecheck.check("gatecheck.examples.course_buggy:run", oracles=["reference"], dtypes="f64")
+    result = gatecheck.check("gatecheck.examples.course_buggy:run", oracles=["reference-lstm"], dtypes="f64")
     assert result.exit_code == FAIL and not result.passed
     first = next(r for r in result.records if r["status"] == "mismatch")
     assert result.failure is first and result.divergence == first["message"]
@@ -76,7 +76,7 @@ def test_a_failure_carries_its_divergence_and_diagnosis():
 
 
 def test_the_table_counts_each_oracle_and_dtype():
-    result = gatecheck.check("gatecheck.examples.course:run", oracles=["reference"])
+    result = gatecheck.check("gatecheck.examples.course:run", oracles=["reference-lstm"])
     cases = grid("ci", LSTM, ["reference"])
     for dtype in ("f32", "f64"):
         counts = result.table["reference"][dtype]
@@ -100,16 +100,16 @@ def make(scale):
 
 def test_a_lambda_and_a_closure_are_sent_by_value_and_judged():
     same = lambda **inputs: lstm.run(**inputs)  # noqa: E731
-    right = gatecheck.check(same, oracles="reference", dtypes="f64")
+    right = gatecheck.check(same, oracles="reference-lstm", dtypes="f64")
     assert right.exit_code == PASS and right.candidate == f"tests.frontends.test_api:{same.__qualname__}"
-    assert gatecheck.check(make(1.0), oracles="reference", dtypes="f64").exit_code == PASS
-    wrong = gatecheck.check(make(1.5), oracles="reference", dtypes="f64")
+    assert gatecheck.check(make(1.0), oracles="reference-lstm", dtypes="f64").exit_code == PASS
+    wrong = gatecheck.check(make(1.5), oracles="reference-lstm", dtypes="f64")
     assert wrong.exit_code == FAIL and wrong.candidate == "tests.frontends.test_api:make.<locals>.run"
     assert "first divergence: dW gate i" in wrong.divergence
 
 
 def test_a_closure_reaches_the_processes_of_n_workers():
-    result = gatecheck.check(make(1.5), oracles="reference", dtypes="f32", n=2)
+    result = gatecheck.check(make(1.5), oracles="reference-lstm", dtypes="f32", n=2)
     cases = [c for c in grid("ci", LSTM, ["reference"]) if c.dtype == "f32" and not c.options]
     assert result.exit_code == FAIL and sum(r["status"] == "mismatch" for r in result.records) == len(cases)
 
@@ -136,9 +136,9 @@ SCRIPT = textwrap.dedent('''
 
     if __name__ == "__main__":
         found = {}
-        for name, fn, kw in (("run", run, dict(oracles="reference")),
+        for name, fn, kw in (("run", run, dict(oracles="reference-lstm")),
                              ("rnn_nobias", rnn_nobias, dict(family="rnn", oracles="reference-rnn", options="nobias")),
-                             ("broken", broken, dict(oracles="reference"))):
+                             ("broken", broken, dict(oracles="reference-lstm"))):
             result = gatecheck.check(fn, dtypes="f64", **kw)
             found[name] = [result.exit_code, result.candidate, result.verdict]
         print(json.dumps(found))
@@ -163,7 +163,7 @@ def test_an_unpicklable_callable_is_a_clear_error_naming_the_argument():
     lock = threading.Lock()
     with pytest.raises(ValueError, match=r"^fn: .* cannot be sent to the process it runs in: cloudpickle cannot "
                                          r"pickle it \(TypeError: .*lock.*\); define it at the top level"):
-        gatecheck.check(lambda **inputs: (lock, lstm.run(**inputs))[1], oracles="reference")
+        gatecheck.check(lambda **inputs: (lock, lstm.run(**inputs))[1], oracles="reference-lstm")
     with pytest.raises(ValueError, match=r"^fn: expected a callable or a 'module:callable' string, got a int"):
         gatecheck.check(3)
 
@@ -201,14 +201,14 @@ BAD_ARGUMENTS = [
 @pytest.mark.parametrize("kw,says", BAD_ARGUMENTS, ids=[f"{next(iter(kw))}-{i}" for i, (kw, _) in
                                                         enumerate(BAD_ARGUMENTS)])
 def test_a_bad_argument_is_a_value_error_that_names_it(kw, says):
-    kw = dict(dict(fn="gatecheck.examples.course:run", oracles="reference"), **kw)
+    kw = dict(dict(fn="gatecheck.examples.course:run", oracles="reference-lstm"), **kw)
     with pytest.raises(ValueError, match=says):
         gatecheck.check(kw.pop("fn"), **kw)
 
 
 def test_dtypes_and_options_select_cases_of_the_grid():
     cases = grid("ci", LSTM, ["reference"])
-    result = gatecheck.check("gatecheck.examples.course:run", oracles="reference", dtypes=["f64"], options=["none"])
+    result = gatecheck.check("gatecheck.examples.course:run", oracles="reference-lstm", dtypes=["f64"], options=["none"])
     assert [r["id"] for r in result.records] == [c.id for c in cases if c.dtype == "f64" and not c.options]
     assert result.exit_code == PASS
 
@@ -229,21 +229,21 @@ def _verdict_colour(result):
 
 
 def test_the_html_shows_the_verdict_table_and_coverage_escaped():
-    result = gatecheck.check(forward_only, oracles="reference", dtypes="f64")
+    result = gatecheck.check(forward_only, oracles="reference-lstm", dtypes="f64")
     assert result.exit_code == FORWARD_ONLY
     page = result._repr_html_()
     assert "<b>" not in page and html.escape("<b>no backward</b> & more") in page
-    assert _verdict_colour(result) != _verdict_colour(gatecheck.check(make(1.0), oracles="reference", dtypes="f64"))
+    assert _verdict_colour(result) != _verdict_colour(gatecheck.check(make(1.0), oracles="reference-lstm", dtypes="f64"))
     assert "<td>reference</td>" in page and "<th>f64</th>" in page and "<th>f32</th>" not in page
     assert f"compared: {', '.join(result.compared)}" in page and result.compared == ["c", "h"]
 
 
 def test_the_html_of_a_failure_shows_the_divergence_and_diagnosis_in_pre():
-    result = gatecheck.check(make(1.5), oracles="reference", dtypes="f64")
+    result = gatecheck.check(make(1.5), oracles="reference-lstm", dtypes="f64")
     page = result._repr_html_()
     assert f"<pre>{html.escape(result.divergence)}</pre>" in page
     assert f"<pre>{html.escape(result.diagnosis)}</pre>" in page
-    assert _verdict_colour(result) != _verdict_colour(gatecheck.check(make(1.0), oracles="reference", dtypes="f64"))
+    assert _verdict_colour(result) != _verdict_colour(gatecheck.check(make(1.0), oracles="reference-lstm", dtypes="f64"))
 
 
 def test_every_text_in_the_html_is_escaped():

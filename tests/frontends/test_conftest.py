@@ -10,7 +10,7 @@ import pytest
 from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[2]
-ONE_TORCH_CASE = "torch-cell-B1-T1-D1-H1-f64-s0 and not zero"
+ONE_TORCH_CASE = "torch-lstm-cell-B1-T1-D1-H1-f64-s0 and not zero"
 
 
 def run(pytester, monkeypatch, *args, fake_torch, env=None):
@@ -50,7 +50,7 @@ def test_bad_candidate_fails_the_battery_with_the_reason_and_hides_nothing(pytes
     deselected, and the summary says so."""
     result = inprocess.runpytest(
         pytester, monkeypatch, str(REPO / "tests" / "battery" / "test_battery.py"), str(REPO / "tests" / "engines" / "test_layout.py"), "-k",
-        "torch-cell-B1-T1-D1-H1-f64-s0 or round_trip",
+        "torch-lstm-cell-B1-T1-D1-H1-f64-s0 or round_trip",
         "--gatecheck-candidate", "no_such_module_xyz:run")
     outcomes = result.parseoutcomes()
     assert outcomes.get("errors") == 2 and outcomes.get("deselected", 0) >= 8 and "passed" not in outcomes, outcomes
@@ -142,7 +142,7 @@ def test_candidate_warnings_are_shown_not_failures_under_pytest(pytester, monkey
     """The suite runs with every warning an error; a candidate's own warning is recorded and
     the case compared (the same as under python -m gatecheck)."""
     result = run_candidate(pytester, monkeypatch, "--gatecheck-candidate", "mine:warns", "--gatecheck-family", "lstm",
-                           "-k", "torch-cell-B3-T7 and f64", tests="tests/battery/test_battery.py")
+                           "-k", "torch-lstm-cell-B3-T7 and f64", tests="tests/battery/test_battery.py")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 5 and "failed" not in outcomes and "errors" not in outcomes, outcomes
     result.stdout.fnmatch_lines([

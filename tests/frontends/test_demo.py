@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from gatecheck.frontends.cli import main
 from gatecheck.core.exit_codes import FAIL, PASS
 from gatecheck.frontends import demo
+from gatecheck.frontends.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -37,10 +37,10 @@ def test_the_demo_prints_both_reports_as_check_prints_them(capsys, monkeypatch):
 def test_the_demo_names_its_oracles_and_what_it_left_out(monkeypatch):
     monkeypatch.setattr(demo, "_installed", lambda dist: False)
     chosen, said = demo.oracles("lstm")
-    assert chosen == ["reference"] and "torch-cell (PyTorch) is left out: torch is not installed" in said
+    assert chosen == ["reference-lstm"] and "torch-lstm-cell (PyTorch) is left out: torch is not installed" in said
     monkeypatch.setattr(demo, "_installed", lambda dist: True)
     chosen, said = demo.oracles("lstm")
-    assert chosen == ["reference", "torch-cell"] and "torch-cell (PyTorch)" in said and "left out" not in said
+    assert chosen == ["reference-lstm", "torch-lstm-cell"] and "torch-lstm-cell (PyTorch)" in said and "left out" not in said
 
 
 @pytest.mark.parametrize("correct,buggy,code", [

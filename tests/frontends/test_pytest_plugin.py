@@ -58,7 +58,7 @@ def test_the_entry_point_and_the_conftest_register_it_once(tmp_path):
     """In the repository with the entry point installed, the conftest does not register the plugin a
     second time (pytest refuses a plugin registered twice): one summary line."""
     site = _installed(tmp_path / "site")
-    case = "torch-cell-B1-T1-D1-H1-f64-s0"
+    case = "torch-lstm-cell-B1-T1-D1-H1-f64-s0"
     done = _pytest(REPO, str(REPO / "tests" / "battery" / "test_battery.py"), "-q", "-k", f"[{case}]", path=[site])
     assert "registered" not in done.stderr, done.stderr[-3000:]
     assert done.stdout.count("gatecheck: candidate: each family's reference") == 1, done.stdout[-3000:]

@@ -17,11 +17,11 @@ from gatecheck.run.grid import grid as family_grid
 from gatecheck.tools import diagnose as dg
 from gatecheck.truth.views import case_inputs
 
-# T = 1, 7 and 64 on every oracle, except keras-cell at T = 64: its unrolled graph would be
+# T = 1, 7 and 64 on every oracle, except keras-lstm-cell at T = 64: its unrolled graph would be
 # traced again in whichever worker runs this (seconds per dtype); the styles' per-step deltas
-# at T = 64 are compared by torch-cell, and the reference's by keras-cell in the battery.
+# at T = 64 are compared by torch-lstm-cell, and the reference's by keras-lstm-cell in the battery.
 STYLE_CASES = [c for c in family_grid("ci", LSTM) if c.seed == 0 and c.T in (1, 7, 64) and c.regime in ("std", "zero")
-               and not (c.oracle == "keras-cell" and c.T == 64) and not c.options]
+               and not (c.oracle == "keras-lstm-cell" and c.T == 64) and not c.options]
 
 
 @pytest.mark.parametrize("style,case", [
@@ -104,9 +104,9 @@ def test_assignment_without_the_forget_factor_on_dprev_c_is_diagnosed():
 from examples import node  # noqa: E402
 from gatecheck.engines import ORACLES as _REGISTRY  # noqa: E402
 
-REFERENCE_IDENTITY = _REGISTRY["reference-identity"]
+REFERENCE_IDENTITY = _REGISTRY["reference-lstm-identity"]
 
-NODE_CASES = [c._replace(oracle="reference-identity") for c in STYLE_CASES if c.oracle == "torch-cell"]
+NODE_CASES = [c._replace(oracle="reference-lstm-identity") for c in STYLE_CASES if c.oracle == "torch-lstm-cell"]
 
 
 @pytest.mark.parametrize("case", NODE_CASES, ids=lambda c: "node-" + c.id)
@@ -170,8 +170,8 @@ def test_node_style_is_diagnosed_against_the_frameworks(request):
     from conftest import require_framework
 
     require_framework(request.config, "torch")
-    case = Case("torch-cell", 3, 7, 4, 5, "f32", 0)
-    report = run_case(case, ORACLES["torch-cell"], node.run, "node")
+    case = Case("torch-lstm-cell", 3, 7, 4, 5, "f32", 0)
+    report = run_case(case, ORACLES["torch-lstm-cell"], node.run, "node")
     assert not report.ok and report.failures[0].quantity == "h" and report.failures[0].label == "t=0"
     _, text = dg.diagnose(node.run, case, LSTM, "node")
     assert "h diverges at t=0 while c_0 matches; consistent with a missing output tanh (h_t = o_t * c_t); " \

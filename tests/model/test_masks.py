@@ -201,14 +201,14 @@ def test_the_grid_gives_each_oracle_the_mask_sets_it_runs():
                 assert mine == {s for s in (("len",), ("len", "bi", "L2")) if o.offers(s)}, oracle  # (or declines)
             else:
                 assert mine == {s for s in opts.STRUCTURAL if opts.masking(s)}, oracle
-    declined = ORACLES["keras-layer"].declines(("mask", "bi"))
+    declined = ORACLES["keras-lstm-layer"].declines(("mask", "bi"))
     assert "zero_output_for_mask=True" in declined
-    assert not ORACLES["keras-layer"].offers(("mask", "bi")) and ORACLES["keras-layer"].offers(("maskz", "bi"))
+    assert not ORACLES["keras-lstm-layer"].offers(("mask", "bi")) and ORACLES["keras-lstm-layer"].offers(("maskz", "bi"))
     with pytest.raises(ValueError, match="does not run options"):
-        ORACLES["keras-layer"].run(_inputs(_record("lstm", ("mask", "bi"))), ("mask", "bi"))
+        ORACLES["keras-lstm-layer"].run(_inputs(_record("lstm", ("mask", "bi"))), ("mask", "bi"))
 
 
-@pytest.mark.parametrize("oracle", ["torch-layer", "torch-gru-layer"])
+@pytest.mark.parametrize("oracle", ["torch-lstm-layer", "torch-gru-layer"])
 def test_packing_is_what_makes_torch_agree(oracle, request, monkeypatch):
     """With every row's length taken as T (the padding run through), the same len case fails; a
     mask that is not right-padded is refused by name."""
@@ -230,10 +230,10 @@ def test_packing_is_what_makes_torch_agree(oracle, request, monkeypatch):
 def structured_model(oracle):
     from gatecheck.engines.torch import lstm as torch_oracle
 
-    return {"torch-layer": torch_oracle.MODEL, "torch-gru-layer": torch_gru.TORCH_MODEL}[oracle.name]
+    return {"torch-lstm-layer": torch_oracle.MODEL, "torch-gru-layer": torch_gru.TORCH_MODEL}[oracle.name]
 
 
-@pytest.mark.parametrize("oracle", ["keras-layer", "keras-rnn-layer", "keras-gru-layer-before"])
+@pytest.mark.parametrize("oracle", ["keras-lstm-layer", "keras-rnn-layer", "keras-gru-layer-before"])
 @pytest.mark.parametrize("option", ["mask", "maskz"])
 def test_zero_output_for_mask_is_what_makes_keras_agree(oracle, option, request, monkeypatch):
     """Keras' zero_output_for_mask decides what a masked step outputs: built with the other value,
@@ -298,21 +298,21 @@ def test_the_diagnosis_names_a_mask_bug_whatever_the_deltas_at_masked_steps():
 
 @pytest.mark.parametrize("options", [("proj", "len"), ("proj", "len", "bi", "L2")], ids="-".join)
 def test_packed_sequences_into_the_projected_lstm(options, request):
-    """nn.LSTM(proj_size=P) takes packed sequences too: torch-layer agrees on the ci cases of the set, and every
+    """nn.LSTM(proj_size=P) takes packed sequences too: torch-lstm-layer agrees on the ci cases of the set, and every
     mutant of the set is killed by each f64 one (h and the output P wide)."""
     from conftest import require_framework
 
     require_framework(request.config, "torch")
     f = _record("lstm", options)
-    cases = [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-layer"]) if c.options == options]
+    cases = [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-lstm-layer"]) if c.options == options]
     assert len(cases) == 4
     for case in cases:
-        assert run_case(case, ORACLES["torch-layer"]).ok, case.id
+        assert run_case(case, ORACLES["torch-lstm-layer"]).ok, case.id
     inputs = _inputs(f)
     assert f.run(**inputs)["out"].shape[-1] == inputs["h0"].shape[-1] < inputs["c0"].shape[-1]
     for m in f.mutants:
         for case in (c for c in cases if c.dtype == "f64"):
-            assert not run_case(case, ORACLES["torch-layer"], mut.candidate(f, m), m.name).ok, (m.name, case.id)
+            assert not run_case(case, ORACLES["torch-lstm-layer"], mut.candidate(f, m), m.name).ok, (m.name, case.id)
 
 
 @pytest.mark.parametrize("options", [("mask",), ("len", "bi", "L2")], ids="-".join)
@@ -322,7 +322,7 @@ def test_gate_orders_are_tried_under_a_mask_on_the_whole_layer(options):
     from gatecheck.tools.diagnose import diagnose
 
     f = _record("lstm", options)
-    case = Case("reference", 3, 7, 4, 5, "f64", 0, "std", f.applied)
+    case = Case("reference-lstm", 3, 7, 4, 5, "f64", 0, "std", f.applied)
     bug = mut.candidate(f, f.mutants_by_name["mask-steps-update-state"])
     bug.options = {options}
     _, text = diagnose(bug, case, FAMILIES["lstm"])

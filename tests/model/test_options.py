@@ -22,7 +22,7 @@ from gatecheck.tools import results as res
 from tests import layered
 
 NOBIAS = ("nobias",)
-CASE = Case("torch-cell", 3, 7, 4, 5, "f64", 0)
+CASE = Case("torch-lstm-cell", 3, 7, 4, 5, "f64", 0)
 # What no bias removes, per family: the candidate gets none of these inputs and returns none of these keys.
 REMOVED = {"lstm": (("b",), ("db",)), "lstm-identity": (("b",), ("db",)), "rnn": (("b",), ("db",)),
            "gru": (("bx", "bh"), ("dbx", "dbh")), "gru-reset-before": (("bx", "bh"), ("dbx", "dbh"))}
@@ -31,9 +31,9 @@ REMOVED = {"lstm": (("b",), ("db",)), "lstm-identity": (("b",), ("db",)), "rnn":
 # --- ids, the grid, grouping ---------------------------------------------------------------
 
 def test_a_case_without_options_keeps_its_id_and_nobias_is_a_suffix_after_the_regime():
-    assert CASE.id == "torch-cell-B3-T7-D4-H5-f64-s0"
-    assert CASE._replace(options=NOBIAS).id == "torch-cell-B3-T7-D4-H5-f64-s0-nobias"
-    assert CASE._replace(regime="zero", options=NOBIAS).id == "torch-cell-B3-T7-D4-H5-f64-s0-zero-nobias"
+    assert CASE.id == "torch-lstm-cell-B3-T7-D4-H5-f64-s0"
+    assert CASE._replace(options=NOBIAS).id == "torch-lstm-cell-B3-T7-D4-H5-f64-s0-nobias"
+    assert CASE._replace(regime="zero", options=NOBIAS).id == "torch-lstm-cell-B3-T7-D4-H5-f64-s0-zero-nobias"
 
 
 def test_options_are_checked_and_canonical():
@@ -45,10 +45,10 @@ def test_options_are_checked_and_canonical():
 
 def test_the_grouping_key_holds_the_options():
     """Keras builds another model for use_bias=False: another traced graph, another group."""
-    nob = CASE._replace(oracle="keras-cell", options=NOBIAS)
+    nob = CASE._replace(oracle="keras-lstm-cell", options=NOBIAS)
     assert group(nob) != group(nob._replace(options=()))
-    assert group_name(nob) == "keras-cell-D4-H5-f64-nobias"
-    assert group_name(nob._replace(options=())) == "keras-cell-D4-H5-f64"
+    assert group_name(nob) == "keras-lstm-cell-D4-H5-f64-nobias"
+    assert group_name(nob._replace(options=())) == "keras-lstm-cell-D4-H5-f64"
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -156,8 +156,8 @@ def test_gru_remaps_have_no_bias_slot_without_a_bias(reset_after):
 
 
 def test_an_oracle_refuses_an_option_it_does_not_offer():
-    with pytest.raises(ValueError, match="oracle keras-cell-head does not offer option"):
-        ORACLES["keras-cell-head"].run({}, NOBIAS)
+    with pytest.raises(ValueError, match="oracle keras-lstm-head-cell does not offer option"):
+        ORACLES["keras-lstm-head-cell"].run({}, NOBIAS)
 
 
 # --- the candidate side -------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_drift_compares_options_as_data():
 
 # One slice per family: the no-bias cases of one oracle, seed 0 std, in each dtype it runs (both but where it
 # declines one: the Keras oracles on JAX and PyTorch, gatecheck.engines.keras.backends).
-SLICES = {"lstm": "torch-cell", "lstm-identity": "reference-identity", "rnn": "torch-rnn-cell",
+SLICES = {"lstm": "torch-lstm-cell", "lstm-identity": "reference-lstm-identity", "rnn": "torch-rnn-cell",
           "gru": "torch-gru-cell", "gru-reset-before": "keras-gru-cell-before"}
 
 
@@ -368,7 +368,7 @@ def test_no_bias_mutants_diverge_where_they_say(name):
     from gatecheck.tools.diagnose import diagnose
 
     f = opts.under(FAMILIES[name], NOBIAS)
-    oracle = reference_oracle(name) if name != "lstm-identity" else ORACLES["reference-identity"]
+    oracle = reference_oracle(name) if name != "lstm-identity" else ORACLES["reference-lstm-identity"]
     case = Case(oracle.name, 3, 7, 4, 5, "f64", 0, "std", NOBIAS)
     for m in f.mutants:
         fn = mut.candidate(f, m)

@@ -1,7 +1,7 @@
 """The projection option (``proj``, PyTorch ``nn.LSTM(proj_size=P)``): ids and the registry (Keras
 and nn.LSTMCell lack it), P from the case, the record under it (inputs, contract, shapes, its
 inputs), the reference's semantics (h_t = (o_t * tanh(c_t)) @ Wr fed back through U (4, P, H)),
-its argument checks, the pure torch remaps, torch-layer against the reference, the candidate
+its argument checks, the pure torch remaps, torch-lstm-layer against the reference, the candidate
 side, and the option's mutants. Its finite-difference proof is tests/core/test_finite_differences.py's
 (it runs every option a family defines)."""
 
@@ -28,7 +28,7 @@ PROJ = ("proj",)
 NAMES = ("lstm", "lstm-identity")
 OUTPUT = {"lstm": "tanh", "lstm-identity": "identity"}
 # The reference oracle of each family (lstm's is not in its battery; the identity model's is).
-REFERENCE = {"lstm": "reference", "lstm-identity": "reference-identity"}
+REFERENCE = {"lstm": "reference-lstm", "lstm-identity": "reference-lstm-identity"}
 
 
 def _inputs(name, B=3, T=6, D=4, H=5, seed=1, regime="std"):
@@ -38,8 +38,8 @@ def _inputs(name, B=3, T=6, D=4, H=5, seed=1, regime="std"):
 # --- ids, the registry, P, the grid -------------------------------------------------------------
 
 def test_proj_is_a_suffix_after_the_regime_and_the_other_options():
-    case = Case("torch-layer", 3, 7, 4, 5, "f64", 0, "zero", PROJ)
-    assert case.id == "torch-layer-B3-T7-D4-H5-f64-s0-zero-proj"
+    case = Case("torch-lstm-layer", 3, 7, 4, 5, "f64", 0, "zero", PROJ)
+    assert case.id == "torch-lstm-layer-B3-T7-D4-H5-f64-s0-zero-proj"
     assert opts.canonical(["proj", "rev", "nobias"]) == ("nobias", "rev", "proj") and opts.parse("proj") == PROJ
 
 
@@ -49,7 +49,7 @@ def test_the_registry_and_the_readme_say_keras_and_the_cell_lack_it():
     assert o.frameworks["keras"].startswith("none:") and "proj_size=P" in o.frameworks["torch"]
     assert "LSTMCell has none" in o.frameworks["torch"] and "H // 2" in o.meaning
     offering = {name for name, oracle in ORACLES.items() if oracle.offers(("proj",))}  # (others decline it)
-    assert offering == {"torch-layer", "reference", "reference-identity"}
+    assert offering == {"torch-lstm-layer", "reference-lstm", "reference-lstm-identity"}
     readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `proj` |"))
     assert "none:" in row and "proj_size=P" in row and "`-proj`" in row
@@ -79,7 +79,7 @@ def test_proj_cases_go_to_the_layer_and_the_identity_reference_only(name):
         assert {c.oracle for c in cases} == {o for o in battery_oracles(name) if ORACLES[o].offers(("proj",))}
         assert all(c.H >= 2 and c.T >= 2 for c in cases) and {c.dtype for c in cases} == {"f32", "f64"}
         assert {c.regime for c in cases} == {"std", "zero", "longmem", "sat"}
-    assert {c.oracle for c in grid("ci", f) if "proj" in c.options} <= {"torch-layer", "reference-identity"}
+    assert {c.oracle for c in grid("ci", f) if "proj" in c.options} <= {"torch-lstm-layer", "reference-lstm-identity"}
 
 
 # --- the record under proj and its inputs ---------------------------------------------------------
@@ -185,12 +185,12 @@ def test_the_torch_remap_round_trips_and_transposes_wr():
 
 
 def test_torch_cell_refuses_proj():
-    with pytest.raises(ValueError, match=r"oracle torch-cell does not offer option\(s\) \['proj'\]"):
-        ORACLES["torch-cell"].run(_inputs("lstm"), PROJ)
+    with pytest.raises(ValueError, match=r"oracle torch-lstm-cell does not offer option\(s\) \['proj'\]"):
+        ORACLES["torch-lstm-cell"].run(_inputs("lstm"), PROJ)
 
 
 def _torch_cases():
-    return [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-layer"]) if c.options == PROJ]
+    return [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-lstm-layer"]) if c.options == PROJ]
 
 
 def test_torch_layer_agrees_with_the_reference_on_every_ci_proj_case(request):
@@ -200,7 +200,7 @@ def test_torch_layer_agrees_with_the_reference_on_every_ci_proj_case(request):
     cases = _torch_cases()
     assert len(cases) == 8
     for case in cases:
-        report = run_case(case, ORACLES["torch-layer"])
+        report = run_case(case, ORACLES["torch-lstm-layer"])
         assert report.ok, report.message()
         assert "dWr" in {r.quantity for r in report.results}
 
@@ -212,7 +212,7 @@ def test_torch_layer_sees_a_wrongly_loaded_projection(request, monkeypatch):
     require_framework(request.config, "torch")
     remap = torch_proj.to_torch
     monkeypatch.setattr(torch_proj, "to_torch", lambda p: dict(remap(p), weight_hr=remap(p)["weight_hr"][::-1].copy()))
-    report = run_case(_torch_cases()[0], ORACLES["torch-layer"])
+    report = run_case(_torch_cases()[0], ORACLES["torch-lstm-layer"])
     assert not report.ok and report.failures[0].describe().startswith("h t=0")
 
 
@@ -231,7 +231,7 @@ def test_check_runs_the_proj_cases_only_for_a_candidate_that_declares_them(reque
 
     require_framework(request.config, "torch")
     f = FAMILIES["lstm"]
-    cases = [c for c in grid("ci", f, oracles=["torch-layer"]) if c.dtype == "f64" and c.options in ((), PROJ)][-6:]
+    cases = [c for c in grid("ci", f, oracles=["torch-lstm-layer"]) if c.dtype == "f64" and c.options in ((), PROJ)][-6:]
     n_proj = sum(c.options == PROJ for c in cases)
     assert n_proj == 4
     records = chk.run_cases(lstm.run, "ref:run", f, cases)
@@ -248,13 +248,13 @@ def test_verify_runs_one_proj_case(capsys):
     from gatecheck.frontends.cli import main
 
     assert main(["verify", "tests.model.test_proj:proj_candidate", "--family", "lstm", "--options", "proj"]) == 0
-    assert "reference-B3-T7-D4-H5-f64-s0-proj: tests.model.test_proj:proj_candidate matches" in capsys.readouterr().out
+    assert "reference-lstm-B3-T7-D4-H5-f64-s0-proj: tests.model.test_proj:proj_candidate matches" in capsys.readouterr().out
 
 
 # --- the option's mutants -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,oracle", [("lstm", "torch-layer"), ("lstm", "reference"),
-                                         ("lstm-identity", "reference-identity")])
+@pytest.mark.parametrize("name,oracle", [("lstm", "torch-lstm-layer"), ("lstm", "reference-lstm"),
+                                         ("lstm-identity", "reference-lstm-identity")])
 def test_proj_mutants_are_killed_by_every_ci_proj_case_and_the_reference_is_not(name, oracle, request):
     from conftest import require_framework
 
@@ -383,14 +383,14 @@ def test_keras_never_gets_a_projection_case():
                 assert ORACLES[oracle].framework != "keras", (profile, f.name, oracle)
     keras = [o for o in ORACLES.values() if o.framework == "keras"]
     assert keras and all("proj" not in o.options for o in keras)
-    with pytest.raises(ValueError, match=r"oracle keras-layer does not offer option\(s\) \['proj'\]"):
-        ORACLES["keras-layer"].run(_layered("lstm", ("proj", "bi"))[1], ("proj", "bi"))
+    with pytest.raises(ValueError, match=r"oracle keras-lstm-layer does not offer option\(s\) \['proj'\]"):
+        ORACLES["keras-lstm-layer"].run(_layered("lstm", ("proj", "bi"))[1], ("proj", "bi"))
     with pytest.raises(ValueError, match=r"the structured oracles build \['proj'\] with no layer structure"):
         structured.modelled(keras_oracle.MODEL, ("proj", "bi"))
 
 
 def _layered_torch_cases():
-    return [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-layer"]) if c.options in LAYERED]
+    return [c for c in grid("ci", FAMILIES["lstm"], oracles=["torch-lstm-layer"]) if c.options in LAYERED]
 
 
 def test_torch_layer_agrees_with_the_reference_on_every_ci_layered_proj_case(request):
@@ -403,7 +403,7 @@ def test_torch_layer_agrees_with_the_reference_on_every_ci_layered_proj_case(req
     assert {c.options for c in cases} == set(LAYERED) and len(cases) == 12
     assert {lstm_proj.proj_size(c.H) for c in cases} == {1, 2}
     for case in cases:
-        report = run_case(case, ORACLES["torch-layer"])
+        report = run_case(case, ORACLES["torch-lstm-layer"])
         assert report.ok, report.message()
         compared = {r.quantity for r in report.results}
         assert {"dWr" + s for s in PARTS[case.options]} | {"dh0" + s for s in PARTS[case.options]} <= compared
@@ -418,11 +418,11 @@ def test_torch_layer_sees_a_wrongly_loaded_projection_in_a_layer(options, reques
     remap = torch_proj.to_torch
     monkeypatch.setattr(torch_proj, "to_torch", lambda p: dict(remap(p), weight_hr=remap(p)["weight_hr"][::-1].copy()))
     case = next(c for c in _layered_torch_cases() if c.options == options and c.dtype == "f64")
-    assert not run_case(case, ORACLES["torch-layer"]).ok
+    assert not run_case(case, ORACLES["torch-lstm-layer"]).ok
 
 
-@pytest.mark.parametrize("name,oracle", [("lstm", "torch-layer"), ("lstm", "reference"),
-                                         ("lstm-identity", "reference-identity")])
+@pytest.mark.parametrize("name,oracle", [("lstm", "torch-lstm-layer"), ("lstm", "reference-lstm"),
+                                         ("lstm-identity", "reference-lstm-identity")])
 def test_layered_proj_mutants_are_killed_by_every_ci_case_and_the_reference_is_not(name, oracle, request):
     """Under each set: the projection's own mutants (carried into the layers, each built on the mutated
     model), the set's bidirectional and stacked mutants, and the combination's: a layer's Wr read from the

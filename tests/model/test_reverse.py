@@ -28,7 +28,7 @@ TIMELESS = ("dW", "dU", "db", "dbx", "dbh", "dh0", "dc0")
 
 
 def _reference(name):
-    return ORACLES["reference-identity"] if name == "lstm-identity" else reference_oracle(name)
+    return ORACLES["reference-lstm-identity"] if name == "lstm-identity" else reference_oracle(name)
 
 
 def _flipped(inputs):
@@ -38,8 +38,8 @@ def _flipped(inputs):
 # --- ids, the registry, the grid ------------------------------------------------------------
 
 def test_rev_is_a_suffix_after_the_regime_and_after_nobias():
-    case = Case("keras-cell", 3, 7, 4, 5, "f64", 0, "zero", REV)
-    assert case.id == "keras-cell-B3-T7-D4-H5-f64-s0-zero-rev"
+    case = Case("keras-lstm-cell", 3, 7, 4, 5, "f64", 0, "zero", REV)
+    assert case.id == "keras-lstm-cell-B3-T7-D4-H5-f64-s0-zero-rev"
     assert opts.canonical(["rev", "nobias"]) == ("nobias", "rev") and opts.parse("rev") == REV
 
 
@@ -118,7 +118,7 @@ def test_the_final_state_is_after_x0(name):
 
 # --- the Keras oracles ----------------------------------------------------------------------
 
-KERAS = ["keras-cell", "keras-layer", "keras-rnn-cell", "keras-rnn-layer", "keras-gru-cell-before"]
+KERAS = ["keras-lstm-cell", "keras-lstm-layer", "keras-rnn-cell", "keras-rnn-layer", "keras-gru-cell-before"]
 
 
 @pytest.mark.parametrize("oracle", KERAS)
@@ -141,7 +141,7 @@ def test_keras_flipping_its_sequence_back_is_what_makes_it_agree(oracle, request
 # --- the option's mutants -----------------------------------------------------------------
 
 # One slice per family: the reverse cases of one oracle in its most precise dtype (f64; f32 where it declines f64).
-SLICES = {"lstm": "keras-layer", "lstm-identity": "reference-identity", "rnn": "keras-rnn-cell",
+SLICES = {"lstm": "keras-lstm-layer", "lstm-identity": "reference-lstm-identity", "rnn": "keras-rnn-cell",
           "gru": "keras-gru-cell", "gru-reset-before": "keras-gru-layer-before"}
 
 
@@ -174,7 +174,7 @@ def test_rev_mutants_diverge_where_they_say(name):
 
 
 def test_the_lstm_final_state_mutant_is_seen_by_the_whole_sequence_layer():
-    """c left in processing order puts the final state at t = T-1: keras-layer, which only
+    """c left in processing order puts the final state at t = T-1: keras-lstm-layer, which only
     returns C_T, sees it in cT."""
     f = opts.under(FAMILIES["lstm"], REV)
     m = f.mutants_by_name["rev-c-not-flipped"]

@@ -27,7 +27,7 @@ MERGE = {"bi": "concat", "bisum": "sum", "bimul": "mul", "biave": "ave", "binone
 
 
 def _reference(name):
-    return ORACLES["reference-identity"] if name == "lstm-identity" else reference_oracle(name)
+    return ORACLES["reference-lstm-identity"] if name == "lstm-identity" else reference_oracle(name)
 
 
 def _inputs(f, options, shape=(3, 7, 4, 5), seed=0):
@@ -37,8 +37,8 @@ def _inputs(f, options, shape=(3, 7, 4, 5), seed=0):
 # --- ids, registry, README -----------------------------------------------------------------------------
 
 def test_ids_carry_one_suffix_per_option_in_the_registry_order():
-    case = Case("torch-layer", 3, 7, 4, 5, "f64", 0, "sat", opts.canonical(["L2", "bi", "nobias"]))
-    assert case.id == "torch-layer-B3-T7-D4-H5-f64-s0-sat-nobias-bi-L2"
+    case = Case("torch-lstm-layer", 3, 7, 4, 5, "f64", 0, "sat", opts.canonical(["L2", "bi", "nobias"]))
+    assert case.id == "torch-lstm-layer-B3-T7-D4-H5-f64-s0-sat-nobias-bi-L2"
     assert opts.parse("bimul") == ("bimul",) and opts.merge(("bimul", "L2")) == "mul"
 
 
@@ -162,15 +162,15 @@ def test_torch_layer_major_states_are_what_makes_it_agree(request, monkeypatch):
     from gatecheck.engines import structured
 
     require_framework(request.config, "torch")
-    o = ORACLES["torch-layer"]
+    o = ORACLES["torch-lstm-layer"]
     f = opts.under(FAMILIES["lstm"], ("bi", "L2"))
-    case = Case("torch-layer", 3, 7, 10, 5, "f64", 0, "std", ("bi", "L2"))
+    case = Case("torch-lstm-layer", 3, 7, 10, 5, "f64", 0, "std", ("bi", "L2"))
     assert run_case(case, o, f.run, "reference").ok
     monkeypatch.setattr(structured, "suffixes", lambda options: ["", "_l1", "_r", "_r_l1"])
     assert not run_case(case, o, f.run, "reference").ok
 
 
-@pytest.mark.parametrize("oracle", ["keras-layer", "keras-rnn-layer", "keras-gru-layer-before", "keras-cell",
+@pytest.mark.parametrize("oracle", ["keras-lstm-layer", "keras-rnn-layer", "keras-gru-layer-before", "keras-lstm-cell",
                                     "keras-gru-cell"])
 def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, monkeypatch):
     """Keras' Bidirectional takes and returns [forward states, backward states]: given the two
@@ -187,7 +187,7 @@ def test_keras_bidirectional_states_are_forward_then_backward(oracle, request, m
     assert not run_case(case, o, f.run, "reference").ok
 
 
-CELLS = {"keras-cell": ("h", "c"), "keras-rnn-cell": ("h",), "keras-gru-cell": ("h",),
+CELLS = {"keras-lstm-cell": ("h", "c"), "keras-rnn-cell": ("h",), "keras-gru-cell": ("h",),
          "keras-gru-cell-before": ("h",)}
 
 
@@ -195,7 +195,7 @@ def _failed(case, oracle, f):
     return {r.quantity for r in run_case(case, oracle, f.run, "reference").failures}
 
 
-@pytest.mark.parametrize("oracle", ["keras-cell", "keras-gru-cell-before"])
+@pytest.mark.parametrize("oracle", ["keras-lstm-cell", "keras-gru-cell-before"])
 def test_keras_cells_read_the_reverse_direction_by_the_original_t(oracle, request, monkeypatch):
     """The probed cells in a stack of bidirectional layers compare every layer's and direction's
     per-step states and deltas. The reverse direction's layer returns its states in processing
@@ -255,7 +255,7 @@ def test_a_candidate_is_told_the_structure_by_keywords():
 # Per family, the oracles whose f64 ci cases of each set must kill every mutant of the set: a layer
 # oracle, and a probed cell (whose set may be f32 only: it takes each set in one dtype) of each kind,
 # with two states (LSTM) and with one (the RNN's, the cheapest to trace: the GRUs' run the same code).
-KILLERS = {"lstm": ("keras-layer", "keras-cell"), "lstm-identity": ("reference-identity",),
+KILLERS = {"lstm": ("keras-lstm-layer", "keras-lstm-cell"), "lstm-identity": ("reference-lstm-identity",),
            "rnn": ("keras-rnn-layer", "keras-rnn-cell"), "gru": ("torch-gru-layer",),
            "gru-reset-before": ("keras-gru-layer-before",)}
 

@@ -57,7 +57,7 @@ def test_a_module_that_parses_argv_at_import_sees_only_its_own_name(capsys):
 def test_the_run_goes_on_after_a_crash_or_a_hang():
     """Every case of a candidate that dies or hangs is its own candidate error, each within
     the timeout; the worker is started again for the next case."""
-    cases = [c for c in grid("ci", LSTM, oracles=["reference"]) if c.T == 7][:2]
+    cases = [c for c in grid("ci", LSTM, oracles=["reference-lstm"]) if c.T == 7][:2]
     for name in ("hard_exit", "hangs"):
         fn = Isolated(f"tests.adversarial:{name}", LSTM, timeout=0.5)
         records = chk.run_cases(fn, name, LSTM, cases)
@@ -72,7 +72,7 @@ def test_outputs_are_copied_before_anything_calls_the_candidate_again():
     from gatecheck.tools.diagnose import diagnose
     from tests import adversarial
 
-    _, text = diagnose(adversarial.reuses_buffers, Case("reference", 3, 7, 4, 5, "f64", 0), LSTM, "reuses")
+    _, text = diagnose(adversarial.reuses_buffers, Case("reference-lstm", 3, 7, 4, 5, "f64", 0), LSTM, "reuses")
     assert "consistent with a missing output tanh" in text, text
 
 
@@ -136,7 +136,7 @@ def test_under_pytest_every_misbehaviour_is_a_failure_and_the_run_goes_on(pytest
     result = inprocess.runpytest(
         pytester, monkeypatch, str(REPO / "tests" / "battery" / "test_battery.py"), "-q", "-n", "0",
         "--gatecheck-candidate", "tests.adversarial:every_way", "--gatecheck-candidate-timeout", "0.5",
-        "-k", "torch-cell and f64 and s0 and not zero and not longmem and not sat")
+        "-k", "torch-lstm-cell and f64 and s0 and not zero and not longmem and not sat")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == len(UNDER_PYTEST) and outcomes.get("passed") == 2, outcomes
     text = result.stdout.str()
@@ -152,7 +152,7 @@ def test_under_pytest_argv_parsing_at_import_is_harmless(pytester, monkeypatch):
     monkeypatch.chdir(REPO)
     result = inprocess.runpytest(
         pytester, monkeypatch, str(REPO / "tests" / "battery" / "test_battery.py"), "-q",
-        "--gatecheck-candidate", "tests.adversarial_argv:run", "-k", "torch-cell-B3-T7-D4-H5-f64-s0")
+        "--gatecheck-candidate", "tests.adversarial_argv:run", "-k", "torch-lstm-cell-B3-T7-D4-H5-f64-s0")
     assert result.parseoutcomes().get("passed") == 3, result.stdout.str()[-2000:]
 
 

@@ -32,12 +32,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 # --- decide's table ------------------------------------------------------------------------------------------
 
-REFERENCE = ORACLES["reference"]
-CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
+REFERENCE = ORACLES["reference-lstm"]
+CASE = Case("reference-lstm", 2, 5, 3, 4, "f64", 0)
 
 
 def _entry(**kw):
-    fields = dict(oracle="reference", applies=lambda c: True, cases="every case", quantities=("dW",), dist="numpy",
+    fields = dict(oracle="reference-lstm", applies=lambda c: True, cases="every case", quantities=("dW",), dist="numpy",
                   since="0", until=None, cause="a made-up difference", upstream="none found: a test entry")
     return deviations.Deviation(**dict(fields, **kw))
 
@@ -119,7 +119,7 @@ def test_run_decides_what_it_could_not_run():
 
 def _lstm_cases():
     """Both dtypes, a standard case and its zero-state twin (where c0 = 0), on PyTorch's cell and layer."""
-    return [c for c in grid("ci", FAMILIES["lstm"], ["torch-cell", "torch-layer"])
+    return [c for c in grid("ci", FAMILIES["lstm"], ["torch-lstm-cell", "torch-lstm-layer"])
             if (c.B, c.T, c.seed) == (3, 7, 0) and c.regime in ("std", "zero") and not c.options]
 
 

@@ -14,7 +14,7 @@ from gatecheck.tools import check as chk
 # Each family's own reference as the oracle keeps the test quick (the examples against every
 # framework oracle: tests/meta/test_styles.py, tests/families/test_rnn.py); `check` without --oracles runs
 # the family's whole battery.
-FAST = {"lstm": "reference", "lstm-identity": "reference-identity", "lstm-head": "reference-head",
+FAST = {"lstm": "reference-lstm", "lstm-identity": "reference-lstm-identity", "lstm-head": "reference-lstm-head",
         "rnn": "reference-rnn", "gru": "reference-gru", "gru-reset-before": "reference-gru-before"}
 
 
@@ -65,7 +65,7 @@ def test_forward_only_is_never_a_plain_pass(capsys):
 
 
 def test_forward_only_check_exits_3(capsys):
-    assert main(["check", "tests.tools.test_check:forward_only", "--family", "lstm", "--oracles", "reference"]) == 3
+    assert main(["check", "tests.tools.test_check:forward_only", "--family", "lstm", "--oracles", "reference-lstm"]) == 3
     out = capsys.readouterr().out
     assert out.startswith("FORWARD ONLY: all 86 cases match, but no gradient was compared")
     assert "not compared: dh (the candidate cannot observe it: this code has no backward pass)" in out
@@ -86,8 +86,8 @@ def test_verify_takes_every_family(capsys):
     assert capsys.readouterr().out.startswith("reference-rnn-B3-T7-D4-H5-f64-s0: tests.tools.test_check:rnn_candidate "
                                               "matches reference-rnn")
     with pytest.raises(SystemExit):
-        main(["verify", "tests.tools.test_check:rnn_candidate", "--family", "rnn", "--oracle", "torch-cell"])
-    assert "'torch-cell' is not an oracle of the rnn family" in capsys.readouterr().err
+        main(["verify", "tests.tools.test_check:rnn_candidate", "--family", "rnn", "--oracle", "torch-lstm-cell"])
+    assert "'torch-lstm-cell' is not an oracle of the rnn family" in capsys.readouterr().err
 
 
 def raises(**kw):
@@ -157,11 +157,11 @@ def test_a_missing_framework_is_a_partial_pass_not_a_pass(tmp_path):
         return subprocess.run([sys.executable, "-m", "gatecheck", "check", "gatecheck.reference.lstm:run", "--family", "lstm",
                                "--oracles", oracles], capture_output=True, text=True, env=env, cwd=repo)
 
-    partial = check("torch-cell,reference")
+    partial = check("torch-lstm-cell,reference-lstm")
     assert partial.returncode == chk.PARTIAL, partial.stdout + partial.stderr
     assert partial.stdout.startswith("PARTIAL PASS: all 86 cases that ran match")
-    assert "not run: torch-cell: torch is not installed" in partial.stdout
-    none = check("torch-cell")
+    assert "not run: torch-lstm-cell: torch is not installed" in partial.stdout
+    none = check("torch-lstm-cell")
     assert none.returncode == chk.USAGE and none.stdout.startswith("NOT RUN: no oracle of the lstm family could run")
 
 
@@ -172,7 +172,7 @@ def test_a_dtype_declined_where_only_unimplemented_sets_remain_reads_declined():
     import unittest.mock
 
     family = FAMILIES["lstm"]
-    torch_cell = ORACLES["torch-cell"]
+    torch_cell = ORACLES["torch-lstm-cell"]
     fake = dataclasses.replace(torch_cell, name="fake-f64-only-nobias",
                                declines_dtype=lambda options, dtype: "no kernel" if dtype == "f64" and not options
                                else None)
@@ -192,11 +192,11 @@ def test_an_oracle_asked_for_that_has_no_case_is_named_with_the_reason():
     import unittest.mock
 
     family = FAMILIES["lstm"]
-    torch_cell = ORACLES["torch-cell"]
+    torch_cell = ORACLES["torch-lstm-cell"]
     fake = dataclasses.replace(torch_cell, name="fake-declines-all", declines=lambda options: "a frozen time axis")
-    records = [dict(id="a", oracle="torch-cell", dtype="f32", status="match", ratio=0.1, compared=["h"], warnings=[])]
+    records = [dict(id="a", oracle="torch-lstm-cell", dtype="f32", status="match", ratio=0.1, compared=["h"], warnings=[])]
     with unittest.mock.patch.dict(ORACLES, {fake.name: fake}):
-        _, lines = chk.render(records, family, family.run, "reference", "ci", asked=["torch-cell", fake.name])
+        _, lines = chk.render(records, family, family.run, "reference", "ci", asked=["torch-lstm-cell", fake.name])
     named = [line for line in lines if "has no case" in line]
     assert named == ["  not run: fake-declines-all: it has no case in the ci profile (declined: a frozen time axis)"]
 

@@ -10,8 +10,8 @@ from gatecheck.families.lstm.record import LSTM
 from gatecheck.reference import lstm
 from gatecheck.tools import diagnose as dg
 
-CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
-SQUARE = Case("reference", 2, 5, 4, 4, "f64", 1)  # D == H: the concatenation order is testable
+CASE = Case("reference-lstm", 3, 7, 4, 5, "f64", 0)
+SQUARE = Case("reference-lstm", 2, 5, 4, 4, "f64", 1)  # D == H: the concatenation order is testable
 
 
 # A consistent LSTM with the concatenation the other way round (W meets h_{t-1}, U meets
@@ -100,7 +100,7 @@ def test_cli_verifies_and_diagnoses(capsys):
     assert main(["verify", "tests.tools.test_diagnose:swapped_concat", "--family", "lstm", "--shape", "2,5,4,4",
                  "--dtype", "f32"]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("reference-B2-T5-D4-H4-f32-s0: tests.tools.test_diagnose:swapped_concat differs from reference")
+    assert out.startswith("reference-lstm-B2-T5-D4-H4-f32-s0: tests.tools.test_diagnose:swapped_concat differs from reference")
     assert "first divergence: c t=0" in out and "concatenation order looks swapped" in out
 
 

@@ -23,7 +23,7 @@ PART_NAMES = ("forward direction", "reverse direction", "first layer", "second l
 
 
 def case(options, B=3, T=7, D=4, H=5):
-    return Case("reference", B, T, D, H, "f64", 0, "std", opts.canonical(options))
+    return Case("reference-lstm", B, T, D, H, "f64", 0, "std", opts.canonical(options))
 
 
 def bare(record, run):

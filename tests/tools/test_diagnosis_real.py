@@ -21,7 +21,7 @@ from gatecheck.tools.diagnose import diagnose
 from gatecheck.tools.localise import localise
 from gatecheck.truth.views import case_inputs
 
-CASE = Case("reference", 3, 7, 4, 5, "f64", 0)
+CASE = Case("reference-lstm", 3, 7, 4, 5, "f64", 0)
 ZERO = CASE._replace(regime="zero")
 
 C0_AND_GC = ("c0 and gc look ignored: every quantity compared matches the reference run with c0 = 0 and gc = 0 "

@@ -15,10 +15,10 @@ from gatecheck.run import outcome
 from gatecheck.tools import drift
 from gatecheck.tools import results as res
 
-REFERENCE = ORACLES["reference"]
+REFERENCE = ORACLES["reference-lstm"]
 BY_NAME = LSTM.mutants_by_name
 
-CASES = [Case("reference", 2, 5, 3, 4, dtype, seed) for dtype in ("f32", "f64") for seed in (0, 1)]
+CASES = [Case("reference-lstm", 2, 5, 3, 4, dtype, seed) for dtype in ("f32", "f64") for seed in (0, 1)]
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +152,25 @@ def test_shards_merge_into_one_run(run_file, tmp_path):
     assert [c["id"] for c in res.load(str(out))["cases"]] == [c["id"] for c in data["cases"]]
     with pytest.raises(res.ResultsError, match="is in both"):
         res.merge([paths[0], paths[0]], str(out))
+
+
+def test_a_file_with_the_old_oracle_ids_loads_under_the_ids_of_now(run_file, tmp_path):
+    """A baseline written before every oracle id named its family ('reference', 'keras-cell') loads with the
+    ids of now (gatecheck.engines.ALIASES), so drift compares it case by case with a run of today."""
+    from gatecheck.engines import ALIASES
+
+    now = res.load(str(run_file))["cases"]
+    old = json.loads(run_file.read_text())
+    back = {new: name for name, new in ALIASES.items()}
+    for case in old["cases"]:
+        name = back[case["oracle"]]
+        case["id"] = name + case["id"][len(case["oracle"]):]
+        case["oracle"] = name
+    assert {c["oracle"] for c in old["cases"]} == {"reference"}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = res.load(str(tmp_path / "old.json"))
+    assert [(c["id"], c["oracle"]) for c in loaded["cases"]] == [(c["id"], c["oracle"]) for c in now]
+    assert set(ALIASES.values()) <= set(ORACLES) and not set(ALIASES) & set(ORACLES)
 
 
 def test_committed_baselines_load_and_cover_their_profile():

@@ -12,7 +12,7 @@ from gatecheck.run import outcome
 from gatecheck.tools import report
 from gatecheck.tools import results as res
 
-REFERENCE = ORACLES["reference"]
+REFERENCE = ORACLES["reference-lstm"]
 BY_NAME = LSTM.mutants_by_name
 
 
@@ -20,7 +20,7 @@ BY_NAME = LSTM.mutants_by_name
 def files(tmp_path_factory):
     pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install -e '.[report]'")
     folder = tmp_path_factory.mktemp("report")
-    cases = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 9) for dtype in ("f32", "f64")]
+    cases = [Case("reference-lstm", 2, T, 3, 4, dtype, 0) for T in (3, 9) for dtype in ("f32", "f64")]
     meta = res.metadata(dict(profile="ci", candidate="gatecheck.reference.lstm:run", shard=None))
     res.write(str(folder / "base.json"), meta, [res.summarize(outcome.run(c, REFERENCE)) for c in cases])
     bug = candidate(LSTM, BY_NAME["dc-without-forget"])
@@ -36,7 +36,7 @@ def test_markdown_has_the_summary_failures_and_drift(files):
     _, md, _ = files
     assert "| oracle | dtype | c | h | dh | dc | dx | dh0 | dc0 | dW | dU | db |" in md
     assert "| reference | f64 |" in md and "| reference | f32 |" in md
-    assert "## Failing cases" in md and "`reference-B2-T3-D3-H4-f32-s0`: first divergence: dc t=1" in md
+    assert "## Failing cases" in md and "`reference-lstm-B2-T3-D3-H4-f32-s0`: first divergence: dc t=1" in md
     assert "2 new failures" in md
 
 
@@ -57,7 +57,7 @@ def test_job_summary_has_no_image_links(files):
 
 def test_html_shows_failures_as_a_list_and_drift_as_text(files):
     _, _, page = files
-    assert "<li><code>reference-B2-T3-D3-H4-f32-s0</code>: first divergence: dc t=1" in page
+    assert "<li><code>reference-lstm-B2-T3-D3-H4-f32-s0</code>: first divergence: dc t=1" in page
     assert "`" not in page.split("<figure>")[0]  # no raw Markdown left in the text
     assert "<pre>" in page and "2 new failures" in page.split("<pre>")[1].split("</pre>")[0]
 
@@ -78,9 +78,9 @@ def test_option_cases_have_rows_of_their_own_with_the_quantities_they_add():
 
     options = ("bi", "L2")
     f = under(LSTM, options)
-    cases = [Case("reference", 2, 3, 3, 4, "f64", 0), Case("reference", 2, 3, 3, 4, "f64", 0, "std", options)]
+    cases = [Case("reference-lstm", 2, 3, 3, 4, "f64", 0), Case("reference-lstm", 2, 3, 3, 4, "f64", 0, "std", options)]
     data = {"cases": [res.summarize(outcome.run(c, REFERENCE, under(LSTM, c.options).run)) for c in cases]}
     cells, quantities = report.summary_table(data)
-    assert set(cells) == {("reference", "f64"), ("reference -bi-L2", "f64")}
+    assert set(cells) == {("reference-lstm", "f64"), ("reference-lstm -bi-L2", "f64")}
     assert {"y", "h_r", "dW_r", "y_l1", "dh_r_l1"} <= set(quantities) <= set(report._order())
-    assert set(cells[("reference -bi-L2", "f64")]) == {q for q in f.quantities if f.quantities[q].source == q}
+    assert set(cells[("reference-lstm -bi-L2", "f64")]) == {q for q in f.quantities if f.quantities[q].source == q}

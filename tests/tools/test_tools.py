@@ -23,13 +23,13 @@ from gatecheck.tools import results as res
 from tests import inprocess
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = [Case("reference", 2, T, 3, 4, dtype, 0) for T in (3, 5) for dtype in ("f32", "f64")]
+CASES = [Case("reference-lstm", 2, T, 3, 4, dtype, 0) for T in (3, 5) for dtype in ("f32", "f64")]
 META = dict(profile="ci", candidate=res.REFERENCE_LABEL, families=["lstm"], shard=None)
 
 
 @pytest.fixture(scope="module")
 def records():
-    return [res.summarize(outcome.run(c, ORACLES["reference"])) for c in CASES]
+    return [res.summarize(outcome.run(c, ORACLES["reference-lstm"])) for c in CASES]
 
 
 @pytest.fixture
@@ -441,7 +441,7 @@ def test_a_failed_write_at_the_end_is_one_line_after_the_summary(pytester, monke
     folder.mkdir()
     monkeypatch.setenv("BREAK_FOLDER", str(folder))
     result = battery(pytester, monkeypatch, "-q", "--gatecheck-results", str(folder / "r.json"), "-k",
-                     "torch-cell-B1-T1-D1-H1-f64-s0 and not zero", plugin=BREAK_FOLDER)
+                     "torch-lstm-cell-B1-T1-D1-H1-f64-s0 and not zero", plugin=BREAK_FOLDER)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     lines = result.stdout.str().strip().splitlines()
     assert lines[-1] == f"gatecheck: ERROR: --gatecheck-results {folder / 'r.json'}: {folder} is not a folder; " \
@@ -452,7 +452,7 @@ def test_a_failed_write_at_the_end_is_one_line_after_the_summary(pytester, monke
 def test_results_are_written_under_pytest(pytester, monkeypatch, tmp_path):
     path = tmp_path / "new" / "r.json"
     result = battery(pytester, monkeypatch, "-q", "--gatecheck-results", str(path), "-k",
-                     "torch-cell-B1-T1-D1-H1-f64-s0 and not zero")
+                     "torch-lstm-cell-B1-T1-D1-H1-f64-s0 and not zero")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     data = res.load(str(path))
     assert data["meta"]["profile"] == "ci" and len(data["cases"]) == 1 and os.listdir(path.parent) == ["r.json"]

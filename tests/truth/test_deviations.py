@@ -13,12 +13,12 @@ from gatecheck.run.battery import expected_of, judge
 from gatecheck.truth import deviations
 from gatecheck.truth.views import view
 
-TORCH_CELL = ORACLES["torch-cell"]
-CASE = Case("reference", 2, 5, 3, 4, "f64", 0)
+TORCH_CELL = ORACLES["torch-lstm-cell"]
+CASE = Case("reference-lstm", 2, 5, 3, 4, "f64", 0)
 
 
 def entry(**kw):
-    fields = dict(oracle="reference", applies=lambda c: c.T == 5, cases="T = 5", quantities=("dW",), dist="numpy",
+    fields = dict(oracle="reference-lstm", applies=lambda c: c.T == 5, cases="T = 5", quantities=("dW",), dist="numpy",
                   since="0", until=None, cause="a made-up difference", upstream="none found: a test entry")
     fields.update(kw)
     return deviations.Deviation(**fields)
@@ -56,14 +56,14 @@ def _report(change):
     """The reference against its own oracle, with the candidate's output changed by ``change``."""
     family = get("lstm")
     v = view(CASE, family)
-    expected = expected_of(CASE, ORACLES["reference"], family, v)
+    expected = expected_of(CASE, ORACLES["reference-lstm"], family, v)
 
     def candidate(**inputs):
         out = dict(family.run(**inputs))
         change(out)
         return out
 
-    return judge(CASE, ORACLES["reference"], v, expected, candidate, "test", family)
+    return judge(CASE, ORACLES["reference-lstm"], v, expected, candidate, "test", family)
 
 
 def _bump(*names):
@@ -83,7 +83,7 @@ def test_outcome_is_judged_by_what_failed():
 
 def test_a_candidate_is_not_judged_on_the_deviating_quantities_only():
     def status(report):
-        return oc.decide(CASE, ORACLES["reference"], report).status
+        return oc.decide(CASE, ORACLES["reference-lstm"], report).status
 
     report = _report(_bump("dW"))
     assert report.deviation is None and status(report) == oc.MISMATCH
@@ -116,17 +116,17 @@ def _battery(pytester, monkeypatch, table, oracle_change=None):
         oracle_change(out)
         return out
 
-    monkeypatch.setitem(ORACLES, "torch-cell", dataclasses.replace(o, runner=runner) if oracle_change else o)
+    monkeypatch.setitem(ORACLES, "torch-lstm-cell", dataclasses.replace(o, runner=runner) if oracle_change else o)
     return inprocess.runpytest(pytester, monkeypatch, str(inprocess.REPO / "tests" / "battery" / "test_battery.py"), "-ra",
-                               "-k", "torch-cell-B3-T7-D4-H5-f64-s0 and not sat and not zero and not longmem and not nobias")
+                               "-k", "torch-lstm-cell-B3-T7-D4-H5-f64-s0 and not sat and not zero and not longmem and not nobias")
 
 
 def test_battery_expects_a_recorded_deviation_and_fails_when_it_does_not_reproduce(pytester, monkeypatch):
-    dev = entry(oracle="torch-cell", applies=lambda c: c.T == 7 and c.dtype == "f64", cases="T = 7, float64",
+    dev = entry(oracle="torch-lstm-cell", applies=lambda c: c.T == 7 and c.dtype == "f64", cases="T = 7, float64",
                 quantities=("dW",), dist="torch")
     result = _battery(pytester, monkeypatch, [dev], _bump("dW"))
     result.assert_outcomes(xfailed=1)
-    assert "known deviation of torch-cell on dW" in result.stdout.str()
+    assert "known deviation of torch-lstm-cell on dW" in result.stdout.str()
     assert "1 battery cases: 1 as recorded" in result.stdout.str()
 
     result = _battery(pytester, monkeypatch, [dev])  # the engine matches: the entry is stale

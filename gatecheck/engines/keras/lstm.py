@@ -1,10 +1,10 @@
 """Keras oracles, on whichever Keras 3 backend the process runs (TensorFlow, JAX or PyTorch).
 
-keras-cell   Keras' own ``keras.layers.LSTMCell`` driven by ``keras.layers.RNN`` (the backend's
+keras-lstm-cell   Keras' own ``keras.layers.LSTMCell`` driven by ``keras.layers.RNN`` (the backend's
              loop), with zero probes added to each step's c_t and h_t (``probed_lstm_cell``): the
              gradients of the loss with respect to the probes, fed as extra per-step inputs, are the
              total deltas dL/dh_t and dL/dc_t.
-keras-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: the
+keras-lstm-layer  ``keras.layers.LSTM(return_sequences=True, return_state=True)``: the
              whole-sequence layer (the code path of ``keras_backends.layer_kwargs``).
 
 The models and their losses are written once with ``keras.ops``; compiling them and taking the
@@ -165,7 +165,7 @@ MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")},
 
 
 KERAS_CELL = Oracle(
-    name="keras-cell",
+    name="keras-lstm-cell",
     family="lstm",
     framework="keras",
     description="keras.layers.LSTMCell with zero probes on c_t and h_t, in keras.layers.RNN (gradients: keras_backends)",
@@ -178,7 +178,7 @@ KERAS_CELL = Oracle(
 )
 
 KERAS_LAYER = Oracle(
-    name="keras-layer",
+    name="keras-lstm-layer",
     family="lstm",
     framework="keras",
     description="keras.layers.LSTM whole sequence (return_sequences, return_state)",
@@ -230,7 +230,7 @@ def run_cell_head(inputs):
 
 
 KERAS_CELL_HEAD = Oracle(
-    name="keras-cell-head",
+    name="keras-lstm-head-cell",
     family="lstm-head",
     framework="keras",
     description="keras.layers.LSTMCell (probed, in keras.layers.RNN) + Dense + softmax cross-entropy per step",

@@ -46,14 +46,14 @@ OFFERED = frozenset({"nobias", "rev"} | {name for name, o in OPTIONS.items() if 
 
 
 ORACLES = (
-    Oracle("reference", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
+    Oracle("reference-lstm", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
            runner=with_options(lstm.run, LSTM), battery=False, options=OFFERED | {"proj"},
            observes_structured=contract_quantities(LSTM)),
-    Oracle("reference-identity", "lstm-identity", "numpy",
+    Oracle("reference-lstm-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
            _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), LSTM_IDENTITY),
            options=OFFERED | {"proj"}, observes_structured=contract_quantities(LSTM_IDENTITY)),
-    Oracle("reference-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
+    Oracle("reference-lstm-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",

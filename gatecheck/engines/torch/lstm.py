@@ -1,7 +1,7 @@
 """PyTorch oracles.
 
-torch-layer  ``torch.nn.LSTM(batch_first=True)``: the fused whole-sequence kernel.
-torch-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keeps its
+torch-lstm-layer  ``torch.nn.LSTM(batch_first=True)``: the fused whole-sequence kernel.
+torch-lstm-cell   ``torch.nn.LSTMCell`` unrolled step by step; every h_t and c_t keeps its
              gradient (``retain_grad``), which is the total delta dL/dh_t, dL/dc_t
              (the cell computes h_t from the c_t it returns, so dL/dc_t includes the
              path through h_t).
@@ -100,7 +100,7 @@ MODEL = _PLAIN._replace(own={"proj": _PLAIN._replace(
     torch_context=torch_proj.quiet)})
 
 TORCH_LAYER = Oracle(
-    name="torch-layer",
+    name="torch-lstm-layer",
     family="lstm",
     framework="torch",
     description="torch.nn.LSTM whole sequence (batch_first)",
@@ -116,7 +116,7 @@ TORCH_LAYER = Oracle(
 )
 
 TORCH_CELL = Oracle(
-    name="torch-cell",
+    name="torch-lstm-cell",
     family="lstm",
     framework="torch",
     description="torch.nn.LSTMCell unrolled with retain_grad on every h_t, c_t",
@@ -156,7 +156,7 @@ def run_cell_head(inputs):
 
 
 TORCH_CELL_HEAD = Oracle(
-    name="torch-cell-head",
+    name="torch-lstm-head-cell",
     family="lstm-head",
     framework="torch",
     description="torch.nn.LSTMCell + nn.Linear + log_softmax cross-entropy per step, retain_grad on h_t, c_t",

@@ -1,9 +1,9 @@
-"""The projection option (``proj``) of the torch-layer oracle: ``torch.nn.LSTM(D, H,
+"""The projection option (``proj``) of the torch-lstm-layer oracle: ``torch.nn.LSTM(D, H,
 proj_size=P, batch_first=True)``, whose output and fed-back state is h_t = W_hr (o_t * tanh(c_t)).
 
 PyTorch's weight_hr_l0 is (P, H), the canonical Wr (H, P) transposed; weight_hh_l0 is (4H, P),
 the canonical U (4, P, H) remapped as without the option. ``nn.LSTMCell`` has no projection,
-so torch-cell does not offer the option. The remaps are pure NumPy (``to_torch``,
+so torch-lstm-cell does not offer the option. The remaps are pure NumPy (``to_torch``,
 ``grads_from_torch``); ``torch_oracle.run_layer`` builds the layer with them.
 """
 

@@ -1,5 +1,5 @@
 """PyTorch's ONNX exporters as oracles: ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` (batch_first, the
-layers of torch-layer, torch-gru-layer and torch-rnn-layer, with their options) exported by
+layers of torch-lstm-layer, torch-gru-layer and torch-rnn-layer, with their options) exported by
 ``torch.onnx.export`` and run in onnxruntime.
 
 torch-onnx-lstm, -gru, -rnn      the TorchScript-based exporter (``dynamo=False``; torch 2.13 still has

@@ -122,7 +122,7 @@ def fd_output_of(output):
 FD_POINTS = [((1, 1, 1, 2), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 3), 2, "std"), ((3, 5, 2, 4), 3, "std"),
              ((2, 6, 3, 5), 4, "zero"), ((2, 8, 3, 2), 5, "longmem"), ((2, 4, 3, 4), 6, "sat")]
 
-# Projection cases: torch-layer builds no graph, so the shapes are free; T >= 2 everywhere (dWr
+# Projection cases: torch-lstm-layer builds no graph, so the shapes are free; T >= 2 everywhere (dWr
 # accumulates over time), H >= 2 (P = H // 2), P = 1 and P > 1, B = 1, both dtypes, every regime.
 CI = dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 5, 3, 2), 1, "zero"), ((2, 12, 4, 5), 2, "sat"),
                   ((2, 9, 3, 4), 3, "longmem")], options=("proj",))
@@ -130,7 +130,7 @@ NIGHTLY = dict(shapes=[(3, 7, 4, 5), (2, 16, 6, 6), (2, 80, 3, 4), (8, 20, 6, 7)
                special_seeds=range(1), regimes=lambda shape: ["zero", "longmem", "sat"], options=("proj",))
 
 # Projection with bidirectional and stacked layers: what nn.LSTM(proj_size=P, bidirectional=True, num_layers=2)
-# offers (torch-layer; Keras has no projection), ci on two points (P = 2 and P = 1, D != H), nightly on the
+# offers (torch-lstm-layer; Keras has no projection), ci on two points (P = 2 and P = 1, D != H), nightly on the
 # projection's nightly shapes with fewer seeds; and packed sequences (len) into the projected LSTM, alone and
 # in a bidirectional stack (MASKED).
 STRUCTURAL = (("proj", "bi"), ("proj", "L2"), ("proj", "bi", "L2"))

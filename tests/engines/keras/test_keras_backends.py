@@ -177,7 +177,7 @@ def test_float64_is_declined_where_the_backend_computes_it_in_float32():
     backend = frameworks.keras_backend()
     keras_oracles = [o for o in ORACLES.values() if o.framework == "keras"]
     for o in keras_oracles:
-        own_loop = o.name in ("keras-layer", "keras-gru-layer")
+        own_loop = o.name in ("keras-lstm-layer", "keras-gru-layer")
         plain = bool(o.declined((), "f64"))
         assert plain == (backend == "jax" or (backend == "torch" and not own_loop)), o.name
         if "mask" in o.options:  # under a mask every layer runs Keras' generic loop
@@ -191,7 +191,7 @@ def test_float64_is_declined_where_the_backend_computes_it_in_float32():
 
 
 def test_the_masked_output_entry_applies_on_jax_only():
-    case = Case("keras-layer", 3, 7, 4, 5, "f32", 0, "std", ("mask",))
+    case = Case("keras-lstm-layer", 3, 7, 4, 5, "f32", 0, "std", ("mask",))
     dev = deviations.for_case(case)
     if frameworks.keras_backend() == "jax":
         assert dev is not None and "states[0]" in dev.cause and "KERAS_BACKEND=jax" in deviations.describe(dev)
@@ -244,7 +244,7 @@ def _recurrent_transposed(remap):
 
 
 @pytest.mark.parametrize("oracle, module, mutate", [
-    ("keras-cell", "layout", _first_two_gates_swapped), ("keras-layer", "layout", _first_two_gates_swapped),
+    ("keras-lstm-cell", "layout", _first_two_gates_swapped), ("keras-lstm-layer", "layout", _first_two_gates_swapped),
     ("keras-rnn-cell", "rnn_layout", _recurrent_transposed), ("keras-rnn-layer", "rnn_layout", _recurrent_transposed),
     ("keras-gru-cell", "gru_layout", _first_two_gates_swapped),
     ("keras-gru-layer-before", "gru_layout", _first_two_gates_swapped),
