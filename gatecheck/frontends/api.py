@@ -21,7 +21,7 @@ import html
 from gatecheck.core import candidate as cand
 from gatecheck.core.cases import Case, check_profile
 from gatecheck.core.exit_codes import EXIT_CODES, FAIL, PASS
-from gatecheck.engines import battery_oracles, of_family
+from gatecheck.engines import battery_oracles
 from gatecheck.families import FAMILIES, get
 from gatecheck.model import options as opts
 from gatecheck.run import byvalue
@@ -60,12 +60,7 @@ def _oracles(value, family):
 
     if value is None:
         return battery_oracles(family.name)
-    names = _names(value, "oracles")
-    valid = of_family(family.name)
-    unknown = sorted(set(names) - set(valid))
-    if unknown:
-        raise ValueError(f"oracles: unknown for the {family.name} family: {unknown}; expected names from {valid}")
-    return names or battery_oracles(family.name)
+    return chk.oracle_names(_names(value, "oracles"), family)
 
 
 def _workers(n):

@@ -30,7 +30,7 @@ from gatecheck import engines as oracles
 from gatecheck.core import candidate as cand
 from gatecheck.core.cases import DTYPES, PROFILES, Case
 from gatecheck.core.exit_codes import PASS, USAGE
-from gatecheck.engines import battery_oracles, of_family, reference_oracle
+from gatecheck.engines import of_family, reference_oracle
 from gatecheck.engines.frameworks import Unavailable, threads
 from gatecheck.families import FAMILIES
 from gatecheck.families import get as get_family
@@ -66,12 +66,10 @@ def _shape(text):
 
 def _oracle_list(ap, text, family):
     """A comma list of the family's oracles (default: its battery oracles)."""
-    names = [n for n in text.split(",") if n]
-    valid = of_family(family.name)
-    unknown = sorted(set(names) - set(valid))
-    if unknown:
-        ap.error(f"--oracles: unknown for the {family.name} family: {unknown}; expected names from {valid}")
-    return names or battery_oracles(family.name)
+    try:
+        return chk.oracle_names([n for n in text.split(",") if n], family)
+    except ValueError as exc:
+        ap.error(f"--{exc}")
 
 
 def _load(ap, spec, family, timeout):
@@ -303,7 +301,7 @@ def parser():
     v = sub.add_parser("verify", help="one candidate on one case; the diagnosis of a failure")
     v.add_argument("candidate", metavar="MODULE:CALLABLE")
     _family_option(v)
-    v.add_argument("--oracle", default=None, choices=sorted(oracles.ORACLES),
+    v.add_argument("--oracle", default=None, type=oracles.current, choices=sorted(oracles.ORACLES),
                    help="default: the family's reference, in float64")
     v.add_argument("--shape", type=_shape, default=(3, 7, 4, 5), metavar="B,T,D,H")
     v.add_argument("--dtype", default="f64", choices=sorted(DTYPES))

@@ -24,7 +24,7 @@ from gatecheck.core.exit_codes import (  # noqa: F401 (re-exported)
     PASS,
     USAGE,
 )
-from gatecheck.engines import ORACLES
+from gatecheck.engines import ORACLES, battery_oracles, current, of_family
 from gatecheck.families import get
 from gatecheck.model import options
 from gatecheck.run import outcome as oc
@@ -101,6 +101,18 @@ def workers(text):
 
 def _sets_text(sets):
     return ", ".join(options.NONE if not s else options.label(s) for s in sets)
+
+
+def oracle_names(names, family):
+    """The oracles a run is given (``names``: a list; empty: the family's battery oracles), each one
+    of the family's; an id from before every id named its family (``engines.ALIASES``) is read as
+    the id of now. A ValueError names the unknown ones and the valid ones."""
+    names = [current(n) for n in names]
+    valid = of_family(family.name)
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        raise ValueError(f"oracles: unknown for the {family.name} family: {unknown}; expected names from {valid}")
+    return names or battery_oracles(family.name)
 
 
 def select(cases, option_sets=None, dtypes=None):

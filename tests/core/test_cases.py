@@ -213,8 +213,9 @@ def test_nothing_else_lists_oracle_names():
         text = path.read_text()
         for name in ORACLES:
             if own.get(name) == path.resolve() or path.relative_to(root).as_posix() in (
-                    "gatecheck/engines/reference/oracles.py", "gatecheck/truth/deviations.py"):
-                continue  # deviations: data
+                    "gatecheck/engines/reference/oracles.py", "gatecheck/truth/deviations.py",
+                    "gatecheck/engines/__init__.py"):
+                continue  # deviations: data; the registry: its alias table (old ids -> the ids of now)
             if f'"{name}"' in text or f"'{name}'" in text:
                 offenders.append(f"{path.relative_to(root)}: {name}")
     assert offenders == []

@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 # (candidate, --oracles): a pass, a bug the diagnosis names, forward only (3), and an oracle whose
 # framework may be missing here (torch: then a partial pass, 4; with it, a pass)
 SAME_AS_THE_COMMAND = [
-    ("gatecheck.examples.course:run", "reference"),
-    ("gatecheck.examples.course_buggy:run", "reference"),
-    ("tests.tools.test_check:forward_only", "reference"),
+    ("gatecheck.examples.course:run", "reference-lstm"),
+    ("gatecheck.examples.course_buggy:run", "reference-lstm"),
+    ("tests.tools.test_check:forward_only", "reference-lstm"),
     ("gatecheck.examples.course:run", "reference-lstm,torch-lstm-cell"),
 ]
 
@@ -44,7 +44,7 @@ SAME_AS_THE_COMMAND = [
 def _steady(text, oracles):
     """A report as two runs give it: with a framework oracle, the worst ratio's last digits may move
     between runs (its kernels need not round alike twice); NumPy's reference gives the same digits."""
-    return text if oracles == "reference" else re.sub(r"worst \S+ of the allowance", "worst ... of the allowance", text)
+    return text if oracles == "reference-lstm" else re.sub(r"worst \S+ of the allowance", "worst ... of the allowance", text)
 
 
 @pytest.mark.parametrize("spec,oracles", SAME_AS_THE_COMMAND, ids=[f"{s}-{o}" for s, o in SAME_AS_THE_COMMAND])
@@ -77,9 +77,9 @@ def test_a_failure_carries_its_divergence_and_diagnosis():
 
 def test_the_table_counts_each_oracle_and_dtype():
     result = gatecheck.check("gatecheck.examples.course:run", oracles=["reference-lstm"])
-    cases = grid("ci", LSTM, ["reference"])
+    cases = grid("ci", LSTM, ["reference-lstm"])
     for dtype in ("f32", "f64"):
-        counts = result.table["reference"][dtype]
+        counts = result.table["reference-lstm"][dtype]
         plain = sum(1 for c in cases if c.dtype == dtype and not c.options)
         assert counts == {"match": plain, "unimplemented": sum(1 for c in cases if c.dtype == dtype) - plain}
     assert result.passed and result.failure is None and result.diagnosis is None
@@ -110,7 +110,7 @@ def test_a_lambda_and_a_closure_are_sent_by_value_and_judged():
 
 def test_a_closure_reaches_the_processes_of_n_workers():
     result = gatecheck.check(make(1.5), oracles="reference-lstm", dtypes="f32", n=2)
-    cases = [c for c in grid("ci", LSTM, ["reference"]) if c.dtype == "f32" and not c.options]
+    cases = [c for c in grid("ci", LSTM, ["reference-lstm"]) if c.dtype == "f32" and not c.options]
     assert result.exit_code == FAIL and sum(r["status"] == "mismatch" for r in result.records) == len(cases)
 
 
@@ -207,7 +207,7 @@ def test_a_bad_argument_is_a_value_error_that_names_it(kw, says):
 
 
 def test_dtypes_and_options_select_cases_of_the_grid():
-    cases = grid("ci", LSTM, ["reference"])
+    cases = grid("ci", LSTM, ["reference-lstm"])
     result = gatecheck.check("gatecheck.examples.course:run", oracles="reference-lstm", dtypes=["f64"], options=["none"])
     assert [r["id"] for r in result.records] == [c.id for c in cases if c.dtype == "f64" and not c.options]
     assert result.exit_code == PASS
@@ -234,7 +234,7 @@ def test_the_html_shows_the_verdict_table_and_coverage_escaped():
     page = result._repr_html_()
     assert "<b>" not in page and html.escape("<b>no backward</b> & more") in page
     assert _verdict_colour(result) != _verdict_colour(gatecheck.check(make(1.0), oracles="reference-lstm", dtypes="f64"))
-    assert "<td>reference</td>" in page and "<th>f64</th>" in page and "<th>f32</th>" not in page
+    assert "<td>reference-lstm</td>" in page and "<th>f64</th>" in page and "<th>f32</th>" not in page
     assert f"compared: {', '.join(result.compared)}" in page and result.compared == ["c", "h"]
 
 

@@ -141,7 +141,7 @@ def test_under_pytest_every_misbehaviour_is_a_failure_and_the_run_goes_on(pytest
     assert outcomes.get("failed") == len(UNDER_PYTEST) and outcomes.get("passed") == 2, outcomes
     text = result.stdout.str()
     for shape, says in UNDER_PYTEST.items():
-        block = text.split(f"torch-cell-{shape}-f64-s0: ", 1)[1][:400]
+        block = text.split(f"torch-lstm-cell-{shape}-f64-s0: ", 1)[1][:400]
         assert says in block, (shape, block)
     result.stdout.fnmatch_lines(["gatecheck: candidate tests.adversarial:every_way as the lstm family: "
                                  "10 battery cases: 2 match, 2 mismatch, 6 candidate error"])

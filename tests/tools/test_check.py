@@ -428,3 +428,13 @@ def test_a_key_the_candidate_declares_is_reported_once_as_declared():
         _, lines = chk.render(records, family, fn, "t:fn", "ci")
     about = [line for line in lines if "dbx" in line and line.startswith(("  not compared", "  not observed"))]
     assert about == ["  not compared: dbx (the candidate cannot observe it: my code fuses the biases)"], lines
+
+
+def test_an_oracle_id_from_before_the_family_was_in_it_is_read_as_the_id_of_now(capsys):
+    """Scripts written with 'reference' or 'torch-cell' (gatecheck.engines.ALIASES) run the same oracles."""
+    assert chk.oracle_names(["reference", "torch-cell"], FAMILIES["lstm"]) == ["reference-lstm", "torch-lstm-cell"]
+    assert main(["check", "gatecheck.examples.course:run", "--family", "lstm", "--oracles", "reference",
+                 "--dtype", "f64"]) == chk.PASS
+    assert "  reference-lstm " in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"^oracles: unknown for the lstm family: \['torch-gru-cell'\]"):
+        chk.oracle_names(["torch-gru-cell"], FAMILIES["lstm"])

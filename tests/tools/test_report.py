@@ -35,7 +35,7 @@ def files(tmp_path_factory):
 def test_markdown_has_the_summary_failures_and_drift(files):
     _, md, _ = files
     assert "| oracle | dtype | c | h | dh | dc | dx | dh0 | dc0 | dW | dU | db |" in md
-    assert "| reference | f64 |" in md and "| reference | f32 |" in md
+    assert "| reference-lstm | f64 |" in md and "| reference-lstm | f32 |" in md
     assert "## Failing cases" in md and "`reference-lstm-B2-T3-D3-H4-f32-s0`: first divergence: dc t=1" in md
     assert "2 new failures" in md
 

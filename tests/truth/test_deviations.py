@@ -152,7 +152,7 @@ def test_check_reports_the_worst_ratio_of_what_it_judged(monkeypatch):
 
     monkeypatch.setattr(deviations, "DEVIATIONS", (entry(),))
     (record,) = chk.run_cases(candidate, "test", family, [CASE])
-    assert record["status"] == "match" and "known deviation of reference on dW" in record["deviation"]
+    assert record["status"] == "match" and "known deviation of reference-lstm on dW" in record["deviation"]
     assert record["ratio"] < 1, record["ratio"]
     report = _report(_bump("dW"))
     assert {r.quantity for r in deviations.judged(report)} == {r.quantity for r in report.results} - {"dW"}
