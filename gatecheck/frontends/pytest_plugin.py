@@ -237,16 +237,14 @@ def pytest_report_header(config):
 
 
 def _not_compared(config):
-    from gatecheck.model import options
-    from gatecheck.run.outcome import unimplemented_reason
+    from gatecheck.tools.check import unimplemented_lines
 
     lines = [f"not compared: {key} (the candidate cannot observe it: {why})"
              for key, why in config.gatecheck_not_compared.items()]
     skipped = {}
     for case in battery_cases(config, unimplemented=True):
         skipped[case.options] = skipped.get(case.options, 0) + 1
-    lines += [f"not run: {n} cases with option {options.label(opts)}: {unimplemented_reason(opts)}"
-              for opts, n in skipped.items()]
+    lines += unimplemented_lines(skipped)
     if config.gatecheck_candidate_error:
         lines.append(f"CANDIDATE ERROR: {config.gatecheck_candidate_error}")
     return lines

@@ -323,6 +323,20 @@ def cell(counts, oracle, dtype):
     return text + (f" ({', '.join(extra)})" if extra else "")
 
 
+def unimplemented_lines(counts):
+    """The report's lines for the cases not run because the candidate does not declare their set of
+    layer options (``counts``: set -> number of cases): a line per set, or one line for many sets."""
+    if len(counts) <= 2:
+        return [f"not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}"
+                for opts, n in counts.items()]
+    each = ", ".join(f"{options.label(opts)} {n:,}" for opts, n in counts.items())
+    named = [options.label(opts) for opts in counts]
+    like = list(dict.fromkeys([named[0]] + [n for n in named if "+" in n][:1]))
+    return [f"not run: {_cases(sum(counts.values()))} with layer options the candidate does not implement ({each}); "
+            f"declare each set it implements, exactly, as run.options = {{{', '.join(repr(n) for n in like)}, ...}} "
+            f"(README, Contracts)"]
+
+
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=()):
     """(exit code, lines): the verdict first, then the table and what was (not) compared. ``asked``:
     the oracles the run was given; one of them with no case at all is named with the reason."""
@@ -385,16 +399,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
     for r in records:
         if r["status"] == oc.UNIMPLEMENTED:
             unimplemented[tuple(r["options"])] += 1
-    if len(unimplemented) <= 2:
-        for opts, n in unimplemented.items():
-            lines.append(f"  not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}")
-    else:  # one line for many sets: each set and its count
-        each = ", ".join(f"{options.label(opts)} {n:,}" for opts, n in unimplemented.items())
-        named = [options.label(opts) for opts in unimplemented]
-        like = list(dict.fromkeys([named[0]] + [n for n in named if "+" in n][:1]))
-        lines.append(f"  not run: {_cases(sum(unimplemented.values()))} with layer options the candidate does not "
-                     f"implement ({each}); declare each set it implements, exactly, as run.options = "
-                     f"{{{', '.join(repr(n) for n in like)}, ...}} (README, Contracts)")
+    lines += ["  " + line for line in unimplemented_lines(unimplemented)]
     deviating = defaultdict(int)
     for r in records:
         if r.get("deviation"):

@@ -8,31 +8,12 @@ gate blocks i, f, c, o along the last axis (Keras calls the candidate gate "c").
 Every function here takes and returns NumPy arrays only and imports no framework.
 """
 
-import numpy as np
 
 from gatecheck.engines import gates
 
-CANONICAL_GATES = ("i", "f", "g", "o")
-
+CANONICAL_GATES = gates.LSTM.canonical
 KERAS_GATES = ("i", "f", "c", "o")
-
-# A framework's gate name -> the canonical gate it computes.
-_SAME_GATE = {"i": "i", "f": "f", "g": "g", "c": "g", "o": "o"}
-
-
-
-def _order(engine_gates):
-    return gates.order(CANONICAL_GATES, engine_gates, _SAME_GATE)
-
-
-def _fuse(blocks, engine_gates, axis):
-    """(4, ...) canonical blocks -> one array with the engine's gate blocks along ``axis``."""
-    return np.concatenate(gates.fuse(blocks, _order(engine_gates)), axis=axis)
-
-
-def _unfuse(fused, engine_gates, axis):
-    """Inverse of ``_fuse``: the engine's array -> (4, ...) canonical blocks."""
-    return gates.unfuse(np.split(fused, len(engine_gates), axis=axis), _order(engine_gates))
+_fuse, _unfuse = gates.LSTM.fuse, gates.LSTM.unfuse
 
 
 def to_keras(params):

@@ -12,31 +12,12 @@ bias_ih = bx and bias_hh = bh exactly (no split needed). PyTorch has no reset-be
 Every function here takes and returns NumPy arrays only and imports no framework.
 """
 
-import numpy as np
 
 from gatecheck.engines import gates
 
-CANONICAL_GATES = ("r", "z", "n")
-
+CANONICAL_GATES = gates.GRU.canonical
 TORCH_GATES = ("r", "z", "n")
-
-# A framework's gate name -> the canonical gate it computes.
-_SAME_GATE = {"r": "r", "z": "z", "n": "n", "h": "n"}
-
-
-
-def _order(engine_gates):
-    return gates.order(CANONICAL_GATES, engine_gates, _SAME_GATE)
-
-
-def _fuse(blocks, engine_gates, axis):
-    """(3, ...) canonical blocks -> one array with the engine's gate blocks along ``axis``."""
-    return np.concatenate(gates.fuse(blocks, _order(engine_gates)), axis=axis)
-
-
-def _unfuse(fused, engine_gates, axis):
-    """Inverse of ``_fuse``: the engine's array -> (3, ...) canonical blocks."""
-    return gates.unfuse(np.split(fused, len(engine_gates), axis=axis), _order(engine_gates))
+_fuse, _unfuse = gates.GRU.fuse, gates.GRU.unfuse
 
 
 def to_torch(params):
