@@ -253,7 +253,7 @@ def _not_compared(config):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """Under xdist (``-n``), the battery cases of one oracle, D, H and dtype (one traced Keras
-    graph, ``gatecheck.core.cases.group``) are one unit of work for one worker, so the graph is
+    graph, ``gatecheck.run.grid.group``) are one unit of work for one worker, so the graph is
     traced once rather than once per worker; every other test is a unit of its own. Units are
     dealt out largest first to the worker that runs out of work (xdist's LoadScopeScheduling,
     whose scope is here the case's group). Where gatecheck is not in use, xdist's own."""
@@ -271,7 +271,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def group_scopes(config):
-    """Battery case id -> its group's name (``gatecheck.core.cases.group_name``)."""
+    """Battery case id -> its group's name (``gatecheck.run.grid.group_name``)."""
     from gatecheck.run.grid import group_name
 
     return {c.id: group_name(c) for c in battery_cases(config)}

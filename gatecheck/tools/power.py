@@ -55,7 +55,7 @@ def scaled(family, name, k, rel):
 def detected(name, k, rel, dtype, oracles):
     for B, T, D, H, regime in SENSITIVITY_CASES:
         for oracle in oracles:
-            if not oracle.offers((), dtype):  # it has no case in that dtype (gatecheck.core.cases.grid)
+            if not oracle.offers((), dtype):  # it has no case in that dtype (gatecheck.run.grid.grid)
                 continue
             case = Case(oracle.name, B, T, D, H, dtype, 0, regime)
             if _outcome(case, oracle, scaled(family_of(oracle), name, k, rel), "perturbed").failed:

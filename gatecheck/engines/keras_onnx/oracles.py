@@ -384,7 +384,7 @@ def _oracle(name, record, what):
 # One conversion (and session) per (D, H, dtype, options) where the weights are inputs, in ms on one core
 # (benchmarks/trace_cost.py: 460, 540 and 470 ms for the GRUs and the SimpleRNN; the LSTM's masked sets
 # alike). The LSTM's other sets convert per case instead, about 210 ms each (the "again" column there),
-# which the shard cost model (gatecheck.core.cases.cost) does not count.
+# which the shard cost model (gatecheck.run.grid.cost) does not count.
 TRACE_MS = {"lstm": 500, "gru": 460, "gru-reset-before": 540, "rnn": 470}
 
 ORACLES = (

@@ -94,7 +94,7 @@ CI_SHAPES = [
 # Nightly adds small shapes, run over many seeds (a case costs milliseconds), and larger
 # ones over fewer: wide layers, D = H (where swapped input and recurrent kernels have the
 # same shape), and T up to 1,000. The keras-lstm-cell oracle traces one graph per shape and
-# dtype (see gatecheck.core.cases.cost), so long sequences are few.
+# dtype (see gatecheck.run.grid.cost), so long sequences are few.
 NIGHTLY_SMALL = [
     (1, 2, 2, 1),
     (2, 2, 1, 3),
