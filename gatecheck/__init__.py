@@ -2,7 +2,11 @@
 reference and the engines. The user command is ``gatecheck check`` (``python -m gatecheck
 check``); in Python (a notebook), ``gatecheck.check(fn, family="lstm")`` runs the same check and
 returns a ``gatecheck.Result`` (``gatecheck.frontends.api``). Importing gatecheck imports no
-framework."""
+framework.
+
+PYTEST_DONT_REWRITE: pytest marks an installed plugin's package for assertion rewriting, and warns
+where it is imported already (a notebook, a script that calls pytest.main): this module has no
+assert to rewrite."""
 
 
 def __getattr__(name):

@@ -21,6 +21,7 @@ def _installed(folder):
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gatecheck-entry-point\nVersion: 0\n")
     (dist / "entry_points.txt").write_text("[pytest11]\ngatecheck = gatecheck.frontends.pytest_plugin\n")
+    (dist / "RECORD").write_text("gatecheck/__init__.py,,\n")  # pytest marks a plugin's package for rewriting
     return folder
 
 
@@ -62,6 +63,21 @@ def test_the_entry_point_and_the_conftest_register_it_once(tmp_path):
     done = _pytest(REPO, str(REPO / "tests" / "battery" / "test_battery.py"), "-q", "-k", f"[{case}]", path=[site])
     assert "registered" not in done.stderr, done.stderr[-3000:]
     assert done.stdout.count("gatecheck: candidate: each family's reference") == 1, done.stdout[-3000:]
+
+
+def test_pytest_started_where_gatecheck_is_imported_already_runs(tmp_path):
+    """pytest marks an installed plugin's package for assertion rewriting; where gatecheck is imported
+    before pytest starts (a notebook, pytester in gatecheck's own suite, a script calling pytest.main), a
+    package that could not be rewritten would be a warning, an error under ``-W error``: gatecheck's
+    package asks not to be rewritten (PYTEST_DONT_REWRITE), so the run goes on."""
+    (tmp_path / "test_mine.py").write_text("def test_one():\n    assert True\n")
+    site = _installed(tmp_path / "site")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATECHECK_") and k != "PYTEST_ADDOPTS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO)])
+    code = "import sys, gatecheck, pytest; sys.exit(pytest.main(['-q', '-W', 'error', '-p', 'no:cacheprovider']))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def test_xdist_keeps_its_own_scheduler_where_gatecheck_is_not_in_use():
