@@ -13,6 +13,7 @@
     python -m gatecheck merge OUTPUT SHARD_RESULTS...
     python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
     python -m gatecheck demo [--family lstm]
+    python -m gatecheck docs [--check] [--root DIR]
 
 ``check`` runs a family's whole battery (every oracle, both dtypes) for your code and
 prints a short report that starts with the verdict; ``verify`` runs one case and prints
@@ -47,7 +48,7 @@ from gatecheck.run.isolation import (
     timeout_value,
 )
 from gatecheck.tools import check as chk
-from gatecheck.tools import drift, killmatrix, power, report
+from gatecheck.tools import docs, drift, killmatrix, power, report
 from gatecheck.tools.diagnose import diagnose
 from gatecheck.tools.results import ResultsError, merge
 
@@ -266,6 +267,23 @@ def cmd_demo(ap, args):
     return demo.run(args.family)
 
 
+def cmd_docs(ap, args):
+    """Write the generated docs (``--check``: say which are out of date, exit 1 if any)."""
+    try:
+        if args.check:
+            found = docs.stale(args.root, parser())
+            for rel in found:
+                print(f"out of date: {rel}")
+            print("docs: " + (f"{len(found)} file(s) out of date; run `python -m gatecheck docs`" if found
+                              else "every generated page and region is current"))
+            return chk.FAIL if found else PASS
+        docs.write(args.root, parser())
+    except (docs.DocsError, ResultsError) as exc:
+        print(f"docs: {exc}", file=sys.stderr)
+        return USAGE
+    return PASS
+
+
 def _family_option(p, required=False):
     p.add_argument("--family", required=required, default=None if required else "lstm", choices=sorted(FAMILIES),
                    help="the model your code implements (its contract: README, 'Contracts')"
@@ -353,6 +371,11 @@ def parser():
                        description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("--family", default="lstm", choices=sorted(demo.DEMOS), help="default lstm")
     e.set_defaults(func=cmd_demo)
+    g = sub.add_parser("docs", help="write the docs' reference pages, pictures and command output from the registries",
+                       description=docs.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("--check", action="store_true", help="write nothing: list the files out of date (exit 1 if any)")
+    g.add_argument("--root", default=None, help="the checkout to write into (default: the one gatecheck runs from)")
+    g.set_defaults(func=cmd_docs)
     return ap
 
 
