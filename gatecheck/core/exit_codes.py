@@ -1,5 +1,5 @@
 """The exit codes of every ``python -m gatecheck`` command: one table, which ``--help`` and
-the README ("Exit codes") print.
+the docs (docs/reference/exit-codes.md, generated) print.
 
 A problem with the request itself (an argument, a setting, a file or path that cannot be
 read or written) is always 2, never 1: 1 means that something was measured and found wrong.
@@ -20,6 +20,6 @@ EXIT_CODES = {
 
 
 def markdown_table():
-    """The README's table, row by row from EXIT_CODES."""
+    """The table of the docs, row by row from EXIT_CODES."""
     return "\n".join(["| code | meaning |", "|---|---|"]
                      + [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items()])

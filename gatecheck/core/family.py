@@ -74,7 +74,7 @@ class Family:
     regimes: dict  # name -> what it means
     make_inputs: Callable  # case -> float64 inputs (a function of shape, seed and regime)
     profiles: dict  # profile name -> list of blocks (see gatecheck.core.cases.expand)
-    contract_doc: str  # the contract as the README and `check --help` state it
+    contract_doc: str  # the contract as the docs (docs/reference/families.md) and `check --help` state it
     gates: tuple = ()  # names along the gate axis of "gate"-split quantities
     gated: tuple = ()  # inputs with the gate axis first (a gate order permutes these)
     swappable: tuple = ()  # two inputs a swapped concatenation exchanges (when D == H)

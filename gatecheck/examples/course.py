@@ -23,7 +23,7 @@ repository's examples/course.py is this module under its old name.
 
 import numpy as np
 
-# The adapter's target: gatecheck's canonical gate order (its README, "Contracts").
+# The adapter's target: gatecheck's canonical gate order (docs/guide/contracts.md).
 GATES = ("i", "f", "g", "o")
 
 

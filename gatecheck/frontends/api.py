@@ -84,7 +84,7 @@ def _timeout(timeout):
 def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=None, n=1, timeout=None):
     """Run the ``family``'s battery for the candidate ``fn``; a ``Result``.
 
-    fn: a callable following the family's contract (README, "Contracts"), or 'module:callable'.
+    fn: a callable following the family's contract (docs/guide/contracts.md), or 'module:callable'.
     family: a family name ('lstm', 'gru', 'rnn', ...). profile: 'ci' or 'nightly'.
     options: None (every case), or the sets of layer options to run, as ``check --options`` takes
       them: a comma string ('none,nobias,bi+L2') or a list of sets, each 'none' (the cases without

@@ -286,7 +286,7 @@ def cmd_docs(ap, args):
 
 def _family_option(p, required=False):
     p.add_argument("--family", required=required, default=None if required else "lstm", choices=sorted(FAMILIES),
-                   help="the model your code implements (its contract: README, 'Contracts')"
+                   help="the model your code implements (its contract: docs/guide/contracts.md)"
                    + ("" if required else "; default lstm"))
 
 

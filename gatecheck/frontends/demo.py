@@ -78,7 +78,7 @@ def run(family="lstm"):
     print()
     if good == PASS and bad == FAIL:
         print("demo: as it should be: the correct implementation passes (exit 0) and the slip is found (exit 1). "
-              f"Your own code: python -m gatecheck check my_module:run --family {family} (README, Quickstart)")
+              f"Your own code: python -m gatecheck check my_module:run --family {family} (docs/guide/quickstart.md)")
         return PASS
     print(f"demo: NOT as it should be: the correct implementation exits {good}, the buggy one {bad} "
           "(expected 0 and 1)")

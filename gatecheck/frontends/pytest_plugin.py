@@ -58,7 +58,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--gatecheck-candidate", dest="gatecheck_candidate", default=None, metavar="MODULE:CALLABLE",
         help="run the family's battery with this implementation in place of the reference (importable from "
-        "the current directory, following the family's contract: README, 'Contracts'); only the battery runs",
+        "the current directory, following the family's contract: docs/guide/contracts.md); only the battery runs",
     )
     group.addoption(
         "--gatecheck-candidate-timeout", dest="gatecheck_candidate_timeout", default=None, metavar="SECONDS",

@@ -87,7 +87,7 @@ def unimplemented_reason(case_options):
     """Why a case with layer options was not run: the candidate does not declare its set."""
     name = opts.label(case_options)
     return (f"the candidate does not implement {name} (once it does, add {name!r} to run.options, e.g. "
-            f"run.options = {{{name!r}}}: each set is declared exactly; README, Contracts)")
+            f"run.options = {{{name!r}}}: each set is declared exactly; docs/guide/contracts.md)")
 
 
 def decide(case, oracle, result, reference=False):

@@ -169,7 +169,7 @@ def declares_some(fn, selected):
         sets = ", ".join(dict.fromkeys(options.label(c.options) for c in selected))
         raise ValueError(f"options: the candidate declares none of the sets selected ({sets}); it declares "
                          f"{', '.join(sorted(options.label(s) for s in declared)) or 'none'} "
-                         f"(run.options; README, Contracts)")
+                         f"(run.options; docs/guide/contracts.md)")
 
 
 def battery(fn, spec, family, profile="ci", oracles=None, n=1, timeout=None, option_sets=None, dtypes=None):
@@ -334,7 +334,7 @@ def unimplemented_lines(counts):
     like = list(dict.fromkeys([named[0]] + [n for n in named if "+" in n][:1]))
     return [f"not run: {_cases(sum(counts.values()))} with layer options the candidate does not implement ({each}); "
             f"declare each set it implements, exactly, as run.options = {{{', '.join(repr(n) for n in like)}, ...}} "
-            f"(README, Contracts)"]
+            f"(docs/guide/contracts.md)"]
 
 
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=()):

@@ -226,7 +226,7 @@ def test_a_candidate_runs_on_the_sets_it_declares_and_on_none_other():
     assert [r["status"] for r in records] == ["match", "match", "match", "unimplemented"]
     assert records[-1]["reason"] == ("the candidate does not implement bi+L2 (once it does, add 'bi+L2' to "
                                      "run.options, e.g. run.options = {'bi+L2'}: each set is declared exactly; "
-                                     "README, Contracts)")
+                                     "docs/guide/contracts.md)")
     _, lines = chk.render(records, f, rnn.run, "t:each", "ci")
     assert "  not run: 1 case with option bi+L2: " + records[-1]["reason"] in lines
     records = chk.run_cases(_declaring({"bi+L2"}), "t:stack", f, cases)
@@ -274,7 +274,7 @@ def test_many_option_sets_not_run_are_one_line_with_each_count():
     found = [line for line in lines if line.startswith("  not run: ")]
     assert found == ["  not run: 9 cases with layer options the candidate does not implement (nobias 3, rev 2, "
                      "bi+L2 4); declare each set it implements, exactly, as run.options = {'nobias', 'bi+L2', ...} "
-                     "(README, Contracts)"]
+                     "(docs/guide/contracts.md)"]
 
 
 def test_rerun_command_and_verify_take_the_options(capsys, request):

@@ -202,7 +202,7 @@ def test_what_the_exporter_emits_is_the_recorded(exporter, module, rule, need):
     assert derived == wanted, (
         f"{exporter} nn.{module} {list(rule) or '(otherwise)'} at {_versions()}: emits {emits or '-'}, frozen time "
         f"{frozen}, fails at {fails or 'nothing'}; EXPORTS (read at {torch_onnx.READ_AT}) records {recorded}: "
-        f"the exporter changed, update EXPORTS (and the README)\n{text[:2000]}")
+        f"the exporter changed, update EXPORTS (and docs/maintainer/engines.md)\n{text[:2000]}")
     assert recorded.says in text, f"{exporter} nn.{module} {list(rule)}: the error no longer says " \
                                   f"{recorded.says!r}:\n{text[:2000]}"
 
