@@ -3,26 +3,38 @@
 The grid, the pytest markers, GATECHECK_REQUIRE gating, the shard cost model and every
 command-line choice derive from ``ORACLES``; nothing else lists oracle names. Adding an
 oracle is its module (a tuple ``ORACLES`` of ``gatecheck.engines.base.Oracle``) in its engine's folder
-and one entry in ``MODULES``.
+and one entry in ``MODULES``. ``INVENTORIES`` holds each engine's inventory of its framework's recurrent
+API (gatecheck.engines.inventory), one entry per engine.
 """
 
+from gatecheck.engines.flax import inventory as flax_inventory
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import FRAMEWORKS
 from gatecheck.engines.jax import oracles as jax_oracles
 from gatecheck.engines.keras import gru as keras_gru
+from gatecheck.engines.keras import inventory as keras_inventory
 from gatecheck.engines.keras import lstm as keras_lstm
 from gatecheck.engines.keras import rnn as keras_rnn
+from gatecheck.engines.keras_onnx import inventory as keras_onnx_inventory
 from gatecheck.engines.keras_onnx import oracles as keras_onnx_oracles
+from gatecheck.engines.onnx import inventory as onnx_inventory
 from gatecheck.engines.onnx import oracles as onnx_oracles
 from gatecheck.engines.reference import oracles as reference_oracles
 from gatecheck.engines.torch import gru as torch_gru
+from gatecheck.engines.torch import inventory as torch_inventory
 from gatecheck.engines.torch import lstm as torch_lstm
 from gatecheck.engines.torch import rnn as torch_rnn
+from gatecheck.engines.torch_onnx import inventory as torch_onnx_inventory
 from gatecheck.engines.torch_onnx import oracles as torch_onnx_oracles
 
 # One engine a folder (gatecheck/engines/<engine>/), its oracles one module per family.
 MODULES = (reference_oracles, keras_lstm, torch_lstm, keras_rnn, torch_rnn, keras_gru, torch_gru, onnx_oracles,
            torch_onnx_oracles, keras_onnx_oracles, jax_oracles, flax_oracles)
+
+# The inventory of each engine's recurrent API (gatecheck.engines.inventory), one per engine folder that calls a
+# framework's layers (the jax engine's oracles are this project's own lax.scan code; the reference is NumPy).
+INVENTORIES = (onnx_inventory.INVENTORY, keras_inventory.INVENTORY, torch_inventory.INVENTORY,
+               torch_onnx_inventory.INVENTORY, keras_onnx_inventory.INVENTORY, flax_inventory.INVENTORY)
 
 ORACLES = {}
 

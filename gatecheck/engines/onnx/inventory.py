@@ -1,0 +1,104 @@
+"""The inventory of the ONNX ``LSTM``, ``GRU`` and ``RNN`` operators at the opset the ONNX oracles build
+(``oracles.OPSET``): each schema's attributes, inputs and outputs (``onnx.defs.get_schema``), classified
+(gatecheck.engines.inventory). The oracles' nodes are made by ``oracles.build_model`` and fed by
+``oracles.run``; both engines (onnxruntime, onnx.reference) run the same nodes.
+"""
+
+from gatecheck.engines import inventory as inv
+from gatecheck.engines.frameworks import import_onnxruntime
+from gatecheck.engines.onnx import oracles as onnx_oracles
+
+OPS = ("LSTM", "GRU", "RNN")
+PARTS = ("attributes", "inputs", "outputs")
+_ORACLES = {"LSTM": ("ort-lstm", "onnx-reference-lstm"),
+            "GRU": ("ort-gru", "ort-gru-before", "onnx-reference-gru", "onnx-reference-gru-before"),
+            "RNN": ("ort-rnn", "onnx-reference-rnn")}
+
+
+def api_name(op, part):
+    return f"{op} ({part})"
+
+
+def introspect():
+    onnx, _ = import_onnxruntime()
+    found = {}
+    for op in OPS:
+        schema = onnx.defs.get_schema(op, max_inclusive_version=onnx_oracles.OPSET)
+        found[api_name(op, "attributes")] = tuple(sorted(schema.attributes))
+        found[api_name(op, "inputs")] = tuple(i.name for i in schema.inputs)
+        found[api_name(op, "outputs")] = tuple(o.name for o in schema.outputs)
+    return inv.version_tuple(onnx.__version__), found
+
+
+_ACTIVATION = ("exercising another activation (Relu, HardSigmoid, LeakyRelu, ... with activation_alpha/beta) "
+               "needs a family variant whose reference takes the activation, and the same in the other engines")
+
+
+def _attributes(op):
+    entries = [
+        inv.exercised("hidden_size", ("H",), "the case's H (oracles.run -> build_model(hidden_size=H))"),
+        inv.exercised("direction", ("rev", "bi", "bisum", "bimul", "biave", "binone"),
+                      "'reverse' under rev, 'bidirectional' under bi* (merged in the graph), else 'forward' "
+                      "(oracles.run)"),
+        inv.exercised("layout", ("oracle",),
+                      "0 for the ort-* oracles (onnxruntime's CPU kernels refuse 1), 1 for onnx-reference-* "
+                      "(oracles.ENGINE_LAYOUT, build_model)"),
+        inv.open_("activations", "stated as the defaults (LSTM Sigmoid, Tanh, Tanh; GRU Sigmoid, Tanh; RNN Tanh: "
+                                 "oracles.Node); " + _ACTIVATION),
+        inv.open_("activation_alpha", "not set (no activation that takes alpha is used); " + _ACTIVATION),
+        inv.open_("activation_beta", "not set (no activation that takes beta is used); " + _ACTIVATION),
+        inv.open_("clip", "not set (no clipping); exercising it needs a clip option whose reference clips the "
+                          "gates' pre-activations to [-clip, clip], and states within and beyond it"),
+    ]
+    if op == "LSTM":
+        entries.append(inv.open_("input_forget", "not set (0); exercising it needs an LSTM variant with the input "
+                                                 "and forget gates coupled (f = 1 - i), in the reference and its "
+                                                 "contract"))
+    if op == "GRU":
+        entries.append(inv.exercised("linear_before_reset", ("family",),
+                                     "1 for the gru family (reset after), 0 for gru-reset-before (oracles.GRU, "
+                                     "GRU_BEFORE)"))
+    return entries
+
+
+def _inputs(op):
+    entries = [
+        inv.exercised("X", ("B", "T", "D", "inputs"), "the case's x in the node's layout (oracles.run)"),
+        inv.exercised("W", ("inputs",), "the case's W remapped to the node's gate order (onnx.layout.to_onnx)"),
+        inv.exercised("R", ("inputs",), "the case's U remapped (onnx.layout.to_onnx)"),
+        inv.exercised("B", ("nobias", "inputs"), "the case's biases remapped (onnx.layout.to_onnx); omitted (the "
+                                                 "optional input left empty) under nobias (build_model)"),
+        inv.exercised("sequence_lens", ("len",), "the rows' lengths under len (right padding: "
+                                                  "structured.right_padded_lengths in oracles.run)"),
+        inv.exercised("initial_h", ("inputs",), "the case's h0 (per direction and layer under bi*, L2)"),
+    ]
+    if op == "LSTM":
+        entries += [
+            inv.exercised("initial_c", ("inputs",), "the case's c0 (per direction and layer under bi*, L2)"),
+            inv.open_("P", "not fed (no peepholes); exercising it needs a peephole LSTM family (reference, "
+                           "contract, remaps): neither Keras nor PyTorch has one to compare with"),
+        ]
+    return entries
+
+
+def _outputs(op):
+    entries = [
+        inv.fixed("Y", "requested and compared at every step (h; out under len; y merged in the graph under bi*)"),
+        inv.fixed("Y_h", "requested: compared as hT under len, and checked to be Y's final step without it "
+                         "(oracles.run)"),
+    ]
+    if op == "LSTM":
+        entries.append(inv.fixed("Y_c", "requested and compared as cT (the LSTM's final cell state)"))
+    return entries
+
+
+INVENTORY = inv.Inventory(
+    engine="onnx",
+    framework="onnxruntime",
+    apis=tuple(inv.Api(api_name(op, part), tuple({"attributes": _attributes, "inputs": _inputs,
+                                                  "outputs": _outputs}[part](op)), _ORACLES[op])
+               for op in OPS for part in PARTS),
+    introspect=introspect,
+    what=f"the ONNX LSTM, GRU and RNN operators at opset {onnx_oracles.OPSET} (onnx.defs.get_schema): attributes, "
+         f"inputs and outputs; both engines (onnxruntime, onnx.reference) run the same nodes",
+)
