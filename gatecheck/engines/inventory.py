@@ -107,6 +107,7 @@ class Api:
 class Inventory:
     engine: str  # its folder, gatecheck/engines/<engine>/
     framework: str  # a key of gatecheck.engines.frameworks.FRAMEWORKS (its importer, its pytest marker)
+    package: str  # the distribution whose version ``introspect`` returns (the one the APIs are read from)
     apis: tuple
     # () -> (the installed version, (major, minor); {api name: tuple of its parameter names}); imports the
     # framework through gatecheck.engines.frameworks' importers (Unavailable, with the reason, where it cannot)
@@ -175,7 +176,7 @@ def stale(inventory, found, version):
 def problems(inventory, found, version):
     """Every difference between an inventory and what its engine's introspection found, as messages that
     name the engine, the API and the parameter; duplicate entries too."""
-    where = f"engine {inventory.engine} ({inventory.framework} {'.'.join(map(str, version))})"
+    where = f"engine {inventory.engine} ({inventory.package} {'.'.join(map(str, version))})"
     out = [f"{where}: {api}: parameter {p!r} is not classified (no entry in "
            f"gatecheck/engines/{inventory.engine}/inventory.py)" for api, p in unclassified(inventory, found, version)]
     out += [f"{where}: {api}: entry {p!r} names a parameter the installed version does not have (stale; a "

@@ -4,7 +4,8 @@
     python -m gatecheck docs --check    # exit 1, naming the files, when a page or a region is out of date
 
 Nothing in docs/reference/ is typed by hand: each page is a function of a registry (the families'
-records, ``gatecheck.model.options.OPTIONS``, the oracles of ``gatecheck.engines``, the deviations of
+records, ``gatecheck.model.options.OPTIONS``, the oracles of ``gatecheck.engines`` and the inventories of
+their APIs (read from the installed engines: the docs are generated where every engine is), the deviations of
 ``gatecheck.truth.deviations``, the tolerance table, the grid of each profile, the committed baseline, the
 table of exit codes and the command line's parser). Guides and the README show command output in
 regions between two markers,
@@ -30,8 +31,9 @@ from gatecheck.core import candidate as cand
 from gatecheck.core import exit_codes as ec
 from gatecheck.core import tolerance as tol
 from gatecheck.core.cases import PROFILES, Case
-from gatecheck.engines import ORACLES, battery_oracles, of_family
-from gatecheck.engines.frameworks import FRAMEWORKS
+from gatecheck.engines import INVENTORIES, ORACLES, battery_oracles, of_family
+from gatecheck.engines import inventory as inv
+from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable
 from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.run import outcome as oc
@@ -120,7 +122,9 @@ def coverage_page():
     out = ["# Layer options and the engines that run them\n",
            "Each option is a variant of a family's model that engines offer as an argument "
            "(`gatecheck/model/options.py`). The tables below say which oracle runs which set of options "
-           "(`Oracle.options`, `Oracle.declines`), per family.\n",
+           "(`Oracle.options`, `Oracle.declines`), per family. Every parameter of each engine's recurrent API, "
+           "and the option or case axis that exercises it (or why none does), is in the "
+           "[inventory](inventory.md).\n",
            "## The options\n"]
     spelled = sorted({fw for o in opts.OPTIONS.values() for fw in o.frameworks})
     out.append(_table(["option", "meaning", "case-id suffix"] + [f"in {fw}" for fw in spelled],
@@ -154,6 +158,58 @@ def coverage_page():
             out += [f"- {', '.join(where)}: {why}" for why, where in notes.items()]
             out.append("")
     return "\n".join(out)
+
+
+def _by(entry):
+    """An entry's by/why cell: what drives an exercised parameter (an option with its case-id suffix, a case
+    axis), then why."""
+    if entry.kind != inv.EXERCISED:
+        return entry.why
+    drivers = [f"`{b}` (`{opts.suffix((b,))}`)" if b in opts.OPTIONS else f"{b} ({inv.AXES[b]})" if b in inv.AXES
+               else f"`{b}`" for b in entry.by]
+    return f"by {', '.join(drivers)}: {entry.why}"
+
+
+def inventory_page():
+    """Every engine's inventory (gatecheck.engines.INVENTORIES) as its installed version reads: per engine and
+    API each parameter, its kind and by/why; where an engine is not installed, the page says so."""
+    out = ["# Inventory of the engines' recurrent APIs\n",
+           "Every parameter of each engine's recurrent API, read from the installed version (`inspect.signature`; "
+           "the ONNX operators' schemas) and classified in the engine's folder "
+           "(`gatecheck/engines/<engine>/inventory.py`, the machinery in `gatecheck/engines/inventory.py`): "
+           "**exercised** (an oracle sets it from a case: the [layer options](coverage.md) and case axes that "
+           "drive it), **fixed** (one value, set by the contract), **declined** (with the reason) or **open** (a "
+           "numerical parameter not exercised yet, with what exercising it needs). "
+           "`tests/engines/test_inventory.py` fails on a parameter without an entry and on an entry the "
+           "installed version lacks. The jax engine has no inventory: its oracles are this project's own "
+           "`lax.scan` code, not a layer of JAX's.\n"]
+    rows, sections = [], []
+    for inventory in INVENTORIES:
+        title = f"{inventory.engine}"
+        sections.append(f"## {title}\n")
+        if inventory.what:
+            sections.append(f"{inventory.what[0].upper()}{inventory.what[1:]}.\n")
+        try:
+            version, found = inventory.introspect()
+        except Unavailable as exc:
+            rows.append((f"[{title}](#{_anchor(title)})", "not installed", "—", "—", "—", "—", "—"))
+            sections.append(f"Not installed where these docs were generated ({exc}): nothing to read.\n")
+            continue
+        by_api = {a.name: a for a in inventory.apis}
+        kinds = Counter()
+        for name, params in found.items():
+            entries = {e.parameter: e for e in by_api[name].entries if e.applies(version)} if name in by_api else {}
+            sections.append(f"### `{name}`\n")
+            table = []
+            for p in params:
+                e = entries.get(p)
+                kinds[e.kind if e else "unclassified"] += 1
+                table.append((f"`{p}`", e.kind if e else "**unclassified**", _by(e) if e else "no entry"))
+            sections.append(_table(["parameter", "kind", "by / why"], table))
+        rows.append((f"[{title}](#{_anchor(title)})", f"{inventory.package} {'.'.join(map(str, version))}",
+                     sum(kinds.values())) + tuple(kinds[k] for k in inv.KINDS))
+    out.append(_table(["engine", "read from", "parameters"] + list(inv.KINDS), rows))
+    return "\n".join(out + sections)
 
 
 def _dtype_declines(o):
@@ -334,7 +390,8 @@ def pages(root, parser):
     """{path relative to the root: Markdown} of every reference page."""
     made = {"families.md": families_page(), "coverage.md": coverage_page(), "oracles.md": oracles_page(),
             "deviations.md": deviations_page(), "tolerance.md": tolerance_page(), "cases.md": cases_page(),
-            "headroom.md": headroom_page(root), "exit-codes.md": exit_codes_page(), "cli.md": cli_page(parser)}
+            "headroom.md": headroom_page(root), "exit-codes.md": exit_codes_page(), "cli.md": cli_page(parser),
+            "inventory.md": inventory_page()}
     return {os.path.join(REFERENCE, name): NOTICE + text.rstrip("\n") + "\n" for name, text in made.items()}
 
 

@@ -69,7 +69,7 @@ def test_one_inventory_per_engine_that_calls_a_framework_and_nothing_else_lists_
 # --- the machinery, on an inventory made here ---------------------------------------------------------------
 
 def _toy(*entries):
-    return inv.Inventory("toy", "torch", (inv.Api("toy.Layer", entries),), introspect=None)
+    return inv.Inventory("toy", "torch", "toylib", (inv.Api("toy.Layer", entries),), introspect=None)
 
 
 FOUND = {"toy.Layer": ("units", "use_bias", "seed")}
@@ -83,7 +83,7 @@ def test_a_complete_inventory_has_no_problem():
 
 def test_a_removed_entry_is_named_with_the_engine_the_api_and_the_parameter():
     problems = inv.problems(_toy(*ENTRIES[:2]), FOUND, (3, 1))
-    assert problems == ["engine toy (torch 3.1): toy.Layer: parameter 'seed' is not classified (no entry in "
+    assert problems == ["engine toy (toylib 3.1): toy.Layer: parameter 'seed' is not classified (no entry in "
                         "gatecheck/engines/toy/inventory.py)"]
 
 
@@ -98,7 +98,7 @@ def test_an_api_the_inventory_lacks_and_a_duplicate_entry_are_problems():
     found = dict(FOUND, **{"toy.Other": ("x",)})
     assert inv.unclassified(_toy(*ENTRIES), found, (3, 1)) == [("toy.Other", "x")]
     problems = inv.problems(_toy(*ENTRIES, inv.fixed("units", "twice")), FOUND, (3, 1))
-    assert problems == ["engine toy (torch 3.1): toy.Layer: parameter 'units' has 2 entries"]
+    assert problems == ["engine toy (toylib 3.1): toy.Layer: parameter 'units' has 2 entries"]
 
 
 def test_an_entry_states_its_kind_and_what_drives_it_only_when_exercised():

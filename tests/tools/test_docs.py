@@ -86,3 +86,28 @@ def test_a_folder_without_docs_is_a_clear_error(tmp_path):
     with pytest.raises(docs.DocsError, match=r"--root: .* has no docs/ folder"):
         docs.stale(str(tmp_path), cli.parser())
     assert cli.main(["docs", "--check", "--root", str(tmp_path)]) == ec.USAGE
+
+
+def test_the_inventory_page_renders_what_the_engines_say_and_which_are_missing(monkeypatch):
+    """Per engine its counts at the top, per API each introspected parameter with its kind and by/why (an option
+    with its case-id suffix; a parameter without an entry shown so); an engine not installed is said to be."""
+    from gatecheck.engines import inventory as inv
+    from gatecheck.engines.frameworks import Unavailable
+
+    def missing():
+        raise Unavailable("flax is not installed (here)")
+
+    toy = inv.Inventory("toy", "torch", "toylib", (inv.Api("toy.Layer", (
+        inv.exercised("units", ("H",), "the case's H"), inv.exercised("use_bias", ("nobias",), "False under nobias"),
+        inv.declined("seed", "dropout's"), inv.open_("gone", "a parameter this version lacks"))),),
+        introspect=lambda: ((3, 1), {"toy.Layer": ("units", "use_bias", "seed", "new")}))
+    gone = inv.Inventory("flax", "flax", "flax", (), introspect=missing)
+    monkeypatch.setattr(docs, "INVENTORIES", (toy, gone))
+    page = docs.inventory_page()
+    assert "| [toy](#toy) | toylib 3.1 | 4 | 2 | 0 | 1 | 0 |" in page
+    assert "| [flax](#flax) | not installed |" in page
+    assert "Not installed where these docs were generated (flax is not installed (here))" in page
+    assert "| `use_bias` | exercised | by `nobias` (`-nobias`): False under nobias |" in page
+    assert "| `units` | exercised | by H (the grid's hidden width): the case's H |" in page
+    assert "| `new` | **unclassified** | no entry |" in page
+    assert "`gone`" not in page

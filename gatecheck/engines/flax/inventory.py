@@ -147,6 +147,7 @@ APIS = tuple(
 INVENTORY = inv.Inventory(
     engine="flax",
     framework="flax",
+    package="flax",
     apis=APIS,
     introspect=introspect,
     what="flax.nnx's LSTMCell, OptimizedLSTMCell, GRUCell and SimpleCell and the loops the oracles run them in "

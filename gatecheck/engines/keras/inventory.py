@@ -191,6 +191,7 @@ APIS = tuple(
 INVENTORY = inv.Inventory(
     engine="keras",
     framework="keras",
+    package="keras",
     apis=APIS,
     introspect=introspect,
     what="keras.layers' LSTM, GRU, SimpleRNN, their cells, RNN and Bidirectional (constructors and call); the "

@@ -45,6 +45,7 @@ ENTRIES = (
 INVENTORY = inv.Inventory(
     engine="keras_onnx",
     framework="keras-onnx",
+    package="tf2onnx",
     apis=(inv.Api(FROM_FUNCTION, ENTRIES, _ORACLES),),
     introspect=introspect,
     what="tf2onnx.convert.from_function, the converter the oracles call (not from_keras: oracles.CONVERTERS); the "

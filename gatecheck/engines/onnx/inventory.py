@@ -95,6 +95,7 @@ def _outputs(op):
 INVENTORY = inv.Inventory(
     engine="onnx",
     framework="onnxruntime",
+    package="onnx",
     apis=tuple(inv.Api(api_name(op, part), tuple({"attributes": _attributes, "inputs": _inputs,
                                                   "outputs": _outputs}[part](op)), _ORACLES[op])
                for op in OPS for part in PARTS),

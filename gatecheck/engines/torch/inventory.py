@@ -123,6 +123,7 @@ APIS = tuple(
 INVENTORY = inv.Inventory(
     engine="torch",
     framework="torch",
+    package="torch",
     apis=APIS,
     introspect=introspect,
     what="torch.nn's recurrent layers and cells (constructors and forward) and the packing functions the len "

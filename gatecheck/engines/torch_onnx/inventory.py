@@ -72,6 +72,7 @@ ENTRIES = (
 INVENTORY = inv.Inventory(
     engine="torch_onnx",
     framework="torch-onnx",
+    package="torch",
     apis=(inv.Api(EXPORT, ENTRIES, _ORACLES),),
     introspect=introspect,
     what="torch.onnx.export, every parameter (not only those the oracles pass); the exported nn modules are "
