@@ -20,6 +20,7 @@ floats masked; the reference pages are compared exactly.
 """
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -33,7 +34,7 @@ from gatecheck.core import tolerance as tol
 from gatecheck.core.cases import PROFILES, Case
 from gatecheck.engines import INVENTORIES, ORACLES, battery_oracles, of_family
 from gatecheck.engines import inventory as inv
-from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable
+from gatecheck.engines.frameworks import FRAMEWORKS, installed_versions, Unavailable
 from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.run import outcome as oc
@@ -386,13 +387,30 @@ def _help(parser):
         del os.environ["COLUMNS"]
 
 
+ENVIRONMENT = os.path.join(REFERENCE, "environment.json")
+
+
+def environment():
+    """What the generated pages depend on besides the code: the Python version (the command line's help
+    text) and the engines' versions (the inventory)."""
+    return {"python": "{}.{}".format(*sys.version_info[:2]), **installed_versions()}
+
+
+def recorded_environment(root):
+    """The environment the checkout's docs were generated in (None: never generated)."""
+    path = os.path.join(os.path.abspath(root or ROOT), ENVIRONMENT)
+    return json.loads(_read(path)) if os.path.exists(path) else None
+
+
 def pages(root, parser):
     """{path relative to the root: Markdown} of every reference page."""
     made = {"families.md": families_page(), "coverage.md": coverage_page(), "oracles.md": oracles_page(),
             "deviations.md": deviations_page(), "tolerance.md": tolerance_page(), "cases.md": cases_page(),
             "headroom.md": headroom_page(root), "exit-codes.md": exit_codes_page(), "cli.md": cli_page(parser),
             "inventory.md": inventory_page()}
-    return {os.path.join(REFERENCE, name): NOTICE + text.rstrip("\n") + "\n" for name, text in made.items()}
+    out = {os.path.join(REFERENCE, name): NOTICE + text.rstrip("\n") + "\n" for name, text in made.items()}
+    out[ENVIRONMENT] = json.dumps(environment(), indent=1, sort_keys=True) + "\n"
+    return out
 
 
 # --- command output in the guides ---------------------------------------------------------------------------
