@@ -62,7 +62,7 @@ def spec(fn, what="fn"):
 
     try:
         payload = cloudpickle.dumps(fn)
-    except Exception as exc:  # whatever it holds that cannot be pickled (a lock, a file, a generator ...)
+    except Exception as exc:  # noqa: BLE001 (whatever it holds that cannot be pickled: a lock, a file, a generator ...)
         raise ValueError(f"{what}: {fn!r} cannot be sent to the process it runs in: cloudpickle cannot pickle it "
                          f"({type(exc).__name__}: {exc}); define it at the top level of an importable module and "
                          f"pass 'module:callable'") from None

@@ -88,7 +88,7 @@ def _serve(conn):
     except cand.CandidateError as exc:
         conn.send(("error", str(exc)))
         return
-    except BaseException as exc:  # sys.exit or the like at import
+    except BaseException as exc:  # noqa: BLE001 (sys.exit or the like at import: the candidate's, reported)
         conn.send(("error", f"{spec!r}: importing it raised {type(exc).__name__}: {exc}"))
         return
     declared = getattr(fn, "cannot_observe", {}) or {}
@@ -116,7 +116,7 @@ def _serve(conn):
                 reply = ("raised", str(exc))
             except SystemExit as exc:
                 reply = ("raised", f"called sys.exit({exc.code!r}){cand.where(exc)}")
-            except BaseException as exc:  # KeyboardInterrupt, a BaseException subclass ...
+            except BaseException as exc:  # noqa: BLE001 (KeyboardInterrupt, a BaseException subclass ...: the candidate's)
                 reply = ("raised", f"raised {type(exc).__name__}: {exc}{cand.where(exc)}")
         text, total = printed.take()
         notes = cand.summarize_warnings(caught)
