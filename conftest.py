@@ -12,9 +12,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
 
-from gatecheck.frontends import pytest_plugin as _plugin  # noqa: E402
-from gatecheck.frontends.pytest_plugin import battery_cases, group_scopes, xdist_scope  # noqa: E402, F401
-from gatecheck.frontends.testing import (  # noqa: E402, F401
+from gatecheck.frontends import pytest_plugin as _plugin
+from gatecheck.frontends.pytest_plugin import battery_cases, group_scopes, xdist_scope  # noqa: F401
+from gatecheck.frontends.testing import (  # noqa: F401
     precise_dtype,
     require_framework,
     skip_where_deviating,

@@ -22,16 +22,16 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 from gatecheck.core.cases import Case
-from gatecheck.core.compare import contract_value, slices  # noqa: E402
-from gatecheck.core.tolerance import EPS  # noqa: E402
-from gatecheck.engines import ORACLES, battery_oracles  # noqa: E402
-from gatecheck.engines.frameworks import Unavailable  # noqa: E402
-from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.run import battery  # noqa: E402
-from gatecheck.run.grid import grid  # noqa: E402
+from gatecheck.core.compare import contract_value, slices
+from gatecheck.core.tolerance import EPS
+from gatecheck.engines import ORACLES, battery_oracles
+from gatecheck.engines.frameworks import Unavailable
+from gatecheck.families import FAMILIES
+from gatecheck.run import battery
+from gatecheck.run.grid import grid
 
 LONG = [(2, 250, 3, 4), (2, 1000, 3, 4)]
 

@@ -16,14 +16,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from gatecheck.core import candidate as cand  # noqa: E402
-from gatecheck.engines import ORACLES  # noqa: E402
-from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.model import options  # noqa: E402
+from gatecheck.core import candidate as cand
+from gatecheck.engines import ORACLES
+from gatecheck.families import FAMILIES
+from gatecheck.model import options
 from gatecheck.run.battery import expected_of, judge
-from gatecheck.run.grid import grid  # noqa: E402
-from gatecheck.run.isolation import Isolated  # noqa: E402
-from gatecheck.truth.views import view  # noqa: E402
+from gatecheck.run.grid import grid
+from gatecheck.run.isolation import Isolated
+from gatecheck.truth.views import view
 
 
 def main():

@@ -12,10 +12,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from gatecheck.core.cases import Case  # noqa: E402
-from gatecheck.engines import ORACLES, frameworks  # noqa: E402
-from gatecheck.families import FAMILIES  # noqa: E402
-from gatecheck.truth.views import case_inputs  # noqa: E402
+from gatecheck.core.cases import Case
+from gatecheck.engines import ORACLES, frameworks
+from gatecheck.families import FAMILIES
+from gatecheck.truth.views import case_inputs
 
 SHAPES = [(4, 5), (3, 3), (1, 4), (2, 6)]  # (D, H), each new to the process
 

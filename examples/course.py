@@ -4,5 +4,5 @@ and this module re-exports it, so that ``examples.course:run`` and ``from exampl
 course`` keep working with one copy of the code.
 """
 
-from gatecheck.examples.course import *  # noqa: F401,F403 (the style's functions, for examples.course_head)
+from gatecheck.examples.course import *  # noqa: F403 (the style's functions, for examples.course_head)
 from gatecheck.examples.course import run  # noqa: F401 (the candidate, named explicitly)

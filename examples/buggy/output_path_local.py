@@ -107,7 +107,10 @@ def run(x, h0, c0, W, U, b, gh, gc):
         k = GATES.index(gate)
         dU[k], dW[k] = grads["dW" + letter][:, :H].T, grads["dW" + letter][:, H:].T
         db[k] = grads["db" + letter][:, 0]
-    batch_major = lambda v: v.transpose(1, 2, 0)  # (H, m, T) -> (m, T, H)
+
+    def batch_major(v):  # (H, m, T) -> (m, T, H)
+        return v.transpose(1, 2, 0)
+
     return dict(h=batch_major(a), c=batch_major(c), dh=batch_major(grads["da"]), dc=batch_major(grads["dc"]),
                 dx=batch_major(grads["dx"]), dh0=grads["da0"].T, dc0=grads["dc0"].T,
                 dW=np.stack(dW), dU=np.stack(dU), db=np.stack(db))

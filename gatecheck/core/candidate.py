@@ -12,9 +12,12 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
+from gatecheck.core.family import Arrays, Family
 from gatecheck.reference.layers import LAYER, REVERSE
 
 
@@ -22,7 +25,7 @@ class CandidateError(Exception):
     """The candidate could not be loaded, raised, or returned something off-contract."""
 
 
-def load(spec, what="--candidate"):
+def load(spec: object, what: str = "--candidate") -> Callable[..., Any]:
     """``'module:callable'`` (module importable from the current directory) -> callable.
     ``what`` names the option or argument the spec came from, for messages."""
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
@@ -38,7 +41,7 @@ def load(spec, what="--candidate"):
         raise CandidateError(
             f"{what} {spec!r}: module {module_name!r} does not import: {type(exc).__name__}: {exc}"
             f"{where(exc)}") from exc
-    target = module
+    target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
             raise CandidateError(f"{what} {spec!r}: {module_name} has no attribute {attr!r}")
@@ -50,7 +53,7 @@ def load(spec, what="--candidate"):
     return target
 
 
-def base_key(key):
+def base_key(key: str) -> str:
     """A contract key without its direction and layer suffixes: 'dc_r_l1', 'dc_l1', 'dc_r' -> 'dc'
     (``gatecheck.reference.layers``: '_r' the reverse direction, '_l1' the second layer)."""
     for end in (LAYER, REVERSE):
@@ -59,13 +62,13 @@ def base_key(key):
     return key
 
 
-def covers(declared, key):
+def covers(declared: Mapping[str, Any], key: str) -> bool:
     """Whether a declaration (``cannot_observe``'s keys) covers contract key ``key``: the key itself,
     or its base key, which covers the quantity in every direction and layer ('dc': dc_r, dc_l1, dc_r_l1)."""
     return key in declared or base_key(key) in declared
 
 
-def cannot_observe(candidate, family, valid=None):
+def cannot_observe(candidate: object, family: Family, valid: Iterable[str] | None = None) -> dict[str, Any]:
     """Contract keys a candidate declares it cannot expose ({key: reason}, as declared), via an
     attribute ``cannot_observe`` on the callable; those are left out of every comparison, and
     said so. A key of the family's own contract ('dc') covers that quantity in every direction
@@ -89,20 +92,20 @@ def cannot_observe(candidate, family, valid=None):
     return declared
 
 
-def excused(candidate, family):
+def excused(candidate: object, family: Family) -> dict[str, Any]:
     """{contract key of ``family`` (a record, under options or not): reason} for each key the
     candidate's declaration covers (``covers``)."""
     declared = cannot_observe(candidate, family)
     return {k: declared.get(k, declared.get(base_key(k))) for k in family.contract if covers(declared, k)}
 
 
-def comparable(observed, candidate, family):
+def comparable(observed: Iterable[str], candidate: object, family: Family) -> tuple[str, ...]:
     """The oracle's quantities less those the candidate declares it cannot observe."""
     unobservable = excused(candidate, family)
     return tuple(q for q in observed if family.quantities[q].source not in unobservable)
 
 
-def coverage(observed, candidate, family):
+def coverage(observed: Iterable[str], candidate: object, family: Family) -> tuple[tuple[str, ...], bool]:
     """(compared quantities, whether a gradient is among them). Comparing nothing is a
     candidate error: a verdict must cover something."""
     quantities = comparable(observed, candidate, family)
@@ -112,7 +115,7 @@ def coverage(observed, candidate, family):
     return quantities, any(family.quantities[q].phase > 0 for q in quantities)
 
 
-def _is_candidate_frame(filename):
+def _is_candidate_frame(filename: str) -> bool:
     """A frame of the candidate's code: not gatecheck's, NumPy's, or the standard library's."""
     path = os.path.abspath(filename)
     if path.startswith(os.path.dirname(os.__file__)) or "site-packages" in path.split(os.sep):
@@ -121,59 +124,59 @@ def _is_candidate_frame(filename):
     return not path.startswith(here + os.sep) and not filename.startswith("<frozen")
 
 
-def where(exc):
+def where(exc: BaseException) -> str:
     """" at FILE:LINE in FUNCTION: `source`" for the innermost frame of the candidate's own code."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_candidate_frame(f.filename)]
     if not frames:
         return ""
     f = frames[-1]
-    line = (f.line or linecache.getline(f.filename, f.lineno)).strip()
+    line = (f.line or linecache.getline(f.filename, f.lineno or 0)).strip()
     return f" (at {f.filename}:{f.lineno} in {f.name}: {line})" if line else f" (at {f.filename}:{f.lineno} in {f.name})"
 
 
-def _warning_text(w):
+def _warning_text(w: warnings.WarningMessage) -> str:
     return f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
 
 
-def summarize_warnings(caught):
+def summarize_warnings(caught: Iterable[warnings.WarningMessage]) -> list[str]:
     """Distinct warnings, each once with a count."""
-    counts = {}
+    counts: dict[str, int] = {}
     for w in caught:
         text = _warning_text(w)
         counts[text] = counts.get(text, 0) + 1
     return [text + (f" x{n}" if n > 1 else "") for text, n in counts.items()]
 
 
-class Outputs(dict):
+class Outputs(dict[str, np.ndarray]):
     """A candidate's checked outputs (copies: a candidate may reuse its buffers); ``warnings``
     lists what it warned (and printed) while running."""
 
-    warnings = ()
+    warnings: list[str] | tuple[()] = ()
 
 
 class Foreign:
     """Stands for a returned value that is not an array (it may not survive the trip from
     the candidate's process): its type is what the contract check reports."""
 
-    def __init__(self, value):
+    def __init__(self, value: object) -> None:
         self.type_name = type(value).__name__
 
 
-class Returned(dict):
+class Returned(dict[str, Any]):
     """What a candidate run in its own process returned (``gatecheck.run.isolation``): plain
     arrays, with the warnings and output it produced there."""
 
-    warnings = ()
+    warnings: list[str] | tuple[()] = ()
 
 
-def extract(out, keys):
+def extract(out: Any, keys: Iterable[str]) -> dict[str, Any] | None:
     """The contract's keys of a candidate's result as a plain dict, with bounded work on any
     object: each key is looked up once with ``out[key]`` (a KeyError means absent); nothing
     iterates or searches the object, which may be a mapping that never ends. Returns None
     when ``out`` is not a mapping at all."""
     if not hasattr(out, "keys") or not hasattr(out, "__getitem__"):
         return None
-    found = {}
+    found: dict[str, Any] = {}
     for key in keys:
         try:
             value = out[key]
@@ -186,7 +189,7 @@ def extract(out, keys):
     return found
 
 
-def call(candidate, inputs, family, name="candidate"):
+def call(candidate: Callable[..., Any], inputs: Arrays, family: Family, name: str = "candidate") -> Outputs:
     """Run the candidate on canonical inputs and check its result against ``family``'s
     contract (keys, shapes, dtype, finiteness). Returns ``Outputs``. The candidate may be a
     plain callable (run here) or an ``gatecheck.run.isolation.Isolated`` (run in its own process)."""

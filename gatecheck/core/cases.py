@@ -10,9 +10,11 @@ coordinates, and an option that removes inputs (no bias) leaves the others as th
 """
 
 import zlib
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
@@ -26,10 +28,10 @@ class Case(NamedTuple):
     dtype: str  # "f32" or "f64"
     seed: int
     regime: str = "std"
-    options: tuple = ()  # layer options (gatecheck.model.options), in the registry's order
+    options: tuple[str, ...] = ()  # layer options (gatecheck.model.options), in the registry's order
 
     @property
-    def id(self):
+    def id(self) -> str:
         # the options are in the registry's order (gatecheck.model.options.canonical, as the grid makes them)
         tail = ("" if self.regime == "std" else f"-{self.regime}") + "".join(f"-{name}" for name in self.options)
         return (
@@ -37,23 +39,23 @@ class Case(NamedTuple):
         )
 
     @property
-    def np_dtype(self):
+    def np_dtype(self) -> np.dtype:
         return np.dtype(DTYPES[self.dtype])
 
 
-def case_rng(case, prefix=""):
+def case_rng(case: Case, prefix: str = "") -> np.random.Generator:
     """The random generator of a case's inputs: a function of its shape, seed and regime
     (and of ``prefix``, which separates models), never of the oracle or dtype."""
     key = f"{prefix}{case.B}-{case.T}-{case.D}-{case.H}-{case.seed}-{case.regime}"
     return np.random.default_rng(zlib.crc32(key.encode()))
 
 
-def scales(regime):
+def scales(regime: str) -> tuple[float, float]:
     """(weight scale, input scale) of a regime: x4 and x3 saturate the gates in "sat"."""
     return (4.0, 3.0) if regime == "sat" else (1.0, 1.0)
 
 
-def rounded(inputs, dtype):
+def rounded(inputs: Mapping[str, Any], dtype: npt.DTypeLike) -> dict[str, np.ndarray]:
     """Inputs in ``dtype`` (every oracle and candidate gets these exact values)."""
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in inputs.items()}
 
@@ -68,7 +70,11 @@ PROFILES = {
 }
 
 
-def expand(block):
+# A shape (B, T, D, H), a seed and a regime: one point of a block.
+Point = tuple[tuple[int, int, int, int], int, str]
+
+
+def expand(block: Mapping[str, Any]) -> Iterator[Point]:
     """(shape, seed, regime) of a block, in order (its ``options``, if any, apply to all)."""
     if "points" in block:
         yield from block["points"]
@@ -81,7 +87,16 @@ def expand(block):
                 yield shape, seed, regime
 
 
-def per_step_traced(oracle):
+class _Traced(Protocol):
+    """What ``per_step_traced`` reads of an oracle (``gatecheck.engines.base.Oracle``, a layer above)."""
+
+    @property
+    def trace_ms(self) -> float: ...
+    @property
+    def cannot_observe(self) -> Mapping[str, str]: ...
+
+
+def per_step_traced(oracle: _Traced) -> bool:
     """A traced oracle that observes every quantity (the probed Keras cells): under a structural
     option it returns every layer's and direction's per-step states and deltas, and each set of
     options costs it a trace per (D, H, dtype) of about a second (``Oracle.trace_ms`` is the
@@ -89,7 +104,8 @@ def per_step_traced(oracle):
     return oracle.trace_ms > 0 and not oracle.cannot_observe
 
 
-def structural_ci(points, option_sets, dtypes=("f64", "f32")):
+def structural_ci(points: list[Point], option_sets: list[tuple[str, ...]],
+                  dtypes: tuple[str, ...] = ("f64", "f32")) -> list[dict[str, Any]]:
     """The ci blocks of the structural sets (gatecheck.model.options.STRUCTURAL): every oracle but the
     per-step traced ones on ``points`` in every dtype; those on the first point, each set in one
     dtype, the sets taking turns (bi f64, bisum f32, ...): each set is covered and both dtypes
@@ -102,6 +118,6 @@ def structural_ci(points, option_sets, dtypes=("f64", "f32")):
     return others + cells
 
 
-def check_profile(profile):
+def check_profile(profile: str) -> None:
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {sorted(PROFILES)}, got {profile!r}")

@@ -7,14 +7,23 @@ in the order the computation happens: forward (t = 0 .. T-1), then backward
 (t = T-1 .. 0, then dh0, dc0), then the parameter gradients gate by gate.
 """
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gatecheck.core import tolerance
+from gatecheck.core.family import Arrays, Family, Quantity
+
+# A quantity table (``Family.quantities``): name -> Quantity, in divergence order.
+Table = Mapping[str, Quantity]
+# A slice's (sort key, step, gate, numpy index), as ``slices`` yields them.
+Slice = tuple[tuple[int, int, int], int | None, str | None, tuple[Any, ...]]
 
 
-def close(a, b):
+def close(a: npt.ArrayLike, b: npt.ArrayLike) -> bool:
     """Whether ``a`` equals ``b`` to float64 precision (normwise, ``tolerance.CLOSE`` of b's
     scale): how the diagnosis decides that a hypothesis explains a candidate's numbers."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -24,18 +33,18 @@ def close(a, b):
     return bool(np.all(np.isfinite(a))) and float(np.max(np.abs(a - b))) <= tolerance.CLOSE * scale
 
 
-def _rank(name, table):
+def _rank(name: str, table: Table) -> int:
     return list(table).index(name)
 
 
-def contract_value(result, name, table):
+def contract_value(result: Mapping[str, Any], name: str, table: Table) -> Any:
     """The array for quantity ``name`` from a contract mapping (reference or candidate)."""
     q = table[name]
     value = result[q.source]
     return value[:, q.final] if q.last_step else value
 
 
-def slices(name, T, table, gates=()):
+def slices(name: str, T: int, table: Table, gates: Iterable[str] = ()) -> Iterator[Slice]:
     """(sort key, step, gate, numpy index) for every slice of a quantity, in divergence
     order: forward t = 0..T-1, backward t = T-1..0, then the parameters gate by gate."""
     q = table[name]
@@ -59,12 +68,12 @@ class SliceResult:
     quantities) or ``gate`` (per-gate ones), and the worst element's full ``index``."""
 
     quantity: str
-    step: object  # int or None
-    gate: object  # str or None
-    key: tuple
+    step: int | None
+    gate: str | None
+    key: tuple[int, int, int]
     n_bad: int
     n: int
-    index: tuple  # full-array index of the worst element
+    index: tuple[int, ...]  # full-array index of the worst element
     actual: float
     expected: float
     abs_err: float
@@ -72,26 +81,26 @@ class SliceResult:
     atol: float
     rtol: float
     ratio: float  # greatest abs_err / allowed on the slice (<= 1 passes)
-    axes: tuple = ()  # index names of the quantity, for messages
+    axes: tuple[str, ...] = ()  # index names of the quantity, for messages
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.n_bad == 0
 
     @property
-    def label(self):
+    def label(self) -> str:
         """How a message names the slice: "t=3", "gate f" or ""."""
         if self.step is not None:
             return f"t={self.step}"
         return f"gate {self.gate}" if self.gate is not None else ""
 
-    def where(self):
+    def where(self) -> str:
         parts = []
         for ax, i in zip(self.axes, self.index, strict=False):
             parts.append(f"gate={self.gate}" if ax == "gate" else f"{ax}={i}")
         return "[" + ", ".join(parts) + "]"
 
-    def describe(self):
+    def describe(self) -> str:
         head = f"{self.quantity} {self.label}".strip()
         return (
             f"{head}: {self.n_bad}/{self.n} mismatched; greatest abs diff {self.abs_err:.3g} "
@@ -107,32 +116,32 @@ class Report:
     actual_name: str
     expected_name: str
     T: int
-    table: dict
-    results: list = field(default_factory=list)
-    problems: list = field(default_factory=list)  # whole-quantity problems (shape, dtype)
-    warnings: list = field(default_factory=list)  # what the candidate warned, as sentences
-    deviation: object = None  # the known deviation of the oracle on this case (gatecheck.truth.deviations), if any
+    table: Table
+    results: list[SliceResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # whole-quantity problems (shape, dtype)
+    warnings: list[str] = field(default_factory=list)  # what the candidate warned, as sentences
+    deviation: Any = None  # the known deviation of the oracle on this case (gatecheck.truth.deviations), if any
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return not self.problems and all(r.ok for r in self.results)
 
     @property
-    def failures(self):
+    def failures(self) -> list[SliceResult]:
         return sorted((r for r in self.results if not r.ok), key=lambda r: r.key)
 
-    def worst_ratio(self, quantity=None):
+    def worst_ratio(self, quantity: str | None = None) -> float:
         rs = [r.ratio for r in self.results if quantity in (None, r.quantity)]
         return max(rs) if rs else 0.0
 
-    def message(self):
+    def message(self) -> str:
         lines = [f"{self.case_id}: {self.actual_name} differs from {self.expected_name}"]
         lines += [f"  {p}" for p in self.problems]
         fails = self.failures
         if fails:
             lines.append(f"first divergence: {fails[0].describe()}")
             lines.append("mismatched (forward t=0..T-1, backward t=T-1..0, then parameters):")
-            by_q = {}
+            by_q: dict[str, list[SliceResult]] = {}
             for r in fails:
                 by_q.setdefault(r.quantity, []).append(r)
             for name, rs in by_q.items():
@@ -146,33 +155,37 @@ class Report:
         return "\n".join(lines)
 
 
-def _summarise(q, rs, T):
+def _summarise(q: Quantity, rs: list[SliceResult], T: int) -> str:
     if q.split == "time":
-        ts = sorted(r.step for r in rs)
+        ts = sorted(r.step for r in rs if r.step is not None)  # every slice of a time-split quantity has one
         return f"{len(ts)} of {T} steps: t={ranges(ts)}"
     if q.split == "gate":
-        return "gates " + ", ".join(r.gate for r in rs)
+        return "gates " + ", ".join(r.gate for r in rs if r.gate is not None)  # as every gate slice has
     return "all"
 
 
-def ranges(ts):
+def ranges(ts: list[int]) -> str:
     """[0, 1, 2, 5] -> "0..2,5"."""
-    out, start = [], ts[0]
-    for a, b in zip(ts, ts[1:] + [None]):
+    out: list[str] = []
+    start: int | None = ts[0]
+    following: list[int | None] = [*ts[1:], None]
+    for a, b in zip(ts, following, strict=True):
         if b != a + 1:
             out.append(f"{start}" if start == a else f"{start}..{a}")
             start = b
     return ",".join(out)
 
 
-def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, gates, undefined=None):
+def _compare_quantity(name: str, q: Quantity, T: int, a: np.ndarray, e: np.ndarray, scale: float, n_terms: int,
+                      yard32: npt.ArrayLike, dtype: npt.DTypeLike, table: Table, gates: Iterable[str],
+                      undefined: npt.ArrayLike | None = None) -> list[SliceResult]:
     """Every slice of one quantity at once: rows are slices (time steps, gates, or one);
     ``undefined`` (a bool array broadcasting to it): entries the contract leaves open, not compared."""
     axis = {"time": 1, "gate": 0}.get(q.split)
     skip = np.zeros(np.shape(e), bool) if undefined is None else np.broadcast_to(undefined, np.shape(e))
     a = np.where(skip, e, a)  # an entry not compared counts as matching, and not in n
 
-    def rows(x):
+    def rows(x: npt.ArrayLike) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return (np.moveaxis(x, axis, 0) if axis is not None else x[None]).reshape(
             x.shape[axis] if axis is not None else 1, -1)
@@ -215,7 +228,7 @@ def _compare_quantity(name, q, T, a, e, scale, n_terms, yard32, dtype, table, ga
     return out
 
 
-def _full_index(index, local, ndim):
+def _full_index(index: tuple[Any, ...], local: Iterable[Any], ndim: int) -> tuple[int, ...]:
     """Map an index within a slice back to the full array's coordinates."""
     local = list(int(i) for i in local)
     if index == (Ellipsis,):
@@ -227,7 +240,7 @@ def _full_index(index, local, ndim):
     return tuple(full[:ndim])
 
 
-def undefined_entries(family, inputs, quantities):
+def undefined_entries(family: Family, inputs: Arrays, quantities: Iterable[str]) -> dict[str, Any] | None:
     """Per quantity, the entries a family record's contract leaves undefined on ``inputs``
     (``Family.undefined``: the states' deltas at masked steps), for ``compare``; None: none."""
     if not family.undefined:
@@ -237,8 +250,10 @@ def undefined_entries(family, inputs, quantities):
             if family.quantities[q].source in found}
 
 
-def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T, family,
-            actual_name="candidate", expected_name="oracle", undefined=None):
+def compare(case_id: str, actual: Mapping[str, Any], expected: Mapping[str, Any], truth: Mapping[str, Any],
+            yard32: Mapping[str, Any], quantities: Iterable[str], dtype: npt.DTypeLike, B: int, T: int, family: Family,
+            actual_name: str = "candidate", expected_name: str = "oracle",
+            undefined: Mapping[str, Any] | None = None) -> Report:
     """Compare ``actual[q]`` with ``expected[q]`` for every q in ``quantities``; the entries in
     ``undefined`` (quantity -> bool array, ``undefined_entries``) are not compared.
 
@@ -262,7 +277,7 @@ def compare(case_id, actual, expected, truth, yard32, quantities, dtype, B, T, f
     return report
 
 
-def assert_matches(*args, **kwargs):
+def assert_matches(*args: Any, **kwargs: Any) -> Report:
     __tracebackhide__ = True
     report = compare(*args, **kwargs)
     if not report.ok:

@@ -19,7 +19,7 @@ EXIT_CODES = {
 }
 
 
-def markdown_table():
+def markdown_table() -> str:
     """The table of the docs, row by row from EXIT_CODES."""
     return "\n".join(["| code | meaning |", "|---|---|"]
                      + [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items()])

@@ -7,8 +7,15 @@ comparison, the candidate checks, results, drift, reports, the kill matrix and t
 diagnosis take a family and never name one.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+# A family's inputs, a reference's or a candidate's outputs: contract key (or input name) -> array.
+Arrays = Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -20,14 +27,14 @@ class Quantity:
     name: str
     phase: int
     split: str
-    axes: tuple  # index names, for messages
+    axes: tuple[str, ...]  # index names, for messages
     source: str  # the contract key it is read from in the reference / candidate
     last_step: bool = False  # read the final state source[:, final] (C_T)
     final: int = -1  # the final state's index along time: -1, or 0 under reverse (gatecheck.model.options)
     meaning: str = ""
 
 
-def quantity_table(*quantities):
+def quantity_table(*quantities: Quantity) -> dict[str, Quantity]:
     return {q.name: q for q in quantities}
 
 
@@ -44,18 +51,18 @@ class Variant:
     ``reverse=True``), the option's own mutants, bound like the family's, and ``replace``:
     fields of the derived record an option states outright."""
 
-    run: Callable
-    drops: tuple = ()
-    drops_keys: tuple = ()
-    fill: Callable = lambda inputs: {}
-    flips: tuple = ()
-    keywords: dict = field(default_factory=dict)
-    mutants: tuple = ()
-    mutant_bind: Callable = None
+    run: Callable[..., Any]
+    drops: tuple[str, ...] = ()
+    drops_keys: tuple[str, ...] = ()
+    fill: Callable[[Arrays], dict[str, np.ndarray]] = lambda inputs: {}
+    flips: tuple[str, ...] = ()
+    keywords: dict[str, Any] = field(default_factory=dict)
+    mutants: tuple[Any, ...] = ()  # gatecheck.core.mutants.Mutant (that module imports this one)
+    mutant_bind: Callable[[ModuleType], Callable[..., Any]] | None = None
     # Family fields the option replaces outright, after the derivation above (for an option
     # that changes shapes or adds inputs: its own inputs, contract, shapes, quantities,
     # make_inputs, finite-difference hooks, ...). Names must be Family fields.
-    replace: dict = field(default_factory=dict)
+    replace: dict[str, Any] = field(default_factory=dict)
     # Its mutants are bugs of a layer built on its model too (gatecheck.model.structures carries them into
     # bidirectional and stacked layers, each built on the mutated model): proj's are; no bias' are not
     # (a layer's contract drops the bias gradient a mutant would still return).
@@ -66,64 +73,72 @@ class Variant:
 class Family:
     name: str
     description: str
-    run: Callable  # the reference: run(**inputs, ulps=0) -> mapping (contract keys and more)
-    inputs: tuple  # argument names of run, in order
-    contract: tuple  # the keys a candidate returns
-    shapes: Callable  # inputs -> {contract key: shape}
-    quantities: dict  # name -> Quantity (see quantity_table)
-    regimes: dict  # name -> what it means
-    make_inputs: Callable  # case -> float64 inputs (a function of shape, seed and regime)
-    profiles: dict  # profile name -> list of blocks (see gatecheck.core.cases.expand)
+    run: Callable[..., Any]  # the reference: run(**inputs, ulps=0) -> mapping (contract keys and more)
+    inputs: tuple[str, ...]  # argument names of run, in order
+    contract: tuple[str, ...]  # the keys a candidate returns
+    shapes: Callable[[Arrays], dict[str, tuple[int, ...]]]  # inputs -> {contract key: shape}
+    quantities: dict[str, Quantity]  # name -> Quantity (see quantity_table)
+    regimes: dict[str, str]  # name -> what it means
+    make_inputs: Callable[..., dict[str, np.ndarray]]  # case -> float64 inputs (a function of shape, seed and regime)
+    profiles: dict[str, list[dict[str, Any]]]  # profile name -> list of blocks (see gatecheck.core.cases.expand)
     contract_doc: str  # the contract as the docs (docs/reference/families.md) and `check --help` state it
-    gates: tuple = ()  # names along the gate axis of "gate"-split quantities
-    gated: tuple = ()  # inputs with the gate axis first (a gate order permutes these)
-    swappable: tuple = ()  # two inputs a swapped concatenation exchanges (when D == H)
-    forward: tuple = ()  # the forward quantities (a layout hypothesis must match these)
-    mutants: tuple = ()  # the catalogue (gatecheck.core.mutants.Mutant)
-    mutant_source: object = None  # the module textual mutants edit
-    mutant_bind: Callable = None  # module -> its run as this family's candidate
-    hypotheses: tuple = ()  # diagnosis: fn(inputs, ref, got) -> sentence or None
-    isolating: Callable = None  # (inputs, ref) -> [(label, inputs)]: localisation cases
-    step_parts: Callable = None  # (inputs, ref, t) -> inputs of one step fed the reference's state
-    examples: dict = field(default_factory=dict)  # 'module:callable' -> expected exit code of `check`
+    gates: tuple[str, ...] = ()  # names along the gate axis of "gate"-split quantities
+    gated: tuple[str, ...] = ()  # inputs with the gate axis first (a gate order permutes these)
+    swappable: tuple[str, ...] = ()  # two inputs a swapped concatenation exchanges (when D == H)
+    forward: tuple[str, ...] = ()  # the forward quantities (a layout hypothesis must match these)
+    mutants: tuple[Any, ...] = ()  # the catalogue (gatecheck.core.mutants.Mutant, which imports this module)
+    mutant_source: ModuleType | None = None  # the module textual mutants edit
+    mutant_bind: Callable[[ModuleType], Callable[..., Any]] | None = None  # module -> its run as this family's candidate
+    hypotheses: tuple[Callable[..., Any], ...] = ()  # diagnosis: fn(inputs, ref, got) -> sentence or None
+    isolating: Callable[..., Any] | None = None  # (inputs, ref) -> [(label, inputs)]: localisation cases
+    step_parts: Callable[..., Any] | None = None  # (inputs, ref, t) -> inputs of one step fed the reference's state
+    examples: dict[str, int] = field(default_factory=dict)  # 'module:callable' -> expected exit code of `check`
     # Finite differences (gatecheck.core.finite_diff): the loss from the forward pass alone, the
     # loss with state ``which`` at step t moved by an offset, the per-step states whose
     # deltas the contract holds ("d" + state), and the cases ((B, T, D, H), seed, regime).
-    fd_loss: Callable = None
-    fd_state_loss: Callable = None
+    fd_loss: Callable[[Arrays], float] | None = None
+    fd_state_loss: Callable[..., float] | None = None
     # The magnitude the loss's rounding error scales with, where its terms cancel (a layer built
     # from the model: gatecheck.model.structures); None: |fd_loss| (gatecheck.core.finite_diff.loss_scale).
-    fd_scale: Callable = None
-    states: tuple = ()
-    fd_points: tuple = ()
+    fd_scale: Callable[[Arrays], float] | None = None
+    states: tuple[str, ...] = ()
+    fd_points: tuple[Any, ...] = ()
     # Layer options this family defines (option name -> Variant); gatecheck.model.options.under
     # derives the record under them, whose ``removed`` lists the contract keys they took away.
-    options: dict = field(default_factory=dict)
-    removed: tuple = ()
-    applied: tuple = ()  # the options this record is under (() for a family's own record)
-    keywords: dict = field(default_factory=dict)  # what every candidate call gets besides the inputs
+    options: dict[str, Variant] = field(default_factory=dict)
+    removed: tuple[str, ...] = ()
+    applied: tuple[str, ...] = ()  # the options this record is under (() for a family's own record)
+    keywords: dict[str, Any] = field(default_factory=dict)  # what every candidate call gets besides the inputs
     # Layer structure (bidirectional, stacked: gatecheck.model.options, gatecheck.reference.layers) is built
     # from the model itself, for a family that names its output sequence (a contract key, (B, T, width)),
     # that output's upstream gradient (an input) and gives, for finite differences, the output sequence
     # with state ``which`` at step t moved by an offset: fd_output(inputs, moved=(t, which, offset) or None).
     output: str = ""
     upstream: str = "gh"
-    fd_output: Callable = None
+    fd_output: Callable[..., np.ndarray] | None = None
     # The inputs that are upstream gradients of final states (an LSTM's gc: a batch axis, no time).
-    final_upstreams: tuple = ()
+    final_upstreams: tuple[str, ...] = ()
     # Inputs every direction and layer of a layer built from the model shares, time on axis 1
     # (a mask: gatecheck.model.structures.masked), and the contract entries the contract leaves undefined:
     # undefined(inputs) -> {contract key: bool array broadcasting to it} (compared nowhere).
-    shared: tuple = ()
-    undefined: Callable = None
+    shared: tuple[str, ...] = ()
+    undefined: Callable[[Arrays], dict[str, np.ndarray]] | None = None
 
     @property
-    def mutants_by_name(self):
+    def mutants_by_name(self) -> dict[str, Any]:  # name -> gatecheck.core.mutants.Mutant
         return {m.name: m for m in self.mutants}
 
-    def quantity(self, name):
+    def hook(self, name: str) -> Callable[..., Any]:
+        """A hook field that may be None (``fd_loss``, ``fd_output``, ...), where it is about to be called:
+        a TypeError naming it when the record has none (what calling None raised)."""
+        fn = getattr(self, name)
+        if fn is None:
+            raise TypeError(f"the {self.name} record has no {name}")
+        return fn
+
+    def quantity(self, name: str) -> Quantity:
         return self.quantities[name]
 
-    def per_step(self):
+    def per_step(self) -> list[Quantity]:
         """Time-split quantities in the table's order."""
         return [q for q in self.quantities.values() if q.split == "time"]

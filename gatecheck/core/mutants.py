@@ -15,7 +15,10 @@ case must have to show the bug at all.
 import functools
 import inspect
 import types
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from gatecheck.core.family import Family
 
 
 class Mutant(NamedTuple):
@@ -24,13 +27,13 @@ class Mutant(NamedTuple):
     why: str  # why someone writes it
     old: str = ""
     new: str = ""
-    wrap: Callable = None  # run -> run, for wrapper mutants
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None  # run -> run, for wrapper mutants
     first: str = ""
     family: str = ""  # a group within the catalogue ("gate-order")
     needs: str = ""  # the least a case needs to show the bug, beyond B, T >= 2: "T>20", "D==H"
 
 
-def edited(module, old, new, name, count=1):
+def edited(module: types.ModuleType, old: str, new: str, name: str, count: int = 1) -> types.ModuleType:
     """``module``'s source with ``old`` replaced by ``new`` (which must occur ``count``
     times), loaded as a fresh module; the original module is untouched."""
     text = inspect.getsource(module)
@@ -42,25 +45,30 @@ def edited(module, old, new, name, count=1):
     return fresh
 
 
-def load(family, mutant):
+def load(family: Family, mutant: Mutant) -> types.ModuleType:
     """A textual mutant's module (the real reference is untouched)."""
+    assert family.mutant_source is not None, f"{family.name}: a textual mutant needs Family.mutant_source"
     return edited(family.mutant_source, mutant.old, mutant.new, mutant.name)
 
 
 @functools.lru_cache(maxsize=None)
-def _candidate(family, name):
+def _candidate(family: Family, name: str) -> Callable[..., Any]:
     mutant = family.mutants_by_name[name]
-    run = mutant.wrap(family.run) if mutant.wrap is not None else family.mutant_bind(load(family, mutant))
+    if mutant.wrap is not None:
+        run = mutant.wrap(family.run)
+    else:
+        assert family.mutant_bind is not None, f"{family.name}: a textual mutant needs Family.mutant_bind"
+        run = family.mutant_bind(load(family, mutant))
     run.__name__ = f"mutant_{name.replace('-', '_')}"
     return run
 
 
-def candidate(family, mutant):
+def candidate(family: Family, mutant: Mutant) -> Callable[..., Any]:
     """The mutant as a candidate callable under ``family``'s contract."""
     return _candidate(family, mutant.name)
 
 
-def reverse_mutants(call, states=("h",), first="h"):
+def reverse_mutants(call: str, states: tuple[str, ...] = ("h",), first: str = "h") -> tuple[Mutant, ...]:
     """The reverse option's mutants, as edits of a reference's ``run_rev`` whose body is
     ``call`` (the family's run on the time-flipped x and gh) and the flip back of every per-step
     output; ``states``: the per-step states, each left unflipped by one mutant; ``first``: the

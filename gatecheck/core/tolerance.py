@@ -34,6 +34,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 
 class Tolerance(NamedTuple):
@@ -44,7 +45,7 @@ class Tolerance(NamedTuple):
     why: str
 
 
-EPS = {
+EPS: dict[np.dtype, float] = {
     np.dtype(np.float32): float(np.finfo(np.float32).eps),
     np.dtype(np.float64): float(np.finfo(np.float64).eps),
 }
@@ -57,7 +58,7 @@ _WHY = (
     "docs/reference/headroom.md, generated from the baseline (no figure is restated here)"
 )
 
-TOLERANCES = {
+TOLERANCES: dict[np.dtype, Tolerance] = {
     np.dtype(np.float32): Tolerance(factor=8.0, floor=16.0, sum_floor=1.0, rtol=4.0, why=_WHY),
     np.dtype(np.float64): Tolerance(
         factor=8.0, floor=16.0, sum_floor=1.0, rtol=4.0,
@@ -67,14 +68,14 @@ TOLERANCES = {
 }
 
 
-def policy(dtype):
+def policy(dtype: npt.DTypeLike) -> Tolerance:
     dtype = np.dtype(dtype)
     if dtype not in TOLERANCES:
         raise ValueError(f"dtype: expected one of {[d.name for d in TOLERANCES]}, got {dtype}")
     return TOLERANCES[dtype]
 
 
-def slice_atols(dtype, yard32, scale, n_terms=1):
+def slice_atols(dtype: npt.DTypeLike, yard32: npt.ArrayLike, scale: float, n_terms: int = 1) -> np.ndarray:
     """Absolute allowance of each slice (see the module docstring), from the slices'
     float32 yardsticks (an array), the quantity's scale and its summation length."""
     dtype = np.dtype(dtype)
@@ -84,7 +85,7 @@ def slice_atols(dtype, yard32, scale, n_terms=1):
     return tol.factor * np.maximum(np.asarray(yard32, dtype=np.float64) * (eps / EPS[np.dtype(np.float32)]), floor)
 
 
-def slice_rtol(dtype):
+def slice_rtol(dtype: npt.DTypeLike) -> float:
     dtype = np.dtype(dtype)
     return policy(dtype).rtol * EPS[dtype]
 

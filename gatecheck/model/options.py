@@ -24,16 +24,20 @@ An option is data everywhere it appears:
 
 import dataclasses
 import functools
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from gatecheck.core import candidate as candidate_contract
+from gatecheck.core.family import Arrays, Family, Quantity
 from gatecheck.model import structures
 
 
 class Option(NamedTuple):
     name: str
     meaning: str
-    frameworks: dict  # framework -> how it spells the option (or why it cannot)
+    frameworks: dict[str, str]  # framework -> how it spells the option (or why it cannot)
     # A layer structure built from the family's own model (gatecheck.reference.layers), for every
     # family that names its output (Family.output), rather than a variant the family defines.
     structural: bool = False
@@ -161,24 +165,24 @@ STRUCTURAL_NIGHTLY = (("len", "bi"), ("len", "L2"), ("maskz", "bi"), ("maskz", "
 STRUCTURAL_NOBIAS = (("nobias", "bi", "L2"), ("nobias", "mask"), ("nobias", "len", "bi"))
 
 
-def blocks(block, option_sets):
+def blocks(block: Mapping[str, Any], option_sets: Iterable[tuple[str, ...]]) -> list[dict[str, Any]]:
     """One grid block (gatecheck.core.cases.expand) per set of options, each with ``block``'s points."""
     return [dict(block, options=o) for o in option_sets]
 
 
-def masking(options):
+def masking(options: Iterable[str]) -> tuple[str, str] | None:
     """(what a masked step outputs, how masks are drawn) of a set of options (None: no mask)."""
     found = [MASKS[o] for o in options if o in MASKS]
     return found[0] if found else None
 
 
-def merge(options):
+def merge(options: Iterable[str]) -> str | None:
     """The merge mode of a set of options (None: not bidirectional)."""
     found = [MERGES[o] for o in options if o in MERGES]
     return found[0] if found else None
 
 
-def canonical(options):
+def canonical(options: Iterable[str]) -> tuple[str, ...]:
     """``options`` (any iterable of names) as a case holds them: a tuple in the registry's
     order, each once; a clear error listing the valid names otherwise."""
     names = set(options)
@@ -188,7 +192,7 @@ def canonical(options):
     return tuple(name for name in OPTIONS if name in names)
 
 
-def parse(text):
+def parse(text: str) -> tuple[str, ...]:
     """One set in command-line form, 'nobias', 'bi,L2' or 'bi+L2' -> canonical tuple; '' -> ()."""
     return canonical(part.strip() for part in text.replace("+", ",").split(",") if part.strip()) if text else ()
 
@@ -196,10 +200,11 @@ def parse(text):
 NONE = "none"  # how a selection of option sets names the set without options (``parse_set``)
 
 
-def declared_set(entry):
+def declared_set(entry: object) -> tuple[str, ...]:
     """One element of a candidate's ``run.options`` as the set it declares, a canonical tuple: an
     option name ('nobias': that option alone), a combination spelled 'bi+L2', or a tuple or
     frozenset of names."""
+    names: list[str] | None
     if isinstance(entry, str):
         names = [part.strip() for part in entry.split("+")]
     elif isinstance(entry, (tuple, frozenset)) and all(isinstance(name, str) for name in entry):
@@ -215,23 +220,23 @@ def declared_set(entry):
         raise ValueError(f"options: {entry!r}: {exc}") from None
 
 
-def parse_set(text):
+def parse_set(text: str) -> tuple[str, ...]:
     """A set as a selection names it: 'none' (no options) -> (); else ``declared_set``."""
     return () if text.strip() == NONE else declared_set(text)
 
 
-def suffix(options):
+def suffix(options: Iterable[str]) -> str:
     """The case-id suffix of a set of options: ``-nobias``; '' for none."""
     return "".join(f"-{name}" for name in canonical(options))
 
 
-def label(options):
+def label(options: tuple[str, ...]) -> str:
     """How a report names a set of options, as a candidate declares it: 'nobias', 'bi+L2', or
     'no options'."""
     return "+".join(options) if options else "no options"
 
 
-def implemented(candidate):
+def implemented(candidate: object) -> frozenset[tuple[str, ...]]:
     """The option sets a candidate declares it implements (``candidate.options``; default none),
     each a canonical tuple (``declared_set``): a frozenset of them. A case runs when its set is
     one of them or empty (``implements``)."""
@@ -244,14 +249,14 @@ def implemented(candidate):
     return frozenset(declared_set(entry) for entry in declared)
 
 
-def implements(declared, options):
+def implements(declared: frozenset[tuple[str, ...]], options: Iterable[str]) -> bool:
     """Whether a candidate that declares ``declared`` (``implemented``) runs a case with ``options``:
     the set is empty or one of those declared, exactly (declaring bi and L2 alone is not bi+L2)."""
     return not options or canonical(options) in declared
 
 
 @functools.lru_cache(maxsize=None)
-def under(family, options):
+def under(family: Family, options: Iterable[str]) -> Family:
     """The family record for ``options`` (a canonical tuple): the family itself for none; else
     its contract less what each option removes, its reference under them, and the options'
     own mutants. One record per (family, options), so the engine's caches keyed by family hold.
@@ -308,14 +313,14 @@ def under(family, options):
     return record if record.applied == options else dataclasses.replace(record, applied=options)
 
 
-def grid_sets(family):
+def grid_sets(family: Family) -> list[tuple[str, ...]]:
     """The sets of layer options a family's grids have (every profile), in a stable order."""
     found = dict.fromkeys(canonical(block.get("options", ())) for blocks in family.profiles.values()
                           for block in blocks)
     return [s for s in found if s]
 
 
-def every_set(family):
+def every_set(family: Family) -> list[tuple[str, ...]]:
     """Every set of options a family's record can be put under that matters to a report: each option
     it defines alone, then every set its grids combine."""
     singles = [(name,) for name in defined(family)]
@@ -323,19 +328,19 @@ def every_set(family):
 
 
 @functools.lru_cache(maxsize=None)
-def every_key(family):
+def every_key(family: Family) -> tuple[str, ...]:
     """Every contract key of a family under any of ``every_set`` (what an isolated candidate's
     results are read back by)."""
     return tuple(dict.fromkeys(family.contract + tuple(k for s in every_set(family) for k in under(family, s).contract)))
 
 
-def declared(candidate, family):
+def declared(candidate: object, family: Family) -> dict[str, Any]:
     """The contract keys a candidate declares it cannot observe (``gatecheck.core.candidate.cannot_observe``),
     each checked to be a key of the family under one of its option sets (a CandidateError names any other)."""
     return candidate_contract.cannot_observe(candidate, family, every_key(family))
 
 
-def every_quantity(family):
+def every_quantity(family: Family) -> dict[str, Quantity]:
     """The family's quantity table, then those its options add (proj: dWr; bi: h_r, y, ...), in order."""
     table = dict(family.quantities)
     for s in every_set(family):
@@ -343,29 +348,29 @@ def every_quantity(family):
     return table
 
 
-def defined(family):
+def defined(family: Family) -> tuple[str, ...]:
     """Every option name that a family's record can be put under: its own and, for a family that
     names its output, the structural ones."""
     return tuple(name for name, o in OPTIONS.items() if name in family.options or o.structural and family.output)
 
 
-def _variant(family, name):
+def _variant(family: Family, name: str) -> Family:
     """The family's record under one option it defines itself (its ``Variant``)."""
     base, variant = family, family.options[name]
     dropped_in, dropped_out = set(variant.drops), set(variant.drops_keys)
 
-    def fill(inputs):
+    def fill(inputs: Arrays) -> dict[str, np.ndarray]:
         """The family's inputs that the option's model is the family's model on."""
         full = dict(inputs, **variant.fill(inputs))
         return {k: v[:, ::-1] if k in variant.flips else v for k, v in full.items()}
 
-    def step(inputs, t):
+    def step(inputs: Arrays, t: int) -> int:
         """The family's step of the option's state t (reversed: the original t is processed T-1-t'th)."""
         return inputs[variant.flips[0]].shape[1] - 1 - t if variant.flips else t
 
-    def fd_output(inputs, moved=None):
+    def fd_output(inputs: Arrays, moved: tuple[Any, ...] | None = None) -> np.ndarray:
         """The family's output hook on the filled, flipped inputs, flipped back."""
-        out = base.fd_output(fill(inputs), moved and (step(inputs, moved[0]),) + tuple(moved[1:]))
+        out = base.hook("fd_output")(fill(inputs), moved and (step(inputs, moved[0]),) + tuple(moved[1:]))
         return out[:, ::-1] if variant.flips else out
 
     derived = dataclasses.replace(
@@ -384,11 +389,11 @@ def _variant(family, name):
         isolating=None,
         step_parts=None,
         examples={},
-        fd_loss=lambda inputs: base.fd_loss(fill(inputs)),
-        fd_state_loss=lambda inputs, t, which, offset: base.fd_state_loss(fill(inputs), step(inputs, t), which,
-                                                                        offset),
+        fd_loss=lambda inputs: base.hook("fd_loss")(fill(inputs)),
+        fd_state_loss=lambda inputs, t, which, offset: base.hook("fd_state_loss")(fill(inputs), step(inputs, t),
+                                                                                which, offset),
         fd_output=fd_output if base.fd_output else None,
-        fd_scale=(lambda inputs: base.fd_scale(fill(inputs))) if base.fd_scale else None,
+        fd_scale=(lambda inputs: base.hook("fd_scale")(fill(inputs))) if base.fd_scale else None,
         options={},
         removed=tuple(k for k in base.contract if k in dropped_out),
         keywords=dict(variant.keywords),

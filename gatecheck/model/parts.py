@@ -24,9 +24,13 @@ An option whose model is not the family's on other inputs (``Variant.replace``: 
 has no parts; ``split`` says so, and the diagnosis prints it. Nothing here names a family.
 """
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from gatecheck.core.compare import close
+from gatecheck.core.family import Arrays, Family
 from gatecheck.model import options as opts
 from gatecheck.model import structures
 from gatecheck.reference import layers
@@ -37,9 +41,9 @@ class Part(NamedTuple):
 
     label: str  # how the diagnosis names it: "reverse direction (_r)"; "" for the whole layer
     suffix: str  # its keys' suffix in the contract under the options ("_r", "_r_l1"; "" for none)
-    inputs: dict  # the family's own inputs (the bias filled in, time flipped where reversed)
-    ref: dict  # the family's reference on them, internals included (gates, deltas)
-    got: dict  # the candidate's outputs of this part under the family's names (time flipped likewise)
+    inputs: dict[str, np.ndarray]  # the family's own inputs (the bias filled in, time flipped where reversed)
+    ref: dict[str, Any]  # the family's reference on them, internals included (gates, deltas)
+    got: dict[str, Any]  # the candidate's outputs of this part under the family's names (time flipped likewise)
     reversed: bool  # its steps are counted in processing order (t = 0: the step on x[:, T-1])
     withheld: str  # why its gradients are left out of ``got`` ('' when they are not)
 
@@ -48,41 +52,41 @@ class Scope(NamedTuple):
     """Inputs a gate layout is tried on (``gatecheck.tools.diagnose.gate_layout``): a part's, or every part's."""
 
     label: str  # "" for the whole layer
-    gated: tuple  # the inputs with the gate axis first
-    swaps: tuple  # pairs of inputs a swapped concatenation exchanges
-    forward: tuple  # the contract keys its forward pass must match
+    gated: tuple[str, ...]  # the inputs with the gate axis first
+    swaps: tuple[tuple[str, ...], ...]  # pairs of inputs a swapped concatenation exchanges
+    forward: tuple[str, ...]  # the contract keys its forward pass must match
 
 
 _UNKNOWN = ("its gradients are not diagnosed: its upstream gradient is the second layer's dx, which the contract "
             "does not return")
 
 
-def differs(part):
+def differs(part: Part) -> list[str]:
     """The candidate's outputs of a part that differ from its reference (float64 precision)."""
     return [k for k, v in part.got.items() if not close(v, part.ref[k])]
 
 
-def _structure(options):
+def _structure(options: tuple[str, ...]) -> tuple[tuple[str, ...], str | None, int]:
     """(own options, merge mode or None, number of layers)."""
     own = tuple(o for o in options if not opts.OPTIONS[o].structural)
     return own, opts.merge(options), 2 if "L2" in options else 1
 
 
-def _label(layer, depth, reverse, merge, suffix):
+def _label(layer: int, depth: int, reverse: int, merge: str | None, suffix: str) -> str:
     layer_name = ("first layer", "second layer")[layer] if depth == 2 else ""
     direction = ("reverse direction" if reverse else "forward direction") if merge else ""
     name = f"{layer_name}'s {direction}" if layer_name and direction else layer_name or direction
     return f"{name} ({suffix})" if suffix else name
 
 
-def everywhere(options):
+def everywhere(options: Iterable[str]) -> str:
     """How the diagnosis names every part at once: "both directions", "both layers", ..."""
     _, merge, depth = _structure(opts.canonical(options))
     return {(True, 1): "both directions", (False, 2): "both layers",
             (True, 2): "both layers and directions"}.get((bool(merge), depth), "")
 
 
-def _under_mask(family, options):
+def _under_mask(family: Family, options: Iterable[str]) -> str | None:
     """Why ``family``'s hypotheses and mutants are not tried under a mask among ``options`` (None: none)."""
     masked = [o for o in options if o in opts.MASKS]
     if masked:
@@ -91,7 +95,7 @@ def _under_mask(family, options):
     return None
 
 
-def scopes(family, options):
+def scopes(family: Family, options: Iterable[str]) -> list[Scope]:
     """The gate-layout scopes of ``family`` (its own record) under ``options``: the whole layer;
     for a bidirectional layer or a stack, every part at once, then each part alone; under a mask,
     every part at once only (a part's inputs are not its model's: ``split``)."""
@@ -104,7 +108,7 @@ def scopes(family, options):
         return [Scope(everywhere(options), whole.gated, (), forward)]
     if not merge and depth == 1:
         return [Scope("", record.gated, (record.swappable,) if record.swappable else (), record.forward)]
-    found = []
+    found: list[Scope] = []
     for n, s in enumerate(layers.suffixes(bool(merge), depth)):
         label = _label(n // (2 if merge else 1), depth, s.startswith(layers.REVERSE), merge, s)
         found.append(Scope(label, tuple(k + s for k in record.gated),
@@ -115,7 +119,8 @@ def scopes(family, options):
     return [every] + found
 
 
-def split(family, options, inputs, ref, got):
+def split(family: Family, options: Iterable[str], inputs: Arrays, ref: Arrays,
+          got: Arrays) -> tuple[list[Part], str]:
     """(the parts of a case of ``family`` (its own record) under ``options``, each as a case of
     the family's own model; a sentence when there are none: an option whose model is not the
     family's on other inputs). ``inputs``, ``ref``, ``got``: the case's inputs, reference and
@@ -131,7 +136,8 @@ def split(family, options, inputs, ref, got):
     record = opts.under(family, own)
     timeless = structures.timeless(record)
 
-    def make(label, suffix, part_inputs, part_got, reverse, withheld=""):
+    def make(label: str, suffix: str, part_inputs: Arrays, part_got: Arrays, reverse: bool,
+             withheld: str = "") -> Part:
         variant = family.options[own[0]] if own else None
         flips = set(variant.flips if variant else ()) | ({"x", record.upstream} if reverse else set())
         full = dict(part_inputs, **variant.fill(part_inputs)) if variant else dict(part_inputs)
@@ -146,10 +152,10 @@ def split(family, options, inputs, ref, got):
     layer_record = opts.under(family, own + ((next(o for o in options if o in opts.MERGES),) if merge else ()))
     forward_keys = {q.source for q in record.quantities.values() if q.phase == 0}
 
-    def value(key):  # the candidate's own output where it returned it (what its next step consumed)
+    def value(key: str) -> np.ndarray:  # the candidate's own output where it returned it (what its next step consumed)
         return got[key] if key in got else ref[key]
 
-    found = []  # per layer, from the top down
+    found: list[list[Part]] = []  # per layer, from the top down
     gy = inputs[up]
     for layer in reversed(range(depth)):
         tail = layers.LAYER if layer else ""
@@ -166,7 +172,7 @@ def split(family, options, inputs, ref, got):
                 withheld = f"{_UNKNOWN}, and the second layer differs ({', '.join(wrong)})"
         shares = layers.split_upstream(merge, gy, value(out + tail), value(out + layers.REVERSE + tail)) \
             if merge else (gy,)
-        here = []
+        here: list[Part] = []
         for reverse, share in enumerate(shares):
             s = (layers.REVERSE if reverse else "") + tail
             part_inputs = {"x": x, up: share, **{k: inputs[k + s] for k in own_keys}}

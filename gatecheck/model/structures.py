@@ -17,10 +17,14 @@ layer (``added``).
 
 import dataclasses
 import zlib
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from gatecheck.core.family import Quantity
+from gatecheck.core.cases import Case
+from gatecheck.core.family import Arrays, Family, Quantity
 from gatecheck.core.finite_diff import loss_scale
 from gatecheck.core.mutants import Mutant, candidate
 from gatecheck.reference import layers
@@ -30,61 +34,68 @@ from gatecheck.reference import layers
 REVERSE_SEED = 1_000_003
 LAYER_SEED = 2_000_003
 
+# A state moved for finite differences: (step t, state name, offset array).
+Moved = tuple[int, str, np.ndarray]
+# A structure's finite-difference parts: (inputs, moved or None) -> (output, [final states' terms, magnitude]).
+Parts = Callable[..., tuple[np.ndarray, np.ndarray]]
 
-def timeless(record):
+
+def timeless(family: Family) -> tuple[str, ...]:
     """The contract keys without a time axis (parameter and initial-state gradients)."""
-    per_step = {q.source for q in record.quantities.values() if q.split == "time" or q.last_step}
-    return tuple(k for k in record.contract if k not in per_step)
+    per_step = {q.source for q in family.quantities.values() if q.split == "time" or q.last_step}
+    return tuple(k for k in family.contract if k not in per_step)
 
 
-def layer_inputs(record):
+def layer_inputs(family: Family) -> tuple[str, ...]:
     """The inputs that belong to one direction or layer: all but x, the upstream gradient and
     the inputs every direction and layer shares (a mask)."""
-    return tuple(k for k in record.inputs if k not in ("x", record.upstream) + record.shared)
+    return tuple(k for k in family.inputs if k not in ("x", family.upstream) + family.shared)
 
 
-def initial_of(record):
+def initial_of(family: Family) -> dict[str, str]:
     """state -> its initial-state input, for a record's model: h -> h0, c -> c0, and their twins
     (state h_r: h0_r)."""
-    found = {}
-    for state in record.states:
+    found: dict[str, str] = {}
+    for state in family.states:
         base, _, tail = state.partition("_")
         name = base + "0" + ("_" + tail if tail else "")
-        if name in record.inputs:
+        if name in family.inputs:
             found[state] = name
     return found
 
 
-def initial_states(record):
+def initial_states(family: Family) -> tuple[str, ...]:
     """The initial-state inputs of a record's model: h0, c0, and their twins (state h_r: h0_r)."""
-    return tuple(initial_of(record).values())
+    return tuple(initial_of(family).values())
 
 
-def _twins(keys, suffix, skip=("dx",)):
+def _twins(keys: Iterable[str], suffix: str, skip: tuple[str, ...] = ("dx",)) -> tuple[str, ...]:
     return tuple(k + suffix for k in keys if k not in skip)
 
 
-def _quantities(table, suffix, reverse=False):
+def _quantities(table: Mapping[str, Quantity], suffix: str, reverse: bool = False) -> dict[str, Quantity]:
     """A quantity table's copies for another direction or layer (dx is the layer's input's, once)."""
     return {q.name + suffix: dataclasses.replace(q, name=q.name + suffix, source=q.source + suffix,
                                                  final=0 if reverse and q.last_step else q.final)
             for q in table.values() if q.source != "dx"}
 
 
-def _first(record, phase):
+def _first(family: Family, phase: int) -> str:
     """The first per-step quantity of a phase in a record's table (where a divergence shows first)."""
-    return next(q.name for q in record.quantities.values() if q.phase == phase and q.split == "time")
+    return next(q.name for q in family.quantities.values() if q.phase == phase and q.split == "time")
 
 
-def _final_part(record, inputs, moved, width_of):
+def _final_part(family: Family, inputs: Arrays, moved: Moved | None,
+                width_of: tuple[int, ...]) -> tuple[float, float]:
     """(the loss of a record's model with a zero upstream gradient: the final states' terms alone
     (an LSTM's gc . C_T; 0 for models whose loss is on the output only), with a state moved; the
     magnitude of those terms, ``finite_diff.loss_scale``)."""
-    zero = dict(inputs, **{record.upstream: np.zeros(width_of, inputs["x"].dtype)})
-    return record.fd_state_loss(zero, *moved) if moved else record.fd_loss(zero), loss_scale(record, zero)
+    zero = dict(inputs, **{family.upstream: np.zeros(width_of, inputs["x"].dtype)})
+    return (family.hook("fd_state_loss")(zero, *moved) if moved else family.hook("fd_loss")(zero),
+            loss_scale(family, zero))
 
 
-def _flip(inputs, shared=()):
+def _flip(inputs: Arrays, shared: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """Inputs with x and the shared sequences (a mask) in reversed time."""
     return dict(inputs, **{k: inputs[k][:, ::-1] for k in ("x",) + tuple(shared)})
 
@@ -97,7 +108,7 @@ PADDINGS = ("right", "any")
 MASK_SEED = "mask-"
 
 
-def draw_mask(case, padding):
+def draw_mask(case: Case, padding: str) -> np.ndarray:
     """A case's mask (B, T) of 1.0 (valid) and 0.0 (masked): a function of B, T, the seed and the
     padding alone (every direction and layer of the case shares it). Every row has a valid step and,
     where T > 1, a masked one, but for the first row of a right-padded batch (its longest, of length
@@ -131,7 +142,7 @@ def draw_mask(case, padding):
     return mask
 
 
-def masked_mutants(record, outputs):
+def masked_mutants(family: Family, outputs: str) -> tuple[Mutant, ...]:
     """The mutants of a masked layer: edits of gatecheck.reference.layers."""
     found = [
         Mutant("mask-steps-update-state", "a masked step runs the model: its x updates the state the next valid "
@@ -153,95 +164,98 @@ def masked_mutants(record, outputs):
     return tuple(found)
 
 
-def masked(record, outputs, padding):
-    """The record of ``record``'s model under a mask (``gatecheck.reference.layers.masked``): masked
+def masked(family: Family, outputs: str, padding: str) -> Family:
+    """The record of ``family``'s model under a mask (``gatecheck.reference.layers.masked``): masked
     steps output ``outputs`` ("zero" or "carry") and keep the state; masks drawn with ``padding``."""
     if outputs not in layers.MASKED_OUTPUTS:
         raise ValueError(f"outputs: expected one of {list(layers.MASKED_OUTPUTS)}, got {outputs!r}")
-    up, out, keys = record.upstream, record.output, record.contract
-    initial = initial_of(record)
-    rows = ("x", up) + tuple(initial.values()) + tuple(record.final_upstreams)
+    up, out, keys = family.upstream, family.output, family.contract
+    initial = initial_of(family)
+    rows = ("x", up) + tuple(initial.values()) + tuple(family.final_upstreams)
     per_row = tuple("d" + k for k in initial.values())
-    held = timeless(record)
+    held = timeless(family)
 
-    def build(module):
-        return module.masked(record.run, outputs, rows, per_row, held, initial, keys, out, up)
+    def build(module: ModuleType) -> Callable[..., Any]:
+        return module.masked(family.run, outputs, rows, per_row, held, initial, keys, out, up)
 
-    def parts(inputs, moved=None):
+    def parts(inputs: Arrays, moved: Moved | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(the masked output, the final states' loss terms) with one produced state moved (none if
         its step is masked: that step produces none)."""
         keep = layers.valid(inputs[layers.MASK])
         steps_held = layers.held_steps(keep)
         common = {k: v for k, v in inputs.items() if k not in rows + (layers.MASK,)}
-        found, final = None, np.zeros(2)
+        found: np.ndarray | None = None
+        final = np.zeros(2)
         for b in range(keep.shape[0]):
             steps = np.flatnonzero(keep[b])
             row = dict(common, **{k: inputs[k][b:b + 1] for k in rows if k in inputs})
             row["x"] = inputs["x"][b:b + 1, steps]
-            mine = None
+            mine: Moved | None = None
             if moved and keep[b, moved[0]]:
                 mine = (int(np.searchsorted(steps, moved[0])), moved[1], moved[2][b:b + 1])
-            y = record.fd_output(row, mine)
-            final += _final_part(record, row, mine, y.shape)
+            y = family.hook("fd_output")(row, mine)
+            final += _final_part(family, row, mine, y.shape)
             if found is None:
                 found = np.zeros(keep.shape + y.shape[2:], y.dtype)
             found[b, steps] = y[0]
             if outputs == "carry":
                 after = ~keep[b] & (steps_held[b] >= 0)
                 found[b, after] = found[b, steps_held[b][after]]
+        assert found is not None  # set on the first row (B >= 1)
         return found, final
 
-    def make_inputs(case):
-        return dict(record.make_inputs(case), **{layers.MASK: draw_mask(case, padding)})
+    def make_inputs(case: Case) -> dict[str, np.ndarray]:
+        return dict(family.make_inputs(case), **{layers.MASK: draw_mask(case, padding)})
 
-    def shapes(inputs):
-        found = dict(record.shapes(inputs))
+    def shapes(inputs: Arrays) -> dict[str, tuple[int, ...]]:
+        found = dict(family.shapes(inputs))
         found["out"] = found[out]
         return found
 
-    def undefined(inputs):
+    def undefined(inputs: Arrays) -> dict[str, np.ndarray]:
         gap = ~layers.valid(inputs[layers.MASK])[..., None]
-        return {"d" + s: gap for s in record.states}
+        return {"d" + s: gap for s in family.states}
 
-    finals = {q.source for q in record.quantities.values() if q.last_step}
-    quantities = dict(record.quantities)
+    finals = {q.source for q in family.quantities.values() if q.last_step}
+    quantities = dict(family.quantities)
     quantities["out"] = Quantity("out", 0, "time", ("b", "t", "j"), "out", meaning=f"the layer's output sequence "
                                  f"under the mask ({outputs} at masked steps)")
     quantities.update({s + "T": Quantity(s + "T", 0, "", ("b", "j"), s, last_step=True,
                                          meaning=f"final state {s} (the last valid step's)")
-                       for s in record.states if s not in finals})
+                       for s in family.states if s not in finals})
     what = {"zero": "0", "carry": "the previous step's (0 before the first valid step)"}[outputs]
     return dataclasses.replace(
-        record,
-        **_built(record, build, parts),
-        inputs=record.inputs + (layers.MASK,),
+        family,
+        **_built(family, build, parts),
+        inputs=family.inputs + (layers.MASK,),
         contract=keys + ("out",),
         shapes=shapes,
         quantities=quantities,
         make_inputs=make_inputs,
-        contract_doc=record.contract_doc + f"\nmasked: mask (B,T) of 1.0 (valid) and 0.0 (masked) steps "
+        contract_doc=family.contract_doc + f"\nmasked: mask (B,T) of 1.0 (valid) and 0.0 (masked) steps "
         f"({'each row a prefix: lengths = mask.sum(1)' if padding == 'right' else 'any pattern'}); a row's model "
         f"consumes its valid steps only; a masked step keeps the state (h, c: the last valid step's, the initial "
         f"state before any) and outputs {what}; returns the above and out (B,T,{out} width), the output, whose "
         f"upstream gradient is {up}; dx and the deltas are 0 at masked steps (the deltas there are not compared); "
         f"called with masked_output={outputs!r}",
-        mutants=masked_mutants(record, outputs),
+        mutants=masked_mutants(family, outputs),
         output="out",
-        shared=record.shared + (layers.MASK,),
+        shared=family.shared + (layers.MASK,),
         undefined=undefined,
-        keywords=dict(record.keywords, masked_output=outputs),
+        keywords=dict(family.keywords, masked_output=outputs),
     )
 
 
-def _carry(record, names, around):
-    """``record``'s mutants ``names`` as mutants of a layer built from it: each the layer ``around`` (a run of
-    ``record``'s model -> the layer's run) built on the mutated model (a wrapper mutant: the layer's own run is
+def _carry(family: Family, names: Iterable[str],
+           around: Callable[[Callable[..., Any]], Callable[..., Any]]) -> tuple[Mutant, ...]:
+    """``family``'s mutants ``names`` as mutants of a layer built from it: each the layer ``around`` (a run of
+    ``family``'s model -> the layer's run) built on the mutated model (a wrapper mutant: the layer's own run is
     not edited)."""
-    return tuple(m._replace(old="", new="", wrap=lambda _run, m=m: around(candidate(record, m)))
-                 for m in record.mutants if m.name in names)
+    return tuple(m._replace(old="", new="", wrap=lambda _run, m=m: around(candidate(family, m)))
+                 for m in family.mutants if m.name in names)
 
 
-def _read_own(old, suffix, added):
+def _read_own(old: str, suffix: str, added: Iterable[str]) -> str:
     """The edit of ``old`` (a line reading each input of a direction or layer as ``inputs[k + suffix]``)
     that reads the inputs ``added`` without the suffix: the first direction's or layer's."""
     return old.replace(f"inputs[k + {suffix}]", f"inputs[k if k in {tuple(added)!r} else k + {suffix}]")
@@ -249,10 +263,10 @@ def _read_own(old, suffix, added):
 
 # --- bidirectional ---------------------------------------------------------------------------------------
 
-def bidirectional_mutants(record, merge, added=()):
+def bidirectional_mutants(family: Family, merge: str, added: tuple[str, ...] = ()) -> tuple[Mutant, ...]:
     """The mutants of a bidirectional layer: edits of gatecheck.reference.layers (``added``: inputs an
     option of the model adds, which one mutant reads from the forward direction for both)."""
-    f, b = _first(record, 0), _first(record, 1)
+    f, b = _first(family, 0), _first(family, 1)
     flip_in = "out = run(**{k: v[:, ::-1] if k in flipped else v for k, v in inputs.items()}, ulps=ulps)"
     flip_out = "return {k: v if k in timeless else v[:, ::-1] for k, v in out.items()}"
     split = "forward, reverse = directions(inputs, layer_inputs, shared)"
@@ -278,7 +292,7 @@ def bidirectional_mutants(record, merge, added=()):
                "of the shared input is dropped", old='out["dx"] = out_f["dx"] + out_r["dx"]',
                new='out["dx"] = out_f["dx"]', first="dx t=T-1"),
     ]
-    if layers.MASK in record.shared:
+    if layers.MASK in family.shared:
         found.append(Mutant("bi-mask-not-flipped", "the reverse direction reads the mask in time order while it "
                             "consumes x from T-1 down", "go_backwards applied to the inputs and not to the mask",
                             old="flipped = tuple(sequences) + (MASK,)", new="flipped = tuple(sequences)", first=""))
@@ -318,53 +332,55 @@ def bidirectional_mutants(record, merge, added=()):
     return tuple(found)
 
 
-def bidirectional(record, merge, carried=(), added=()):
-    """The record of a bidirectional layer of ``record``'s model, merged by ``merge``; ``carried``: the
-    names of ``record``'s mutants that are mutants of the layer too (built on the mutated model);
+def bidirectional(family: Family, merge: str, carried: tuple[str, ...] = (),
+                  added: tuple[str, ...] = ()) -> Family:
+    """The record of a bidirectional layer of ``family``'s model, merged by ``merge``; ``carried``: the
+    names of ``family``'s mutants that are mutants of the layer too (built on the mutated model);
     ``added``: inputs an option of the model adds (one mutant reads the forward direction's for both)."""
     if merge not in layers.MERGES:
         raise ValueError(f"merge: expected one of {list(layers.MERGES)}, got {merge!r}")
-    own = layer_inputs(record)
-    up, out, keys = record.upstream, record.output, record.contract
-    initial = initial_states(record)
+    own = layer_inputs(family)
+    up, out, keys = family.upstream, family.output, family.contract
+    initial = initial_states(family)
     concat = merge in ("concat", "none")
 
-    def build(module, run=None):
+    def build(module: ModuleType, run: Callable[..., Any] | None = None) -> Callable[..., Any]:
         """The layer's run from a module of the layers' reference (itself, or a mutant of it) and a run
         of the model (by default its reference, or the same module's mutant of a masked model, so that
         a masked model's mutants apply in both directions; a carried mutant's run)."""
         if run is None:
-            run = record.mutant_bind(module) if record.mutant_source is layers else record.run
-        run_r = module.reversed_run(run, timeless(record), ("x", up))
-        return module.bidirectional(run, run_r, merge, own, keys, out, up, initial, record.shared)
+            run = family.hook("mutant_bind")(module) if family.mutant_source is layers else family.run
+        run_r = module.reversed_run(run, timeless(family), ("x", up))
+        return module.bidirectional(run, run_r, merge, own, keys, out, up, initial, family.shared)
 
-    def parts(inputs, moved=None):
+    def parts(inputs: Arrays, moved: Moved | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(merged output, the final states' loss terms) with one state of either direction moved."""
-        forward, reverse = layers.directions(inputs, own, record.shared)
+        forward, reverse = layers.directions(inputs, own, family.shared)
         T = inputs["x"].shape[1]
-        outputs, final = [], np.zeros(2)
+        outputs: list[np.ndarray] = []
+        final = np.zeros(2)
         for din, backwards in ((forward, False), (reverse, True)):
             mine = moved if moved and moved[1].endswith(layers.REVERSE) == backwards else None
             if mine and backwards:
                 mine = (T - 1 - mine[0], mine[1][: -len(layers.REVERSE)], mine[2])
-            din = _flip(din, record.shared) if backwards else din
-            y = record.fd_output(din, mine)
-            final += _final_part(record, din, mine, y.shape)
+            din = _flip(din, family.shared) if backwards else din
+            y = family.hook("fd_output")(din, mine)
+            final += _final_part(family, din, mine, y.shape)
             outputs.append(y[:, ::-1] if backwards else y)
         return layers.merged(merge, *outputs), final
 
-    def make_inputs(case):
-        a = record.make_inputs(case)
-        b = record.make_inputs(case._replace(seed=case.seed + REVERSE_SEED))
+    def make_inputs(case: Case) -> dict[str, np.ndarray]:
+        a = family.make_inputs(case)
+        b = family.make_inputs(case._replace(seed=case.seed + REVERSE_SEED))
         inputs = dict(a, **{k + layers.REVERSE: b[k] for k in own})
         if concat:
             inputs[up] = np.concatenate([a[up], b[up]], axis=-1)
         return inputs
 
-    def shapes(inputs):
-        forward, reverse = layers.directions(inputs, own, record.shared)
-        found = dict(record.shapes(forward))
-        found.update({k + layers.REVERSE: s for k, s in record.shapes(reverse).items() if k != "dx"})
+    def shapes(inputs: Arrays) -> dict[str, tuple[int, ...]]:
+        forward, reverse = layers.directions(inputs, own, family.shared)
+        found = dict(family.shapes(forward))
+        found.update({k + layers.REVERSE: s for k, s in family.shapes(reverse).items() if k != "dx"})
         B, T, width = found[out]
         found["y"] = (B, T, 2 * width if concat else width)
         return found
@@ -372,56 +388,57 @@ def bidirectional(record, merge, carried=(), added=()):
     y = Quantity("y", 0, "time", ("b", "t", "j"), "y", meaning=f"the merged output (merge {merge})")
     contract = keys + ("y",) + _twins(keys, layers.REVERSE)
     return _composite(
-        record, layers.REVERSE, build, parts,
+        family, layers.REVERSE, build, parts,
         contract=contract,
         shapes=shapes,
-        quantities={**record.quantities, **_quantities(record.quantities, layers.REVERSE, reverse=True), "y": y},
+        quantities={**family.quantities, **_quantities(family.quantities, layers.REVERSE, reverse=True), "y": y},
         make_inputs=make_inputs,
-        contract_doc=record.contract_doc + f"\nbidirectional, merge {merge}: every input but x and {up} again for the "
+        contract_doc=family.contract_doc + f"\nbidirectional, merge {merge}: every input but x and {up} again for the "
         f"reverse direction (suffix _r), {up} the upstream gradient of y; returns the above, the same with suffix _r "
         f"for the reverse direction (per-step arrays indexed by the original t), y and dx (both directions' sum); "
         f"called with merge_mode={merge!r}",
-        mutants=bidirectional_mutants(record, merge, added) + _inner(record, carried)
-        + _carry(record, carried, lambda run: build(layers, run)),
+        mutants=bidirectional_mutants(family, merge, added) + _inner(family, carried)
+        + _carry(family, carried, lambda run: build(layers, run)),
         output="y",
-        keywords=dict(record.keywords, merge_mode=merge),
+        keywords=dict(family.keywords, merge_mode=merge),
     )
 
 
-def _composite(record, suffix, build, parts, **fields):
-    """A layer built from ``record``'s model whose extra direction or layer is named by ``suffix``:
+def _composite(family: Family, suffix: str, build: Callable[[ModuleType], Callable[..., Any]], parts: Parts,
+               **fields: Any) -> Family:
+    """A layer built from ``family``'s model whose extra direction or layer is named by ``suffix``:
     its reference from ``build`` (a module of gatecheck.reference.layers -> the run), its
     finite-difference hooks from ``parts`` (inputs, moved state -> (output, (final states' terms,
     their magnitude))), the record's inputs, gated inputs, states and removed keys with their
     twins, no family hypotheses (the diagnosis tries them per direction and layer: gatecheck.model.parts);
     ``fields``: what each structure states itself."""
     return dataclasses.replace(
-        record,
-        **_built(record, build, parts),
-        inputs=record.inputs + _twins(layer_inputs(record), suffix, ()),
-        gated=record.gated + _twins(record.gated, suffix, ()),
-        states=record.states + _twins(record.states, suffix, ()),
-        undefined=(lambda inputs: _twin_map(record.undefined(inputs), suffix)) if record.undefined else None,
-        removed=record.removed + _twins(record.removed, suffix),
+        family,
+        **_built(family, build, parts),
+        inputs=family.inputs + _twins(layer_inputs(family), suffix, ()),
+        gated=family.gated + _twins(family.gated, suffix, ()),
+        states=family.states + _twins(family.states, suffix, ()),
+        undefined=(lambda inputs: _twin_map(family.hook("undefined")(inputs), suffix)) if family.undefined else None,
+        removed=family.removed + _twins(family.removed, suffix),
         **fields,
     )
 
 
-def _inner(record, carried=()):
+def _inner(family: Family, carried: tuple[str, ...] = ()) -> tuple[Mutant, ...]:
     """The mutants of the layer a structure is built from, where they are edits of the same module
     (a masked or bidirectional layer's) and not ``carried`` otherwise: they apply in every direction
     and layer of the structure, where they first show there is not stated (dx of the second layer is
     the first's upstream, say)."""
-    return tuple(m._replace(first="") for m in record.mutants
-                 if m.name not in carried) if record.mutant_source is layers else ()
+    return tuple(m._replace(first="") for m in family.mutants
+                 if m.name not in carried) if family.mutant_source is layers else ()
 
 
-def _built(record, build, parts):
-    """The fields every layer built from ``record``'s model states alike: its reference from ``build``
+def _built(family: Family, build: Callable[[ModuleType], Callable[..., Any]], parts: Parts) -> dict[str, Any]:
+    """The fields every layer built from ``family``'s model states alike: its reference from ``build``
     (a module of gatecheck.reference.layers -> the run) and its mutants as edits of that module, its
     finite-difference hooks from ``parts`` (inputs, moved state -> (output, (final states' terms, their
     magnitude))), no family hypotheses, layouts or examples, and no option of its own."""
-    up = record.upstream
+    up = family.upstream
     return dict(
         run=build(layers),
         swappable=(),
@@ -440,18 +457,18 @@ def _built(record, build, parts):
     )
 
 
-def _twin_map(found, suffix):
+def _twin_map(found: Mapping[str, Any], suffix: str) -> dict[str, Any]:
     """A mapping of contract keys with its copies for another direction or layer (dx once)."""
     return {**found, **{k + suffix: v for k, v in found.items() if k != "dx"}}
 
 
-def _loss(inputs, upstream, parts):
+def _loss(inputs: Arrays, upstream: str, parts: tuple[np.ndarray, np.ndarray]) -> float:
     """A composite's loss from its (output, (final states' terms, their magnitude)): sum(gh * y) + the terms."""
     output, (final, _) = parts
     return np.sum(inputs[upstream] * output) + final
 
 
-def _scale(inputs, upstream, parts):
+def _scale(inputs: Arrays, upstream: str, parts: tuple[np.ndarray, np.ndarray]) -> float:
     """The magnitude of a composite's loss terms (finite_diff.loss_scale)."""
     output, (_, magnitude) = parts
     return np.sum(np.abs(inputs[upstream] * output)) + magnitude
@@ -459,11 +476,11 @@ def _scale(inputs, upstream, parts):
 
 # --- stacked ----------------------------------------------------------------------------------------------
 
-def stacked_mutants(record, bidirectional, added=()):
+def stacked_mutants(family: Family, bidirectional: bool, added: tuple[str, ...] = ()) -> tuple[Mutant, ...]:
     """The mutants of a stack of two layers: edits of gatecheck.reference.layers (and, for
     bidirectional layers, every mutant of one); ``added``: inputs an option of the model adds
     (with their reverse twins), which one mutant reads from the first layer for both."""
-    f, b = _first(record, 0), _first(record, 1)
+    f, b = _first(family, 0), _first(family, 1)
     split = "first, second = layers(inputs, layer_inputs, shared)"
     found = [
         Mutant("L2-no-gradient-from-above", "the first layer's backward pass gets no gradient from the second "
@@ -476,7 +493,7 @@ def stacked_mutants(record, bidirectional, added=()):
                old=split, new=split + "; first, second = ({**first, **{k: second[k] for k in initial}}, "
                "{**second, **{k: first[k] for k in initial}})", first=f"{f} t=0"),
     ]
-    if layers.MASK in record.shared:
+    if layers.MASK in family.shared:
         found.append(Mutant("L2-mask-not-handed-on", "the second layer runs every step: the mask is not handed on",
                             "a layer between them that does not propagate the mask (Keras' compute_mask), or a "
                             "hand-written stack masking its first layer only",
@@ -498,63 +515,63 @@ def stacked_mutants(record, bidirectional, added=()):
     return tuple(found)
 
 
-def stacked(record, carried=(), added=()):
-    """The record of two stacked layers of ``record``'s model (each bidirectional if ``record`` is);
-    ``carried``: the names of ``record``'s mutants that are mutants of the stack too (built on the
+def stacked(family: Family, carried: tuple[str, ...] = (), added: tuple[str, ...] = ()) -> Family:
+    """The record of two stacked layers of ``family``'s model (each bidirectional if ``family`` is);
+    ``carried``: the names of ``family``'s mutants that are mutants of the stack too (built on the
     mutated layer); ``added``: inputs an option of the model adds (one mutant reads the first layer's
     for both layers; with their reverse twins in a bidirectional layer)."""
-    own = layer_inputs(record)
-    up, out, keys = record.upstream, record.output, record.contract
-    initial = initial_states(record)
-    bidirectional = "merge_mode" in record.keywords
+    own = layer_inputs(family)
+    up, out, keys = family.upstream, family.output, family.contract
+    initial = initial_states(family)
+    bidirectional = "merge_mode" in family.keywords
     added = tuple(k for k in own if k in added or bidirectional and k.endswith(layers.REVERSE)
                   and k[: -len(layers.REVERSE)] in added)
 
-    def build(module, layer=None):
+    def build(module: ModuleType, layer: Callable[..., Any] | None = None) -> Callable[..., Any]:
         """The stack's run from a module of the layers' reference (itself, or a mutant of it): the layer
         itself is built from the same module, so a bidirectional layer's mutants apply in a stack too
         (``layer``: a run of the layer given outright, a carried mutant's)."""
         if layer is None:
-            layer = record.mutant_bind(module) if record.mutant_source is layers else record.run
-        return module.stacked(layer, own, keys, out, up, initial, record.shared)
+            layer = family.hook("mutant_bind")(module) if family.mutant_source is layers else family.run
+        return module.stacked(layer, own, keys, out, up, initial, family.shared)
 
-    def parts(inputs, moved=None):
+    def parts(inputs: Arrays, moved: Moved | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(the second layer's output, the final states' loss terms) with one state of either layer moved."""
-        first, second = layers.layers(inputs, own, record.shared)
+        first, second = layers.layers(inputs, own, family.shared)
         in_first = moved if moved and not moved[1].endswith(layers.LAYER) else None
         in_second = moved and (moved[0], moved[1][: -len(layers.LAYER)], moved[2]) if not in_first else None
-        y0 = record.fd_output(first, in_first)
+        y0 = family.hook("fd_output")(first, in_first)
         second = dict(second, x=y0)
-        y1 = record.fd_output(second, in_second)
-        final = np.add(_final_part(record, first, in_first, y0.shape), _final_part(record, second, in_second, y1.shape))
+        y1 = family.hook("fd_output")(second, in_second)
+        final = np.add(_final_part(family, first, in_first, y0.shape), _final_part(family, second, in_second, y1.shape))
         return y1, final
 
-    def make_inputs(case):
-        first = record.make_inputs(case)
-        width = record.shapes(first)[out][2]
-        second = record.make_inputs(case._replace(D=width, seed=case.seed + LAYER_SEED))
+    def make_inputs(case: Case) -> dict[str, np.ndarray]:
+        first = family.make_inputs(case)
+        width = family.shapes(first)[out][2]
+        second = family.make_inputs(case._replace(D=width, seed=case.seed + LAYER_SEED))
         return dict(first, **{k + layers.LAYER: second[k] for k in own})
 
-    def shapes(inputs):
-        first, second = layers.layers(inputs, own, record.shared)
-        found = dict(record.shapes(first))
+    def shapes(inputs: Arrays) -> dict[str, tuple[int, ...]]:
+        first, second = layers.layers(inputs, own, family.shared)
+        found = dict(family.shapes(first))
         B, T, width = found[out]
         second["x"] = np.broadcast_to(np.zeros((), inputs["x"].dtype), (B, T, width))
-        found.update({k + layers.LAYER: s for k, s in record.shapes(second).items() if k != "dx"})
+        found.update({k + layers.LAYER: s for k, s in family.shapes(second).items() if k != "dx"})
         return found
 
     return _composite(
-        record, layers.LAYER, build, parts,
+        family, layers.LAYER, build, parts,
         contract=keys + _twins(keys, layers.LAYER),
         shapes=shapes,
-        quantities={**record.quantities, **_quantities(record.quantities, layers.LAYER)},
+        quantities={**family.quantities, **_quantities(family.quantities, layers.LAYER)},
         make_inputs=make_inputs,
-        contract_doc=record.contract_doc + f"\ntwo stacked layers: every input but x and {up} again for the second "
+        contract_doc=family.contract_doc + f"\ntwo stacked layers: every input but x and {up} again for the second "
         f"layer (suffix _l1), whose input is the first's output {out}; {up} the upstream gradient of the second's "
         f"{out}; returns the above for the first layer (its dh includes what flows back from the second), the same "
         f"with suffix _l1 for the second (no dx_l1), and dx; called with num_layers=2",
-        mutants=stacked_mutants(record, bidirectional, added) + _inner(record, carried)
-        + _carry(record, carried, lambda run: build(layers, run)),
+        mutants=stacked_mutants(family, bidirectional, added) + _inner(family, carried)
+        + _carry(family, carried, lambda run: build(layers, run)),
         output=out + layers.LAYER,
-        keywords=dict(record.keywords, num_layers=2),
+        keywords=dict(family.keywords, num_layers=2),
     )

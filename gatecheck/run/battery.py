@@ -1,19 +1,31 @@
 """One case of the battery: the candidate and an oracle on the same inputs, compared
 under the tolerance policy, with the family's reference providing scale and yardstick."""
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
 from gatecheck.core import candidate as cand
-from gatecheck.core.compare import compare, contract_value, undefined_entries
+from gatecheck.core.cases import Case
+from gatecheck.core.compare import Report, compare, contract_value, undefined_entries
+from gatecheck.core.family import Arrays, Family
+from gatecheck.engines.base import Oracle
 from gatecheck.truth import deviations
 from gatecheck.truth.views import coordinates, family_of, reference_view, under, view
 
+# A case's (inputs, float64 truth, float32 yardstick), as gatecheck.truth.views gives it.
+View = tuple[Arrays, Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
 
-def expected_of(case, oracle, family, view_=None):
+
+def expected_of(case: Case, oracle: Oracle, family: Family, view_: View | None = None) -> dict[str, Any]:
     """The oracle's quantities on a case (driven with the case's options)."""
     v = view_ or view(case, family)
     return oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, oracle.observing(under(case, family)))
 
 
-def run_case(case, oracle, candidate=None, candidate_name="reference"):
+def run_case(case: Case, oracle: Oracle, candidate: Callable[..., Any] | None = None,
+             candidate_name: str = "reference") -> Report:
     """Return the comparison ``Report`` of candidate (default: the family's reference) vs
     ``oracle`` on ``case``. Raises ``CandidateError`` when the candidate breaks the contract."""
     family = family_of(oracle)
@@ -22,7 +34,7 @@ def run_case(case, oracle, candidate=None, candidate_name="reference"):
     return judge(case, oracle, v, expected, candidate or under(case, family).run, candidate_name, family)
 
 
-def explained(case, oracle, deviation):
+def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Report:
     """The oracle on the case's own inputs compared with the reference on the inputs of the deviation's
     model (``Deviation.explained_by``: what the engine computes instead), the truth computed there in
     float64 as for any case. It matches when the entry explains the whole difference; a wrong remap
@@ -30,12 +42,15 @@ def explained(case, oracle, deviation):
     family = family_of(oracle)
     record = under(case, family)
     inputs64, yard = coordinates(record, case.B, case.T, case.D, case.H, case.seed, case.regime)
+    if deviation.explained_by is None:  # (what calling None raised)
+        raise TypeError(f"explained: the deviation of {oracle.name} has no explained_by model")
     modelled = deviation.explained_by({k: a.copy() for k, a in inputs64.items()})
     return judge(case, oracle, reference_view(modelled, case.np_dtype.name, record, yard),
                  expected_of(case, oracle, family), record.run, "reference", family)
 
 
-def judge(case, oracle, view_, expected, candidate, candidate_name, family):
+def judge(case: Case, oracle: Oracle, view_: View, expected: Mapping[str, Any], candidate: Callable[..., Any],
+          candidate_name: str, family: Family) -> Report:
     """The candidate on a case's inputs, compared with the oracle's output ``expected``;
     ``view_`` is the case's (inputs, truth, yardstick). Raises ``CandidateError``."""
     family = under(case, family)

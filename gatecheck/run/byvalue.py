@@ -11,6 +11,8 @@ every report is ``module:qualname`` (``__main__:run``).
 
 import pickle
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from gatecheck.core.candidate import CandidateError
 from gatecheck.core.candidate import load as load_by_name
@@ -20,16 +22,18 @@ class ByValue(str):
     """A candidate's name as reports show it (``'__main__:run'``) that carries the candidate
     itself, pickled by value; it crosses process boundaries (a pipe, a process pool) with it."""
 
-    def __new__(cls, name, payload):
+    payload: bytes  # the candidate, pickled by cloudpickle
+
+    def __new__(cls, name: str, payload: bytes) -> "ByValue":
         self = super().__new__(cls, name)
         self.payload = payload
         return self
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type, tuple[str, bytes]]:
         return ByValue, (str(self), self.payload)
 
 
-def _by_name(fn):
+def _by_name(fn: object) -> str | None:
     """'module:name' when ``fn`` is what that name imports to (not ``__main__``), else None."""
     module_name = getattr(fn, "__module__", None)
     module = sys.modules.get(module_name) if isinstance(module_name, str) else None
@@ -38,7 +42,7 @@ def _by_name(fn):
     for attr in (getattr(fn, "__qualname__", None), getattr(fn, "__name__", None)):
         if not isinstance(attr, str) or "<" in attr:
             continue
-        target = module
+        target: Any = module
         for part in attr.split("."):
             target = getattr(target, part, None)
         if target is fn:
@@ -46,7 +50,7 @@ def _by_name(fn):
     return None
 
 
-def spec(fn, what="fn"):
+def spec(fn: object, what: str = "fn") -> str:
     """What ``Isolated`` loads ``fn`` from: ``fn`` itself when it is a 'module:callable' string,
     the importable name of a function, or a ``ByValue``. ``what`` names the argument in errors."""
     if isinstance(fn, str):
@@ -62,7 +66,7 @@ def spec(fn, what="fn"):
 
     try:
         payload = cloudpickle.dumps(fn)
-    except Exception as exc:  # whatever it holds that cannot be pickled (a lock, a file, a generator ...)
+    except Exception as exc:  # noqa: BLE001 (whatever it holds that cannot be pickled: a lock, a file, a generator ...)
         raise ValueError(f"{what}: {fn!r} cannot be sent to the process it runs in: cloudpickle cannot pickle it "
                          f"({type(exc).__name__}: {exc}); define it at the top level of an importable module and "
                          f"pass 'module:callable'") from None
@@ -71,7 +75,7 @@ def spec(fn, what="fn"):
     return ByValue(f"{module}:{qualname}", payload)
 
 
-def load(spec, what="--candidate"):
+def load(spec: object, what: str = "--candidate") -> Callable[..., Any]:
     """The candidate in the process that runs it: unpickled from a ``ByValue``, imported by
     name otherwise (``gatecheck.core.candidate.load``). CandidateError if it does not load."""
     if not isinstance(spec, ByValue):

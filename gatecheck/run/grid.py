@@ -1,12 +1,16 @@
 """The grid of cases a run holds: every oracle of a family on every block of a profile
 (``gatecheck.core.cases``), the shards that split it, and the cost model that balances them."""
 
+from collections.abc import Iterable, Sequence
+
 from gatecheck.core.cases import Case, check_profile, expand
+from gatecheck.core.family import Family
 from gatecheck.engines import ORACLES, battery_oracles
 from gatecheck.model.options import canonical, suffix
 
 
-def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
+def grid(profile: str, family: Family, oracles: Iterable[str] | None = None,
+         dtypes: Sequence[str] = ("f32", "f64")) -> list[Case]:
     """Every case of a family's profile, in a fixed order: for each oracle (by default the
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
     with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
@@ -14,7 +18,7 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     oracles it holds for. An oracle gets no case in a dtype it declines under a set (``Oracle.declines_dtype``)."""
     check_profile(profile)
     names = battery_oracles(family.name) if oracles is None else oracles
-    cases = []
+    cases: list[Case] = []
     for oracle in names:
         for dtype in dtypes:
             for block in family.profiles[profile]:
@@ -31,7 +35,7 @@ def grid(profile, family, oracles=None, dtypes=("f32", "f64")):
     return cases
 
 
-def parse_shard(text):
+def parse_shard(text: str) -> tuple[int, int]:
     """'i/n' (1 <= i <= n) -> (i, n)."""
     try:
         i, n = (int(v) for v in text.split("/"))
@@ -49,38 +53,38 @@ def parse_shard(text):
 CASE_MS, STEP_MS = 10, 1
 
 
-def group(case):
+def group(case: Case) -> tuple[str, int, int, str, tuple[str, ...]]:
     """The cases that share an oracle, D, H, dtype and options (one traced graph: Keras builds
     another model for ``use_bias=False``) form a group."""
     return (case.oracle, case.D, case.H, case.dtype, case.options)
 
 
-def group_name(case):
+def group_name(case: Case) -> str:
     """A group as text: ``keras-lstm-cell-D4-H5-f32`` (``...-f32-nobias`` with options)."""
     return f"{case.oracle}-D{case.D}-H{case.H}-{case.dtype}{suffix(case.options)}"
 
 
-def cost(cases):
+def cost(cases: Iterable[Case]) -> float:
     """Estimated milliseconds to run ``cases`` in one process (CASE_MS, STEP_MS and each
     oracle's trace cost, once per group, or per group and (B, T) for an oracle that compiles
     every shape: ``Oracle.trace_per_shape``)."""
-    traced = {group(c) + ((c.B, c.T) if ORACLES[c.oracle].trace_per_shape else ()): ORACLES[c.oracle].trace_ms
+    traced: dict[tuple[object, ...], float] = {group(c) + ((c.B, c.T) if ORACLES[c.oracle].trace_per_shape else ()): ORACLES[c.oracle].trace_ms
               for c in cases}
     return sum(CASE_MS + STEP_MS * c.T for c in cases) + sum(traced.values())
 
 
-def shard(cases, i, n):
+def shard(cases: list[Case], i: int, n: int) -> list[Case]:
     """Shard i of n. Cases sharing an oracle, D, H and dtype stay together (a graph is
     traced on one shard only), and the groups are dealt out largest first to the
     shard with the least estimated cost so far (ties: the lowest shard). Deterministic: a
     function of the case list alone. Shards are disjoint, their union is ``cases``, and each
     keeps the grid's order."""
-    groups = {}
+    groups: dict[tuple[str, int, int, str, tuple[str, ...]], list[Case]] = {}
     for c in cases:
         groups.setdefault(group(c), []).append(c)
     costs = {key: cost(members) for key, members in groups.items()}
-    loads = [0] * n
-    owner = {}
+    loads: list[float] = [0] * n
+    owner: dict[tuple[str, int, int, str, tuple[str, ...]], int] = {}
     for key in sorted(groups, key=lambda key: (-costs[key], key)):
         owner[key] = loads.index(min(loads))
         loads[owner[key]] += costs[key]

@@ -28,9 +28,11 @@ import sys
 import tempfile
 import warnings
 from multiprocessing.connection import Connection
+from typing import IO, Any
 
 from gatecheck.core import candidate as cand
 from gatecheck.core.candidate import CandidateError, Returned
+from gatecheck.core.family import Family
 from gatecheck.model import options
 from gatecheck.run.byvalue import load
 
@@ -41,7 +43,7 @@ LOAD_TIMEOUT = 120.0
 PRINT_KEEP = 2000  # characters of a call's printed output kept for the report
 
 
-def timeout_value(text):
+def timeout_value(text: Any) -> float:
     """'--timeout' as seconds: a finite number > 0."""
     try:
         value = float(text)
@@ -55,26 +57,27 @@ def timeout_value(text):
 class _Bounded(io.TextIOBase):
     """A stdout/stderr that keeps the first PRINT_KEEP characters and counts the rest."""
 
-    def __init__(self):
-        self.kept, self.total = [], 0
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.total = 0
 
-    def writable(self):
+    def writable(self) -> bool:
         return True
 
-    def write(self, text):
+    def write(self, text: str) -> int:
         room = PRINT_KEEP - sum(map(len, self.kept))
         if room > 0:
             self.kept.append(text[:room])
         self.total += len(text)
         return len(text)
 
-    def take(self):
+    def take(self) -> tuple[str, int]:
         text, total = "".join(self.kept), self.total
         self.kept, self.total = [], 0
         return text, total
 
 
-def _serve(conn):
+def _serve(conn: "_Pipes") -> None:
     """The worker: take the parent's path and the spec, load the candidate, then answer
     calls until told to stop."""
     path, spec, keys, what = conn.recv()
@@ -88,7 +91,7 @@ def _serve(conn):
     except cand.CandidateError as exc:
         conn.send(("error", str(exc)))
         return
-    except BaseException as exc:  # sys.exit or the like at import
+    except BaseException as exc:  # noqa: BLE001 (sys.exit or the like at import: the candidate's, reported)
         conn.send(("error", f"{spec!r}: importing it raised {type(exc).__name__}: {exc}"))
         return
     declared = getattr(fn, "cannot_observe", {}) or {}
@@ -107,6 +110,7 @@ def _serve(conn):
             return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            reply: tuple[Any, ...]
             try:
                 out = fn(**args)
                 got = cand.extract(out, keys)
@@ -116,7 +120,7 @@ def _serve(conn):
                 reply = ("raised", str(exc))
             except SystemExit as exc:
                 reply = ("raised", f"called sys.exit({exc.code!r}){cand.where(exc)}")
-            except BaseException as exc:  # KeyboardInterrupt, a BaseException subclass ...
+            except BaseException as exc:  # noqa: BLE001 (KeyboardInterrupt, a BaseException subclass ...: the candidate's)
                 reply = ("raised", f"raised {type(exc).__name__}: {exc}{cand.where(exc)}")
         text, total = printed.take()
         notes = cand.summarize_warnings(caught)
@@ -127,7 +131,7 @@ def _serve(conn):
         conn.send(reply + (notes,))
 
 
-def _death(process, log):
+def _death(process: "subprocess.Popen[bytes]", log: IO[bytes]) -> str:
     """Why the worker died: its exit code or signal, and the last line it wrote to stderr."""
     try:
         code = process.wait(5)
@@ -148,18 +152,20 @@ def _death(process, log):
 class Isolated:
     """``module:callable`` run in a worker process; call it like the candidate."""
 
-    def __init__(self, spec, family, timeout=DEFAULT_TIMEOUT, what="--candidate"):
+    def __init__(self, spec: str, family: Family, timeout: float = DEFAULT_TIMEOUT, what: str = "--candidate") -> None:
 
         # the family's contract keys and those its options add (proj: dWr; bi: h_r, ...), read back from every call
         self.spec, self.keys, self.timeout, self.what = spec, options.every_key(family), timeout, what
         self.__name__ = spec
-        self._process = self._send = self._conn = None
-        self.cannot_observe = {}
-        self.options = None  # what the candidate's ``options`` attribute declares (gatecheck.model.options)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._send: Connection | None = None
+        self._conn: Connection | None = None
+        self.cannot_observe: Any = {}  # as the worker read it: a dict, or the repr of what it was
+        self.options: Any = None  # what the candidate's ``options`` attribute declares (gatecheck.model.options)
         self.start()
         atexit.register(self.close)
 
-    def start(self):
+    def start(self) -> None:
         """Start the worker and load the candidate there; CandidateError if it does not load."""
 
         down_r, down_w = os.pipe()  # gatecheck -> worker
@@ -195,10 +201,11 @@ class Isolated:
         self.cannot_observe = payload
         self.options = rest[0] if rest else None
 
-    def __call__(self, **inputs):
+    def __call__(self, **inputs: Any) -> Returned:
 
         if self._process is None:
             self.start()
+        assert self._process is not None and self._send is not None and self._conn is not None  # start() set them
         try:
             self._send.send(inputs)
             if not self._conn.poll(self.timeout):
@@ -219,9 +226,10 @@ class Isolated:
         out.warnings = notes
         return out
 
-    def close(self):
+    def close(self) -> None:
         """Stop the worker (it is started again on the next call)."""
         if self._process is not None:
+            assert self._send is not None and self._conn is not None  # set with the process (start)
             try:
                 self._send.send(None)
             except (OSError, ValueError):
@@ -234,19 +242,19 @@ class Isolated:
             self._send.close()
             self._conn.close()
             self._log.close()
-        self._process = self._send = self._conn = None
+        self._process, self._send, self._conn = None, None, None
 
 
 class _Pipes:
     """The worker's ends: receive from gatecheck on one pipe, answer on the other."""
 
-    def __init__(self, down, up):
+    def __init__(self, down: int, up: int) -> None:
         self._down, self._up = Connection(down, writable=False), Connection(up, readable=False)
 
-    def recv(self):
+    def recv(self) -> Any:
         return self._down.recv()
 
-    def send(self, obj):
+    def send(self, obj: object) -> None:
         self._up.send(obj)
 
 

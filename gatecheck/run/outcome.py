@@ -12,9 +12,13 @@ known deviation of an oracle (gatecheck.truth.deviations) must reproduce exactly
 candidate is instead not judged on the deviation's quantities against that oracle.
 """
 
-from typing import NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple, Optional
 
 from gatecheck.core.candidate import CandidateError
+from gatecheck.core.cases import Case
+from gatecheck.core.compare import Report
+from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable
 from gatecheck.model import options as opts
 from gatecheck.run.battery import explained, run_case
@@ -63,41 +67,41 @@ _NO_REPORT = ((CandidateError, CANDIDATE_ERROR), (Unavailable, UNAVAILABLE), (Un
 
 
 class Outcome(NamedTuple):
-    case: object  # the gatecheck.core.cases.Case
+    case: Case
     oracle: str  # its oracle's registry name
     family: str  # the oracle's family name
     status: str  # a key of STATUSES
     reason: str  # why, in words: the comparison's message for a failure; "" for a plain match
-    report: object = None  # the compare.Report, or None where nothing was compared
+    report: Optional[Report] = None  # the compare.Report, or None where nothing was compared
     deviation: Optional[deviations.Deviation] = None  # the oracle's known deviation on the case, if any
     ratio: float = 0.0  # the largest fraction of the allowance used over the quantities judged
-    compared: tuple = ()  # the quantities compared, in the family's order
-    warnings: tuple = ()  # what the candidate warned, as sentences
+    compared: tuple[str, ...] = ()  # the quantities compared, in the family's order
+    warnings: tuple[str, ...] = ()  # what the candidate warned, as sentences
 
     @property
-    def failed(self):
+    def failed(self) -> bool:
         return self.status in FAILING
 
     @property
-    def ran(self):
+    def ran(self) -> bool:
         return self.status not in NOT_RUN
 
 
-def unimplemented_reason(case_options):
+def unimplemented_reason(case_options: tuple[str, ...]) -> str:
     """Why a case with layer options was not run: the candidate does not declare its set."""
     name = opts.label(case_options)
     return (f"the candidate does not implement {name} (once it does, add {name!r} to run.options, e.g. "
             f"run.options = {{{name!r}}}: each set is declared exactly; docs/guide/contracts.md)")
 
 
-def decide(case, oracle, result, reference=False):
+def decide(case: Case, oracle: Oracle, result: Report | BaseException, reference: bool = False) -> Outcome:
     """The outcome of ``case`` on ``oracle`` (an ``Oracle``) from ``result``: the comparison
     ``Report`` of the candidate with the oracle, or the exception that stopped the case before one
     (``CandidateError``, ``Unavailable``, ``Unimplemented``, ``Declined``). ``reference``: the
     candidate is the family's own reference, which must reproduce a known deviation exactly."""
 
     family = family_of(oracle)
-    base = dict(case=case, oracle=oracle.name, family=family.name)
+    base: dict[str, Any] = dict(case=case, oracle=oracle.name, family=family.name)
     if isinstance(result, BaseException):
         status = next((s for kind, s in _NO_REPORT if isinstance(result, kind)), None)
         if status is None:
@@ -137,7 +141,9 @@ def decide(case, oracle, result, reference=False):
     return Outcome(status=AS_RECORDED, reason=deviations.describe(dev), **base)
 
 
-def run(case, oracle, candidate=None, name="reference", reference=None, offered=None, unavailable=None):
+def run(case: Case, oracle: Oracle, candidate: Callable[..., Any] | None = None, name: str = "reference",
+        reference: bool | None = None, offered: frozenset[tuple[str, ...]] | None = None,
+        unavailable: dict[str, str] | None = None) -> Outcome:
     """Run one case and decide it (``decide``): ``candidate`` (None: the family's reference) against
     ``oracle``. ``reference``: judge as the family's own reference (default: whether ``candidate`` is
     None). ``offered``: the layer options the candidate declares (None: every one). ``unavailable``: a
@@ -158,7 +164,7 @@ def run(case, oracle, candidate=None, name="reference", reference=None, offered=
             if unavailable is not None:
                 unavailable[oracle.framework] = str(exc)
             raise
-        result = run_case(case, oracle, candidate, candidate_name=name)
+        result: Report | BaseException = run_case(case, oracle, candidate, candidate_name=name)
     except (CandidateError, Unavailable, Unimplemented, Declined) as exc:
         result = exc
     return decide(case, oracle, result, reference)

@@ -3,15 +3,20 @@ that ship in the package (gatecheck/examples/), the `gatecheck` console script r
 command line, and the package a wheel installs holds them."""
 
 import ast
+import sys
 from importlib import import_module
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from gatecheck.core.exit_codes import FAIL, PASS
 from gatecheck.frontends import demo
 from gatecheck.frontends.cli import main
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the package tomli (the test extra installs it there)
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
