@@ -34,7 +34,7 @@ from gatecheck.core import tolerance as tol
 from gatecheck.core.cases import PROFILES, Case
 from gatecheck.engines import INVENTORIES, ORACLES, battery_oracles, of_family
 from gatecheck.engines import inventory as inv
-from gatecheck.engines.frameworks import FRAMEWORKS, installed_versions, Unavailable
+from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable, installed_versions
 from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.run import outcome as oc
