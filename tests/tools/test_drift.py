@@ -187,8 +187,11 @@ def test_committed_baselines_load_and_cover_their_profile():
     from gatecheck.families import FAMILIES
     from gatecheck.run.grid import grid
 
-    paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*.json")))
+    from gatecheck.truth import deviations
+
+    paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*")))
     assert paths, "no committed baseline"
+    assert [p for p in paths if not p.endswith(bf.SUFFIX)] == [], "a baseline of the old format: convert it"
     for path in paths:
         data = bf.load(path)
         if res.keras_backend_of(data["meta"]) != keras_backend():
@@ -199,6 +202,9 @@ def test_committed_baselines_load_and_cover_their_profile():
                        if ORACLES[c.oracle].battery and ORACLES[c.oracle].framework != "numpy"}, path
         # every case matches, or differs only as its oracle's recorded deviation (gatecheck/truth/deviations.py)
         assert all(c["ok"] or c.get("deviation") for c in data["cases"]), path
+        # and it names the deviation by a key of the table
+        keys = {deviations.key(d) for d in deviations.DEVIATIONS}
+        assert {c["deviation"] for c in data["cases"] if "deviation" in c} <= keys, path
 
 
 
