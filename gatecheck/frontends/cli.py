@@ -8,10 +8,11 @@
     python -m gatecheck kill-matrix [--family FAMILY] [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
     python -m gatecheck sensitivity [--family FAMILY] [--oracles A,B]
     python -m gatecheck specificity [--family FAMILY] [--seeds 1000] [--oracles A,B]
-    python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
+    python -m gatecheck drift RESULTS --baseline baselines/NAME.jsonl [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME
+    python -m gatecheck baseline --convert OLD.json
     python -m gatecheck merge OUTPUT SHARD_RESULTS...
-    python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
+    python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.jsonl]
     python -m gatecheck demo [--family lstm]
     python -m gatecheck docs [--check] [--root DIR]
 
@@ -48,7 +49,7 @@ from gatecheck.run.isolation import (
     timeout_value,
 )
 from gatecheck.tools import check as chk
-from gatecheck.tools import docs, drift, killmatrix, power, report
+from gatecheck.tools import baseline_file, docs, drift, killmatrix, power, report
 from gatecheck.tools.diagnose import diagnose
 from gatecheck.tools.results import ResultsError, merge
 
@@ -243,7 +244,19 @@ def cmd_drift(ap, args):
 @_results_errors("baseline")
 def cmd_baseline(ap, args):
 
-    print(f"baseline written: {drift.update(args.results, args.name, force=args.force)}")
+    if args.convert is not None:
+        if args.results is not None or args.name is not None:
+            ap.error("--convert: expected an old single-JSON baseline alone, without RESULTS or --name")
+        path, n = baseline_file.convert(args.convert, force=args.force)
+        print(f"baseline written: {path} ({n} cases, from {args.convert})")
+        return PASS
+    if args.results is None or args.name is None:
+        ap.error("expected RESULTS and --name NAME (or --convert OLD.json)")
+    path = drift.update(args.results, args.name, force=args.force)
+    print(f"baseline written: {path}")
+    old = path[:-len(baseline_file.SUFFIX)] + baseline_file.OLD_SUFFIX
+    if os.path.lexists(old):
+        print(f"(the baseline {old} of the old format is left: remove it)")
     return PASS
 
 
@@ -350,12 +363,15 @@ def parser():
     d.add_argument("--factor", type=float, default=4.0,
                    help="flag errors that grew by more than this (a finite number > 1; default 4)")
     d.set_defaults(func=cmd_drift)
-    u = sub.add_parser("baseline", help="write baselines/NAME.json from a results file (explicit update)")
-    u.add_argument("results")
-    u.add_argument("--name", required=True, help="the file stem: letters, digits, '-', '_', and '.' between them")
+    u = sub.add_parser("baseline", help="write baselines/NAME.jsonl from a results file (explicit update)",
+                       description=baseline_file.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    u.add_argument("results", nargs="?", help="the results file (with --name)")
+    u.add_argument("--name", help="the file stem: letters, digits, '-', '_', and '.' between them")
+    u.add_argument("--convert", metavar="OLD.json", help="instead: write a single-JSON baseline (the format before "
+                   "JSON Lines) as OLD.jsonl, beside it")
     u.add_argument("--force", action="store_true",
                    help="replace an existing baseline of another profile, candidate or families, or with cases "
-                   "the results lack")
+                   "the results lack (with --convert: an existing OLD.jsonl)")
     u.set_defaults(func=cmd_baseline)
     m = sub.add_parser("merge", help="merge the results files of a run's shards into one")
     m.add_argument("output")

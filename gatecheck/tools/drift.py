@@ -1,4 +1,4 @@
-"""Drift: a results file against a committed baseline (baselines/NAME.json).
+"""Drift: a results file against a committed baseline (baselines/NAME.jsonl: gatecheck.tools.baseline_file).
 
 Results and a baseline of different Keras backends (``KERAS_BACKEND``: the Keras oracles' numbers
 differ by backend) are not compared: a baseline holds one backend's run, and drift refuses the pair.
@@ -10,14 +10,16 @@ baseline's under the same id, and a quantity whose fraction of the allowance use
 more than ``factor`` for the same case (below ``FLOOR`` of the allowance, growth is noise
 and is not flagged).
 
-    python -m gatecheck drift RESULTS --baseline baselines/NAME.json [--factor 4]
+    python -m gatecheck drift RESULTS --baseline baselines/NAME.jsonl [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME      # the explicit update
+    python -m gatecheck baseline --convert OLD.json       # a single-JSON baseline as JSON Lines
 """
 
 import math
 import os
 import re
 
+from gatecheck.tools import baseline_file as bf
 from gatecheck.tools import results as res
 
 FACTOR = 4.0
@@ -86,31 +88,18 @@ def drift(current, baseline, factor=FACTOR):
     return failures, missing, grown
 
 
-DIGITS = 3  # significant digits a baseline keeps: drift is judged by factors of 2 and more
+DIGITS = bf.DIGITS  # significant digits a baseline keeps (of each quantity's ratio)
 
-
-def _round(value):
-    return float(f"{value:.{DIGITS}g}")
-
-
-def compact(data):
-    """A baseline keeps per-quantity maxima only (no per-slice arrays), to DIGITS
-    significant digits: a nightly baseline stays a few MB."""
-    keep = ("max_abs", "max_rel", "ratio")
-    cases = [dict(c, quantities={q: {k: _round(v[k]) for k in keep} for q, v in c["quantities"].items()})
-             for c in data["cases"]]
-    return dict(data, cases=cases)
-
-
-# A baseline's name is a plain file stem: no folder, no hidden file, no ".json" of its own.
+# A baseline's name is a plain file stem: no folder, no hidden file, no ".json" or ".jsonl" of its own.
 NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
 
 
 def check_name(name):
     if not isinstance(name, str) or not NAME.match(name) or ".json" in name.lower():
-        hint = f"; give the stem: {name[:-5]!r}" if isinstance(name, str) and name.lower().endswith(".json") else ""
+        suffix = next((s for s in (bf.SUFFIX, bf.OLD_SUFFIX) if isinstance(name, str) and name.lower().endswith(s)), "")
+        hint = f"; give the stem: {name[:-len(suffix)]!r}" if suffix else ""
         raise res.ResultsError(f"--name: expected a plain file stem (ASCII letters, digits, '-', '_', and '.' only "
-                               f"between them; written as NAME.json), got {name!r}{hint}")
+                               f"between them; written as NAME{bf.SUFFIX}), got {name!r}{hint}")
     return name
 
 
@@ -136,23 +125,26 @@ def refusals(new, old):
 
 
 def update(results_path, name, folder=None, force=False):
-    """Write baselines/NAME.json from a results file (the explicit baseline update). An
+    """Write baselines/NAME.jsonl from a results file (the explicit baseline update). An
     existing baseline of another profile, candidate or families, or with cases the results
-    lack, is replaced only with ``force``."""
+    lack, is replaced only with ``force``; so is, in its place, a baseline NAME.json of the
+    old format (which is left: remove it)."""
     check_name(name)
-    data = compact(res.load(results_path))
+    data = res.load(results_path)
     if not data["cases"]:
         raise res.ResultsError(f"results {results_path}: no case; a baseline of nothing would flag nothing")
-    path = os.path.join(folder or baselines_folder(), name + ".json")
-    if os.path.lexists(path) and not force:
+    folder = folder or baselines_folder()
+    path = os.path.join(folder, name + bf.SUFFIX)
+    existing = next((p for p in (path, os.path.join(folder, name + bf.OLD_SUFFIX)) if os.path.lexists(p)), None)
+    if existing and not force:
         try:
-            reasons = refusals(data, res.load(path, "baseline"))
+            reasons = refusals(data, bf.load(existing))
         except res.ResultsError as exc:
             reasons = [f"it cannot be read ({exc})"]
         if reasons:
-            raise res.ResultsError(f"baseline {path} exists and " + "; ".join(reasons)
+            raise res.ResultsError(f"baseline {existing} exists and " + "; ".join(reasons)
                                    + ": not replaced (--force replaces it)")
-    res.write(path, data["meta"], data["cases"], "baseline")
+    bf.write(path, data["meta"], data["cases"])
     return path
 
 
@@ -161,7 +153,7 @@ def report_drift(results_path, baseline_path, factor=FACTOR, out=print, current=
     ``current``: the results file's content, when already loaded."""
     factor = check_factor(factor)
     current = res.load(results_path, "results") if current is None else current
-    baseline = res.load(baseline_path, "baseline")
+    baseline = bf.load(baseline_path)
     check_match(current, baseline, baseline_path)
     failures, missing, grown = drift(current, baseline, factor)
     versions = baseline["meta"].get("versions", {})

@@ -1,6 +1,6 @@
 """Reports from a results file: Markdown (fit for a CI job summary) and HTML, with plots.
 
-    python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.json]
+    python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.jsonl]
 
 writes DIR/report.md, DIR/report.html (self-contained), DIR/summary.md (report.md without
 the image links, for $GITHUB_STEP_SUMMARY) and the plots as PNG files in DIR:

@@ -25,6 +25,7 @@ layer) is not a deviation: its oracle declines that set of options with the reas
 """
 
 import functools
+import re
 from typing import Callable, NamedTuple, Optional
 
 from gatecheck.core.compare import compare, contract_value, undefined_entries
@@ -223,6 +224,11 @@ def check_table(table=None):
             raise ValueError(f"{where}: explained_by: expected a function of the inputs, got {d.explained_by!r}")
         if d.when is not None and not d.when_text:
             raise ValueError(f"{where}: a condition (when) needs its words (when_text)")
+    keys = [key(d) for d in (DEVIATIONS if table is None else table)]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"deviations {twice}: more than one entry for an oracle; expected one entry per oracle "
+                         "(its key in the baselines: gatecheck.truth.deviations.key)")
 
 
 def for_case(case, versions=None, table=None):
@@ -239,6 +245,23 @@ def for_case(case, versions=None, table=None):
     if len(found) > 1:
         raise ValueError(f"{case.id}: {len(found)} deviations apply ({[d.upstream for d in found]}); expected one")
     return found[0] if found else None
+
+
+# An entry's key: its oracle's name (one entry per oracle: check_table). Baselines name a case's deviation by it
+# (gatecheck.tools.baseline_file), so that a change of an entry's words changes no baseline.
+KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_DESCRIBED = re.compile(r"known deviation of (\S+) on ")
+
+
+def key(deviation):
+    """The entry's key, as baselines name it: its oracle."""
+    return deviation.oracle
+
+
+def key_of(description):
+    """The key of the entry a ``describe`` line is of (None: not such a line)."""
+    found = _DESCRIBED.match(description) if isinstance(description, str) else None
+    return found[1] if found and KEY.match(found[1]) else None
 
 
 def describe(deviation):

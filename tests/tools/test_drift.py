@@ -12,6 +12,7 @@ from gatecheck.core.mutants import candidate
 from gatecheck.engines import ORACLES
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.run import outcome
+from gatecheck.tools import baseline_file as bf
 from gatecheck.tools import drift
 from gatecheck.tools import results as res
 
@@ -100,8 +101,9 @@ def test_corrupt_and_mismatched_baselines_are_named(run_file, tmp_path):
 
 def test_baseline_update_is_compact_and_explicit(run_file, tmp_path):
     path = drift.update(str(run_file), "test-env", folder=str(tmp_path))
-    data = res.load(path, "baseline")
-    assert set(data["cases"][0]["quantities"]["dh"]) == {"max_abs", "max_rel", "ratio"}
+    assert path.endswith("test-env.jsonl")
+    data = bf.load(path)
+    assert set(data["cases"][0]["quantities"]["dh"]) == {"ratio"}  # what drift reads, and no more
     with pytest.raises(res.ResultsError, match="--name: expected a plain file stem"):
         drift.update(str(run_file), "../escape", folder=str(tmp_path))
 
@@ -117,7 +119,7 @@ def test_baseline_keeps_digits_and_rounding_never_reads_as_drift(run_file, tmp_p
                      ratio=float(rng.uniform(drift.FLOOR, 1)))
     path = tmp_path / "errors.json"
     res.write(str(path), full["meta"], full["cases"])
-    kept = res.load(drift.update(str(path), "rounded", folder=str(tmp_path)), "baseline")
+    kept = bf.load(drift.update(str(path), "rounded", folder=str(tmp_path)))
     for after, before in zip(kept["cases"], full["cases"], strict=True):
         for q, v in after["quantities"].items():
             for k, x in v.items():  # DIGITS significant digits, nothing else lost
@@ -185,10 +187,13 @@ def test_committed_baselines_load_and_cover_their_profile():
     from gatecheck.families import FAMILIES
     from gatecheck.run.grid import grid
 
-    paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*.json")))
+    from gatecheck.truth import deviations
+
+    paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*")))
     assert paths, "no committed baseline"
+    assert [p for p in paths if not p.endswith(bf.SUFFIX)] == [], "a baseline of the old format: convert it"
     for path in paths:
-        data = res.load(path, "baseline")
+        data = bf.load(path)
         if res.keras_backend_of(data["meta"]) != keras_backend():
             continue
         ids = {c["id"] for c in data["cases"]}
@@ -197,6 +202,9 @@ def test_committed_baselines_load_and_cover_their_profile():
                        if ORACLES[c.oracle].battery and ORACLES[c.oracle].framework != "numpy"}, path
         # every case matches, or differs only as its oracle's recorded deviation (gatecheck/truth/deviations.py)
         assert all(c["ok"] or c.get("deviation") for c in data["cases"]), path
+        # and it names the deviation by a key of the table
+        keys = {deviations.key(d) for d in deviations.DEVIATIONS}
+        assert {c["deviation"] for c in data["cases"] if "deviation" in c} <= keys, path
 
 
 

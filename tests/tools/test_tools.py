@@ -18,6 +18,7 @@ from gatecheck.engines import ORACLES
 from gatecheck.engines import frameworks as fw
 from gatecheck.frontends.cli import main
 from gatecheck.run import outcome
+from gatecheck.tools import baseline_file as bf
 from gatecheck.tools import drift
 from gatecheck.tools import results as res
 from tests import inprocess
@@ -100,7 +101,7 @@ def test_drift_factor_must_be_finite_and_above_one(files, capsys, factor):
     run, base, _ = files
     usage_error(capsys, "drift", run, "--baseline", base, f"--factor={factor}", says="--factor: expected a finite")
     with pytest.raises(ValueError, match="--factor"):
-        drift.drift(res.load(str(run)), res.load(str(base)), float(factor))
+        drift.drift(res.load(str(run)), bf.load(str(base)), float(factor))
 
 
 def test_drift_without_drift_is_a_pass(files, capsys):
@@ -212,8 +213,9 @@ def test_the_committed_baseline_and_a_fresh_results_file_pass_the_checks(files):
     import glob
 
     run, base, _ = files
-    for path in [str(run), str(base)] + glob.glob(str(REPO / "baselines" / "*.json")):
-        res.load(path)
+    res.load(str(run))
+    for path in [str(base)] + glob.glob(str(REPO / "baselines" / "*")):
+        bf.load(path)
 
 
 # --- files and paths: one line, exit 2 -------------------------------------------------------
@@ -268,8 +270,8 @@ def test_report_writes_every_file_atomically(files, capsys, tmp_path, monkeypatc
     assert sorted(written) == names
 
 
-@pytest.mark.parametrize("name", [".", "..", ".hidden", "a..b", "a.", "x.json", "x.JSON.bak", "../up", "a/b", "",
-                                  "sp ace", "naïve"])
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "a..b", "a.", "x.json", "x.jsonl", "x.JSON.bak", "../up",
+                                  "a/b", "", "sp ace", "naïve"])
 def test_baseline_names_are_plain_file_stems(files, capsys, name):
     run, _, _ = files
     before = sorted(os.listdir(drift.BASELINES))
@@ -281,7 +283,7 @@ def test_baseline_names_are_plain_file_stems(files, capsys, name):
 def test_plain_names_are_taken(files, capsys, name):
     run, _, _ = files
     code, out, _ = cli(capsys, "baseline", run, f"--name={name}")
-    assert code == ec.PASS and os.path.isfile(os.path.join(drift.BASELINES, name + ".json")), out
+    assert code == ec.PASS and sorted(os.listdir(drift.BASELINES)) == sorted(["base.jsonl", name + ".jsonl"]), out
 
 
 @pytest.mark.parametrize("meta, cases, says", [
@@ -298,7 +300,7 @@ def test_baseline_refuses_to_replace_another_kind_of_baseline(files, capsys, met
     err = one_line(usage_error(capsys, "baseline", other, "--name", "base", says=says))
     assert "not replaced (--force replaces it)" in err and base.read_bytes() == before
     code, _, _ = cli(capsys, "baseline", other, "--name", "base", "--force")
-    assert code == ec.PASS and res.load(str(base), "baseline")["meta"]["profile"] == meta.get("profile", "ci")
+    assert code == ec.PASS and bf.load(str(base))["meta"]["profile"] == meta.get("profile", "ci")
 
 
 def test_baseline_of_the_same_kind_replaces_and_junk_is_never_written(files, capsys):
@@ -309,7 +311,7 @@ def test_baseline_of_the_same_kind_replaces_and_junk_is_never_written(files, cap
                          "--name", "base", says="field 'quantities.h.max_abs' is missing"))
     one_line(usage_error(capsys, "baseline", variant("empty.json", cases=lambda cases: []), "--name", "new",
                          says="no case"))
-    assert base.read_bytes() == before and sorted(os.listdir(drift.BASELINES)) == ["base.json"]
+    assert base.read_bytes() == before and sorted(os.listdir(drift.BASELINES)) == ["base.jsonl"]
 
 
 # --- the other commands' usage errors ----------------------------------------------------
