@@ -39,6 +39,7 @@ from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
 from gatecheck.run import outcome as oc
 from gatecheck.run.grid import grid
+from gatecheck.tools import baseline_file
 from gatecheck.tools import results as res
 from gatecheck.truth import deviations as dev
 
@@ -245,12 +246,6 @@ def oracles_page():
     return "\n".join(out)
 
 
-def key(deviation):
-    """A deviation entry's key: its oracle and the number of its first upstream issue."""
-    number = re.search(r"[\w.-]+/[\w.-]+#\d+", deviation.upstream)
-    return f"{deviation.oracle}:{number.group(0) if number else 'none'}"
-
-
 def deviations_page():
     out = ["# Known deviations\n",
            "Where an engine computes something other than the reference, the difference is data "
@@ -258,11 +253,11 @@ def deviations_page():
            "differ on exactly these quantities, and fails when one matches (the engine was fixed); a candidate "
            "is not judged on those quantities against that oracle.\n",
            _table(["entry", "oracle", "quantities", "versions"],
-                  [(f"[{key(d)}](#{_anchor(key(d))})", f"`{d.oracle}`", ", ".join(d.quantities),
+                  [(f"[{dev.key(d)}](#{_anchor(dev.key(d))})", f"`{d.oracle}`", ", ".join(d.quantities),
                     f"{d.dist} {d.since}" + (f" to before {d.until}" if d.until else " and later"))
                    for d in dev.DEVIATIONS])]
     for d in dev.DEVIATIONS:
-        out.append(f"## {key(d)}\n")
+        out.append(f"## {dev.key(d)}\n")
         out.append(f"- oracle: {_oracle_link(d.oracle)}")
         out.append(f"- cases: {d.cases}")
         out.append(f"- quantities: {', '.join(f'`{q}`' for q in d.quantities)}")
@@ -322,32 +317,33 @@ def baseline_path(root):
     return os.path.join(folder, found[0])
 
 
-def _left_out(record):
-    """The quantities a record's known deviation covers (none where it has no deviation)."""
-    text = record.get("deviation")
-    if not text:
+def _left_out(record, where):
+    """The quantities a baseline record's known deviation covers (none where it has no deviation)."""
+    if not record.get("deviation"):
         return set()
-    match = re.match(r"known deviation of \S+ on (.+?) \(", text)
-    if match is None:
-        raise DocsError(f"{record['id']}: a deviation the headroom page cannot read: {text[:80]!r}")
-    return set(match.group(1).split(", "))
+    entries = {dev.key(d): d for d in dev.DEVIATIONS}
+    if record["deviation"] not in entries:
+        raise DocsError(f"{where}: {record['id']}: deviation {record['deviation']!r} is not in "
+                        f"gatecheck/truth/deviations.py (keys: {sorted(entries)}); update the baseline")
+    return set(entries[record["deviation"]].quantities)
+
+
+DTYPE_IN_ID = re.compile(r"-(f32|f64)-s\d+(?:-|\Z)")
 
 
 def headroom_page(root):
     path = baseline_path(root)
-    data = res.load(path, what="baseline")
-    worst, deviating = {}, Counter()
+    data = baseline_file.load(path, what="baseline")
+    worst, deviating, counts = {}, Counter(), Counter()
     for record in data["cases"]:
-        left_out = _left_out(record)
+        where = (record["oracle"], DTYPE_IN_ID.search(record["id"])[1])
+        counts[where] += 1
+        left_out = _left_out(record, path)
         if left_out:
-            deviating[record["oracle"], record["dtype"]] += 1
+            deviating[where] += 1
         for q, v in record["quantities"].items():
-            if q in left_out:
-                continue
-            key_ = (record["oracle"], record["dtype"])
-            if key_ not in worst or v["ratio"] > worst[key_][0]:
-                worst[key_] = (v["ratio"], record["id"], q)
-    counts = Counter((r["oracle"], r["dtype"]) for r in data["cases"])
+            if q not in left_out and (where not in worst or v["ratio"] > worst[where][0]):
+                worst[where] = (v["ratio"], record["id"], q)
     meta = data["meta"]
     top = max(worst.values())
     out = ["# Headroom: how much of the allowance the committed baseline uses\n",
