@@ -48,8 +48,8 @@ from gatecheck.run.isolation import (
     Isolated,
     timeout_value,
 )
-from gatecheck.tools import check as chk
 from gatecheck.tools import baseline_file, docs, drift, killmatrix, power, report
+from gatecheck.tools import check as chk
 from gatecheck.tools.diagnose import diagnose
 from gatecheck.tools.results import ResultsError, merge
 

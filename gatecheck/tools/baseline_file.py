@@ -5,7 +5,7 @@ case, sorted by case id, with its keys in a fixed order and its figures rounded,
 of one case is a change of one line::
 
     {"gatecheck": "baseline", "format": 1, "cases": 2, "meta": {"candidate": "reference.lstm:run", ...}}
-    {"id": "flax-gru-B1-T1-D1-H1-f32-s0", "ok": false, "deviation": "flax-gru", "ratio": {"dU": 1990.0, ...}}
+    {"id": "flax-gru-B1-T1-D1-H1-f32-s0", "ok": false, "deviation": "<the oracle: its entry's key>", "ratio": {"dU": 1990.0, ...}}
     {"id": "keras-gru-layer-B2-T3-D2-H3-f32-s0-len", "ok": true, "options": ["len"], "ratio": {"h": 0.031, ...}}
 
 - the header: the file's kind and format, its number of cases (a file cut short is an error, not

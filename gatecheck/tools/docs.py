@@ -32,7 +32,7 @@ from gatecheck.core import candidate as cand
 from gatecheck.core import exit_codes as ec
 from gatecheck.core import tolerance as tol
 from gatecheck.core.cases import PROFILES, Case
-from gatecheck.engines import INVENTORIES, ORACLES, battery_oracles, of_family
+from gatecheck.engines import INVENTORIES, ORACLES, battery_oracles, of_family, reference_oracle
 from gatecheck.engines import inventory as inv
 from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable, installed_versions
 from gatecheck.families import FAMILIES
@@ -476,7 +476,8 @@ def pictures():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    family, case = FAMILIES["lstm"], Case("reference-lstm", 2, 20, 4, 5, "f64", 0, "std")
+    family = FAMILIES["lstm"]
+    case = Case(reference_oracle(family.name).name, 2, 20, 4, 5, "f64", 0, "std")
     out = {}
     for name, spec, title in (("error-vs-step-pass.png", PASSING, "a correct LSTM (gatecheck/examples/course.py)"),
                               ("error-vs-step-fail.png", FAILING,

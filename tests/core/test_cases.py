@@ -206,6 +206,13 @@ def test_nothing_else_lists_oracle_names():
     root = pathlib.Path(__file__).resolve().parents[2]
     own = {name: pathlib.Path(__import__(o.runner.__module__, fromlist=["x"]).__file__).resolve()
            for name, o in ORACLES.items() if o.runner is not None and hasattr(o.runner, "__module__")}
+    from gatecheck.engines import INVENTORIES
+
+    # An engine's inventory (gatecheck/engines/<engine>/inventory.py) names which of its own oracles call
+    # each API: engine knowledge in the engine's folder; tests/engines/test_inventory.py checks each name
+    # is registered and of that engine's framework.
+    inventory_of = {(root / "gatecheck" / "engines" / i.engine / "inventory.py").resolve(): i.framework
+                    for i in INVENTORIES}
     sources = list((root / "gatecheck").rglob("*.py"))
     sources.append(root / "conftest.py")
     offenders = []
@@ -216,6 +223,8 @@ def test_nothing_else_lists_oracle_names():
                     "gatecheck/engines/reference/oracles.py", "gatecheck/truth/deviations.py",
                     "gatecheck/engines/__init__.py"):
                 continue  # deviations: data; the registry: its alias table (old ids -> the ids of now)
+            if inventory_of.get(path.resolve()) == ORACLES[name].framework:
+                continue
             if f'"{name}"' in text or f"'{name}'" in text:
                 offenders.append(f"{path.relative_to(root)}: {name}")
     assert offenders == []

@@ -186,7 +186,6 @@ def test_committed_baselines_load_and_cover_their_profile():
     from gatecheck.engines.frameworks import keras_backend
     from gatecheck.families import FAMILIES
     from gatecheck.run.grid import grid
-
     from gatecheck.truth import deviations
 
     paths = sorted(glob.glob(os.path.join(drift.BASELINES, "*")))
