@@ -41,7 +41,7 @@ HEADER_KEYS = ("gatecheck", "format", "cases", "meta")
 CASE_KEYS = ("id", "ok", "options", "deviation", "ratio")
 HEADER_SHAPE = '{"gatecheck": "baseline", "format": 1, "cases": N, "meta": {...}}'
 # A case id: ORACLE-B..-T..-D..-H..-DTYPE-sSEED[-REGIME][-OPTION...] (gatecheck.core.cases.Case.id)
-CASE_ID = re.compile(r"(?P<oracle>.+?)-B\d+-T\d+-D\d+-H\d+-f(?:32|64)-s\d+(?:-|\Z)")
+CASE_ID = re.compile(r"(?P<oracle>.+?)-B\d+-T\d+-D\d+-H\d+-(?P<dtype>f32|f64)-s\d+(?:-|\Z)")
 
 
 def rounded(value):

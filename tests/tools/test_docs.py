@@ -45,6 +45,7 @@ def _stubbed(monkeypatch, tmp_path, regions):
     (tmp_path / "docs").mkdir()
     monkeypatch.setattr(docs, "regions", lambda root: regions)
     monkeypatch.setattr(docs, "pictures", lambda: {"p.png": b"png"})
+    monkeypatch.setattr(docs, "PICTURES", (("p.png", docs.PASSING, "a picture"),))
     return str(tmp_path)
 
 
