@@ -2,6 +2,8 @@
 
 Results and a baseline of different Keras backends (``KERAS_BACKEND``: the Keras oracles' numbers
 differ by backend) are not compared: a baseline holds one backend's run, and drift refuses the pair.
+A change of host (the CPU, the platform) is compared but named first: errors near rounding move
+with the CPU's kernels, so a grown error after a host change may be the host's, not the code's.
 
 Flagged: a case that fails now but did not in the baseline (or is new and fails), a case
 of the baseline that the results lack (a partial run must not read as "no drift"), a case
@@ -116,6 +118,8 @@ def refusals(new, old):
     if res.keras_backend_of(new["meta"]) != res.keras_backend_of(old["meta"]):
         reasons.append(f"its Keras backend {res.keras_backend_of(old['meta'])!r} would become "
                        f"{res.keras_backend_of(new['meta'])!r}")
+    if res.cpus_of(old["meta"]) and res.cpus_of(new["meta"]) != res.cpus_of(old["meta"]):
+        reasons.append(f"its CPU {res.host_of(old['meta'])} would become {res.host_of(new['meta'])}")
     if new["meta"].get("shard"):
         reasons.append(f"the results are shard {new['meta']['shard']} only (merge the shards first)")
     lost = {c["id"] for c in old["cases"]} - {c["id"] for c in new["cases"]}
@@ -148,6 +152,21 @@ def update(results_path, name, folder=None, force=False):
     return path
 
 
+def host_changes(now, then):
+    """Sentences naming how the machine changed since the baseline: the CPU (its vector
+    instruction sets pick the engines' kernels, whose sums round differently in the last digits)
+    and the platform. A grown error after a host change may be the host's, not the code's."""
+    lines = []
+    if res.cpus_of(now) != res.cpus_of(then):
+        lines.append(f"CPU changed since the baseline: {res.host_of(then)} -> {res.host_of(now)}")
+    if now.get("platform") != then.get("platform"):
+        lines.append(f"platform changed since the baseline: {then.get('platform')} -> {now.get('platform')}")
+    if lines:
+        lines.append("  (errors near rounding can move with the host; if the code did not change, "
+                     "regenerate the baseline on the machine that runs the comparison: `gatecheck baseline`)")
+    return lines
+
+
 def report_drift(results_path, baseline_path, factor=FACTOR, out=print, current=None):
     """Print the drift of a results file against a baseline; 1 if any, 0 otherwise.
     ``current``: the results file's content, when already loaded."""
@@ -161,6 +180,8 @@ def report_drift(results_path, baseline_path, factor=FACTOR, out=print, current=
                if versions.get(k) != v}
     if changed:
         out("versions changed since the baseline: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+    for line in host_changes(current["meta"], baseline["meta"]):
+        out(line)
     out(f"{len(current['cases'])} cases against {len(baseline['cases'])} in the baseline: "
         f"{len(failures)} new failures, {len(missing)} cases of the baseline missing, "
         f"{len(grown)} errors grown by more than x{factor:g}")

@@ -62,7 +62,7 @@ def markdown(data, drift_lines, plots):
         "",
         f"{len(data['cases'])} cases, {len(failing)} failing; profile {meta.get('profile')}, candidate "
         f"{meta.get('candidate')}; " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
-        + f" (Keras backend {res.keras_backend_of(meta)}); {meta.get('platform')}; {meta.get('time')}",
+        + f" (Keras backend {res.keras_backend_of(meta)}); {meta.get('platform')}, CPU {res.host_of(meta)}; {meta.get('time')}",
         "",
         "## Worst fraction of the allowance used (oracle and layer options x quantity x dtype; > 1 fails)",
         "",

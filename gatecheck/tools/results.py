@@ -2,7 +2,8 @@
 as JSON (never pickle), written atomically.
 
 A file holds ``meta`` (gatecheck's format version, framework versions, the Keras backend,
-platform, thread settings, profile, shard, candidate, time) and ``cases``: for every case that ran its
+platform, the CPU (``cpu``: model, logical cores, vector instruction sets), thread settings, profile,
+shard, candidate, time) and ``cases``: for every case that ran its
 coordinates, its ``status`` (the outcome every front end shows: gatecheck.run.outcome), ``ok``
 (every quantity compared matched: the comparison alone, as files without a status have it),
 and per quantity the largest absolute and relative error, the largest fraction of the
@@ -84,6 +85,47 @@ def keras_backend_of(meta):
     return meta.get("keras_backend") or "tensorflow"
 
 
+# The CPU's vector instruction sets that decide which floating-point kernels the engines run
+# (the order of a sum, fused multiply-adds): the last digits of an error can change with them.
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile",
+              "asimd", "sve", "sve2")
+CPUINFO = "/proc/cpuinfo"
+
+
+def cpu(cpuinfo=CPUINFO):
+    """The machine's CPU as results record it: ``model`` (the vendor's name), ``cores`` (logical
+    CPUs) and ``simd`` (those of SIMD_FLAGS it has). Where ``/proc/cpuinfo`` is missing (macOS,
+    Windows) the model is ``platform.processor()`` and ``simd`` is empty: not read there."""
+    model, flags = "", set()
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "cpu model", "hardware") and not model:
+                    model = value.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return dict(model=model or platform.processor() or platform.machine() or "unknown",
+                cores=os.cpu_count() or 0, simd=[f for f in SIMD_FLAGS if f in flags])
+
+
+def cpus_of(meta):
+    """The CPUs a results file's run used, as a list ([] for a file written before the field)."""
+    found = meta.get("cpu")
+    return list(found) if isinstance(found, list) else [found] if found else []
+
+
+def host_of(meta):
+    """A results file's CPU in words ("not recorded" for a file written before the field; the
+    shards of a merged run on different CPUs are joined with " + ")."""
+    return " + ".join(f"{c.get('model', '?')} ({c.get('cores', '?')} logical CPUs; "
+                      f"{', '.join(c.get('simd', [])) or 'no vector sets read'})"
+                      for c in cpus_of(meta)) or "not recorded"
+
+
 def metadata(config_like):
 
     return dict(
@@ -91,6 +133,7 @@ def metadata(config_like):
         versions=fw.installed_versions(),
         keras_backend=fw.keras_backend(),
         platform=platform.platform(),
+        cpu=cpu(),
         python=platform.python_version(),
         threads={k: os.environ.get(k, "unset") for k in (fw.THREADS_ENV, "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")},
         time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -222,6 +265,8 @@ META_FIELDS = {
                  "an object of version strings"),
     "shard": (False, lambda v: v is None or isinstance(v, str), "'i/n' or null"),
     "keras_backend": (False, _text, "the Keras backend's name (tensorflow, jax, torch)"),
+    "cpu": (False, lambda v: isinstance(v, dict) or (isinstance(v, list) and all(isinstance(c, dict) for c in v)),
+            "an object (model, cores, simd), or a list of them for a merge of shards run on different CPUs"),
 }
 CASE_FIELDS = {
     "id": (True, _text, "a non-empty string"),
@@ -369,5 +414,13 @@ def merge(paths, out_path):
                                    "merge the disjoint shards of one run")
             seen[case["id"]] = path
             cases.append(case)
-    write(out_path, dict(first, shard=None, merged_from=[str(p) for p in paths]), cases, "output")
+    cpus = []
+    for part in parts:  # shards may run on different machines: the merge keeps every CPU
+        for c in cpus_of(part["meta"]):
+            if c not in cpus:
+                cpus.append(c)
+    meta = dict(first, shard=None, merged_from=[str(p) for p in paths])
+    if cpus:
+        meta["cpu"] = cpus[0] if len(cpus) == 1 else cpus
+    write(out_path, meta, cases, "output")
     return len(cases)

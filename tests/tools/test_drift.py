@@ -235,3 +235,61 @@ def test_results_of_one_keras_backend_are_not_compared_with_another(run_file, tm
     bad.write_text(json.dumps(dict(data, meta=dict(data["meta"], keras_backend=3))))
     with pytest.raises(res.ResultsError, match="field 'meta.keras_backend': expected the Keras backend's name"):
         res.load(str(bad))
+
+
+def test_cpu_is_read_from_cpuinfo(tmp_path):
+    """The CPU a run used: the model and the vector instruction sets that pick the engines' kernels."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f\n"
+                    "processor\t: 1\nmodel name\t: Example CPU 9000\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f\n")
+    found = res.cpu(str(info))
+    assert found["model"] == "Example CPU 9000" and found["simd"] == ["sse4_2", "avx", "avx2", "fma", "avx512f"]
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd sve\nCPU part\t: 0xd0c\n")
+    assert res.cpu(str(arm))["simd"] == ["asimd", "sve"]
+    missing = res.cpu(str(tmp_path / "absent"))
+    assert missing["simd"] == [] and missing["model"]  # not read there: said, not invented
+    assert res.host_of({}) == "not recorded"
+    assert res.host_of({"cpu": found}) == "Example CPU 9000 (%d logical CPUs; sse4_2, avx, avx2, fma, avx512f)" % found["cores"]
+
+
+def test_a_host_change_is_named_and_guards_the_baseline(run_file, tmp_path):
+    """Results of another CPU are compared (the code may be at fault), but drift names the host change
+    first; merge keeps the CPU of every shard; baseline does not silently replace one of another CPU."""
+    data = json.loads(run_file.read_text())
+    assert data["meta"]["cpu"] == res.cpu()  # the results record the machine they ran on
+    one = dict(model="Example CPU 9000", cores=2, simd=["avx2"])
+    two = dict(model="Example CPU 9500", cores=64, simd=["avx2", "avx512f"])
+    paths = {}
+    for name, cpu in (("one", one), ("two", two)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(dict(data, meta=dict(data["meta"], cpu=cpu))))
+    said = []
+    assert drift.report_drift(str(paths["two"]), str(paths["one"]), out=said.append) == 0
+    assert said[0] == ("CPU changed since the baseline: Example CPU 9000 (2 logical CPUs; avx2) -> "
+                       "Example CPU 9500 (64 logical CPUs; avx2, avx512f)")
+    said = []
+    drift.report_drift(str(paths["one"]), str(paths["one"]), out=said.append)
+    assert not any("changed" in line for line in said)
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(dict(data, meta={k: v for k, v in data["meta"].items() if k != "cpu"})))
+    said = []
+    drift.report_drift(str(paths["one"]), str(older), out=said.append)
+    assert said[0] == "CPU changed since the baseline: not recorded -> Example CPU 9000 (2 logical CPUs; avx2)"
+    drift.update(str(older), "host", folder=str(tmp_path))
+    drift.update(str(paths["one"]), "host", folder=str(tmp_path))  # a baseline without a CPU: nothing to guard
+    with pytest.raises(res.ResultsError, match=r"its CPU Example CPU 9000 \(2 logical CPUs; avx2\) would become "
+                                               r"Example CPU 9500"):
+        drift.update(str(paths["two"]), "host", folder=str(tmp_path))
+    drift.update(str(paths["two"]), "host", folder=str(tmp_path), force=True)
+    assert bf.load(str(tmp_path / "host.jsonl"))["meta"]["cpu"] == two
+    halves = []
+    for name, cpu, cases in (("a", one, data["cases"][:2]), ("b", two, data["cases"][2:])):
+        halves.append(tmp_path / f"half-{name}.json")
+        halves[-1].write_text(json.dumps(dict(meta=dict(data["meta"], cpu=cpu), cases=cases)))
+    res.merge([str(p) for p in halves], str(tmp_path / "merged.json"))
+    assert res.load(str(tmp_path / "merged.json"))["meta"]["cpu"] == [one, two]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(data, meta=dict(data["meta"], cpu="fast"))))
+    with pytest.raises(res.ResultsError, match="field 'meta.cpu': expected an object"):
+        res.load(str(bad))
