@@ -66,6 +66,20 @@ def modelled(model, options):
     return model.own[own[0]] if own else model
 
 
+def own_option(model, options):
+    """The option of the model's own (``Model.own``) among ``options``, or None; checked as ``modelled``
+    checks it. Builders cached by their arguments take this name, not the ``Model`` (a record of dicts)."""
+    modelled(model, options)
+    return next((o for o in options if o in model.own), None)
+
+
+def with_own(model, options):
+    """``model`` under the option of its own among ``options`` (``Model.own``: an activation), unchecked: for
+    a builder that takes the other options itself (a reverse layer, a mask)."""
+    own = next((o for o in options if o in model.own), None)
+    return model.own[own] if own else model
+
+
 def structure(options):
     """(merge mode or None, number of layers) of a case's options (which other options may come with
     them is the model's: ``modelled``)."""

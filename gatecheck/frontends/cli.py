@@ -210,7 +210,14 @@ def cmd_power(ap, args):
             return power.sensitivity(chosen, family)
         if args.seeds < 1:
             ap.error(f"--seeds: expected a positive integer, got {args.seeds}")
-        return power.specificity(chosen, args.seeds, family)
+        try:
+            options = parse_options(args.options)
+            power.points(family, options)
+            if not any(o.offers(options) for o in chosen):
+                raise ValueError(f"--options: none of the oracles {[o.name for o in chosen]} runs {args.options}")
+        except ValueError as exc:
+            ap.error(str(exc) if str(exc).startswith("--") else f"--options: {exc}")
+        return power.specificity(chosen, args.seeds, family, options=options)
     except Unavailable as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
@@ -356,6 +363,8 @@ def parser():
         p.add_argument("--oracles", default="", help="comma list of oracle names (default: the family's battery)")
         if name == "specificity":
             p.add_argument("--seeds", type=int, default=1000)
+            p.add_argument("--options", default="", help="a set of layer options, 'relu' or 'bi+L2' (default none): "
+                           "its cases on the family's grid points of that set")
         p.set_defaults(func=cmd_power)
     d = sub.add_parser("drift", help="compare a results file with a baseline and flag drift")
     d.add_argument("results")

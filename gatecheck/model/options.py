@@ -41,6 +41,9 @@ class Option(NamedTuple):
     # A layer structure built from the family's own model (gatecheck.reference.layers), for every
     # family that names its output (Family.output), rather than a variant the family defines.
     structural: bool = False
+    # The activation (a name of gatecheck.reference.activations) the option puts where the family's model
+    # has tanh (the RNN's h_t; a family's own Variant says where): "" for an option of another kind.
+    activation: str = ""
 
 
 _MERGE_KERAS = ("keras.layers.Bidirectional(layer, merge_mode={!r}); the backward layer is the forward one's copy "
@@ -77,6 +80,13 @@ OPTIONS = {
                 "torch": "proj_size=P (nn.LSTM only; nn.LSTMCell has none); weight_hr_l0 (P, H) is Wr.T; with "
                          "bidirectional=True and num_layers=2, weight_hr_l{k}[_reverse] and h_0 (layers * directions, "
                          "B, P)"}),
+        Option("relu", "the relu activation (gatecheck.reference.activations) where the family's model has tanh: the "
+                       "vanilla RNN's h_t = relu(z_t); inputs and outputs are the family's, and a candidate is called "
+                       "with activation='relu'",
+               {"keras": "activation='relu' (SimpleRNN, SimpleRNNCell)",
+                "torch": "nonlinearity='relu' (nn.RNN, nn.RNNCell)",
+                "flax": "activation_fn=flax.nnx.relu (nnx.SimpleCell)"},
+               activation="relu"),
     )
 }
 # Variable lengths and masks, one option per semantics: name -> (what a masked step outputs, how masks
@@ -141,6 +151,7 @@ for _name, _text in {
     "rev": "direction='reverse'; Y is indexed by the original t (Y[t] the state after x[t]), Y_h the state after "
            "x[0]",
     "proj": "none: the ONNX LSTM has no projection",
+    "relu": "activations=['Relu'] (RNN; one per direction)",
     "bi": _ONNX_MERGE.format("Concat on the last axis"), "bisum": _ONNX_MERGE.format("Add"),
     "bimul": _ONNX_MERGE.format("Mul"), "biave": _ONNX_MERGE.format("Mean"),
     "binone": _ONNX_MERGE.format("Concat (the pair, stacked as for bi)"),
@@ -173,6 +184,13 @@ def blocks(block: Mapping[str, Any], option_sets: Iterable[tuple[str, ...]]) -> 
 def masking(options: Iterable[str]) -> tuple[str, str] | None:
     """(what a masked step outputs, how masks are drawn) of a set of options (None: no mask)."""
     found = [MASKS[o] for o in options if o in MASKS]
+    return found[0] if found else None
+
+
+def activation(options: Iterable[str]) -> str | None:
+    """The activation a set of options puts in place of tanh (a name of gatecheck.reference.activations;
+    None: the family's own)."""
+    found = [OPTIONS[o].activation for o in options if OPTIONS[o].activation]
     return found[0] if found else None
 
 

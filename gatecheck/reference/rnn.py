@@ -1,4 +1,4 @@
-"""NumPy reference vanilla (Elman, tanh) RNN: forward pass and backpropagation through time.
+"""NumPy reference vanilla (Elman) RNN: forward pass and backpropagation through time.
 
 Canonical layout (batch-major)::
 
@@ -6,7 +6,7 @@ Canonical layout (batch-major)::
     gh (B, T, H)  upstream gradient of the loss
 
     z_t = x_t @ W + h_{t-1} @ U + b
-    h_t = tanh(z_t)
+    h_t = tanh(z_t)          (or another activation: ``activation``, gatecheck.reference.activations)
     L = sum(gh * h)
 
 ``run`` is the candidate contract every implementation under test follows. It returns
@@ -21,7 +21,7 @@ canonical reference).
 
 import numpy as np
 
-from gatecheck.reference import _numerics
+from gatecheck.reference import _numerics, activations
 from gatecheck.reference import _validate as v
 
 CONTRACT_KEYS = ("h", "dh", "dW", "dU", "db", "dx", "dh0")
@@ -55,38 +55,55 @@ def validate(x, h0, W, U, b, gh):
     return B, T, D, H
 
 
-def forward_tm(x, h0, W, U, b, ulps=0):
-    """Unchecked forward pass, time-major: h (T, B, H)."""
+def input_projection(x, W, b):
+    """x_t @ W + b for every step at once, time-major: (B, T, D) -> (T, B, H)."""
     B, T, D = x.shape
     x_tm = np.ascontiguousarray(batch_major(x)).reshape(T * B, D)
-    h = (x_tm @ W).reshape(T, B, -1)  # x_t @ W + b for every step, made z_t then h_t in place
-    h += b
+    xw = (x_tm @ W).reshape(T, B, -1)
+    xw += b
+    return xw
+
+
+def forward_tm(x, h0, W, U, b, ulps=0, activation="tanh"):
+    """Unchecked forward pass, time-major: h (T, B, H)."""
+    act = activations.choose(activation)
+    h = input_projection(x, W, b)  # x_t @ W + b for every step, made z_t then h_t in place
     h_t = h0
-    for t in range(T):
+    for t in range(len(h)):
         h[t] += h_t @ U
-        h_t = _numerics.jitter(np.tanh(h[t], out=h[t]), ulps)
+        h[t] = act(h[t])
+        h_t = _numerics.jitter(h[t], ulps)
     return h
 
 
-def forward(x, h0, W, U, b, ulps=0):
+def forward(x, h0, W, U, b, ulps=0, activation="tanh"):
     """Unchecked forward pass: h (B, T, H)."""
-    return dict(h=batch_major(forward_tm(x, h0, W, U, b, ulps)))
+    return dict(h=batch_major(forward_tm(x, h0, W, U, b, ulps, activation)))
 
 
-def backward(h, x, h0, W, U, gh):
-    """Unchecked BPTT from the time-major h of ``forward_tm``; batch-major results."""
+def backward(h, x, h0, W, U, gh, b=None, activation="tanh"):
+    """Unchecked BPTT from the time-major h of ``forward_tm``; batch-major results. The activation's
+    derivative at each step's pre-activation z_t (recomputed from x, h_{t-1} and b, as the forward pass
+    made it; tanh's is written from h_t alone: 1 - h_t^2)."""
     T, B, H = h.shape
     D = x.shape[2]
+    act = activations.choose(activation)
     h_prev = np.concatenate([h0[None], h[:-1]])
     gh = batch_major(gh)
     dh = np.empty_like(h)
     dz = np.empty_like(h)
+    if act.name == "tanh":
+        slope = 1 - h * h
+    else:
+        z = input_projection(x, W, b)
+        z += h_prev @ U
+        slope = act.derivative(z, h)
     # The delta flows back through time along the recurrence only: dh_t is the upstream
-    # gh_t plus dz_{t+1} @ U^T (h_t fed step t+1); dz_t = dh_t * (1 - h_t^2).
+    # gh_t plus dz_{t+1} @ U^T (h_t fed step t+1); dz_t = dh_t * f'(z_t).
     dh_from_next = np.zeros((B, H), x.dtype)
     for t in reversed(range(T)):
         dh_t = np.add(gh[t], dh_from_next, out=dh[t])
-        np.multiply(dh_t, 1 - h[t] * h[t], out=dz[t])
+        np.multiply(dh_t, slope[t], out=dz[t])
         dh_from_next = dz[t] @ U.T
     dz_flat = dz.reshape(T * B, H)
     x_tm = batch_major(x).reshape(T * B, D)
@@ -98,12 +115,14 @@ def backward(h, x, h0, W, U, gh):
     )
 
 
-def run(x, h0, W, U, b, gh, *, ulps=0):
+def run(x, h0, W, U, b, gh, *, ulps=0, activation="tanh"):
     """Forward and backward pass under the candidate contract (see the module docstring);
-    ``ulps`` moves every activation by that many ulps (see ``reference._numerics``)."""
+    ``ulps`` moves every activation by that many ulps (see ``reference._numerics``); ``activation``:
+    a name of gatecheck.reference.activations (the keyword a candidate is called with under an
+    activation option)."""
     validate(x, h0, W, U, b, gh)
-    h = forward_tm(x, h0, W, U, b, ulps)
-    return {"h": batch_major(h), **backward(h, x, h0, W, U, gh)}
+    h = forward_tm(x, h0, W, U, b, ulps, activation)
+    return {"h": batch_major(h), **backward(h, x, h0, W, U, gh, b, activation)}
 
 
 def no_bias(W):
@@ -111,10 +130,10 @@ def no_bias(W):
     return {"b": np.zeros(W.shape[1], W.dtype)}
 
 
-def run_nobias(x, h0, W, U, gh, *, ulps=0):
+def run_nobias(x, h0, W, U, gh, *, ulps=0, activation="tanh"):
     """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
     ``b`` in, no ``db`` out. The model is the RNN at b = 0, exactly."""
-    out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps)
+    out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps, activation=activation)
     del out["db"]
     return out
 
@@ -124,7 +143,7 @@ def run_nobias(x, h0, W, U, gh, *, ulps=0):
 TIMELESS = ("dW", "dU", "db", "dh0")
 
 
-def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0):
+def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0, activation="tanh"):
     """The contract under the reverse option (Keras go_backwards=True): the layer consumes
     x[:, T-1] first and x[:, 0] last. Inputs and outputs are those of ``run``, every per-step
     array indexed by the original t (h[:, t] is the state after x[:, t]). One loop: ``run`` on
@@ -133,5 +152,5 @@ def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0):
     """
     if not reverse:
         raise ValueError("run_rev is the reverse model: reverse must be True (the forward one is run)")
-    out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps)
+    out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps, activation=activation)
     return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}

@@ -8,7 +8,7 @@ specificity  the correct reference over many seeds (each seed a shape of the ci 
              the largest fraction of the allowance used (headroom = 1 / that)
 
     python -m gatecheck sensitivity
-    python -m gatecheck specificity --seeds 1000
+    python -m gatecheck specificity --seeds 1000 [--options relu]
 """
 
 import math
@@ -91,19 +91,37 @@ def sensitivity(oracles, family, out=print):
     return 0 if worst["f32"] <= 1e-4 and worst["f64"] <= 1e-9 else 1
 
 
-def specificity(oracles, seeds, family, out=print):
-    regimes = list(family.regimes)
-    shapes = list(dict.fromkeys(shape for block in family.profiles["ci"] for shape, _, _ in expand(block)))
+def points(family, options=()):
+    """The (shape, regime) pairs specificity takes its cases from, in turn: without options every shape of
+    the family's ci grid in every regime; under a set of options the (shape, regime) points of the family's
+    grid blocks of that set (every profile: the regimes an option's cases are drawn in are its own, e.g.
+    relu has no sat). A set no block of the family has is an error."""
+    if not options:
+        shapes = list(dict.fromkeys(shape for block in family.profiles["ci"] for shape, _, _ in expand(block)))
+        return [(shape, regime) for regime in family.regimes for shape in shapes]
+    found = list(dict.fromkeys((shape, regime) for blocks in family.profiles.values() for block in blocks
+                               if tuple(block.get("options", ())) == tuple(options) for shape, _, regime in expand(block)))
+    if not found:
+        raise ValueError(f"--options: the {family.name} family's grids have no cases of {'+'.join(options)}")
+    return found
+
+
+def specificity(oracles, seeds, family, out=print, options=()):
+    """The correct reference over ``seeds`` seeds on every oracle that runs ``options``, both dtypes: no failure
+    allowed; the seeds take the ``points`` in turn."""
+    chosen = points(family, options)
+    oracles = [o for o in oracles if o.offers(options)]
+    if not oracles:
+        raise ValueError(f"--options: none of the oracles runs {'+'.join(options)}")
     worst, failures, n = (0.0, ""), [], 0
     t0 = time.perf_counter()
     for seed in range(seeds):
-        shape = shapes[seed % len(shapes)]
-        regime = regimes[(seed // len(shapes)) % len(regimes)]
+        shape, regime = chosen[seed % len(chosen)]
         for oracle in oracles:
             for dtype in ("f32", "f64"):
-                if not oracle.offers((), dtype):
+                if not oracle.offers(options, dtype):
                     continue
-                case = Case(oracle.name, *shape, dtype, seed, regime)
+                case = Case(oracle.name, *shape, dtype, seed, regime, options)
                 o = _outcome(case, oracle)  # the reference: a known deviation must reproduce as recorded
                 n += 1
                 if o.ratio > worst[0]:
@@ -112,7 +130,8 @@ def specificity(oracles, seeds, family, out=print):
                     failures.append(o.reason)
         if (seed + 1) % 100 == 0:
             print(f"# {seed + 1}/{seeds} seeds, {n} cases, {time.perf_counter() - t0:.0f}s", flush=True)
-    out(f"{n} cases ({seeds} seeds x oracles {[o.name for o in oracles]} x f32, f64): {len(failures)} failing")
+    under = f" under {'+'.join(options)}" if options else ""
+    out(f"{n} cases{under} ({seeds} seeds x oracles {[o.name for o in oracles]} x f32, f64): {len(failures)} failing")
     out(f"largest fraction of the allowance used: {worst[0]:.3f} at {worst[1]} "
         f"(headroom {1 / worst[0] if worst[0] else np.inf:.1f}x)")
     for message in failures[:10]:

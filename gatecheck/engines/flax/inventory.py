@@ -42,6 +42,8 @@ def _cell(name):
         inv.exercised("hidden_features", ("H",), "the case's H"),
         inv.exercised("dtype", ("dtype",), "the case's dtype (oracles._module)"),
         inv.exercised("param_dtype", ("dtype",), "the case's dtype, as dtype (oracles._module)"),
+        inv.exercised("activation_fn", ("relu",), "jax.nn.relu under relu, else the default tanh (oracles._module)")
+        if name == "SimpleCell" else
         inv.open_("activation_fn",
                   ("tanh, wrapped to add the probe of c_t (oracles._ProbedTanh)" if lstm else "tanh (the default)")
                   + "; another activation needs a family variant whose reference takes it"),

@@ -3,7 +3,7 @@ by ``jax.vjp`` over their parameter state (``nnx.split`` / ``nnx.merge``).
 
 flax-lstm      ``nnx.LSTMCell`` (a ``nnx.Linear`` per gate and side)
 flax-lstm-opt  ``nnx.OptimizedLSTMCell`` (one fused kernel per side, gates i, f, g, o)
-flax-rnn       ``nnx.SimpleCell`` (tanh)
+flax-rnn       ``nnx.SimpleCell`` (tanh; relu under the relu option: ``activation_fn``)
 flax-gru       ``nnx.GRUCell`` (reset after, without a hidden-side bias: google/flax#5594)
 
 Remaps (``gatecheck.engines.flax.layout``, looked up when called) say where each canonical array
@@ -40,6 +40,7 @@ from gatecheck.engines.base import Oracle
 from gatecheck.engines.flax import layout as flax_layout
 from gatecheck.engines.frameworks import import_flax
 from gatecheck.engines.jax import oracles as jax_oracle
+from gatecheck.model import options as opts
 from gatecheck.reference import layers
 
 _built = {}
@@ -71,11 +72,12 @@ class _Recorded:
         return jax_oracle.merge_directions(jnp, self.merge, a[..., :self.H], b[..., :self.H])
 
 
-def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1):
+def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1, activation=None):
     """(the parameter state, the jitted forward pass and vjp) of the probed cells in ``nnx.RNN`` loops:
     one layer, or ``depth`` layers in sequence, each an ``nnx.Bidirectional`` of two when ``merge``;
-    built once per arguments."""
-    key = (cell_name, D, H, dtype, reverse, merge, depth)
+    ``activation``: an activation option's (gatecheck.model.options), jax.nn's function of that name as
+    the SimpleCell's ``activation_fn`` (None: the cell's default, tanh); built once per arguments."""
+    key = (cell_name, D, H, dtype, reverse, merge, depth, activation)
     if key in _built:
         return _built[key]
     jax, nnx = import_flax()
@@ -111,8 +113,9 @@ def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1):
 
     def rnn(in_features, slot):
         output = _ProbedTanh() if lstm else None
-        cell = getattr(nnx, cell_name)(in_features, H, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0),
-                                       **({"activation_fn": output} if lstm else {}))
+        chosen = {"activation_fn": output} if lstm else {"activation_fn": getattr(jax.nn, activation)} if activation \
+            else {}
+        cell = getattr(nnx, cell_name)(in_features, H, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0), **chosen)
         return nnx.RNN(Probed(cell, in_features, slot, output), return_carry=True, reverse=reverse, keep_order=True,
                        rngs=False)
 
@@ -187,7 +190,8 @@ def runner(cell_name, remap, back):
         names = structured.suffixes(options)
         x = inputs["x"]
         H = inputs["h0"].shape[1]
-        params, fn = _module(cell_name, x.shape[2], H, x.dtype.name, "rev" in options, merge, depth)
+        params, fn = _module(cell_name, x.shape[2], H, x.dtype.name, "rev" in options, merge, depth,
+                             opts.activation(options))
         parts = [structured.part(inputs, s) for s in names]
         weights = {}
         for path, part in zip(_cell_paths(merge, depth), parts):
@@ -234,15 +238,16 @@ _RNN = "in nnx.RNN (reverse=True, keep_order=True under rev), jax.vjp over nnx.s
 STRUCTURES = frozenset({"bi", "bisum", "bimul", "biave", "binone", "L2"})
 
 
-def _oracle(name, family, cell_name, remap, observes, what, cannot_observe=None, model=None):
+def _oracle(name, family, cell_name, remap, observes, what, cannot_observe=None, model=None, activations=()):
     """A cell's oracle; ``model``: the JAX model of its family, whose quantity names it returns under the
-    structural options it then offers (none without)."""
+    structural options it then offers (none without); ``activations``: the activation options it offers
+    (its cell's ``activation_fn``)."""
     return Oracle(name, family, "flax", f"nnx.{cell_name} ({what}) with zero probes on h_t" +
                   (" and c_t" if "LSTM" in cell_name else "") + f", {_RNN}", observes,
                   cannot_observe=cannot_observe or {},
                   runner=runner(cell_name, "to_" + remap, "grads_from_" + remap),
                   trace_ms=_COMPILE_MS[cell_name], trace_per_shape=True,
-                  options=frozenset({"rev"}) | (STRUCTURES if model else frozenset()),
+                  options=frozenset({"rev", *activations}) | (STRUCTURES if model else frozenset()),
                   observes_structured=jax_oracle.observed(model) if model else None)
 
 
@@ -267,7 +272,8 @@ ORACLES = (
             "kernels (D, 4H) and (H, 4H), gates i,f,g,o; b is the hidden side's bias, exactly",
             model=jax_oracle.LSTM_MODEL),
     _oracle("flax-rnn", "rnn", "SimpleCell", "simple", ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
-            "tanh; b is the input side's bias, exactly", model=jax_oracle.RNN_MODEL),
+            "tanh, or relu under the relu option (activation_fn); b is the input side's bias, exactly",
+            model=jax_oracle.RNN_MODEL, activations=("relu",)),
     _oracle("flax-gru", "gru", "GRUCell", "gru", ("h", "dh", "dx", "dh0", "dW", "dU", "dbx"),
             "kernels (D, 3H) and (H, 3H), gates r,z,n, reset after; one bias, on the input side: bx + bh for r "
             "and z, bx for n; bh[n] has no parameter (google/flax#5594)",

@@ -193,7 +193,8 @@ def _merged_h(ops, output, merge, H, width):
     return output[..., :H]  # sum, mul, ave: elementwise, so the h part of the merge is the merge of h
 
 
-def _build_probed(model, probed, D, H, dtype, bias, merge, depth):
+def _build_probed(model, probed, D, H, dtype, bias, merge, depth, own=None):
+    model = model.own[own] if own else model  # an option of the model's own (an activation): its Keras arguments
     _, keras = import_keras()
     ops = keras_backends.ops()
     rnn_class, cell_class = _recording_rnn(keras), probed(keras, ops)
@@ -259,7 +260,8 @@ def _run_probed(model, build, inputs, options):
     merge, depth = structured.structure(options)
     x = inputs["x"]
     H = inputs["h0"].shape[1]
-    cells, fn = built(build, x.shape[2], H, x.dtype.name, use_bias(options), merge, depth)
+    cells, fn = built(build, x.shape[2], H, x.dtype.name, use_bias(options), merge, depth,
+                      structured.own_option(model, options))
     names = structured.suffixes(options)
     for cell, s in zip(cells, names):
         model.keras_assign(cell, structured.part(inputs, s))
@@ -368,7 +370,8 @@ def keras_stack(keras, model, D, H, dtype, merge, depth, masked_output=None, **l
     return stack, cells, width
 
 
-def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
+def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None, own=None):
+    model = model.own[own] if own else model  # an option of the model's own (an activation): its Keras arguments
     _, keras = import_keras()
     ops = keras_backends.ops()
     stack, cells, width = keras_stack(keras, model, D, H, dtype, merge, depth, masked_output, use_bias=bias)
@@ -400,7 +403,7 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None):
 
 
 def _run_keras(model, build, inputs, options):
-    structured.modelled(model, options)  # Keras' models have no option of their own: any but no bias is refused
+    own = structured.own_option(model, options)  # any option but no bias and the model's own is refused
     merge, depth = structured.structure(options)
     declined = declines_keras(options)
     if declined:
@@ -409,7 +412,7 @@ def _run_keras(model, build, inputs, options):
     x = inputs["x"]
     H = inputs["h0"].shape[1]
     cells, fn = built(build, x.shape[2], H, x.dtype.name, use_bias(options), merge, depth,
-                                   masking and masking[0])
+                      masking and masking[0], own)
     names = structured.suffixes(options)
     for cell, s in zip(cells, names):
         model.keras_assign(cell, structured.part(inputs, s))

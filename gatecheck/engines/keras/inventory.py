@@ -47,6 +47,8 @@ def _cell_params(name):
     """What a layer and its cell share."""
     entries = [
         inv.exercised("units", ("H",), "the case's H"),
+        inv.exercised("activation", ("relu",), "'relu' under relu, else 'tanh' (rnn.activation; the structured layers' "
+                                               "Model.own)") if name == "SimpleRNN" else
         inv.open_("activation", "'tanh' (stated in every oracle); " + _ACTIVATION),
         inv.exercised("use_bias", ("nobias",), "False under nobias (common.use_bias)"),
         inv.declined("kernel_initializer", _INIT),

@@ -1,4 +1,5 @@
-"""Vanilla-RNN (tanh) oracles of Keras (PyTorch's: gatecheck.engines.torch.rnn).
+"""Vanilla-RNN oracles of Keras (PyTorch's: gatecheck.engines.torch.rnn); tanh, or relu under the ``relu``
+option (``activation="relu"``).
 
 keras-rnn-cell   Keras' own ``keras.layers.SimpleRNNCell`` driven by ``keras.layers.RNN`` (the
                  backend's loop; gradients: gatecheck.engines.keras.backends), with a zero
@@ -16,6 +17,7 @@ from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines.keras import backends as keras_backends
 from gatecheck.engines.keras import common as keras_common
 from gatecheck.engines.keras import rnn_layout
+from gatecheck.model import options as opts
 
 # --- Keras ---------------------------------------------------------------------------
 
@@ -31,9 +33,14 @@ def _probed_keras_cell(keras, ops):
     return keras_common.probed_one_state_cell(keras.layers.SimpleRNNCell)
 
 
-def _build_keras_cell(D, H, dtype, bias=True, backwards=False):
+def activation(options):
+    """Keras' ``activation`` argument of a case's options (gatecheck.model.options)."""
+    return opts.activation(options) or "tanh"
+
+
+def _build_keras_cell(D, H, dtype, bias=True, backwards=False, activation="tanh"):
     _, keras = import_keras()
-    cell = _probed_keras_cell(keras, None)(H, activation="tanh", dtype=dtype, use_bias=bias)
+    cell = _probed_keras_cell(keras, None)(H, activation=activation, dtype=dtype, use_bias=bias)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
     return cell, keras_common.one_state_cell_fn(cell, rnn, dtype, D, H, backwards)
@@ -42,7 +49,8 @@ def _build_keras_cell(D, H, dtype, bias=True, backwards=False):
 def run_keras_cell(inputs, options=()):
     x = inputs["x"]
     cell, fn = keras_common.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
-                                  keras_common.use_bias(options), keras_common.go_backwards(options))
+                                  keras_common.use_bias(options), keras_common.go_backwards(options),
+                                  activation(options))
     _keras_assign(cell, inputs)
     (seq,), grads, (dx, dh, dh0) = fn(x, keras_common.zero_probes(x, inputs["h0"].shape[1]), inputs["h0"], inputs["gh"])
     params, _ = _keras_grads(grads, cell)
@@ -51,9 +59,9 @@ def run_keras_cell(inputs, options=()):
     return out
 
 
-def _build_keras_layer(D, H, dtype, bias=True, backwards=False):
+def _build_keras_layer(D, H, dtype, bias=True, backwards=False, activation="tanh"):
     _, keras = import_keras()
-    layer = keras.layers.SimpleRNN(H, activation="tanh", return_sequences=True, go_backwards=backwards, dtype=dtype,
+    layer = keras.layers.SimpleRNN(H, activation=activation, return_sequences=True, go_backwards=backwards, dtype=dtype,
                                    use_bias=bias)
     layer.build((None, None, D))
     return layer, keras_common.one_state_layer_fn(layer, dtype, D, H, backwards)
@@ -62,7 +70,8 @@ def _build_keras_layer(D, H, dtype, bias=True, backwards=False):
 def run_keras_layer(inputs, options=()):
     x = inputs["x"]
     layer, fn = keras_common.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name,
-                                   keras_common.use_bias(options), keras_common.go_backwards(options))
+                                   keras_common.use_bias(options), keras_common.go_backwards(options),
+                                   activation(options))
     _keras_assign(layer.cell, inputs)
     (seq,), grads, (dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
     params, _ = _keras_grads(grads, layer.cell)
@@ -83,6 +92,7 @@ _PARAMS = ("dW", "dU", "db")
 KERAS_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS, keras_layer="SimpleRNN",
                                keras_kwargs=dict(activation="tanh"), keras_assign=_keras_assign,
                                keras_grads=_keras_grads)
+KERAS_MODEL = KERAS_MODEL._replace(own={"relu": KERAS_MODEL._replace(keras_kwargs=dict(activation="relu"))})
 
 KERAS_RNN_CELL = Oracle(
     name="keras-rnn-cell",
@@ -93,7 +103,7 @@ KERAS_RNN_CELL = Oracle(
     runner=keras_common.probed_runner(KERAS_MODEL, _probed_keras_cell, run_keras_cell),
     trace_ms=210,
     declines_dtype=keras_backends.dtype_declines(),
-    options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES,
+    options=frozenset({"nobias", "rev", "relu"}) | keras_common.STRUCTURES,
     observes_structured=keras_common.observed_cell(KERAS_MODEL),
 )
 
@@ -110,7 +120,7 @@ KERAS_RNN_LAYER = Oracle(
     runner=keras_common.keras_runner(KERAS_MODEL, run_keras_layer),
     trace_ms=160,
     declines_dtype=keras_backends.dtype_declines(),
-    options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | keras_common.MASKED,
+    options=frozenset({"nobias", "rev", "relu"}) | keras_common.STRUCTURES | keras_common.MASKED,
     observes_structured=keras_common.observed_layer(KERAS_MODEL),
     declines=keras_common.declines_keras,
 )

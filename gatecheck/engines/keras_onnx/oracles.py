@@ -125,7 +125,8 @@ EMITTED = {
              **_each([("bi", "L2"), ("nobias", "bi", "L2")], (_B, _B))},
     "gru": _LOOPS,
     "gru-reset-before": _LOOPS,
-    "rnn": _LOOPS,
+    # relu (SimpleRNN(activation="relu")): the same Loops as tanh
+    "rnn": {**_LOOPS, **{("relu",) + k: v for k, v in _LOOPS.items() if "nobias" not in k and "rev" not in k}},
 }
 
 # How each conversion path fares with a Keras 3 model at READ_AT (tests/engines/keras_onnx/test_keras_onnx.py checks each).
@@ -232,7 +233,7 @@ def build(family, D, H, dtype, options, as_inputs=None):
     weights as inputs (``as_inputs``, by default where the record holds no fused node), its ONNX Runtime
     session."""
     tf, keras, _, _ = import_keras_onnx()
-    model = MODELS[family]
+    model = structured.with_own(MODELS[family], options)  # an option of the model's own: its Keras arguments
     merge, depth = structured.structure(options)
     masking = opts.masking(options)
     stack, cells, _ = keras_common.keras_stack(keras, model, D, H, dtype, merge, depth, masking and masking[0],
@@ -377,7 +378,7 @@ def _oracle(name, record, what):
         observes=observes, cannot_observe=blind,
         runner=lambda inputs, options=(): run(family, inputs, options),
         trace_ms=TRACE_MS[family],
-        options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | keras_common.MASKED,
+        options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | keras_common.MASKED | frozenset(MODELS[family].own),
         observes_structured=observed(record), declines=declines(family), declines_dtype=declines_dtype(family))
 
 

@@ -25,7 +25,8 @@ checked here to be Y's final step (an inconsistent node is an error, not a quant
 (the optional B omitted), ``rev`` (``direction="reverse"``; Y comes indexed by the original t), ``bi*``
 (``direction="bidirectional"``; ONNX has no merge, so the graph merges Y's two directions with Concat,
 Add, Mul or Mean; ``binone`` is the concatenation), ``L2`` (two nodes, the second fed the first's
-merged output), ``len`` (``sequence_lens`` on right-padded rows). ONNX has no mask with gaps or left
+merged output), ``len`` (``sequence_lens`` on right-padded rows), ``relu`` (the RNN node's ``activations``
+``Relu``, per direction). ONNX has no mask with gaps or left
 padding and no projection: ``mask``, ``maskz`` and ``proj`` are not offered (gatecheck.model.options spells
 every option for these nodes, under "onnxruntime").
 """
@@ -41,6 +42,7 @@ from gatecheck.engines.frameworks import import_onnxruntime, ort_session
 from gatecheck.engines.onnx import layout as onnx_layout
 from gatecheck.model import options as opts
 from gatecheck.reference import layers
+from gatecheck.reference.activations import ACTIVATIONS
 
 # Opset 14 introduced ``layout`` on LSTM, GRU and RNN (their semantics are unchanged up to 22, which
 # adds bfloat16); IR version 7 is opset 14's, so the graphs load in every supported onnxruntime.
@@ -56,10 +58,24 @@ class Node(NamedTuple):
     states: tuple  # canonical initial states, in the node's input order: ("h0", "c0")
     activations: tuple  # stated, not left to defaults (per direction)
     attributes: tuple = ()  # (name, value) pairs (a tuple: a Node keys the session cache)
+    # The activations' positions that hold the model's tanh on the state (RNN: Tanh; an activation option,
+    # gatecheck.model.options, puts its own there) and the options of that kind the node takes.
+    tanh_slots: tuple = ()
+    activation_options: frozenset = frozenset()
+
+    def under(self, options):
+        """The node under a case's options: an activation option's ONNX activation in ``tanh_slots``."""
+        name = opts.activation(options)
+        if name is None:
+            return self
+        spelled = list(self.activations)
+        for i in self.tanh_slots:
+            spelled[i] = ACTIVATIONS[name].onnx
+        return self._replace(activations=tuple(spelled))
 
 
 LSTM = Node("LSTM", "lstm", ("h0", "c0"), ("Sigmoid", "Tanh", "Tanh"))
-RNN = Node("RNN", "rnn", ("h0",), ("Tanh",))
+RNN = Node("RNN", "rnn", ("h0",), ("Tanh",), tanh_slots=(0,), activation_options=frozenset({"relu"}))
 GRU = Node("GRU", "gru", ("h0",), ("Sigmoid", "Tanh"), (("linear_before_reset", 1),))
 GRU_BEFORE = Node("GRU", "gru", ("h0",), ("Sigmoid", "Tanh"), (("linear_before_reset", 0),))
 
@@ -148,9 +164,11 @@ def run(engine, node, layout, inputs, options=()):
     masking = opts.masking(options)
     if masking and masking != opts.MASKS["len"]:
         raise ValueError(f"options {list(options)}: ONNX's sequence_lens takes right-padded rows (len) only")
-    other = [o for o in options if not opts.OPTIONS[o].structural and o not in ("nobias", "rev")]
+    other = [o for o in options if not opts.OPTIONS[o].structural and o not in ("nobias", "rev")
+             and o not in node.activation_options]
     if other:
-        raise ValueError(f"options {list(options)}: the ONNX nodes have no {other}")
+        raise ValueError(f"options {list(options)}: the ONNX {node.op} node has no {other}")
+    node = node.under(options)
     merge, depth = structured.structure(options)
     direction = "bidirectional" if merge else "reverse" if "rev" in options else "forward"
     bias = "nobias" not in options
@@ -221,6 +239,20 @@ _F64 = {"f64": "onnxruntime's CPU kernels of LSTM, GRU and RNN compute float32 o
 # ONNX Runtime's CPU kernels refuse layout=1 ("Batchwise recurrent operations (layout == 1) are not
 # supported", microsoft/onnxruntime#7687): its oracles build layout=0 graphs; the onnx package's own
 # evaluator runs layout=1, so that the graph and the remaps are exercised in both layouts.
+# onnx.reference's RNN evaluator knows the activations Tanh and Affine only: any other raises "Unknown activation
+# function" when the evaluator is built (onnx/reference/ops/op_rnn.py, choose_act; onnx 1.23). Its LSTM and GRU
+# ignore the activations attribute altogether (sigmoid and tanh fixed in op_lstm.py, op_gru.py).
+_REFERENCE_KNOWS = frozenset({"tanh", "affine"})
+
+
+def _REFERENCE_ACTIVATIONS(options):
+    name = opts.activation(options)
+    if name is None or name in _REFERENCE_KNOWS:
+        return None
+    return (f"onnx.reference's RNN evaluator knows the activations Tanh and Affine only; "
+            f"{ACTIVATIONS[name].onnx} raises 'Unknown activation function' (onnx/reference/ops/op_rnn.py, onnx 1.23)")
+
+
 ENGINE_LAYOUT = {"onnxruntime": 0, "onnx-reference": 1}
 _SPELLED = {0: "layout=0: X (T, B, D), Y (T, dirs, B, H)", 1: "layout=1: X (B, T, D), Y (B, T, dirs, H)"}
 _WHO = {"onnxruntime": ("ort", "onnxruntime (InferenceSession, CPU)"),
@@ -249,9 +281,10 @@ def _oracle(engine, name, family, node, what, bias):
         cannot_observe=_cannot(node, bias),
         runner=functools.partial(run, engine, node, layout),
         trace_ms=1,  # building a graph and its session: about 1 ms (either engine)
-        options=OFFERED,
+        options=OFFERED | node.activation_options,
         observes_structured=functools.partial(observed, node),
         declines_dtype=(lambda options, dtype: _F64.get(dtype)) if engine == "onnxruntime" else None,
+        declines=_REFERENCE_ACTIVATIONS if engine == "onnx-reference" else None,
     )
 
 

@@ -10,7 +10,7 @@ import functools
 
 from gatecheck.engines.base import Oracle
 from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, LSTM_IDENTITY, RNN
-from gatecheck.model.options import OPTIONS, under
+from gatecheck.model.options import defined, under
 from gatecheck.reference import gru, head, lstm, rnn
 
 _LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dWr")  # dWr: under proj only
@@ -42,24 +42,26 @@ def contract_quantities(family):
     return names
 
 
-OFFERED = frozenset({"nobias", "rev"} | {name for name, o in OPTIONS.items() if o.structural})
+def offered(family):
+    """The options a reference oracle offers: every option its family's record can be put under."""
+    return frozenset(defined(family))
 
 
 ORACLES = (
     Oracle("reference-lstm", "lstm", "numpy", "the NumPy reference itself (gatecheck.reference.lstm.run)", _LSTM,
-           runner=with_options(lstm.run, LSTM), battery=False, options=OFFERED | {"proj"},
+           runner=with_options(lstm.run, LSTM), battery=False, options=offered(LSTM),
            observes_structured=contract_quantities(LSTM)),
     Oracle("reference-lstm-identity", "lstm-identity", "numpy",
            "the reference's identity-output model, h_t = o_t * c_t (gatecheck.reference.lstm.run(output='identity'))",
            _LSTM, runner=with_options(lambda **inputs: lstm.run(**inputs, output="identity"), LSTM_IDENTITY),
-           options=OFFERED | {"proj"}, observes_structured=contract_quantities(LSTM_IDENTITY)),
+           options=offered(LSTM_IDENTITY), observes_structured=contract_quantities(LSTM_IDENTITY)),
     Oracle("reference-lstm-head", "lstm-head", "numpy", "the NumPy reference head (gatecheck.reference.head.run)",
            ("c", "h", "p", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dV", "dcb"),
            runner=_runner(head.run), battery=False),
     Oracle("reference-rnn", "rnn", "numpy", "the NumPy reference RNN (gatecheck.reference.rnn.run)",
            ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
            runner=with_options(rnn.run, RNN), battery=False,
-           options=OFFERED, observes_structured=contract_quantities(RNN)),
+           options=offered(RNN), observes_structured=contract_quantities(RNN)),
 )
 
 
@@ -72,7 +74,7 @@ def _reference(name, record, reset):
 
     return Oracle(name, record.name, "numpy",
                   f"the NumPy reference GRU (gatecheck.reference.gru.run(reset={reset!r}))", _GRU,
-                  runner=with_options(run, record), battery=False, options=OFFERED,
+                  runner=with_options(run, record), battery=False, options=offered(record),
                   observes_structured=contract_quantities(record))
 
 

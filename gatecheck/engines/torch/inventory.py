@@ -36,8 +36,8 @@ def introspect():
 
 _DEVICE = inv.declined("device", "device placement: the oracles run on the CPU (a GPU kernel is another engine)")
 _DTYPE = inv.exercised("dtype", ("dtype",), "torch.float32 or float64, the case's dtype (getattr(torch, x.dtype.name))")
-_NONLINEARITY = inv.open_("nonlinearity", "'tanh' (stated); 'relu' needs a ReLU RNN family (reference, contract, "
-                                          "mutants) and its oracles in the other engines")
+_NONLINEARITY = inv.exercised("nonlinearity", ("relu",), "'relu' under relu, else 'tanh' (rnn.nonlinearity; the "
+                                                         "structured layers' Model.own)")
 _BATCH_FIRST = inv.open_("batch_first", "True in every oracle (x (B, T, D), the contract's layout); False, x (T, B, "
                                         "D), needs a layout axis on the layer oracles (as the ONNX oracles' layout), "
                                         "transposing x and the output")

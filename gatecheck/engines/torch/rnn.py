@@ -1,8 +1,10 @@
-"""Vanilla-RNN (tanh) oracles of PyTorch.
+"""Vanilla-RNN oracles of PyTorch.
 
 torch-rnn-cell   ``torch.nn.RNNCell(nonlinearity="tanh")`` unrolled; every h_t keeps its
                  gradient (``retain_grad``), which is the total delta dL/dh_t.
 torch-rnn-layer  ``torch.nn.RNN(batch_first=True, nonlinearity="tanh")``: the fused kernel.
+
+Under the ``relu`` option both are built with ``nonlinearity="relu"`` (PyTorch's other choice).
 
 Each runner takes the canonical inputs (x, h0, W, U, b, gh) and returns canonical-layout
 arrays in the inputs' dtype. Bias: canonical b is split as bias_ih = bias_hh = b / 2
@@ -30,12 +32,17 @@ def _torch_leaves(torch, inputs):
     return torch_common.leaves(torch, inputs, states=("h0",), upstream=("gh",))
 
 
+def nonlinearity(options):
+    """torch's ``nonlinearity`` argument of a case's options (gatecheck.model.options)."""
+    return "relu" if "relu" in options else "tanh"
+
+
 def run_torch_cell(inputs, options=()):
     torch = import_torch()
     _, T, D = inputs["x"].shape
     H = inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    cell = torch.nn.RNNCell(D, H, nonlinearity="tanh", dtype=dtype, bias=torch_common.bias(options))
+    cell = torch.nn.RNNCell(D, H, nonlinearity=nonlinearity(options), dtype=dtype, bias=torch_common.bias(options))
     _torch_load(cell, inputs, "")
     t = _torch_leaves(torch, inputs)
     h = t["h0"]
@@ -60,7 +67,7 @@ def run_torch_layer(inputs, options=()):
     torch = import_torch()
     D, H = inputs["x"].shape[2], inputs["h0"].shape[1]
     dtype = getattr(torch, inputs["x"].dtype.name)
-    rnn = torch.nn.RNN(D, H, num_layers=1, nonlinearity="tanh", batch_first=True, dtype=dtype,
+    rnn = torch.nn.RNN(D, H, num_layers=1, nonlinearity=nonlinearity(options), batch_first=True, dtype=dtype,
                        bias=torch_common.bias(options))
     _torch_load(rnn, inputs, "_l0")
     t = _torch_leaves(torch, inputs)
@@ -77,6 +84,7 @@ _TORCH_BIASES = ("db_ih", "db_hh")
 TORCH_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS + _TORCH_BIASES,
                                torch_module="RNN", torch_kwargs=dict(nonlinearity="tanh"), torch_load=_torch_load,
                                torch_grads=_torch_param_grads)
+TORCH_MODEL = TORCH_MODEL._replace(own={"relu": TORCH_MODEL._replace(torch_kwargs=dict(nonlinearity="relu"))})
 
 
 TORCH_RNN_CELL = Oracle(
@@ -86,7 +94,7 @@ TORCH_RNN_CELL = Oracle(
     description="torch.nn.RNNCell(tanh) unrolled with retain_grad on every h_t",
     observes=("h", "dh", "dx", "dh0") + _PARAMS + _TORCH_BIASES,
     runner=run_torch_cell,
-    options=frozenset({"nobias"}),
+    options=frozenset({"nobias", "relu"}),
 )
 
 
@@ -101,7 +109,7 @@ TORCH_RNN_LAYER = Oracle(
               "only the upstream part is an input",
     },
     runner=torch_common.torch_runner(TORCH_MODEL, run_torch_layer),
-    options=frozenset({"nobias"}) | torch_common.STRUCTURES,
+    options=frozenset({"nobias", "relu"}) | torch_common.STRUCTURES,
     observes_structured=lambda options: structured.observed(TORCH_MODEL, options, merged_apart=True),
 )
 

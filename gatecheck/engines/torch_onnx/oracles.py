@@ -92,6 +92,15 @@ _PROJ_DYNAMO = ("onnxscript's aten_lstm ignores the projection (ONNX's LSTM has 
                 "from h0's width (P) and reads the parameters four (two without bias) per direction, weight_hr "
                 "not among them, ")
 _NO_PROJ_ISSUE = "none found (searched pytorch and onnxscript for LSTM proj_size / projections in the ONNX export)"
+def _rnn_frozen(op):
+    return Outcome("unrolled", frozen_time=True, fails="run", says="Got invalid dimensions for input: x",
+                   why=f"the time axis is frozen at the export example's length: nn.RNN ({op}) has no "
+                       "while_loop decomposition, so torch.export unrolls the steps and torch.onnx pins the "
+                       "dynamic time axis to the example's",
+                   issue="pytorch#184872 gave one to the LSTM and the GRU only; pytorch#191855 is the same "
+                         "freeze of another pattern")
+
+
 # (exporter, torch module) -> rules, the first whose options are all in a set decides it.
 EXPORTS = {
     ("torchscript", "LSTM"): (
@@ -122,12 +131,8 @@ EXPORTS = {
     ("dynamo", "GRU"): ((("len",), _PACKED_DYNAMO), ((), Outcome("GRU"))),
     ("dynamo", "RNN"): (
         (("len",), _PACKED_DYNAMO),
-        ((), Outcome("unrolled", frozen_time=True, fails="run", says="Got invalid dimensions for input: x",
-                     why="the time axis is frozen at the export example's length: nn.RNN (aten.rnn_tanh) has no "
-                         "while_loop decomposition, so torch.export unrolls the steps and torch.onnx pins the "
-                         "dynamic time axis to the example's",
-                     issue="pytorch#184872 gave one to the LSTM and the GRU only; pytorch#191855 is the same "
-                           "freeze of another pattern")),
+        (("relu",), _rnn_frozen("aten.rnn_relu")),
+        ((), _rnn_frozen("aten.rnn_tanh")),
     ),
 }
 # onnxruntime's CPU kernels of the fused nodes take float32 only: what it says in float64.
@@ -187,7 +192,7 @@ MODELS = {
 }
 _OPTIONS = {"lstm": frozenset({"nobias", "proj"}) | torch_common.STRUCTURES,
             "gru": frozenset({"nobias"}) | torch_common.STRUCTURES,
-            "rnn": frozenset({"nobias"}) | torch_common.STRUCTURES}
+            "rnn": frozenset({"nobias", "relu"}) | torch_common.STRUCTURES}
 
 
 def export_shape(B, T):

@@ -1,5 +1,7 @@
 """The vanilla (Elman, tanh) RNN family: h_t = tanh(x_t W + h_{t-1} U + b)."""
 
+import functools
+
 import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
@@ -87,10 +89,23 @@ STRUCTURE_CI = structural_ci([((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat"
 STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=_specials), STRUCTURAL + STRUCTURAL_NIGHTLY)
                      + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
 
+# relu cases (the activation option): ci on the no-bias cases' (D, H), alone and in a bidirectional stack and
+# under lengths; nightly on the no-bias nightly shapes (T <= 40), with the other merges, depths and masks. Not
+# the sat regime: weights x4 make relu's recurrence grow by about x2.8 a step (no tanh to bound it), so a
+# sequence of 40 steps reaches 1e18: what it measures is overflow, not the activation.
+RELU_CI = [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "std")],
+                options=("relu",)),
+           *structural_ci([((3, 7, 4, 5), 0, "std")], [("relu", "bi", "L2"), ("relu", "len")])]
+RELU_NIGHTLY = [dict(NOBIAS_NIGHTLY, regimes=lambda shape: ["zero"], options=("relu",)),
+                *blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=lambda shape: ["zero"]),
+                        [("relu", "bi", "L2"), ("relu", "len"), ("relu", "bisum"), ("relu", "L2"), ("relu", "mask"),
+                         ("relu", "maskz", "bi")])]
+
 PROFILES = {
-    "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI, REV_CI, *STRUCTURE_CI],
+    "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI, REV_CI, *STRUCTURE_CI,
+           *RELU_CI],
     "nightly": [dict(shapes=SHAPES + NIGHTLY_SHAPES, seeds=range(5), special_seeds=range(2), regimes=_specials),
-                NOBIAS_NIGHTLY, REV_NIGHTLY, *STRUCTURE_NIGHTLY],
+                NOBIAS_NIGHTLY, REV_NIGHTLY, *STRUCTURE_NIGHTLY, *RELU_NIGHTLY],
 }
 
 CONTRACT = """\
@@ -107,7 +122,7 @@ MUTANTS = (
            first="dh t=T-2"),
     Mutant("tanh-derivative-wrong", "dz_t = dh_t * (1 - h_t) instead of dh_t * (1 - h_t^2)",
            "tanh' = 1 - tanh^2 written from memory",
-           old="np.multiply(dh_t, 1 - h[t] * h[t], out=dz[t])", new="np.multiply(dh_t, 1 - h[t], out=dz[t])",
+           old="slope = 1 - h * h", new="slope = 1 - h",
            first="dx t=T-1"),
     Mutant("dW-last-step", "dW is computed from the last step only",
            "the per-step gradient is assigned instead of accumulated over time",
@@ -133,7 +148,7 @@ MUTANTS = (
 )
 
 # The no-bias option's mutants: edits of reference.rnn.run_nobias.
-_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps)"
+_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps, activation=activation)"
 NOBIAS_MUTANTS = (
     Mutant("nobias-stale-bias", "a bias is added although the model has no bias",
            "the bias parameter is still created with the default initialisation (PyTorch's "
@@ -151,36 +166,75 @@ NOBIAS = Variant(run=rnn.run_nobias, drops=("b",), drops_keys=("db",), fill=lamb
                  mutants=NOBIAS_MUTANTS, mutant_bind=lambda module: module.run_nobias)
 
 REV = Variant(run=rnn.run_rev, flips=("x", "gh"), keywords={"reverse": True},
-              mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps)"),
+              mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps, activation=activation)"),
               mutant_bind=lambda module: module.run_rev)
 
 
-def fd_loss(inputs):
-    return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")))["h"], inputs["gh"])
+def fd_loss(inputs, activation="tanh"):
+    return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")), activation=activation)["h"],
+                    inputs["gh"])
 
 
-def fd_state_loss(inputs, t, which, offset):
+def fd_state_loss(inputs, t, which, offset, activation="tanh"):
     """The loss with h_t moved by ``offset`` and the sequence run on from there."""
     x, h0, W, U, b, gh = (inputs[k] for k in ("x", "h0", "W", "U", "b", "gh"))
-    head = rnn.forward(x[:, : t + 1], h0, W, U, b)["h"]
+    head = rnn.forward(x[:, : t + 1], h0, W, U, b, activation=activation)["h"]
     h_t = head[:, t] + offset
     total = np.sum(gh[:, :t] * head[:, :t]) + np.sum(gh[:, t] * h_t)
     if t == x.shape[1] - 1:
         return total
-    return total + rnn.loss(rnn.forward(x[:, t + 1 :], h_t, W, U, b)["h"], gh[:, t + 1 :])
+    return total + rnn.loss(rnn.forward(x[:, t + 1 :], h_t, W, U, b, activation=activation)["h"], gh[:, t + 1 :])
 
 
-def fd_output(inputs, moved=None):
+def fd_output(inputs, moved=None, activation="tanh"):
     """The output sequence h (B, T, H), with h_t moved by ``offset`` at step t when ``moved`` =
     (t, "h", offset) and the sequence run on from there (the hook of layers built from the model)."""
     x, h0, W, U, b = (inputs[k] for k in ("x", "h0", "W", "U", "b"))
     if moved is None:
-        return rnn.forward(x, h0, W, U, b)["h"]
+        return rnn.forward(x, h0, W, U, b, activation=activation)["h"]
     t, _, offset = moved
-    head = rnn.forward(x[:, : t + 1], h0, W, U, b)["h"]
+    head = rnn.forward(x[:, : t + 1], h0, W, U, b, activation=activation)["h"]
     h_t = head[:, t] + offset
-    tail = [rnn.forward(x[:, t + 1:], h_t, W, U, b)["h"]] if t < x.shape[1] - 1 else []
+    tail = [rnn.forward(x[:, t + 1:], h_t, W, U, b, activation=activation)["h"]] if t < x.shape[1] - 1 else []
     return np.concatenate([head[:, :t], h_t[:, None]] + tail, axis=1)
+
+
+# The activation options (gatecheck.model.options.ACTIVATION_OPTIONS): the RNN with another activation than
+# tanh (PyTorch nonlinearity, Keras activation, ONNX activations, Flax activation_fn). The model is rnn.run with
+# ``activation``, the keyword a candidate is called with; its mutants are edits of reference.rnn.
+def _activation_mutants(name):
+    return (
+        Mutant(f"{name}-tanh-derivative", f"the backward pass uses tanh's derivative 1 - h_t^2 under {name}",
+               "the activation is switched in the forward pass, and the backward pass written for tanh is kept",
+               old="slope = act.derivative(z, h)", new="slope = 1 - h * h", first="dx t=T-1"),
+        Mutant(f"{name}-forward-tanh", f"the cell still applies tanh although {name} is asked for",
+               "the activation argument is accepted and not passed on to the step",
+               old="h[t] = act(h[t])", new="h[t] = np.tanh(h[t])", first="h t=0"),
+        Mutant(f"{name}-slope-without-recurrence", "the derivative is taken at x_t W + b, without h_{t-1} U",
+               "the pre-activation is recomputed for the backward pass from the input projection alone",
+               old="z += h_prev @ U\n", new="pass\n", first="dx "),
+    )
+
+
+_RELU_MUTANTS = _activation_mutants("relu") + (
+    Mutant("relu-derivative-of-output-sign", "relu' is taken as h_t >= 0, which holds everywhere (the output is "
+           "never negative): the slope is 1 at every unit",
+           "relu'(z) = [z > 0] written from the output, with >= where the output is 0 for every z <= 0",
+           old="slope = act.derivative(z, h)", new="slope = (h >= 0).astype(h.dtype)", first="dx "),
+)
+
+
+def activation_variant(name, mutants):
+    """The RNN under the activation ``name`` (gatecheck.reference.activations)."""
+    return Variant(run=functools.partial(rnn.run, activation=name), keywords={"activation": name}, mutants=mutants,
+                   mutant_bind=lambda module: functools.partial(module.run, activation=name),
+                   replace=dict(fd_loss=functools.partial(fd_loss, activation=name),
+                                fd_state_loss=functools.partial(fd_state_loss, activation=name),
+                                fd_output=functools.partial(fd_output, activation=name)),
+                   in_layers=True)
+
+
+RELU = activation_variant("relu", _RELU_MUTANTS)
 
 
 RNN = Family(
@@ -206,7 +260,7 @@ RNN = Family(
     output="h",
     fd_output=fd_output,
     states=("h",),
-    options={"nobias": NOBIAS, "rev": REV},
+    options={"nobias": NOBIAS, "rev": REV, "relu": RELU},
     fd_points=(((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
                ((2, 6, 3, 3), 4, "zero"), ((2, 4, 3, 3), 5, "sat")),
 )

@@ -305,10 +305,11 @@ def test_the_ci_grid_gives_every_oracle_cases_of_each_option_it_offers(name):
     cases = [c for c in grid("ci", FAMILIES[oracle.family]) if c.oracle == name]
     dtypes = {d for d in ("f32", "f64") if oracle.offers((), d)}
     assert {c.dtype for c in cases} == dtypes
-    for option in oracle.options:
-        assert {c.dtype for c in cases if option in c.options} == dtypes, option
+    for option in oracle.options:  # (an option it declines, as onnx-reference-rnn relu, has no case)
+        assert {c.dtype for c in cases if option in c.options} == {d for d in dtypes if oracle.offers((option,), d)}, \
+            option
     assert not [c for c in cases if {"mask", "maskz", "proj"} & set(c.options)]
-    assert oracle.options == onnx_oracles.OFFERED
+    assert oracle.options == onnx_oracles.OFFERED | NODES[oracle.family].activation_options
     for option in ("mask", "maskz", "proj"):
         assert opts.OPTIONS[option].frameworks["onnxruntime"].startswith("none:"), option
     assert ORACLES[name].framework == "onnxruntime"
@@ -358,3 +359,33 @@ def test_an_oracle_that_observes_no_gradient_is_reported_as_such(request):
     _, lines = chk.render(records, family, family.run, "reference", "ci")
     row = next(line for line in lines if line.strip().startswith("ort-lstm "))
     assert row.split()[1:] == ["4/4", "match", "declined"], row
+
+
+def test_the_activation_table_holds_every_activation_of_the_spec(request):
+    """The activations ONNX's RNN, GRU and LSTM list (their schemas' docs, read from the installed onnx) are
+    gatecheck.reference.activations' table, by their ONNX names, with the defaults the spec gives."""
+    import re
+
+    from gatecheck.reference.activations import ACTIVATIONS
+
+    onnx, _ = _require(request)
+    for op in ("RNN", "GRU", "LSTM"):
+        doc = onnx.defs.get_schema(op).doc
+        listed = re.findall(r"^\* (\w+)\(x\)\s+- ", doc[doc.index("Activation functions"):], re.M)
+        assert set(listed) == {a.onnx for a in ACTIVATIONS.values()}, (op, listed)
+    assert (ACTIVATIONS["hard_sigmoid"].alpha, ACTIVATIONS["hard_sigmoid"].beta) == (0.2, 0.5)
+    assert ACTIVATIONS["leaky_relu"].alpha == 0.01 and ACTIVATIONS["thresholded_relu"].alpha == 1.0
+
+
+def test_onnx_reference_still_refuses_relu(request):
+    """onnx-reference-rnn declines relu because onnx.reference's RNN evaluator raises on Relu: checked afresh,
+    so that a release that learns Relu is noticed (then the decline goes)."""
+    from onnx.reference import ReferenceEvaluator
+
+    _require(request)
+    model = onnx_oracles.build_model(onnx_oracles.RNN.under(("relu",)), 3, "float32", 1, True, "forward", None, 1,
+                                     False)
+    assert [a for a in model.graph.node[0].attribute if a.name == "activations"][0].strings == [b"Relu"]
+    with pytest.raises(RuntimeError, match="Unknown activation function 'Relu'"):
+        ReferenceEvaluator(model)
+    assert "Unknown activation function" in ORACLES["onnx-reference-rnn"].declined(("relu",))
