@@ -116,7 +116,30 @@ def families_page():
             f"Defined: {', '.join(f'`{o}`' for o in defined)} ([coverage](coverage.md#{_anchor(f.name)})).\n"
             if defined else "None defined.\n"))
         out.append("### Oracles\n\n" + ", ".join(_oracle_link(n) for n in of_family(f.name)) + ".\n")
+        if defined:
+            out.append(_contracts_by_set(f))
     return "\n".join(out)
+
+
+def _contracts_by_set(f):
+    """The contract under each option set the family's record can be put under (``every_set``): the keyword
+    arguments the candidate is called with (besides its inputs, passed by keyword, names exact), its inputs
+    and every key it returns; and which profiles' grids hold the set."""
+    rows = []
+    for s in opts.every_set(f):
+        r = opts.under(f, s)
+        grids = [p for p, blocks in f.profiles.items() if any(opts.canonical(b.get("options", ())) == s for b in blocks)]
+        rows.append((f"`{opts.label(s)}`", ", ".join(f"`{k}={v!r}`" for k, v in r.keywords.items()) or "—",
+                     ", ".join(f"`{i}`" for i in r.inputs), ", ".join(f"`{k}`" for k in r.contract),
+                     ", ".join(grids) or "none"))
+    return ("### Contract under each option set\n\n"
+            "Declared in `run.options` exactly as the first column spells it (docs/guide/contracts.md). The "
+            "inputs are passed by keyword (the names must match); every key returned is required (a key the "
+            "code cannot observe is declared in `cannot_observe`). Under a mask, `out` is the layer's output "
+            "(H wide per direction: the forward direction's, `out_r` the reverse one's); under a bidirectional "
+            "set `y` is the merge of the two directions' outputs, and `gh` its upstream gradient "
+            "([options](coverage.md)).\n\n"
+            + _table(["set", "called with", "inputs", "returns", "grids"], rows))
 
 
 def coverage_page():
