@@ -272,6 +272,20 @@ def import_keras_onnx():
     return tf, keras, tf2onnx, ort
 
 
+def import_openvino():
+    """Return openvino: OpenVINO runs the ONNX graphs built with ``onnx`` (import_onnxruntime) and the
+    PyTorch layers its converter reads (torch, imported first: the one import order of the frameworks in a
+    process)."""
+    import_torch()
+    import_onnxruntime()
+    try:
+        import openvino
+    except ImportError as exc:
+        raise Unavailable(f"openvino is not installed ({exc})") from None
+    _check_version("openvino", openvino.__version__)
+    return openvino
+
+
 def import_numpy():
     import numpy
 
@@ -306,6 +320,9 @@ FRAMEWORKS = {
                   "torch_onnx", ("onnxscript",)),
         Framework("keras-onnx", import_keras_onnx, (1, 16), "tf2onnx.convert.from_keras / from_function",
                   "keras_onnx", ("tf2onnx",)),
+        Framework("openvino", import_openvino, (2023, 1),
+                  "openvino.convert_model of torch.nn modules (example_input) and openvino.Core in the top-level "
+                  "package; the ONNX graphs are built with onnx, the modules with torch", "openvino", ("openvino",)),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }
