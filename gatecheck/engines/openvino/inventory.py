@@ -72,7 +72,7 @@ def _sequence(op):
         inv.exercised("B", ("nobias", "inputs"), "the case's biases (both slots summed by the frontends); zeros "
                                                  "under nobias"),
         inv.exercised("hidden_size", ("H",), "the case's H"),
-        inv.exercised("direction", ("rev", "bi", "bisum", "bimul", "biave", "binone"),
+        inv.exercised("direction", ("rev", "bi"),
                       "forward; reverse under rev (ONNX graphs); bidirectional under bi (the torch layers; the ONNX "
                       "graphs decline bi*: compiling their merge aborts, oracles.BI_CRASH)"),
         inv.open_("activations", _ACTIVATION),

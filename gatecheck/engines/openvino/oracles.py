@@ -40,7 +40,13 @@ import numpy as np
 
 from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
-from gatecheck.engines.frameworks import import_onnxruntime, import_openvino, import_torch, threads
+from gatecheck.engines.frameworks import (
+    import_onnxruntime,
+    import_openvino,
+    import_torch,
+    openvino_telemetry_off,
+    threads,
+)
 from gatecheck.engines.onnx import oracles as onnx_oracles
 from gatecheck.engines.torch import common as torch_common
 from gatecheck.engines.torch_onnx import oracles as torch_onnx_oracles
@@ -310,7 +316,7 @@ def convert(module, model, options, example):
     ov = import_openvino()
     torch = import_torch()
     wrapped = _wrapper()(module, len(model.states), bool(opts.masking(options))).eval()
-    with _quiet_conversion(torch), model.torch_context():
+    with _quiet_conversion(torch), model.torch_context(), openvino_telemetry_off():
         return ov.convert_model(wrapped, example_input=example)
 
 

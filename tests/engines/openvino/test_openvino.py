@@ -298,6 +298,25 @@ def test_the_onnx_frontend_still_reads_layout_1_as_layout_0(need):
     assert code < 0 or (code == 0 and "misread" in err), f"return code {code}:\n{err[-2000:]}"
 
 
+def test_openvino_sends_no_telemetry(need):
+    """Importing openvino and converting a layer post usage telemetry from a forked process unless telemetry is
+    off (frameworks.openvino_telemetry_off): in a fresh process, neither forks, and CI is left as it was."""
+    code, out = _crashes("""
+        import os
+        os.environ.pop("CI", None)
+        os.register_at_fork(before=lambda: print("forked", flush=True))
+        import time
+        from gatecheck.core.cases import Case
+        from gatecheck.engines import ORACLES
+        from gatecheck.run.battery import run_case
+        print("ok", run_case(Case("openvino-torch-rnn", 2, 3, 4, 5, "f32", 0), ORACLES["openvino-torch-rnn"]).ok)
+        time.sleep(1)  # (the telemetry's sender runs in a thread)
+        print("CI", os.environ.get("CI"))
+    """)
+    assert code == 0 and "ok True" in out and "CI None" in out, out[-2000:]
+    assert "forked" not in out, out[-2000:]
+
+
 def test_the_gru_without_bias_fed_is_still_refused(need):
     model = onnx_oracles.build_model(onnx_oracles.GRU, 4, "float32", 0, False, "forward", None, 1, False)
     with pytest.raises(Exception, match="to_shape was called on a dynamic shape"):
