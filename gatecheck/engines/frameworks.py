@@ -272,6 +272,40 @@ def import_keras_onnx():
     return tf, keras, tf2onnx, ort
 
 
+@contextlib.contextmanager
+def openvino_telemetry_off():
+    """No usage telemetry from OpenVINO in the block. openvino depends on openvino-telemetry: importing it, and
+    each ``openvino.convert_model`` call, posts an event to Google Analytics from a forked process unless the
+    user opted out (a consent file in the home folder, written by ``opt_in_out --opt_out``) or the process runs
+    in CI: its telemetry is off where ``CI`` is ``true`` (openvino_telemetry's ``OptInChecker._run_in_ci``, which
+    OpenVINO's converter honours with ``disable_in_ci=True``). gatecheck sends nothing and forks nothing: ``CI``
+    is ``true`` in the block, and as it was after."""
+    saved = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = saved
+
+
+def import_openvino():
+    """Return openvino (imported with its telemetry off: ``openvino_telemetry_off``): OpenVINO runs the ONNX
+    graphs built with ``onnx`` (import_onnxruntime) and the PyTorch layers its converter reads (torch, imported
+    first: the one import order of the frameworks in a process)."""
+    import_torch()
+    import_onnxruntime()
+    try:
+        with openvino_telemetry_off():
+            import openvino
+    except ImportError as exc:
+        raise Unavailable(f"openvino is not installed ({exc})") from None
+    _check_version("openvino", openvino.__version__)
+    return openvino
+
+
 def import_numpy():
     import numpy
 
@@ -306,6 +340,9 @@ FRAMEWORKS = {
                   "torch_onnx", ("onnxscript",)),
         Framework("keras-onnx", import_keras_onnx, (1, 16), "tf2onnx.convert.from_keras / from_function",
                   "keras_onnx", ("tf2onnx",)),
+        Framework("openvino", import_openvino, (2023, 1),
+                  "openvino.convert_model of torch.nn modules (example_input) and openvino.Core in the top-level "
+                  "package; the ONNX graphs are built with onnx, the modules with torch", "openvino", ("openvino",)),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }
