@@ -75,7 +75,9 @@ def _sequence(op):
         inv.exercised("direction", ("rev", "bi"),
                       "forward; reverse under rev (ONNX graphs); bidirectional under bi (the torch layers; the ONNX "
                       "graphs decline bi*: compiling their merge aborts, oracles.BI_CRASH)"),
-        inv.open_("activations", _ACTIVATION),
+        inv.exercised("activations", ("relu",), "relu under relu (the ONNX node's activations Relu; nn.RNN("
+                                                "nonlinearity='relu') through the PyTorch frontend), else tanh")
+        if op == "RNNSequence" else inv.open_("activations", _ACTIVATION),
         inv.open_("activations_alpha", "not set (no activation that takes alpha is used); " + _ACTIVATION),
         inv.open_("activations_beta", "not set (no activation that takes beta is used); " + _ACTIVATION),
         inv.open_("clip", "0 (no clipping); exercising it needs a clip option whose reference clips the gates' "

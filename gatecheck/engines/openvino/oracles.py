@@ -409,7 +409,7 @@ def _onnx_oracle(family, graph):
         cannot_observe=_cannot(family, node),
         runner=functools.partial(onnx_oracles.run, graph.engine, node, LAYOUT),
         trace_ms=150 if graph.weights == "inputs" else 0,  # a compile: 0.1 to 0.2 s (per case under constants)
-        options=onnx_oracles.OFFERED,
+        options=onnx_oracles.OFFERED | node.activation_options,
         observes_structured=functools.partial(onnx_oracles.observed, node),
         declines=functools.partial(_graph_declines, node, graph),
         declines_dtype=_declines_f64,
@@ -418,7 +418,7 @@ def _onnx_oracle(family, graph):
 
 _TORCH_OPTIONS = {"lstm": frozenset({"nobias", "proj"}) | torch_common.STRUCTURES,
                   "gru": frozenset({"nobias"}) | torch_common.STRUCTURES,
-                  "rnn": frozenset({"nobias"}) | torch_common.STRUCTURES}
+                  "rnn": frozenset({"nobias", "relu"}) | torch_common.STRUCTURES}
 _BLIND = {"lstm": {"c": _INSIDE, "dh": _NO_GRADIENT, "dc": _NO_GRADIENT}, "gru": {"dh": _NO_GRADIENT},
           "rnn": {"dh": _NO_GRADIENT}}
 
