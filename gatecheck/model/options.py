@@ -397,7 +397,7 @@ def _variant(family: Family, name: str) -> Family:
         inputs=tuple(k for k in base.inputs if k not in dropped_in),
         contract=tuple(k for k in base.contract if k not in dropped_out),
         shapes=lambda inputs: {k: s for k, s in base.shapes(inputs).items() if k not in dropped_out},
-        quantities={n: dataclasses.replace(q, final=0) if variant.flips and q.last_step else q
+        quantities={n: dataclasses.replace(q, final=0 if q.last_step else q.final, reverse=True) if variant.flips else q
                     for n, q in base.quantities.items() if q.source not in dropped_out},
         make_inputs=lambda case: {k: v for k, v in base.make_inputs(case).items() if k not in dropped_in},
         gated=tuple(k for k in base.gated if k not in dropped_in),
