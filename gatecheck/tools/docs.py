@@ -155,7 +155,9 @@ def coverage_page():
                       [(f"`{o.name}`", o.meaning, f"`{opts.suffix((o.name,))}`")
                        + tuple(o.frameworks.get(fw, "—") for fw in spelled) for o in opts.OPTIONS.values()]))
     out.append("\n✓: the oracle runs the set; ✗: it offers each option but declines the set (the reason is in "
-               "the notes below the table); —: it does not offer an option of the set.\n")
+               "the notes below the table); —: it does not offer an option of the set. \"profiles\": the profiles "
+               "whose grid holds the set (a combination in no row is in no grid: nothing checks it, and `check` "
+               "says so for a candidate that declares it).\n")
     for f in FAMILIES.values():
         sets = opts.every_set(f)
         out.append(f"## {f.name}\n")
@@ -165,7 +167,9 @@ def coverage_page():
         names = battery_oracles(f.name)
         rows, notes = [], {}
         for s in sets:
-            row = [f"`{opts.label(s)}`"]
+            grids = [p for p, blocks in f.profiles.items()
+                     if any(opts.canonical(b.get("options", ())) == s for b in blocks)]
+            row = [f"`{opts.label(s)}`", ", ".join(grids) or "none"]
             for n in names:
                 o = ORACLES[n]
                 if not set(s) <= o.options:
@@ -176,7 +180,7 @@ def coverage_page():
                 else:
                     row.append("✓")
             rows.append(row)
-        out.append(_table(["set"] + [f"`{n}`" for n in names], rows))
+        out.append(_table(["set", "profiles"] + [f"`{n}`" for n in names], rows))
         if notes:
             out.append("Declined:\n")
             out += [f"- {', '.join(where)}: {why}" for why, where in notes.items()]
