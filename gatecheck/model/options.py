@@ -217,6 +217,11 @@ def parse(text: str) -> tuple[str, ...]:
 
 NONE = "none"  # how a selection of option sets names the set without options (``parse_set``)
 
+# The keyword arguments a candidate is called with under some option set (``Family.keywords`` of the record
+# under it), and the value each stands for when absent: a candidate that takes them all with these defaults
+# runs every set (the families page's skeleton, gatecheck.tools.docs).
+KEYWORD_DEFAULTS = {"reverse": False, "merge_mode": None, "num_layers": 1, "masked_output": None, "activation": "tanh"}
+
 
 def declared_set(entry: object) -> tuple[str, ...]:
     """One element of a candidate's ``run.options`` as the set it declares, a canonical tuple: an

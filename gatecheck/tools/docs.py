@@ -121,6 +121,32 @@ def families_page():
     return "\n".join(out)
 
 
+def skeleton(f):
+    """A candidate's signature that takes every option set of the family (``every_set``): the family's inputs
+    (those an option drops default to None), the inputs an option adds (None when absent), the reverse
+    direction's and second layer's inputs (suffix _r, _l1) in ``**more``, and every keyword with the value it
+    stands for when absent (``options.KEYWORD_DEFAULTS``)."""
+    records = [opts.under(f, s) for s in opts.every_set(f)]
+    suffixed = ("_r", "_l1")
+    added = [k for r in records for k in r.inputs if k not in f.inputs and not k.endswith(suffixed)]
+    dropped = [k for k in f.inputs if any(k not in r.inputs for r in records)]
+    keywords = list(dict.fromkeys(k for r in records for k in r.keywords))
+    unknown = [k for k in keywords if k not in opts.KEYWORD_DEFAULTS]
+    if unknown:
+        raise ValueError(f"keywords {unknown} have no default in options.KEYWORD_DEFAULTS")
+    required = [k for k in f.inputs if k not in dropped]
+    optional = list(dict.fromkeys(dropped + added))
+    params = ", ".join(required + [f"{k}=None" for k in optional])
+    kw = ", ".join(f"{k}={opts.KEYWORD_DEFAULTS[k]!r}" for k in keywords)
+    returns = ", ".join(f'"{k}": ...' for k in f.contract)
+    declared = ", ".join(f'"{opts.label(s)}"' for s in opts.every_set(f))
+    return (f"def run({params}, *, {kw}, **more):\n"
+            f"    # more: the reverse direction's and the second layer's inputs (W_r, h0_r, ..., W_l1, ...)\n"
+            f"    # under the sets that have them; return every key the table lists for the set called\n"
+            f"    return {{{returns}}}  # (and the set's own keys)\n\n\n"
+            f"run.options = {{{declared}}}  # declare exactly the sets it implements")
+
+
 def _contracts_by_set(f):
     """The contract under each option set the family's record can be put under (``every_set``): the keyword
     arguments the candidate is called with (besides its inputs, passed by keyword, names exact), its inputs
@@ -139,7 +165,9 @@ def _contracts_by_set(f):
             "(H wide per direction: the forward direction's, `out_r` the reverse one's); under a bidirectional "
             "set `y` is the merge of the two directions' outputs, and `gh` its upstream gradient "
             "([options](coverage.md)).\n\n"
-            + _table(["set", "called with", "inputs", "returns", "grids"], rows))
+            + _table(["set", "called with", "inputs", "returns", "grids"], rows)
+            + "\n\nA skeleton that takes every set (keep what you implement, and declare it):\n\n"
+            + _code(skeleton(f)))
 
 
 def coverage_page():
