@@ -17,6 +17,7 @@ from gatecheck.engines.keras import lstm as keras_lstm
 from gatecheck.engines.keras import rnn as keras_rnn
 from gatecheck.engines.keras_onnx import inventory as keras_onnx_inventory
 from gatecheck.engines.keras_onnx import oracles as keras_onnx_oracles
+from gatecheck.engines.litert import inventory as litert_inventory
 from gatecheck.engines.litert import oracles as litert_oracles
 from gatecheck.engines.onnx import inventory as onnx_inventory
 from gatecheck.engines.onnx import oracles as onnx_oracles
@@ -35,7 +36,8 @@ MODULES = (reference_oracles, keras_lstm, torch_lstm, keras_rnn, torch_rnn, kera
 # The inventory of each engine's recurrent API (gatecheck.engines.inventory), one per engine folder that calls a
 # framework's layers (the jax engine's oracles are this project's own lax.scan code; the reference is NumPy).
 INVENTORIES = (onnx_inventory.INVENTORY, keras_inventory.INVENTORY, torch_inventory.INVENTORY,
-               torch_onnx_inventory.INVENTORY, keras_onnx_inventory.INVENTORY, flax_inventory.INVENTORY)
+               torch_onnx_inventory.INVENTORY, keras_onnx_inventory.INVENTORY, flax_inventory.INVENTORY,
+               litert_inventory.INVENTORY)
 
 ORACLES = {}
 

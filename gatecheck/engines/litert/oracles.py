@@ -120,8 +120,8 @@ def expected(family, options):
     return EMITTED[family], depth * (2 if merge else 1)
 
 
-def declines_dtype(options, dtype):  # noqa: ARG001 (every option set alike)
-    """Why an oracle does not run a dtype (None: it runs it)."""
+def declines_dtype(options, dtype):
+    """Why an oracle does not run a dtype under options (None: it runs it): every option set alike."""
     if dtype == "f64":
         return _FLOAT64.format(tf=READ_AT["tensorflow"])
     return None
@@ -150,7 +150,7 @@ def convert(fn):
 def interpreter(model):
     """The LiteRT interpreter of a converted model (default op resolver, ``threads()`` threads)."""
     _, _, litert = import_litert()
-    with quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    with quiet_stderr():  # the runtime's start-up notices
         return litert.Interpreter(model_content=model, num_threads=threads())
 
 
@@ -219,7 +219,8 @@ def invoke(interp, feeds):
     """Run an interpreter on named inputs (resized to their shapes); the outputs in the tf.function's order."""
     for detail in interp.get_input_details():
         interp.resize_tensor_input(detail["index"], feeds[detail["name"]].shape, strict=True)
-    interp.allocate_tensors()
+    with quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.", once a process
+        interp.allocate_tensors()
     for detail in interp.get_input_details():
         interp.set_tensor(detail["index"], feeds[detail["name"]])
     interp.invoke()
