@@ -304,6 +304,27 @@ def import_openvino():
         raise Unavailable(f"openvino is not installed ({exc})") from None
     _check_version("openvino", openvino.__version__)
     return openvino
+def import_litert():
+    """Return (tensorflow, keras, ai_edge_litert.interpreter): Keras models converted by TensorFlow's
+    ``tf.lite.TFLiteConverter`` (it converts TensorFlow graphs: the TensorFlow backend only) and run in
+    the LiteRT interpreter of ``ai-edge-litert`` (TensorFlow 2.21's own ``tf.lite.Interpreter`` warns
+    that it is deprecated and scheduled for deletion, and points to it)."""
+    if keras_backend() != "tensorflow":
+        raise Unavailable(f"keras backend is {keras_backend()!r}; TensorFlow's TFLite converter converts Keras "
+                          f"models on {KERAS_BACKEND_ENV}=tensorflow only")
+    tf, keras = import_keras()
+    if _version_tuple(keras.__version__) < (3, 0):
+        raise Unavailable(f"keras {keras.__version__}: the litert oracles convert Keras 3 layers (what the "
+                          f"converter emits is recorded for Keras 3)")
+    try:
+        with quiet_stderr():
+            from ai_edge_litert import interpreter
+    except ImportError as exc:
+        raise Unavailable(f"ai-edge-litert is not installed ({exc})") from None
+    from importlib import metadata
+
+    _check_version("litert", metadata.version("ai-edge-litert"))
+    return tf, keras, interpreter
 
 
 def import_numpy():
@@ -343,6 +364,9 @@ FRAMEWORKS = {
         Framework("openvino", import_openvino, (2023, 1),
                   "openvino.convert_model of torch.nn modules (example_input) and openvino.Core in the top-level "
                   "package; the ONNX graphs are built with onnx, the modules with torch", "openvino", ("openvino",)),
+        Framework("litert", import_litert, (1, 0),
+                  "ai_edge_litert.interpreter.Interpreter (resize_tensor_input, _get_ops_details); TensorFlow's "
+                  "tf.lite.TFLiteConverter converts", "litert", ("ai-edge-litert",)),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }
