@@ -29,9 +29,10 @@ _ATTR = "a ParamAttr (initializer, regularizer, learning rate, name): the case's
 _NAME = inv.declined("name", "the layer's name prefix: not numerical")
 _ACTIVATION = inv.open_("activation", "'tanh' (stated); 'relu' needs a ReLU RNN family (reference, contract, mutants) "
                                       "and its oracles in the other engines")
-_PROJ = inv.open_("proj_size", "0; P > 0 (the LSTM's proj option) needs the projection's remap (weight_ho (H, P)) and "
-                               "its cells' loading: the layer's flat names (weight_ih_l0_reverse...) are attached by "
-                               "position four per cell and name the wrong arrays once a cell has five")
+_PROJ = inv.exercised("proj_size", ("proj",), "P, h0's width, under proj (oracles._modelled), else 0; weight_ho (H, P) "
+                                              "is Wr (layout.to_paddle_lstm_proj), loaded into each layer's and "
+                                              "direction's cell (the layer's flat names are attached four per cell "
+                                              "and name the wrong arrays once a cell has five)")
 
 
 def _bias_entries(layer):

@@ -18,7 +18,8 @@ axis (python/paddle/nn/layer/rnn.py, the cells' forward):
   ``z * h + (1 - z) * c``, as the canonical one.
 - SimpleRNN: one block, ``tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``; b split in halves as the LSTM's.
 
-Without a bias (the layers' and cells' ``bias_ih_attr=False, bias_hh_attr=False``) there is no bias
+Under the LSTM's projection (``proj_size=P``) the cell also holds ``weight_ho`` (H, P), the canonical Wr exactly,
+and ``weight_hh`` is (4H, P). Without a bias (the layers' and cells' ``bias_ih_attr=False, bias_hh_attr=False``) there is no bias
 slot: the remaps then give and read none. Every function here takes and returns NumPy arrays only
 and imports no framework.
 """
@@ -73,6 +74,23 @@ def grads_from_paddle_lstm(grads):
         d_hh = gates.LSTM.unfuse(grads["bias_hh"], LSTM_GATES, axis=0)
         out.update(db=(d_ih + d_hh) / 2, db_ih=d_ih, db_hh=d_hh)
     return out
+
+
+def to_paddle_lstm_proj(params):
+    """The projection (the LSTM's proj option, ``proj_size=P``): ``to_paddle_lstm`` (weight_hh (4H, P): U (4, P, H)
+    as without it) plus weight_ho (H, P) = Wr exactly, as ``LSTMCell.forward`` computes h = (o * tanh(c)) @ weight_ho."""
+    return dict(to_paddle_lstm(params), weight_ho=params["Wr"].copy())
+
+
+def from_paddle_lstm_proj(weights):
+    """Paddle's projected LSTM arrays -> {'W', 'U', 'b', 'Wr'}."""
+    return dict(from_paddle_lstm(weights), Wr=weights["weight_ho"].copy())
+
+
+def grads_from_paddle_lstm_proj(grads):
+    """Gradients of the projected LSTM's arrays -> ``grads_from_paddle_lstm``'s and dWr = d weight_ho (H, P)."""
+    return dict(grads_from_paddle_lstm({k: v for k, v in grads.items() if k != "weight_ho"}),
+                dWr=grads["weight_ho"].copy())
 
 
 def to_paddle_gru(params):

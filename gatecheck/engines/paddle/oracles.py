@@ -50,6 +50,8 @@ class Model(NamedTuple):
     remap: str  # paddle_layout's canonical -> Paddle function (looked up when called)
     back: str  # paddle_layout's gradients -> canonical function
     observes: tuple  # the timeless quantities of one layer and direction
+    width: str = "h0"  # the initial state whose last axis is the hidden size H (c0 under proj)
+    own: dict = {}  # option -> the Model under it (the LSTM's proj: proj_size, weight_ho)
 
 
 _LSTM_PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
@@ -57,11 +59,20 @@ _GRU_PARAMS = ("dW", "dU", "dbx", "dbh")
 _RNN_PARAMS = ("dW", "dU", "db", "db_ih", "db_hh")
 LSTM = Model("LSTMCell", "LSTM", {}, ("h0", "c0"), {"cT": (1, "gc")}, "to_paddle_lstm", "grads_from_paddle_lstm",
              ("cT", "dh0", "dc0") + _LSTM_PARAMS)
+LSTM = LSTM._replace(own={"proj": LSTM._replace(remap="to_paddle_lstm_proj", back="grads_from_paddle_lstm_proj",
+                                                 observes=LSTM.observes + ("dWr",), width="c0")})
 GRU = Model("GRUCell", "GRU", {}, ("h0",), {}, "to_paddle_gru", "grads_from_paddle_gru", ("dh0",) + _GRU_PARAMS)
 RNN = Model("SimpleRNNCell", "SimpleRNN", {"activation": "tanh"}, ("h0",), {}, "to_paddle_rnn",
             "grads_from_paddle_rnn", ("dh0",) + _RNN_PARAMS)
 
-_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+def _modelled(model, options, inputs):
+    """(the model under a case's options, its own option's where one is among them; the hidden size H; the size
+    arguments of its cell or layer: proj_size=P, h0's width, under proj)."""
+    own = [o for o in options if o in model.own]
+    model = model.own[own[0]] if own else model
+    sizes = {"proj_size": inputs["h0"].shape[1]} if "proj" in own else {}
+    return model, inputs[model.width].shape[1], sizes
 
 
 @contextlib.contextmanager
@@ -127,10 +138,10 @@ def cell_runner(model):
         paddle = import_paddle()
         x = inputs["x"]
         _, T, D = x.shape
-        H = inputs["h0"].shape[1]
+        model_, H, sizes = _modelled(model, options, inputs)
         with _default_dtype(paddle, x.dtype.name):
-            cell = getattr(paddle.nn, model.cell)(D, H, **model.kwargs, **_bias(options))
-        _load(cell, model, inputs)
+            cell = getattr(paddle.nn, model_.cell)(D, H, **model_.kwargs, **sizes, **_bias(options))
+        _load(cell, model_, inputs)
         t = {k: _tensor(paddle, inputs[k], grad=k in ("x",) + model.states) for k in ("x",) + model.states}
         state = (t["h0"], t["c0"]) if lstm else t["h0"]
         hs, cs = [], []
@@ -150,7 +161,7 @@ def cell_runner(model):
         if lstm:
             out.update(c=paddle.stack(cs, 1).numpy(), dc=np.stack([v.grad.numpy() for v in cs], 1),
                        dc0=t["c0"].grad.numpy())
-        out.update(_grads(cell, model))
+        out.update(_grads(cell, model_))
         return out
 
     return run
@@ -164,7 +175,7 @@ def _cells(module, bidirectional):
     return found
 
 
-def layer_runner(model):
+def layer_runner(family_model):
     """The runner of a layer oracle: the layer over the whole sequence, under any structural options."""
 
     def run(inputs, options=()):
@@ -177,11 +188,11 @@ def layer_runner(model):
             raise ValueError(f"options {list(options)}: Paddle's sequence_length takes right-padded rows (len); "
                              f"a mask with gaps is not offered")
         x = inputs["x"]
-        D, H = x.shape[2], inputs["h0"].shape[1]
+        model, H, sizes = _modelled(family_model, options, inputs)
         with _default_dtype(paddle, x.dtype.name):
-            module = getattr(paddle.nn, model.layer)(D, H, num_layers=depth,
+            module = getattr(paddle.nn, model.layer)(x.shape[2], H, num_layers=depth,
                                                      direction="bidirect" if merge else "forward", time_major=False,
-                                                     **model.kwargs, **_bias(options))
+                                                     **model.kwargs, **sizes, **_bias(options))
         names = structured.suffixes(options)
         cells = _cells(module, bool(merge))
         for cell, s in zip(cells, names):
@@ -225,13 +236,24 @@ NOBIAS_CRASH = ("paddle.nn.LSTM/GRU/SimpleRNN(bias_ih_attr=False, bias_hh_attr=F
                 "biases out, their placement counts four parameters per cell)")
 
 
+PROJ_LENGTHS = ("with proj_size > 0 Paddle's layer runs its Python loop of cells (RNNBase.could_use_cudnn is False), "
+                "which under sequence_length holds each row's states past its length but outputs the cell's step "
+                "there (computed on the padding), not 0 as its fused kernel does (paddlepaddle 3.3.1): a semantics "
+                "no option has (len outputs 0, mask the previous output)")
+
+
 def _declines(options):
-    """Every set with no bias: Paddle's layers cannot run without one (``NOBIAS_CRASH``); its cells can."""
-    return NOBIAS_CRASH if "nobias" in options else None
+    """Every set with no bias: Paddle's layers cannot run without one (``NOBIAS_CRASH``); its cells can. The
+    projection with lengths: the layer's loop outputs another masked semantics (``PROJ_LENGTHS``)."""
+    if "nobias" in options:
+        return NOBIAS_CRASH
+    return PROJ_LENGTHS if "proj" in options and opts.masking(options) else None
 
 
 def _structured(model):
-    return structured.Model(states=model.states, finals=model.finals, observes=model.observes)
+    own = {k: structured.Model(states=m.states, finals=m.finals, observes=m.observes, width=m.width)
+           for k, m in model.own.items()}
+    return structured.Model(states=model.states, finals=model.finals, observes=model.observes, own=own)
 
 
 def _observes_structured(model):
@@ -239,23 +261,27 @@ def _observes_structured(model):
 
 
 def _layer_oracle(name, family, model, what, cannot_observe):
-    timeless = tuple(q for q in model.observes if q != "cT")
+    timeless = tuple(q for q in model.observes if q != "cT") + tuple(
+        q for m in model.own.values() for q in m.observes if q not in model.observes)
     per_step = ("h", "cT") if "cT" in model.observes else ("h",)
     return Oracle(name, family, "paddle", f"paddle.nn.{model.layer} whole sequence (time_major=False; {what})",
                   per_step + ("dx",) + timeless, cannot_observe=cannot_observe, runner=layer_runner(model),
-                  options=frozenset({"nobias"}) | STRUCTURES, observes_structured=_observes_structured(model),
+                  options=frozenset({"nobias"}) | frozenset(model.own) | STRUCTURES,
+                  observes_structured=_observes_structured(model),
                   declines=_declines)
 
 
 def _cell_oracle(name, family, model, what, observes):
     return Oracle(name, family, "paddle", f"paddle.nn.{model.cell} unrolled with retain_grads on every state "
-                  f"({what})", observes, runner=cell_runner(model), options=frozenset({"nobias"}))
+                  f"({what})", observes + tuple(q for m in model.own.values() for q in m.observes if q not in observes
+                                                and q not in ("cT", "dh0", "dc0")),
+                  runner=cell_runner(model), options=frozenset({"nobias"}) | frozenset(model.own))
 
 
 ORACLES = (
-    _cell_oracle("paddle-lstm-cell", "lstm", LSTM, "gates i, f, g, o; b split in halves",
+    _cell_oracle("paddle-lstm-cell", "lstm", LSTM, "gates i, f, g, o; b split in halves; proj_size=P under proj",
                  ("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _LSTM_PARAMS),
-    _layer_oracle("paddle-lstm-layer", "lstm", LSTM, "gates i, f, g, o; b split in halves", {
+    _layer_oracle("paddle-lstm-layer", "lstm", LSTM, "gates i, f, g, o; b split in halves; proj_size=P under proj", {
         "c": "only the final cell state (C_T) is returned; c_t for t < T stays inside the layer's loop",
         "dh": _CELL_BLIND,
         "dc": "c_t for t < T is not an output of paddle.nn.LSTM, so dL/dc_t cannot be taken"}),

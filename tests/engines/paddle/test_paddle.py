@@ -88,6 +88,16 @@ def test_gru_blocks_are_r_z_c_with_each_bias_on_its_side():
         assert np.array_equal(w["bias_ih"][rows], p["bx"][k]) and np.array_equal(w["bias_hh"][rows], p["bh"][k])
 
 
+def test_the_projection_is_weight_ho_exactly():
+    """proj: weight_ho (H, P) is Wr, weight_hh (4H, P) is U (4, P, H) remapped as without it; dWr maps back."""
+    p = dict(_params("lstm", 3, 4), U=np.arange(4 * 2 * 4.0).reshape(4, 2, 4), Wr=np.arange(8.0).reshape(4, 2))
+    w = paddle_layout.to_paddle_lstm_proj(p)
+    assert np.array_equal(w["weight_ho"], p["Wr"]) and w["weight_hh"].shape == (16, 2)
+    back = paddle_layout.from_paddle_lstm_proj(w)
+    assert set(back) == set(p) and all(np.array_equal(back[k], p[k]) for k in p)
+    assert np.array_equal(paddle_layout.grads_from_paddle_lstm_proj(w)["dWr"], p["Wr"])
+
+
 @pytest.mark.parametrize("perm", [p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)],
                          ids=lambda p: "".join("ifgo"[k] for k in p))
 def test_permuted_lstm_gates_give_other_arrays(perm):
@@ -142,6 +152,23 @@ def test_every_oracle_has_a_wrong_remap_test():
     assert set(WRONG) == set(PADDLE)
 
 
+def _projection_columns_exchanged(params, to=paddle_layout.to_paddle_lstm_proj):
+    w = to(params)
+    w["weight_ho"] = w["weight_ho"][:, ::-1].copy()
+    return w
+
+
+@pytest.mark.parametrize("name", ["paddle-lstm-cell", "paddle-lstm-layer"])
+def test_a_wrong_projection_fails_at_the_first_step(name, request, monkeypatch):
+    """proj: weight_ho with its P columns in the other order (P = 2 here) fails from h at t = 0."""
+    _require(request)
+    case = _ci_case(name, ("proj",))
+    assert run_case(case, ORACLES[name]).ok
+    monkeypatch.setattr(paddle_layout, "to_paddle_lstm_proj", _projection_columns_exchanged)
+    report = run_case(case, ORACLES[name])
+    assert not report.ok and f"{report.failures[0].quantity} {report.failures[0].label}" == "h t=0", report.message()
+
+
 def test_layers_load_every_layer_and_direction_into_its_own_cell(request, monkeypatch):
     """Under bi and L2 each (layer, direction) gets its own arrays: read in another order, the case fails."""
     _require(request)
@@ -194,6 +221,14 @@ def test_layers_decline_every_set_without_a_bias_with_the_reason(name):
     assert not o.declined(("bi", "L2")) and not o.declined(("len",))
     cases = grid("ci", FAMILIES[o.family], [name])
     assert cases and not [c for c in cases if "nobias" in c.options]
+
+
+def test_the_projection_with_lengths_is_declined_with_the_reason():
+    """Under proj_size Paddle's layer runs its loop, whose outputs past a row's length are the cell's, not 0."""
+    o = ORACLES["paddle-lstm-layer"]
+    assert o.offers(("proj",)) and o.offers(("proj", "bi", "L2")) and o.offers(("len",))
+    assert "Python loop" in o.declined(("proj", "len")) and o.declined(("proj", "len", "bi", "L2"))
+    assert not [c for c in grid("ci", FAMILIES["lstm"], [o.name]) if "proj" in c.options and "len" in c.options]
 
 
 def test_cells_offer_no_bias_and_the_ci_grid_runs_it():
