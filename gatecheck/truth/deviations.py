@@ -194,11 +194,12 @@ def _reverse_previous_state_under_lengths(oracle, gradients):
     )
 
 
-_PADDLE_LENGTHS = (
-    _reverse_previous_state_under_lengths("paddle-lstm-layer", ("dh0", "dc0", "dW", "dU", "db", "db_ih", "db_hh")),
-    _reverse_previous_state_under_lengths("paddle-rnn-layer", ("dh0", "dW", "dU", "db", "db_ih", "db_hh")),
-    _reverse_previous_state_under_lengths("paddle-gru-layer", ("dh0", "dW", "dU", "dbx", "dbh")),
-)
+_PADDLE_LENGTHS = tuple(
+    _reverse_previous_state_under_lengths(f"paddle-{family}-layer{variant}", gradients)
+    for family, gradients in (("lstm", ("dh0", "dc0", "dW", "dU", "db", "db_ih", "db_hh")),
+                              ("rnn", ("dh0", "dW", "dU", "db", "db_ih", "db_hh")),
+                              ("gru", ("dh0", "dW", "dU", "dbx", "dbh")))
+    for variant in ("", "-tm"))
 
 
 DEVIATIONS = (

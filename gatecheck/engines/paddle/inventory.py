@@ -10,7 +10,8 @@ from gatecheck.engines.paddle import oracles
 
 LAYERS = ("LSTM", "GRU", "SimpleRNN")
 CELLS = ("LSTMCell", "GRUCell", "SimpleRNNCell")
-_LAYER_ORACLES = {"LSTM": ("paddle-lstm-layer",), "GRU": ("paddle-gru-layer",), "SimpleRNN": ("paddle-rnn-layer",)}
+_LAYER_ORACLES = {"LSTM": ("paddle-lstm-layer", "paddle-lstm-layer-tm"), "GRU": ("paddle-gru-layer", "paddle-gru-layer-tm"),
+                  "SimpleRNN": ("paddle-rnn-layer", "paddle-rnn-layer-tm")}
 _CELL_ORACLES = {"LSTMCell": ("paddle-lstm-cell",), "GRUCell": ("paddle-gru-cell",),
                  "SimpleRNNCell": ("paddle-rnn-cell",)}
 
@@ -51,8 +52,8 @@ def _layer(name):
         inv.exercised("num_layers", ("L2",), "2 under L2, else 1 (oracles.layer_runner)"),
         inv.exercised("direction", ("bi",), "'bidirect' under bi, else 'forward' (Paddle concatenates the directions: "
                                             "no other merge)"),
-        inv.open_("time_major", "False in every oracle (x (B, T, D), the contract's layout); True, x (T, B, D), needs a "
-                                "layout axis on the layer oracles, transposing x and the output"),
+        inv.exercised("time_major", ("oracle",), "True in the -tm layer oracles (x fed as (T, B, D), the output "
+                                                 "transposed back: oracles.layer_runner), False in the others"),
         inv.declined("dropout", "stochastic at training time (between layers): 0, the default"),
         _NAME,
     ] + _bias_entries(layer=True)

@@ -5,9 +5,10 @@ paddle-lstm-cell, paddle-gru-cell, paddle-rnn-cell
     cell returns keeps its gradient (``Tensor.retain_grads``), which is the total delta dL/dh_t (and
     dL/dc_t: the cell takes h_t from the c_t it returns, so that gradient includes the path through
     h_t).
-paddle-lstm-layer, paddle-gru-layer, paddle-rnn-layer
+paddle-lstm-layer, paddle-gru-layer, paddle-rnn-layer (and each one's -tm variant)
     ``paddle.nn.LSTM`` / ``GRU`` / ``SimpleRNN`` over the whole sequence (``time_major=False``): x
-    (B, T, D) as the contract's. With both biases the layer runs Paddle's fused ``rnn`` kernel
+    (B, T, D) as the contract's; the -tm variants build ``time_major=True`` and are fed x as (T, B, D),
+    their output transposed back. With both biases the layer runs Paddle's fused ``rnn`` kernel
     (``RNNBase._cudnn_impl``, which has a CPU kernel); without a bias (``bias_ih_attr=False``) it
     runs its Python loop of cells (``RNNBase.could_use_cudnn`` is False then). The per-step states
     inside (c_t for t < T) and the per-step deltas stay in the loop.
@@ -175,8 +176,9 @@ def _cells(module, bidirectional):
     return found
 
 
-def layer_runner(family_model):
-    """The runner of a layer oracle: the layer over the whole sequence, under any structural options."""
+def layer_runner(family_model, time_major=False):
+    """The runner of a layer oracle: the layer over the whole sequence, under any structural options
+    (``time_major``: the layer built so, fed x as (T, B, D) and its output transposed back to (B, T, .))."""
 
     def run(inputs, options=()):
         paddle = import_paddle()
@@ -191,7 +193,7 @@ def layer_runner(family_model):
         model, H, sizes = _modelled(family_model, options, inputs)
         with _default_dtype(paddle, x.dtype.name):
             module = getattr(paddle.nn, model.layer)(x.shape[2], H, num_layers=depth,
-                                                     direction="bidirect" if merge else "forward", time_major=False,
+                                                     direction="bidirect" if merge else "forward", time_major=time_major,
                                                      **model.kwargs, **sizes, **_bias(options))
         names = structured.suffixes(options)
         cells = _cells(module, bool(merge))
@@ -203,7 +205,10 @@ def layer_runner(family_model):
         if masking:
             lengths = structured.right_padded_lengths(inputs[layers.MASK])
             extra["sequence_length"] = paddle.to_tensor(lengths.astype(np.int64))
-        seq, finals = module(tx, tuple(initial) if len(initial) > 1 else initial[0], **extra)
+        fed = tx.transpose([1, 0, 2]) if time_major else tx
+        seq, finals = module(fed, tuple(initial) if len(initial) > 1 else initial[0], **extra)
+        if time_major:
+            seq = seq.transpose([1, 0, 2])
         finals = finals if isinstance(finals, (tuple, list)) else (finals,)
         loss = (_tensor(paddle, inputs["gh"]) * seq).sum()
         returned = structured.final_states(model, options)
@@ -260,12 +265,14 @@ def _observes_structured(model):
     return lambda options: structured.observed(_structured(model), options, merged_apart=True)
 
 
-def _layer_oracle(name, family, model, what, cannot_observe):
+def _layer_oracle(name, family, model, what, cannot_observe, time_major=False):
     timeless = tuple(q for q in model.observes if q != "cT") + tuple(
         q for m in model.own.values() for q in m.observes if q not in model.observes)
     per_step = ("h", "cT") if "cT" in model.observes else ("h",)
-    return Oracle(name, family, "paddle", f"paddle.nn.{model.layer} whole sequence (time_major=False; {what})",
-                  per_step + ("dx",) + timeless, cannot_observe=cannot_observe, runner=layer_runner(model),
+    layout = ("time_major=True: x fed as (T, B, D), the output (T, B, .) transposed back" if time_major
+              else "time_major=False")
+    return Oracle(name, family, "paddle", f"paddle.nn.{model.layer} whole sequence ({layout}; {what})",
+                  per_step + ("dx",) + timeless, cannot_observe=cannot_observe, runner=layer_runner(model, time_major),
                   options=frozenset({"nobias"}) | frozenset(model.own) | STRUCTURES,
                   observes_structured=_observes_structured(model),
                   declines=_declines)
@@ -278,17 +285,22 @@ def _cell_oracle(name, family, model, what, observes):
                   runner=cell_runner(model), options=frozenset({"nobias"}) | frozenset(model.own))
 
 
-ORACLES = (
-    _cell_oracle("paddle-lstm-cell", "lstm", LSTM, "gates i, f, g, o; b split in halves; proj_size=P under proj",
-                 ("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _LSTM_PARAMS),
-    _layer_oracle("paddle-lstm-layer", "lstm", LSTM, "gates i, f, g, o; b split in halves; proj_size=P under proj", {
+_LSTM_WHAT = "gates i, f, g, o; b split in halves; proj_size=P under proj"
+_GRU_WHAT = "reset after: Paddle has no reset-before GRU; gates r, z, c"
+_RNN_WHAT = "tanh; b split in halves"
+_LAYERS = (
+    ("lstm", LSTM, _LSTM_WHAT, {
         "c": "only the final cell state (C_T) is returned; c_t for t < T stays inside the layer's loop",
         "dh": _CELL_BLIND,
         "dc": "c_t for t < T is not an output of paddle.nn.LSTM, so dL/dc_t cannot be taken"}),
-    _cell_oracle("paddle-gru-cell", "gru", GRU, "reset after: Paddle has no reset-before GRU; gates r, z, c",
-                 ("h", "dh", "dx", "dh0") + _GRU_PARAMS),
-    _layer_oracle("paddle-gru-layer", "gru", GRU, "reset after: Paddle has no reset-before GRU; gates r, z, c",
-                  {"dh": _CELL_BLIND}),
-    _cell_oracle("paddle-rnn-cell", "rnn", RNN, "tanh; b split in halves", ("h", "dh", "dx", "dh0") + _RNN_PARAMS),
-    _layer_oracle("paddle-rnn-layer", "rnn", RNN, "tanh; b split in halves", {"dh": _CELL_BLIND}),
+    ("gru", GRU, _GRU_WHAT, {"dh": _CELL_BLIND}),
+    ("rnn", RNN, _RNN_WHAT, {"dh": _CELL_BLIND}),
 )
+
+# Each layer twice: batch-major (x (B, T, D), the contract's) and time-major (-tm: time_major=True).
+ORACLES = (
+    _cell_oracle("paddle-lstm-cell", "lstm", LSTM, _LSTM_WHAT, ("h", "c", "dh", "dc", "dx", "dh0", "dc0") + _LSTM_PARAMS),
+    _cell_oracle("paddle-gru-cell", "gru", GRU, _GRU_WHAT, ("h", "dh", "dx", "dh0") + _GRU_PARAMS),
+    _cell_oracle("paddle-rnn-cell", "rnn", RNN, _RNN_WHAT, ("h", "dh", "dx", "dh0") + _RNN_PARAMS),
+) + tuple(_layer_oracle(f"paddle-{family}-layer" + ("-tm" if tm else ""), family, model, what, blind, tm)
+          for family, model, what, blind in _LAYERS for tm in (False, True))

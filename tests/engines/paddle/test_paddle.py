@@ -4,6 +4,7 @@ dtypes kept, the GRU's reset convention, the layers' declined no-bias sets, the 
 import order the framework entry keeps. Every oracle against every ci case is the battery's
 (tests/battery/test_battery.py, marker paddle)."""
 
+import dataclasses
 import itertools
 import subprocess
 import sys
@@ -121,9 +122,10 @@ _LSTM_WRONG = ("to_paddle_lstm", _exchanged(paddle_layout.to_paddle_lstm, (1, 0,
 _GRU_WRONG = ("to_paddle_gru", _exchanged(paddle_layout.to_paddle_gru, (1, 0, 2)), "gates z,r,n (Keras')", "h t=0")
 _RNN_WRONG = ("to_paddle_rnn", lambda p, to=paddle_layout.to_paddle_rnn: to(dict(p, U=p["U"].T)),
               "the recurrent weight transposed", "h t=0")
-WRONG = {"paddle-lstm-cell": _LSTM_WRONG, "paddle-lstm-layer": _LSTM_WRONG[:3] + ("h t=0",),
-         "paddle-gru-cell": _GRU_WRONG, "paddle-gru-layer": _GRU_WRONG, "paddle-rnn-cell": _RNN_WRONG,
-         "paddle-rnn-layer": _RNN_WRONG}
+WRONG = {"paddle-lstm-cell": _LSTM_WRONG, "paddle-gru-cell": _GRU_WRONG, "paddle-rnn-cell": _RNN_WRONG}
+for _tm in ("", "-tm"):
+    WRONG.update({"paddle-lstm-layer" + _tm: _LSTM_WRONG[:3] + ("h t=0",), "paddle-gru-layer" + _tm: _GRU_WRONG,
+                  "paddle-rnn-layer" + _tm: _RNN_WRONG})
 
 
 def _ci_case(name, options=()):
@@ -197,7 +199,7 @@ def test_outputs_keep_the_inputs_dtype(name, dtype, request):
     assert paddle.get_default_dtype() == before  # the default dtype is Paddle's process-wide state: restored
 
 
-@pytest.mark.parametrize("name", ["paddle-gru-cell", "paddle-gru-layer"])
+@pytest.mark.parametrize("name", ["paddle-gru-cell", "paddle-gru-layer", "paddle-gru-layer-tm"])
 def test_paddle_gru_is_the_reset_after_gru(name, request):
     """Paddle's GRU puts r_t outside W_hc h + b_hc (reset after): it matches the reset-after reference and
     not the reset-before one on the same inputs, so the gru-reset-before family has no Paddle oracle."""
@@ -213,7 +215,7 @@ def test_paddle_gru_is_the_reset_after_gru(name, request):
     assert not [n for n, x in ORACLES.items() if x.framework == "paddle" and x.family == "gru-reset-before"]
 
 
-@pytest.mark.parametrize("name", [n for n in PADDLE if n.endswith("-layer")])
+@pytest.mark.parametrize("name", [n for n in PADDLE if "-layer" in n])
 def test_layers_decline_every_set_without_a_bias_with_the_reason(name):
     o = ORACLES[name]
     for options in [("nobias",)] + [("nobias",) + s for s in (("bi",), ("L2",), ("len",))]:
@@ -221,6 +223,20 @@ def test_layers_decline_every_set_without_a_bias_with_the_reason(name):
     assert not o.declined(("bi", "L2")) and not o.declined(("len",))
     cases = grid("ci", FAMILIES[o.family], [name])
     assert cases and not [c for c in cases if "nobias" in c.options]
+
+
+def test_the_time_major_variants_feed_time_first(request, monkeypatch):
+    """The -tm layers build time_major=True and are fed x as (T, B, D): a layer built so but fed batch-first
+    (B != T) does not run (Paddle checks the batch axis against the initial states)."""
+    paddle = _require(request)
+    o = ORACLES["paddle-rnn-layer-tm"]
+    case = _ci_case(o.name)
+    assert case.B != case.T and run_case(case, o).ok
+    real = paddle.nn.SimpleRNN
+    monkeypatch.setattr(paddle.nn, "SimpleRNN", lambda *args, **kw: real(*args, **dict(kw, time_major=True)))
+    batch_first = dataclasses.replace(o, runner=paddle_oracles.layer_runner(paddle_oracles.RNN, time_major=False))
+    with pytest.raises(ValueError, match="batch size"):
+        run_case(case, batch_first)
 
 
 def test_the_projection_with_lengths_is_declined_with_the_reason():
@@ -238,7 +254,7 @@ def test_cells_offer_no_bias_and_the_ci_grid_runs_it():
         assert {c.dtype for c in grid("ci", FAMILIES[o.family], [name]) if "nobias" in c.options} == {"f32", "f64"}
 
 
-@pytest.mark.parametrize("name", [n for n in PADDLE if n.endswith("-layer")])
+@pytest.mark.parametrize("name", [n for n in PADDLE if "-layer" in n])
 def test_the_bidirectional_lengths_deviation_is_the_reverse_initial_state(name, request):
     """The entry's cause: with h0_r = 0 (what Paddle's backward pass takes in a short row) every quantity of a
     len+bi case matches the reference, and with the drawn h0_r the gradients differ and the outputs do not."""
