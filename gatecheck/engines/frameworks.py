@@ -144,6 +144,10 @@ def import_keras():
     except Unavailable as exc:
         if backend == "torch":
             raise Unavailable(f"keras backend torch: {exc}") from None
+    try:
+        import_paddle()  # before TensorFlow, where installed: after it, libpaddle crashes on load (import_paddle)
+    except Unavailable:
+        pass
     module = {"tensorflow": _import_tensorflow, "jax": import_jax, "torch": import_torch}[backend]()
     try:
         with quiet_stderr():
@@ -325,6 +329,49 @@ def import_litert():
 
     _check_version("litert", metadata.version("ai-edge-litert"))
     return tf, keras, interpreter
+# paddlepaddle 3.3.1 beside tensorflow-cpu 2.21 (Linux x86-64, Python 3.11): ``import paddle`` after ``import
+# tensorflow`` ends the process with a segmentation fault while paddle/base/core.py loads libpaddle; the other
+# order imports and runs both. ``import_keras`` therefore imports paddle first where it is installed (as torch).
+_PADDLE_AFTER_TENSORFLOW = ("paddle cannot be imported in a process that has imported tensorflow: libpaddle crashes "
+                            "on load (a segmentation fault, paddlepaddle 3.3 beside tensorflow-cpu 2.21); gatecheck's "
+                            "import_keras imports paddle before tensorflow, so import it through gatecheck or first")
+
+
+def import_paddle():
+    """Return paddle on the CPU, its intra-op threads held to ``threads()``. Refused (``Unavailable``) in a
+    process that imported tensorflow before it (``_PADDLE_AFTER_TENSORFLOW``)."""
+    if "paddle" not in sys.modules and "tensorflow" in sys.modules:
+        raise Unavailable(_PADDLE_AFTER_TENSORFLOW)
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # paddle.utils.cpp_extension warns at import when ccache is missing: it builds no extension here
+            warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+            import paddle
+    except ImportError as exc:
+        raise Unavailable(f"paddle is not installed ({exc})") from None
+    _check_version("paddle", paddle.__version__)
+    if "paddle" not in _configured:
+        paddle.set_device("cpu")
+        paddle.base.core.set_num_threads(threads())
+        _configured.add("paddle")
+    return paddle
+
+
+def import_mlx():
+    """Return (mlx.core, mlx.nn) with the CPU as the default device (the Linux wheel, ``mlx[cpu]``, has
+    no other)."""
+    try:
+        import mlx.core as mx
+        import mlx.nn as nn
+    except ImportError as exc:
+        raise Unavailable(f"mlx is not installed ({exc}); on Linux: pip install 'mlx[cpu]'") from None
+    _check_version("mlx", mx.__version__)
+    if "mlx" not in _configured:
+        mx.set_default_device(mx.cpu)
+        _configured.add("mlx")
+    return mx, nn
 
 
 def import_numpy():
@@ -367,6 +414,12 @@ FRAMEWORKS = {
         Framework("litert", import_litert, (1, 0),
                   "ai_edge_litert.interpreter.Interpreter (resize_tensor_input, _get_ops_details); TensorFlow's "
                   "tf.lite.TFLiteConverter converts", "litert", ("ai-edge-litert",)),
+        Framework("paddle", import_paddle, (3, 0),
+                  "paddle.nn's LSTM, GRU, SimpleRNN and cells in Paddle 3's eager mode (Tensor.retain_grads, CPU "
+                  "float64 kernels), as tested (3.3); 2.x not tried", "paddle", ("paddlepaddle",)),
+        Framework("mlx", import_mlx, (0, 26),
+                  "mlx.nn's LSTM, GRU and RNN on the CPU: the Linux wheel (mlx[cpu], mlx-cpu) exists from 0.26; "
+                  "float64 on the CPU as tested (0.32)", "mlx", ("mlx", "mlx-cpu")),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }

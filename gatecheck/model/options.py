@@ -163,6 +163,30 @@ for _name, _text in {
 }.items():
     OPTIONS[_name].frameworks["onnxruntime"] = _text
 
+# How PaddlePaddle (gatecheck.engines.paddle: paddle.nn's layers and cells) and MLX (gatecheck.engines.mlx: mlx.nn's
+# layers) spell each option.
+_PADDLE_MERGE = "none: Paddle's direction='bidirect' concatenates (bi only)"
+_NO_MASK = "none: sequence_length takes right-padded rows only (len)"
+_MLX_NONE = "none: mlx.nn's layers have no {}"
+for _name, (_paddle, _mlx) in {
+    "nobias": ("bias_ih_attr=False, bias_hh_attr=False (the cells; the layers crash without a bias: declined)",
+               "bias=False (LSTM, GRU, RNN)"),
+    "rev": ("none: Paddle offers the reverse direction inside direction='bidirect' only", _MLX_NONE.format("direction")),
+    "proj": ("proj_size=P (LSTMCell and LSTM): weight_ho (H, P) is Wr", _MLX_NONE.format("projection")),
+    "bi": ("direction='bidirect' (the output [forward, backward] on the last axis; initial_states (layers * 2, B, H) "
+           "layer-major)", _MLX_NONE.format("bidirectional layer")),
+    "bisum": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "bimul": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "biave": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "binone": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "L2": ("num_layers=2", _MLX_NONE.format("stacked layers")),
+    "len": ("sequence_length (right-padded rows): the output 0 past a row's length, the final states its last valid "
+            "step's", _MLX_NONE.format("lengths or masks")),
+    "mask": (_NO_MASK, _MLX_NONE.format("lengths or masks")),
+    "maskz": (_NO_MASK, _MLX_NONE.format("lengths or masks")),
+}.items():
+    OPTIONS[_name].frameworks.update(paddle=_paddle, mlx=_mlx)
+
 
 # The structural options' sets in the grids: each alone and a bidirectional stack (ci and nightly), and
 # that stack without a bias (nightly, on the no-bias regimes). A block with the points or shapes of a
