@@ -419,7 +419,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         family = get(config.gatecheck_families[0])
         for line in check.unexercised_lines(check.unexercised(config.gatecheck_candidate, family, records,
                                                               config.gatecheck_profile)):
-            write(f"gatecheck: {line} (the battery passed without it)")
+            write(f"gatecheck: {line}")
     if config.gatecheck_deselected:
         write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")
     if config.gatecheck_candidate_spec:

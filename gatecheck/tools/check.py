@@ -195,7 +195,9 @@ def _cases(n):
 
 
 def _options_of(record):
-    """A record's set of layer options (a record without its case: none)."""
+    """A record's set of layer options: its ``options`` field, else its case's (a record with neither: none)."""
+    if "options" in record:
+        return tuple(record["options"])
     return Case(*record["case"]).options if "case" in record else ()
 
 
