@@ -36,7 +36,7 @@ def threads():
 
 def _version_tuple(text):
     parts = []
-    for piece in text.split("+")[0].split(".")[:2]:
+    for piece in text.split("+")[0].split(".")[:3]:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits or 0))
     return tuple(parts)
@@ -215,11 +215,7 @@ def onnx_nodes(model):
 
 def import_jax():
     """Return jax with float64 enabled (``jax_enable_x64``, process-wide: the oracles run in both
-    dtypes) on the CPU. XLA's CPU thread pool is held to ``threads()`` when jax is first imported."""
-    if "jax" not in sys.modules and threads() == 1:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_cpu_multi_thread_eigen" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    dtypes) on the CPU. Compile through ``jit``, which holds XLA's CPU threads to ``threads()``."""
     try:
         import jax
     except ImportError as exc:
@@ -229,6 +225,21 @@ def import_jax():
         jax.config.update("jax_enable_x64", True)
         _configured.add("jax")
     return jax
+
+
+def xla_options():
+    """The XLA options of every program gatecheck compiles with JAX: Eigen's multithreaded kernels
+    only where ``threads()`` allows more than one thread. A per-program option, not ``XLA_FLAGS``:
+    the environment is read once, by whichever library first starts JAX's CPU backend (TensorFlow's
+    import does, through Keras), so a flag set later is lost, and with it the kernels' summation
+    order: a small float64 dot then rounds differently (the same case ran alone and after a Keras
+    case differed by a few ulps). Each compile names its options, whatever ran before."""
+    return {"xla_cpu_multi_thread_eigen": threads() > 1}
+
+
+def jit(fn, **kwargs):
+    """``jax.jit(fn)`` with ``xla_options()`` (jax 0.4.36 and later take them per program)."""
+    return import_jax().jit(fn, compiler_options=xla_options(), **kwargs)
 
 
 def import_flax():
@@ -400,7 +411,8 @@ FRAMEWORKS = {
         Framework("onnxruntime", import_onnxruntime, (1, 17),
                   "ONNX LSTM/GRU/RNN nodes of opset 14 and later (the layout attribute)", "onnxruntime",
                   ("onnx", "onnxruntime")),
-        Framework("jax", import_jax, (0, 4), "jax.lax.scan(reverse=), jax.vjp and jax_enable_x64 on the CPU", "jax",
+        Framework("jax", import_jax, (0, 4, 36),
+                  "jax.lax.scan(reverse=), jax.vjp, jax_enable_x64 on the CPU and jax.jit(compiler_options=)", "jax",
                   ("jax", "jaxlib")),
         Framework("flax", import_flax, (0, 10), "flax.nnx's LSTMCell, GRUCell and SimpleCell", "flax", ("flax",)),
         Framework("torch-onnx", import_torch_onnx, (2, 5),
