@@ -52,6 +52,9 @@ class Deviation(NamedTuple):
     # of the deviation (nnx.GRUCell: bh[n] = 0). With it, the battery checks every case the entry covers
     # there too (gatecheck.run.battery.explained), so a deviating oracle's cases still judge its remap.
     explained_by: Optional[Callable] = None
+    # (a case's options) -> the options whose model the engine computes instead, where it ignores an option (an
+    # activation): with explained_by, the model is the reference under those options on those inputs.
+    computes: Optional[Callable] = None
 
 
 def _full_lengths(inputs):
@@ -73,11 +76,54 @@ def _ignores_sequence_lens(oracle, node_outputs):
         dist="onnx",
         since="0",
         until=None,
-        cause="onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the sequence_lens input "
-              "(onnx/reference/ops/op_lstm.py, op_gru.py, op_rnn.py: the argument is unused, '# noqa: ARG002'): "
-              "the padded steps are run like valid ones",
-        upstream="none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
-                 "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)",
+        cause=_LENS_CAUSE,
+        upstream=_LENS_UPSTREAM,
+    )
+
+
+_LENS_CAUSE = ("onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the sequence_lens input "
+               "(onnx/reference/ops/op_lstm.py, op_gru.py, op_rnn.py: the argument is unused, '# noqa: ARG002'): "
+               "the padded steps are run like valid ones")
+_LENS_UPSTREAM = ("none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
+                  "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)")
+# The activation options onnx.reference's LSTM and GRU run as their defaults (gatecheck.model.options).
+_IGNORED_ACTIVATIONS = ("relu", "hardsig")
+
+
+def _without_activations(options):
+    """A case's options less the activation options: the model onnx.reference's LSTM and GRU compute."""
+    return tuple(o for o in options if o not in _IGNORED_ACTIVATIONS)
+
+
+def _full_lengths_where_masked(inputs):
+    """_full_lengths for a case with lengths; the inputs themselves for one without."""
+    return _full_lengths(inputs) if "mask" in inputs else inputs
+
+
+def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
+    """onnx.reference's LSTM and GRU: sequence_lens unread (``_ignores_sequence_lens``), and the activations
+    attribute unread too: sigmoid and tanh are fixed in the evaluator, so under relu or hardsig the node computes
+    the family's default model. One entry per oracle (gatecheck.truth.deviations.key): both, with one model, the
+    reference without the activation option (``computes``) on the inputs with full lengths."""
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs + state_outputs)
+    return Deviation(
+        oracle=oracle,
+        applies=lambda case: "len" in case.options and case.T > 1 or bool(set(_IGNORED_ACTIVATIONS) & set(case.options)),
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), and every case "
+              "of an activation option (relu, hardsig)",
+        quantities=tuple(dict.fromkeys(names + ("y", "y_l1"))),
+        explained_by=_full_lengths_where_masked,
+        computes=_without_activations,
+        dist="onnx",
+        since="0",
+        until=None,
+        cause=_LENS_CAUSE + "; and the activations, activation_alpha and activation_beta attributes are never read: "
+              "op_lstm.py and op_gru.py (onnx 1.23) apply a sigmoid to the gates and tanh elsewhere whatever the "
+              "node states, so a node with Relu or HardSigmoid computes the default LSTM or GRU (its numbers are "
+              "the reference's without the option, checked on each such case)",
+        upstream=_LENS_UPSTREAM + "; for the activations: none found, searched the onnx/onnx issues for the "
+                 "ReferenceEvaluator's LSTM and GRU activations (onnx/onnx#7935 implemented direction only; "
+                 "sonos/tract#2751 reports the same attributes ignored by another runtime)",
     )
 
 
@@ -174,10 +220,10 @@ DEVIATIONS = (
     _tiny_gate("torch-onnx-lstm"),
     _tiny_gate("torch-dynamo-lstm"),
     _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
-    _ignores_sequence_lens("onnx-reference-lstm", ("out", "hT", "cT")),
+    _ignores_activations_and_lens("onnx-reference-lstm", ("h", "cT"), ("out", "hT", "cT")),
     _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
-    _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),
-    _ignores_sequence_lens("onnx-reference-gru-before", ("out", "hT")),
+    _ignores_activations_and_lens("onnx-reference-gru", ("h",), ("out", "hT")),
+    _ignores_activations_and_lens("onnx-reference-gru-before", ("h",), ("out", "hT")),
     Deviation(
         oracle="flax-gru", applies=missing_hidden_bias_shows,
         cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "
