@@ -11,8 +11,7 @@ import numpy as np
 from gatecheck.engines import structured
 from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines.keras import backends as keras_backends
-from gatecheck.engines.keras import layout
-from gatecheck.engines.keras import versions
+from gatecheck.engines.keras import layout, versions
 from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
 from gatecheck.reference import activations as reference_activations

@@ -205,6 +205,9 @@ PROFILES = {
         *ACTIVATION_NIGHTLY,
     ],
 }
+# The identity model's grids: the same, less the activation options it does not define (_common).
+PROFILES_IDENTITY = {name: [b for b in profile if not {"relu", "hardsig"} & set(b.get("options", ()))]
+                     for name, profile in PROFILES.items()}
 
 CONTRACT = """\
 run(x, h0, c0, W, U, b, gh, gc) -> mapping with
@@ -398,7 +401,7 @@ def _common(output):
         quantities=QUANTITIES,
         regimes=REGIMES,
         make_inputs=make_inputs,
-        profiles=PROFILES,
+        profiles=PROFILES if output == "tanh" else PROFILES_IDENTITY,
         gates=lstm.GATES,
         gated=("W", "U", "b"),
         swappable=("W", "U"),
