@@ -4,7 +4,8 @@
 names the case, the quantity, the gate or time step, the index, actual, expected, the
 absolute and relative error and what was allowed, and points at the first divergence
 in the order the computation happens: forward (t = 0 .. T-1), then backward
-(t = T-1 .. 0, then dh0, dc0), then the parameter gradients gate by gate.
+(t = T-1 .. 0, then dh0, dc0), then the parameter gradients gate by gate; a reverse
+direction's steps in its own order (forward t = T-1 .. 0, backward t = 0 .. T-1).
 """
 
 from collections.abc import Iterable, Iterator, Mapping
@@ -46,11 +47,14 @@ def contract_value(result: Mapping[str, Any], name: str, table: Table) -> Any:
 
 def slices(name: str, T: int, table: Table, gates: Iterable[str] = ()) -> Iterator[Slice]:
     """(sort key, step, gate, numpy index) for every slice of a quantity, in divergence
-    order: forward t = 0..T-1, backward t = T-1..0, then the parameters gate by gate."""
+    order: forward t = 0..T-1, backward t = T-1..0, then the parameters gate by gate; a
+    quantity of a reverse direction (``Quantity.reverse``) in that direction's order: forward
+    t = T-1..0, backward t = 0..T-1."""
     q = table[name]
     rank = _rank(name, table)
     if q.split == "time":
-        steps = range(T) if q.phase == 0 else reversed(range(T))
+        computed = range(T - 1, -1, -1) if q.reverse else range(T)
+        steps = computed if q.phase == 0 else reversed(computed)
         for n, t in enumerate(steps):
             yield (q.phase, n, rank), t, None, (slice(None), t)
     elif q.split == "gate":

@@ -15,7 +15,8 @@ EXIT_CODES = {
            "a candidate that does not load, no oracle that can run, or no case that an oracle could judge "
            "(`NOT JUDGED`: a known deviation covers every quantity compared)",
     FORWARD_ONLY: "matches, but no gradient was compared (forward only)",
-    PARTIAL: "matches, but some oracles could not run (a framework is missing)",
+    PARTIAL: "matches, but part of what was asked did not run: some oracles could not (a framework is missing), or "
+             "an option set the candidate declares has no case in the profile (the report names it and why)",
 }
 
 

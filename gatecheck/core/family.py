@@ -32,6 +32,9 @@ class Quantity:
     last_step: bool = False  # read the final state source[:, final] (C_T)
     final: int = -1  # the final state's index along time: -1, or 0 under reverse (gatecheck.model.options)
     meaning: str = ""
+    # Its direction runs t = T-1 .. 0 (a reverse layer; a bidirectional layer's reverse direction): its
+    # per-step slices are ordered as that direction computes them (gatecheck.core.compare.slices).
+    reverse: bool = False
 
 
 def quantity_table(*quantities: Quantity) -> dict[str, Quantity]:

@@ -78,15 +78,15 @@ def reverse_mutants(call: str, states: tuple[str, ...] = ("h",), first: str = "h
     return (
         Mutant("rev-ignored", "the reverse layer runs forwards: x[:, 0] first (the option is ignored)",
                "go_backwards is accepted and dropped on the way to the loop",
-               old=f"{call}\n    {back}", new=f"{forward}\n    return out", first=f"{first} t=0"),
+               old=f"{call}\n    {back}", new=f"{forward}\n    return out", first=f"{first} t=T-1"),
         Mutant("rev-processing-order", "every per-step output is returned in processing order (index 0 is the "
                "state after x[:, T-1]), not indexed by the original t",
                "Keras returns go_backwards sequences in processing order (tensorflow#40345), and the flip "
-               "back is forgotten", old=back, new="return out", first=f"{first} t=0"),
+               "back is forgotten", old=back, new="return out", first=f"{first} t=T-1"),
     ) + tuple(
         Mutant(f"rev-{s}-not-flipped", f"{s} stays in processing order while dx and the deltas are flipped back"
                + (" (so the final state sits at t = T-1 instead of after x[:, 0])" if s == "c" else ""),
                f"only the gradients are put back in the original order; {s} is taken as the loop wrote it",
                old=back, new=back.replace("k in TIMELESS", f"k in TIMELESS + ({s!r},)"),
-               first=f"{s} t=0")
+               first=f"{s} t=T-1")
         for s in states)

@@ -17,8 +17,16 @@ from gatecheck.engines.keras import lstm as keras_lstm
 from gatecheck.engines.keras import rnn as keras_rnn
 from gatecheck.engines.keras_onnx import inventory as keras_onnx_inventory
 from gatecheck.engines.keras_onnx import oracles as keras_onnx_oracles
+from gatecheck.engines.litert import inventory as litert_inventory
+from gatecheck.engines.litert import oracles as litert_oracles
+from gatecheck.engines.mlx import inventory as mlx_inventory
+from gatecheck.engines.mlx import oracles as mlx_oracles
 from gatecheck.engines.onnx import inventory as onnx_inventory
 from gatecheck.engines.onnx import oracles as onnx_oracles
+from gatecheck.engines.openvino import inventory as openvino_inventory
+from gatecheck.engines.openvino import oracles as openvino_oracles
+from gatecheck.engines.paddle import inventory as paddle_inventory
+from gatecheck.engines.paddle import oracles as paddle_oracles
 from gatecheck.engines.reference import oracles as reference_oracles
 from gatecheck.engines.torch import gru as torch_gru
 from gatecheck.engines.torch import inventory as torch_inventory
@@ -29,12 +37,15 @@ from gatecheck.engines.torch_onnx import oracles as torch_onnx_oracles
 
 # One engine a folder (gatecheck/engines/<engine>/), its oracles one module per family.
 MODULES = (reference_oracles, keras_lstm, torch_lstm, keras_rnn, torch_rnn, keras_gru, torch_gru, onnx_oracles,
-           torch_onnx_oracles, keras_onnx_oracles, jax_oracles, flax_oracles)
+           torch_onnx_oracles, keras_onnx_oracles, jax_oracles, flax_oracles, openvino_oracles, litert_oracles,
+           paddle_oracles, mlx_oracles)
 
 # The inventory of each engine's recurrent API (gatecheck.engines.inventory), one per engine folder that calls a
 # framework's layers (the jax engine's oracles are this project's own lax.scan code; the reference is NumPy).
 INVENTORIES = (onnx_inventory.INVENTORY, keras_inventory.INVENTORY, torch_inventory.INVENTORY,
-               torch_onnx_inventory.INVENTORY, keras_onnx_inventory.INVENTORY, flax_inventory.INVENTORY)
+               torch_onnx_inventory.INVENTORY, keras_onnx_inventory.INVENTORY, flax_inventory.INVENTORY,
+               openvino_inventory.INVENTORY, litert_inventory.INVENTORY, paddle_inventory.INVENTORY,
+               mlx_inventory.INVENTORY)
 
 ORACLES = {}
 

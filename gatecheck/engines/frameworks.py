@@ -36,7 +36,7 @@ def threads():
 
 def _version_tuple(text):
     parts = []
-    for piece in text.split("+")[0].split(".")[:2]:
+    for piece in text.split("+")[0].split(".")[:3]:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits or 0))
     return tuple(parts)
@@ -144,6 +144,10 @@ def import_keras():
     except Unavailable as exc:
         if backend == "torch":
             raise Unavailable(f"keras backend torch: {exc}") from None
+    try:
+        import_paddle()  # before TensorFlow, where installed: after it, libpaddle crashes on load (import_paddle)
+    except Unavailable:
+        pass
     module = {"tensorflow": _import_tensorflow, "jax": import_jax, "torch": import_torch}[backend]()
     try:
         with quiet_stderr():
@@ -211,11 +215,7 @@ def onnx_nodes(model):
 
 def import_jax():
     """Return jax with float64 enabled (``jax_enable_x64``, process-wide: the oracles run in both
-    dtypes) on the CPU. XLA's CPU thread pool is held to ``threads()`` when jax is first imported."""
-    if "jax" not in sys.modules and threads() == 1:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_cpu_multi_thread_eigen" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    dtypes) on the CPU. Compile through ``jit``, which holds XLA's CPU threads to ``threads()``."""
     try:
         import jax
     except ImportError as exc:
@@ -225,6 +225,21 @@ def import_jax():
         jax.config.update("jax_enable_x64", True)
         _configured.add("jax")
     return jax
+
+
+def xla_options():
+    """The XLA options of every program gatecheck compiles with JAX: Eigen's multithreaded kernels
+    only where ``threads()`` allows more than one thread. A per-program option, not ``XLA_FLAGS``:
+    the environment is read once, by whichever library first starts JAX's CPU backend (TensorFlow's
+    import does, through Keras), so a flag set later is lost, and with it the kernels' summation
+    order: a small float64 dot then rounds differently (the same case ran alone and after a Keras
+    case differed by a few ulps). Each compile names its options, whatever ran before."""
+    return {"xla_cpu_multi_thread_eigen": threads() > 1}
+
+
+def jit(fn, **kwargs):
+    """``jax.jit(fn)`` with ``xla_options()`` (jax 0.4.36 and later take them per program)."""
+    return import_jax().jit(fn, compiler_options=xla_options(), **kwargs)
 
 
 def import_flax():
@@ -272,6 +287,104 @@ def import_keras_onnx():
     return tf, keras, tf2onnx, ort
 
 
+@contextlib.contextmanager
+def openvino_telemetry_off():
+    """No usage telemetry from OpenVINO in the block. openvino depends on openvino-telemetry: importing it, and
+    each ``openvino.convert_model`` call, posts an event to Google Analytics from a forked process unless the
+    user opted out (a consent file in the home folder, written by ``opt_in_out --opt_out``) or the process runs
+    in CI: its telemetry is off where ``CI`` is ``true`` (openvino_telemetry's ``OptInChecker._run_in_ci``, which
+    OpenVINO's converter honours with ``disable_in_ci=True``). gatecheck sends nothing and forks nothing: ``CI``
+    is ``true`` in the block, and as it was after."""
+    saved = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = saved
+
+
+def import_openvino():
+    """Return openvino (imported with its telemetry off: ``openvino_telemetry_off``): OpenVINO runs the ONNX
+    graphs built with ``onnx`` (import_onnxruntime) and the PyTorch layers its converter reads (torch, imported
+    first: the one import order of the frameworks in a process)."""
+    import_torch()
+    import_onnxruntime()
+    try:
+        with openvino_telemetry_off():
+            import openvino
+    except ImportError as exc:
+        raise Unavailable(f"openvino is not installed ({exc})") from None
+    _check_version("openvino", openvino.__version__)
+    return openvino
+def import_litert():
+    """Return (tensorflow, keras, ai_edge_litert.interpreter): Keras models converted by TensorFlow's
+    ``tf.lite.TFLiteConverter`` (it converts TensorFlow graphs: the TensorFlow backend only) and run in
+    the LiteRT interpreter of ``ai-edge-litert`` (TensorFlow 2.21's own ``tf.lite.Interpreter`` warns
+    that it is deprecated and scheduled for deletion, and points to it)."""
+    if keras_backend() != "tensorflow":
+        raise Unavailable(f"keras backend is {keras_backend()!r}; TensorFlow's TFLite converter converts Keras "
+                          f"models on {KERAS_BACKEND_ENV}=tensorflow only")
+    tf, keras = import_keras()
+    if _version_tuple(keras.__version__) < (3, 0):
+        raise Unavailable(f"keras {keras.__version__}: the litert oracles convert Keras 3 layers (what the "
+                          f"converter emits is recorded for Keras 3)")
+    try:
+        with quiet_stderr():
+            from ai_edge_litert import interpreter
+    except ImportError as exc:
+        raise Unavailable(f"ai-edge-litert is not installed ({exc})") from None
+    from importlib import metadata
+
+    _check_version("litert", metadata.version("ai-edge-litert"))
+    return tf, keras, interpreter
+# paddlepaddle 3.3.1 beside tensorflow-cpu 2.21 (Linux x86-64, Python 3.11): ``import paddle`` after ``import
+# tensorflow`` ends the process with a segmentation fault while paddle/base/core.py loads libpaddle; the other
+# order imports and runs both. ``import_keras`` therefore imports paddle first where it is installed (as torch).
+_PADDLE_AFTER_TENSORFLOW = ("paddle cannot be imported in a process that has imported tensorflow: libpaddle crashes "
+                            "on load (a segmentation fault, paddlepaddle 3.3 beside tensorflow-cpu 2.21); gatecheck's "
+                            "import_keras imports paddle before tensorflow, so import it through gatecheck or first")
+
+
+def import_paddle():
+    """Return paddle on the CPU, its intra-op threads held to ``threads()``. Refused (``Unavailable``) in a
+    process that imported tensorflow before it (``_PADDLE_AFTER_TENSORFLOW``)."""
+    if "paddle" not in sys.modules and "tensorflow" in sys.modules:
+        raise Unavailable(_PADDLE_AFTER_TENSORFLOW)
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # paddle.utils.cpp_extension warns at import when ccache is missing: it builds no extension here
+            warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+            import paddle
+    except ImportError as exc:
+        raise Unavailable(f"paddle is not installed ({exc})") from None
+    _check_version("paddle", paddle.__version__)
+    if "paddle" not in _configured:
+        paddle.set_device("cpu")
+        paddle.base.core.set_num_threads(threads())
+        _configured.add("paddle")
+    return paddle
+
+
+def import_mlx():
+    """Return (mlx.core, mlx.nn) with the CPU as the default device (the Linux wheel, ``mlx[cpu]``, has
+    no other)."""
+    try:
+        import mlx.core as mx
+        import mlx.nn as nn
+    except ImportError as exc:
+        raise Unavailable(f"mlx is not installed ({exc}); on Linux: pip install 'mlx[cpu]'") from None
+    _check_version("mlx", mx.__version__)
+    if "mlx" not in _configured:
+        mx.set_default_device(mx.cpu)
+        _configured.add("mlx")
+    return mx, nn
+
+
 def import_numpy():
     import numpy
 
@@ -298,7 +411,8 @@ FRAMEWORKS = {
         Framework("onnxruntime", import_onnxruntime, (1, 17),
                   "ONNX LSTM/GRU/RNN nodes of opset 14 and later (the layout attribute)", "onnxruntime",
                   ("onnx", "onnxruntime")),
-        Framework("jax", import_jax, (0, 4), "jax.lax.scan(reverse=), jax.vjp and jax_enable_x64 on the CPU", "jax",
+        Framework("jax", import_jax, (0, 4, 36),
+                  "jax.lax.scan(reverse=), jax.vjp, jax_enable_x64 on the CPU and jax.jit(compiler_options=)", "jax",
                   ("jax", "jaxlib")),
         Framework("flax", import_flax, (0, 10), "flax.nnx's LSTMCell, GRUCell and SimpleCell", "flax", ("flax",)),
         Framework("torch-onnx", import_torch_onnx, (2, 5),
@@ -306,6 +420,18 @@ FRAMEWORKS = {
                   "torch_onnx", ("onnxscript",)),
         Framework("keras-onnx", import_keras_onnx, (1, 16), "tf2onnx.convert.from_keras / from_function",
                   "keras_onnx", ("tf2onnx",)),
+        Framework("openvino", import_openvino, (2023, 1),
+                  "openvino.convert_model of torch.nn modules (example_input) and openvino.Core in the top-level "
+                  "package; the ONNX graphs are built with onnx, the modules with torch", "openvino", ("openvino",)),
+        Framework("litert", import_litert, (1, 0),
+                  "ai_edge_litert.interpreter.Interpreter (resize_tensor_input, _get_ops_details); TensorFlow's "
+                  "tf.lite.TFLiteConverter converts", "litert", ("ai-edge-litert",)),
+        Framework("paddle", import_paddle, (3, 0),
+                  "paddle.nn's LSTM, GRU, SimpleRNN and cells in Paddle 3's eager mode (Tensor.retain_grads, CPU "
+                  "float64 kernels), as tested (3.3); 2.x not tried", "paddle", ("paddlepaddle",)),
+        Framework("mlx", import_mlx, (0, 26),
+                  "mlx.nn's LSTM, GRU and RNN on the CPU: the Linux wheel (mlx[cpu], mlx-cpu) exists from 0.26; "
+                  "float64 on the CPU as tested (0.32)", "mlx", ("mlx", "mlx-cpu")),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }

@@ -123,7 +123,8 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
             diagnoses[failing["id"]] = diagnose(isolated, Case(*failing["case"]), record, spec)[1]
             return diagnoses[failing["id"]]
 
-        code, lines = chk.render(records, record, isolated, spec, profile, diagnosis, False, names)
+        code, lines = chk.render(records, record, isolated, spec, profile, diagnosis, False, names,
+                                 chk.unexercised(isolated, record, records, profile, options))
     finally:
         isolated.close()
     compared = [q for q in chk.quantity_table(record) if any(q in r.get("compared", ()) for r in records)]

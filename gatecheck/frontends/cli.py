@@ -112,7 +112,8 @@ def cmd_check(ap, args):
 
     profile = args.profile + "".join(f"; {name} {value}" for name, value in (("options", args.options),
                                                                            ("dtype", args.dtype)) if value)
-    code, lines = chk.render(records, family, fn, args.candidate, profile, diagnosis, args.verbose, oracles)
+    code, lines = chk.render(records, family, fn, args.candidate, profile, diagnosis, args.verbose, oracles,
+                             chk.unexercised(fn, family, records, args.profile, option_sets))
     print("\n".join(lines))
     return code
 

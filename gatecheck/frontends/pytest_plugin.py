@@ -412,6 +412,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             warned[w] = warned.get(w, 0) + 1
     for w, n in list(warned.items())[:5]:
         write(f"gatecheck: the candidate warned (in {n} case{'' if n == 1 else 's'}): {w}")
+    if config.gatecheck_candidate is not None:  # a pass must not imply the declared sets that did not run
+        from gatecheck.families import get
+        from gatecheck.tools import check
+
+        family = get(config.gatecheck_families[0])
+        for line in check.unexercised_lines(check.unexercised(config.gatecheck_candidate, family, records,
+                                                              config.gatecheck_profile)):
+            write(f"gatecheck: {line}")
     if config.gatecheck_deselected:
         write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")
     if config.gatecheck_candidate_spec:

@@ -184,6 +184,30 @@ for _name, _text in {
 }.items():
     OPTIONS[_name].frameworks["onnxruntime"] = _text
 
+# How PaddlePaddle (gatecheck.engines.paddle: paddle.nn's layers and cells) and MLX (gatecheck.engines.mlx: mlx.nn's
+# layers) spell each option.
+_PADDLE_MERGE = "none: Paddle's direction='bidirect' concatenates (bi only)"
+_NO_MASK = "none: sequence_length takes right-padded rows only (len)"
+_MLX_NONE = "none: mlx.nn's layers have no {}"
+for _name, (_paddle, _mlx) in {
+    "nobias": ("bias_ih_attr=False, bias_hh_attr=False (the cells; the layers crash without a bias: declined)",
+               "bias=False (LSTM, GRU, RNN)"),
+    "rev": ("none: Paddle offers the reverse direction inside direction='bidirect' only", _MLX_NONE.format("direction")),
+    "proj": ("proj_size=P (LSTMCell and LSTM): weight_ho (H, P) is Wr", _MLX_NONE.format("projection")),
+    "bi": ("direction='bidirect' (the output [forward, backward] on the last axis; initial_states (layers * 2, B, H) "
+           "layer-major)", _MLX_NONE.format("bidirectional layer")),
+    "bisum": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "bimul": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "biave": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "binone": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
+    "L2": ("num_layers=2", _MLX_NONE.format("stacked layers")),
+    "len": ("sequence_length (right-padded rows): the output 0 past a row's length, the final states its last valid "
+            "step's", _MLX_NONE.format("lengths or masks")),
+    "mask": (_NO_MASK, _MLX_NONE.format("lengths or masks")),
+    "maskz": (_NO_MASK, _MLX_NONE.format("lengths or masks")),
+}.items():
+    OPTIONS[_name].frameworks.update(paddle=_paddle, mlx=_mlx)
+
 
 # The structural options' sets in the grids: each alone and a bidirectional stack (ci and nightly), and
 # that stack without a bias (nightly, on the no-bias regimes). A block with the points or shapes of a
@@ -252,6 +276,12 @@ def parse(text: str) -> tuple[str, ...]:
 
 
 NONE = "none"  # how a selection of option sets names the set without options (``parse_set``)
+
+# The keyword arguments a candidate is called with under some option set (``Family.keywords`` of the record
+# under it), and the value each stands for when absent: a candidate that takes them all with these defaults
+# runs every set (the families page's skeleton, gatecheck.tools.docs).
+KEYWORD_DEFAULTS = {"reverse": False, "merge_mode": None, "num_layers": 1, "masked_output": None, "activation": "tanh",
+                    "recurrent_activation": "sigmoid"}
 
 
 def declared_set(entry: object) -> tuple[str, ...]:
@@ -433,7 +463,7 @@ def _variant(family: Family, name: str) -> Family:
         inputs=tuple(k for k in base.inputs if k not in dropped_in),
         contract=tuple(k for k in base.contract if k not in dropped_out),
         shapes=lambda inputs: {k: s for k, s in base.shapes(inputs).items() if k not in dropped_out},
-        quantities={n: dataclasses.replace(q, final=0) if variant.flips and q.last_step else q
+        quantities={n: dataclasses.replace(q, final=0 if q.last_step else q.final, reverse=True) if variant.flips else q
                     for n, q in base.quantities.items() if q.source not in dropped_out},
         make_inputs=lambda case: {k: v for k, v in base.make_inputs(case).items() if k not in dropped_in},
         gated=tuple(k for k in base.gated if k not in dropped_in),

@@ -76,7 +76,8 @@ def _twins(keys: Iterable[str], suffix: str, skip: tuple[str, ...] = ("dx",)) ->
 def _quantities(table: Mapping[str, Quantity], suffix: str, reverse: bool = False) -> dict[str, Quantity]:
     """A quantity table's copies for another direction or layer (dx is the layer's input's, once)."""
     return {q.name + suffix: dataclasses.replace(q, name=q.name + suffix, source=q.source + suffix,
-                                                 final=0 if reverse and q.last_step else q.final)
+                                                 final=0 if reverse and q.last_step else q.final,
+                                                 reverse=q.reverse or reverse)
             for q in table.values() if q.source != "dx"}
 
 
@@ -273,11 +274,11 @@ def bidirectional_mutants(family: Family, merge: str, added: tuple[str, ...] = (
     found = [
         Mutant("bi-reverse-reads-forwards", "the reverse direction reads x forwards (x[:, 0] first) with its own "
                "weights", "the backward layer is built without go_backwards, or its input is never flipped",
-               old=f"{flip_in}\n        {flip_out}", new="return run(**inputs, ulps=ulps)", first=f"{f}_r t=0"),
+               old=f"{flip_in}\n        {flip_out}", new="return run(**inputs, ulps=ulps)", first=f"{f}_r t=T-1"),
         Mutant("bi-processing-order", "the reverse direction's per-step outputs stay in processing order (index 0 "
                "the state after x[:, T-1])", "the backward layer's sequence is not flipped back before the merge "
                "(Keras' go_backwards returns it so: tensorflow#40345)", old=flip_out, new="return out",
-               first=f"{f}_r t=0"),
+               first=f"{f}_r t=T-1"),
         Mutant("bi-weights-swapped", "the forward and reverse directions' weights and initial states are exchanged",
                "a checkpoint's weight_*_l0 and weight_*_l0_reverse (forward_layer / backward_layer) loaded "
                "into each other", old="    forward = {k: inputs[k] for k in (\"x\",) + tuple(layer_inputs)}\n"
@@ -301,7 +302,8 @@ def bidirectional_mutants(family: Family, merge: str, added: tuple[str, ...] = (
         found.append(Mutant(f"bi-shared-{'-'.join(added)}", f"the reverse direction reads the forward direction's "
                             f"{', '.join(added)} (one for both directions)", f"the option's weight is created once "
                             f"per layer, not per direction ({', '.join(added)}_r never read)",
-                            old=reverse, new=_read_own(reverse, "REVERSE", added), first=f"{f}_r t=0"))
+                            old=reverse, new=_read_own(reverse, "REVERSE", added),
+                            first=f"{family.output}_r t=T-1"))  # (the added input is read on the way out)
     if merge in ("concat", "none"):
         found += [
             Mutant("bi-output-order", "the output is [h_r, h] instead of [h, h_r]", "the two halves of the "
@@ -511,7 +513,7 @@ def stacked_mutants(family: Family, bidirectional: bool, added: tuple[str, ...] 
             "h_0 (num_layers * 2, B, H) read direction-major, [l0 fwd, l1 fwd, l0 rev, l1 rev], when PyTorch "
             "orders it layer-major, [l0 fwd, l0 rev, l1 fwd, l1 rev] (pytorch#3587)", old=split,
             new=split + "; first, second = ({**first, **{k: second[k[:-2]] for k in initial if k.endswith('_r')}}, "
-            "{**second, **{k[:-2]: first[k] for k in initial if k.endswith('_r')}})", first=f"{f}_r t=0"))
+            "{**second, **{k[:-2]: first[k] for k in initial if k.endswith('_r')}})", first=f"{f}_r t=T-1"))
     return tuple(found)
 
 

@@ -195,7 +195,9 @@ def _cases(n):
 
 
 def _options_of(record):
-    """A record's set of layer options (a record without its case: none)."""
+    """A record's set of layer options: its ``options`` field, else its case's (a record with neither: none)."""
+    if "options" in record:
+        return tuple(record["options"])
     return Case(*record["case"]).options if "case" in record else ()
 
 
@@ -223,8 +225,41 @@ def option_counts(records, statuses=(oc.MATCH,) + oc.FAILING):
     return counts
 
 
-def verdict(records, family, fn):
-    """(exit code, headline) of a set of records."""
+def unexercised(fn, family, records, profile, option_sets=None):
+    """The option sets the candidate declares (``run.options``, each exactly) that no case of the run had,
+    with why: [(set, why)]. A pass must not imply them: ``verdict`` makes it a partial pass, and every
+    report names them. With a selection of sets (``option_sets``, which ``select`` checks to hold cases)
+    the sets left out were left out on purpose: none."""
+    if option_sets is not None:
+        return []
+    try:
+        declared = options.implemented(fn)
+    except ValueError:
+        return []  # (a malformed declaration is each case's candidate error)
+    have = {_options_of(r) for r in records}
+    found = []
+    for s in sorted(declared, key=options.label):
+        if s in have:
+            continue
+        profiles = [p for p, blocks in family.profiles.items()
+                    if any(options.canonical(b.get("options", ())) == s for b in blocks)]
+        if profile in profiles:
+            why = f"the {profile} profile has it, but none of its cases ran (no oracle run offers it, or they were deselected)"
+        elif profiles:
+            why = f"not in the {profile} profile; {' and '.join(profiles)} has it (--profile {profiles[0]})"
+        else:
+            why = "no grid of gatecheck has this combination: nothing checks it"
+        found.append((s, why))
+    return found
+
+
+def unexercised_lines(sets):
+    return [f"not run: declared option set {options.label(s)}: {why}" for s, why in sets]
+
+
+def verdict(records, family, fn, not_run_sets=()):
+    """(exit code, headline) of a set of records; ``not_run_sets``: the declared option sets no case
+    ran (``unexercised``): a pass becomes a partial pass."""
     by = defaultdict(list)
     for r in records:
         by[r["status"]].append(r)
@@ -242,6 +277,11 @@ def verdict(records, family, fn):
         why = by[oc.UNAVAILABLE][0]["reason"]
         return USAGE, f"NOT RUN: no oracle of the {family.name} family could run ({why})"
     code, headline = _verdict(by, ran, family, fn)
+    if not_run_sets and code == PASS:
+        code = PARTIAL
+        headline = ("PARTIAL " + headline + f"; {len(not_run_sets)} declared option set"
+                    + ("s were" if len(not_run_sets) > 1 else " was") + " not run: "
+                    + ", ".join(options.label(s) for s, _ in not_run_sets))
     if unjudged:
         headline += (f"; {_cases(len(unjudged))} not judged (a known deviation covers every quantity an "
                      f"oracle compares there)")
@@ -337,10 +377,11 @@ def unimplemented_lines(counts):
             f"(docs/guide/contracts.md)"]
 
 
-def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=()):
+def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=(), not_run_sets=()):
     """(exit code, lines): the verdict first, then the table and what was (not) compared. ``asked``:
-    the oracles the run was given; one of them with no case at all is named with the reason."""
-    code, headline = verdict(records, family, fn)
+    the oracles the run was given; one of them with no case at all is named with the reason;
+    ``not_run_sets``: the declared option sets no case ran (``unexercised``)."""
+    code, headline = verdict(records, family, fn, not_run_sets)
     oracles = list(dict.fromkeys(r["oracle"] for r in records))
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
     lines = [headline, f"  {spec} as the {family.name} family ({family.description}); profile {profile}"]
@@ -400,6 +441,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         if r["status"] == oc.UNIMPLEMENTED:
             unimplemented[tuple(r["options"])] += 1
     lines += ["  " + line for line in unimplemented_lines(unimplemented)]
+    lines += ["  " + line for line in unexercised_lines(not_run_sets)]
     deviating = defaultdict(int)
     for r in records:
         if r.get("deviation"):

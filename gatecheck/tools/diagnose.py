@@ -182,7 +182,9 @@ def pattern(report, T):
         if spec.split != "time" or q not in bad:
             continue
         ts = sorted(r.step for r in bad[q])
-        if spec.phase == 0:
+        if spec.reverse:  # its direction computes t = T-1 .. 0 forward, t = 0 .. T-1 backward
+            parts.append(f"{q} wrong from t={ts[-1]} down" if spec.phase == 0 else f"{q} wrong from t={ts[0]} up")
+        elif spec.phase == 0:
             parts.append(f"{q} wrong from t={ts[0]} on")
         else:
             first = ts[-1]

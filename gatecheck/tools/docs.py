@@ -116,7 +116,58 @@ def families_page():
             f"Defined: {', '.join(f'`{o}`' for o in defined)} ([coverage](coverage.md#{_anchor(f.name)})).\n"
             if defined else "None defined.\n"))
         out.append("### Oracles\n\n" + ", ".join(_oracle_link(n) for n in of_family(f.name)) + ".\n")
+        if defined:
+            out.append(_contracts_by_set(f))
     return "\n".join(out)
+
+
+def skeleton(f):
+    """A candidate's signature that takes every option set of the family (``every_set``): the family's inputs
+    (those an option drops default to None), the inputs an option adds (None when absent), the reverse
+    direction's and second layer's inputs (suffix _r, _l1) in ``**more``, and every keyword with the value it
+    stands for when absent (``options.KEYWORD_DEFAULTS``)."""
+    records = [opts.under(f, s) for s in opts.every_set(f)]
+    suffixed = ("_r", "_l1")
+    added = [k for r in records for k in r.inputs if k not in f.inputs and not k.endswith(suffixed)]
+    dropped = [k for k in f.inputs if any(k not in r.inputs for r in records)]
+    keywords = list(dict.fromkeys(k for r in records for k in r.keywords))
+    unknown = [k for k in keywords if k not in opts.KEYWORD_DEFAULTS]
+    if unknown:
+        raise ValueError(f"keywords {unknown} have no default in options.KEYWORD_DEFAULTS")
+    required = [k for k in f.inputs if k not in dropped]
+    optional = list(dict.fromkeys(dropped + added))
+    params = ", ".join(required + [f"{k}=None" for k in optional])
+    kw = ", ".join(f"{k}={opts.KEYWORD_DEFAULTS[k]!r}" for k in keywords)
+    returns = ", ".join(f'"{k}": ...' for k in f.contract)
+    declared = ", ".join(f'"{opts.label(s)}"' for s in opts.every_set(f))
+    return (f"def run({params}, *, {kw}, **more):\n"
+            f"    # more: the reverse direction's and the second layer's inputs (W_r, h0_r, ..., W_l1, ...)\n"
+            f"    # under the sets that have them; return every key the table lists for the set called\n"
+            f"    return {{{returns}}}  # (and the set's own keys)\n\n\n"
+            f"run.options = {{{declared}}}  # declare exactly the sets it implements")
+
+
+def _contracts_by_set(f):
+    """The contract under each option set the family's record can be put under (``every_set``): the keyword
+    arguments the candidate is called with (besides its inputs, passed by keyword, names exact), its inputs
+    and every key it returns; and which profiles' grids hold the set."""
+    rows = []
+    for s in opts.every_set(f):
+        r = opts.under(f, s)
+        grids = [p for p, blocks in f.profiles.items() if any(opts.canonical(b.get("options", ())) == s for b in blocks)]
+        rows.append((f"`{opts.label(s)}`", ", ".join(f"`{k}={v!r}`" for k, v in r.keywords.items()) or "—",
+                     ", ".join(f"`{i}`" for i in r.inputs), ", ".join(f"`{k}`" for k in r.contract),
+                     ", ".join(grids) or "none"))
+    return ("### Contract under each option set\n\n"
+            "Declared in `run.options` exactly as the first column spells it (docs/guide/contracts.md). The "
+            "inputs are passed by keyword (the names must match); every key returned is required (a key the "
+            "code cannot observe is declared in `cannot_observe`). Under a mask, `out` is the layer's output "
+            "(H wide per direction: the forward direction's, `out_r` the reverse one's); under a bidirectional "
+            "set `y` is the merge of the two directions' outputs, and `gh` its upstream gradient "
+            "([options](coverage.md)).\n\n"
+            + _table(["set", "called with", "inputs", "returns", "grids"], rows)
+            + "\n\nA skeleton that takes every set (keep what you implement, and declare it):\n\n"
+            + _code(skeleton(f)))
 
 
 def coverage_page():
@@ -132,7 +183,9 @@ def coverage_page():
                       [(f"`{o.name}`", o.meaning, f"`{opts.suffix((o.name,))}`")
                        + tuple(o.frameworks.get(fw, "—") for fw in spelled) for o in opts.OPTIONS.values()]))
     out.append("\n✓: the oracle runs the set; ✗: it offers each option but declines the set (the reason is in "
-               "the notes below the table); —: it does not offer an option of the set.\n")
+               "the notes below the table); —: it does not offer an option of the set. \"profiles\": the profiles "
+               "whose grid holds the set (a combination in no row is in no grid: nothing checks it, and `check` "
+               "says so for a candidate that declares it).\n")
     for f in FAMILIES.values():
         sets = opts.every_set(f)
         out.append(f"## {f.name}\n")
@@ -142,7 +195,9 @@ def coverage_page():
         names = battery_oracles(f.name)
         rows, notes = [], {}
         for s in sets:
-            row = [f"`{opts.label(s)}`"]
+            grids = [p for p, blocks in f.profiles.items()
+                     if any(opts.canonical(b.get("options", ())) == s for b in blocks)]
+            row = [f"`{opts.label(s)}`", ", ".join(grids) or "none"]
             for n in names:
                 o = ORACLES[n]
                 if not set(s) <= o.options:
@@ -153,7 +208,7 @@ def coverage_page():
                 else:
                     row.append("✓")
             rows.append(row)
-        out.append(_table(["set"] + [f"`{n}`" for n in names], rows))
+        out.append(_table(["set", "profiles"] + [f"`{n}`" for n in names], rows))
         if notes:
             out.append("Declined:\n")
             out += [f"- {', '.join(where)}: {why}" for why, where in notes.items()]

@@ -129,6 +129,31 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
 
 # --- Keras 3 on the JAX and PyTorch backends (KERAS_BACKEND: one per process) -------------------------------
 
+def _fused_rnn_ignores_lengths(oracle, node_outputs):
+    """OpenVINO's CPU plugin runs a sequence op whose weights are constants as its own fused RNN node, which
+    runs every row through all T steps: under ``len`` each row runs through its padding (as
+    ``_ignores_sequence_lens``), every output of every layer and direction can differ."""
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs)
+    return Deviation(
+        oracle=oracle,
+        applies=lambda case: "len" in case.options and case.T > 1,
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T)",
+        quantities=names + ("y", "y_l1"),
+        explained_by=_full_lengths,
+        dist="openvino",
+        since="0",
+        until=None,
+        cause="OpenVINO's CPU plugin runs an LSTMSequence, GRUSequence or RNNSequence whose weights are constants as "
+              "one fused RNN node (runtime layer RNNSeq, oneDNN's RNN primitive, which has no sequence lengths) and "
+              "does not apply the op's sequence_lengths: the padded steps run like valid ones (every output matches "
+              "the reference with every row at full length). Under dynamic shapes the plugin keeps the sequence op "
+              "rather than decomposing it into a TensorIterator of cells (openvinotoolkit/openvino#10710); with the "
+              "weights graph inputs it does decompose it, and the lengths are applied (openvino-onnx-*-fed match)",
+        upstream="none found: searched the openvinotoolkit/openvino issues for LSTMSequence / RNNSeq sequence lengths "
+                 "ignored on the CPU (openvinotoolkit/openvino#10710 disabled the decomposition for dynamic shapes)",
+    )
+
+
 def _on_keras_backend(name):
     """A process condition: the Keras oracles run on the ``name`` backend."""
     def holds():
@@ -215,6 +240,39 @@ def _tiny_gate(oracle):
     )
 
 
+def _reverse_previous_state_under_lengths(oracle, gradients):
+    """Paddle's fused rnn kernel, bidirectional with sequence_length: the reverse direction's backward pass
+    takes 0 for the state before its first step in a row shorter than T (where the forward pass takes h0_r)."""
+    names = ("dx",) + tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in gradients)
+    return Deviation(
+        oracle=oracle,
+        applies=lambda case: "len" in case.options and "bi" in case.options and case.T > 1 and case.regime != "zero",
+        cases="every len case of a bidirectional layer with T > 1 (each such right-padded batch has a row shorter "
+              "than T) and initial states that are not zero (not the zero regime)",
+        quantities=names,
+        dist="paddlepaddle",
+        since="0",
+        until=None,
+        cause="paddle.nn's fused rnn kernel on the CPU (RNNBase._cudnn_impl, _C_ops.rnn), direction='bidirect' "
+              "with sequence_length: the forward pass is right (every output and final state matches), but in the "
+              "backward pass the reverse direction's first step of a row shorter than T (t = length - 1) is "
+              "differentiated with 0 as its previous state instead of h0_r (with h0_r = 0 every quantity "
+              "matches; the LSTM's c0_r is taken right: its dW_r, db_r match). So dU_r differs, and, in the GRU, "
+              "whose update gate multiplies h_{t-1} itself, the z gate's gradients, dh0_r and dx; under L2 the "
+              "second layer's wrong input gradient reaches every gradient of the first",
+        upstream="none found: searched the PaddlePaddle/Paddle issues for the rnn kernel's gradient with "
+                 "sequence_length and direction='bidirect'",
+    )
+
+
+_PADDLE_LENGTHS = tuple(
+    _reverse_previous_state_under_lengths(f"paddle-{family}-layer{variant}", gradients)
+    for family, gradients in (("lstm", ("dh0", "dc0", "dW", "dU", "db", "db_ih", "db_hh")),
+                              ("rnn", ("dh0", "dW", "dU", "db", "db_ih", "db_hh")),
+                              ("gru", ("dh0", "dW", "dU", "dbx", "dbh")))
+    for variant in ("", "-tm"))
+
+
 DEVIATIONS = (
     _tiny_gate("ort-lstm"),
     _tiny_gate("torch-onnx-lstm"),
@@ -224,6 +282,13 @@ DEVIATIONS = (
     _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
     _ignores_activations_and_lens("onnx-reference-gru", ("h",), ("out", "hT")),
     _ignores_activations_and_lens("onnx-reference-gru-before", ("h",), ("out", "hT")),
+    # the converted nn.LSTM holds its weights as constants, and OpenVINO's PyTorch frontend turns
+    # pack_padded_sequence's lengths into the LSTMSequence's sequence_lengths
+    _fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
+    _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT")),
+    _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),
+    _fused_rnn_ignores_lengths("openvino-onnx-gru-before", ("out", "hT")),
+    _fused_rnn_ignores_lengths("openvino-torch-lstm", ("out", "hT", "cT")),
     Deviation(
         oracle="flax-gru", applies=missing_hidden_bias_shows,
         cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "
@@ -236,7 +301,7 @@ DEVIATIONS = (
               "everything after it differ (every quantity matches with bh[n] = 0, checked on each such case); as in every "
               "release since the cell first shipped (flax 0.10.0)",
         upstream="google/flax#5594 (fix proposed in google/flax#5595)"),
-) + _KERAS_BACKENDS
+) + _KERAS_BACKENDS + _PADDLE_LENGTHS
 
 
 def _version(text):

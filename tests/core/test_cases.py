@@ -21,7 +21,9 @@ def grid(profile):
 def test_lstm_battery_oracles_are_the_framework_ones():
     assert ORACLE_NAMES == ["keras-lstm-cell", "keras-lstm-layer", "torch-lstm-cell", "torch-lstm-layer", "ort-lstm", "onnx-reference-lstm",
                             "torch-onnx-lstm", "torch-dynamo-lstm", "keras-onnx-lstm", "jax-lstm", "flax-lstm",
-                            "flax-lstm-opt"]
+                            "flax-lstm-opt", "openvino-onnx-lstm", "openvino-onnx-lstm-fed", "openvino-torch-lstm",
+                            "litert-lstm", "paddle-lstm-cell", "paddle-lstm-layer", "paddle-lstm-layer-tm",
+                            "mlx-lstm-layer", "mlx-lstm-step"]
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

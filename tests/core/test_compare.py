@@ -139,3 +139,27 @@ def test_every_tolerance_entry_has_its_reason():
         assert tol.factor > 1 and tol.floor > 0 and tol.rtol > 0, dtype
         # the measurements behind it, and where the figures it leads to are computed (never restated)
         assert "benchmarks/error_table.py" in tol.why and "docs/reference/headroom.md" in tol.why, dtype
+
+
+def test_a_reverse_direction_is_ordered_as_it_computes():
+    """A reverse direction computes t = T-1 first (forward) and t = 0 last, so its backward pass starts
+    at t = 0: a quantity of it (Quantity.reverse: a reverse layer's, a bidirectional layer's _r ones) has
+    its slices in that order, and the first divergence of an error at every step is named there."""
+    from gatecheck.core.compare import slices
+    from gatecheck.model import options as opts
+
+    bi = opts.under(LSTM, ("bi",))
+    assert bi.quantities["h_r"].reverse and not bi.quantities["h"].reverse
+    assert [t for _, t, _, _ in slices("h_r", 4, bi.quantities)] == [3, 2, 1, 0]
+    assert [t for _, t, _, _ in slices("dh_r", 4, bi.quantities)] == [0, 1, 2, 3]
+    assert [t for _, t, _, _ in slices("h", 4, bi.quantities)] == [0, 1, 2, 3]
+    rev = opts.under(LSTM, ("rev",))
+    assert all(q.reverse for q in rev.quantities.values())
+
+    def wrong_everywhere(**kw):  # h off at every step
+        out = rev.run(**kw)
+        return dict(out, h=out["h"] + 1.0)
+
+    case = Case("reference-lstm", 2, 5, 3, 4, "f64", 0, "std", ("rev",))
+    report = run_case(case, ORACLES["reference-lstm"], wrong_everywhere, "wrong")
+    assert report.failures[0].describe().startswith("h t=4")

@@ -258,11 +258,13 @@ ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o 
 
 def test_torch_offers_the_reset_after_gru_only():
     assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "torch-onnx",
-                                                                      "keras-onnx", "jax", "flax"}
+                                                                      "keras-onnx", "jax", "flax", "openvino", "litert", "paddle", "mlx"}
     assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "keras-onnx",
-                                                                                   "jax"}
+                                                                                   "jax", "openvino", "litert"}
     assert all("PyTorch has no reset-before GRU" in ORACLES[o].description
                for o in battery_oracles("gru") if ORACLES[o].framework == "torch")
+    assert all("Paddle has no reset-before GRU" in ORACLES[o].description
+               for o in battery_oracles("gru") if ORACLES[o].framework == "paddle")
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in ONE_CASE_EACH])

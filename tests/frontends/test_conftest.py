@@ -103,6 +103,13 @@ def warns(**kw):
 def rnn_no_recurrent(**kw):
     out = rnn.run(**kw)
     return dict(out, dh=kw["gh"].copy())  # dh_t without what flows back from t+1
+
+
+def rnn_bisum_l2(**kw):
+    return rnn.run(**kw)
+
+
+rnn_bisum_l2.options = {"bisum+L2"}  # a combination no grid has
 '''
 
 
@@ -166,3 +173,12 @@ def test_under_xdist_a_group_of_cases_is_one_unit_of_work(request):
     assert len(set(scope.values())) == len({group(c) for c in cases}) < len(cases)
     other = "tests/core/test_cases.py::test_bad_shard_is_named[0/3]"
     assert conftest.xdist_scope(scopes, other) == other
+
+
+def test_a_declared_set_no_case_ran_is_named_in_the_summary(pytester, monkeypatch):
+    """The plugin's summary names a declared option set that no case ran, with why (as check does)."""
+    result = run_candidate(pytester, monkeypatch, "--gatecheck-candidate", "mine:rnn_bisum_l2",
+                           "--gatecheck-family", "rnn", "-k", "torch-rnn-cell and B3 and f64 and not relu",
+                           tests="tests/battery/test_battery.py")
+    result.stdout.fnmatch_lines(["gatecheck: not run: declared option set bisum+L2: no grid of gatecheck has this "
+                                 "combination: nothing checks it"])

@@ -48,7 +48,8 @@ def test_the_registry_says_keras_and_the_cell_lack_it():
     assert o.frameworks["keras"].startswith("none:") and "proj_size=P" in o.frameworks["torch"]
     assert "LSTMCell has none" in o.frameworks["torch"] and "H // 2" in o.meaning
     offering = {name for name, oracle in ORACLES.items() if oracle.offers(("proj",))}  # (others decline it)
-    assert offering == {"torch-lstm-layer", "reference-lstm", "reference-lstm-identity"}
+    assert offering == {"torch-lstm-layer", "reference-lstm", "reference-lstm-identity", "paddle-lstm-cell",
+                        "paddle-lstm-layer", "paddle-lstm-layer-tm"}
     assert opts.suffix(("proj",)) == "-proj"
 
 
@@ -75,7 +76,9 @@ def test_proj_cases_go_to_the_layer_and_the_identity_reference_only(name):
         assert {c.oracle for c in cases} == {o for o in battery_oracles(name) if ORACLES[o].offers(("proj",))}
         assert all(c.H >= 2 and c.T >= 2 for c in cases) and {c.dtype for c in cases} == {"f32", "f64"}
         assert {c.regime for c in cases} == {"std", "zero", "longmem", "sat"}
-    assert {c.oracle for c in grid("ci", f) if "proj" in c.options} <= {"torch-lstm-layer", "reference-lstm-identity"}
+    assert {c.oracle for c in grid("ci", f) if "proj" in c.options} <= {"torch-lstm-layer", "reference-lstm-identity",
+                                                                        "paddle-lstm-cell", "paddle-lstm-layer",
+                                                                        "paddle-lstm-layer-tm"}
 
 
 # --- the record under proj and its inputs ---------------------------------------------------------

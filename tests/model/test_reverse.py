@@ -121,7 +121,7 @@ KERAS = ["keras-lstm-cell", "keras-lstm-layer", "keras-rnn-cell", "keras-rnn-lay
 @pytest.mark.parametrize("oracle", KERAS)
 def test_keras_flipping_its_sequence_back_is_what_makes_it_agree(oracle, request, monkeypatch):
     """With the flip back (``keras_common.in_time_order``) the oracle matches the reference;
-    without it (Keras' processing order, tensorflow#40345) the first step differs."""
+    without it (Keras' processing order, tensorflow#40345) the first step it computes differs."""
     from conftest import precise_dtype, require_framework
 
     o = ORACLES[oracle]
@@ -132,7 +132,8 @@ def test_keras_flipping_its_sequence_back_is_what_makes_it_agree(oracle, request
     monkeypatch.setattr(keras_common, "_cache", {})
     monkeypatch.setattr(keras_common, "in_time_order", lambda tf, seq, backwards: seq)
     report = run_case(case, o, f.run, "reference")
-    assert not report.ok and report.failures[0].describe().startswith(("h t=0", "c t=0"))
+    # (the first step the reverse layer computes, t = T-1, is where processing order differs first)
+    assert not report.ok and report.failures[0].describe().startswith((f"h t={case.T - 1}", f"c t={case.T - 1}"))
 
 
 # --- the option's mutants -----------------------------------------------------------------
@@ -166,7 +167,9 @@ def test_rev_mutants_diverge_where_they_say(name):
     case = Case(_reference(name).name, 3, 7, 4, 5, "f64", 0, "std", REV)
     for m in f.mutants:
         fn = mut.candidate(f, m)
-        assert run_case(case, _reference(name), fn, m.name).failures[0].describe().startswith(m.first), m.name
+        # (the reverse direction computes t = T-1 first: its first divergence is named in that order)
+        first = m.first.replace("T-1", str(case.T - 1))
+        assert run_case(case, _reference(name), fn, m.name).failures[0].describe().startswith(first), m.name
         assert f"matches the known bug '{m.name}'" in diagnose(fn, case, FAMILIES[name], m.name)[1]
 
 

@@ -9,6 +9,7 @@ from gatecheck.engines import ORACLES
 from gatecheck.families import FAMILIES
 from gatecheck.frontends.cli import main
 from gatecheck.reference import lstm, rnn
+from gatecheck.run.grid import grid
 from gatecheck.tools import check as chk
 
 # Each family's own reference as the oracle keeps the test quick (the examples against every
@@ -208,7 +209,6 @@ def test_a_case_whose_every_compared_quantity_is_a_known_deviation_is_not_a_matc
     not show is judged as usual. verify on such a case is a usage error that says so."""
     from conftest import require_framework
     from gatecheck.frontends.cli import main
-    from gatecheck.run.grid import grid
     from gatecheck.truth import deviations
 
     require_framework(request.config, "flax")
@@ -239,7 +239,6 @@ def _one_case_per_set(profile, family):
     """The first case of each (oracle, set of layer options, dtype) of a family's grid, for every oracle
     of the family (its battery's and its reference's)."""
     from gatecheck.engines import of_family
-    from gatecheck.run.grid import grid
 
     first = {}
     for case in grid(profile, family, of_family(family.name)):
@@ -302,7 +301,6 @@ def test_verify_names_the_sets_it_cannot_run(capsys):
 
 
 def test_select_keeps_the_sets_and_dtypes_asked_for():
-    from gatecheck.run.grid import grid
 
     f = FAMILIES["gru"]
     cases = grid("ci", f, ["reference-gru", "torch-gru-cell"])
@@ -326,7 +324,6 @@ def test_select_keeps_the_sets_and_dtypes_asked_for():
 def test_check_runs_the_selected_sets_and_dtype_and_counts_the_option_cases(capsys):
     """`check --options none,nobias,bi+L2 --dtype f32`: only those cases run; the headline says how many had
     layer options, a line how many each set had."""
-    from gatecheck.run.grid import grid
 
     f = FAMILIES["gru"]
     selected = chk.select(grid("ci", f, ["reference-gru"]), ["none", "nobias", "bi+L2"], ["f32"])
@@ -421,3 +418,32 @@ def test_an_oracle_id_from_before_the_family_was_in_it_is_read_as_the_id_of_now(
     assert "  reference-lstm " in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"^oracles: unknown for the lstm family: \['torch-gru-cell'\]"):
         chk.oracle_names(["torch-gru-cell"], FAMILIES["lstm"])
+
+
+def test_a_declared_set_that_no_case_ran_is_named_and_is_not_a_plain_pass():
+    """A candidate that declares a combination no grid has (bisum+L2), and one only the nightly grid has
+    (nobias+bi+L2), passes the rest: the verdict is a partial pass (exit 4) naming both, with why; the
+    same sets without those declarations are a plain pass."""
+    from gatecheck.core.exit_codes import PARTIAL
+
+    family = FAMILIES["rnn"]
+
+    def run(**kw):
+        return rnn.run(**kw)
+
+    run.options = {"nobias+bi+L2", "bisum+L2"}
+    cases = [c for c in grid("ci", family, oracles=["reference-rnn"]) if not c.options][:3]
+    records = chk.run_cases(run, "t:run", family, cases)
+    sets = chk.unexercised(run, family, records, "ci")
+    assert sets == [(("bisum", "L2"), "no grid of gatecheck has this combination: nothing checks it"),
+                    (("nobias", "bi", "L2"), "not in the ci profile; nightly has it (--profile nightly)")]
+    code, lines = chk.render(records, family, run, "t:run", "ci", not_run_sets=sets)
+    assert code == PARTIAL and lines[0].startswith("PARTIAL PASS: all 3 cases match")
+    assert lines[0].endswith("2 declared option sets were not run: bisum+L2, nobias+bi+L2")
+    assert "  not run: declared option set bisum+L2: no grid of gatecheck has this combination: nothing checks it" \
+        in lines
+    assert chk.unexercised(run, family, records, "nightly")[1][1].startswith("the nightly profile has it, but")
+    assert chk.unexercised(run, family, records, "ci", option_sets=["none"]) == []  # a selection: on purpose
+    del run.options
+    assert chk.render(records, family, run, "t:run", "ci",
+                        not_run_sets=chk.unexercised(run, family, records, "ci"))[0] == chk.PASS

@@ -126,3 +126,24 @@ def test_the_inventory_page_renders_what_the_engines_say_and_which_are_missing(m
     assert "| `units` | exercised | by H (the grid's hidden width): the case's H |" in page
     assert "| `new` | **unclassified** | no entry |" in page
     assert "`gone`" not in page
+
+
+def test_the_skeleton_takes_the_call_of_every_option_set():
+    """The families page's skeleton binds the call of every set (its inputs by keyword and its keywords)."""
+    import inspect
+
+    from gatecheck.core.cases import Case
+    from gatecheck.families import FAMILIES
+    from gatecheck.model import options as opts
+
+    for f in FAMILIES.values():
+        if not opts.every_set(f):
+            continue
+        space = {}
+        exec(docs.skeleton(f), space)  # the generated text itself is what is checked
+        signature = inspect.signature(space["run"])
+        assert space["run"].options == {opts.label(s) for s in opts.every_set(f)}
+        for s in opts.every_set(f):
+            r = opts.under(f, s)
+            inputs = r.make_inputs(Case("-", 2, 3, 2, 2, "f64", 0, "std", s))
+            signature.bind(**{k: inputs[k] for k in r.inputs}, **r.keywords)

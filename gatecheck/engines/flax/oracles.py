@@ -35,7 +35,7 @@ are built once per (cell, D, H, dtype, options) in a process; ``jax.jit`` compil
 
 import numpy as np
 
-from gatecheck.engines import structured
+from gatecheck.engines import frameworks, structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.flax import layout as flax_layout
 from gatecheck.engines.frameworks import import_flax
@@ -153,7 +153,7 @@ def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1, activation=Non
             ys.append(seq)
         return tuple(per_step), tuple(finals), tuple(ys)
 
-    @jax.jit
+    @frameworks.jit
     def fn(params, x, carries0, upstream, gy):
         B, T = x.shape[:2]
         probes = tuple(jnp.zeros((B, T, directions * width), x.dtype) for _ in range(depth))

@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from gatecheck.engines import structured
+from gatecheck.engines import frameworks, structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_jax
 from gatecheck.engines.jax import layout as jax_layout
@@ -177,7 +177,7 @@ def _jitted(model, merge, depth, reverse, masked_output):
     jnp = jax.numpy
     run = forward(model, merge, depth, reverse, masked_output)
 
-    @jax.jit
+    @frameworks.jit
     def fn(params, x, states0, final_upstream, gy, mask):
         B, T = x.shape[:2]
         probes = tuple(tuple(jnp.zeros((T, B, s.shape[-1]), x.dtype) for s in part) for part in states0)
@@ -265,7 +265,7 @@ def compiled_head():
     jnp = jax.numpy
     run = forward(LSTM_MODEL, None, 1, False, None)
 
-    @jax.jit
+    @frameworks.jit
     def fn(params, V, cb, x, h0, c0, y):
         B, T = x.shape[:2]
         probes = tuple(jnp.zeros((T, B, h0.shape[-1]), x.dtype) for _ in range(2))

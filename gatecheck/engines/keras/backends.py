@@ -27,6 +27,7 @@ known deviation (gatecheck/truth/deviations.py). Keras 2 (tf.keras 2.15, TensorF
 
 import numpy as np
 
+from gatecheck.engines import frameworks
 from gatecheck.engines.frameworks import import_keras, keras_backend
 from gatecheck.model.options import masking
 
@@ -232,7 +233,7 @@ def _jax(forward, variables, specs, wrt):
             loss, returned = forward(*diff, *rest)
         return loss, returned
 
-    grad = jax.jit(jax.value_and_grad(loss_of, argnums=(0, 1), has_aux=True))
+    grad = frameworks.jit(jax.value_and_grad(loss_of, argnums=(0, 1), has_aux=True))
 
     def run(*arrays):
         (_, returned), (dvars, dinputs) = grad([v.value for v in variables], tuple(arrays[:wrt]), tuple(arrays[wrt:]))

@@ -56,10 +56,7 @@ from gatecheck.engines import structured
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import import_keras_onnx, onnx_nodes, ort_session
 from gatecheck.engines.keras import common as keras_common
-from gatecheck.engines.keras import gru as gru_oracles
-from gatecheck.engines.keras import gru_layout, layout, rnn_layout
-from gatecheck.engines.keras import lstm as keras_oracle
-from gatecheck.engines.keras import rnn as rnn_oracles
+from gatecheck.engines.keras import families as keras_families
 from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, RNN
 from gatecheck.model import options as opts
 from gatecheck.reference import layers
@@ -68,22 +65,8 @@ from gatecheck.reference import layers
 READ_AT = {"tf2onnx": "1.17.0", "tensorflow": "2.21.0", "keras": "3.15.1", "onnx": "1.23.2",
            "onnxruntime": "1.32.0", "opset": 15}
 
-# Each family's Keras model (state names, layer class and arguments): the Keras layer oracles' own records.
-MODELS = {
-    "lstm": keras_oracle.MODEL,
-    "gru": gru_oracles.KERAS_MODELS[True],
-    "gru-reset-before": gru_oracles.KERAS_MODELS[False],
-    "rnn": rnn_oracles.KERAS_MODEL,
-}
-
-# Canonical weights of one layer and direction -> the Keras cell's {kernel, recurrent_kernel[, bias]}: the
-# Keras oracles' remaps, looked up at each call (a test replaces one to see the oracle fail).
-REMAPS = {
-    "lstm": lambda inputs: layout.to_keras(inputs),
-    "gru": lambda inputs: gru_layout.to_keras(inputs, reset_after=True),
-    "gru-reset-before": lambda inputs: gru_layout.to_keras(inputs, reset_after=False),
-    "rnn": lambda inputs: rnn_layout.to_keras(inputs),
-}
+# Each family's Keras model and remap: the Keras layer oracles' own (gatecheck.engines.keras.families).
+MODELS, REMAPS = keras_families.MODELS, keras_families.REMAPS
 
 # The ONNX nodes that say how a recurrence was converted: a fused node (with its direction), a loop, and
 # the reversal of a sequence.

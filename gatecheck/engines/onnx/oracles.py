@@ -167,14 +167,22 @@ ENGINES = {"onnxruntime": _onnxruntime, "onnx-reference": _onnx_reference}
 
 @functools.lru_cache(maxsize=None)
 def session(engine, node, H, dtype_name, layout, bias, direction, merge, depth, lens):
-    """``build_model``'s graph in ``engine`` (a key of ``ENGINES``), built once per process and argument
-    set: a function of the feeds returning {output name: array}."""
-    return ENGINES[engine](build_model(node, H, dtype_name, layout, bias, direction, merge, depth, lens))
+    """``build_model``'s graph in ``engine``, built once per process and argument set: a function of the
+    feeds returning {output name: array}. ``engine``: a key of ``ENGINES``, or a function like their
+    values (an ONNX model -> that function of the feeds), through which another engine's folder runs
+    these graphs."""
+    load = ENGINES[engine] if isinstance(engine, str) else engine
+    return load(build_model(node, H, dtype_name, layout, bias, direction, merge, depth, lens))
+
+
+def engine_name(engine):
+    """How messages name an engine (a key of ``ENGINES`` or a function of a model: its name)."""
+    return engine if isinstance(engine, str) else engine.__name__
 
 
 def run(engine, node, layout, inputs, options=()):
-    """The forward quantities of ``node`` in ``engine`` with ``layout`` on canonical inputs under
-    ``options`` (see the module docstring)."""
+    """The forward quantities of ``node`` in ``engine`` (see ``session``) with ``layout`` on canonical
+    inputs under ``options`` (see the module docstring)."""
     masking = opts.masking(options)
     if masking and masking != opts.MASKS["len"]:
         raise ValueError(f"options {list(options)}: ONNX's sequence_lens takes right-padded rows (len) only")
@@ -214,7 +222,7 @@ def run(engine, node, layout, inputs, options=()):
                 continue
             final = sequences[d][:, 0] if d == 1 or direction == "reverse" else sequences[d][:, -1]
             if not np.array_equal(finals_h[d], final):  # not compared: it must be Y's final step
-                raise RuntimeError(f"{engine} {node.op}: Y_h{k} of direction {d} is not Y{k}'s final step "
+                raise RuntimeError(f"{engine_name(engine)} {node.op}: Y_h{k} of direction {d} is not Y{k}'s final step "
                                    f"(greatest difference {np.abs(finals_h[d] - final).max():.3g})")
         if "c0" in node.states:
             out.update({"cT" + s: c for s, c in zip(suffix, onnx_layout.states_from_onnx(found[f"Y_c{k}"], layout),

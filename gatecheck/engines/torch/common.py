@@ -75,15 +75,8 @@ def _run_torch(model, inputs, options):
     if opts.masking(options) not in (None, opts.MASKS["len"]):
         raise ValueError(f"options {list(options)}: PyTorch's packed sequences output zeros past each length on "
                          f"right-padded rows (len); Keras masking is not offered")
-    D, H = inputs["x"].shape[2], inputs[model.width].shape[1]
-    dtype = getattr(torch, inputs["x"].dtype.name)
-    sized = model.torch_args(inputs) if model.torch_args else {}
-    module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
-                                                 dtype=dtype, bias=bias(options), **model.torch_kwargs,
-                                                 **sized)
+    module = layer(model, options, inputs)
     names = structured.suffixes(options)
-    for n, s in enumerate(names):
-        model.torch_load(module, structured.part(inputs, s), _torch_suffix(n, bool(merge)))
     x = torch.from_numpy(inputs["x"].copy()).requires_grad_(True)
     initial = [torch.stack([torch.from_numpy(inputs[k + s].copy()) for s in names]).requires_grad_(True)
                for k in model.states]
@@ -112,6 +105,25 @@ def _run_torch(model, inputs, options):
             out[q + s] = finals[index][n].detach().numpy()
     out.update(structured.top_outputs(seq.detach().numpy(), merge, depth, opts.masking(options)))  # (torch: concat only)
     return out
+
+
+def layer(model, options, inputs):
+    """The torch layer of a case (``model``: the family's ``structured.Model`` under ``options``,
+    ``structured.modelled``): ``model.torch_module`` batch_first in the inputs' dtype, bidirectional
+    and stacked as the options say, every (layer, direction)'s canonical weights loaded by
+    ``model.torch_load``. The PyTorch layer oracles run it; the engines that convert PyTorch layers
+    (torch.onnx's exporters, OpenVINO's converter) convert it."""
+    torch = import_torch()
+    merge, depth = structured.structure(options)
+    D, H = inputs["x"].shape[2], inputs[model.width].shape[1]
+    dtype = getattr(torch, inputs["x"].dtype.name)
+    sized = model.torch_args(inputs) if model.torch_args else {}
+    module = getattr(torch.nn, model.torch_module)(D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True,
+                                                 dtype=dtype, bias=bias(options), **model.torch_kwargs,
+                                                 **sized)
+    for n, s in enumerate(structured.suffixes(options)):
+        model.torch_load(module, structured.part(inputs, s), _torch_suffix(n, bool(merge)))
+    return module
 
 
 def _torch_suffix(n, bidirectional):

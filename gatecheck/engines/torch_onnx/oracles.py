@@ -241,16 +241,8 @@ def _wrapper():
 
 def _module(model, options, inputs):
     """The torch layer of a case, its canonical weights loaded through the model's remaps."""
-    torch, _, _ = import_torch_onnx()
-    merge, depth = structured.structure(options)
-    D, H = inputs["x"].shape[2], inputs[model.width].shape[1]
-    sized = model.torch_args(inputs) if model.torch_args else {}
-    module = getattr(torch.nn, model.torch_module)(
-        D, H, num_layers=depth, bidirectional=bool(merge), batch_first=True, dtype=getattr(torch, inputs["x"].dtype.name),
-        bias=torch_common.bias(options), **model.torch_kwargs, **sized).eval()
-    for n, s in enumerate(structured.suffixes(options)):
-        model.torch_load(module, structured.part(inputs, s), torch_common._torch_suffix(n, bool(merge)))
-    return module
+    import_torch_onnx()
+    return torch_common.layer(model, options, inputs).eval()
 
 
 def _example(model, options, inputs, B, T):

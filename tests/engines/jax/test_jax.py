@@ -5,6 +5,9 @@ nnx.GRUCell's missing hidden-side bias (the one deviation), the grid and the cos
 oracle against every ci case is the battery's (tests/battery/test_battery.py)."""
 
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +26,7 @@ from gatecheck.truth.views import view
 JAX = [name for name, o in ORACLES.items() if o.framework == "jax"]
 FLAX = [name for name, o in ORACLES.items() if o.framework == "flax"]
 _FLAX_GRU_DEVIATION = next(d for d in deviations.DEVIATIONS if d.oracle == "flax-gru")
+REPO = Path(__file__).resolve().parents[3]
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
 
 
@@ -296,7 +300,8 @@ def test_flax_gru_is_the_reset_after_gru_without_the_hidden_n_bias(request):
         report = _report(case, o)
         assert report.ok and {"h", "dh", "dx", "dh0", "dW", "dU", "dbx"} <= {r.quantity for r in report.results}
         report = run_case(case, o)
-        assert not report.ok and f"{report.failures[0].quantity} {report.failures[0].label}" == "h t=0"
+        first = f"h t={case.T - 1}" if options else "h t=0"  # (a reverse layer computes t = T-1 first)
+        assert not report.ok and f"{report.failures[0].quantity} {report.failures[0].label}" == first
         assert report.deviation and deviations.outcome(report, report.deviation) == "as recorded"
     assert deviations.missing_hidden_bias_shows(_ci_case("flax-gru"))
 
@@ -376,3 +381,34 @@ def test_every_layer_and_direction_is_compared_and_the_directions_are_not_interc
     assert every <= {r.quantity for r in report.results}
     monkeypatch.setattr(structured, "suffixes", lambda options: ["_r", "", "_r_l1", "_l1"])
     assert not run_case(case, o).ok
+
+
+_IN_A_FRESH_PROCESS = """
+import hashlib, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+if sys.argv[1] == "tensorflow-first":
+    import tensorflow  # it imports jax (through Keras) and so starts JAX before gatecheck does
+from gatecheck.engines import ORACLES
+from gatecheck.families import FAMILIES
+from gatecheck.run.battery import expected_of
+from gatecheck.run.grid import grid
+for case_id in sys.argv[2:]:
+    oracle = ORACLES[case_id.split("-B")[0]]
+    family = FAMILIES[oracle.family]
+    case = next(c for c in grid("nightly", family, [oracle.name]) if c.id == case_id)
+    out = expected_of(case, oracle, family)
+    print(case_id, hashlib.sha1(b"".join(out[k].tobytes() for k in sorted(out))).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("case_id", ["jax-gru-before-B4-T5-D4-H1-f64-s0-longmem", "flax-rnn-B2-T40-D3-H4-f64-s0-rev"])
+def test_an_oracle_computes_the_same_bits_whatever_the_process_imported_first(case_id):
+    """XLA's options are read once, by the first library to start JAX's CPU backend: TensorFlow's import
+    starts it (Keras imports jax), and an option gatecheck set in XLA_FLAGS after that was lost, so that
+    a nightly worker that ran a Keras case first computed small float64 dots in another order (few-ulp
+    differences, x6 the baseline's error). The options now go with each compile (frameworks.xla_options)."""
+    pytest.importorskip("tensorflow", reason="the order at stake is TensorFlow's import before jax's")
+    bits = [subprocess.run([sys.executable, "-c", _IN_A_FRESH_PROCESS, first, case_id], capture_output=True,
+                           text=True, check=True, cwd=REPO).stdout.split()
+            for first in ("gatecheck-first", "tensorflow-first")]
+    assert bits[0] == bits[1] and bits[0][0] == case_id

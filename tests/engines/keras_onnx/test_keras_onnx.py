@@ -249,7 +249,7 @@ def test_each_conversion_path_fares_as_recorded(family, request, tmp_path):
 @pytest.mark.parametrize("family", ["lstm", "gru"])
 def test_the_converted_model_keeps_keras_processing_order(family, request, monkeypatch):
     """With the flip back (keras_onnx.in_time_order) a reverse case matches the reference; without it the
-    first step differs: the converted model returns Keras' processing order (tensorflow#40345), not the
+    first step it computes (t = T-1) differs: the converted model returns Keras' processing order (tensorflow#40345), not the
     time order of an ONNX node with direction="reverse" (onnx#2881, onnxruntime#4187)."""
     _frameworks(request)
     oracle = ORACLES[NAMES[family]]
@@ -257,7 +257,7 @@ def test_the_converted_model_keeps_keras_processing_order(family, request, monke
     assert run_case(case, oracle).ok
     monkeypatch.setattr(keras_onnx, "in_time_order", lambda seq, backwards: seq)
     report = run_case(case, oracle)
-    assert not report.ok and report.failures[0].describe().startswith("h t=0"), report.message()
+    assert not report.ok and report.failures[0].describe().startswith(f"h t={case.T - 1}"), report.message()
 
 
 def test_the_oracles_observe_the_forward_pass_only():
