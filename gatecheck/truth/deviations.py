@@ -32,6 +32,7 @@ from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import installed_versions, keras_backend
+from gatecheck.model import options as opts
 from gatecheck.model.structures import draw_mask
 from gatecheck.truth.views import family_of, under, view
 
@@ -129,15 +130,21 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
 
 # --- Keras 3 on the JAX and PyTorch backends (KERAS_BACKEND: one per process) -------------------------------
 
-def _fused_rnn_ignores_lengths(oracle, node_outputs):
+def _fused_rnn_ignores_lengths(oracle, node_outputs, fused=frozenset()):
     """OpenVINO's CPU plugin runs a sequence op whose weights are constants as its own fused RNN node, which
     runs every row through all T steps: under ``len`` each row runs through its padding (as
-    ``_ignores_sequence_lens``), every output of every layer and direction can differ."""
+    ``_ignores_sequence_lens``), every output of every layer and direction can differ. ``fused``: the
+    activation options under which the plugin still fuses the op (oneDNN's vanilla RNN takes relu; its
+    LSTM and GRU have fixed activations, so under an activation option those ops run as cells)."""
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs)
+    activation_options = {o for o in opts.OPTIONS if opts.activation((o,)) or opts.recurrent_activation((o,))}
     return Deviation(
         oracle=oracle,
-        applies=lambda case: "len" in case.options and case.T > 1,
-        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T)",
+        applies=lambda case: ("len" in case.options and case.T > 1
+                              and set(case.options) & activation_options <= fused),
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T)"
+              + (f", the activation options {sorted(fused)} included" if fused else
+                 ", without an activation option (under one the plugin runs the op as cells, and the lengths apply)"),
         quantities=names + ("y", "y_l1"),
         explained_by=_full_lengths,
         dist="openvino",
@@ -148,7 +155,10 @@ def _fused_rnn_ignores_lengths(oracle, node_outputs):
               "does not apply the op's sequence_lengths: the padded steps run like valid ones (every output matches "
               "the reference with every row at full length). Under dynamic shapes the plugin keeps the sequence op "
               "rather than decomposing it into a TensorIterator of cells (openvinotoolkit/openvino#10710); with the "
-              "weights graph inputs it does decompose it, and the lengths are applied (openvino-onnx-*-fed match)",
+              "weights graph inputs it does decompose it, and the lengths are applied (openvino-onnx-*-fed match). "
+              "Under relu an LSTMSequence or GRUSequence is not fused either (oneDNN's LSTM and GRU "
+              "primitives have fixed activations): their relu+len cases match, while an RNNSequence under relu stays "
+              "fused (oneDNN's vanilla RNN takes relu) and ignores the lengths",
         upstream="none found: searched the openvinotoolkit/openvino issues for LSTMSequence / RNNSeq sequence lengths "
                  "ignored on the CPU (openvinotoolkit/openvino#10710 disabled the decomposition for dynamic shapes)",
     )
@@ -285,7 +295,7 @@ DEVIATIONS = (
     # the converted nn.LSTM holds its weights as constants, and OpenVINO's PyTorch frontend turns
     # pack_padded_sequence's lengths into the LSTMSequence's sequence_lengths
     _fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
-    _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT")),
+    _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT"), fused=frozenset({"relu"})),
     _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-gru-before", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-torch-lstm", ("out", "hT", "cT")),
