@@ -55,7 +55,7 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
                  expected_of(case, oracle, family), run, "reference", family)
 
 
-def _without(run, dropped, **kwargs):
+def _without(run: Callable[..., Any], dropped: set[str], **kwargs: Any) -> Any:
     return run(**{k: v for k, v in kwargs.items() if k not in dropped})
 
 

@@ -3,7 +3,6 @@ model written out step by step, the table path of the references equal to their 
 options' mutants killed and diverging where they say, and what the engines are given (the activations as data
 and the RNN's relu: tests/model/test_activations.py)."""
 
-import types
 
 import numpy as np
 import pytest
@@ -176,7 +175,7 @@ def test_keras_declines_hardsig_where_its_hard_sigmoid_is_another(monkeypatch, r
     require_framework(request.config, "keras")
     assert keras_common.declines_activation(("hardsig",)) is None
     assert keras_common.activation_kwargs(("hardsig",)) == dict(activation="tanh", recurrent_activation="hard_sigmoid")
-    monkeypatch.setattr(keras_common, "import_keras", lambda: (None, types.SimpleNamespace(__version__="2.15.0")))
+    monkeypatch.setattr(keras_common, "_keras_version", lambda: "2.15.0")
     why = keras_common.declines_activation(("hardsig",))
     assert why.startswith("Keras 2.15.0's hard_sigmoid (keras/src/backend.py: hard_sigmoid = clip(0.2 x + 0.5")
     assert keras_common.declines_activation(("relu",)) is None
