@@ -44,6 +44,9 @@ class Option(NamedTuple):
     # The activation (a name of gatecheck.reference.activations) the option puts where the family's model
     # has tanh (the RNN's h_t; a family's own Variant says where): "" for an option of another kind.
     activation: str = ""
+    # The activation the option puts where the family's model has the sigmoid of its gates (LSTM i, f, o; GRU
+    # r, z), with its parameters: (name, alpha, beta) of gatecheck.reference.activations; () for another kind.
+    recurrent_activation: tuple = ()
 
 
 _MERGE_KERAS = ("keras.layers.Bidirectional(layer, merge_mode={!r}); the backward layer is the forward one's copy "
@@ -81,12 +84,26 @@ OPTIONS = {
                          "bidirectional=True and num_layers=2, weight_hr_l{k}[_reverse] and h_0 (layers * directions, "
                          "B, P)"}),
         Option("relu", "the relu activation (gatecheck.reference.activations) where the family's model has tanh: the "
-                       "vanilla RNN's h_t = relu(z_t); inputs and outputs are the family's, and a candidate is called "
+                       "vanilla RNN's h_t = relu(z_t); the LSTM's g_t = relu(z_g) and h_t = o_t * relu(c_t); the "
+                       "GRU's n_t = relu(...); inputs and outputs are the family's, and a candidate is called "
                        "with activation='relu'",
-               {"keras": "activation='relu' (SimpleRNN, SimpleRNNCell)",
-                "torch": "nonlinearity='relu' (nn.RNN, nn.RNNCell)",
-                "flax": "activation_fn=flax.nnx.relu (nnx.SimpleCell)"},
+               {"keras": "activation='relu' (SimpleRNN, SimpleRNNCell, LSTM, LSTMCell, GRU, GRUCell)",
+                "torch": "nonlinearity='relu' (nn.RNN, nn.RNNCell); none for nn.LSTM and nn.GRU (no activation "
+                         "argument)",
+                "flax": "activation_fn=jax.nn.relu (nnx.SimpleCell, nnx.LSTMCell, nnx.OptimizedLSTMCell, "
+                        "nnx.GRUCell)"},
                activation="relu"),
+        Option("hardsig", "the hard sigmoid of Keras 3 and jax.nn, clip(z / 6 + 1/2, 0, 1) (gatecheck.reference."
+                          "activations' hard_sigmoid with alpha = 1/6, beta = 1/2), where the family's model has the "
+                          "sigmoid of its gates: the LSTM's i, f, o; the GRU's r, z; inputs and outputs are the "
+                          "family's, and a candidate is called with recurrent_activation=('hard_sigmoid', 1/6, 0.5)",
+               {"keras": "recurrent_activation='hard_sigmoid' (LSTM, LSTMCell, GRU, GRUCell) from Keras 3, where it "
+                         "is relu6(x + 3) / 6 (Keras 2's was clip(0.2 x + 0.5, 0, 1), another model: "
+                         "gatecheck.engines.keras.versions)",
+                "torch": "none: nn.LSTM and nn.GRU have no activation argument",
+                "flax": "gate_fn=jax.nn.hard_sigmoid, relu6(x + 3) / 6 (nnx.LSTMCell, nnx.OptimizedLSTMCell, "
+                        "nnx.GRUCell)"},
+               recurrent_activation=("hard_sigmoid", 1 / 6, 0.5)),
     )
 }
 # Variable lengths and masks, one option per semantics: name -> (what a masked step outputs, how masks
@@ -151,7 +168,11 @@ for _name, _text in {
     "rev": "direction='reverse'; Y is indexed by the original t (Y[t] the state after x[t]), Y_h the state after "
            "x[0]",
     "proj": "none: the ONNX LSTM has no projection",
-    "relu": "activations=['Relu'] (RNN; one per direction)",
+    "relu": "activations=['Relu'] (RNN), ['Sigmoid', 'Relu', 'Relu'] (LSTM), ['Sigmoid', 'Relu'] (GRU); one set "
+            "per direction",
+    "hardsig": "activations=['HardSigmoid', 'Tanh', 'Tanh'] (LSTM), ['HardSigmoid', 'Tanh'] (GRU), one set per "
+               "direction, with activation_alpha=[1/6] and activation_beta=[0.5] per direction (the values are "
+               "consumed in the order of the activations that take them; float attributes: 1/6 as float32)",
     "bi": _ONNX_MERGE.format("Concat on the last axis"), "bisum": _ONNX_MERGE.format("Add"),
     "bimul": _ONNX_MERGE.format("Mul"), "biave": _ONNX_MERGE.format("Mean"),
     "binone": _ONNX_MERGE.format("Concat (the pair, stacked as for bi)"),
@@ -218,6 +239,21 @@ def activation(options: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
+def recurrent_activation(options: Iterable[str]) -> tuple | None:
+    """The activation, with its parameters ((name, alpha, beta)), a set of options puts in place of the gates'
+    sigmoid (None: the family's own)."""
+    found = [OPTIONS[o].recurrent_activation for o in options if OPTIONS[o].recurrent_activation]
+    return found[0] if found else None
+
+
+def activation_keywords(options: Iterable[str]) -> dict[str, Any]:
+    """The keywords of the references (and a candidate) under a set of options' activations: activation=
+    and recurrent_activation=, each only where an option sets it."""
+    options = tuple(options)
+    found = {"activation": activation(options), "recurrent_activation": recurrent_activation(options)}
+    return {k: v for k, v in found.items() if v is not None}
+
+
 def merge(options: Iterable[str]) -> str | None:
     """The merge mode of a set of options (None: not bidirectional)."""
     found = [MERGES[o] for o in options if o in MERGES]
@@ -244,7 +280,8 @@ NONE = "none"  # how a selection of option sets names the set without options (`
 # The keyword arguments a candidate is called with under some option set (``Family.keywords`` of the record
 # under it), and the value each stands for when absent: a candidate that takes them all with these defaults
 # runs every set (the families page's skeleton, gatecheck.tools.docs).
-KEYWORD_DEFAULTS = {"reverse": False, "merge_mode": None, "num_layers": 1, "masked_output": None, "activation": "tanh"}
+KEYWORD_DEFAULTS = {"reverse": False, "merge_mode": None, "num_layers": 1, "masked_output": None, "activation": "tanh",
+                    "recurrent_activation": "sigmoid"}
 
 
 def declared_set(entry: object) -> tuple[str, ...]:

@@ -52,7 +52,10 @@ def _hard_sigmoid(z, alpha, beta):
 
 
 def _hard_sigmoid_d(z, y, alpha, beta):
-    return np.where((y > 0) & (y < 1), _cast(z, alpha), _cast(z, 0))
+    # From z, not y: a reference whose activations are moved by a few ulps (reference._numerics) moves a
+    # saturated y = 0 or 1 off its bound, and the slope must stay 0 there.
+    lin = _cast(z, alpha) * z + _cast(z, beta)
+    return np.where((lin > 0) & (lin < 1), _cast(z, alpha), _cast(z, 0))
 
 
 def _elu(z, alpha, beta):
@@ -117,9 +120,14 @@ class Chosen(NamedTuple):
 
 def choose(name, alpha=None, beta=None):
     """``name`` (a key of ACTIVATIONS) with its parameters: those given, else the ONNX spec's defaults;
-    a clear error for an unknown name or a parameter the activation needs and the spec leaves open."""
+    a clear error for an unknown name or a parameter the activation needs and the spec leaves open.
+    ``name`` may be a (name, alpha, beta) tuple: an option's activation stated with its parameters."""
     if isinstance(name, Chosen):
         return name
+    if isinstance(name, tuple):
+        if len(name) != 3 or alpha is not None or beta is not None:
+            raise ValueError(f"activation: expected a name or a (name, alpha, beta) tuple alone, got {name!r}")
+        return choose(*name)
     if name not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of {list(ACTIVATIONS)}, got {name!r}")
     found = ACTIVATIONS[name]

@@ -26,11 +26,17 @@ recurrent-side ones: h_{t-1} U[k] + bh[k] for reset-after, with (r_t * h_{t-1}) 
 reset-before). In reset-before dzh equals dzx, so dbh equals dbx: L depends on bx + bh only.
 Arithmetic stays in the dtype of the inputs (float32 or float64; float64 is the canonical
 reference).
+
+Other activations (Keras ``activation`` / ``recurrent_activation``, ONNX ``activations``): ``activation``
+replaces the tanh of n, ``recurrent_activation`` the sigmoid of r and z; each a name of
+gatecheck.reference.activations or a (name, alpha, beta) tuple. At the defaults (tanh, sigmoid) the
+arithmetic is the canonical one, operation for operation; otherwise the backward pass takes each
+derivative from the table at the recomputed pre-activation.
 """
 
 import numpy as np
 
-from gatecheck.reference import _numerics
+from gatecheck.reference import _numerics, activations
 from gatecheck.reference import _validate as v
 
 GATES = ("r", "z", "n")
@@ -44,6 +50,14 @@ def sigmoid(x, ulps=0):
         e = np.exp(-x)
     e += 1
     return _numerics.jitter(np.reciprocal(e, out=e).astype(x.dtype, copy=False), ulps)
+
+
+def chosen(activation="tanh", recurrent_activation="sigmoid"):
+    """(recurrent activation, activation) as gatecheck.reference.activations' Chosen, or None at the
+    defaults (sigmoid, tanh), whose canonical arithmetic the references keep."""
+    if activation == "tanh" and recurrent_activation == "sigmoid":
+        return None
+    return activations.choose(recurrent_activation), activations.choose(activation)
 
 
 def split_gates(a):
@@ -92,8 +106,9 @@ def check_convention(reset):
         raise ValueError(f"reset: expected one of {list(CONVENTIONS)}, got {reset!r}")
 
 
-def forward_tm(x, h0, W, U, bx, bh, reset="after", ulps=0):
-    """Unchecked forward pass, time-major: h, hn (T, B, H) and gates (T, B, 3, H)."""
+def forward_tm(x, h0, W, U, bx, bh, reset="after", ulps=0, acts=None):
+    """Unchecked forward pass, time-major: h, hn (T, B, H) and gates (T, B, 3, H) (``acts``:
+    ``chosen``'s)."""
     B, T, D = x.shape
     H = h0.shape[1]
     x_tm = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, D)
@@ -107,25 +122,39 @@ def forward_tm(x, h0, W, U, bx, bh, reset="after", ulps=0):
     for t in range(T):
         a_rz = (h_t @ U_rz).reshape(B, 2, H) + bh[:2]
         a_rz += xw[t, :, :2]
-        gates[t, :, :2] = sigmoid(a_rz, ulps)
+        gates[t, :, :2] = sigmoid(a_rz, ulps) if acts is None else _numerics.jitter(acts[0](a_rz), ulps)
         r, z = gates[t, :, 0], gates[t, :, 1]
         hn[t] = h_t @ U[2] + bh[2]
         if reset == "after":
             a_n = xw[t, :, 2] + r * hn[t]
         else:
             a_n = xw[t, :, 2] + (r * h_t) @ U[2] + bh[2]
-        n = gates[t, :, 2] = _numerics.jitter(np.tanh(a_n), ulps)
+        n = gates[t, :, 2] = _numerics.jitter(np.tanh(a_n) if acts is None else acts[1](a_n), ulps)
         h_t = h[t] = (1 - z) * n + z * h_t
     return dict(h=h, hn=hn, gates=gates)
 
 
-def forward(x, h0, W, U, bx, bh, reset="after", ulps=0):
+def forward(x, h0, W, U, bx, bh, reset="after", ulps=0, acts=None):
     """Unchecked forward pass: h, hn (B, T, H) and gates (B, T, 3, H)."""
-    return {k: batch_major(a) for k, a in forward_tm(x, h0, W, U, bx, bh, reset, ulps).items()}
+    return {k: batch_major(a) for k, a in forward_tm(x, h0, W, U, bx, bh, reset, ulps, acts).items()}
 
 
-def backward(fwd, x, h0, W, U, gh, reset="after"):
-    """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results."""
+def pre_activations(fwd, x, h0, W, U, bx, bh, reset="after"):
+    """The pre-activations (T, B, 3, H) of r, z and n, recomputed from the forward pass's states and r."""
+    B, T, D = x.shape
+    h_prev = np.concatenate([h0[None], fwd["h"][:-1]])
+    a = split_gates((np.swapaxes(x, 0, 1).reshape(T * B, D) @ join_gates(W)).reshape(T, B, -1))
+    a += bx
+    a[:, :, :2] += (h_prev @ join_gates(U[:2])).reshape(T, B, 2, -1) + bh[:2]
+    r = fwd["gates"][:, :, 0]
+    a[:, :, 2] += r * fwd["hn"] if reset == "after" else (r * h_prev) @ U[2] + bh[2]
+    return a
+
+
+def backward(fwd, x, h0, W, U, gh, reset="after", bx=None, bh=None, acts=None):
+    """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results. Under other
+    activations (``acts``, ``chosen``'s) each derivative is the table's at the pre-activation,
+    recomputed (``pre_activations``: it needs the biases ``bx``, ``bh``)."""
     after = reset == "after"
     B, T, D = x.shape
     H = h0.shape[1]
@@ -140,12 +169,16 @@ def backward(fwd, x, h0, W, U, gh, reset="after"):
     # dh_t is the upstream gh_t plus what step t+1 passes back to h_t: directly through the
     # update mix (dh_{t+1} * z_{t+1}) and through its three gates' recurrent pre-activations.
     dh_from_next = np.zeros((B, H), x.dtype)
+    if acts is not None:
+        a = pre_activations(fwd, x, h0, W, U, bx, bh, reset)
+        slope_rz = acts[0].derivative(a[:, :, :2], gates[:, :, :2])
+        slope_n = acts[1].derivative(a[:, :, 2], gates[:, :, 2])
     for t in reversed(range(T)):
         r, z, n = gates[t, :, 0], gates[t, :, 1], gates[t, :, 2]
         dh_t = np.add(gh[t], dh_from_next, out=dh[t])
         dn = dh_t * (1 - z)
-        da_n = np.multiply(dn, 1 - n * n, out=dzx[t, :, 2])
-        np.multiply(dh_t * (h_prev[t] - n), z * (1 - z), out=dzx[t, :, 1])
+        da_n = np.multiply(dn, 1 - n * n if acts is None else slope_n[t], out=dzx[t, :, 2])
+        np.multiply(dh_t * (h_prev[t] - n), z * (1 - z) if acts is None else slope_rz[t, :, 1], out=dzx[t, :, 1])
         if after:  # n's recurrent part is r_t * (h_{t-1} U[n] + bh[n])
             np.multiply(da_n, r, out=dzh[t, :, 2])
             dr = da_n * hn[t]
@@ -155,7 +188,10 @@ def backward(fwd, x, h0, W, U, gh, reset="after"):
             d_rh = da_n @ U_n_T
             dr = d_rh * h_prev[t]
             dh_prev_n = d_rh * r
-        np.multiply(dr, r * (1 - r), out=dzx[t, :, 0])
+        if acts is None:
+            np.multiply(dr, r * (1 - r), out=dzx[t, :, 0])
+        else:
+            np.multiply(dr, slope_rz[t, :, 0], out=dzx[t, :, 0])
         dzh[t, :, :2] = dzx[t, :, :2]
         dh_from_next = dh_t * z + dzh[t, :, :2].reshape(B, 2 * H) @ U_rz_T + dh_prev_n
     TB = T * B
@@ -176,18 +212,21 @@ def backward(fwd, x, h0, W, U, gh, reset="after"):
     )
 
 
-def run(x, h0, W, U, bx, bh, gh, *, reset="after", ulps=0):
+def run(x, h0, W, U, bx, bh, gh, *, reset="after", ulps=0, activation="tanh", recurrent_activation="sigmoid"):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``reset`` picks the convention of the candidate gate: "after" (r_t multiplies
     h_{t-1} U[n] + bh[n]) or "before" (r_t multiplies h_{t-1} before U[n]). ``ulps`` moves
     every activation by that many ulps (the tolerance's yardstick: see
-    ``reference._numerics``); 0 is the exact reference.
+    ``reference._numerics``); 0 is the exact reference. ``activation`` (n) and
+    ``recurrent_activation`` (r, z): the keywords a candidate is called with under an activation
+    option (gatecheck.model.options), names of gatecheck.reference.activations or (name, alpha, beta).
     """
     check_convention(reset)
     validate(x, h0, W, U, bx, bh, gh)
-    fwd = forward_tm(x, h0, W, U, bx, bh, reset, ulps)
-    bwd = backward(fwd, x, h0, W, U, gh, reset)
+    acts = chosen(activation, recurrent_activation)
+    fwd = forward_tm(x, h0, W, U, bx, bh, reset, ulps, acts)
+    bwd = backward(fwd, x, h0, W, U, gh, reset, bx, bh, acts)
     return {**{k: batch_major(a) for k, a in fwd.items()}, **bwd}
 
 
@@ -197,10 +236,10 @@ def no_bias(W):
     return {"bx": zeros, "bh": zeros.copy()}
 
 
-def run_nobias(x, h0, W, U, gh, *, reset="after", ulps=0):
+def run_nobias(x, h0, W, U, gh, *, reset="after", ulps=0, **activations):
     """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
     ``bx``, ``bh`` in, no ``dbx``, ``dbh`` out. The model is the GRU at bx = bh = 0, exactly."""
-    out = run(x, h0, W, U, **no_bias(W), gh=gh, reset=reset, ulps=ulps)
+    out = run(x, h0, W, U, **no_bias(W), gh=gh, reset=reset, ulps=ulps, **activations)
     del out["dbx"], out["dbh"]
     return out
 
@@ -210,7 +249,7 @@ def run_nobias(x, h0, W, U, gh, *, reset="after", ulps=0):
 TIMELESS = ("dW", "dU", "dbx", "dbh", "dh0")
 
 
-def run_rev(x, h0, W, U, bx, bh, gh, *, reset="after", reverse=True, ulps=0):
+def run_rev(x, h0, W, U, bx, bh, gh, *, reset="after", reverse=True, ulps=0, **activations):
     """The contract under the reverse option (Keras go_backwards=True): the layer consumes
     x[:, T-1] first and x[:, 0] last. Inputs and outputs are those of ``run``, every per-step
     array indexed by the original t (h[:, t] is the state after x[:, t]). One loop: ``run`` on
@@ -219,5 +258,5 @@ def run_rev(x, h0, W, U, bx, bh, gh, *, reset="after", reverse=True, ulps=0):
     """
     if not reverse:
         raise ValueError("run_rev is the reverse model: reverse must be True (the forward one is run)")
-    out = run(x[:, ::-1], h0, W, U, bx, bh, gh[:, ::-1], reset=reset, ulps=ulps)
+    out = run(x[:, ::-1], h0, W, U, bx, bh, gh[:, ::-1], reset=reset, ulps=ulps, **activations)
     return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}

@@ -24,11 +24,17 @@ With a projection (``run_proj``, PyTorch's ``proj_size``), the state fed back an
 is h_t = m_t @ Wr with m_t = o_t * tanh(c_t) and Wr (H, P): h0, gh, h and dh have width P,
 U is (4, P, H); c stays of width H, and ``dWr`` (H, P) is returned too. The same loops
 run both models (``Wr=None``: no projection).
+
+Other activations (Keras ``activation`` / ``recurrent_activation``, ONNX ``activations``): ``activation``
+replaces tanh in g and in the output (h_t = o_t * activation(c_t)), ``recurrent_activation`` replaces the
+sigmoid of i, f and o; each a name of gatecheck.reference.activations or a (name, alpha, beta) tuple. At
+the defaults (tanh, sigmoid) the arithmetic is the canonical one, operation for operation; otherwise
+the backward pass takes each derivative from the table at the recomputed pre-activation.
 """
 
 import numpy as np
 
-from gatecheck.reference import _numerics
+from gatecheck.reference import _numerics, activations
 from gatecheck.reference import _validate as v
 
 GATES = ("i", "f", "g", "o")
@@ -53,9 +59,25 @@ def join_gates(w):
     return w.transpose(1, 0, 2).reshape(w.shape[1], 4 * w.shape[2])
 
 
-def activate(z, out=None, ulps=0):
-    """Pre-activations (..., 4, H) -> gate activations: sigmoid for i, f, o and tanh for g.
-    ``out`` may be ``z`` itself."""
+def chosen(activation="tanh", recurrent_activation="sigmoid"):
+    """(recurrent activation, activation) as gatecheck.reference.activations' Chosen, or None at the
+    defaults (sigmoid, tanh), whose canonical arithmetic the references keep."""
+    if activation == "tanh" and recurrent_activation == "sigmoid":
+        return None
+    return activations.choose(recurrent_activation), activations.choose(activation)
+
+
+def activate(z, out=None, ulps=0, acts=None):
+    """Pre-activations (..., 4, H) -> gate activations: sigmoid for i, f, o and tanh for g (``acts``:
+    ``chosen``'s pair in their place). ``out`` may be ``z`` itself."""
+    if acts is not None:
+        gate, act = acts
+        g = act(z[..., 2, :])
+        y = gate(z)
+        out = y if out is None else out
+        out[...] = y
+        out[..., 2, :] = g
+        return _numerics.jitter(out, ulps)
     g = np.tanh(z[..., 2, :])
     out = np.negative(z, out=out)
     with np.errstate(over="ignore"):  # exp(-z) = inf for very negative z gives sigmoid 0, exactly
@@ -75,12 +97,12 @@ def input_projection(x, W, b):
     return xw
 
 
-def step(xw_t, h_prev, c_prev, U_joined, out=None, ulps=0):
+def step(xw_t, h_prev, c_prev, U_joined, out=None, ulps=0, acts=None):
     """One step up to the cell state: returns gates (B, 4, H) (written to ``out`` if
     given) and c_t."""
     z = np.matmul(h_prev, U_joined, out=None if out is None else out.reshape(out.shape[0], -1))
     z += xw_t
-    gates = activate(split_gates(z), out=out, ulps=ulps)
+    gates = activate(split_gates(z), out=out, ulps=ulps, acts=acts)
     i, f, g = gates[:, 0], gates[:, 1], gates[:, 2]
     return gates, f * c_prev + i * g
 
@@ -88,14 +110,17 @@ def step(xw_t, h_prev, c_prev, U_joined, out=None, ulps=0):
 OUTPUTS = ("tanh", "identity")
 
 
-def output_activation(c, output="tanh", ulps=0):
-    """tanh(c_t) for the canonical LSTM; c_t itself for the identity-output variant."""
+def output_activation(c, output="tanh", ulps=0, acts=None):
+    """tanh(c_t) for the canonical LSTM (``acts``: its activation in place of tanh); c_t itself for the
+    identity-output variant."""
+    if output == "tanh" and acts is not None:
+        return _numerics.jitter(acts[1](c), ulps)
     return _numerics.jitter(np.tanh(c), ulps) if output == "tanh" else c
 
 
-def hidden(gates, c, output="tanh", ulps=0):
+def hidden(gates, c, output="tanh", ulps=0, acts=None):
     """h_t = o_t * tanh(c_t) (or o_t * c_t for ``output="identity"``)."""
-    return gates[:, 3] * output_activation(c, output, ulps)
+    return gates[:, 3] * output_activation(c, output, ulps, acts)
 
 
 def loss(h, c_last, gh, gc):
@@ -137,9 +162,9 @@ def validate(x, h0, c0, W, U, b, gh, gc, Wr=None):
     return B, T, D, H
 
 
-def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None):
+def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None):
     """Unchecked forward pass, time-major: h (T, B, P), c (T, B, H) and gates (T, B, 4, H)
-    (P = H without a projection ``Wr``)."""
+    (P = H without a projection ``Wr``; ``acts``: ``chosen``'s)."""
     B, T, _ = x.shape
     H = c0.shape[1]
     xw = input_projection(x, W, b)
@@ -149,22 +174,23 @@ def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None):
     gates = np.empty((T, B, 4, H), x.dtype)
     h_t, c_t = h0, c0
     for t in range(T):
-        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t], ulps=ulps)
-        h_t = hidden(gates[t], c_t, output, ulps)
+        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t], ulps=ulps, acts=acts)
+        h_t = hidden(gates[t], c_t, output, ulps, acts)
         if Wr is not None:
             h_t = h_t @ Wr
         h[t], c[t] = h_t, c_t
     return dict(h=h, c=c, gates=gates)
 
 
-def forward(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None):
+def forward(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None):
     """Unchecked forward pass: h (B, T, P), c (B, T, H) and gates (B, T, 4, H)."""
-    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps, Wr).items()}
+    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps, Wr, acts).items()}
 
 
-def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None):
+def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=None, acts=None):
     """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results
-    (with a projection ``Wr``, also dWr)."""
+    (with a projection ``Wr``, also dWr). Under other activations (``acts``, ``chosen``'s) each
+    derivative is the table's at the pre-activation z_t, recomputed from x, h_{t-1} and ``b``."""
     B, T, D = x.shape
     H, P = c0.shape[1], h0.shape[1]
     h, c, gates = fwd["h"], fwd["c"], fwd["gates"]
@@ -180,20 +206,34 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None):
     # (h_t fed step t+1's gates) and dc_t receives dc_{t+1} * f_{t+1} (the cell's carry).
     dh_from_next = np.zeros((B, P), x.dtype)
     dc_from_next = gc
+    if acts is not None:
+        z = split_gates(input_projection(x, W, b))
+        z += split_gates(h_prev @ join_gates(U))
     for t in reversed(range(T)):
         i, f, g, o = (gates[t, :, k] for k in range(4))
-        tanh_c = output_activation(c[t], output, ulps)
+        tanh_c = output_activation(c[t], output, ulps, acts)
         dh_t = np.add(gh[t], dh_from_next, out=dh[t])
         dm_t = dh_t  # dL/dm_t: h_t = m_t, or h_t = m_t @ Wr
         if Wr is not None:
             dm_t = dh_t @ Wr.T
             m[t] = o * tanh_c
-        dc_t = np.multiply(dm_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
-        dc_t += dc_from_next
-        np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
-        np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
-        np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
-        np.multiply(dm_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
+        if acts is None:
+            dc_t = np.multiply(dm_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
+            dc_t += dc_from_next
+            np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
+            np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
+            np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
+            np.multiply(dm_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
+        else:  # each slope from the table: gate' at z_i, z_f, z_o; act' at z_g and at c_t
+            gate, act = acts
+            out_slope = act.derivative(c[t], tanh_c) if output == "tanh" else 1
+            dc_t = np.multiply(dm_t, o * out_slope, out=dc[t])
+            dc_t += dc_from_next
+            gate_slope = gate.derivative(z[t], gates[t])
+            np.multiply(dc_t, g * gate_slope[:, 0], out=dz[t, :, 0])
+            np.multiply(dc_t, c_prev[t] * gate_slope[:, 1], out=dz[t, :, 1])
+            np.multiply(dc_t, i * act.derivative(z[t, :, 2], g), out=dz[t, :, 2])
+            np.multiply(dm_t, tanh_c * gate_slope[:, 3], out=dz[t, :, 3])
         dh_from_next = dz[t].reshape(B, 4 * H) @ U_joined_T
         dc_from_next = dc_t * f
     dz_flat = dz.reshape(T * B, 4 * H)
@@ -211,23 +251,25 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None):
     return out
 
 
-def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0):
+def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh", recurrent_activation="sigmoid"):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``output="identity"`` gives the variant without the output tanh (h_t = o_t * c_t),
     the model some hand-written LSTMs implement; the contract is otherwise the same.
     ``ulps`` moves every activation by that many ulps (the tolerance's yardstick: see
-    ``reference._numerics``); 0 is the exact reference.
+    ``reference._numerics``); 0 is the exact reference. ``activation`` (g and the output) and
+    ``recurrent_activation`` (i, f, o): the keywords a candidate is called with under an activation
+    option (gatecheck.model.options), names of gatecheck.reference.activations or (name, alpha, beta).
     """
-    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps)
+    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps, chosen(activation, recurrent_activation))
 
 
-def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps):
+def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps, acts=None):
     if output not in OUTPUTS:
         raise ValueError(f"output: expected one of {list(OUTPUTS)}, got {output!r}")
     validate(x, h0, c0, W, U, b, gh, gc, Wr)
-    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps, Wr)
-    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps, Wr)
+    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps, Wr, acts)
+    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps, Wr, b, acts)
     return {**{k: batch_major(v) for k, v in fwd.items()}, **bwd}
 
 
@@ -236,10 +278,10 @@ def no_bias(W):
     return {"b": np.zeros((W.shape[0], W.shape[2]), W.dtype)}
 
 
-def run_nobias(x, h0, c0, W, U, gh, gc, *, output="tanh", ulps=0):
+def run_nobias(x, h0, c0, W, U, gh, gc, *, output="tanh", ulps=0, **activations):
     """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
     ``b`` in, no ``db`` out. The model is the LSTM at b = 0, exactly."""
-    out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps)
+    out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps, **activations)
     del out["db"]
     return out
 
@@ -249,7 +291,7 @@ def run_nobias(x, h0, c0, W, U, gh, gc, *, output="tanh", ulps=0):
 TIMELESS = ("dW", "dU", "db", "dh0", "dc0")
 
 
-def run_rev(x, h0, c0, W, U, b, gh, gc, *, output="tanh", reverse=True, ulps=0):
+def run_rev(x, h0, c0, W, U, b, gh, gc, *, output="tanh", reverse=True, ulps=0, **activations):
     """The contract under the reverse option (Keras go_backwards=True): the layer consumes
     x[:, T-1] first and x[:, 0] last. Inputs and outputs are those of ``run``, every per-step
     array indexed by the original t (c[:, t], h[:, t]: the states after x[:, t]); the final
@@ -260,7 +302,7 @@ def run_rev(x, h0, c0, W, U, b, gh, gc, *, output="tanh", reverse=True, ulps=0):
     """
     if not reverse:
         raise ValueError("run_rev is the reverse model: reverse must be True (the forward one is run)")
-    out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps)
+    out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps, **activations)
     return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}
 
 

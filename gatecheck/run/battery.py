@@ -1,6 +1,7 @@
 """One case of the battery: the candidate and an oracle on the same inputs, compared
 under the tolerance policy, with the family's reference providing scale and yardstick."""
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,13 +41,22 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
     float64 as for any case. It matches when the entry explains the whole difference; a wrong remap
     of the oracle fails it."""
     family = family_of(oracle)
-    record = under(case, family)
+    record = under(case, deviation.model(family) if deviation.model else family)
     inputs64, yard = coordinates(record, case.B, case.T, case.D, case.H, case.seed, case.regime)
     if deviation.explained_by is None:  # (what calling None raised)
         raise TypeError(f"explained: the deviation of {oracle.name} has no explained_by model")
     modelled = deviation.explained_by({k: a.copy() for k, a in inputs64.items()})
-    return judge(case, oracle, reference_view(modelled, case.np_dtype.name, record, yard),
-                 expected_of(case, oracle, family), record.run, "reference", family)
+    model, run = record, record.run
+    if deviation.computes is not None:  # the engine computes the model of other options (one it ignores dropped)
+        model = under(case._replace(options=deviation.computes(case.options)), family)
+        dropped = set(record.keywords) - set(model.keywords)  # (the candidate is called with the case's keywords)
+        run = functools.partial(_without, model.run, dropped)
+    return judge(case, oracle, reference_view(modelled, case.np_dtype.name, model, yard),
+                 expected_of(case, oracle, family), run, "reference", family)
+
+
+def _without(run: Callable[..., Any], dropped: set[str], **kwargs: Any) -> Any:
+    return run(**{k: v for k, v in kwargs.items() if k not in dropped})
 
 
 def judge(case: Case, oracle: Oracle, view_: View, expected: Mapping[str, Any], candidate: Callable[..., Any],

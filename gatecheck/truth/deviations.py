@@ -32,6 +32,8 @@ from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import installed_versions, keras_backend
+from gatecheck.families.lstm import record as lstm_record
+from gatecheck.model import options as opts
 from gatecheck.model.structures import draw_mask
 from gatecheck.truth.views import family_of, under, view
 
@@ -52,6 +54,12 @@ class Deviation(NamedTuple):
     # of the deviation (nnx.GRUCell: bh[n] = 0). With it, the battery checks every case the entry covers
     # there too (gatecheck.run.battery.explained), so a deviating oracle's cases still judge its remap.
     explained_by: Optional[Callable] = None
+    # (a case's options) -> the options whose model the engine computes instead, where it ignores an option (an
+    # activation): with explained_by, the model is the reference under those options on those inputs.
+    computes: Optional[Callable] = None
+    # (the family record) -> the record of the model the engine computes in its place, where the engine computes
+    # an option otherwise (relu on a float32 subnormal cell state: gatecheck.families.lstm.record.LSTM_FLUSHED)
+    model: Optional[Callable] = None
 
 
 def _full_lengths(inputs):
@@ -73,25 +81,74 @@ def _ignores_sequence_lens(oracle, node_outputs):
         dist="onnx",
         since="0",
         until=None,
-        cause="onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the sequence_lens input "
-              "(onnx/reference/ops/op_lstm.py, op_gru.py, op_rnn.py: the argument is unused, '# noqa: ARG002'): "
-              "the padded steps are run like valid ones",
-        upstream="none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
-                 "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)",
+        cause=_LENS_CAUSE,
+        upstream=_LENS_UPSTREAM,
+    )
+
+
+_LENS_CAUSE = ("onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the sequence_lens input "
+               "(onnx/reference/ops/op_lstm.py, op_gru.py, op_rnn.py: the argument is unused, '# noqa: ARG002'): "
+               "the padded steps are run like valid ones")
+_LENS_UPSTREAM = ("none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
+                  "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)")
+# The activation options onnx.reference's LSTM and GRU run as their defaults (gatecheck.model.options).
+_IGNORED_ACTIVATIONS = ("relu", "hardsig")
+
+
+def _without_activations(options):
+    """A case's options less the activation options: the model onnx.reference's LSTM and GRU compute."""
+    return tuple(o for o in options if o not in _IGNORED_ACTIVATIONS)
+
+
+def _full_lengths_where_masked(inputs):
+    """_full_lengths for a case with lengths; the inputs themselves for one without."""
+    return _full_lengths(inputs) if "mask" in inputs else inputs
+
+
+def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
+    """onnx.reference's LSTM and GRU: sequence_lens unread (``_ignores_sequence_lens``), and the activations
+    attribute unread too: sigmoid and tanh are fixed in the evaluator, so under relu or hardsig the node computes
+    the family's default model. One entry per oracle (gatecheck.truth.deviations.key): both, with one model, the
+    reference without the activation option (``computes``) on the inputs with full lengths."""
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs + state_outputs)
+    return Deviation(
+        oracle=oracle,
+        applies=lambda case: "len" in case.options and case.T > 1 or bool(set(_IGNORED_ACTIVATIONS) & set(case.options)),
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), and every case "
+              "of an activation option (relu, hardsig)",
+        quantities=tuple(dict.fromkeys(names + ("y", "y_l1"))),
+        explained_by=_full_lengths_where_masked,
+        computes=_without_activations,
+        dist="onnx",
+        since="0",
+        until=None,
+        cause=_LENS_CAUSE + "; and the activations, activation_alpha and activation_beta attributes are never read: "
+              "op_lstm.py and op_gru.py (onnx 1.23) apply a sigmoid to the gates and tanh elsewhere whatever the "
+              "node states, so a node with Relu or HardSigmoid computes the default LSTM or GRU (its numbers are "
+              "the reference's without the option, checked on each such case)",
+        upstream=_LENS_UPSTREAM + "; for the activations: none found, searched the onnx/onnx issues for the "
+                 "ReferenceEvaluator's LSTM and GRU activations (onnx/onnx#7935 implemented direction only; "
+                 "sonos/tract#2751 reports the same attributes ignored by another runtime)",
     )
 
 
 # --- Keras 3 on the JAX and PyTorch backends (KERAS_BACKEND: one per process) -------------------------------
 
-def _fused_rnn_ignores_lengths(oracle, node_outputs):
+def _fused_rnn_ignores_lengths(oracle, node_outputs, fused=frozenset()):
     """OpenVINO's CPU plugin runs a sequence op whose weights are constants as its own fused RNN node, which
     runs every row through all T steps: under ``len`` each row runs through its padding (as
-    ``_ignores_sequence_lens``), every output of every layer and direction can differ."""
+    ``_ignores_sequence_lens``), every output of every layer and direction can differ. ``fused``: the
+    activation options under which the plugin still fuses the op (oneDNN's vanilla RNN takes relu; its
+    LSTM and GRU have fixed activations, so under an activation option those ops run as cells)."""
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs)
+    activation_options = {o for o in opts.OPTIONS if opts.activation((o,)) or opts.recurrent_activation((o,))}
     return Deviation(
         oracle=oracle,
-        applies=lambda case: "len" in case.options and case.T > 1,
-        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T)",
+        applies=lambda case: ("len" in case.options and case.T > 1
+                              and set(case.options) & activation_options <= fused),
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T)"
+              + (f", the activation options {sorted(fused)} included" if fused else
+                 ", without an activation option (under one the plugin runs the op as cells, and the lengths apply)"),
         quantities=names + ("y", "y_l1"),
         explained_by=_full_lengths,
         dist="openvino",
@@ -102,7 +159,10 @@ def _fused_rnn_ignores_lengths(oracle, node_outputs):
               "does not apply the op's sequence_lengths: the padded steps run like valid ones (every output matches "
               "the reference with every row at full length). Under dynamic shapes the plugin keeps the sequence op "
               "rather than decomposing it into a TensorIterator of cells (openvinotoolkit/openvino#10710); with the "
-              "weights graph inputs it does decompose it, and the lengths are applied (openvino-onnx-*-fed match)",
+              "weights graph inputs it does decompose it, and the lengths are applied (openvino-onnx-*-fed match). "
+              "Under relu an LSTMSequence or GRUSequence is not fused either (oneDNN's LSTM and GRU "
+              "primitives have fixed activations): their relu+len cases match, while an RNNSequence under relu stays "
+              "fused (oneDNN's vanilla RNN takes relu) and ignores the lengths",
         upstream="none found: searched the openvinotoolkit/openvino issues for LSTMSequence / RNNSeq sequence lengths "
                  "ignored on the CPU (openvinotoolkit/openvino#10710 disabled the decomposition for dynamic shapes)",
     )
@@ -172,6 +232,50 @@ def missing_hidden_bias_shows(case):
     return not report.ok
 
 
+@functools.lru_cache(maxsize=None)
+def flushed_relu_shows(case):
+    """Whether flushing float32 subnormals shows on an LSTM relu case (``LSTM_FLUSHED``, the model): the
+    reference under that model judged against the reference as the battery judges the oracle. Only a float32
+    case whose cell state decays below float32's smallest normal number on a unit can differ, and only in
+    the deltas (relu's slope there)."""
+    oracle = ORACLES[case.oracle]
+    family = family_of(oracle)
+    if case.dtype != "f32" or "relu" not in case.options or family is not lstm_record.LSTM:
+        return False
+    record, model = under(case, family), under(case, lstm_record.LSTM_FLUSHED)
+    inputs, truth, yard = view(case, family)
+    quantities = oracle.observing(record)
+    actual, expected = ({q: contract_value(r.run(**{k: v.copy() for k, v in inputs.items()}), q, record.quantities)
+                         for q in quantities} for r in (record, model))
+    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
+                     undefined=undefined_entries(record, inputs, quantities))
+    return not report.ok
+
+
+def _flushes_subnormals(oracle, dist, since, how):
+    """An engine whose float32 arithmetic flushes subnormal numbers to zero, met at relu's kink (LSTM_FLUSHED)."""
+    deltas = ("dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
+    return Deviation(
+        oracle=oracle,
+        applies=flushed_relu_shows,
+        cases="float32 LSTM relu cases where a unit's cell state decays below float32's smallest normal number "
+              "(1.18e-38) and that changes a delta beyond the allowance (gatecheck.truth.deviations.flushed_relu_shows)",
+        quantities=tuple(q + layer for layer in ("", "_l1") for q in deltas),
+        explained_by=lambda inputs: inputs,
+        model=lambda family: lstm_record.LSTM_FLUSHED,
+        dist=dist,
+        since=since,
+        until=None,
+        cause=f"{how} float32 subnormal results to zero (FTZ/DAZ), so a cell state that decays below "
+              "1.18e-38 (forget gate and g near 0 for steps) is 0, exactly at relu's kink in h_t = o_t relu(c_t), "
+              "where its slope is 0, while the reference's c_t is a positive subnormal (slope 1): dc_t is o_t dh_t "
+              "too large there, and the deltas before it follow. Every quantity matches the reference with relu's kink "
+              "moved to 1.18e-38 (thresholded_relu, alpha = float32's smallest normal number: the model). Not a bug "
+              "of the engine's LSTM: its arithmetic's; its forward values differ by less than 1.2e-38",
+        upstream="none: flushing subnormals is the engine's documented arithmetic, not a defect of its layer",
+    )
+
+
 def _tiny_gate(oracle):
     """The deviation of the CPU LSTM kernel's sigmoid (_TINY_GATE) for one oracle running that kernel."""
     return Deviation(
@@ -232,17 +336,21 @@ DEVIATIONS = (
     _tiny_gate("torch-onnx-lstm"),
     _tiny_gate("torch-dynamo-lstm"),
     _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
-    _ignores_sequence_lens("onnx-reference-lstm", ("out", "hT", "cT")),
+    _ignores_activations_and_lens("onnx-reference-lstm", ("h", "cT"), ("out", "hT", "cT")),
     _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
-    _ignores_sequence_lens("onnx-reference-gru", ("out", "hT")),
-    _ignores_sequence_lens("onnx-reference-gru-before", ("out", "hT")),
+    _ignores_activations_and_lens("onnx-reference-gru", ("h",), ("out", "hT")),
+    _ignores_activations_and_lens("onnx-reference-gru-before", ("h",), ("out", "hT")),
     # the converted nn.LSTM holds its weights as constants, and OpenVINO's PyTorch frontend turns
     # pack_padded_sequence's lengths into the LSTMSequence's sequence_lengths
     _fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
-    _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT")),
+    _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT"), fused=frozenset({"relu"})),
     _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-gru-before", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-torch-lstm", ("out", "hT", "cT")),
+    _flushes_subnormals("keras-lstm-cell", "keras", "0", "TensorFlow's CPU kernels (keras.layers.LSTMCell run eagerly, "
+                        "one step a call) flush"),
+    _flushes_subnormals("flax-lstm", "jax", "0", "XLA's CPU code (jax.jit) flushes"),
+    _flushes_subnormals("flax-lstm-opt", "jax", "0", "XLA's CPU code (jax.jit) flushes"),
     Deviation(
         oracle="flax-gru", applies=missing_hidden_bias_shows,
         cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "

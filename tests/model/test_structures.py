@@ -262,7 +262,7 @@ def test_every_structural_mutant_is_killed_and_the_reference_is_not(name, oracle
     # (the projection's layers are tests/model/test_proj.py's; the activations' tests/model/test_activations.py's)
     cases = [c for c in grid("ci", f, oracles=[oracle])
              if any(opts.OPTIONS[o].structural for o in c.options) and "proj" not in c.options
-             and not opts.activation(c.options)]
+             and not opts.activation_keywords(c.options)]
     in_f64 = {c.options for c in cases if c.dtype == "f64"}
     cases = [c for c in cases if c.dtype == "f64" or c.options not in in_f64]
     # a case where the oracle has a known deviation does not judge the deviating quantities (on JAX, Keras'

@@ -42,11 +42,8 @@ def _cell(name):
         inv.exercised("hidden_features", ("H",), "the case's H"),
         inv.exercised("dtype", ("dtype",), "the case's dtype (oracles._module)"),
         inv.exercised("param_dtype", ("dtype",), "the case's dtype, as dtype (oracles._module)"),
-        inv.exercised("activation_fn", ("relu",), "jax.nn.relu under relu, else the default tanh (oracles._module)")
-        if name == "SimpleCell" else
-        inv.open_("activation_fn",
-                  ("tanh, wrapped to add the probe of c_t (oracles._ProbedTanh)" if lstm else "tanh (the default)")
-                  + "; another activation needs a family variant whose reference takes it"),
+        inv.exercised("activation_fn", ("relu",), "jax.nn.relu under relu, else tanh (oracles._module)"
+                      + (", wrapped to add the probe of c_t (oracles._ProbedActivation)" if lstm else "")),
         inv.declined("kernel_init", _INIT),
         inv.declined("recurrent_kernel_init", _INIT),
         inv.declined("bias_init", _INIT),
@@ -61,8 +58,9 @@ def _cell(name):
         inv.declined("bias_metadata", _METADATA),
     ]
     if name != "SimpleCell":
-        entries.append(inv.open_("gate_fn", "sigmoid (the default); another gate function needs a family variant "
-                                            "whose reference takes it"))
+        entries.append(inv.exercised("gate_fn", ("hardsig",), "jax.nn.hard_sigmoid (relu6(x + 3) / 6, the option's "
+                                                              "function) under hardsig, else the default sigmoid "
+                                                              "(oracles._module, _JAX_GATES)"))
     else:
         entries.append(inv.open_("residual", "False (the default); True adds h_{t-1} to the new state "
                                              "(h_t = tanh(...) + h_{t-1}): a residual RNN family variant"))

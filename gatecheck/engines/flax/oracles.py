@@ -46,17 +46,23 @@ from gatecheck.reference import layers
 _built = {}
 
 
-class _ProbedTanh:
-    """tanh that adds the current step's probe of c_t to its argument on its second call of the step
-    (an LSTM cell's output activation, tanh(c_t)); the first is the candidate gate's."""
+class _ProbedActivation:
+    """An LSTM cell's activation ``fn`` (tanh, or an activation option's) that adds the current step's probe of
+    c_t to its argument on its second call of the step (the output activation, fn(c_t)); the first is the
+    candidate gate's."""
 
-    def __init__(self):
-        self.probe, self.calls = None, 0
+    def __init__(self, fn):
+        self.fn, self.probe, self.calls = fn, None, 0
 
     def __call__(self, a):
-        jnp = import_flax()[0].numpy
         self.calls += 1
-        return jnp.tanh(a + self.probe if self.calls == 2 else a)
+        return self.fn(a + self.probe if self.calls == 2 else a)
+
+
+# jax.nn's functions of the activation options (gatecheck.model.options): relu, and for the gates the hard
+# sigmoid with the option's exact parameters: jax.nn.hard_sigmoid is relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1).
+_JAX_ACTIVATIONS = {"relu": "relu"}
+_JAX_GATES = {("hard_sigmoid", 1 / 6, 0.5): "hard_sigmoid"}
 
 
 class _Recorded:
@@ -72,12 +78,14 @@ class _Recorded:
         return jax_oracle.merge_directions(jnp, self.merge, a[..., :self.H], b[..., :self.H])
 
 
-def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1, activation=None):
+def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1, activation=None, gate=None):
     """(the parameter state, the jitted forward pass and vjp) of the probed cells in ``nnx.RNN`` loops:
     one layer, or ``depth`` layers in sequence, each an ``nnx.Bidirectional`` of two when ``merge``;
     ``activation``: an activation option's (gatecheck.model.options), jax.nn's function of that name as
-    the SimpleCell's ``activation_fn`` (None: the cell's default, tanh); built once per arguments."""
-    key = (cell_name, D, H, dtype, reverse, merge, depth, activation)
+    the cell's ``activation_fn`` (None: the cell's default, tanh); ``gate``: a recurrent activation option's
+    (name, alpha, beta), its jax.nn function as the cell's ``gate_fn`` (None: sigmoid); built once per
+    arguments."""
+    key = (cell_name, D, H, dtype, reverse, merge, depth, activation, gate)
     if key in _built:
         return _built[key]
     jax, nnx = import_flax()
@@ -112,9 +120,11 @@ def _module(cell_name, D, H, dtype, reverse, merge=None, depth=1, activation=Non
             return (c, h), jnp.concatenate([h, c], axis=-1)
 
     def rnn(in_features, slot):
-        output = _ProbedTanh() if lstm else None
-        chosen = {"activation_fn": output} if lstm else {"activation_fn": getattr(jax.nn, activation)} if activation \
-            else {}
+        fn = getattr(jax.nn, _JAX_ACTIVATIONS[activation]) if activation else jnp.tanh
+        output = _ProbedActivation(fn) if lstm else None
+        chosen = {"activation_fn": output if lstm else fn}
+        if gate:
+            chosen["gate_fn"] = getattr(jax.nn, _JAX_GATES[gate])
         cell = getattr(nnx, cell_name)(in_features, H, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0), **chosen)
         return nnx.RNN(Probed(cell, in_features, slot, output), return_carry=True, reverse=reverse, keep_order=True,
                        rngs=False)
@@ -191,7 +201,7 @@ def runner(cell_name, remap, back):
         x = inputs["x"]
         H = inputs["h0"].shape[1]
         params, fn = _module(cell_name, x.shape[2], H, x.dtype.name, "rev" in options, merge, depth,
-                             opts.activation(options))
+                             opts.activation(options), opts.recurrent_activation(options))
         parts = [structured.part(inputs, s) for s in names]
         weights = {}
         for path, part in zip(_cell_paths(merge, depth), parts):
@@ -265,18 +275,22 @@ def without_hidden_n_bias(inputs):
     return out
 
 
+_GATED = ("; activation_fn jax.nn.relu under relu, gate_fn jax.nn.hard_sigmoid under hardsig")
+
 ORACLES = (
     _oracle("flax-lstm", "lstm", "LSTMCell", "lstm", _LSTM,
-            "an nnx.Linear per gate and side; b is the hidden side's bias, exactly", model=jax_oracle.LSTM_MODEL),
+            "an nnx.Linear per gate and side; b is the hidden side's bias, exactly" + _GATED, model=jax_oracle.LSTM_MODEL,
+            activations=("relu", "hardsig")),
     _oracle("flax-lstm-opt", "lstm", "OptimizedLSTMCell", "optimized_lstm", _LSTM,
-            "kernels (D, 4H) and (H, 4H), gates i,f,g,o; b is the hidden side's bias, exactly",
-            model=jax_oracle.LSTM_MODEL),
+            "kernels (D, 4H) and (H, 4H), gates i,f,g,o; b is the hidden side's bias, exactly" + _GATED,
+            model=jax_oracle.LSTM_MODEL, activations=("relu", "hardsig")),
     _oracle("flax-rnn", "rnn", "SimpleCell", "simple", ("h", "dh", "dx", "dh0", "dW", "dU", "db"),
             "tanh, or relu under the relu option (activation_fn); b is the input side's bias, exactly",
             model=jax_oracle.RNN_MODEL, activations=("relu",)),
     _oracle("flax-gru", "gru", "GRUCell", "gru", ("h", "dh", "dx", "dh0", "dW", "dU", "dbx"),
             "kernels (D, 3H) and (H, 3H), gates r,z,n, reset after; one bias, on the input side: bx + bh for r "
-            "and z, bx for n; bh[n] has no parameter (google/flax#5594)",
+            "and z, bx for n; bh[n] has no parameter (google/flax#5594)" + _GATED,
             {"dbh": "nnx.GRUCell has one bias, on the input side: its gradient is dbx; dbh[r], dbh[z] would be the "
-                    "same numbers (bx and bh add up outside the gates) and bh[n] has no parameter (google/flax#5594)"}),
+                    "same numbers (bx and bh add up outside the gates) and bh[n] has no parameter (google/flax#5594)"},
+            activations=("relu", "hardsig")),
 )

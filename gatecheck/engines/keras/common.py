@@ -11,9 +11,10 @@ import numpy as np
 from gatecheck.engines import structured
 from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines.keras import backends as keras_backends
-from gatecheck.engines.keras import layout
+from gatecheck.engines.keras import layout, versions
 from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
+from gatecheck.reference import activations as reference_activations
 from gatecheck.reference import layers
 
 _cache = {}
@@ -341,12 +342,67 @@ def keras_runner(model, base_run):
     return run
 
 
+# Keras' names of the activations its recurrent layers are given under an activation option (the names its
+# ``keras.activations.get`` takes); hard_sigmoid only where the installed version's is the option's function.
+_KERAS_NAMES = {"relu": "relu", "hard_sigmoid": "hard_sigmoid"}
+
+
+def _keras_version():
+    """The installed Keras' version, read from its distribution without importing it (the grid asks, and
+    building the grid imports no framework); None where Keras is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _keras_hard_sigmoid_is(spec, version):
+    """Whether Keras ``version``'s 'hard_sigmoid' is ``spec`` ((name, alpha, beta)): the version's definition
+    (gatecheck.engines.keras.versions) against the reference's, on points either side of both kinks."""
+    semantics = versions.applicable("keras", version, "hard_sigmoid")
+    z = np.linspace(-6.0, 6.0, 97)
+    return bool(np.allclose(semantics.formula(z), reference_activations.choose(spec)(z), rtol=0, atol=1e-12))
+
+
+def activation_kwargs(options):
+    """Keras' ``activation`` and ``recurrent_activation`` of a case's options (gatecheck.model.options): the
+    family's tanh and sigmoid, stated, or an activation option's in their place."""
+    found = dict(activation="tanh", recurrent_activation="sigmoid")
+    name = opts.activation(options)
+    if name:
+        found["activation"] = _KERAS_NAMES[name]
+    spec = opts.recurrent_activation(options)
+    if spec:
+        found["recurrent_activation"] = _KERAS_NAMES[spec[0]]
+    return found
+
+
+def own_activations(model, names=("relu", "hardsig")):
+    """``Model.own`` of a model under each activation option in ``names``: its Keras arguments with the
+    option's activation and recurrent_activation (``activation_kwargs``)."""
+    return {o: model._replace(keras_kwargs={**model.keras_kwargs, **activation_kwargs((o,))}) for o in names}
+
+
+def declines_activation(options):
+    """Why the Keras oracles do not run an activation option (None: they run it): hardsig where the installed
+    Keras' hard_sigmoid is not the option's clip(z / 6 + 1/2, 0, 1) (Keras 2's is clip(0.2 z + 0.5, 0, 1))."""
+    spec = opts.recurrent_activation(options)
+    version = _keras_version() if spec else None
+    if version and not _keras_hard_sigmoid_is(spec, version):
+        source = versions.applicable("keras", version, "hard_sigmoid").source
+        return (f"Keras {version}'s hard_sigmoid ({source}) is not the option's "
+                f"{reference_activations.ACTIVATIONS[spec[0]].meaning} with alpha={spec[1]:.6g}, beta={spec[2]}")
+    return None
+
+
 def declines_keras(options):
     """Why the Keras layer oracles do not run a set of options they offer one by one (None: they run it)."""
     if opts.masking(options) == opts.MASKS["mask"] and opts.merge(options):
         return ("keras.layers.Bidirectional sets zero_output_for_mask=True on both its layers (when returning "
                 "sequences): a bidirectional layer under Keras masking outputs zeros at masked steps (maskz)")
-    return None
+    return declines_activation(options)
 
 
 def keras_stack(keras, model, D, H, dtype, merge, depth, masked_output=None, **layer_args):

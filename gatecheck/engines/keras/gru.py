@@ -48,9 +48,11 @@ def _probed_keras_cell(keras, ops):
     return keras_common.probed_one_state_cell(keras.layers.GRUCell)
 
 
-def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False):
+def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False, activation="tanh",
+                      recurrent_activation="sigmoid"):
     _, keras = import_keras()
-    cell = _probed_keras_cell(keras, None)(H, reset_after=reset_after, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
+    cell = _probed_keras_cell(keras, None)(H, reset_after=reset_after, dtype=dtype, use_bias=bias,
+                                           activation=activation, recurrent_activation=recurrent_activation)
     rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + H))
     return cell, keras_common.one_state_cell_fn(cell, rnn, dtype, D, H, backwards)
@@ -59,7 +61,8 @@ def _build_keras_cell(D, H, dtype, reset_after, bias=True, backwards=False):
 def _run_keras_cell(inputs, reset_after, options=()):
     x = inputs["x"]
     cell, fn = keras_common.built(_build_keras_cell, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
-                                  keras_common.use_bias(options), keras_common.go_backwards(options))
+                                  keras_common.use_bias(options), keras_common.go_backwards(options),
+                                  *keras_common.activation_kwargs(options).values())
     _assign(cell, inputs, reset_after)
     (seq,), grads, (dx, dh, dh0) = fn(x, keras_common.zero_probes(x, inputs["h0"].shape[1]), inputs["h0"], inputs["gh"])
     params, _ = _grads(grads, cell)
@@ -68,10 +71,12 @@ def _run_keras_cell(inputs, reset_after, options=()):
     return out
 
 
-def _build_keras_layer(D, H, dtype, reset_after, bias=True, backwards=False):
+def _build_keras_layer(D, H, dtype, reset_after, bias=True, backwards=False, activation="tanh",
+                       recurrent_activation="sigmoid"):
     _, keras = import_keras()
     layer = keras.layers.GRU(H, reset_after=reset_after, return_sequences=True, go_backwards=backwards, dtype=dtype,
-                             use_bias=bias, **_ACTIVATIONS, **keras_backends.layer_kwargs(keras))
+                             use_bias=bias, activation=activation, recurrent_activation=recurrent_activation,
+                             **keras_backends.layer_kwargs(keras))
     layer.build((None, None, D))
     return layer, keras_common.one_state_layer_fn(layer, dtype, D, H, backwards)
 
@@ -79,7 +84,8 @@ def _build_keras_layer(D, H, dtype, reset_after, bias=True, backwards=False):
 def _run_keras_layer(inputs, reset_after, options=()):
     x = inputs["x"]
     layer, fn = keras_common.built(_build_keras_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, reset_after,
-                                   keras_common.use_bias(options), keras_common.go_backwards(options))
+                                   keras_common.use_bias(options), keras_common.go_backwards(options),
+                                   *keras_common.activation_kwargs(options).values())
     _assign(layer.cell, inputs, reset_after)
     (seq,), grads, (dx, dh0) = fn(x, inputs["h0"], inputs["gh"])
     params, _ = _grads(grads, layer.cell)
@@ -101,9 +107,10 @@ _MERGED = "; its single bias is bx + bh (dbx = dbh = its gradient)"
 
 def _keras_model(reset_after):
     """The GRU's structure in Keras (gatecheck.engines.structured): one state, no upstream of its own."""
-    return structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS, keras_layer="GRU",
-                            keras_kwargs=dict(reset_after=reset_after, **_ACTIVATIONS),
-                            keras_assign=functools.partial(_assign, reset_after=reset_after), keras_grads=_grads)
+    model = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _PARAMS, keras_layer="GRU",
+                             keras_kwargs=dict(reset_after=reset_after, **_ACTIVATIONS),
+                             keras_assign=functools.partial(_assign, reset_after=reset_after), keras_grads=_grads)
+    return model._replace(own=keras_common.own_activations(model))
 
 
 KERAS_MODELS = {True: _keras_model(True), False: _keras_model(False)}
@@ -122,9 +129,10 @@ def _keras(name, family, kind, reset_after):
                   runner=keras_common.keras_runner(model, base) if whole
                   else keras_common.probed_runner(model, _probed_keras_cell, base),
                   trace_ms=300 if whole else 350,  # benchmarks/trace_cost.py: 290-310 and 350-355 ms
-                  options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | (keras_common.MASKED if whole else frozenset()),
+                  options=frozenset({"nobias", "rev", *model.own}) | keras_common.STRUCTURES
+                  | (keras_common.MASKED if whole else frozenset()),
                   observes_structured=(keras_common.observed_layer if whole else keras_common.observed_cell)(model),
-                  declines=keras_common.declines_keras if whole else None,
+                  declines=keras_common.declines_keras if whole else keras_common.declines_activation,
                   # reset-after GRU layers run a backend's own loop, the others a GRUCell's call per step
                   declines_dtype=keras_backends.dtype_declines(
                       steps_a_cell=not (whole and reset_after),

@@ -40,16 +40,14 @@ _INIT = "an initializer: the case's weights are assigned over it (common.assign)
 _REGULARIZER = "a penalty added to the training loss outside the layer's forward and backward pass"
 _CONSTRAINT = "applied to the weights by the optimizer after an update: not in the forward or backward pass"
 _DROPOUT = "stochastic at training time: 0, the default (no dropout)"
-_ACTIVATION = "another activation needs a family variant whose reference takes it, in every engine"
 
 
 def _cell_params(name):
     """What a layer and its cell share."""
     entries = [
         inv.exercised("units", ("H",), "the case's H"),
-        inv.exercised("activation", ("relu",), "'relu' under relu, else 'tanh' (rnn.activation; the structured layers' "
-                                               "Model.own)") if name == "SimpleRNN" else
-        inv.open_("activation", "'tanh' (stated in every oracle); " + _ACTIVATION),
+        inv.exercised("activation", ("relu",), "'relu' under relu, else 'tanh' (rnn.activation, common.activation_kwargs; "
+                                               "the structured layers' Model.own)"),
         inv.exercised("use_bias", ("nobias",), "False under nobias (common.use_bias)"),
         inv.declined("kernel_initializer", _INIT),
         inv.declined("recurrent_initializer", _INIT),
@@ -65,8 +63,11 @@ def _cell_params(name):
         inv.declined("seed", "the seed of dropout's masks: stochastic at training time", since=KERAS3),
     ]
     if name in ("LSTM", "GRU"):
-        entries.append(inv.open_("recurrent_activation", "'sigmoid' (stated: Keras before 2.3 defaulted to "
-                                                         "hard_sigmoid, versions.py); " + _ACTIVATION))
+        entries.append(inv.exercised("recurrent_activation", ("hardsig",),
+                                     "'hard_sigmoid' under hardsig where the installed Keras' is the option's "
+                                     "relu6(x + 3) / 6 (Keras 3; Keras 2's 0.2x + 0.5 declined: "
+                                     "common.declines_activation), else 'sigmoid', stated (Keras before 2.3 "
+                                     "defaulted to hard_sigmoid, versions.py)"))
     if name == "LSTM":
         entries.append(inv.declined("unit_forget_bias", "an initializer (adds 1 to the forget gate's bias when the "
                                                         "layer is built): the case's bias is assigned over it"))

@@ -84,18 +84,19 @@ def probed_lstm_cell(keras, ops):
 # --- models with one state h (SimpleRNN, GRU): the same probe and the same functions ---------
 
 
-def _probed_lstm(D, H, dtype, bias=True, backwards=False):
+def _probed_lstm(D, H, dtype, bias=True, backwards=False, activation="tanh", recurrent_activation="sigmoid"):
     """A probed LSTMCell in a ``keras.layers.RNN`` loop, built for inputs [x, e_h, e_c]."""
     _, keras = import_keras()
     ops = keras_backends.ops()
-    cell = probed_lstm_cell(keras, ops)(H, dtype=dtype, use_bias=bias, **_ACTIVATIONS)
+    cell = probed_lstm_cell(keras, ops)(H, dtype=dtype, use_bias=bias, activation=activation,
+                                        recurrent_activation=recurrent_activation)
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype)
     rnn.build((None, None, D + 2 * H))
     return ops, keras, cell, rnn
 
 
-def _build_cell(D, H, dtype, bias=True, backwards=False):
-    ops, _, cell, rnn = _probed_lstm(D, H, dtype, bias, backwards)
+def _build_cell(D, H, dtype, bias=True, backwards=False, activation="tanh", recurrent_activation="sigmoid"):
+    ops, _, cell, rnn = _probed_lstm(D, H, dtype, bias, backwards, activation, recurrent_activation)
 
     def forward(x, probes, h0, c0, gh, gc):
         seq, _, c_last = rnn(ops.concatenate([x, probes], -1), initial_state=[h0, c0])
@@ -109,7 +110,8 @@ def _build_cell(D, H, dtype, bias=True, backwards=False):
 def run_cell(inputs, options=()):
     x = inputs["x"]
     H = inputs["h0"].shape[1]
-    cell, fn = keras_common.built(_build_cell, x.shape[2], H, x.dtype.name, keras_common.use_bias(options), keras_common.go_backwards(options))
+    cell, fn = keras_common.built(_build_cell, x.shape[2], H, x.dtype.name, keras_common.use_bias(options),
+                                  keras_common.go_backwards(options), *keras_common.activation_kwargs(options).values())
     keras_common.assign(cell, inputs)
     (h, c), grads, (dx, dprobes, dh0, dc0) = fn(x, keras_common.zero_probes(x, 2 * H), inputs["h0"], inputs["c0"], inputs["gh"],
                                                 inputs["gc"])
@@ -119,12 +121,12 @@ def run_cell(inputs, options=()):
     return out
 
 
-def _build_layer(D, H, dtype, bias=True, backwards=False):
+def _build_layer(D, H, dtype, bias=True, backwards=False, activation="tanh", recurrent_activation="sigmoid"):
     _, keras = import_keras()
     ops = keras_backends.ops()
     layer = keras.layers.LSTM(
         H, return_sequences=True, return_state=True, go_backwards=backwards, dtype=dtype, use_bias=bias,
-        **_ACTIVATIONS, **keras_backends.layer_kwargs(keras)
+        activation=activation, recurrent_activation=recurrent_activation, **keras_backends.layer_kwargs(keras)
     )
     layer.build((None, None, D))
 
@@ -140,7 +142,7 @@ def _build_layer(D, H, dtype, bias=True, backwards=False):
 def run_layer(inputs, options=()):
     x = inputs["x"]
     layer, fn = keras_common.built(_build_layer, x.shape[2], inputs["h0"].shape[1], x.dtype.name, keras_common.use_bias(options),
-                      keras_common.go_backwards(options))
+                      keras_common.go_backwards(options), *keras_common.activation_kwargs(options).values())
     keras_common.assign(layer.cell, inputs)
     (seq, c_last), grads, (dx, dh0, dc0) = fn(x, inputs["h0"], inputs["c0"], inputs["gh"], inputs["gc"])
     params, _ = keras_common.weight_grads(grads, layer.cell)
@@ -159,6 +161,7 @@ _WHOLE_SEQUENCE_BLIND = {
 MODEL = structured.Model(states=("h0", "c0"), finals={"cT": (1, "gc")},
                          observes=("cT", "dh0", "dc0", "dW", "dU", "db"), keras_layer="LSTM",
                          keras_kwargs=_ACTIVATIONS, keras_assign=keras_common.assign, keras_grads=keras_common.weight_grads)
+MODEL = MODEL._replace(own=keras_common.own_activations(MODEL))
 
 
 # --- the probed cells in layers: Bidirectional (every merge mode) and two layers in sequence ----------
@@ -173,8 +176,9 @@ KERAS_CELL = Oracle(
     runner=keras_common.probed_runner(MODEL, probed_lstm_cell, run_cell),
     trace_ms=330,
     declines_dtype=keras_backends.dtype_declines(),
-    options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES,
+    options=frozenset({"nobias", "rev", *MODEL.own}) | keras_common.STRUCTURES,
     observes_structured=keras_common.observed_cell(MODEL),
+    declines=keras_common.declines_activation,
 )
 
 KERAS_LAYER = Oracle(
@@ -186,7 +190,7 @@ KERAS_LAYER = Oracle(
     cannot_observe=dict(_WHOLE_SEQUENCE_BLIND),
     runner=keras_common.keras_runner(MODEL, run_layer),
     trace_ms=240,
-    options=frozenset({"nobias", "rev"}) | keras_common.STRUCTURES | keras_common.MASKED,
+    options=frozenset({"nobias", "rev", *MODEL.own}) | keras_common.STRUCTURES | keras_common.MASKED,
     observes_structured=keras_common.observed_layer(MODEL),
     declines=keras_common.declines_keras,
     # the backend's own loop, but under a mask a cell's call per step:

@@ -99,17 +99,30 @@ _LOOPS = {
              ("maskz", "binone"), ("nobias", "len", "bi")], (_L, _L, _RS, _RS, _RS)),
     **_each([("len", "bi", "L2"), ("maskz", "bi", "L2")], (_L,) * 4 + (_RS,) * 5),
 }
+_LSTM_EMITTED = {**_LOOPS,
+                 **_each([(), ("nobias",)], (_F,)),
+                 ("rev",): (_F, _RS),
+                 **_each([("bi",), ("bisum",), ("bimul",), ("biave",), ("binone",)], (_B,)),
+                 ("L2",): (_F, _F),
+                 **_each([("bi", "L2"), ("nobias", "bi", "L2")], (_B, _B))}
+
+
+def _under(option, emitted):
+    """The records of ``emitted`` with an activation option added (the sets of no bias and reverse left out:
+    the grids do not combine them with an activation)."""
+    return {opts.canonical((option,) + k): v for k, v in emitted.items() if "nobias" not in k and "rev" not in k}
+
+
 EMITTED = {
-    "lstm": {**_LOOPS,
-             **_each([(), ("nobias",)], (_F,)),
-             ("rev",): (_F, _RS),
-             **_each([("bi",), ("bisum",), ("bimul",), ("biave",), ("binone",)], (_B,)),
-             ("L2",): (_F, _F),
-             **_each([("bi", "L2"), ("nobias", "bi", "L2")], (_B, _B))},
-    "gru": _LOOPS,
-    "gru-reset-before": _LOOPS,
+    # relu (LSTM(activation="relu")): fused as under tanh, the node's activations [Sigmoid, Relu, Relu] per
+    # direction (the rewriter carries the activation: read at READ_AT); hardsig (recurrent_activation=
+    # "hard_sigmoid", Keras 3's relu6(x + 3) / 6) is not matched by the LSTM rewriter: a Loop, as under a mask.
+    "lstm": {**_LSTM_EMITTED, **_under("relu", _LSTM_EMITTED), **_under("hardsig", _LOOPS)},
+    # relu and hardsig: the same Loops as the defaults
+    "gru": {**_LOOPS, **_under("relu", _LOOPS), **_under("hardsig", _LOOPS)},
+    "gru-reset-before": {**_LOOPS, **_under("relu", _LOOPS), **_under("hardsig", _LOOPS)},
     # relu (SimpleRNN(activation="relu")): the same Loops as tanh
-    "rnn": {**_LOOPS, **{("relu",) + k: v for k, v in _LOOPS.items() if "nobias" not in k and "rev" not in k}},
+    "rnn": {**_LOOPS, **_under("relu", _LOOPS)},
 }
 
 # How each conversion path fares with a Keras 3 model at READ_AT (tests/engines/keras_onnx/test_keras_onnx.py checks each).

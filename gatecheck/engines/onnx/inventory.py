@@ -46,11 +46,17 @@ def _attributes(op):
         inv.exercised("activations", ("relu",), "Relu under relu (one per direction; oracles.Node.under), else Tanh; "
                                                 "onnx-reference-rnn declines relu: onnx.reference's RNN knows Tanh and "
                                                 "Affine only") if op == "RNN" else
-        inv.open_("activations", "stated as the defaults (LSTM Sigmoid, Tanh, Tanh; GRU Sigmoid, Tanh: oracles.Node); "
-                                 + _ACTIVATION + "; onnx.reference's LSTM and GRU ignore the attribute (sigmoid and "
-                                 "tanh fixed in op_lstm.py, op_gru.py: onnx 1.23)"),
-        inv.open_("activation_alpha", "not set (no activation that takes alpha is used); " + _ACTIVATION),
-        inv.open_("activation_beta", "not set (no activation that takes beta is used); " + _ACTIVATION),
+        inv.exercised("activations", ("relu", "hardsig"),
+                      "the defaults stated (LSTM Sigmoid, Tanh, Tanh; GRU Sigmoid, Tanh), Relu in the tanh slots "
+                      "under relu, HardSigmoid in the gates' slot under hardsig (per direction; oracles.Node.under); "
+                      "onnx.reference's LSTM and GRU ignore the attribute (sigmoid and tanh fixed in op_lstm.py, "
+                      "op_gru.py: onnx 1.23), a deviation (gatecheck.truth.deviations)"),
+        inv.open_("activation_alpha", "not set (no activation that takes alpha is used); " + _ACTIVATION) if op == "RNN"
+        else inv.exercised("activation_alpha", ("hardsig",), "[1/6] per direction under hardsig (the HardSigmoid's; "
+                                                             "oracles.Node.under), else not set"),
+        inv.open_("activation_beta", "not set (no activation that takes beta is used); " + _ACTIVATION) if op == "RNN"
+        else inv.exercised("activation_beta", ("hardsig",), "[0.5] per direction under hardsig (the HardSigmoid's; "
+                                                            "oracles.Node.under), else not set"),
         inv.open_("clip", "not set (no clipping); exercising it needs a clip option whose reference clips the "
                           "gates' pre-activations to [-clip, clip], and states within and beyond it"),
     ]

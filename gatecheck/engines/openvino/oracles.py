@@ -180,9 +180,17 @@ GRU_NOBIAS_FED = ("Core.read_model refuses the node: the ONNX frontend fills the
                   "(openvino-onnx-gru) it runs")
 
 
+HARD_SIGMOID = ("compile_model raises 'Unsupported activation function' ([LSTMCellDecomposition] or "
+                "[GRUCellDecomposition]): the CPU plugin builds a cell's gates from the activations relu, sigmoid and "
+                "tanh only, and HardSigmoid is none of them, whether the sequence op runs fused or as cells [none "
+                "found: searched the openvinotoolkit/openvino issues for HardSigmoid in LSTM / GRU activations]")
+
+
 def _graph_declines(node, graph, options):
     if opts.merge(options):
         return f"{BI_CRASH} (read at openvino {READ_AT['openvino']})"
+    if opts.recurrent_activation(options):
+        return f"{HARD_SIGMOID} (read at openvino {READ_AT['openvino']})"
     if (graph.weights == "inputs" and "nobias" in options and node.op == "GRU"
             and dict(node.attributes).get("linear_before_reset")):
         return f"{GRU_NOBIAS_FED} (read at openvino {READ_AT['openvino']})"

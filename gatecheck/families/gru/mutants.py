@@ -104,7 +104,7 @@ COMMON = [
            old="dzh[t, :, :2].reshape(B, 2 * H) @ U_rz_T + dh_prev_n", new="dh_prev_n", first="dh t=T-2"),
     Mutant("update-derivative-wrong", "the update gate's derivative is taken as (1 - z) instead of z (1 - z)",
            "sigma' = sigma (1 - sigma) is half remembered",
-           old="z * (1 - z), out=dzx[t, :, 1])", new="(1 - z), out=dzx[t, :, 1])", first="dx t=T-1"),
+           old="z * (1 - z) if acts is None", new="(1 - z) if acts is None", first="dx t=T-1"),
     Mutant("reset-derivative-wrong", "the reset gate's derivative is taken as (1 - r) instead of r (1 - r)",
            "sigma' = sigma (1 - sigma) is half remembered",
            old="np.multiply(dr, r * (1 - r), out=dzx[t, :, 0])", new="np.multiply(dr, (1 - r), out=dzx[t, :, 0])",

@@ -15,6 +15,7 @@ from gatecheck.model.options import (
     STRUCTURAL,
     STRUCTURAL_NIGHTLY,
     STRUCTURAL_NOBIAS,
+    activation_keywords,
     blocks,
 )
 from gatecheck.reference import gru
@@ -112,14 +113,40 @@ STRUCTURE_CI = structural_ci([((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat"
 STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL + STRUCTURAL_NIGHTLY)
                      + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
 
+# Activation cases (gatecheck.model.options: relu, hardsig), on the no-bias cases' (D, H): ci alone in std, zero
+# and a regime of its own, and in a bidirectional stack and under lengths; nightly on the no-bias nightly shapes
+# with the other merges, depths and masks. hardsig is bounded as the sigmoid is: every regime, sat included (where
+# its clip saturates: slope 0). relu bounds n_t below only; h_t = (1 - z) n_t + z h_{t-1} is a convex mix, so h
+# grows only as fast as n_t = relu(x W + r (h U + b)) feeds back through U. Measured over 60 seeds: T <= 24 keeps
+# max |h| <= 30 in std, zero and longmem, while T = 80 reaches 1e16 (zero): the grids' T stays <= 24. Not sat
+# (U x4: faster feedback still, overflow rather than the activation).
+def _activation_ci(option, regime):
+    return [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, regime),
+                         ((2, 24, 4, 5), 3, "std")], options=(option,)),
+            *structural_ci([((3, 7, 4, 5), 0, "std")], [(option, "bi", "L2"), (option, "len")])]
+
+
+def _activation_nightly(option, regimes):
+    return [dict(NOBIAS_NIGHTLY, regimes=regimes, options=(option,)),
+            *blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=regimes),
+                    [(option, "bi", "L2"), (option, "len"), (option, "bisum"), (option, "L2"), (option, "mask"),
+                     (option, "maskz", "bi")])]
+
+
+ACTIVATION_CI = [*_activation_ci("relu", "longmem"), *_activation_ci("hardsig", "sat")]
+ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: ["zero", "longmem"]),
+                      *_activation_nightly("hardsig", every_regime)]
+
 PROFILES = {
-    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI, *STRUCTURE_CI],
+    "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI, *STRUCTURE_CI,
+           *ACTIVATION_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(6), special_seeds=range(2), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(2), special_seeds=range(1), regimes=every_regime),
         NOBIAS_NIGHTLY,
         REV_NIGHTLY,
         *STRUCTURE_NIGHTLY,
+        *ACTIVATION_NIGHTLY,
     ],
 }
 
@@ -138,35 +165,36 @@ _N = {
 }
 
 
-def fd_hooks(reset):
-    """(loss, state loss, output sequence) of the GRU in this convention, for finite differences."""
+def fd_hooks(reset, acts=None):
+    """(loss, state loss, output sequence) of the GRU in this convention (``acts``: gru.chosen's), for finite
+    differences."""
     params = ("W", "U", "bx", "bh")
 
     def loss(inputs):
-        fwd = gru.forward(inputs["x"], inputs["h0"], *(inputs[k] for k in params), reset)
+        fwd = gru.forward(inputs["x"], inputs["h0"], *(inputs[k] for k in params), reset, acts=acts)
         return gru.loss(fwd["h"], inputs["gh"])
 
     def state_loss(inputs, t, which, offset):
         """The loss with h_t moved by ``offset`` and the sequence run on from there."""
         x, gh = inputs["x"], inputs["gh"]
         weights = [inputs[k] for k in params]
-        head = gru.forward(x[:, : t + 1], inputs["h0"], *weights, reset)["h"]
+        head = gru.forward(x[:, : t + 1], inputs["h0"], *weights, reset, acts=acts)["h"]
         h_t = head[:, t] + offset
         total = np.sum(gh[:, :t] * head[:, :t]) + np.sum(gh[:, t] * h_t)
         if t == x.shape[1] - 1:
             return total
-        return total + gru.loss(gru.forward(x[:, t + 1:], h_t, *weights, reset)["h"], gh[:, t + 1:])
+        return total + gru.loss(gru.forward(x[:, t + 1:], h_t, *weights, reset, acts=acts)["h"], gh[:, t + 1:])
 
     def output(inputs, moved=None):
         """The output sequence h (B, T, H), with h_t moved by ``offset`` at step t when ``moved`` =
         (t, "h", offset) and the sequence run on from there (the hook of layers built from the model)."""
         x, weights = inputs["x"], [inputs[k] for k in params]
         if moved is None:
-            return gru.forward(x, inputs["h0"], *weights, reset)["h"]
+            return gru.forward(x, inputs["h0"], *weights, reset, acts=acts)["h"]
         t, _, offset = moved
-        head = gru.forward(x[:, : t + 1], inputs["h0"], *weights, reset)["h"]
+        head = gru.forward(x[:, : t + 1], inputs["h0"], *weights, reset, acts=acts)["h"]
         h_t = head[:, t] + offset
-        tail = [gru.forward(x[:, t + 1:], h_t, *weights, reset)["h"]] if t < x.shape[1] - 1 else []
+        tail = [gru.forward(x[:, t + 1:], h_t, *weights, reset, acts=acts)["h"]] if t < x.shape[1] - 1 else []
         return np.concatenate([head[:, :t], h_t[:, None]] + tail, axis=1)
 
     return loss, state_loss, output
@@ -178,7 +206,7 @@ FD_POINTS = (((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 
 
 
 # The no-bias option's mutants: edits of reference.gru.run_nobias (both conventions).
-_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, reset=reset, ulps=ulps)"
+_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, reset=reset, ulps=ulps, **activations)"
 NOBIAS_MUTANTS = (
     Mutant("nobias-stale-bias", "both biases are added although the model has no bias",
            "the bias parameters are still created with the default initialisation (PyTorch's "
@@ -203,8 +231,58 @@ def _nobias(reset):
 def _rev(reset):
     return Variant(run=functools.partial(gru.run_rev, reset=reset), flips=("x", "gh"), keywords={"reverse": True},
                    mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, bx, bh, gh[:, ::-1], reset=reset, "
-                                           "ulps=ulps)"),
+                                           "ulps=ulps, **activations)"),
                    mutant_bind=lambda module: functools.partial(module.run_rev, reset=reset))
+
+
+# The activation options (gatecheck.model.options: relu, hardsig): the model is gru.run with the option's
+# activation= or recurrent_activation=, the keyword a candidate is called with; the mutants are edits of the
+# reference's lines that only those options run (gru.py's ``acts`` branches), in both conventions.
+def _keras2_alpha(run):
+    """The gates' hard sigmoid taken as ONNX's default and Keras 2's, clip(0.2 z + 0.5, 0, 1)."""
+    def mutated(**kw):
+        return run(**dict(kw, recurrent_activation=("hard_sigmoid", 0.2, 0.5)))
+    return mutated
+
+
+_RELU_MUTANTS = (
+    Mutant("relu-tanh-derivative", "n's slope is tanh's 1 - n^2 under relu",
+           "the activation is switched in the forward pass, and the backward pass written for tanh is kept",
+           old="1 - n * n if acts is None else slope_n[t]", new="1 - n * n", first="dx t=T-1"),
+    Mutant("relu-forward-tanh", "n still applies tanh although relu is asked for",
+           "the activation argument is accepted and not passed on to the step",
+           old="np.tanh(a_n) if acts is None else acts[1](a_n)", new="np.tanh(a_n)", first="h t=0"),
+    Mutant("relu-slope-without-recurrence", "relu' of n is taken at x_t W[n] + bx[n], without its recurrent part",
+           "the pre-activation is recomputed for the backward pass from the input projection alone",
+           old='a[:, :, 2] += r * fwd["hn"] if reset == "after" else (r * h_prev) @ U[2] + bh[2]',
+           new="pass", first="dx "),
+)
+_HARDSIG_MUTANTS = (
+    Mutant("hardsig-sigmoid-derivative", "the gates' slope is the sigmoid's y (1 - y) under the hard sigmoid",
+           "the gate activation is switched in the forward pass, and the backward pass written for the sigmoid "
+           "is kept", old="slope_rz = acts[0].derivative(a[:, :, :2], gates[:, :, :2])",
+           new="slope_rz = gates[:, :, :2] * (1 - gates[:, :, :2])", first="dx t=T-1"),
+    Mutant("hardsig-forward-sigmoid", "r and z still apply the sigmoid although the hard sigmoid is asked for",
+           "the recurrent_activation argument is accepted and not passed on to the step",
+           old="else _numerics.jitter(acts[0](a_rz), ulps)", new="else sigmoid(a_rz, ulps)", first="h t=0"),
+    Mutant("hardsig-alpha-0.2", "the gates' hard sigmoid is clip(0.2 z + 0.5, 0, 1), ONNX's default and Keras "
+           "2's, not Keras 3's clip(z / 6 + 0.5, 0, 1)",
+           "'hard_sigmoid' means two functions across Keras versions and ONNX's HardSigmoid defaults to the old "
+           "one (gatecheck.engines.keras.versions)", wrap=_keras2_alpha, first="h t=0"),
+    Mutant("hardsig-slope-not-clipped", "the gates' slope is 1/6 everywhere, also where the clip saturates",
+           "the derivative of the linear part taken without the clip's",
+           old="slope_rz = acts[0].derivative(a[:, :, :2], gates[:, :, :2])",
+           new="slope_rz = np.full_like(gates[:, :, :2], 1 / 6)", first="dx "),
+)
+
+
+def _activation(reset, option, mutants):
+    """The GRU under an activation option (its keywords: gatecheck.model.options.activation_keywords)."""
+    keywords = activation_keywords((option,))
+    loss, state_loss, output = fd_hooks(reset, gru.chosen(**keywords))
+    return Variant(run=functools.partial(gru.run, reset=reset, **keywords), keywords=keywords, mutants=mutants,
+                   mutant_bind=lambda module: functools.partial(module.run, reset=reset, **keywords),
+                   replace=dict(fd_loss=loss, fd_state_loss=state_loss, fd_output=output), in_layers=True)
 
 
 def _family(name, description, reset, mutants, hypotheses, examples):
@@ -237,7 +315,8 @@ def _family(name, description, reset, mutants, hypotheses, examples):
         fd_output=fd_hooks(reset)[2],
         states=("h",),
         fd_points=FD_POINTS,
-        options={"nobias": _nobias(reset), "rev": _rev(reset)},
+        options={"nobias": _nobias(reset), "rev": _rev(reset), "relu": _activation(reset, "relu", _RELU_MUTANTS),
+                 "hardsig": _activation(reset, "hardsig", _HARDSIG_MUTANTS)},
     )
 
 

@@ -207,8 +207,8 @@ MUTANTS = [
         "no-output-tanh",
         "h_t = o_t * c_t: the output tanh is missing (forward and backward consistently)",
         "some tutorials' 'LSTM' has no output nonlinearity",
-        old="def run(x, h0, c0, W, U, b, gh, gc, *, output=\"tanh\", ulps=0):",
-        new="def run(x, h0, c0, W, U, b, gh, gc, *, output=\"identity\", ulps=0):",
+        old="def run(x, h0, c0, W, U, b, gh, gc, *, output=\"tanh\", ulps=0,",
+        new="def run(x, h0, c0, W, U, b, gh, gc, *, output=\"identity\", ulps=0,",
         first="h t=0",
     ),
     Mutant(

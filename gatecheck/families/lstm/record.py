@@ -2,6 +2,7 @@
 ``lstm-identity`` (no output tanh, h_t = o_t * c_t: the node-style model).
 Everything the engine needs to know of them is here."""
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -16,6 +17,7 @@ from gatecheck.model.options import (
     STRUCTURAL,
     STRUCTURAL_NIGHTLY,
     STRUCTURAL_NOBIAS,
+    activation_keywords,
     blocks,
 )
 from gatecheck.reference import lstm
@@ -160,9 +162,39 @@ STRUCTURE_CI = structural_ci([((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat"
 STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_regime), STRUCTURAL + STRUCTURAL_NIGHTLY)
                      + blocks(dict(NOBIAS_NIGHTLY, seeds=range(2)), STRUCTURAL_NOBIAS))
 
+# Activation cases (gatecheck.model.options: relu, hardsig), on the no-bias cases' (D, H): ci alone in std, zero
+# and a regime of its own, and in a bidirectional stack and under lengths; nightly on the no-bias nightly shapes
+# (T <= 80) with the other merges, depths and masks. hardsig is bounded as the sigmoid is: every regime, sat
+# included (where its clip saturates: slope 0). relu is not: h_t = o relu(c_t) feeds back into
+# c_t = f c_{t-1} + i relu(z_g) with nothing to bound it, so some seeds grow geometrically with T. Measured on
+# the std regime over 400 seeds: T <= 16 keeps max |h| <= 250 and the gradients <= 1.4e4 ((2, 16, 6, 6)), while
+# T = 20 reaches 7e3 in h, T = 24 1.4e4 and T = 80 5e17 (float32 overflow in the gradients: what it measures is
+# overflow, not the activation). So relu runs on T <= 16, std only: longmem (f ~ 0.99) and sat (weights x4) grow
+# faster, and zero (c0 = 0) puts units at relu's kink (_RELU_POINTS).
+def _activation_ci(option, regime):
+    long = ((4, 16, 4, 5), 3, "std") if option == "relu" else ((2, 80, 3, 4), 3, "std")
+    return [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero" if regime != "std" else "std"),
+                         ((2, 12, 4, 5), 2, regime), long], options=(option,)),
+            *structural_ci([((3, 7, 4, 5), 0, "std")], [(option, "bi", "L2"), (option, "len")])]
+
+
+_RELU_NIGHTLY_SHAPES = [(3, 7, 4, 5), (2, 12, 4, 5), (1, 9, 5, 5), (6, 10, 2, 9), (2, 16, 6, 6)]
+
+
+def _activation_nightly(option, regimes):
+    shapes = dict(shapes=_RELU_NIGHTLY_SHAPES) if option == "relu" else {}
+    return [dict(NOBIAS_NIGHTLY, regimes=regimes, options=(option,), **shapes),
+            *blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=regimes, **shapes),
+                    [(option, "bi", "L2"), (option, "len"), (option, "bisum"), (option, "L2"), (option, "mask"),
+                     (option, "maskz", "bi")])]
+
+
+ACTIVATION_CI = [*_activation_ci("relu", "std"), *_activation_ci("hardsig", "sat")]
+ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: []), *_activation_nightly("hardsig", every_regime)]
+
 PROFILES = {
     "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI,
-           lstm_proj.CI, *STRUCTURE_CI, *lstm_proj.STRUCTURE_CI],
+           lstm_proj.CI, *STRUCTURE_CI, *lstm_proj.STRUCTURE_CI, *ACTIVATION_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
@@ -171,8 +203,12 @@ PROFILES = {
         lstm_proj.NIGHTLY,
         *STRUCTURE_NIGHTLY,
         *lstm_proj.STRUCTURE_NIGHTLY,
+        *ACTIVATION_NIGHTLY,
     ],
 }
+# The identity model's grids: the same, less the activation options it does not define (_common).
+PROFILES_IDENTITY = {name: [b for b in profile if not {"relu", "hardsig"} & set(b.get("options", ()))]
+                     for name, profile in PROFILES.items()}
 
 CONTRACT = """\
 run(x, h0, c0, W, U, b, gh, gc) -> mapping with
@@ -183,53 +219,54 @@ z_t[k] = x_t W[k] + h_{t-1} U[k] + b[k]; i,f,o = sigmoid, g = tanh
 c_t = f*c_{t-1} + i*g;  h_t = o*%s;  L = sum(gh*h) + sum(gc*c_T)"""
 
 
-def _moved(inputs, t, which, offset, output):
+def _moved(inputs, t, which, offset, output, acts=None):
     """(the forward pass up to step t, h_t, c_t) with h_t or c_t moved by ``offset`` (moving c_t
     moves h_t = o_t * tanh(c_t) too)."""
     x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
-    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output)
+    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output, acts=acts)
     h_t, c_t = head["h"][:, t], head["c"][:, t]
     if which == "h":
         h_t = h_t + offset
     else:
         c_t = c_t + offset
-        h_t = lstm.hidden(head["gates"][:, t], c_t, output)
+        h_t = lstm.hidden(head["gates"][:, t], c_t, output, acts=acts)
     return head, h_t, c_t
 
 
-def fd_hooks(output):
-    """(loss, state loss) of the LSTM with this output activation, for finite differences."""
+def fd_hooks(output, acts=None):
+    """(loss, state loss) of the LSTM with this output activation (``acts``: lstm.chosen's), for finite
+    differences."""
     def loss(inputs):
-        fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")), output)
+        fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")), output, acts=acts)
         return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
 
     def state_loss(inputs, t, which, offset):
         """The loss with h_t or c_t moved by ``offset``; moving c_t also moves
         h_t = o_t * tanh(c_t), so its derivative is the contract's total dL/dc_t."""
         x, W, U, b, gh, gc = (inputs[k] for k in ("x", "W", "U", "b", "gh", "gc"))
-        head, h_t, c_t = _moved(inputs, t, which, offset, output)
+        head, h_t, c_t = _moved(inputs, t, which, offset, output, acts)
         total = np.sum(gh[:, :t] * head["h"][:, :t]) + np.sum(gh[:, t] * h_t)
         if t == x.shape[1] - 1:
             return total + np.sum(gc * c_t)
-        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b, output)
+        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b, output, acts=acts)
         return total + lstm.loss(tail["h"], tail["c"][:, -1], gh[:, t + 1 :], gc)
 
     return loss, state_loss
 
 
-def fd_output_of(output):
+def fd_output_of(output, acts=None):
     """The LSTM's output sequence h (B, T, H), with h_t or c_t moved by ``offset`` at step t
     when ``moved`` = (t, which, offset) and the sequence run on from there (moving c_t moves
     h_t = o_t * tanh(c_t) too): the finite-difference hook of layers built from the model."""
     def fd_output(inputs, moved=None):
         x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
         if moved is None:
-            return lstm.forward(x, h0, c0, W, U, b, output)["h"]
+            return lstm.forward(x, h0, c0, W, U, b, output, acts=acts)["h"]
         t = moved[0]
-        head, h_t, c_t = _moved(inputs, *moved, output)
+        head, h_t, c_t = _moved(inputs, *moved, output, acts)
         parts = [head["h"][:, :t], h_t[:, None]]
         if t < x.shape[1] - 1:
-            parts.append(lstm.forward(x[:, t + 1:], h_t, c_t, W, U, b, output)["h"])
+            parts.append(lstm.forward(x[:, t + 1:], h_t, c_t, W, U, b, output, acts=acts)["h"])
         return np.concatenate(parts, axis=1)
 
     return fd_output
@@ -249,7 +286,7 @@ def _bind(output):
 
 
 # The no-bias option's mutants: edits of reference.lstm.run_nobias.
-_NOBIAS_CALL = "out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps)"
+_NOBIAS_CALL = "out = run(x, h0, c0, W, U, **no_bias(W), gh=gh, gc=gc, output=output, ulps=ulps, **activations)"
 NOBIAS_MUTANTS = (
     Mutant("nobias-forget-bias-one", "the forget gate's bias is 1 and added although the model has no bias",
            "the bias is created and initialised anyway, the way Keras' unit_forget_bias does (1 on f), "
@@ -277,24 +314,96 @@ def _rev(output):
     return Variant(
         run=lstm.run_rev if output == "tanh" else functools.partial(lstm.run_rev, output=output),
         flips=("x", "gh"), keywords={"reverse": True},
-        mutants=reverse_mutants("out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps)",
+        mutants=reverse_mutants("out = run(x[:, ::-1], h0, c0, W, U, b, gh[:, ::-1], gc, output=output, ulps=ulps, "
+                                "**activations)",
                                 states=("h", "c"), first="c"),
         mutant_bind=(lambda module: module.run_rev) if output == "tanh"
         else (lambda module: functools.partial(module.run_rev, output=output)),
     )
 
 
+# The activation options (gatecheck.model.options: relu, hardsig) of the canonical LSTM: its model is lstm.run
+# with the option's activation= or recurrent_activation=, the keyword a candidate is called with; the mutants are
+# edits of the reference's lines that only those options run (lstm.py's ``acts`` branches).
+def _keras2_alpha(run):
+    """The gates' hard sigmoid taken as ONNX's default and Keras 2's, clip(0.2 z + 0.5, 0, 1)."""
+    def mutated(**kw):
+        return run(**dict(kw, recurrent_activation=("hard_sigmoid", 0.2, 0.5)))
+    return mutated
+
+
+_RELU_MUTANTS = (
+    Mutant("relu-g-tanh-derivative", "the g gate's slope is tanh's 1 - g^2 under relu",
+           "the activation is switched in the forward pass, and the backward pass written for tanh is kept",
+           old="np.multiply(dc_t, i * act.derivative(z[t, :, 2], g), out=dz[t, :, 2])",
+           new="np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])", first="dx t=T-1"),
+    Mutant("relu-output-tanh-derivative", "dc_t takes dh_t through o_t * (1 - relu(c_t)^2), tanh's slope",
+           "the output activation is switched in the forward pass, its slope written for tanh kept",
+           old="out_slope = act.derivative(c[t], tanh_c) if output", new="out_slope = 1 - tanh_c * tanh_c if output",
+           first="dc t=T-1"),
+    Mutant("relu-g-still-tanh", "the g gate still applies tanh although relu is asked for",
+           "the activation argument reaches the output and not the cell input",
+           old="g = act(z[..., 2, :])", new="g = np.tanh(z[..., 2, :])", first="c t=0"),
+    Mutant("relu-output-still-tanh", "the output still applies tanh(c_t) although relu is asked for",
+           "the activation argument reaches the cell input and not the output",
+           old="return _numerics.jitter(acts[1](c), ulps)", new="return _numerics.jitter(np.tanh(c), ulps)",
+           first="h t=0"),
+    Mutant("relu-slope-without-recurrence", "relu' of g is taken at x_t W + b, without h_{t-1} U",
+           "the pre-activation is recomputed for the backward pass from the input projection alone",
+           old="z += split_gates(h_prev @ join_gates(U))\n", new="pass\n", first="dx "),
+)
+_HARDSIG_MUTANTS = (
+    Mutant("hardsig-sigmoid-derivative", "the gates' slope is the sigmoid's y (1 - y) under the hard sigmoid",
+           "the gate activation is switched in the forward pass, and the backward pass written for the sigmoid "
+           "is kept", old="gate_slope = gate.derivative(z[t], gates[t])",
+           new="gate_slope = gates[t] * (1 - gates[t])", first="dx t=T-1"),
+    Mutant("hardsig-forward-sigmoid", "the gates still apply the sigmoid although the hard sigmoid is asked for",
+           "the recurrent_activation argument is accepted and not passed on to the step",
+           old="y = gate(z)", new="y = activations.choose('sigmoid')(z)", first="c t=0"),
+    Mutant("hardsig-alpha-0.2", "the gates' hard sigmoid is clip(0.2 z + 0.5, 0, 1), ONNX's default and Keras "
+           "2's, not Keras 3's clip(z / 6 + 0.5, 0, 1)",
+           "'hard_sigmoid' means two functions across Keras versions and ONNX's HardSigmoid defaults to the old "
+           "one (gatecheck.engines.keras.versions)", wrap=_keras2_alpha, first="c t=0"),
+    Mutant("hardsig-slope-not-clipped", "the gates' slope is 1/6 everywhere, also where the clip saturates",
+           "the derivative of the linear part taken without the clip's", old="gate_slope = gate.derivative(z[t], gates[t])",
+           new="gate_slope = np.full_like(gates[t], 1 / 6)", first="dx "),
+)
+
+
+# relu's points are std only. zero: with c0 = 0, a unit whose relu(z_g) is 0 keeps c_t = 0, exactly at relu's kink
+# in h_t = o_t relu(c_t), for every step until g turns on: the slope there is a convention (0 in the table, as in
+# TensorFlow, PyTorch and JAX), which differences cannot prove and cases should not rest on. sat: saturated
+# forget gates (f ~ 1e-8) and g = 0 leave c_t within 1e-8 of that kink, inside a difference's step.
+_RELU_POINTS = tuple(p if p[2] == "std" else (p[0], p[1], "std") for p in FD_POINTS)
+
+
+def _activation(output, option, mutants, fd_points=FD_POINTS, keywords=None):
+    """The LSTM under an activation option (its keywords: gatecheck.model.options.activation_keywords;
+    ``keywords``: others, for an engine's model of the option)."""
+    keywords = keywords or activation_keywords((option,))
+    acts = lstm.chosen(**keywords)
+    loss, state_loss = fd_hooks(output, acts)
+    return Variant(run=functools.partial(lstm.run, output=output, **keywords), keywords=keywords, mutants=mutants,
+                   mutant_bind=lambda module: functools.partial(module.run, output=output, **keywords),
+                   replace=dict(fd_loss=loss, fd_state_loss=state_loss, fd_output=fd_output_of(output, acts),
+                                fd_points=fd_points),
+                   in_layers=True)
+
+
 def _common(output):
+    # (the identity model has no engine to run these on: its options stay the structural ones and nobias, rev, proj)
+    activations = {"relu": _activation(output, "relu", _RELU_MUTANTS, _RELU_POINTS),
+                   "hardsig": _activation(output, "hardsig", _HARDSIG_MUTANTS)} if output == "tanh" else {}
     return dict(
         options={"nobias": _nobias(output), "rev": _rev(output),
-                 "proj": lstm_proj.variant(output, make_inputs, QUANTITIES)},
+                 "proj": lstm_proj.variant(output, make_inputs, QUANTITIES), **activations},
         inputs=("x", "h0", "c0", "W", "U", "b", "gh", "gc"),
         contract=lstm.CONTRACT_KEYS,
         shapes=shapes,
         quantities=QUANTITIES,
         regimes=REGIMES,
         make_inputs=make_inputs,
-        profiles=PROFILES,
+        profiles=PROFILES if output == "tanh" else PROFILES_IDENTITY,
         gates=lstm.GATES,
         gated=("W", "U", "b"),
         swappable=("W", "U"),
@@ -336,3 +445,14 @@ LSTM_IDENTITY = Family(
     examples={"examples.node:run": 0, "examples.assignment:run": 1},
     **_common("identity"),
 )
+
+
+# An engine that flushes float32 subnormal numbers to zero (FTZ/DAZ) holds a cell state that decays below float32's
+# smallest normal number (a unit whose forget gate and g stay near 0 for steps) at 0, exactly at relu's kink in
+# h_t = o_t relu(c_t), where the slope is 0 (the table's), while the reference's c_t is a positive subnormal (slope 1).
+# Its model: relu with the kink moved to that number (thresholded_relu, alpha = float32's tiny), whose values differ
+# from relu's by less than 1.2e-38 and whose slope is 0 below it (gatecheck.truth.deviations: the engines that do so).
+FLUSHED_RELU = ("thresholded_relu", float(np.finfo(np.float32).tiny), None)
+LSTM_FLUSHED = dataclasses.replace(
+    LSTM, options={**LSTM.options, "relu": _activation("tanh", "relu", (), _RELU_POINTS,
+                                                        keywords={"activation": FLUSHED_RELU})})

@@ -413,3 +413,20 @@ def test_a_case_of_the_plain_family_runs_on_canonical_inputs(need):
     for name in ("openvino-onnx-gru", "openvino-onnx-gru-fed", "openvino-torch-gru"):
         out = MINE[name].run(inputs)
         assert out["h"].dtype == np.float32 and out["h"].shape == (2, 3, 5), name
+
+
+@pytest.mark.parametrize("node", [onnx_oracles.LSTM, onnx_oracles.GRU, onnx_oracles.GRU_BEFORE], ids=["lstm", "gru", "gru-before"])
+def test_hard_sigmoid_gates_are_still_refused_and_relu_runs(node, need):
+    """Why the ONNX graph oracles decline hardsig (HARD_SIGMOID): the CPU plugin refuses a HardSigmoid in the
+    gates whether the weights are graph inputs or constants; relu in the state's place compiles."""
+    for options, refused in ((("hardsig",), True), (("relu",), False)):
+        model = onnx_oracles.build_model(node.under(options), 4, "float32", 0, True, "forward", None, 1, False)
+        if refused:
+            with pytest.raises(Exception, match="Unsupported activation function"):
+                openvino.compile_cpu(openvino.read_onnx(model))
+        else:
+            openvino.compile_cpu(openvino.read_onnx(model))
+    family = {"LSTM": "lstm", "GRU": "gru"}[node.op]
+    for name in (n for n, o in MINE.items() if o.family.startswith(family) and n.startswith("openvino-onnx")):
+        assert MINE[name].declined(("hardsig",)).startswith(openvino.HARD_SIGMOID), name
+        assert MINE[name].declined(("relu",)) is None, name
