@@ -25,10 +25,11 @@ TO_EXECUTORCH = "executorch.exir.EdgeProgramManager.to_executorch"
 LOAD = "executorch.runtime.Runtime.load_program"
 
 
-def _unwrapped(fn):
-    """The function under exir's logging wrapper (the one callable its closure holds of the same name), else fn."""
+def _unwrapped(fn, name):
+    """The function under exir's logging wrapper (named ``wrapper``, no ``functools.wraps``): the one function
+    named ``name`` its closure holds, else fn."""
     found = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ())
-             if inspect.isfunction(c.cell_contents) and c.cell_contents.__name__ == fn.__name__]
+             if inspect.isfunction(c.cell_contents) and c.cell_contents.__name__ == name]
     return found[0] if len(found) == 1 else fn
 
 
@@ -38,9 +39,9 @@ def introspect():
 
     found = {f"nn.{name}": inv.parameters(getattr(torch.nn, name).__init__) for name in CELLS}
     found[EXPORT] = inv.parameters(torch.export.export)
-    found[TO_EDGE] = inv.parameters(_unwrapped(exir.to_edge))
-    found[TRANSFORM] = inv.parameters(_unwrapped(exir.to_edge_transform_and_lower))
-    found[TO_EXECUTORCH] = inv.parameters(_unwrapped(exir.EdgeProgramManager.to_executorch))
+    found[TO_EDGE] = inv.parameters(_unwrapped(exir.to_edge, "to_edge"))
+    found[TRANSFORM] = inv.parameters(_unwrapped(exir.to_edge_transform_and_lower, "to_edge_transform_and_lower"))
+    found[TO_EXECUTORCH] = inv.parameters(_unwrapped(exir.EdgeProgramManager.to_executorch, "to_executorch"))
     found[LOAD] = inv.parameters(runtime.load_program)
     return inv.version_tuple(metadata.version("executorch")), found
 
