@@ -189,9 +189,9 @@ def run(family, backend, inputs, options=()):
 _NO_GRADIENT = "an ExecuTorch program is an inference program: no gradient of any input is computed"
 XNNPACK_F64 = (f"the XnnpackPartitioner delegates no float64 node (XNNPACK's kernels are float32 and quantised), so "
                f"the float64 program is the portable oracle's (read at executorch {READ_AT['executorch']})")
-_GRADIENTS = {"lstm": ("dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "db_ih", "db_hh"),
+_GRADIENTS = {"lstm": ("dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db"),
               "gru": ("dh", "dx", "dh0", "dW", "dU", "dbx", "dbh"),
-              "rnn": ("dh", "dx", "dh0", "dW", "dU", "db", "db_ih", "db_hh")}
+              "rnn": ("dh", "dx", "dh0", "dW", "dU", "db")}
 _WHAT = {"lstm": "weight_ih, weight_hh, bias_ih = bias_hh = b / 2; gates i, f, g, o",
          "gru": "reset after; weight_ih, weight_hh, bias_ih = bx, bias_hh = bh; gates r, z, n",
          "rnn": "tanh (relu under relu); weight_ih, weight_hh, bias_ih = bias_hh = b / 2"}
