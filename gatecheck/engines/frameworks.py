@@ -7,6 +7,7 @@ test suite turns it into a skip, or an error where the framework is required.
 """
 
 import contextlib
+import logging
 import os
 import sys
 from typing import Callable, NamedTuple
@@ -348,6 +349,21 @@ _PADDLE_AFTER_TENSORFLOW = ("paddle cannot be imported in a process that has imp
                             "import_keras imports paddle before tensorflow, so import it through gatecheck or first")
 
 
+@contextlib.contextmanager
+def root_logger_kept():
+    """The root logger's level and handlers as they were before the block. ``import paddle`` (paddlepaddle 3.3)
+    sets the root logger to INFO with a handler on stderr, so every library's INFO records (jax's 'Unable to
+    initialize backend', ...) would reach the user's report and the pytest output."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+
+
 def import_paddle():
     """Return paddle on the CPU, its intra-op threads held to ``threads()``. Refused (``Unavailable``) in a
     process that imported tensorflow before it (``_PADDLE_AFTER_TENSORFLOW``)."""
@@ -356,7 +372,7 @@ def import_paddle():
     import warnings
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), root_logger_kept():
             # paddle.utils.cpp_extension warns at import when ccache is missing: it builds no extension here
             warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
             import paddle

@@ -284,3 +284,15 @@ def test_paddle_after_tensorflow_is_refused_not_a_crash(request):
     keras_first = _python("from gatecheck.engines import frameworks as fw\nfw.import_keras()\n"
                           "paddle = fw.import_paddle()\nprint(float(paddle.to_tensor([2.0]).sum()))\n")
     assert keras_first.returncode == 0 and keras_first.stdout.strip() == "2.0", keras_first.stderr[-2000:]
+
+
+def test_importing_paddle_leaves_the_root_logger_as_it_was(request):
+    """``import paddle`` sets the root logger to INFO with a handler on stderr; through gatecheck it does not, so
+    no library's INFO records (jax's 'Unable to initialize backend 'tpu'', ...) reach a report."""
+    _require(request)
+    code = ("import logging\nfrom gatecheck.engines import frameworks as fw\nfw.import_paddle()\n"
+            "root = logging.getLogger()\nprint(root.level, len(root.handlers))\n"
+            "logging.getLogger('some.library').info('an INFO record')\n")
+    out = _python(code)
+    assert out.returncode == 0 and out.stdout.split() == ["30", "0"], (out.stdout, out.stderr[-2000:])
+    assert "an INFO record" not in out.stderr
