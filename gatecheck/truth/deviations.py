@@ -115,7 +115,7 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
         oracle=oracle,
         applies=lambda case: "len" in case.options and case.T > 1 or bool(set(_IGNORED_ACTIVATIONS) & set(case.options)),
         cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), and every case "
-              "of an activation option (relu, hardsig)",
+              "of an activation option (relu, hardsig) or of clip",
         quantities=tuple(dict.fromkeys(names + ("y", "y_l1"))),
         explained_by=_full_lengths_where_masked,
         computes=_without_activations,

@@ -402,7 +402,7 @@ _CLIP_MUTANTS = (
            "the clip holds the input", "the clip is added to the forward pass, and the backward pass written for "
            "the plain activations is kept",
            old="gate, act, out_act = acts\n", new="gate, act, out_act = (getattr(a, 'inner', a) for a in acts)\n",
-           first="dx "),
+           first="d"),
 )
 
 # relu's points are std only. zero: with c0 = 0, a unit whose relu(z_g) is 0 keeps c_t = 0, exactly at relu's kink

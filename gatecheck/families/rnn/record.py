@@ -266,7 +266,7 @@ _CLIP_MUTANTS = (
            wrap=_clip_ignored, first="h t=0"),
     Mutant("clip-forgotten-in-backward", "the backward pass takes tanh's slope 1 - h_t^2 also where the clip "
            "holds z_t (there it is 0)", "the clip is added to the forward pass, and the backward pass written for "
-           "tanh is kept", old="slope = act.derivative(z, h)", new="slope = 1 - h * h", first="dx t=T-1"),
+           "tanh is kept", old="slope = act.derivative(z, h)", new="slope = 1 - h * h", first="dx "),
     Mutant("clip-backward-only", "the forward pass applies tanh to z_t unclipped; the backward pass has the "
            "clip's zero slopes", "the clip is written into the derivative and not into the step",
            old="h[t] = act(h[t])", new="h[t] = act.inner(h[t])", first="h t=0"),
