@@ -7,6 +7,8 @@ and one entry in ``MODULES``. ``INVENTORIES`` holds each engine's inventory of i
 API (gatecheck.engines.inventory), one entry per engine.
 """
 
+from gatecheck.engines.executorch import inventory as executorch_inventory
+from gatecheck.engines.executorch import oracles as executorch_oracles
 from gatecheck.engines.flax import inventory as flax_inventory
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import FRAMEWORKS
@@ -38,14 +40,14 @@ from gatecheck.engines.torch_onnx import oracles as torch_onnx_oracles
 # One engine a folder (gatecheck/engines/<engine>/), its oracles one module per family.
 MODULES = (reference_oracles, keras_lstm, torch_lstm, keras_rnn, torch_rnn, keras_gru, torch_gru, onnx_oracles,
            torch_onnx_oracles, keras_onnx_oracles, jax_oracles, flax_oracles, openvino_oracles, litert_oracles,
-           paddle_oracles, mlx_oracles)
+           paddle_oracles, mlx_oracles, executorch_oracles)
 
 # The inventory of each engine's recurrent API (gatecheck.engines.inventory), one per engine folder that calls a
 # framework's layers (the jax engine's oracles are this project's own lax.scan code; the reference is NumPy).
 INVENTORIES = (onnx_inventory.INVENTORY, keras_inventory.INVENTORY, torch_inventory.INVENTORY,
                torch_onnx_inventory.INVENTORY, keras_onnx_inventory.INVENTORY, flax_inventory.INVENTORY,
                openvino_inventory.INVENTORY, litert_inventory.INVENTORY, paddle_inventory.INVENTORY,
-               mlx_inventory.INVENTORY)
+               mlx_inventory.INVENTORY, executorch_inventory.INVENTORY)
 
 ORACLES = {}
 

@@ -385,6 +385,47 @@ def import_mlx():
     return mx, nn
 
 
+# What importing, lowering and loading with executorch 1.5.1 emits that is no finding (pytest makes warnings errors):
+# torch.utils._pytree's FutureWarning on LeafSpec, raised where exir deep-copies an exported program's tree specs;
+# importlib.resources' legacy read_text, open_text and read_binary, which exir's edge dialect and serializer call;
+# torch.jit.script_method, which a module executorch imports still decorates with; the runtime's ExperimentalWarning
+# on loading its pybindings (executorch/extension/pybindings/portable_lib.py).
+_EXECUTORCH_WARNINGS = ((r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+                        (r"(read|open)_(text|binary) is deprecated\. Use files\(\) instead", DeprecationWarning),
+                        (r"`torch\.jit\.script_method` is deprecated", DeprecationWarning),
+                        (r"This API is experimental and subject to change without notice", Warning))
+
+
+@contextlib.contextmanager
+def executorch_quiet():
+    """The warnings of ExecuTorch's export and lowering that are no finding (``_EXECUTORCH_WARNINGS``), and its
+    runtime's start-up notices on file descriptor 2 (cpuinfo's "Failed to open midr file"); a failure still raises."""
+    import warnings
+
+    with warnings.catch_warnings():
+        for message, category in _EXECUTORCH_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        with quiet_stderr():
+            yield
+
+
+def import_executorch():
+    """Return (torch, executorch.exir, executorch.runtime.Runtime): programs exported by ``torch.export``,
+    lowered by ``executorch.exir`` and run by ExecuTorch's Python runtime (torch imported first, as always)."""
+    torch = import_torch()
+    try:
+        with executorch_quiet():
+            import executorch
+            import executorch.exir as exir
+            from executorch.runtime import Runtime
+    except ImportError as exc:
+        raise Unavailable(f"executorch is not installed ({exc})") from None
+    from importlib import metadata
+
+    _check_version("executorch", getattr(executorch, "__version__", None) or metadata.version("executorch"))
+    return torch, exir, Runtime
+
+
 def import_numpy():
     import numpy
 
@@ -432,6 +473,10 @@ FRAMEWORKS = {
         Framework("mlx", import_mlx, (0, 26),
                   "mlx.nn's LSTM, GRU and RNN on the CPU: the Linux wheel (mlx[cpu], mlx-cpu) exists from 0.26; "
                   "float64 on the CPU as tested (0.32)", "mlx", ("mlx", "mlx-cpu")),
+        Framework("executorch", import_executorch, (1, 0),
+                  "torch.export of nn.LSTMCell / GRUCell / RNNCell, executorch.exir.to_edge and to_executorch, the "
+                  "executorch.runtime Python API (Runtime.get, load_program, Method.execute) of the 1.x line, as "
+                  "tested (1.5)", "executorch", ("executorch",)),
         Framework("numpy", import_numpy, (1, 26), "the references themselves", "", ("numpy",)),
     )
 }

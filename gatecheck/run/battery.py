@@ -41,7 +41,7 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
     float64 as for any case. It matches when the entry explains the whole difference; a wrong remap
     of the oracle fails it."""
     family = family_of(oracle)
-    record = under(case, family)
+    record = under(case, deviation.model(family) if deviation.model else family)
     inputs64, yard = coordinates(record, case.B, case.T, case.D, case.H, case.seed, case.regime)
     if deviation.explained_by is None:  # (what calling None raised)
         raise TypeError(f"explained: the deviation of {oracle.name} has no explained_by model")
@@ -55,7 +55,7 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
                  expected_of(case, oracle, family), run, "reference", family)
 
 
-def _without(run, dropped, **kwargs):
+def _without(run: Callable[..., Any], dropped: set[str], **kwargs: Any) -> Any:
     return run(**{k: v for k, v in kwargs.items() if k not in dropped})
 
 

@@ -32,6 +32,7 @@ from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import installed_versions, keras_backend
+from gatecheck.families.lstm import record as lstm_record
 from gatecheck.model import options as opts
 from gatecheck.model.structures import draw_mask
 from gatecheck.truth.views import family_of, under, view
@@ -59,6 +60,9 @@ class Deviation(NamedTuple):
     # (Case) -> bool: the cases the model (explained_by, computes) is of, where an entry joins a modelled deviation
     # with another of the same oracle on other cases (``_joined``); None: every case the entry covers.
     modelled: Optional[Callable] = None
+    # (the family record) -> the record of the model the engine computes in its place, where the engine computes
+    # an option otherwise (relu on a float32 subnormal cell state: gatecheck.families.lstm.record.LSTM_FLUSHED)
+    model: Optional[Callable] = None
 
 
 def _full_lengths(inputs):
@@ -225,7 +229,7 @@ def _joined(first, second):
     """One entry per oracle: two deviations of one oracle on disjoint cases, as one entry (their cases, quantities,
     causes and issues joined). The first's model, if it has one, stays the model of its own cases (``modelled``);
     the second may have none."""
-    if second.explained_by or second.computes or first.modelled:
+    if second.explained_by or second.computes or second.model or first.modelled:
         raise ValueError(f"{first.oracle}: only the first of two joined entries may carry a model")
     if first.dist != second.dist or first.oracle != second.oracle:
         raise ValueError(f"{first.oracle}: joined entries must be of one oracle and distribution")
@@ -341,6 +345,50 @@ def missing_hidden_bias_shows(case):
     return not report.ok
 
 
+@functools.lru_cache(maxsize=None)
+def flushed_relu_shows(case):
+    """Whether flushing float32 subnormals shows on an LSTM relu case (``LSTM_FLUSHED``, the model): the
+    reference under that model judged against the reference as the battery judges the oracle. Only a float32
+    case whose cell state decays below float32's smallest normal number on a unit can differ, and only in
+    the deltas (relu's slope there)."""
+    oracle = ORACLES[case.oracle]
+    family = family_of(oracle)
+    if case.dtype != "f32" or "relu" not in case.options or family is not lstm_record.LSTM:
+        return False
+    record, model = under(case, family), under(case, lstm_record.LSTM_FLUSHED)
+    inputs, truth, yard = view(case, family)
+    quantities = oracle.observing(record)
+    actual, expected = ({q: contract_value(r.run(**{k: v.copy() for k, v in inputs.items()}), q, record.quantities)
+                         for q in quantities} for r in (record, model))
+    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
+                     undefined=undefined_entries(record, inputs, quantities))
+    return not report.ok
+
+
+def _flushes_subnormals(oracle, dist, since, how):
+    """An engine whose float32 arithmetic flushes subnormal numbers to zero, met at relu's kink (LSTM_FLUSHED)."""
+    deltas = ("dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
+    return Deviation(
+        oracle=oracle,
+        applies=flushed_relu_shows,
+        cases="float32 LSTM relu cases where a unit's cell state decays below float32's smallest normal number "
+              "(1.18e-38) and that changes a delta beyond the allowance (gatecheck.truth.deviations.flushed_relu_shows)",
+        quantities=tuple(q + layer for layer in ("", "_l1") for q in deltas),
+        explained_by=lambda inputs: inputs,
+        model=lambda family: lstm_record.LSTM_FLUSHED,
+        dist=dist,
+        since=since,
+        until=None,
+        cause=f"{how} float32 subnormal results to zero (FTZ/DAZ), so a cell state that decays below "
+              "1.18e-38 (forget gate and g near 0 for steps) is 0, exactly at relu's kink in h_t = o_t relu(c_t), "
+              "where its slope is 0, while the reference's c_t is a positive subnormal (slope 1): dc_t is o_t dh_t "
+              "too large there, and the deltas before it follow. Every quantity matches the reference with relu's kink "
+              "moved to 1.18e-38 (thresholded_relu, alpha = float32's smallest normal number: the model). Not a bug "
+              "of the engine's LSTM: its arithmetic's; its forward values differ by less than 1.2e-38",
+        upstream="none: flushing subnormals is the engine's documented arithmetic, not a defect of its layer",
+    )
+
+
 def _tiny_gate(oracle):
     """The deviation of the CPU LSTM kernel's sigmoid (_TINY_GATE) for one oracle running that kernel."""
     return Deviation(
@@ -414,6 +462,10 @@ DEVIATIONS = (
     _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-gru-before", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-torch-lstm", ("out", "hT", "cT")),
+    _flushes_subnormals("keras-lstm-cell", "keras", "0", "TensorFlow's CPU kernels (keras.layers.LSTMCell run eagerly, "
+                        "one step a call) flush"),
+    _flushes_subnormals("flax-lstm", "jax", "0", "XLA's CPU code (jax.jit) flushes"),
+    _flushes_subnormals("flax-lstm-opt", "jax", "0", "XLA's CPU code (jax.jit) flushes"),
     Deviation(
         oracle="flax-gru", applies=missing_hidden_bias_shows,
         cases="every case where bh[n] moves a quantity beyond the allowance (the canonical bh[n] is never 0; "

@@ -23,7 +23,7 @@ def test_lstm_battery_oracles_are_the_framework_ones():
                             "torch-onnx-lstm", "torch-dynamo-lstm", "keras-onnx-lstm", "jax-lstm", "flax-lstm",
                             "flax-lstm-opt", "openvino-onnx-lstm", "openvino-onnx-lstm-fed", "openvino-torch-lstm",
                             "litert-lstm", "paddle-lstm-cell", "paddle-lstm-layer", "paddle-lstm-layer-tm",
-                            "mlx-lstm-layer", "mlx-lstm-step"]
+                            "mlx-lstm-layer", "mlx-lstm-step", "executorch-lstm-step", "executorch-lstm-step-xnnpack"]
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

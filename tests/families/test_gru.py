@@ -258,7 +258,8 @@ ONE_CASE_EACH = [Case(o, 2, 3, 4, 5, dtype, 0) for f in FAMILIES.values() for o 
 
 def test_torch_offers_the_reset_after_gru_only():
     assert {ORACLES[o].framework for o in battery_oracles("gru")} == {"keras", "torch", "onnxruntime", "torch-onnx",
-                                                                      "keras-onnx", "jax", "flax", "openvino", "litert", "paddle", "mlx"}
+                                                                      "keras-onnx", "jax", "flax", "openvino", "litert", "paddle", "mlx",
+                                                                      "executorch"}
     assert {ORACLES[o].framework for o in battery_oracles("gru-reset-before")} == {"keras", "onnxruntime", "keras-onnx",
                                                                                    "jax", "openvino", "litert"}
     assert all("PyTorch has no reset-before GRU" in ORACLES[o].description

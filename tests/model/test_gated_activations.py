@@ -3,7 +3,6 @@ model written out step by step, the table path of the references equal to their 
 options' mutants killed and diverging where they say, and what the engines are given (the activations as data
 and the RNN's relu: tests/model/test_activations.py)."""
 
-import types
 
 import numpy as np
 import pytest
@@ -144,6 +143,9 @@ def test_the_mutants_are_killed_on_the_ci_cases_and_the_reference_is_not(family,
 
     oracle = _CELLS[family]
     require_framework(request.config, ORACLES[oracle].framework)
+    why = ORACLES[oracle].declined((option,))
+    if why:  # Keras 2's hard_sigmoid is another function (the next test): no case of the option to kill on
+        pytest.skip(f"{oracle} declines {option}: {why}")
     f = FAMILIES[family]
     mutants = [(o, m) for o, m in killmatrix.catalogue(f) if o == (option,)]
     cases = [c for c in grid("ci", f, oracles=[oracle]) if c.options == (option,)]
@@ -175,9 +177,10 @@ def test_keras_declines_hardsig_where_its_hard_sigmoid_is_another(monkeypatch, r
     from gatecheck.engines.keras import common as keras_common
 
     require_framework(request.config, "keras")
+    monkeypatch.setattr(keras_common, "_keras_version", lambda: "3.15.1")
     assert keras_common.declines_activation(("hardsig",)) is None
     assert keras_common.activation_kwargs(("hardsig",)) == dict(activation="tanh", recurrent_activation="hard_sigmoid")
-    monkeypatch.setattr(keras_common, "import_keras", lambda: (None, types.SimpleNamespace(__version__="2.15.0")))
+    monkeypatch.setattr(keras_common, "_keras_version", lambda: "2.15.0")
     why = keras_common.declines_activation(("hardsig",))
     assert why.startswith("Keras 2.15.0's hard_sigmoid (keras/src/backend.py: hard_sigmoid = clip(0.2 x + 0.5")
     assert keras_common.declines_activation(("relu",)) is None

@@ -347,11 +347,21 @@ def keras_runner(model, base_run):
 _KERAS_NAMES = {"relu": "relu", "hard_sigmoid": "hard_sigmoid"}
 
 
-def _keras_hard_sigmoid_is(spec):
-    """Whether the installed Keras' 'hard_sigmoid' is ``spec`` ((name, alpha, beta)): the version's definition
+def _keras_version():
+    """The installed Keras' version, read from its distribution without importing it (the grid asks, and
+    building the grid imports no framework); None where Keras is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _keras_hard_sigmoid_is(spec, version):
+    """Whether Keras ``version``'s 'hard_sigmoid' is ``spec`` ((name, alpha, beta)): the version's definition
     (gatecheck.engines.keras.versions) against the reference's, on points either side of both kinks."""
-    _, keras = import_keras()
-    semantics = versions.applicable("keras", keras.__version__, "hard_sigmoid")
+    semantics = versions.applicable("keras", version, "hard_sigmoid")
     z = np.linspace(-6.0, 6.0, 97)
     return bool(np.allclose(semantics.formula(z), reference_activations.choose(spec)(z), rtol=0, atol=1e-12))
 
@@ -379,10 +389,10 @@ def declines_activation(options):
     """Why the Keras oracles do not run an activation option (None: they run it): hardsig where the installed
     Keras' hard_sigmoid is not the option's clip(z / 6 + 1/2, 0, 1) (Keras 2's is clip(0.2 z + 0.5, 0, 1))."""
     spec = opts.recurrent_activation(options)
-    if spec and not _keras_hard_sigmoid_is(spec):
-        _, keras = import_keras()
-        source = versions.applicable("keras", keras.__version__, "hard_sigmoid").source
-        return (f"Keras {keras.__version__}'s hard_sigmoid ({source}) is not the option's "
+    version = _keras_version() if spec else None
+    if version and not _keras_hard_sigmoid_is(spec, version):
+        source = versions.applicable("keras", version, "hard_sigmoid").source
+        return (f"Keras {version}'s hard_sigmoid ({source}) is not the option's "
                 f"{reference_activations.ACTIVATIONS[spec[0]].meaning} with alpha={spec[1]:.6g}, beta={spec[2]}")
     return None
 

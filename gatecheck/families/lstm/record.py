@@ -2,6 +2,7 @@
 ``lstm-identity`` (no output tanh, h_t = o_t * c_t: the node-style model).
 Everything the engine needs to know of them is here."""
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -419,9 +420,10 @@ _RELU_POINTS = tuple(p if p[2] == "std" else (p[0], p[1], "std") for p in FD_POI
 _CLIP_POINTS = FD_POINTS + [((2, 8, 3, 3), 7, "sat"), ((2, 10, 3, 2), 9, "std")]
 
 
-def _activation(output, option, mutants, fd_points=FD_POINTS):
-    """The LSTM under an activation option (its keywords: gatecheck.model.options.activation_keywords)."""
-    keywords = activation_keywords((option,))
+def _activation(output, option, mutants, fd_points=FD_POINTS, keywords=None):
+    """The LSTM under an activation option (its keywords: gatecheck.model.options.activation_keywords;
+    ``keywords``: others, for an engine's model of the option)."""
+    keywords = keywords or activation_keywords((option,))
     acts = lstm.chosen(**keywords)
     loss, state_loss = fd_hooks(output, acts)
     return Variant(run=functools.partial(lstm.run, output=output, **keywords), keywords=keywords, mutants=mutants,
@@ -487,3 +489,14 @@ LSTM_IDENTITY = Family(
     examples={"examples.node:run": 0, "examples.assignment:run": 1},
     **_common("identity"),
 )
+
+
+# An engine that flushes float32 subnormal numbers to zero (FTZ/DAZ) holds a cell state that decays below float32's
+# smallest normal number (a unit whose forget gate and g stay near 0 for steps) at 0, exactly at relu's kink in
+# h_t = o_t relu(c_t), where the slope is 0 (the table's), while the reference's c_t is a positive subnormal (slope 1).
+# Its model: relu with the kink moved to that number (thresholded_relu, alpha = float32's tiny), whose values differ
+# from relu's by less than 1.2e-38 and whose slope is 0 below it (gatecheck.truth.deviations: the engines that do so).
+FLUSHED_RELU = ("thresholded_relu", float(np.finfo(np.float32).tiny), None)
+LSTM_FLUSHED = dataclasses.replace(
+    LSTM, options={**LSTM.options, "relu": _activation("tanh", "relu", (), _RELU_POINTS,
+                                                        keywords={"activation": FLUSHED_RELU})})

@@ -412,3 +412,17 @@ def test_an_oracle_computes_the_same_bits_whatever_the_process_imported_first(ca
                            text=True, check=True, cwd=REPO).stdout.split()
             for first in ("gatecheck-first", "tensorflow-first")]
     assert bits[0] == bits[1] and bits[0][0] == case_id
+
+
+def test_every_jax_program_of_gatecheck_is_compiled_through_frameworks_jit():
+    """A jax.jit of its own would compile with whatever options the process started JAX with (the test above)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "gatecheck").rglob("*.py")):
+        if path.name == "frameworks.py" and path.parent.name == "engines":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("jit", "pmap") and getattr(node.value, "id", "") == "jax":
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == [], f"compile through gatecheck.engines.frameworks.jit: {found}"

@@ -14,9 +14,8 @@ from gatecheck.engines.mlx import layout as mlx_layout
 from gatecheck.engines.mlx import oracles as mlx_oracles
 from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
-from gatecheck.run.battery import run_case
-from gatecheck.run.grid import grid
 from gatecheck.truth.views import view
+from tests.engines.remaps import wrong_remap_fails
 
 MLX = [name for name, o in ORACLES.items() if o.framework == "mlx"]
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
@@ -112,27 +111,12 @@ WRONG = {"mlx-lstm-layer": _LSTM, "mlx-lstm-step": _LSTM, "mlx-gru-layer": _GRU,
          "mlx-rnn-layer": _RNN, "mlx-rnn-step": _RNN}
 
 
-def _ci_case(name):
-    """The oracle's ci case B=3 T=7 D=4 H=5 seed 0, standard regime, no option (float64 where it runs it)."""
-    o = ORACLES[name]
-    dtype = "f32" if o.declined((), "f64") else "f64"
-    return next(c for c in grid("ci", FAMILIES[o.family], [name])
-                if (c.B, c.T, c.D, c.H, c.dtype, c.seed, c.regime, c.options) == (3, 7, 4, 5, dtype, 0, "std", ()))
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_a_wrong_remap_fails_from_its_first_divergence(name, request, monkeypatch):
-    o = ORACLES[name]
     _require(request)
-    remap, wrong, what, first = WRONG[name]
-    case = _ci_case(name)
-    report = run_case(case, o)
-    assert report.ok, report.message()
-    monkeypatch.setattr(mlx_layout, remap, wrong)
-    report = run_case(case, o)
-    assert not report.ok, f"{name}: {what} went unnoticed"
-    found = f"{report.failures[0].quantity} {report.failures[0].label}"
-    assert found == first, (what, report.message())
+    wrong_remap_fails(name, mlx_layout, WRONG[name], monkeypatch)
 
 
 def test_every_oracle_has_a_wrong_remap_test():

@@ -24,6 +24,7 @@ from gatecheck.run.battery import run_case
 from gatecheck.run.grid import grid
 from gatecheck.truth import deviations
 from gatecheck.truth.views import case_inputs, family_of, under, view
+from tests.engines.remaps import ci_case, wrong_remap_fails
 
 PADDLE = [name for name, o in ORACLES.items() if o.framework == "paddle"]
 SHAPES = [(1, 1), (3, 2), (4, 5), (1, 4)]  # (D, H), D != H included
@@ -128,26 +129,12 @@ for _tm in ("", "-tm"):
                   "paddle-rnn-layer" + _tm: _RNN_WRONG})
 
 
-def _ci_case(name, options=()):
-    """The oracle's ci case B=3 T=7 D=4 H=5 f64 seed 0, standard regime."""
-    o = ORACLES[name]
-    return next(c for c in grid("ci", FAMILIES[o.family], [name])
-                if (c.B, c.T, c.D, c.H, c.dtype, c.seed, c.regime, c.options) == (3, 7, 4, 5, "f64", 0, "std", options))
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_a_wrong_remap_fails_from_its_first_divergence(name, request, monkeypatch):
-    o = ORACLES[name]
     _require(request)
-    remap, wrong, what, first = WRONG[name]
-    case = _ci_case(name)
-    report = run_case(case, o)
-    assert report.ok, report.message()
-    monkeypatch.setattr(paddle_layout, remap, wrong)
-    report = run_case(case, o)
-    assert not report.ok, f"{name}: {what} went unnoticed"
-    found = f"{report.failures[0].quantity} {report.failures[0].label}"
-    assert found == first, (what, report.message())
+    wrong_remap_fails(name, paddle_layout, WRONG[name], monkeypatch)
 
 
 def test_every_oracle_has_a_wrong_remap_test():
@@ -164,7 +151,7 @@ def _projection_columns_exchanged(params, to=paddle_layout.to_paddle_lstm_proj):
 def test_a_wrong_projection_fails_at_the_first_step(name, request, monkeypatch):
     """proj: weight_ho with its P columns in the other order (P = 2 here) fails from h at t = 0."""
     _require(request)
-    case = _ci_case(name, ("proj",))
+    case = ci_case(name, ("proj",))
     assert run_case(case, ORACLES[name]).ok
     monkeypatch.setattr(paddle_layout, "to_paddle_lstm_proj", _projection_columns_exchanged)
     report = run_case(case, ORACLES[name])
@@ -174,7 +161,7 @@ def test_a_wrong_projection_fails_at_the_first_step(name, request, monkeypatch):
 def test_layers_load_every_layer_and_direction_into_its_own_cell(request, monkeypatch):
     """Under bi and L2 each (layer, direction) gets its own arrays: read in another order, the case fails."""
     _require(request)
-    case = _ci_case("paddle-lstm-layer", ("bi", "L2"))
+    case = ci_case("paddle-lstm-layer", ("bi", "L2"))
     assert run_case(case, ORACLES["paddle-lstm-layer"]).ok
     monkeypatch.setattr(paddle_oracles.structured, "suffixes", lambda options: ["_r", "", "_r_l1", "_l1"])
     assert not run_case(case, ORACLES["paddle-lstm-layer"]).ok
@@ -205,7 +192,7 @@ def test_paddle_gru_is_the_reset_after_gru(name, request):
     not the reset-before one on the same inputs, so the gru-reset-before family has no Paddle oracle."""
     _require(request)
     o = ORACLES[name]
-    case = _ci_case(name)
+    case = ci_case(name)
     inputs = case_inputs(case, family_of(o))
     h = o.run(inputs, (), ("h",))["h"]
     keys = ("x", "h0", "W", "U", "bx", "bh", "gh")
@@ -230,7 +217,7 @@ def test_the_time_major_variants_feed_time_first(request, monkeypatch):
     (B != T) does not run (Paddle checks the batch axis against the initial states)."""
     paddle = _require(request)
     o = ORACLES["paddle-rnn-layer-tm"]
-    case = _ci_case(o.name)
+    case = ci_case(o.name)
     assert case.B != case.T and run_case(case, o).ok
     real = paddle.nn.SimpleRNN
     monkeypatch.setattr(paddle.nn, "SimpleRNN", lambda *args, **kw: real(*args, **dict(kw, time_major=True)))
