@@ -28,6 +28,7 @@ import functools
 import re
 from typing import Callable, NamedTuple, Optional
 
+from gatecheck.core import mutants as mut
 from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
@@ -117,9 +118,11 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs + state_outputs)
     return Deviation(
         oracle=oracle,
-        applies=lambda case: "len" in case.options and case.T > 1 or bool(set(_IGNORED_ACTIVATIONS) & set(case.options)),
-        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), and every case "
-              "of an activation option (relu, hardsig) or of clip",
+        applies=lambda case: ("len" in case.options and case.T > 1 or bool({"relu", "hardsig"} & set(case.options))
+                              or clip_shows(case)),
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), every case "
+              "of an activation option (relu, hardsig), and every clip case where the clip moves a quantity beyond "
+              "the allowance (gatecheck.truth.deviations.clip_shows)",
         quantities=tuple(dict.fromkeys(names + ("y", "y_l1"))),
         explained_by=_full_lengths_where_masked,
         computes=_without_activations,
@@ -149,8 +152,9 @@ def _rnn_ignores_clip_and_lens(oracle, node_outputs):
     clip on the inputs with full lengths."""
     lens = _ignores_sequence_lens(oracle, node_outputs)
     return lens._replace(
-        applies=lambda case: lens.applies(case) or "clip" in case.options,
-        cases=lens.cases + ", and every case of the clip option",
+        applies=lambda case: lens.applies(case) or clip_shows(case),
+        cases=lens.cases + ", and every clip case where the clip moves a quantity beyond the allowance "
+                           "(gatecheck.truth.deviations.clip_shows)",
         quantities=tuple(dict.fromkeys(lens.quantities + tuple(q + s + layer for layer in ("", "_l1")
                                                                 for s in ("", "_r") for q in ("h",)))),
         explained_by=_full_lengths_where_masked,
@@ -167,26 +171,19 @@ _CELL_STATES = tuple("c" + s + layer for layer in ("", "_l1") for s in ("", "_r"
 
 
 @functools.lru_cache(maxsize=None)
-def _cell_beyond_clip(B, T, D, H, seed, regime, options):
-    """Whether the LSTM's cell state c_t (any step, layer and direction; float64 reference on the case's inputs)
-    exceeds the clip option's threshold: where h_t = o_t * tanh(clip(c_t)) and o_t * tanh(c_t) differ."""
-    from gatecheck.core.cases import Case
-    from gatecheck.families import get
-
-    case = Case("", B, T, D, H, "f64", seed, regime, options)
-    record = opts.under(get("lstm"), options)
-    out = record.run(**record.make_inputs(case))
-    return max(float(abs(out[k]).max()) for k in _CELL_STATES if k in out) > opts.clip(options)
+def clip_output_shows(case):
+    """Whether clipping c_t before the output's tanh shows on an LSTM clip case: the engines' reading (the
+    mutant clip-not-on-output, c_t unclipped there) judged against the reference as the battery judges the
+    oracle. Only where |c_t| exceeds the clip at some step, layer or direction can the two differ."""
+    if "clip" not in case.options:
+        return False
+    oracle = ORACLES[case.oracle]
+    return _model_shows(case, oracle, lambda record: mut.candidate(record, record.mutants_by_name["clip-not-on-output"]))
 
 
-def clip_reaches_the_output(case):
-    """An LSTM clip case whose cell state exceeds the clip somewhere (``_cell_beyond_clip``)."""
-    return "clip" in case.options and _cell_beyond_clip(case.B, case.T, case.D, case.H, case.seed, case.regime,
-                                                       case.options)
-
-
-_CLIP_OUTPUT_CASES = ("every LSTM clip case whose cell state c_t exceeds the clip (1) at some step, layer or "
-                      "direction (in the float64 reference on the case's inputs)")
+_CLIP_OUTPUT_CASES = ("every LSTM clip case where clipping c_t before the output's tanh moves a quantity beyond the "
+                      "allowance: its cell state exceeds the clip (1) at some step, layer or direction "
+                      "(gatecheck.truth.deviations.clip_output_shows)")
 _CLIP_OUTPUT_CAUSE = (
     "the ONNX spec (LSTM, opset 7 to 22) says clip 'is applied to the input of activations', and h_t = o_t (.) "
     "h(C_t) applies the activation h to C_t; the spec does not say otherwise, and the reference follows its text: "
@@ -213,7 +210,7 @@ def _clip_not_on_output(oracle, dist, where, outputs, since="0"):
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in outputs)
     return Deviation(
         oracle=oracle,
-        applies=clip_reaches_the_output,
+        applies=clip_output_shows,
         cases=_CLIP_OUTPUT_CASES,
         quantities=names + ("y", "y_l1"),
         dist=dist,
@@ -326,23 +323,32 @@ _KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-lstm
 # makes of Keras' LSTM (keras-onnx-lstm).
 _TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
 
+def _model_shows(case, oracle, model_run, model_inputs=None):
+    """Whether a deviation's model differs from the reference beyond the allowance on what ``oracle`` observes of
+    ``case``, judged as the battery judges the oracle: the reference on the case's inputs against ``model_run``
+    (the case's record -> the model's run; its inputs ``model_inputs`` of the case's, default the same). Where
+    the model moves nothing beyond the allowance on a case, an engine computing it matches there."""
+    family = family_of(oracle)
+    record = under(case, family)
+    inputs, truth, yard = view(case, family)
+    quantities = oracle.observing(record)
+    own = {k: v.copy() for k, v in inputs.items()}
+    modelled = model_inputs(own) if model_inputs else {k: v.copy() for k, v in inputs.items()}
+    actual, expected = ({q: contract_value(out, q, record.quantities) for q in quantities}
+                        for out in (record.run(**own), model_run(record)(**modelled)))
+    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
+                     undefined=undefined_entries(record, inputs, quantities))
+    return not report.ok
+
+
 @functools.lru_cache(maxsize=None)
 def missing_hidden_bias_shows(case):
     """Whether nnx.GRUCell's missing b_hn (google/flax#5594) shows on a case of flax-gru: the reference
     with bh[n] = 0 (the cell's model: tests/engines/jax/test_jax.py) judged against the reference as the battery
     judges the cell. Where r_t stays near 0 or z_t near 1 (saturated gates, one unit) bh[n] may move
     nothing beyond the allowance, and the case matches."""
-    oracle = ORACLES["flax-gru"]
-    family = family_of(oracle)
-    record = under(case, family)
-    inputs, truth, yard = view(case, family)
-    quantities = oracle.observing(record)
-    zeroed = flax_oracles.without_hidden_n_bias(inputs)
-    actual, expected = ({q: contract_value(record.run(**x), q, record.quantities) for q in quantities}
-                        for x in ({k: v.copy() for k, v in inputs.items()}, zeroed))
-    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
-                     undefined=undefined_entries(record, inputs, quantities))
-    return not report.ok
+    return _model_shows(case, ORACLES["flax-gru"], lambda record: record.run,
+                        lambda inputs: flax_oracles.without_hidden_n_bias(inputs))
 
 
 @functools.lru_cache(maxsize=None)
@@ -352,17 +358,21 @@ def flushed_relu_shows(case):
     case whose cell state decays below float32's smallest normal number on a unit can differ, and only in
     the deltas (relu's slope there)."""
     oracle = ORACLES[case.oracle]
-    family = family_of(oracle)
-    if case.dtype != "f32" or "relu" not in case.options or family is not lstm_record.LSTM:
+    if case.dtype != "f32" or "relu" not in case.options or family_of(oracle) is not lstm_record.LSTM:
         return False
-    record, model = under(case, family), under(case, lstm_record.LSTM_FLUSHED)
-    inputs, truth, yard = view(case, family)
-    quantities = oracle.observing(record)
-    actual, expected = ({q: contract_value(r.run(**{k: v.copy() for k, v in inputs.items()}), q, record.quantities)
-                         for q in quantities} for r in (record, model))
-    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
-                     undefined=undefined_entries(record, inputs, quantities))
-    return not report.ok
+    return _model_shows(case, oracle, lambda record: under(case, lstm_record.LSTM_FLUSHED).run)
+
+
+@functools.lru_cache(maxsize=None)
+def clip_shows(case):
+    """Whether the clip option moves what the case's oracle observes beyond the allowance: the reference
+    without clip (what an engine that never reads the attribute computes) judged against the reference. A case
+    whose pre-activations all stay inside the clip (small weights, h0 = 0, one step) is the same either way."""
+    if "clip" not in case.options:
+        return False
+    oracle = ORACLES[case.oracle]
+    unclipped = case._replace(options=tuple(o for o in case.options if o != "clip"))
+    return _model_shows(case, oracle, lambda record: under(unclipped, family_of(oracle)).run)
 
 
 def _flushes_subnormals(oracle, dist, since, how):
