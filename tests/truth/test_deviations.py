@@ -2,6 +2,8 @@
 its version range and condition, and a comparison with a deviating oracle is judged by what
 failed: exactly the entry's quantities, nothing (not reproduced), or more (beyond)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from gatecheck.run import outcome as oc
 from gatecheck.run.battery import expected_of, judge
 from gatecheck.truth import deviations
 from gatecheck.truth.views import view
+from tests import inprocess  # (at collection: it imports torch, which pytester must not drop)
 
 TORCH_CELL = ORACLES["torch-lstm-cell"]
 CASE = Case("reference-lstm", 2, 5, 3, 4, "f64", 0)
@@ -104,10 +107,6 @@ def test_describe_names_oracle_quantities_versions_and_issue():
 # --- the battery with a deviation: expected failure as recorded, a failure when it does not reproduce ---------
 
 def _battery(pytester, monkeypatch, table, oracle_change=None):
-    import dataclasses
-
-    from tests import inprocess
-
     monkeypatch.setattr(deviations, "DEVIATIONS", tuple(table))
     o = TORCH_CELL
 
