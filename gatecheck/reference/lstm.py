@@ -62,14 +62,16 @@ def join_gates(w):
     return w.transpose(1, 0, 2).reshape(w.shape[1], 4 * w.shape[2])
 
 
-def chosen(activation="tanh", recurrent_activation="sigmoid", clip=None):
+def chosen(activation="tanh", recurrent_activation="sigmoid", clip=None, clip_output=True):
     """(gates' activation, g's activation, the output's activation on c_t) as gatecheck.reference.activations'
-    Chosen (behind ``clip``'s Clipped where a clip is given: every activation's input, the output's too), or
-    None at the defaults (sigmoid, tanh, no clip), whose canonical arithmetic the references keep."""
+    Chosen (behind ``clip``'s Clipped where a clip is given: every activation's input, the output's too unless
+    ``clip_output`` is False), or None at the defaults (sigmoid, tanh, no clip), whose canonical arithmetic the
+    references keep. ``clip_output=False`` is the other reading of ONNX's clip, the gates' pre-activations only
+    (onnxruntime's and OpenVINO's: gatecheck.truth.deviations)."""
     if activation == "tanh" and recurrent_activation == "sigmoid" and clip is None:
         return None
     act = activations.clipped(activation, clip)
-    return activations.clipped(recurrent_activation, clip), act, act
+    return activations.clipped(recurrent_activation, clip), act, act if clip_output else activations.choose(activation)
 
 
 def activate(z, out=None, ulps=0, acts=None):
@@ -257,7 +259,7 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=Non
 
 
 def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh", recurrent_activation="sigmoid",
-        clip=None):
+        clip=None, clip_output=True):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``output="identity"`` gives the variant without the output tanh (h_t = o_t * c_t),
@@ -267,9 +269,11 @@ def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh",
     ``recurrent_activation`` (i, f, o): the keywords a candidate is called with under an activation
     option (gatecheck.model.options), names of gatecheck.reference.activations or (name, alpha, beta).
     ``clip``: ONNX's cell clip threshold (None: no clip), on the input of every activation: z_i, z_f, z_g,
-    z_o and c_t where h_t = o_t * tanh(clip(c_t)) (the cell state carried on is not clipped).
+    z_o and c_t where h_t = o_t * tanh(clip(c_t)) (the cell state carried on is not clipped);
+    ``clip_output=False``: c_t not clipped there (``chosen``).
     """
-    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps, chosen(activation, recurrent_activation, clip))
+    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps,
+                chosen(activation, recurrent_activation, clip, clip_output))
 
 
 def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps, acts=None):

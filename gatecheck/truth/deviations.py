@@ -28,7 +28,6 @@ import functools
 import re
 from typing import Callable, NamedTuple, Optional
 
-from gatecheck.core import mutants as mut
 from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
@@ -172,13 +171,12 @@ _CELL_STATES = tuple("c" + s + layer for layer in ("", "_l1") for s in ("", "_r"
 
 @functools.lru_cache(maxsize=None)
 def clip_output_shows(case):
-    """Whether clipping c_t before the output's tanh shows on an LSTM clip case: the engines' reading (the
-    mutant clip-not-on-output, c_t unclipped there) judged against the reference as the battery judges the
+    """Whether clipping c_t before the output's tanh shows on an LSTM clip case: the engines' reading
+    (``LSTM_GATES_CLIPPED``, c_t unclipped there) judged against the reference as the battery judges the
     oracle. Only where |c_t| exceeds the clip at some step, layer or direction can the two differ."""
     if "clip" not in case.options:
         return False
-    oracle = ORACLES[case.oracle]
-    return _model_shows(case, oracle, lambda record: mut.candidate(record, record.mutants_by_name["clip-not-on-output"]))
+    return _model_shows(case, ORACLES[case.oracle], lambda record: under(case, lstm_record.LSTM_GATES_CLIPPED).run)
 
 
 _CLIP_OUTPUT_CASES = ("every LSTM clip case where clipping c_t before the output's tanh moves a quantity beyond the "
@@ -190,8 +188,10 @@ _CLIP_OUTPUT_CAUSE = (
     "h_t = o_t * tanh(clip(c_t)). {engine} clips the pre-activations of i, o, f and c only, not C_t before h: "
     "{where}. So where |c_t| exceeds the clip, h_t (and every later state) differs; where it does not, the "
     "case matches. The spec is ambiguous there ('cell clip' may mean the gates' pre-activations only, as these "
-    "engines read it); the model of this reading is the lstm clip mutant 'clip-not-on-output' "
-    "(gatecheck.families.lstm.record), which these oracles match on such cases (tests/engines/onnx/test_clip.py)")
+    "engines read it); the model of this reading is the reference with c_t unclipped before tanh "
+    "(LSTM_GATES_CLIPPED in gatecheck.families.lstm.record; the lstm mutant 'clip-not-on-output' is the same "
+    "reading as a candidate's bug), which these oracles match on each such case (checked on each, but under "
+    "openvino-onnx-lstm's lengths entry)")
 _ORT_WHERE = ("onnxruntime/core/providers/cpu/rnn/uni_directional_lstm.cc, GateComputations: clip_with_bias_ptr_ "
               "(clip_add_bias) on each gate's pre-activation; activation_h_.func(pC_cur, pC_prev_clipped, ...) is "
               "tanh_m in rnn_helpers.cc, which ignores ps1_c (the clipped buffer, ORT_UNUSED_PARAMETER) and applies "
@@ -204,15 +204,18 @@ _CLIP_OUTPUT_UPSTREAM = ("none found: searched the microsoft/onnxruntime and ope
                          "clip attribute's meaning")
 
 
-def _clip_not_on_output(oracle, dist, where, outputs, since="0"):
+def _clip_not_on_output(oracle, dist, where, outputs, since="0", checked=True):
     """onnxruntime's and OpenVINO's LSTM: c_t is not clipped before the output activation (the spec's text clips
-    every activation's input)."""
+    every activation's input). ``checked``: the model (LSTM_GATES_CLIPPED) checked on each case; False where the
+    entry is joined to one with a model of its own (``_joined``: one model per entry)."""
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in outputs)
     return Deviation(
         oracle=oracle,
         applies=clip_output_shows,
         cases=_CLIP_OUTPUT_CASES,
         quantities=names + ("y", "y_l1"),
+        explained_by=(lambda inputs: inputs) if checked else None,
+        model=(lambda family: lstm_record.LSTM_GATES_CLIPPED) if checked else None,
         dist=dist,
         since=since,
         until=None,
@@ -455,7 +458,7 @@ _PADDLE_LENGTHS = tuple(
 
 
 DEVIATIONS = (
-    _joined(_tiny_gate("ort-lstm"), _clip_not_on_output("ort-lstm", "onnxruntime", _ORT_WHERE, ("h", "cT", "out", "hT"))),
+    _joined(_clip_not_on_output("ort-lstm", "onnxruntime", _ORT_WHERE, ("h", "cT", "out", "hT")), _tiny_gate("ort-lstm")),
     _tiny_gate("torch-onnx-lstm"),
     _tiny_gate("torch-dynamo-lstm"),
     _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
@@ -466,7 +469,7 @@ DEVIATIONS = (
     # the converted nn.LSTM holds its weights as constants, and OpenVINO's PyTorch frontend turns
     # pack_padded_sequence's lengths into the LSTMSequence's sequence_lengths
     _joined(_fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
-            _clip_not_on_output("openvino-onnx-lstm", "openvino", _OV_WHERE, ("h", "cT", "out", "hT"))),
+            _clip_not_on_output("openvino-onnx-lstm", "openvino", _OV_WHERE, ("h", "cT", "out", "hT"), checked=False)),
     _clip_not_on_output("openvino-onnx-lstm-fed", "openvino", _OV_WHERE, ("h", "cT", "out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT"), fused=frozenset({"relu"})),
     _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),

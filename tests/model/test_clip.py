@@ -162,3 +162,19 @@ def test_onnxruntime_lstm_clips_the_gates_and_not_c_before_the_output(request):
     assert not run_case(beyond, oracle).ok
     assert run_case(beyond, oracle, reading, "clip-not-on-output").ok
     assert run_case(within, oracle).ok
+
+
+def test_the_gates_only_reading_is_the_mutant_clip_not_on_output():
+    """LSTM_GATES_CLIPPED (the model of onnxruntime's and OpenVINO's deviation: clip_output=False) and the mutant
+    clip-not-on-output are one reading: equal on a case whose cell state exceeds the clip, and both differ from
+    the reference there."""
+    from gatecheck.families.lstm.record import LSTM_GATES_CLIPPED
+
+    f = opts.under(FAMILIES["lstm"], ("clip",))
+    model = opts.under(LSTM_GATES_CLIPPED, ("clip",))
+    mutant = mut.candidate(f, f.mutants_by_name["clip-not-on-output"])
+    inputs = f.make_inputs(Case("ort-lstm", 3, 7, 4, 5, "f64", 0, "std", ("clip",)))
+    a, b, ref = (run(**{k: v.copy() for k, v in inputs.items()}) for run in (model.run, mutant, f.run))
+    for q in ("h", "c", "dh", "dc", "dW", "dU", "db", "dx", "dh0", "dc0"):
+        np.testing.assert_allclose(a[q], b[q], rtol=1e-12, atol=1e-12, err_msg=q)
+    assert np.abs(a["h"] - ref["h"]).max() > 1e-3

@@ -500,3 +500,10 @@ FLUSHED_RELU = ("thresholded_relu", float(np.finfo(np.float32).tiny), None)
 LSTM_FLUSHED = dataclasses.replace(
     LSTM, options={**LSTM.options, "relu": _activation("tanh", "relu", (), _RELU_POINTS,
                                                         keywords={"activation": FLUSHED_RELU})})
+
+# onnxruntime's and OpenVINO's reading of ONNX's clip: the gates' pre-activations clipped, c_t not clipped before the
+# output's tanh (gatecheck.truth.deviations: _clip_not_on_output). The LSTM under that reading, the model of their
+# deviation; the mutant clip-not-on-output is the same reading as a candidate's bug.
+LSTM_GATES_CLIPPED = dataclasses.replace(
+    LSTM, options={**LSTM.options, "clip": _activation("tanh", "clip", (), _CLIP_POINTS,
+                                                        keywords={**activation_keywords(("clip",)), "clip_output": False})})
