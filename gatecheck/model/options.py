@@ -47,7 +47,13 @@ class Option(NamedTuple):
     # The activation the option puts where the family's model has the sigmoid of its gates (LSTM i, f, o; GRU
     # r, z), with its parameters: (name, alpha, beta) of gatecheck.reference.activations; () for another kind.
     recurrent_activation: tuple = ()
+    # ONNX's clip: the threshold the option clips every activation's input to, [-clip, clip] (None: another kind).
+    clip: float | None = None
 
+
+# The clip option's threshold (a float32 number exactly): pre-activations of the grids' regimes exceed it often
+# (std: |z| > 1 for about 4 units in 10) and the LSTM's cell state in some cases (gatecheck.families.lstm.record).
+CLIP = 1.0
 
 _MERGE_KERAS = ("keras.layers.Bidirectional(layer, merge_mode={!r}); the backward layer is the forward one's copy "
                 "with go_backwards=True, its sequence put back in time order by Bidirectional itself; "
@@ -104,6 +110,16 @@ OPTIONS = {
                 "flax": "gate_fn=jax.nn.hard_sigmoid, relu6(x + 3) / 6 (nnx.LSTMCell, nnx.OptimizedLSTMCell, "
                         "nnx.GRUCell)"},
                recurrent_activation=("hard_sigmoid", 1 / 6, 0.5)),
+        Option("clip", f"ONNX's clip attribute, threshold {CLIP:g}: the input of every activation is clipped to "
+                       f"[-{CLIP:g}, {CLIP:g}], as the spec's text says ('applied to the input of activations'): the "
+                       f"vanilla RNN's h_t = tanh(clip(z_t)); the GRU's r, z = sigmoid(clip(.)), n = tanh(clip(.)); "
+                       f"the LSTM's i, f, o = sigmoid(clip(.)), g = tanh(clip(.)) and h_t = o_t * tanh(clip(c_t)) "
+                       f"(the cell state carried on is not clipped); a clipped input's derivative is 0; inputs and "
+                       f"outputs are the family's, and a candidate is called with clip={CLIP!r}",
+               {"keras": "none: Keras' LSTM, GRU and SimpleRNN have no clip",
+                "torch": "none: nn.LSTM, nn.GRU and nn.RNN have no clip",
+                "flax": "none: Flax's cells have no clip"},
+               clip=CLIP),
     )
 }
 # Variable lengths and masks, one option per semantics: name -> (what a masked step outputs, how masks
@@ -173,6 +189,9 @@ for _name, _text in {
     "hardsig": "activations=['HardSigmoid', 'Tanh', 'Tanh'] (LSTM), ['HardSigmoid', 'Tanh'] (GRU), one set per "
                "direction, with activation_alpha=[1/6] and activation_beta=[0.5] per direction (the values are "
                "consumed in the order of the activations that take them; float attributes: 1/6 as float32)",
+    "clip": f"clip={CLIP:g} (LSTM, GRU, RNN; a float attribute). onnxruntime and OpenVINO clip the inputs of "
+            f"the gates and of g, n and the RNN's h, not the LSTM's c_t before h (a deviation); onnx.reference does "
+            f"not read clip (a deviation)",
     "bi": _ONNX_MERGE.format("Concat on the last axis"), "bisum": _ONNX_MERGE.format("Add"),
     "bimul": _ONNX_MERGE.format("Mul"), "biave": _ONNX_MERGE.format("Mean"),
     "binone": _ONNX_MERGE.format("Concat (the pair, stacked as for bi)"),
@@ -246,11 +265,18 @@ def recurrent_activation(options: Iterable[str]) -> tuple | None:
     return found[0] if found else None
 
 
+def clip(options: Iterable[str]) -> float | None:
+    """The threshold a set of options clips every activation's input to (None: no clip)."""
+    found = [OPTIONS[o].clip for o in options if OPTIONS[o].clip is not None]
+    return found[0] if found else None
+
+
 def activation_keywords(options: Iterable[str]) -> dict[str, Any]:
-    """The keywords of the references (and a candidate) under a set of options' activations: activation=
-    and recurrent_activation=, each only where an option sets it."""
+    """The keywords of the references (and a candidate) under a set of options' activations: activation=,
+    recurrent_activation= and clip=, each only where an option sets it."""
     options = tuple(options)
-    found = {"activation": activation(options), "recurrent_activation": recurrent_activation(options)}
+    found = {"activation": activation(options), "recurrent_activation": recurrent_activation(options),
+             "clip": clip(options)}
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -281,7 +307,7 @@ NONE = "none"  # how a selection of option sets names the set without options (`
 # under it), and the value each stands for when absent: a candidate that takes them all with these defaults
 # runs every set (the families page's skeleton, gatecheck.tools.docs).
 KEYWORD_DEFAULTS = {"reverse": False, "merge_mode": None, "num_layers": 1, "masked_output": None, "activation": "tanh",
-                    "recurrent_activation": "sigmoid"}
+                    "recurrent_activation": "sigmoid", "clip": None}
 
 
 def declared_set(entry: object) -> tuple[str, ...]:

@@ -17,6 +17,11 @@ LeakyRelu (alpha default 0.01), ThresholdedRelu (alpha default 1.0), ScaledTanh
 Elu (alpha default 1.0), Softsign (z / (1 + |z|)), Softplus (log(1 + e^z)). Affine and
 ScaledTanh state no default in the spec: ``alpha``/``beta`` None there, and the option that uses
 them states its values.
+
+ONNX's ``clip`` (LSTM, GRU, RNN): "Cell clip threshold. Clipping bounds the elements of a tensor in the
+range of [-threshold, +threshold] and is applied to the input of activations." ``clipped`` is an activation
+with that clip in front of it, f(clip(z)); its derivative is f'(clip(z)) inside (-threshold, threshold) and 0
+outside (at the bounds themselves too: random inputs meet them with probability 0).
 """
 
 from collections.abc import Callable
@@ -139,3 +144,35 @@ def choose(name, alpha=None, beta=None):
         raise ValueError(f"activation {name!r}: the ONNX spec gives no default for {' and '.join(missing)}; "
                          f"state {' and '.join(missing)}")
     return Chosen(found, alpha, beta)
+
+
+class Clipped(NamedTuple):
+    """An activation applied to its input clipped to [-threshold, threshold]: f(clip(z)), ONNX's ``clip``."""
+    inner: Chosen
+    threshold: float
+
+    def __call__(self, z):
+        return self.inner(self.clip(z))
+
+    def clip(self, z):
+        return np.clip(z, -_cast(z, self.threshold), _cast(z, self.threshold))
+
+    def derivative(self, z, y):
+        inside = np.abs(z) < _cast(z, self.threshold)
+        return np.where(inside, self.inner.derivative(self.clip(z), y), _cast(z, 0))
+
+    @property
+    def name(self):
+        return f"{self.inner.name} on clip({self.threshold:g})"
+
+
+def clipped(chosen, threshold):
+    """``chosen`` (a Chosen, or what ``choose`` takes) behind the clip of ``threshold`` (None: no clip, the
+    activation itself); a clear error for a threshold that is not a positive finite number."""
+    chosen = choose(chosen)
+    if threshold is None:
+        return chosen
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(threshold) or threshold <= 0:
+        raise ValueError(f"clip: expected a positive finite threshold (or None: no clip), got {threshold!r}")
+    return Clipped(chosen, float(threshold))

@@ -29,9 +29,10 @@ reference).
 
 Other activations (Keras ``activation`` / ``recurrent_activation``, ONNX ``activations``): ``activation``
 replaces the tanh of n, ``recurrent_activation`` the sigmoid of r and z; each a name of
-gatecheck.reference.activations or a (name, alpha, beta) tuple. At the defaults (tanh, sigmoid) the
-arithmetic is the canonical one, operation for operation; otherwise the backward pass takes each
-derivative from the table at the recomputed pre-activation.
+gatecheck.reference.activations or a (name, alpha, beta) tuple. ONNX's ``clip`` (a threshold) clips the
+input of every activation: r, z = sigmoid(clip(.)), n = tanh(clip(.)). At the defaults (tanh, sigmoid, no
+clip) the arithmetic is the canonical one, operation for operation; otherwise the backward pass takes each
+derivative from the table at the recomputed pre-activation (0 where the clip holds it).
 """
 
 import numpy as np
@@ -52,12 +53,13 @@ def sigmoid(x, ulps=0):
     return _numerics.jitter(np.reciprocal(e, out=e).astype(x.dtype, copy=False), ulps)
 
 
-def chosen(activation="tanh", recurrent_activation="sigmoid"):
-    """(recurrent activation, activation) as gatecheck.reference.activations' Chosen, or None at the
-    defaults (sigmoid, tanh), whose canonical arithmetic the references keep."""
-    if activation == "tanh" and recurrent_activation == "sigmoid":
+def chosen(activation="tanh", recurrent_activation="sigmoid", clip=None):
+    """(recurrent activation, activation) as gatecheck.reference.activations' Chosen (behind ``clip``'s
+    Clipped where a clip is given), or None at the defaults (sigmoid, tanh, no clip), whose canonical
+    arithmetic the references keep."""
+    if activation == "tanh" and recurrent_activation == "sigmoid" and clip is None:
         return None
-    return activations.choose(recurrent_activation), activations.choose(activation)
+    return activations.clipped(recurrent_activation, clip), activations.clipped(activation, clip)
 
 
 def split_gates(a):
@@ -212,7 +214,8 @@ def backward(fwd, x, h0, W, U, gh, reset="after", bx=None, bh=None, acts=None):
     )
 
 
-def run(x, h0, W, U, bx, bh, gh, *, reset="after", ulps=0, activation="tanh", recurrent_activation="sigmoid"):
+def run(x, h0, W, U, bx, bh, gh, *, reset="after", ulps=0, activation="tanh", recurrent_activation="sigmoid",
+        clip=None):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``reset`` picks the convention of the candidate gate: "after" (r_t multiplies
@@ -221,10 +224,11 @@ def run(x, h0, W, U, bx, bh, gh, *, reset="after", ulps=0, activation="tanh", re
     ``reference._numerics``); 0 is the exact reference. ``activation`` (n) and
     ``recurrent_activation`` (r, z): the keywords a candidate is called with under an activation
     option (gatecheck.model.options), names of gatecheck.reference.activations or (name, alpha, beta).
+    ``clip``: ONNX's clip threshold (None: no clip) on the input of every activation (r, z and n).
     """
     check_convention(reset)
     validate(x, h0, W, U, bx, bh, gh)
-    acts = chosen(activation, recurrent_activation)
+    acts = chosen(activation, recurrent_activation, clip)
     fwd = forward_tm(x, h0, W, U, bx, bh, reset, ulps, acts)
     bwd = backward(fwd, x, h0, W, U, gh, reset, bx, bh, acts)
     return {**{k: batch_major(a) for k, a in fwd.items()}, **bwd}

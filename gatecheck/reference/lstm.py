@@ -27,9 +27,12 @@ run both models (``Wr=None``: no projection).
 
 Other activations (Keras ``activation`` / ``recurrent_activation``, ONNX ``activations``): ``activation``
 replaces tanh in g and in the output (h_t = o_t * activation(c_t)), ``recurrent_activation`` replaces the
-sigmoid of i, f and o; each a name of gatecheck.reference.activations or a (name, alpha, beta) tuple. At
-the defaults (tanh, sigmoid) the arithmetic is the canonical one, operation for operation; otherwise
-the backward pass takes each derivative from the table at the recomputed pre-activation.
+sigmoid of i, f and o; each a name of gatecheck.reference.activations or a (name, alpha, beta) tuple.
+ONNX's ``clip`` (``clip``, a threshold) clips the input of every activation, as the spec's text says:
+i, f, o = sigmoid(clip(z)), g = tanh(clip(z_g)) and h_t = o_t * tanh(clip(c_t)); c_t itself is carried
+unclipped. At the defaults (tanh, sigmoid, no clip) the arithmetic is the canonical one, operation for
+operation; otherwise the backward pass takes each derivative from the table at the recomputed
+pre-activation (0 where the clip holds it).
 """
 
 import numpy as np
@@ -59,19 +62,23 @@ def join_gates(w):
     return w.transpose(1, 0, 2).reshape(w.shape[1], 4 * w.shape[2])
 
 
-def chosen(activation="tanh", recurrent_activation="sigmoid"):
-    """(recurrent activation, activation) as gatecheck.reference.activations' Chosen, or None at the
-    defaults (sigmoid, tanh), whose canonical arithmetic the references keep."""
-    if activation == "tanh" and recurrent_activation == "sigmoid":
+def chosen(activation="tanh", recurrent_activation="sigmoid", clip=None, clip_output=True):
+    """(gates' activation, g's activation, the output's activation on c_t) as gatecheck.reference.activations'
+    Chosen (behind ``clip``'s Clipped where a clip is given: every activation's input, the output's too unless
+    ``clip_output`` is False), or None at the defaults (sigmoid, tanh, no clip), whose canonical arithmetic the
+    references keep. ``clip_output=False`` is the other reading of ONNX's clip, the gates' pre-activations only
+    (onnxruntime's and OpenVINO's: gatecheck.truth.deviations)."""
+    if activation == "tanh" and recurrent_activation == "sigmoid" and clip is None:
         return None
-    return activations.choose(recurrent_activation), activations.choose(activation)
+    act = activations.clipped(activation, clip)
+    return activations.clipped(recurrent_activation, clip), act, act if clip_output else activations.choose(activation)
 
 
 def activate(z, out=None, ulps=0, acts=None):
     """Pre-activations (..., 4, H) -> gate activations: sigmoid for i, f, o and tanh for g (``acts``:
-    ``chosen``'s pair in their place). ``out`` may be ``z`` itself."""
+    ``chosen``'s in their place). ``out`` may be ``z`` itself."""
     if acts is not None:
-        gate, act = acts
+        gate, act = acts[:2]
         g = act(z[..., 2, :])
         y = gate(z)
         out = y if out is None else out
@@ -114,7 +121,7 @@ def output_activation(c, output="tanh", ulps=0, acts=None):
     """tanh(c_t) for the canonical LSTM (``acts``: its activation in place of tanh); c_t itself for the
     identity-output variant."""
     if output == "tanh" and acts is not None:
-        return _numerics.jitter(acts[1](c), ulps)
+        return _numerics.jitter(acts[2](c), ulps)
     return _numerics.jitter(np.tanh(c), ulps) if output == "tanh" else c
 
 
@@ -225,8 +232,8 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=Non
             np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
             np.multiply(dm_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
         else:  # each slope from the table: gate' at z_i, z_f, z_o; act' at z_g and at c_t
-            gate, act = acts
-            out_slope = act.derivative(c[t], tanh_c) if output == "tanh" else 1
+            gate, act, out_act = acts
+            out_slope = out_act.derivative(c[t], tanh_c) if output == "tanh" else 1
             dc_t = np.multiply(dm_t, o * out_slope, out=dc[t])
             dc_t += dc_from_next
             gate_slope = gate.derivative(z[t], gates[t])
@@ -251,7 +258,8 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=Non
     return out
 
 
-def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh", recurrent_activation="sigmoid"):
+def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh", recurrent_activation="sigmoid",
+        clip=None, clip_output=True):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``output="identity"`` gives the variant without the output tanh (h_t = o_t * c_t),
@@ -260,8 +268,12 @@ def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh",
     ``reference._numerics``); 0 is the exact reference. ``activation`` (g and the output) and
     ``recurrent_activation`` (i, f, o): the keywords a candidate is called with under an activation
     option (gatecheck.model.options), names of gatecheck.reference.activations or (name, alpha, beta).
+    ``clip``: ONNX's cell clip threshold (None: no clip), on the input of every activation: z_i, z_f, z_g,
+    z_o and c_t where h_t = o_t * tanh(clip(c_t)) (the cell state carried on is not clipped);
+    ``clip_output=False``: c_t not clipped there (``chosen``).
     """
-    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps, chosen(activation, recurrent_activation))
+    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps,
+                chosen(activation, recurrent_activation, clip, clip_output))
 
 
 def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps, acts=None):

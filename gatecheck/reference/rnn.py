@@ -6,7 +6,8 @@ Canonical layout (batch-major)::
     gh (B, T, H)  upstream gradient of the loss
 
     z_t = x_t @ W + h_{t-1} @ U + b
-    h_t = tanh(z_t)          (or another activation: ``activation``, gatecheck.reference.activations)
+    h_t = tanh(z_t)          (or another activation: ``activation``, gatecheck.reference.activations;
+                              ONNX's ``clip``: h_t = tanh(clip(z_t)), z_t clipped to [-clip, clip])
     L = sum(gh * h)
 
 ``run`` is the candidate contract every implementation under test follows. It returns
@@ -64,9 +65,9 @@ def input_projection(x, W, b):
     return xw
 
 
-def forward_tm(x, h0, W, U, b, ulps=0, activation="tanh"):
+def forward_tm(x, h0, W, U, b, ulps=0, activation="tanh", clip=None):
     """Unchecked forward pass, time-major: h (T, B, H)."""
-    act = activations.choose(activation)
+    act = activations.clipped(activation, clip)
     h = input_projection(x, W, b)  # x_t @ W + b for every step, made z_t then h_t in place
     h_t = h0
     for t in range(len(h)):
@@ -76,18 +77,18 @@ def forward_tm(x, h0, W, U, b, ulps=0, activation="tanh"):
     return h
 
 
-def forward(x, h0, W, U, b, ulps=0, activation="tanh"):
+def forward(x, h0, W, U, b, ulps=0, activation="tanh", clip=None):
     """Unchecked forward pass: h (B, T, H)."""
-    return dict(h=batch_major(forward_tm(x, h0, W, U, b, ulps, activation)))
+    return dict(h=batch_major(forward_tm(x, h0, W, U, b, ulps, activation, clip)))
 
 
-def backward(h, x, h0, W, U, gh, b=None, activation="tanh"):
+def backward(h, x, h0, W, U, gh, b=None, activation="tanh", clip=None):
     """Unchecked BPTT from the time-major h of ``forward_tm``; batch-major results. The activation's
     derivative at each step's pre-activation z_t (recomputed from x, h_{t-1} and b, as the forward pass
-    made it; tanh's is written from h_t alone: 1 - h_t^2)."""
+    made it; tanh's is written from h_t alone: 1 - h_t^2; under a clip, 0 where it holds z_t)."""
     T, B, H = h.shape
     D = x.shape[2]
-    act = activations.choose(activation)
+    act = activations.clipped(activation, clip)
     h_prev = np.concatenate([h0[None], h[:-1]])
     gh = batch_major(gh)
     dh = np.empty_like(h)
@@ -115,14 +116,14 @@ def backward(h, x, h0, W, U, gh, b=None, activation="tanh"):
     )
 
 
-def run(x, h0, W, U, b, gh, *, ulps=0, activation="tanh"):
+def run(x, h0, W, U, b, gh, *, ulps=0, activation="tanh", clip=None):
     """Forward and backward pass under the candidate contract (see the module docstring);
     ``ulps`` moves every activation by that many ulps (see ``reference._numerics``); ``activation``:
     a name of gatecheck.reference.activations (the keyword a candidate is called with under an
-    activation option)."""
+    activation option); ``clip``: ONNX's clip threshold on the activation's input (None: no clip)."""
     validate(x, h0, W, U, b, gh)
-    h = forward_tm(x, h0, W, U, b, ulps, activation)
-    return {"h": batch_major(h), **backward(h, x, h0, W, U, gh, b, activation)}
+    h = forward_tm(x, h0, W, U, b, ulps, activation, clip)
+    return {"h": batch_major(h), **backward(h, x, h0, W, U, gh, b, activation, clip)}
 
 
 def no_bias(W):
@@ -130,10 +131,10 @@ def no_bias(W):
     return {"b": np.zeros(W.shape[1], W.dtype)}
 
 
-def run_nobias(x, h0, W, U, gh, *, ulps=0, activation="tanh"):
+def run_nobias(x, h0, W, U, gh, *, ulps=0, activation="tanh", clip=None):
     """The contract under the no-bias option (Keras use_bias=False, PyTorch bias=False): no
     ``b`` in, no ``db`` out. The model is the RNN at b = 0, exactly."""
-    out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps, activation=activation)
+    out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps, activation=activation, clip=clip)
     del out["db"]
     return out
 
@@ -143,7 +144,7 @@ def run_nobias(x, h0, W, U, gh, *, ulps=0, activation="tanh"):
 TIMELESS = ("dW", "dU", "db", "dh0")
 
 
-def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0, activation="tanh"):
+def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0, activation="tanh", clip=None):
     """The contract under the reverse option (Keras go_backwards=True): the layer consumes
     x[:, T-1] first and x[:, 0] last. Inputs and outputs are those of ``run``, every per-step
     array indexed by the original t (h[:, t] is the state after x[:, t]). One loop: ``run`` on
@@ -152,5 +153,5 @@ def run_rev(x, h0, W, U, b, gh, *, reverse=True, ulps=0, activation="tanh"):
     """
     if not reverse:
         raise ValueError("run_rev is the reverse model: reverse must be True (the forward one is run)")
-    out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps, activation=activation)
+    out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps, activation=activation, clip=clip)
     return {k: v if k in TIMELESS else v[:, ::-1] for k, v in out.items()}

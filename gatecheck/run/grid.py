@@ -5,8 +5,8 @@ from collections.abc import Iterable, Sequence
 
 from gatecheck.core.cases import Case, check_profile, expand
 from gatecheck.core.family import Family
-from gatecheck.engines import ORACLES, battery_oracles
-from gatecheck.model.options import canonical, suffix
+from gatecheck.engines import ORACLES, battery_oracles, reference_oracle
+from gatecheck.model.options import canonical, suffix, under
 
 
 def grid(profile: str, family: Family, oracles: Iterable[str] | None = None,
@@ -15,14 +15,25 @@ def grid(profile: str, family: Family, oracles: Iterable[str] | None = None,
     family's battery oracles in the registry), each dtype, each block's coordinates. A block
     with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
     ``dtypes`` only in those, one with ``oracles`` (a predicate on the ``Oracle``) only to the
-    oracles it holds for. An oracle gets no case in a dtype it declines under a set (``Oracle.declines_dtype``)."""
+    oracles it holds for. An oracle gets no case in a dtype it declines under a set (``Oracle.declines_dtype``).
+
+    With the family's battery (``oracles`` None, or its battery oracles), the family's reference oracle joins
+    the grid on the sets no battery oracle observes a gradient under (``backstopped``): the backward pass
+    there is checked against the reference, which finite differences prove (tests/core/test_finite_differences.py),
+    as no engine computes it."""
     check_profile(profile)
-    names = battery_oracles(family.name) if oracles is None else oracles
+    battery = battery_oracles(family.name)
+    names = list(battery if oracles is None else oracles)
+    backstop = reference_oracle(family.name).name if names == battery else None
+    if backstop in names:  # (a model no framework offers: its reference is its battery)
+        backstop = None
     cases: list[Case] = []
-    for oracle in names:
+    for oracle in names + ([backstop] if backstop else []):
         for dtype in dtypes:
             for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
+                if oracle == backstop and not backstopped(family, options, names):
+                    continue
                 taken = block.get("dtypes", (dtype,))
                 if not any(ORACLES[oracle].offers(options, d) for d in taken):  # a set's turn in a declined dtype:
                     taken = [d for d in dtypes if ORACLES[oracle].offers(options, d)][:1]  # the first it runs
@@ -33,6 +44,16 @@ def grid(profile: str, family: Family, oracles: Iterable[str] | None = None,
                 for shape, seed, regime in expand(block):
                     cases.append(Case(oracle, *shape, dtype, seed, regime, options))
     return cases
+
+
+def backstopped(family: Family, options: tuple[str, ...], names: Iterable[str]) -> bool:
+    """Whether oracles of ``names`` run the option set (in some dtype) and none of them observes a gradient under
+    it: every engine that offers it is forward only (an inference runtime), so the reference judges the backward
+    pass. (A set no engine runs stays out of the battery: the reference alone would judge it against itself.)"""
+    record = under(family, options)
+    backward = {q.source for q in record.quantities.values() if q.phase > 0}
+    runs = [n for n in names if ORACLES[n].offers(options)]
+    return bool(runs) and not any(backward & set(ORACLES[n].returns(options)) for n in runs)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

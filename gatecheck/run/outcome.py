@@ -131,7 +131,8 @@ def decide(case: Case, oracle: Oracle, result: Report | BaseException, reference
             f"entry is too wide (bound its cases or its version range in gatecheck/truth/deviations.py)"), **base)
     if how == "beyond":
         return Outcome(status=BEYOND, reason=report.message() + f"\nbeyond the {deviations.describe(dev)}", **base)
-    if dev.explained_by is not None:  # the entry's model must explain the whole difference
+    if dev.explained_by is not None and (dev.modelled is None or dev.modelled(case)):  # (the model's own cases)
+        # the entry's model must explain the whole difference
 
         model = explained(case, oracle, dev)
         if not model.ok:

@@ -278,14 +278,28 @@ def _dtype_declines(o):
     return found
 
 
+def _in_battery(oracle):
+    """'yes', or for a reference the option sets it judges the backward pass of (the nightly grid's)."""
+    if oracle.battery:
+        return "yes"
+    if oracle.family not in FAMILIES:
+        return "no (the reference)"
+    sets = dict.fromkeys(c.options for c in grid("nightly", FAMILIES[oracle.family]) if c.oracle == oracle.name)
+    if not sets:
+        return "no (the reference)"
+    return "the backward pass of " + ", ".join(f"`{opts.label(s)}`" for s in sets) + " (the reference)"
+
+
 def oracles_page():
     out = ["# Oracles\n",
            "Every engine's models, one registry (`gatecheck/engines/__init__.py`). An oracle observes some of "
            "its family's quantities; what it cannot observe it says, with the reason, and the other oracles of "
            "the family compare it.\n",
+           "A family's reference is in its battery only where no engine computes the gradient: on the option "
+           "sets that only inference engines run, the reference judges the backward pass "
+           "(`gatecheck.run.grid.backstopped`; the reference is proven by finite differences).\n",
            _table(["oracle", "family", "framework", "in the battery"],
-                  [(_oracle_link(o.name), f"`{o.family}`", o.framework, "yes" if o.battery else "no (the reference)")
-                   for o in ORACLES.values()])]
+                  [(_oracle_link(o.name), f"`{o.family}`", o.framework, _in_battery(o)) for o in ORACLES.values()])]
     for o in ORACLES.values():
         out.append(f"## {o.name}\n\n{o.description}\n")
         out.append(f"- family: `{o.family}`; framework: `{o.framework}` ({', '.join(FRAMEWORKS[o.framework].dists) or 'numpy'})")

@@ -117,6 +117,9 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
     present = {c.options for c in cases}
     absent = list(dict.fromkeys(o for o, _ in chosen if o not in present))
     chosen = [(o, m) for o, m in chosen if o in present]
+    if mutant_names:  # the chosen mutants' cases only (the correct reference's row is over those too)
+        cases = [c for c in cases if c.options in {o for o, _ in chosen}]
+    names = list(dict.fromkeys([*names, *(c.oracle for c in cases)]))  # (the reference, where it backstops)
     if not chosen:
         out(f"no case of oracles {', '.join(names)} has the options of the chosen mutants: nothing to kill")
         return 1
@@ -131,8 +134,9 @@ def run(family, profile="ci", oracle_names=None, mutant_names=None, out=print):
         f"({profile} profile, oracles {', '.join(names)}); survivors: {survivors or 'none'}")
     out(f"the correct reference was killed by {len(false)} cases" + (f": {false}" if false else " (no false alarm)"))
     for o in absent:
-        out(f"not run: the mutants of option {opts.label(o)}: no case with it (the oracles {', '.join(names)} "
-            "do not offer it)")
+        offered = any(ORACLES[n].offers(o) for n in names)
+        out(f"not run: the mutants of option {opts.label(o)}: no case with it " + (
+            f"in the {profile} profile's grid" if offered else f"(the oracles {', '.join(names)} do not offer it)"))
     own = {m.name for o, m in chosen if not o}  # the slice has no option cases: tests/model/test_options.py has theirs
     slice_kills = sorted(in_slice & own)
     full_kills = sorted(n for n in result if result[n] and n in own)

@@ -57,6 +57,9 @@ class Deviation(NamedTuple):
     # (a case's options) -> the options whose model the engine computes instead, where it ignores an option (an
     # activation): with explained_by, the model is the reference under those options on those inputs.
     computes: Optional[Callable] = None
+    # (Case) -> bool: the cases the model (explained_by, computes) is of, where an entry joins a modelled deviation
+    # with another of the same oracle on other cases (``_joined``); None: every case the entry covers.
+    modelled: Optional[Callable] = None
     # (the family record) -> the record of the model the engine computes in its place, where the engine computes
     # an option otherwise (relu on a float32 subnormal cell state: gatecheck.families.lstm.record.LSTM_FLUSHED)
     model: Optional[Callable] = None
@@ -91,8 +94,9 @@ _LENS_CAUSE = ("onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the
                "the padded steps are run like valid ones")
 _LENS_UPSTREAM = ("none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
                   "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)")
-# The activation options onnx.reference's LSTM and GRU run as their defaults (gatecheck.model.options).
-_IGNORED_ACTIVATIONS = ("relu", "hardsig")
+# The activation options onnx.reference's LSTM and GRU run as their defaults (gatecheck.model.options), and clip,
+# which its LSTM, GRU and RNN never read.
+_IGNORED_ACTIVATIONS = ("relu", "hardsig", "clip")
 
 
 def _without_activations(options):
@@ -113,9 +117,11 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs + state_outputs)
     return Deviation(
         oracle=oracle,
-        applies=lambda case: "len" in case.options and case.T > 1 or bool(set(_IGNORED_ACTIVATIONS) & set(case.options)),
-        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), and every case "
-              "of an activation option (relu, hardsig)",
+        applies=lambda case: ("len" in case.options and case.T > 1 or bool({"relu", "hardsig"} & set(case.options))
+                              or clip_shows(case)),
+        cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), every case "
+              "of an activation option (relu, hardsig), and every clip case where the clip moves a quantity beyond "
+              "the allowance (gatecheck.truth.deviations.clip_shows)",
         quantities=tuple(dict.fromkeys(names + ("y", "y_l1"))),
         explained_by=_full_lengths_where_masked,
         computes=_without_activations,
@@ -125,10 +131,115 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
         cause=_LENS_CAUSE + "; and the activations, activation_alpha and activation_beta attributes are never read: "
               "op_lstm.py and op_gru.py (onnx 1.23) apply a sigmoid to the gates and tanh elsewhere whatever the "
               "node states, so a node with Relu or HardSigmoid computes the default LSTM or GRU (its numbers are "
-              "the reference's without the option, checked on each such case)",
+              "the reference's without the option, checked on each such case); " + _CLIP_UNREAD,
         upstream=_LENS_UPSTREAM + "; for the activations: none found, searched the onnx/onnx issues for the "
                  "ReferenceEvaluator's LSTM and GRU activations (onnx/onnx#7935 implemented direction only; "
-                 "sonos/tract#2751 reports the same attributes ignored by another runtime)",
+                 "sonos/tract#2751 reports the same attributes ignored by another runtime); " + _CLIP_UNREAD_UPSTREAM,
+    )
+
+
+_CLIP_UNREAD = ("the clip attribute is never read either (op_lstm.py, op_gru.py, op_rnn.py: 'clip=None,  # noqa: "
+                "ARG002'), so under clip the node computes the unclipped model (the reference's without clip, checked "
+                "on each such case)")
+_CLIP_UNREAD_UPSTREAM = ("for clip: none found, searched the onnx/onnx issues for the ReferenceEvaluator's LSTM, GRU "
+                         "and RNN clip")
+
+
+def _rnn_ignores_clip_and_lens(oracle, node_outputs):
+    """onnx.reference's RNN: sequence_lens unread (``_ignores_sequence_lens``) and clip unread (its activations it
+    reads: Tanh and Affine only, the others declined by the oracle). One entry, one model: the reference without
+    clip on the inputs with full lengths."""
+    lens = _ignores_sequence_lens(oracle, node_outputs)
+    return lens._replace(
+        applies=lambda case: lens.applies(case) or clip_shows(case),
+        cases=lens.cases + ", and every clip case where the clip moves a quantity beyond the allowance "
+                           "(gatecheck.truth.deviations.clip_shows)",
+        quantities=tuple(dict.fromkeys(lens.quantities + tuple(q + s + layer for layer in ("", "_l1")
+                                                                for s in ("", "_r") for q in ("h",)))),
+        explained_by=_full_lengths_where_masked,
+        computes=_without_activations,
+        cause=_LENS_CAUSE + "; and " + _CLIP_UNREAD,
+        upstream=_LENS_UPSTREAM + "; " + _CLIP_UNREAD_UPSTREAM,
+    )
+
+
+# --- the LSTM's clip where onnxruntime and OpenVINO read it otherwise than the spec's text -------------------
+
+# The states an LSTM record's reference returns per step (every layer and direction).
+_CELL_STATES = tuple("c" + s + layer for layer in ("", "_l1") for s in ("", "_r"))
+
+
+@functools.lru_cache(maxsize=None)
+def clip_output_shows(case):
+    """Whether clipping c_t before the output's tanh shows on an LSTM clip case: the engines' reading
+    (``LSTM_GATES_CLIPPED``, c_t unclipped there) judged against the reference as the battery judges the
+    oracle. Only where |c_t| exceeds the clip at some step, layer or direction can the two differ."""
+    if "clip" not in case.options:
+        return False
+    return _model_shows(case, ORACLES[case.oracle], lambda record: under(case, lstm_record.LSTM_GATES_CLIPPED).run)
+
+
+_CLIP_OUTPUT_CASES = ("every LSTM clip case where clipping c_t before the output's tanh moves a quantity beyond the "
+                      "allowance: its cell state exceeds the clip (1) at some step, layer or direction "
+                      "(gatecheck.truth.deviations.clip_output_shows)")
+_CLIP_OUTPUT_CAUSE = (
+    "the ONNX spec (LSTM, opset 7 to 22) says clip 'is applied to the input of activations', and h_t = o_t (.) "
+    "h(C_t) applies the activation h to C_t; the spec does not say otherwise, and the reference follows its text: "
+    "h_t = o_t * tanh(clip(c_t)). {engine} clips the pre-activations of i, o, f and c only, not C_t before h: "
+    "{where}. So where |c_t| exceeds the clip, h_t (and every later state) differs; where it does not, the "
+    "case matches. The spec is ambiguous there ('cell clip' may mean the gates' pre-activations only, as these "
+    "engines read it); the model of this reading is the reference with c_t unclipped before tanh "
+    "(LSTM_GATES_CLIPPED in gatecheck.families.lstm.record; the lstm mutant 'clip-not-on-output' is the same "
+    "reading as a candidate's bug), which these oracles match on each such case (checked on each, but under "
+    "openvino-onnx-lstm's lengths entry)")
+_ORT_WHERE = ("onnxruntime/core/providers/cpu/rnn/uni_directional_lstm.cc, GateComputations: clip_with_bias_ptr_ "
+              "(clip_add_bias) on each gate's pre-activation; activation_h_.func(pC_cur, pC_prev_clipped, ...) is "
+              "tanh_m in rnn_helpers.cc, which ignores ps1_c (the clipped buffer, ORT_UNUSED_PARAMETER) and applies "
+              "tanh to C_t unclipped")
+_OV_WHERE = ("OpenVINO's LSTMCell / LSTMSequence clip, 'applied before activations' to the gates (the CPU plugin "
+             "and its cell decomposition, transformations' LSTMCellDecomposition, clip the gates' sum only), as "
+             "measured on the plugin: its numbers equal onnxruntime's")
+_CLIP_OUTPUT_UPSTREAM = ("none found: searched the microsoft/onnxruntime and openvinotoolkit/openvino issues for LSTM "
+                         "clip and the cell state before the output activation, and the onnx/onnx issues for the "
+                         "clip attribute's meaning")
+
+
+def _clip_not_on_output(oracle, dist, where, outputs, since="0", checked=True):
+    """onnxruntime's and OpenVINO's LSTM: c_t is not clipped before the output activation (the spec's text clips
+    every activation's input). ``checked``: the model (LSTM_GATES_CLIPPED) checked on each case; False where the
+    entry is joined to one with a model of its own (``_joined``: one model per entry)."""
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in outputs)
+    return Deviation(
+        oracle=oracle,
+        applies=clip_output_shows,
+        cases=_CLIP_OUTPUT_CASES,
+        quantities=names + ("y", "y_l1"),
+        explained_by=(lambda inputs: inputs) if checked else None,
+        model=(lambda family: lstm_record.LSTM_GATES_CLIPPED) if checked else None,
+        dist=dist,
+        since=since,
+        until=None,
+        cause=_CLIP_OUTPUT_CAUSE.format(engine={"onnxruntime": "onnxruntime's CPU LSTM", "openvino": "OpenVINO's CPU "
+                                                "plugin"}[dist], where=where),
+        upstream=_CLIP_OUTPUT_UPSTREAM,
+    )
+
+
+def _joined(first, second):
+    """One entry per oracle: two deviations of one oracle on disjoint cases, as one entry (their cases, quantities,
+    causes and issues joined). The first's model, if it has one, stays the model of its own cases (``modelled``);
+    the second may have none."""
+    if second.explained_by or second.computes or second.model or first.modelled:
+        raise ValueError(f"{first.oracle}: only the first of two joined entries may carry a model")
+    if first.dist != second.dist or first.oracle != second.oracle:
+        raise ValueError(f"{first.oracle}: joined entries must be of one oracle and distribution")
+    return first._replace(
+        applies=lambda case: first.applies(case) or second.applies(case),
+        modelled=first.applies if first.explained_by else None,
+        cases=f"{first.cases}; and {second.cases}",
+        quantities=tuple(dict.fromkeys(first.quantities + second.quantities)),
+        cause=f"{first.cause}. And: {second.cause}",
+        upstream=f"{first.upstream}; {second.upstream}",
     )
 
 
@@ -141,7 +252,8 @@ def _fused_rnn_ignores_lengths(oracle, node_outputs, fused=frozenset()):
     activation options under which the plugin still fuses the op (oneDNN's vanilla RNN takes relu; its
     LSTM and GRU have fixed activations, so under an activation option those ops run as cells)."""
     names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in node_outputs)
-    activation_options = {o for o in opts.OPTIONS if opts.activation((o,)) or opts.recurrent_activation((o,))}
+    activation_options = {o for o in opts.OPTIONS
+                          if opts.activation((o,)) or opts.recurrent_activation((o,)) or opts.clip((o,))}
     return Deviation(
         oracle=oracle,
         applies=lambda case: ("len" in case.options and case.T > 1
@@ -162,7 +274,8 @@ def _fused_rnn_ignores_lengths(oracle, node_outputs, fused=frozenset()):
               "weights graph inputs it does decompose it, and the lengths are applied (openvino-onnx-*-fed match). "
               "Under relu an LSTMSequence or GRUSequence is not fused either (oneDNN's LSTM and GRU "
               "primitives have fixed activations): their relu+len cases match, while an RNNSequence under relu stays "
-              "fused (oneDNN's vanilla RNN takes relu) and ignores the lengths",
+              "fused (oneDNN's vanilla RNN takes relu) and ignores the lengths. Under clip no op is fused (oneDNN's "
+              "RNN primitives have no clip): the clip+len cases of all three match",
         upstream="none found: searched the openvinotoolkit/openvino issues for LSTMSequence / RNNSeq sequence lengths "
                  "ignored on the CPU (openvinotoolkit/openvino#10710 disabled the decomposition for dynamic shapes)",
     )
@@ -213,23 +326,32 @@ _KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-lstm
 # makes of Keras' LSTM (keras-onnx-lstm).
 _TINY_GATE = {(1, 1, 1, 1, 2, "sat", ()), (1, 1, 1, 1, 4, "sat", ()), (1, 2, 2, 1, 2, "sat", ())}
 
+def _model_shows(case, oracle, model_run, model_inputs=None):
+    """Whether a deviation's model differs from the reference beyond the allowance on what ``oracle`` observes of
+    ``case``, judged as the battery judges the oracle: the reference on the case's inputs against ``model_run``
+    (the case's record -> the model's run; its inputs ``model_inputs`` of the case's, default the same). Where
+    the model moves nothing beyond the allowance on a case, an engine computing it matches there."""
+    family = family_of(oracle)
+    record = under(case, family)
+    inputs, truth, yard = view(case, family)
+    quantities = oracle.observing(record)
+    own = {k: v.copy() for k, v in inputs.items()}
+    modelled = model_inputs(own) if model_inputs else {k: v.copy() for k, v in inputs.items()}
+    actual, expected = ({q: contract_value(out, q, record.quantities) for q in quantities}
+                        for out in (record.run(**own), model_run(record)(**modelled)))
+    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
+                     undefined=undefined_entries(record, inputs, quantities))
+    return not report.ok
+
+
 @functools.lru_cache(maxsize=None)
 def missing_hidden_bias_shows(case):
     """Whether nnx.GRUCell's missing b_hn (google/flax#5594) shows on a case of flax-gru: the reference
     with bh[n] = 0 (the cell's model: tests/engines/jax/test_jax.py) judged against the reference as the battery
     judges the cell. Where r_t stays near 0 or z_t near 1 (saturated gates, one unit) bh[n] may move
     nothing beyond the allowance, and the case matches."""
-    oracle = ORACLES["flax-gru"]
-    family = family_of(oracle)
-    record = under(case, family)
-    inputs, truth, yard = view(case, family)
-    quantities = oracle.observing(record)
-    zeroed = flax_oracles.without_hidden_n_bias(inputs)
-    actual, expected = ({q: contract_value(record.run(**x), q, record.quantities) for q in quantities}
-                        for x in ({k: v.copy() for k, v in inputs.items()}, zeroed))
-    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
-                     undefined=undefined_entries(record, inputs, quantities))
-    return not report.ok
+    return _model_shows(case, ORACLES["flax-gru"], lambda record: record.run,
+                        lambda inputs: flax_oracles.without_hidden_n_bias(inputs))
 
 
 @functools.lru_cache(maxsize=None)
@@ -239,17 +361,21 @@ def flushed_relu_shows(case):
     case whose cell state decays below float32's smallest normal number on a unit can differ, and only in
     the deltas (relu's slope there)."""
     oracle = ORACLES[case.oracle]
-    family = family_of(oracle)
-    if case.dtype != "f32" or "relu" not in case.options or family is not lstm_record.LSTM:
+    if case.dtype != "f32" or "relu" not in case.options or family_of(oracle) is not lstm_record.LSTM:
         return False
-    record, model = under(case, family), under(case, lstm_record.LSTM_FLUSHED)
-    inputs, truth, yard = view(case, family)
-    quantities = oracle.observing(record)
-    actual, expected = ({q: contract_value(r.run(**{k: v.copy() for k, v in inputs.items()}), q, record.quantities)
-                         for q in quantities} for r in (record, model))
-    report = compare(case.id, actual, expected, truth, yard, quantities, case.np_dtype, case.B, case.T, record,
-                     undefined=undefined_entries(record, inputs, quantities))
-    return not report.ok
+    return _model_shows(case, oracle, lambda record: under(case, lstm_record.LSTM_FLUSHED).run)
+
+
+@functools.lru_cache(maxsize=None)
+def clip_shows(case):
+    """Whether the clip option moves what the case's oracle observes beyond the allowance: the reference
+    without clip (what an engine that never reads the attribute computes) judged against the reference. A case
+    whose pre-activations all stay inside the clip (small weights, h0 = 0, one step) is the same either way."""
+    if "clip" not in case.options:
+        return False
+    oracle = ORACLES[case.oracle]
+    unclipped = case._replace(options=tuple(o for o in case.options if o != "clip"))
+    return _model_shows(case, oracle, lambda record: under(unclipped, family_of(oracle)).run)
 
 
 def _flushes_subnormals(oracle, dist, since, how):
@@ -332,17 +458,19 @@ _PADDLE_LENGTHS = tuple(
 
 
 DEVIATIONS = (
-    _tiny_gate("ort-lstm"),
+    _joined(_clip_not_on_output("ort-lstm", "onnxruntime", _ORT_WHERE, ("h", "cT", "out", "hT")), _tiny_gate("ort-lstm")),
     _tiny_gate("torch-onnx-lstm"),
     _tiny_gate("torch-dynamo-lstm"),
     _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
     _ignores_activations_and_lens("onnx-reference-lstm", ("h", "cT"), ("out", "hT", "cT")),
-    _ignores_sequence_lens("onnx-reference-rnn", ("out", "hT")),
+    _rnn_ignores_clip_and_lens("onnx-reference-rnn", ("out", "hT")),
     _ignores_activations_and_lens("onnx-reference-gru", ("h",), ("out", "hT")),
     _ignores_activations_and_lens("onnx-reference-gru-before", ("h",), ("out", "hT")),
     # the converted nn.LSTM holds its weights as constants, and OpenVINO's PyTorch frontend turns
     # pack_padded_sequence's lengths into the LSTMSequence's sequence_lengths
-    _fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
+    _joined(_fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
+            _clip_not_on_output("openvino-onnx-lstm", "openvino", _OV_WHERE, ("h", "cT", "out", "hT"), checked=False)),
+    _clip_not_on_output("openvino-onnx-lstm-fed", "openvino", _OV_WHERE, ("h", "cT", "out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT"), fused=frozenset({"relu"})),
     _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-gru-before", ("out", "hT")),

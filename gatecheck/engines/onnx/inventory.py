@@ -57,8 +57,9 @@ def _attributes(op):
         inv.open_("activation_beta", "not set (no activation that takes beta is used); " + _ACTIVATION) if op == "RNN"
         else inv.exercised("activation_beta", ("hardsig",), "[0.5] per direction under hardsig (the HardSigmoid's; "
                                                             "oracles.Node.under), else not set"),
-        inv.open_("clip", "not set (no clipping); exercising it needs a clip option whose reference clips the "
-                          "gates' pre-activations to [-clip, clip], and states within and beyond it"),
+        inv.exercised("clip", ("clip",), "1.0 under clip (oracles.Node.under), else not set; onnxruntime does not "
+                                         "clip the LSTM's C_t before h and onnx.reference reads no clip: deviations "
+                                         "(gatecheck.truth.deviations)"),
     ]
     if op == "LSTM":
         entries.append(inv.open_("input_forget", "not set (0); exercising it needs an LSTM variant with the input "

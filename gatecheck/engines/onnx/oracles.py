@@ -25,8 +25,8 @@ checked here to be Y's final step (an inconsistent node is an error, not a quant
 (the optional B omitted), ``rev`` (``direction="reverse"``; Y comes indexed by the original t), ``bi*``
 (``direction="bidirectional"``; ONNX has no merge, so the graph merges Y's two directions with Concat,
 Add, Mul or Mean; ``binone`` is the concatenation), ``L2`` (two nodes, the second fed the first's
-merged output), ``len`` (``sequence_lens`` on right-padded rows), ``relu`` (the RNN node's ``activations``
-``Relu``, per direction). ONNX has no mask with gaps or left
+merged output), ``len`` (``sequence_lens`` on right-padded rows), ``relu`` and ``hardsig`` (the node's
+``activations``, per direction), ``clip`` (the node's ``clip`` attribute). ONNX has no mask with gaps or left
 padding and no projection: ``mask``, ``maskz`` and ``proj`` are not offered (gatecheck.model.options spells
 every option for these nodes, under "onnxruntime").
 """
@@ -68,8 +68,8 @@ class Node(NamedTuple):
         """The node under a case's options: an activation option's ONNX activation in ``tanh_slots``, a
         recurrent activation option's in ``gate_slots`` with its alpha and beta (activation_alpha/_beta: the
         values are consumed in the order of the activations that take them, one list per direction)."""
-        name, spec = opts.activation(options), opts.recurrent_activation(options)
-        if name is None and spec is None:
+        name, spec, clip = opts.activation(options), opts.recurrent_activation(options), opts.clip(options)
+        if name is None and spec is None and clip is None:
             return self
         spelled, attributes = list(self.activations), dict(self.attributes)
         for i in self.tanh_slots if name else ():
@@ -79,13 +79,15 @@ class Node(NamedTuple):
                 spelled[i] = ACTIVATIONS[spec[0]].onnx
             attributes.update(activation_alpha=(spec[1],) * len(self.gate_slots),
                               activation_beta=(spec[2],) * len(self.gate_slots))
+        if clip is not None:  # (one float for the node, both directions)
+            attributes["clip"] = clip
         return self._replace(activations=tuple(spelled), attributes=tuple(attributes.items()))
 
 
-_GATED_OPTIONS = frozenset({"relu", "hardsig"})
+_GATED_OPTIONS = frozenset({"relu", "hardsig", "clip"})
 LSTM = Node("LSTM", "lstm", ("h0", "c0"), ("Sigmoid", "Tanh", "Tanh"), tanh_slots=(1, 2), gate_slots=(0,),
             activation_options=_GATED_OPTIONS)
-RNN = Node("RNN", "rnn", ("h0",), ("Tanh",), tanh_slots=(0,), activation_options=frozenset({"relu"}))
+RNN = Node("RNN", "rnn", ("h0",), ("Tanh",), tanh_slots=(0,), activation_options=frozenset({"relu", "clip"}))
 GRU = Node("GRU", "gru", ("h0",), ("Sigmoid", "Tanh"), (("linear_before_reset", 1),), tanh_slots=(1,),
            gate_slots=(0,), activation_options=_GATED_OPTIONS)
 GRU_BEFORE = Node("GRU", "gru", ("h0",), ("Sigmoid", "Tanh"), (("linear_before_reset", 0),), tanh_slots=(1,),

@@ -80,8 +80,9 @@ def _sequence(op):
         if op == "RNNSequence" else inv.open_("activations", _ACTIVATION),
         inv.open_("activations_alpha", "not set (no activation that takes alpha is used); " + _ACTIVATION),
         inv.open_("activations_beta", "not set (no activation that takes beta is used); " + _ACTIVATION),
-        inv.open_("clip", "0 (no clipping); exercising it needs a clip option whose reference clips the gates' "
-                          "pre-activations, in the ONNX graphs' clip attribute"),
+        inv.exercised("clip", ("clip",), "1.0 under clip, from the ONNX graphs' clip attribute (openvino-onnx-*), "
+                                         "else 0; the LSTM's C_t is not clipped before h: a deviation "
+                                         "(gatecheck.truth.deviations)"),
         inv.declined("name", "the node's friendly name: not numerical"),
     ]
     if op == "LSTMSequence":

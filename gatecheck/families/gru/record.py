@@ -133,9 +133,11 @@ def _activation_nightly(option, regimes):
                      (option, "maskz", "bi")])]
 
 
-ACTIVATION_CI = [*_activation_ci("relu", "longmem"), *_activation_ci("hardsig", "sat")]
+# clip (ONNX's, gatecheck.model.options) is bounded as the defaults are: every regime, sat included (where most
+# pre-activations are clipped: slope 0).
+ACTIVATION_CI = [*_activation_ci("relu", "longmem"), *_activation_ci("hardsig", "sat"), *_activation_ci("clip", "sat")]
 ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: ["zero", "longmem"]),
-                      *_activation_nightly("hardsig", every_regime)]
+                      *_activation_nightly("hardsig", every_regime), *_activation_nightly("clip", every_regime)]
 
 PROFILES = {
     "ci": [dict(shapes=CI_SHAPES, seeds=range(1), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI, *STRUCTURE_CI,
@@ -276,6 +278,36 @@ _HARDSIG_MUTANTS = (
 )
 
 
+def _clip_ignored(run):
+    """The clip keyword accepted and dropped: the unclipped GRU."""
+    def mutated(**kw):
+        return run(**dict(kw, clip=None))
+    return mutated
+
+
+# The clip option's mutants: edits of gru.chosen (where the clip enters, each activation behind it) and of the
+# backward pass's slopes; and the keyword dropped.
+_CLIP_CHOSEN = "return activations.clipped(recurrent_activation, clip), activations.clipped(activation, clip)"
+_CLIP_MUTANTS = (
+    Mutant("clip-ignored", "the clip is not applied anywhere", "the clip keyword is accepted and not passed on",
+           wrap=_clip_ignored, first="h t=0"),
+    Mutant("clip-gates-only", "r and z are clipped, n's input is not", "the clip placed where the gates are "
+           "computed, the candidate n written apart from them",
+           old=_CLIP_CHOSEN, new=_CLIP_CHOSEN.replace("activations.clipped(activation, clip)",
+                                                      "activations.choose(activation)"), first="h t=0"),
+    Mutant("clip-candidate-only", "only n's input is clipped, not r's and z's", "'cell clip' read as a clip of "
+           "the candidate state alone",
+           old=_CLIP_CHOSEN, new=_CLIP_CHOSEN.replace("activations.clipped(recurrent_activation, clip)",
+                                                      "activations.choose(recurrent_activation)"), first="h t=0"),
+    Mutant("clip-forgotten-in-backward", "the backward pass takes the unclipped activations' slopes: nonzero "
+           "where the clip holds the input", "the clip is added to the forward pass, and the backward pass written "
+           "for the plain activations is kept",
+           old="a = pre_activations(fwd, x, h0, W, U, bx, bh, reset)\n",
+           new="a = pre_activations(fwd, x, h0, W, U, bx, bh, reset)\n"
+               "        acts = tuple(getattr(f, 'inner', f) for f in acts)\n", first="dx "),
+)
+
+
 def _activation(reset, option, mutants):
     """The GRU under an activation option (its keywords: gatecheck.model.options.activation_keywords)."""
     keywords = activation_keywords((option,))
@@ -316,7 +348,8 @@ def _family(name, description, reset, mutants, hypotheses, examples):
         states=("h",),
         fd_points=FD_POINTS,
         options={"nobias": _nobias(reset), "rev": _rev(reset), "relu": _activation(reset, "relu", _RELU_MUTANTS),
-                 "hardsig": _activation(reset, "hardsig", _HARDSIG_MUTANTS)},
+                 "hardsig": _activation(reset, "hardsig", _HARDSIG_MUTANTS),
+                 "clip": _activation(reset, "clip", _CLIP_MUTANTS)},
     )
 
 

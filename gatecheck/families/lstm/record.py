@@ -189,8 +189,9 @@ def _activation_nightly(option, regimes):
                      (option, "maskz", "bi")])]
 
 
-ACTIVATION_CI = [*_activation_ci("relu", "std"), *_activation_ci("hardsig", "sat")]
-ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: []), *_activation_nightly("hardsig", every_regime)]
+ACTIVATION_CI = [*_activation_ci("relu", "std"), *_activation_ci("hardsig", "sat"), *_activation_ci("clip", "longmem")]
+ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: []), *_activation_nightly("hardsig", every_regime),
+                      *_activation_nightly("clip", every_regime)]
 
 PROFILES = {
     "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI,
@@ -207,7 +208,7 @@ PROFILES = {
     ],
 }
 # The identity model's grids: the same, less the activation options it does not define (_common).
-PROFILES_IDENTITY = {name: [b for b in profile if not {"relu", "hardsig"} & set(b.get("options", ()))]
+PROFILES_IDENTITY = {name: [b for b in profile if not {"relu", "hardsig", "clip"} & set(b.get("options", ()))]
                      for name, profile in PROFILES.items()}
 
 CONTRACT = """\
@@ -339,14 +340,14 @@ _RELU_MUTANTS = (
            new="np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])", first="dx t=T-1"),
     Mutant("relu-output-tanh-derivative", "dc_t takes dh_t through o_t * (1 - relu(c_t)^2), tanh's slope",
            "the output activation is switched in the forward pass, its slope written for tanh kept",
-           old="out_slope = act.derivative(c[t], tanh_c) if output", new="out_slope = 1 - tanh_c * tanh_c if output",
+           old="out_slope = out_act.derivative(c[t], tanh_c) if output", new="out_slope = 1 - tanh_c * tanh_c if output",
            first="dc t=T-1"),
     Mutant("relu-g-still-tanh", "the g gate still applies tanh although relu is asked for",
            "the activation argument reaches the output and not the cell input",
            old="g = act(z[..., 2, :])", new="g = np.tanh(z[..., 2, :])", first="c t=0"),
     Mutant("relu-output-still-tanh", "the output still applies tanh(c_t) although relu is asked for",
            "the activation argument reaches the cell input and not the output",
-           old="return _numerics.jitter(acts[1](c), ulps)", new="return _numerics.jitter(np.tanh(c), ulps)",
+           old="return _numerics.jitter(acts[2](c), ulps)", new="return _numerics.jitter(np.tanh(c), ulps)",
            first="h t=0"),
     Mutant("relu-slope-without-recurrence", "relu' of g is taken at x_t W + b, without h_{t-1} U",
            "the pre-activation is recomputed for the backward pass from the input projection alone",
@@ -370,11 +371,53 @@ _HARDSIG_MUTANTS = (
 )
 
 
+
+def _clip_ignored(run):
+    """The clip keyword accepted and dropped: the unclipped LSTM."""
+    def mutated(**kw):
+        return run(**dict(kw, clip=None))
+    return mutated
+
+
+# The clip option's mutants (gatecheck.model.options: clip): edits of lstm.chosen, the one place where the clip
+# enters (each activation behind it), and of the backward pass's slopes; and the keyword dropped.
+_CLIP_CHOSEN = "return activations.clipped(recurrent_activation, clip), act, act"
+_CLIP_MUTANTS = (
+    Mutant("clip-ignored", "the clip is not applied anywhere", "the clip keyword is accepted and not passed on",
+           wrap=_clip_ignored, first="c "),
+    Mutant("clip-not-on-output", "c_t is not clipped before the output's tanh: h_t = o_t * tanh(c_t), only the gates' "
+           "and g's inputs are clipped", "'cell clip' read as a clip of the gates' pre-activations only (onnxruntime's "
+           "and OpenVINO's reading: gatecheck.truth.deviations)",
+           old=_CLIP_CHOSEN, new=_CLIP_CHOSEN.replace(", act, act", ", act, activations.choose(activation)"),
+           first="h ", needs="|c_t| > clip"),
+    Mutant("clip-sigmoid-gates-only", "only i, f and o are clipped; g and the output's tanh take their inputs "
+           "unclipped", "the clip placed where the gates are computed, and g written apart from them",
+           old=_CLIP_CHOSEN, new=_CLIP_CHOSEN.replace(", act, act", ", activations.choose(activation), "
+                                                                   "activations.choose(activation)"),
+           first="c "),
+    Mutant("clip-carried-cell-state", "the cell state itself is clipped and carried clipped (c_t = clip(f c + i g))",
+           "TensorFlow's LSTMCell cell_clip clips the state it carries, and 'cell clip' reads as that",
+           old="return gates, f * c_prev + i * g", new="return gates, np.clip(f * c_prev + i * g, -1.0, 1.0)",
+           first="c ", needs="|c_t| > clip"),
+    Mutant("clip-forgotten-in-backward", "the backward pass takes the unclipped activations' slopes: nonzero where "
+           "the clip holds the input", "the clip is added to the forward pass, and the backward pass written for "
+           "the plain activations is kept",
+           old="gate, act, out_act = acts\n", new="gate, act, out_act = (getattr(a, 'inner', a) for a in acts)\n",
+           first="d"),
+)
+
 # relu's points are std only. zero: with c0 = 0, a unit whose relu(z_g) is 0 keeps c_t = 0, exactly at relu's kink
 # in h_t = o_t relu(c_t), for every step until g turns on: the slope there is a convention (0 in the table, as in
 # TensorFlow, PyTorch and JAX), which differences cannot prove and cases should not rest on. sat: saturated
 # forget gates (f ~ 1e-8) and g = 0 leave c_t within 1e-8 of that kink, inside a difference's step.
 _RELU_POINTS = tuple(p if p[2] == "std" else (p[0], p[1], "std") for p in FD_POINTS)
+
+
+# clip's points: FD_POINTS (some pre-activations beyond the clip in every one, in both directions; the longmem
+# point's cell state beyond it too), checked to keep every clipped input at least 1e-3 away from the bounds, a
+# thousand times the differences' step (tests/core/test_finite_differences.py).
+# Two points more, whose cell state exceeds the clip at some steps (the others' does not): the output's clip proven.
+_CLIP_POINTS = FD_POINTS + [((2, 8, 3, 3), 7, "sat"), ((2, 10, 3, 2), 9, "std")]
 
 
 def _activation(output, option, mutants, fd_points=FD_POINTS, keywords=None):
@@ -393,7 +436,8 @@ def _activation(output, option, mutants, fd_points=FD_POINTS, keywords=None):
 def _common(output):
     # (the identity model has no engine to run these on: its options stay the structural ones and nobias, rev, proj)
     activations = {"relu": _activation(output, "relu", _RELU_MUTANTS, _RELU_POINTS),
-                   "hardsig": _activation(output, "hardsig", _HARDSIG_MUTANTS)} if output == "tanh" else {}
+                   "hardsig": _activation(output, "hardsig", _HARDSIG_MUTANTS),
+                   "clip": _activation(output, "clip", _CLIP_MUTANTS, _CLIP_POINTS)} if output == "tanh" else {}
     return dict(
         options={"nobias": _nobias(output), "rev": _rev(output),
                  "proj": lstm_proj.variant(output, make_inputs, QUANTITIES), **activations},
@@ -456,3 +500,10 @@ FLUSHED_RELU = ("thresholded_relu", float(np.finfo(np.float32).tiny), None)
 LSTM_FLUSHED = dataclasses.replace(
     LSTM, options={**LSTM.options, "relu": _activation("tanh", "relu", (), _RELU_POINTS,
                                                         keywords={"activation": FLUSHED_RELU})})
+
+# onnxruntime's and OpenVINO's reading of ONNX's clip: the gates' pre-activations clipped, c_t not clipped before the
+# output's tanh (gatecheck.truth.deviations: _clip_not_on_output). The LSTM under that reading, the model of their
+# deviation; the mutant clip-not-on-output is the same reading as a candidate's bug.
+LSTM_GATES_CLIPPED = dataclasses.replace(
+    LSTM, options={**LSTM.options, "clip": _activation("tanh", "clip", (), _CLIP_POINTS,
+                                                        keywords={**activation_keywords(("clip",)), "clip_output": False})})

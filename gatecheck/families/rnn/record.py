@@ -8,6 +8,7 @@ from gatecheck.core.cases import case_rng, scales, structural_ci
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
 from gatecheck.core.mutants import Mutant, reverse_mutants
 from gatecheck.model.options import (
+    CLIP,
     STRUCTURAL,
     STRUCTURAL_NIGHTLY,
     STRUCTURAL_NOBIAS,
@@ -96,6 +97,17 @@ STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=_specia
 RELU_CI = [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero"), ((2, 12, 4, 5), 2, "std")],
                 options=("relu",)),
            *structural_ci([((3, 7, 4, 5), 0, "std")], [("relu", "bi", "L2"), ("relu", "len")])]
+# clip cases (ONNX's clip, gatecheck.model.options): as relu's in ci, every regime (tanh bounds the state: sat
+# included, where most pre-activations are clipped); nightly on the no-bias nightly shapes, every regime. The
+# T = 1 point takes seed 2: at seed 1 no pre-activation of its one step reaches the clip (max |z| 0.80), and every
+# clip case must be moved by the clip (tests/model/test_clip.py).
+CLIP_CI = [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 2, "zero"), ((2, 12, 4, 5), 2, "sat")],
+                options=("clip",)),
+           *structural_ci([((3, 7, 4, 5), 0, "std")], [("clip", "bi", "L2"), ("clip", "len")])]
+CLIP_NIGHTLY = [dict(NOBIAS_NIGHTLY, regimes=_specials, options=("clip",)),
+                *blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=_specials),
+                        [("clip", "bi", "L2"), ("clip", "len"), ("clip", "bisum"), ("clip", "L2"), ("clip", "mask"),
+                         ("clip", "maskz", "bi")])]
 RELU_NIGHTLY = [dict(NOBIAS_NIGHTLY, regimes=lambda shape: ["zero"], options=("relu",)),
                 *blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=lambda shape: ["zero"]),
                         [("relu", "bi", "L2"), ("relu", "len"), ("relu", "bisum"), ("relu", "L2"), ("relu", "mask"),
@@ -103,9 +115,9 @@ RELU_NIGHTLY = [dict(NOBIAS_NIGHTLY, regimes=lambda shape: ["zero"], options=("r
 
 PROFILES = {
     "ci": [dict(shapes=SHAPES, seeds=range(1), special_seeds=range(1), regimes=_specials), NOBIAS_CI, REV_CI, *STRUCTURE_CI,
-           *RELU_CI],
+           *RELU_CI, *CLIP_CI],
     "nightly": [dict(shapes=SHAPES + NIGHTLY_SHAPES, seeds=range(5), special_seeds=range(2), regimes=_specials),
-                NOBIAS_NIGHTLY, REV_NIGHTLY, *STRUCTURE_NIGHTLY, *RELU_NIGHTLY],
+                NOBIAS_NIGHTLY, REV_NIGHTLY, *STRUCTURE_NIGHTLY, *RELU_NIGHTLY, *CLIP_NIGHTLY],
 }
 
 CONTRACT = """\
@@ -148,7 +160,7 @@ MUTANTS = (
 )
 
 # The no-bias option's mutants: edits of reference.rnn.run_nobias.
-_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps, activation=activation)"
+_NOBIAS_CALL = "out = run(x, h0, W, U, **no_bias(W), gh=gh, ulps=ulps, activation=activation, clip=clip)"
 NOBIAS_MUTANTS = (
     Mutant("nobias-stale-bias", "a bias is added although the model has no bias",
            "the bias parameter is still created with the default initialisation (PyTorch's "
@@ -166,36 +178,38 @@ NOBIAS = Variant(run=rnn.run_nobias, drops=("b",), drops_keys=("db",), fill=lamb
                  mutants=NOBIAS_MUTANTS, mutant_bind=lambda module: module.run_nobias)
 
 REV = Variant(run=rnn.run_rev, flips=("x", "gh"), keywords={"reverse": True},
-              mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps, activation=activation)"),
+              mutants=reverse_mutants("out = run(x[:, ::-1], h0, W, U, b, gh[:, ::-1], ulps=ulps, activation=activation, "
+                                      "clip=clip)"),
               mutant_bind=lambda module: module.run_rev)
 
 
-def fd_loss(inputs, activation="tanh"):
-    return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")), activation=activation)["h"],
-                    inputs["gh"])
+def fd_loss(inputs, activation="tanh", clip=None):
+    return rnn.loss(rnn.forward(*(inputs[k] for k in ("x", "h0", "W", "U", "b")), activation=activation,
+                                clip=clip)["h"], inputs["gh"])
 
 
-def fd_state_loss(inputs, t, which, offset, activation="tanh"):
+def fd_state_loss(inputs, t, which, offset, activation="tanh", clip=None):
     """The loss with h_t moved by ``offset`` and the sequence run on from there."""
     x, h0, W, U, b, gh = (inputs[k] for k in ("x", "h0", "W", "U", "b", "gh"))
-    head = rnn.forward(x[:, : t + 1], h0, W, U, b, activation=activation)["h"]
+    head = rnn.forward(x[:, : t + 1], h0, W, U, b, activation=activation, clip=clip)["h"]
     h_t = head[:, t] + offset
     total = np.sum(gh[:, :t] * head[:, :t]) + np.sum(gh[:, t] * h_t)
     if t == x.shape[1] - 1:
         return total
-    return total + rnn.loss(rnn.forward(x[:, t + 1 :], h_t, W, U, b, activation=activation)["h"], gh[:, t + 1 :])
+    return total + rnn.loss(rnn.forward(x[:, t + 1 :], h_t, W, U, b, activation=activation, clip=clip)["h"],
+                            gh[:, t + 1 :])
 
 
-def fd_output(inputs, moved=None, activation="tanh"):
+def fd_output(inputs, moved=None, activation="tanh", clip=None):
     """The output sequence h (B, T, H), with h_t moved by ``offset`` at step t when ``moved`` =
     (t, "h", offset) and the sequence run on from there (the hook of layers built from the model)."""
     x, h0, W, U, b = (inputs[k] for k in ("x", "h0", "W", "U", "b"))
     if moved is None:
-        return rnn.forward(x, h0, W, U, b, activation=activation)["h"]
+        return rnn.forward(x, h0, W, U, b, activation=activation, clip=clip)["h"]
     t, _, offset = moved
-    head = rnn.forward(x[:, : t + 1], h0, W, U, b, activation=activation)["h"]
+    head = rnn.forward(x[:, : t + 1], h0, W, U, b, activation=activation, clip=clip)["h"]
     h_t = head[:, t] + offset
-    tail = [rnn.forward(x[:, t + 1:], h_t, W, U, b, activation=activation)["h"]] if t < x.shape[1] - 1 else []
+    tail = [rnn.forward(x[:, t + 1:], h_t, W, U, b, activation=activation, clip=clip)["h"]] if t < x.shape[1] - 1 else []
     return np.concatenate([head[:, :t], h_t[:, None]] + tail, axis=1)
 
 
@@ -237,6 +251,34 @@ def activation_variant(name, mutants):
 RELU = activation_variant("relu", _RELU_MUTANTS)
 
 
+def _clip_ignored(run):
+    """The clip keyword accepted and dropped: the unclipped RNN."""
+    def mutated(**kw):
+        return run(**dict(kw, clip=None))
+    return mutated
+
+
+# ONNX's clip (gatecheck.model.options: clip): the model is rnn.run with ``clip``, the keyword a candidate is
+# called with; its mutants are edits of reference.rnn (the activation behind the clip: activations.Clipped) and
+# the keyword dropped.
+_CLIP_MUTANTS = (
+    Mutant("clip-ignored", "the clip is not applied", "the clip keyword is accepted and not passed on",
+           wrap=_clip_ignored, first="h t=0"),
+    Mutant("clip-forgotten-in-backward", "the backward pass takes tanh's slope 1 - h_t^2 also where the clip "
+           "holds z_t (there it is 0)", "the clip is added to the forward pass, and the backward pass written for "
+           "tanh is kept", old="slope = act.derivative(z, h)", new="slope = 1 - h * h", first="dx "),
+    Mutant("clip-backward-only", "the forward pass applies tanh to z_t unclipped; the backward pass has the "
+           "clip's zero slopes", "the clip is written into the derivative and not into the step",
+           old="h[t] = act(h[t])", new="h[t] = act.inner(h[t])", first="h t=0"),
+)
+CLIP_VARIANT = Variant(run=functools.partial(rnn.run, clip=CLIP), keywords={"clip": CLIP}, mutants=_CLIP_MUTANTS,
+               mutant_bind=lambda module: functools.partial(module.run, clip=CLIP),
+               replace=dict(fd_loss=functools.partial(fd_loss, clip=CLIP),
+                            fd_state_loss=functools.partial(fd_state_loss, clip=CLIP),
+                            fd_output=functools.partial(fd_output, clip=CLIP)),
+               in_layers=True)
+
+
 RNN = Family(
     name="rnn",
     description="the vanilla tanh RNN of Keras SimpleRNN and PyTorch nn.RNN",
@@ -260,7 +302,7 @@ RNN = Family(
     output="h",
     fd_output=fd_output,
     states=("h",),
-    options={"nobias": NOBIAS, "rev": REV, "relu": RELU},
+    options={"nobias": NOBIAS, "rev": REV, "relu": RELU, "clip": CLIP_VARIANT},
     fd_points=(((1, 1, 1, 1), 0, "std"), ((1, 1, 3, 2), 1, "std"), ((2, 3, 4, 1), 2, "std"), ((3, 5, 2, 4), 3, "std"),
                ((2, 6, 3, 3), 4, "zero"), ((2, 4, 3, 3), 5, "sat")),
 )
