@@ -519,8 +519,11 @@ def required():
     return names
 
 
+NOT_INSTALLED = "not installed"  # a distribution's version in installed_versions where it is missing
+
+
 def installed_versions():
-    """Distribution versions, read without importing any framework."""
+    """Distribution versions, read without importing any framework (NOT_INSTALLED for one that is missing)."""
     from importlib import metadata
 
     def version(dist):
@@ -534,8 +537,8 @@ def installed_versions():
         dists = FRAMEWORKS[name].dists
         if name == "keras":  # TensorFlow under either distribution name, then Keras itself
             tf_dist = next((d for d in dists[:2] if version(d)), None)
-            out[tf_dist or "tensorflow"] = version(tf_dist) if tf_dist else "not installed"
+            out[tf_dist or "tensorflow"] = version(tf_dist) if tf_dist else NOT_INSTALLED
             dists = dists[2:]
         for dist in dists:
-            out[dist] = version(dist) or "not installed"
+            out[dist] = version(dist) or NOT_INSTALLED
     return out

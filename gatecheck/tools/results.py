@@ -422,5 +422,25 @@ def merge(paths, out_path):
     meta = dict(first, shard=None, merged_from=[str(p) for p in paths])
     if cpus:
         meta["cpu"] = cpus[0] if len(cpus) == 1 else cpus
+    if any("versions" in part["meta"] for part in parts):
+        meta["versions"] = merged_versions(paths, [part["meta"].get("versions", {}) for part in parts])
     write(out_path, meta, cases, "output")
     return len(cases)
+
+
+def merged_versions(paths, versions):
+    """The framework versions of a run from its shards' (``versions``: each shard's, in ``paths``' order): each
+    package at the version the shards that have it installed agree on ('not installed' only where none has it:
+    a shard run where an engine is missing ran none of its cases). Two installed versions of one package are a
+    ResultsError naming both shards."""
+    found: dict[str, tuple[str, str]] = {}
+    for path, table in zip(paths, versions, strict=True):
+        for name, version in table.items():
+            if version == fw.NOT_INSTALLED:
+                found.setdefault(name, (version, path))
+            elif found.get(name, (fw.NOT_INSTALLED,))[0] == fw.NOT_INSTALLED:
+                found[name] = (version, path)
+            elif found[name][0] != version:
+                raise ResultsError(f"results {path} ran {name} {version}, {found[name][1]} ran {name} {found[name][0]}; "
+                                   f"merge the shards of one run (one version of each framework)")
+    return {name: found[name][0] for name in sorted(found)}

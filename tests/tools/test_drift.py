@@ -293,3 +293,22 @@ def test_a_host_change_is_named_and_guards_the_baseline(run_file, tmp_path):
     bad.write_text(json.dumps(dict(data, meta=dict(data["meta"], cpu="fast"))))
     with pytest.raises(res.ResultsError, match="field 'meta.cpu': expected an object"):
         res.load(str(bad))
+
+
+def test_a_merge_keeps_each_framework_version_some_shard_ran(run_file, tmp_path):
+    """A shard run where an engine is not installed ran none of its cases: the merged run states the version of
+    the shard that ran it; two installed versions of one package are refused, naming both shards."""
+    data = res.load(str(run_file))
+    versions = dict(data["meta"].get("versions", {}), openvino="not installed", mlx="0.32.4")
+    paths = []
+    for k, table in enumerate((versions, dict(versions, openvino="2026.4.1"))):
+        path = tmp_path / f"shard{k}.json"
+        res.write(str(path), dict(data["meta"], shard=f"{k + 1}/2", versions=table), data["cases"][k::2])
+        paths.append(str(path))
+    out = tmp_path / "merged.json"
+    res.merge(paths, str(out))
+    merged = res.load(str(out))["meta"]["versions"]
+    assert merged["openvino"] == "2026.4.1" and merged["mlx"] == "0.32.4"
+    res.write(paths[1], dict(data["meta"], shard="2/2", versions=dict(versions, mlx="0.31.0")), data["cases"][1::2])
+    with pytest.raises(res.ResultsError, match="ran mlx 0.31.0, .* ran mlx 0.32.4"):
+        res.merge(paths, str(out))
