@@ -61,3 +61,13 @@ def test_clip_is_backstopped_and_its_backward_mutants_are_killed_there():
     assert result[killmatrix.REFERENCE_ROW] == []
     for o, m in chosen:
         assert result[killmatrix.row(o, m)], killmatrix.row(o, m)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_block_of_a_profile_gives_cases(name, profile):
+    """A block whose set of options no oracle runs gives no case: it reads as covered and checks nothing."""
+    family = FAMILIES[name]
+    have = {c.options for c in grid(profile, family)}
+    dead = sorted({opts.canonical(b.get("options", ())) for b in family.profiles[profile]} - have)
+    assert not dead, f"{name} {profile}: blocks no oracle runs: {dead}"
