@@ -52,7 +52,7 @@ def test_clip_is_backstopped_and_its_backward_mutants_are_killed_there():
     """Every engine offering clip is an inference runtime: without the reference in the grid, a backward pass
     that forgets the clip passes every case (the kill matrix found both GRU survivors so)."""
     family = FAMILIES["gru"]
-    cases = [c for c in grid("ci", family) if c.oracle == "reference-gru"]
+    cases = [c for c in grid("ci", family) if c.oracle == "reference-gru" and "clip" in c.options]
     assert {c.options for c in cases} == {("clip",), ("clip", "bi", "L2"), ("clip", "len")}
     chosen = [(o, m) for o, m in killmatrix.catalogue(family) if m.name == "clip-forgotten-in-backward"
               and o in {c.options for c in cases}]
@@ -66,8 +66,9 @@ def test_clip_is_backstopped_and_its_backward_mutants_are_killed_there():
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_every_block_of_a_profile_gives_cases(name, profile):
-    """A block whose set of options no oracle runs gives no case: it reads as covered and checks nothing."""
+    """A block whose set of options no oracle offers gives no case: it reads as covered and checks nothing. (An
+    oracle that offers a set may decline it in some versions: Keras 2's hard_sigmoid; those blocks stay.)"""
     family = FAMILIES[name]
-    have = {c.options for c in grid(profile, family)}
-    dead = sorted({opts.canonical(b.get("options", ())) for b in family.profiles[profile]} - have)
-    assert not dead, f"{name} {profile}: blocks no oracle runs: {dead}"
+    sets = {opts.canonical(b.get("options", ())) for b in family.profiles[profile]}
+    dead = sorted(s for s in sets if not any(set(s) <= ORACLES[n].options for n in battery_oracles(name)))
+    assert not dead, f"{name} {profile}: blocks no oracle offers: {dead}"
