@@ -68,6 +68,16 @@ def candidate(family: Family, mutant: Mutant) -> Callable[..., Any]:
     return _candidate(family, mutant.name)
 
 
+def called_with(**keywords: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A ``wrap`` that calls the run with ``keywords`` in place of the candidate's own (a keyword dropped: None; a
+    definition read otherwise: its value)."""
+    def wrap(run: Callable[..., Any]) -> Callable[..., Any]:
+        def mutated(**kw: Any) -> Any:
+            return run(**dict(kw, **keywords))
+        return mutated
+    return wrap
+
+
 def reverse_mutants(call: str, states: tuple[str, ...] = ("h",), first: str = "h") -> tuple[Mutant, ...]:
     """The reverse option's mutants, as edits of a reference's ``run_rev`` whose body is
     ``call`` (the family's run on the time-flipped x and gh) and the flip back of every per-step

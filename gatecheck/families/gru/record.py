@@ -8,7 +8,7 @@ import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
-from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.core.mutants import Mutant, called_with, reverse_mutants
 from gatecheck.families.gru import diagnosis as gru_diagnosis
 from gatecheck.families.gru import mutants as gru_mutants
 from gatecheck.model.options import (
@@ -241,13 +241,6 @@ def _rev(reset):
 # The activation options (gatecheck.model.options: relu, hardsig): the model is gru.run with the option's
 # activation= or recurrent_activation=, the keyword a candidate is called with; the mutants are edits of the
 # reference's lines that only those options run (gru.py's ``acts`` branches), in both conventions.
-def _keras2_alpha(run):
-    """The gates' hard sigmoid taken as ONNX's default and Keras 2's, clip(0.2 z + 0.5, 0, 1)."""
-    def mutated(**kw):
-        return run(**dict(kw, recurrent_activation=("hard_sigmoid", 0.2, 0.5)))
-    return mutated
-
-
 _RELU_MUTANTS = (
     Mutant("relu-tanh-derivative", "n's slope is tanh's 1 - n^2 under relu",
            "the activation is switched in the forward pass, and the backward pass written for tanh is kept",
@@ -271,7 +264,7 @@ _HARDSIG_MUTANTS = (
     Mutant("hardsig-alpha-0.2", "the gates' hard sigmoid is clip(0.2 z + 0.5, 0, 1), ONNX's default and Keras "
            "2's, not Keras 3's clip(z / 6 + 0.5, 0, 1)",
            "'hard_sigmoid' means two functions across Keras versions and ONNX's HardSigmoid defaults to the old "
-           "one (gatecheck.engines.keras.versions)", wrap=_keras2_alpha, first="h t=0"),
+           "one (gatecheck.engines.keras.versions)", wrap=called_with(recurrent_activation=("hard_sigmoid", 0.2, 0.5)), first="h t=0"),
     Mutant("hardsig-slope-not-clipped", "the gates' slope is 1/6 everywhere, also where the clip saturates",
            "the derivative of the linear part taken without the clip's",
            old="slope_rz = acts[0].derivative(a[:, :, :2], gates[:, :, :2])",
@@ -279,19 +272,12 @@ _HARDSIG_MUTANTS = (
 )
 
 
-def _clip_ignored(run):
-    """The clip keyword accepted and dropped: the unclipped GRU."""
-    def mutated(**kw):
-        return run(**dict(kw, clip=None))
-    return mutated
-
-
 # The clip option's mutants: edits of gru.chosen (where the clip enters, each activation behind it) and of the
 # backward pass's slopes; and the keyword dropped.
 _CLIP_CHOSEN = "return activations.clipped(recurrent_activation, clip), activations.clipped(activation, clip)"
 _CLIP_MUTANTS = (
     Mutant("clip-ignored", "the clip is not applied anywhere", "the clip keyword is accepted and not passed on",
-           wrap=_clip_ignored, first="h t=0"),
+           wrap=called_with(clip=None), first="h t=0"),
     Mutant("clip-gates-only", "r and z are clipped, n's input is not", "the clip placed where the gates are "
            "computed, the candidate n written apart from them",
            old=_CLIP_CHOSEN, new=_CLIP_CHOSEN.replace("activations.clipped(activation, clip)",

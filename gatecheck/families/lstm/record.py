@@ -9,7 +9,7 @@ import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
-from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.core.mutants import Mutant, called_with, reverse_mutants
 from gatecheck.families.lstm import diagnosis as lstm_diagnosis
 from gatecheck.families.lstm import mutants as lstm_mutants
 from gatecheck.families.lstm import proj as lstm_proj
@@ -327,13 +327,6 @@ def _rev(output):
 # The activation options (gatecheck.model.options: relu, hardsig) of the canonical LSTM: its model is lstm.run
 # with the option's activation= or recurrent_activation=, the keyword a candidate is called with; the mutants are
 # edits of the reference's lines that only those options run (lstm.py's ``acts`` branches).
-def _keras2_alpha(run):
-    """The gates' hard sigmoid taken as ONNX's default and Keras 2's, clip(0.2 z + 0.5, 0, 1)."""
-    def mutated(**kw):
-        return run(**dict(kw, recurrent_activation=("hard_sigmoid", 0.2, 0.5)))
-    return mutated
-
-
 _RELU_MUTANTS = (
     Mutant("relu-g-tanh-derivative", "the g gate's slope is tanh's 1 - g^2 under relu",
            "the activation is switched in the forward pass, and the backward pass written for tanh is kept",
@@ -365,7 +358,7 @@ _HARDSIG_MUTANTS = (
     Mutant("hardsig-alpha-0.2", "the gates' hard sigmoid is clip(0.2 z + 0.5, 0, 1), ONNX's default and Keras "
            "2's, not Keras 3's clip(z / 6 + 0.5, 0, 1)",
            "'hard_sigmoid' means two functions across Keras versions and ONNX's HardSigmoid defaults to the old "
-           "one (gatecheck.engines.keras.versions)", wrap=_keras2_alpha, first="c t=0"),
+           "one (gatecheck.engines.keras.versions)", wrap=called_with(recurrent_activation=("hard_sigmoid", 0.2, 0.5)), first="c t=0"),
     Mutant("hardsig-slope-not-clipped", "the gates' slope is 1/6 everywhere, also where the clip saturates",
            "the derivative of the linear part taken without the clip's", old="gate_slope = gate.derivative(z[t], gates[t])",
            new="gate_slope = np.full_like(gates[t], 1 / 6)", first="dx "),
@@ -373,19 +366,12 @@ _HARDSIG_MUTANTS = (
 
 
 
-def _clip_ignored(run):
-    """The clip keyword accepted and dropped: the unclipped LSTM."""
-    def mutated(**kw):
-        return run(**dict(kw, clip=None))
-    return mutated
-
-
 # The clip option's mutants (gatecheck.model.options: clip): edits of lstm.chosen, the one place where the clip
 # enters (each activation behind it), and of the backward pass's slopes; and the keyword dropped.
 _CLIP_CHOSEN = "return activations.clipped(recurrent_activation, clip), act, act"
 _CLIP_MUTANTS = (
     Mutant("clip-ignored", "the clip is not applied anywhere", "the clip keyword is accepted and not passed on",
-           wrap=_clip_ignored, first="c "),
+           wrap=called_with(clip=None), first="c "),
     Mutant("clip-not-on-output", "c_t is not clipped before the output's tanh: h_t = o_t * tanh(c_t), only the gates' "
            "and g's inputs are clipped", "'cell clip' read as a clip of the gates' pre-activations only (onnxruntime's "
            "and OpenVINO's reading: gatecheck.truth.deviations)",

@@ -6,7 +6,7 @@ import numpy as np
 
 from gatecheck.core.cases import case_rng, scales, structural_ci
 from gatecheck.core.family import Family, Quantity, Variant, quantity_table
-from gatecheck.core.mutants import Mutant, reverse_mutants
+from gatecheck.core.mutants import Mutant, called_with, reverse_mutants
 from gatecheck.model.options import (
     CLIP,
     STRUCTURAL,
@@ -251,19 +251,12 @@ def activation_variant(name, mutants):
 RELU = activation_variant("relu", _RELU_MUTANTS)
 
 
-def _clip_ignored(run):
-    """The clip keyword accepted and dropped: the unclipped RNN."""
-    def mutated(**kw):
-        return run(**dict(kw, clip=None))
-    return mutated
-
-
 # ONNX's clip (gatecheck.model.options: clip): the model is rnn.run with ``clip``, the keyword a candidate is
 # called with; its mutants are edits of reference.rnn (the activation behind the clip: activations.Clipped) and
 # the keyword dropped.
 _CLIP_MUTANTS = (
     Mutant("clip-ignored", "the clip is not applied", "the clip keyword is accepted and not passed on",
-           wrap=_clip_ignored, first="h t=0"),
+           wrap=called_with(clip=None), first="h t=0"),
     Mutant("clip-forgotten-in-backward", "the backward pass takes tanh's slope 1 - h_t^2 also where the clip "
            "holds z_t (there it is 0)", "the clip is added to the forward pass, and the backward pass written for "
            "tanh is kept", old="slope = act.derivative(z, h)", new="slope = 1 - h * h", first="dx "),
