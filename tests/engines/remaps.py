@@ -16,15 +16,17 @@ def ci_case(name, options=()):
                 if (c.B, c.T, c.D, c.H, c.dtype, c.seed, c.regime, c.options) == (3, 7, 4, 5, dtype, 0, "std", options))
 
 
-def wrong_remap_fails(name, layout, wrong, monkeypatch):
-    """``wrong``: (the remap's name in ``layout``, the wrong remap, what it gets wrong, the first divergence)."""
+def wrong_remap_fails(name, layout, wrong, monkeypatch, compare=run_case):
+    """``wrong``: (the remap's name in ``layout``, the wrong remap, what it gets wrong, the first divergence).
+    ``compare``: (case, oracle) -> the comparison's report (an oracle with a deviation compares on its model's
+    inputs: gatecheck.run.battery.explained)."""
     o = ORACLES[name]
     remap, bad, what, first = wrong
     case = ci_case(name)
-    report = run_case(case, o)
+    report = compare(case, o)
     assert report.ok, report.message()
     monkeypatch.setattr(layout, remap, bad)
-    report = run_case(case, o)
+    report = compare(case, o)
     assert not report.ok, f"{name}: {what} went unnoticed"
     found = f"{report.failures[0].quantity} {report.failures[0].label}"
     assert found == first, (what, report.message())

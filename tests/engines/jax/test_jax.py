@@ -22,6 +22,7 @@ from gatecheck.run.battery import explained, run_case
 from gatecheck.run.grid import cost, grid
 from gatecheck.truth import deviations
 from gatecheck.truth.views import view
+from tests.engines.remaps import wrong_remap_fails
 
 JAX = [name for name, o in ORACLES.items() if o.framework == "jax"]
 FLAX = [name for name, o in ORACLES.items() if o.framework == "flax"]
@@ -234,17 +235,9 @@ def _report(case, oracle):
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_a_wrong_remap_fails_from_its_first_divergence(name, request, monkeypatch):
-    o = ORACLES[name]
-    _require(request, o.framework)
+    _require(request, ORACLES[name].framework)
     module, remap, wrong, what, first = WRONG[name]
-    case = _ci_case(name)
-    report = _report(case, o)
-    assert report.ok, report.message()
-    monkeypatch.setattr(module, remap, wrong)
-    report = _report(case, o)
-    assert not report.ok, f"{name}: {what} went unnoticed"
-    found = f"{report.failures[0].quantity} {report.failures[0].label}"
-    assert found == first, (what, report.message())
+    wrong_remap_fails(name, module, (remap, wrong, what, first), monkeypatch, compare=_report)
 
 
 def test_every_oracle_has_a_wrong_remap_test():
