@@ -46,17 +46,19 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
     if deviation.explained_by is None:  # (what calling None raised)
         raise TypeError(f"explained: the deviation of {oracle.name} has no explained_by model")
     modelled = deviation.explained_by({k: a.copy() for k, a in inputs64.items()})
-    model, run = record, record.run
+    model, dropped = record, set()
     if deviation.computes is not None:  # the engine computes the model of other options (one it ignores dropped)
         model = under(case._replace(options=deviation.computes(case.options)), family)
-        dropped = set(record.keywords) - set(model.keywords)  # (the candidate is called with the case's keywords)
-        run = functools.partial(_without, model.run, dropped)
+        dropped = set(record.keywords) - set(model.keywords)
+    # The run is called as a candidate, with the case's keywords: those the model has no use for are dropped, and
+    # its own keywords (an activation of its own: LSTM_FLUSHED's relu with the kink moved) replace the case's.
+    run = functools.partial(_without, model.run, dropped, dict(model.keywords))
     return judge(case, oracle, reference_view(modelled, case.np_dtype.name, model, yard),
                  expected_of(case, oracle, family), run, "reference", family)
 
 
-def _without(run: Callable[..., Any], dropped: set[str], **kwargs: Any) -> Any:
-    return run(**{k: v for k, v in kwargs.items() if k not in dropped})
+def _without(run: Callable[..., Any], dropped: set[str], own: Mapping[str, Any], **kwargs: Any) -> Any:
+    return run(**{**{k: v for k, v in kwargs.items() if k not in dropped}, **own})
 
 
 def judge(case: Case, oracle: Oracle, view_: View, expected: Mapping[str, Any], candidate: Callable[..., Any],

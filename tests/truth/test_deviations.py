@@ -184,3 +184,22 @@ def test_an_entry_model_explains_its_cases_and_a_model_that_explains_nothing_fai
     assert deviations.for_case(case) == dev
     assert explained(case, oracle, dev).ok, explained(case, oracle, dev).message()
     assert not explained(case, oracle, dev._replace(explained_by=lambda inputs: inputs, computes=None, model=None)).ok
+
+
+@pytest.mark.parametrize("name", ["keras-lstm-cell", "flax-lstm"])
+def test_the_flush_model_explains_a_cell_state_subnormal_in_float32(name, request):
+    """A case (found by specificity at 1000 seeds) whose cell state is 2.1e-39 on one unit: a float32 subnormal that
+    the engine flushes to 0 (relu's slope 0) while NumPy's float32 keeps it (slope 1). The entry's model, relu with
+    the kink moved to float32's smallest normal number, explains it when it is run with its own activation, not
+    the case's relu (what a model called with the case's keywords computed: the difference left unexplained)."""
+    from conftest import require_framework
+    from gatecheck.core.cases import Case
+    from gatecheck.run.battery import explained
+
+    oracle = ORACLES[name]
+    require_framework(request.config, oracle.framework)
+    case = Case(name, 2, 16, 6, 6, "f32", 356, "std", ("relu",))
+    dev = deviations.for_case(case)
+    assert dev is not None and dev.applies(case)
+    assert explained(case, oracle, dev).ok, explained(case, oracle, dev).message()
+    assert not explained(case, oracle, dev._replace(model=None)).ok
