@@ -11,6 +11,16 @@ from here (``require_framework`` ...) live in gatecheck.frontends.testing.
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
+# The suite's runs of check, verify and the Python API keep the cache of oracle outputs (gatecheck.run.cache) in a
+# folder of this session's own, never in the user's cache folder; none is in use when a test starts.
+if "PYTEST_XDIST_WORKER" not in os.environ:  # (the workers inherit the controller's)
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["GATECHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="gatecheck-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["GATECHECK_CACHE_DIR"], ignore_errors=True)
+os.environ.pop("GATECHECK_CACHE_IN_USE", None)
 
 from gatecheck.frontends import pytest_plugin as _plugin
 from gatecheck.frontends.pytest_plugin import battery_cases, group_scopes, xdist_scope  # noqa: F401

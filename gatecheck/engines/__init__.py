@@ -50,6 +50,9 @@ INVENTORIES = (onnx_inventory.INVENTORY, keras_inventory.INVENTORY, torch_invent
                mlx_inventory.INVENTORY, executorch_inventory.INVENTORY)
 
 ORACLES = {}
+# The module that defines each oracle (its runner and remaps are there or imported from there): what the cache
+# of oracle outputs digests (gatecheck.run.cache).
+DEFINED_IN = {}
 
 # Oracle ids before every id named its family (results files and baselines written then hold them):
 # the old id -> the id now. A case id starts with its oracle's id.
@@ -85,6 +88,7 @@ def register(oracle):
 for _module in MODULES:
     for _oracle in _module.ORACLES:
         register(_oracle)
+        DEFINED_IN[_oracle.name] = _module.__name__
 
 
 def of_family(family):

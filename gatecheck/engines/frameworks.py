@@ -7,6 +7,7 @@ test suite turns it into a skip, or an error where the framework is required.
 """
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -89,6 +90,17 @@ KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 KERAS_BACKEND_ENV = "KERAS_BACKEND"
 
 
+@functools.lru_cache(maxsize=None)
+def _keras_2():
+    """Whether the installed Keras is Keras 2 (read once: the distributions do not change in a process)."""
+    from importlib import metadata
+
+    try:
+        return _version_tuple(metadata.version("keras")) < (3, 0)
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def keras_backend():
     """The Keras backend of this process: Keras reads ``KERAS_BACKEND`` (else ``keras.json`` in
     ``KERAS_HOME`` or ``~/.keras``; else tensorflow) when it is first imported, so it is fixed for a
@@ -97,13 +109,8 @@ def keras_backend():
     keras = sys.modules.get("keras")
     if keras is not None and hasattr(getattr(keras, "backend", None), "backend"):
         return keras.backend.backend()
-    from importlib import metadata
-
-    try:
-        if _version_tuple(metadata.version("keras")) < (3, 0):
-            return "tensorflow"
-    except metadata.PackageNotFoundError:
-        pass
+    if _keras_2():
+        return "tensorflow"
     chosen = os.environ.get(KERAS_BACKEND_ENV)
     if chosen:
         return chosen

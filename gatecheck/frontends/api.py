@@ -17,6 +17,7 @@ family, oracle or option, a bad ``n`` or ``timeout``, a candidate that does not 
 """
 
 import html
+import os
 
 from gatecheck.core import candidate as cand
 from gatecheck.core.cases import Case, check_profile
@@ -25,6 +26,7 @@ from gatecheck.engines import battery_oracles
 from gatecheck.families import FAMILIES, get
 from gatecheck.model import options as opts
 from gatecheck.run import byvalue
+from gatecheck.run import cache as oracle_cache
 from gatecheck.run import outcome as oc
 from gatecheck.run.grid import grid
 from gatecheck.run.isolation import DEFAULT_TIMEOUT, Isolated, timeout_value
@@ -81,7 +83,7 @@ def _timeout(timeout):
         raise ValueError(f"timeout: expected a number of seconds > 0, got {timeout!r}") from None
 
 
-def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=None, n=1, timeout=None):
+def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=None, n=1, timeout=None, cache=True):
     """Run the ``family``'s battery for the candidate ``fn``; a ``Result``.
 
     fn: a callable following the family's contract (docs/guide/contracts.md), or 'module:callable'.
@@ -93,6 +95,9 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
     oracles: None (the family's battery, as the command), or a list / comma string of names.
     n: processes to run the cases in (a positive integer or 'auto'); timeout: seconds one call
       of the candidate may take (default that of the command, 120).
+    cache: True (the platform's cache folder), a folder, or False: where the oracles' outputs are kept, so a
+      re-run reads them instead of recomputing them (gatecheck.run.cache; the command's --cache-dir and
+      --no-cache).
     """
 
     record = _family(family)
@@ -103,6 +108,8 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
         selected = chk.select(grid(profile, record, names), options, dtypes)
     except ValueError as exc:
         raise ValueError(str(exc).replace("dtype:", "dtypes:", 1)) from None
+    if not (isinstance(cache, (bool, str, os.PathLike))):
+        raise ValueError(f"cache: expected True, False or a folder, got {cache!r}")
     spec = byvalue.spec(fn, "fn")
     try:
         isolated = Isolated(spec, record, seconds, what="fn")
@@ -115,7 +122,8 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
             raise ValueError(str(exc)) from None
         if options is not None:
             chk.declares_some(isolated, selected)
-        records = chk.battery(isolated, spec, record, profile, names, workers, isolated.timeout, options, dtypes)
+        with oracle_cache.using(None if cache is True else cache):
+            records = chk.battery(isolated, spec, record, profile, names, workers, isolated.timeout, options, dtypes)
         diagnoses = {}
 
         def diagnosis(failing):

@@ -2,9 +2,10 @@
 
     python -m gatecheck check MODULE:CALLABLE --family FAMILY [--profile ci|nightly] [--oracles A,B]
                                               [--options none,nobias,bi+L2] [--dtype f32|f64]
-                                              [-n N|auto] [--verbose]
+                                              [-n N|auto] [--verbose] [--cache-dir DIR | --no-cache]
     python -m gatecheck verify MODULE:CALLABLE --family FAMILY [--oracle NAME] [--shape B,T,D,H]
                                                [--dtype f32|f64] [--seed N] [--regime R] [--options bi+L2]
+                                               [--cache-dir DIR | --no-cache]
     python -m gatecheck kill-matrix [--family FAMILY] [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
     python -m gatecheck sensitivity [--family FAMILY] [--oracles A,B]
     python -m gatecheck specificity [--family FAMILY] [--seeds 1000] [--oracles A,B]
@@ -15,6 +16,7 @@
     python -m gatecheck report RESULTS --out DIR [--baseline baselines/NAME.jsonl]
     python -m gatecheck demo [--family lstm]
     python -m gatecheck docs [--check] [--root DIR]
+    python -m gatecheck cache info|clear [--cache-dir DIR]
 
 ``check`` runs a family's whole battery (every oracle, both dtypes) for your code and
 prints a short report that starts with the verdict; ``verify`` runs one case and prints
@@ -27,6 +29,7 @@ Exit codes (every command):
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from gatecheck import engines as oracles
 from gatecheck.core import candidate as cand
@@ -40,6 +43,7 @@ from gatecheck.frontends import demo
 from gatecheck.model import options as opts
 from gatecheck.model.options import OPTIONS
 from gatecheck.model.options import parse as parse_options
+from gatecheck.run import cache
 from gatecheck.run import outcome as oc
 from gatecheck.run.grid import grid
 from gatecheck.run.isolation import (
@@ -104,7 +108,8 @@ def cmd_check(ap, args):
             chk.declares_some(fn, selected)
         except ValueError as exc:
             ap.error(f"--{exc}")
-    records = chk.battery(fn, args.candidate, family, args.profile, oracles, n, fn.timeout, option_sets, dtypes)
+    with cache.using(_cache_of(args)):
+        records = chk.battery(fn, args.candidate, family, args.profile, oracles, n, fn.timeout, option_sets, dtypes)
 
     def diagnosis(record):
 
@@ -155,7 +160,8 @@ def cmd_verify(ap, args):
     family, case = verify_case(ap, args)
     name, oracle = case.oracle, oracles.ORACLES[case.oracle]
     fn = _load(ap, args.candidate, family, args.timeout)
-    records = chk.run_cases(fn, args.candidate, family, [case])
+    with cache.using(_cache_of(args)):
+        records = chk.run_cases(fn, args.candidate, family, [case])
     record = records[0]
     if record["status"] in (oc.UNIMPLEMENTED, oc.DECLINED):
         print(f"{case.id}: not run: {record['reason']}", file=sys.stderr)
@@ -283,6 +289,23 @@ def cmd_report(ap, args):
     return PASS
 
 
+def _cache_of(args):
+    """The cache of oracle outputs for a run that judges a candidate (gatecheck.run.cache): --cache-dir, else the
+    default folder; off with --no-cache."""
+    return False if args.no_cache else args.cache_dir
+
+
+def cmd_cache(ap, args):
+    """``cache info``: the folder, its entries and size; ``cache clear``: remove them."""
+    path = Path(args.cache_dir) if args.cache_dir else cache.default_dir()
+    if args.action == "clear":
+        print(f"cache {path}: {cache.clear(path)} entries removed")
+        return PASS
+    found = cache.info(path)
+    print(f"cache {found['directory']}: {found['entries']} entries, {found['bytes'] / 2**20:.1f} MiB on disk")
+    return PASS
+
+
 def cmd_demo(ap, args):
 
     return demo.run(args.family)
@@ -311,6 +334,15 @@ def _family_option(p, required=False):
                    + ("" if required else "; default lstm"))
 
 
+def _cache_options(p):
+
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="the cache of the oracles' outputs (default: the platform's cache folder, "
+                   "`python -m gatecheck cache info` names it); a re-run reads the engines' outputs from it")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute every oracle's output afresh, and store none")
+
+
 def _timeout_option(p):
 
     p.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
@@ -336,6 +368,7 @@ def parser():
                    help="run only the cases in this dtype (default: both)")
     c.add_argument("--verbose", action="store_true", help="the whole first failure and diagnosis, every failing case")
     _timeout_option(c)
+    _cache_options(c)
     c.set_defaults(func=cmd_check)
     v = sub.add_parser("verify", help="one candidate on one case; the diagnosis of a failure")
     v.add_argument("candidate", metavar="MODULE:CALLABLE")
@@ -350,6 +383,7 @@ def parser():
                    "spelled 'bi+L2' (or 'bi,L2'): " + "; ".join(f"{o.name} ({o.meaning})" for o in OPTIONS.values())
                    + " (default none)")
     _timeout_option(v)
+    _cache_options(v)
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("kill-matrix", help="run every mutant of a family's catalogue through its battery")
     _family_option(k)
@@ -397,6 +431,12 @@ def parser():
                        description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("--family", default="lstm", choices=sorted(demo.DEMOS), help="default lstm")
     e.set_defaults(func=cmd_demo)
+    h = sub.add_parser("cache", help="the cache of oracle outputs that check, verify and the Python API read: its "
+                       "size, or clear it", description=cache.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    h.add_argument("action", choices=("info", "clear"))
+    h.add_argument("--cache-dir", default=None, metavar="DIR", help="default: the platform's cache folder")
+    h.set_defaults(func=cmd_cache)
     g = sub.add_parser("docs", help="write the docs' reference pages, pictures and command output from the registries",
                        description=docs.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("--check", action="store_true", help="write nothing: list the files out of date (exit 1 if any)")

@@ -61,6 +61,15 @@ def pytest_addoption(parser):
         "the current directory, following the family's contract: docs/guide/contracts.md); only the battery runs",
     )
     group.addoption(
+        "--gatecheck-cache-dir", dest="gatecheck_cache_dir", default=None, metavar="DIR",
+        help="with --gatecheck-candidate: the cache of the oracles' outputs (default: the platform's cache folder, "
+        "as python -m gatecheck check); the battery without a candidate computes every engine afresh",
+    )
+    group.addoption(
+        "--gatecheck-no-cache", dest="gatecheck_no_cache", action="store_true", default=False,
+        help="with --gatecheck-candidate: compute every oracle's output afresh, and store none",
+    )
+    group.addoption(
         "--gatecheck-candidate-timeout", dest="gatecheck_candidate_timeout", default=None, metavar="SECONDS",
         help="the longest one call of the candidate may take (it runs in a process of its own); default "
         "that of python -m gatecheck check",
@@ -131,6 +140,16 @@ def configure(config):
     family = option(config, "family")
     if family is not None and family not in FAMILIES:
         raise pytest.UsageError(f"--gatecheck-family: unknown family {family!r}; expected one of {sorted(FAMILIES)}")
+    if not spec and (option(config, "cache_dir") or option(config, "no_cache")):
+        raise pytest.UsageError("--gatecheck-cache-dir / --gatecheck-no-cache: expected with --gatecheck-candidate "
+                                "(the battery without a candidate computes every engine afresh, and reads no cache)")
+    from gatecheck.run import cache
+
+    # The cache of oracle outputs: with a candidate, on for the session (its xdist workers included); without one,
+    # off (this run is the engines' check). Put back as it was when the session ends (pytest_unconfigure).
+    config.gatecheck_cache = cache.using(False if not spec or option(config, "no_cache")
+                                         else option(config, "cache_dir"))
+    config.gatecheck_cache.__enter__()
     config.gatecheck_required = required
     config.gatecheck_shard = shard_
     config.gatecheck_families = [family or "lstm"] if spec else [family] if family else list(FAMILIES)
@@ -472,3 +491,11 @@ def pytest_sessionfinish(session):
             print(message, file=sys.stderr)
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     return outcome
+
+
+def pytest_unconfigure(config):
+    """The cache of oracle outputs as it was before the session (``configure`` turned it on or off)."""
+    used = getattr(config, "gatecheck_cache", None)
+    if used is not None:
+        config.gatecheck_cache = None
+        used.__exit__(None, None, None)

@@ -12,6 +12,7 @@ from gatecheck.core.cases import Case
 from gatecheck.core.compare import Report, compare, contract_value, undefined_entries
 from gatecheck.core.family import Arrays, Family
 from gatecheck.engines.base import Oracle
+from gatecheck.run import cache
 from gatecheck.truth import deviations
 from gatecheck.truth.views import coordinates, family_of, reference_view, under, view
 
@@ -20,9 +21,20 @@ View = tuple[Arrays, Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
 
 
 def expected_of(case: Case, oracle: Oracle, family: Family, view_: View | None = None) -> dict[str, Any]:
-    """The oracle's quantities on a case (driven with the case's options)."""
-    v = view_ or view(case, family)
-    return oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, oracle.observing(under(case, family)))
+    """The oracle's quantities on a case (driven with the case's options): from the cache of oracle outputs where
+    a front end judging a candidate turned it on (gatecheck.run.cache), else computed."""
+    observes = oracle.observing(under(case, family))
+
+    def compute() -> dict[str, Any]:
+        v = view_ or view(case, family)
+        return oracle.run({k: a.copy() for k, a in v[0].items()}, case.options, observes)
+
+    return dict(cache.expected(case, oracle, observes, compute))
+
+
+def cached(case: Case, oracle: Oracle) -> bool:
+    """Whether the cache of oracle outputs (on) holds the oracle's output on a case."""
+    return cache.held(case, oracle, oracle.observing(under(case, family_of(oracle))))
 
 
 def run_case(case: Case, oracle: Oracle, candidate: Callable[..., Any] | None = None,

@@ -21,7 +21,7 @@ from gatecheck.core.compare import Report
 from gatecheck.engines.base import Oracle
 from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable
 from gatecheck.model import options as opts
-from gatecheck.run.battery import explained, run_case
+from gatecheck.run.battery import cached, explained, run_case
 from gatecheck.truth import deviations
 from gatecheck.truth.views import family_of
 
@@ -159,8 +159,9 @@ def run(case: Case, oracle: Oracle, candidate: Callable[..., Any] | None = None,
             raise Declined(why)
         if unavailable is not None and oracle.framework in unavailable:
             raise Unavailable(unavailable[oracle.framework])
-        try:
-            FRAMEWORKS[oracle.framework].importer()
+        try:  # (an output read from the cache needs no framework: its key holds the versions that computed it)
+            if not cached(case, oracle):
+                FRAMEWORKS[oracle.framework].importer()
         except Unavailable as exc:
             if unavailable is not None:
                 unavailable[oracle.framework] = str(exc)
