@@ -122,7 +122,7 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
             raise ValueError(str(exc)) from None
         if options is not None:
             chk.declares_some(isolated, selected)
-        with oracle_cache.using(None if cache is True else cache):
+        with oracle_cache.using(cache):
             records = chk.battery(isolated, spec, record, profile, names, workers, isolated.timeout, options, dtypes)
         diagnoses = {}
 

@@ -77,10 +77,16 @@ def default_dir() -> Path:
 
 @contextlib.contextmanager
 def using(folder: str | os.PathLike | None | bool) -> Iterator[Path | None]:
-    """The cache on (``folder``: a folder, or None for ``default_dir()``) or off (False) for the length of a
+    """The cache on (``folder``: a folder, or None or True for ``default_dir()``) or off (False) for the length of a
     front end's run, in this process and in the worker processes it starts; as it was afterwards."""
     before = os.environ.get(ENV_ON)
-    path = None if folder is False else Path(folder) if folder is not None else default_dir()
+    path: Path | None
+    if folder is False:
+        path = None
+    elif folder is None or folder is True:
+        path = default_dir()
+    else:
+        path = Path(folder)
     if path is None:
         os.environ.pop(ENV_ON, None)
     else:

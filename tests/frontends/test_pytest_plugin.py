@@ -26,7 +26,8 @@ def _installed(folder):
 
 
 def _pytest(cwd, *args, path=()):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATECHECK_") and k != "PYTEST_ADDOPTS"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GATECHECK_") and k != "PYTEST_ADDOPTS" or k == "GATECHECK_CACHE_DIR"}
     env["PYTHONPATH"] = os.pathsep.join([*map(str, path), str(REPO)])
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
@@ -72,7 +73,8 @@ def test_pytest_started_where_gatecheck_is_imported_already_runs(tmp_path):
     package asks not to be rewritten (PYTEST_DONT_REWRITE), so the run goes on."""
     (tmp_path / "test_mine.py").write_text("def test_one():\n    assert True\n")
     site = _installed(tmp_path / "site")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATECHECK_") and k != "PYTEST_ADDOPTS"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GATECHECK_") and k != "PYTEST_ADDOPTS" or k == "GATECHECK_CACHE_DIR"}
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO)])
     code = "import sys, gatecheck, pytest; sys.exit(pytest.main(['-q', '-W', 'error', '-p', 'no:cacheprovider']))"
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -82,3 +84,29 @@ def test_pytest_started_where_gatecheck_is_imported_already_runs(tmp_path):
 
 def test_xdist_keeps_its_own_scheduler_where_gatecheck_is_not_in_use():
     assert pytest_plugin.pytest_xdist_make_scheduler(config=types.SimpleNamespace(), log=None) is None
+
+
+def test_the_cache_options_need_a_candidate(tmp_path):
+    """--gatecheck-cache-dir without --gatecheck-candidate: a usage error that says why (the battery of the engines
+    reads no cache)."""
+    done = _pytest(REPO, str(REPO / "tests" / "battery" / "test_battery.py"), "-q", "--gatecheck-cache-dir",
+                   str(tmp_path), "--co")
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "--gatecheck-cache-dir / --gatecheck-no-cache: expected with --gatecheck-candidate" in done.stderr
+
+
+def test_a_candidates_battery_fills_the_cache_and_reads_it(tmp_path):
+    """With a candidate, the battery's oracle outputs go to --gatecheck-cache-dir; a second run gives the same
+    outcome from them."""
+    from gatecheck.run import cache
+
+    args = (str(REPO / "tests" / "battery" / "test_battery.py"), "-q", "-p", "no:randomly", "--gatecheck-candidate",
+            "gatecheck.examples.course:run", "-k", "torch-lstm-cell and B1-T1", "--gatecheck-cache-dir", str(tmp_path))
+    first = _pytest(REPO, *args)
+    entries = cache.info(tmp_path)["entries"]
+    second = _pytest(REPO, *args)
+    assert first.returncode == second.returncode == 0, first.stdout[-2000:]
+    assert entries > 0 and cache.info(tmp_path)["entries"] == entries
+    tail = [line for line in first.stdout.splitlines() if " passed" in line]
+    assert tail and tail[-1].split(" in ")[0] == [line for line in second.stdout.splitlines()
+                                                  if " passed" in line][-1].split(" in ")[0]

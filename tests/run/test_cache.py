@@ -180,3 +180,41 @@ def test_cold_and_warm_runs_give_the_same_records(spec, folder):
     statuses = {r["status"] for r in cold}
     assert ("mismatch" in statuses) == spec.endswith("buggy:run")
     assert len(cold) == len(grid("ci", family, EQUAL_ORACLES))
+
+
+def test_the_command_keeps_entries_in_its_folder_and_says_their_size(tmp_path, capsys):
+    """verify with --cache-dir stores the oracle's output there (and with --no-cache nothing); `cache info` counts the
+    entries and their size, `cache clear` removes them; the cache is off again after each command."""
+    from gatecheck.frontends.cli import main
+
+    folder = str(tmp_path / "c")
+    base = ["verify", "gatecheck.examples.course:run", "--family", "lstm", "--oracle", "reference-lstm"]
+    assert main(base + ["--no-cache"]) == 0
+    assert main(["cache", "info", "--cache-dir", folder]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"cache {folder}: 0 entries")
+    for _ in range(2):
+        assert main(base + ["--cache-dir", folder]) == 0
+        assert cache.directory_in_use() is None
+    assert main(["cache", "info", "--cache-dir", folder]) == 0
+    assert f"cache {folder}: 1 entries" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", folder]) == 0
+    assert f"cache {folder}: 1 entries removed" in capsys.readouterr().out
+
+
+def test_the_default_folder_is_gatecheck_cache_dir_else_the_platforms(monkeypatch, tmp_path):
+    monkeypatch.setenv(cache.ENV_DIR, str(tmp_path))
+    assert cache.default_dir() == tmp_path
+    monkeypatch.delenv(cache.ENV_DIR)
+    assert cache.default_dir().parts[-2:] == ("gatecheck", "oracles")
+
+
+def test_the_python_api_takes_a_folder_or_false(tmp_path):
+    import gatecheck
+
+    folder = tmp_path / "api"
+    result = gatecheck.check("gatecheck.examples.course:run", family="lstm", oracles=["reference-lstm"],
+                             dtypes="f64", options="none", cache=folder)
+    assert result.exit_code == 0 and cache.info(folder)["entries"] == len(result.records)
+    assert cache.directory_in_use() is None
+    with pytest.raises(ValueError, match="cache: expected True, False or a folder"):
+        gatecheck.check("gatecheck.examples.course:run", family="lstm", cache=3)
