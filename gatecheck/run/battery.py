@@ -34,7 +34,8 @@ def expected_of(case: Case, oracle: Oracle, family: Family, view_: View | None =
 
 def cached(case: Case, oracle: Oracle) -> bool:
     """Whether the cache of oracle outputs (on) holds the oracle's output on a case."""
-    return cache.held(case, oracle, oracle.observing(under(case, family_of(oracle))))
+    return cache.directory_in_use() is not None and cache.held(case, oracle,
+                                                               oracle.observing(under(case, family_of(oracle))))
 
 
 def run_case(case: Case, oracle: Oracle, candidate: Callable[..., Any] | None = None,
