@@ -10,11 +10,17 @@ from gatecheck.model import options as opts
 _MERGE_OPTION = {merge: name for name, merge in opts.MERGES.items()}
 
 
-def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False):
-    """The set of layer options a call means: the keywords say direction, merge, depth and mask
-    semantics; an input the family's no-bias variant drops being absent means no bias; Wr means
-    a projection. Zero output past a mask is taken as 'maskz' (the record of 'len' computes the same)."""
+def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False, activation=None,
+               recurrent_activation=None, clip=None):
+    """The set of layer options a call means: the keywords say direction, merge, depth, mask
+    semantics, activations and clip; an input the family's no-bias variant drops being absent means no bias; Wr
+    means a projection. Zero output past a mask is taken as 'maskz' (the record of 'len' computes the same)."""
     names = ["rev"] if reverse else []
+    for name, option in opts.OPTIONS.items():
+        if ((activation is not None and option.activation == activation)
+                or (recurrent_activation is not None and option.recurrent_activation == tuple(recurrent_activation))
+                or (clip is not None and option.clip == clip)):
+            names.append(name)
     nobias = family.options.get("nobias")
     if nobias and not set(nobias.drops) <= set(inputs):
         names.append("nobias")
@@ -33,8 +39,10 @@ def candidate(name):
     """A candidate of family ``name`` that implements every set of its grids (declared exactly)."""
     family = FAMILIES[name]
 
-    def run(*, merge_mode=None, num_layers=1, masked_output=None, reverse=False, **inputs):
-        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse)
+    def run(*, merge_mode=None, num_layers=1, masked_output=None, reverse=False, activation=None,
+            recurrent_activation=None, clip=None, **inputs):
+        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse, activation,
+                             recurrent_activation, clip)
         return opts.under(family, options).run(**inputs)
 
     run.options = {opts.label(s) for s in opts.grid_sets(family)}
