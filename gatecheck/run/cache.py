@@ -35,6 +35,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import io
 import json
 import os
@@ -211,11 +212,33 @@ def _version(dist: str) -> str:
         return "-"
 
 
+_NOT_MODULES = ("tests", "examples", "tools")  # top-level names some wheels list beside their package
+
+
+def _location(dist: str) -> str:
+    """Where the distribution's top-level modules import from (``importlib.util.find_spec``: nothing is imported):
+    a module that shadows an engine's package (another install earlier on the path, a stub) is another key."""
+    try:
+        text = importlib.metadata.distribution(dist).read_text("top_level.txt")
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+    tops = [t for t in (text or dist.replace("-", "_").lower()).split() if t not in _NOT_MODULES and t[0] != "_"]
+    found = []
+    for top in sorted(tops):
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        found.append(f"{top}={spec.origin if spec and spec.origin else spec and list(spec.submodule_search_locations or ())}")
+    return ";".join(found)
+
+
 @functools.lru_cache(maxsize=None)
-def versions() -> tuple[tuple[str, str], ...]:
-    """(distribution, version or '-') of numpy and of every distribution a framework entry names."""
+def versions() -> tuple[tuple[str, str, str], ...]:
+    """(distribution, version or '-', where its modules import from) of numpy and of every distribution a
+    framework entry names."""
     dists = sorted({"numpy"} | {d for f in FRAMEWORKS.values() for d in f.dists})
-    return tuple((d, _version(d)) for d in dists)
+    return tuple((d, _version(d), _location(d)) for d in dists)
 
 
 def key(case: Case, oracle: Oracle, observes: tuple[str, ...]) -> str:

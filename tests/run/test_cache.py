@@ -52,18 +52,26 @@ def test_each_setting_is_in_the_key(setting, monkeypatch):
     assert _fresh_key() != base
 
 
-def test_versions_python_and_platform_are_in_the_key(monkeypatch):
+def test_versions_locations_python_and_platform_are_in_the_key(monkeypatch):
+    cache.versions.cache_clear()
     base = _fresh_key()
-    found = dict(cache.versions())
-    monkeypatch.setattr(cache, "versions", lambda: tuple(dict(found, onnxruntime="0.0.1").items()))
-    assert _fresh_key() != base
-    monkeypatch.undo()
-    monkeypatch.setattr(cache.sys, "version", "3.0.0 (another Python)")
-    assert _fresh_key() != base
-    monkeypatch.undo()
-    monkeypatch.setattr(cache.platform, "machine", lambda: "another-machine")
-    assert _fresh_key() != base
-    monkeypatch.undo()
+    found = cache.versions()
+    other = tuple((d, "0.0.1" if d == "onnxruntime" else v, where) for d, v, where in found)
+    real = cache.importlib.util.find_spec
+    changes = [
+        (cache, "versions", lambda: other),
+        # (a module that shadows an engine's package: another install earlier on the path, or a stub)
+        (cache.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)),
+        (cache.sys, "version", "3.0.0 (another Python)"),
+        (cache.platform, "machine", lambda: "another-machine"),
+    ]
+    clear = cache.versions.cache_clear
+    for target, name, value in changes:
+        monkeypatch.setattr(target, name, value)
+        clear()
+        assert _fresh_key() != base, name
+        monkeypatch.undo()
+    cache.versions.cache_clear()
     assert _fresh_key() == base
 
 
