@@ -317,6 +317,42 @@ def _jax_masked_output_is_the_state(oracle):
     )
 
 
+def _reverse_under_zero_mask(case):
+    """A case where a reverse direction (rev, bi*) runs under a mask that zeroes masked outputs (maskz, len)."""
+    return (bool(opts.merge(case.options)) or "rev" in case.options) and opts.masking(case.options) in (
+        opts.MASKS["maskz"], opts.MASKS["len"]) and case.T > 1
+
+
+def _unrolled_reverse_zeroes_mirrored_steps(oracle):
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r")
+                  for q in ("out", "hT", "cT", "dh0", "dc0", "dW", "dU", "db", "dbx", "dbh"))
+    return Deviation(
+        oracle=oracle,
+        applies=_reverse_under_zero_mask,
+        cases="every case of a reverse direction (rev, bi*) under a mask with zero output (maskz, len) and T > 1",
+        quantities=names + ("dx", "y", "y_l1"),
+        dist="keras",
+        since="3.0.0",
+        until=None,
+        cause="unroll=True runs the Python loop of the backend's rnn() (keras/src/backend/tensorflow/rnn.py, 'if "
+              "unroll:'), which under go_backwards reverses the mask's list for the steps but then zeroes the "
+              "masked outputs with tf.where(mask, outputs, 0) on the un-reversed mask, while the outputs are in "
+              "processing order: the reverse layer's output is zeroed at the mirrored steps (t -> T-1-t) and keeps "
+              "the previous step's output (the carry) at its own masked steps; its final states are right. "
+              "Bidirectional flips that sequence back, so a reverse direction under maskz or len outputs the "
+              "wrong steps, and the merge, the next layer and every gradient they reach follow. The symbolic loop "
+              "(unroll=False: tf.while_loop) masks in processing order and matches",
+        upstream="none found: searched keras-team/keras issues for unroll with go_backwards and "
+                 "zero_output_for_mask / masked outputs (keras-team/keras#17596 is another go_backwards "
+                 "zero_output_for_mask bug, return_sequences=False)",
+        when=_on_keras_backend("tensorflow"),
+        when_text="on KERAS_BACKEND=tensorflow (the backend it was found and read on)",
+    )
+
+
+_KERAS_UNROLL = tuple(_unrolled_reverse_zeroes_mirrored_steps(o) for o in (
+    "keras-lstm-unroll", "keras-rnn-unroll", "keras-gru-unroll", "keras-gru-unroll-before"))
+
 _KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-lstm-layer", "keras-rnn-layer",
                                                                     "keras-gru-layer", "keras-gru-layer-before"))
 
@@ -491,7 +527,7 @@ DEVIATIONS = (
               "everything after it differ (every quantity matches with bh[n] = 0, checked on each such case); as in every "
               "release since the cell first shipped (flax 0.10.0)",
         upstream="google/flax#5594 (fix proposed in google/flax#5595)"),
-) + _KERAS_BACKENDS + _PADDLE_LENGTHS
+) + _KERAS_BACKENDS + _KERAS_UNROLL + _PADDLE_LENGTHS
 
 
 def _version(text):
