@@ -468,7 +468,7 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None, own
     # number of steps where the graph needs it, unrolled; None: any)
     specs = ([((None, T, D), dtype)] + [((None, H), dtype)] * n_states + [((None, T, width), dtype)]
              + [((None, H), dtype)] * n_states + [((None, T), "bool")])
-    called = {"training": False} if path.dropout else {}  # (inference: dropout is the identity)
+    called = dict(INFERENCE) if path.dropout else {}  # (inference: dropout is the identity)
 
     def forward(x, *rest):
         initial, gy = rest[:n_states], rest[n_states]
@@ -540,9 +540,10 @@ def _run_keras(model, build, inputs, options, path=PATH):
 
 # --- the variants of a layer oracle: other code paths of the same Keras layers ---------------------------------
 
-# dropout= and recurrent_dropout= of the dropout variants (called with training=False): any value in (0, 1), one at
+# dropout= and recurrent_dropout= of the dropout variants (called with INFERENCE): any value in (0, 1), one at
 # which dropout applied by mistake shows at once.
 DROPOUT = 0.5
+INFERENCE = {"training": False}  # how the variants call a layer whose dropout is not 0 (read when a model is built)
 _TWO_CALLS = ("stateful=True over two calls: the second starts from the first's final states, read from the "
               "layer's state variables; no gradient crosses that boundary (the variables are assigned, not "
               "differentiated through), so the whole sequence's gradients are not this loss's")
@@ -575,6 +576,12 @@ def split(T):
     return T // 2
 
 
+def initial_states(model, inputs, suffix, start):
+    """The initial states a stateful layer is called with at step ``start``: the case's at 0, none after (the layer
+    reads its stored ones)."""
+    return {"initial_state": [inputs[k + suffix] for k in model.states]} if start == 0 else {}
+
+
 def _build_stateful(model, B, D, H, dtype, bias, depth, masked_output, own):
     model = model.own[own] if own else model
     _, keras = import_keras()
@@ -594,7 +601,6 @@ def _run_stateful(model, build, inputs, options):
     own = structured.own_option(model, options)
     _, depth = structured.structure(options)
     masking = opts.masking(options)
-    ops = keras_backends.ops()
     x = inputs["x"]
     B, T, D = x.shape
     H = inputs["h0"].shape[1]
@@ -609,12 +615,11 @@ def _run_stateful(model, build, inputs, options):
         seq, finals = x[:, start:stop], []
         for k, layer in enumerate(stack):
             given = {"mask": mask[:, start:stop]} if masking else {}
-            if start == 0:
-                given["initial_state"] = [inputs[i + names[k]] for i in model.states]
-            result = layer(seq, training=False, **given)
+            given.update(initial_states(model, inputs, names[k], start))
+            result = layer(seq, **INFERENCE, **given)
             seq = result[0]
-            finals += [ops.convert_to_numpy(state) for state in result[1:]]
-        outputs.append(ops.convert_to_numpy(seq))
+            finals += [np.asarray(state) for state in result[1:]]
+        outputs.append(np.asarray(seq))
     out = {}
     returned = structured.final_states(model, options)
     for n, s in enumerate(names):

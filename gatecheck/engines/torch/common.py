@@ -14,12 +14,13 @@ from gatecheck.model import options as opts
 from gatecheck.reference import layers
 
 
-def load(module, inputs, suffix, remap=torch_layout.to_torch):
-    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map).
+def load(module, inputs, suffix, remap=None):
+    """Canonical weights into a torch module (``remap``: the model's canonical -> torch map; default the LSTM's
+    ``layout.to_torch``, looked up when called, so a test can replace it).
     A module built with ``bias=False`` has no bias, and the remap of inputs without biases
     gives none: any other pairing is an oracle bug (a bias slot left stale or filled)."""
     torch = import_torch()
-    weights = remap(inputs)
+    weights = (remap or torch_layout.to_torch)(inputs)
     has_bias = getattr(module, "bias_ih" + suffix, None) is not None
     if has_bias != ("bias_ih" in weights):
         raise RuntimeError(f"torch module bias={has_bias}, but the remapped weights "
@@ -29,10 +30,10 @@ def load(module, inputs, suffix, remap=torch_layout.to_torch):
             getattr(module, name + suffix).copy_(torch.from_numpy(value))
 
 
-def param_grads(module, suffix, back=torch_layout.grads_from_torch):
+def param_grads(module, suffix, back=None):
     """The module's parameter gradients in the canonical layout (a module built with
     ``bias=False`` has no bias parameters: none is read)."""
-    return back(
+    return (back or torch_layout.grads_from_torch)(
         {
             name: getattr(module, name + suffix).grad.numpy()
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # weight_hr: proj_size only
@@ -80,6 +81,11 @@ class Path(NamedTuple):
 PATH = Path()
 
 
+def inference(module):
+    """A module put in eval mode (its dropout the identity)."""
+    return module.eval()
+
+
 def time_major(x):
     """A (B, T, ...) tensor as a time-major module takes it, (T, B, ...), and back (the same transpose)."""
     return x.transpose(0, 1)
@@ -96,7 +102,7 @@ def _run_torch(model, inputs, options, path=PATH):
                          f"right-padded rows (len); Keras masking is not offered")
     module = layer(model, options, inputs, path)
     if path.eval:
-        module.eval()
+        inference(module)
     names = structured.suffixes(options)
     x = torch.from_numpy(inputs["x"].copy()).requires_grad_(True)
     initial = [torch.stack([torch.from_numpy(inputs[k + s].copy()) for s in names]).requires_grad_(True)
