@@ -50,13 +50,15 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
     if deviation.computes is not None:  # the engine computes the model of other options (one it ignores dropped)
         model = under(case._replace(options=deviation.computes(case.options)), family)
         dropped = set(record.keywords) - set(model.keywords)  # (the candidate is called with the case's keywords)
-        run = functools.partial(_without, model.run, dropped)
+        run = functools.partial(_without, model.run, dropped, model.keywords)
     return judge(case, oracle, reference_view(modelled, case.np_dtype.name, model, yard),
                  expected_of(case, oracle, family), run, "reference", family)
 
 
-def _without(run: Callable[..., Any], dropped: set[str], **kwargs: Any) -> Any:
-    return run(**{k: v for k, v in kwargs.items() if k not in dropped})
+def _without(run: Callable[..., Any], dropped: set[str], own: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """``run`` called with the case's keywords less ``dropped``, those the model has its own value of (``own``: a
+    masked output of its own) with that value."""
+    return run(**{k: (own or {}).get(k, v) for k, v in kwargs.items() if k not in dropped})
 
 
 def judge(case: Case, oracle: Oracle, view_: View, expected: Mapping[str, Any], candidate: Callable[..., Any],

@@ -610,6 +610,9 @@ def _run_stateful(model, build, inputs, options):
         model.keras_assign(cell, structured.part(inputs, s))
     mask = layers.valid(inputs[layers.MASK]) if masking else None
     T1 = split(T)
+    def numpy(t):  # an eager tensor as an array (PyTorch's track gradients: detached, as keras_backends does)
+        return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
     outputs, finals = [], []
     for start, stop in ((0, T1), (T1, T)):
         seq, finals = x[:, start:stop], []
@@ -618,8 +621,8 @@ def _run_stateful(model, build, inputs, options):
             given.update(initial_states(model, inputs, names[k], start))
             result = layer(seq, **INFERENCE, **given)
             seq = result[0]
-            finals += [np.asarray(state) for state in result[1:]]
-        outputs.append(np.asarray(seq))
+            finals += [numpy(state) for state in result[1:]]
+        outputs.append(numpy(seq))
     out = {}
     returned = structured.final_states(model, options)
     for n, s in enumerate(names):
@@ -647,6 +650,18 @@ SAMPLES = {
 }
 
 _BIDIRECTIONAL = "Bidirectional(backward_layer=...) takes a backward layer: a set without a merge (bi*) has none"
+_UNROLLED_MASK_FLIP = ("on the PyTorch backend the unrolled rnn() raises under go_backwards with a mask ('tuple' "
+                       "object has no attribute 'shape': keras/src/backend/torch/rnn.py flips the mask's list with "
+                       "torch.flip(mask_list, dims=mask_list.shape), a tuple of tensors)")
+
+
+def declines_unroll(options):
+    """Why the unroll variants do not run a set (None: they run it): on PyTorch a reverse direction under a mask
+    raises (read when asked: the backend is the process's)."""
+    if (keras_backends.name() == "torch" and (opts.merge(options) or "rev" in options)
+            and opts.masking(options)):
+        return _UNROLLED_MASK_FLIP
+    return declines_keras(options)
 
 
 def _declines_bwlayer(options):
@@ -665,7 +680,8 @@ def _path_runner(model, path):
 
 def variants(base, model):
     """The variants of a Keras layer oracle ``base`` (``keras-lstm-layer``; its structured ``model``), each the
-    same layers on another path (``Path``), on a part of the grid (``SAMPLES``):
+    same layers on another path (``Path``), on a part of the grid (``SAMPLES``), named by the base's name and the
+    path's (``keras-lstm-layer-unroll``, ``keras-gru-layer-before-unroll``):
 
     -unroll    unroll=True (every layer; a trace per T)
     -dropout   dropout=recurrent_dropout=DROPOUT, called with training=False: the identity (Keras 3 resolves
@@ -673,25 +689,27 @@ def variants(base, model):
     -stateful  stateful=True, the sequence in two calls (``_run_stateful``): forward only
     -bwlayer   Bidirectional(layer, backward_layer=...) with a reverse layer built apart (go_backwards=True)
     """
-    stem, _, tail = base.name.partition("-layer")
     gradients = tuple(q for q in base.observes if q.startswith("d"))
     forward = lambda options: tuple(q for q in base.returns(options) if not q.startswith("d"))  # noqa: E731
     return (
-        dataclasses.replace(base, name=f"{stem}-unroll{tail}", description=f"{base.description}, unroll=True",
+        dataclasses.replace(base, name=f"{base.name}-unroll", description=f"{base.description}, unroll=True",
                             runner=_path_runner(model, Path(unroll=True)), trace_per_shape=True,
+                            declines=declines_unroll,
                             sample=SAMPLES["unroll"]),
-        dataclasses.replace(base, name=f"{stem}-dropout{tail}",
+        dataclasses.replace(base, name=f"{base.name}-dropout",
                             description=f"{base.description}, dropout=recurrent_dropout={DROPOUT} called with "
                                         f"training=False",
-                            runner=_path_runner(model, Path(dropout=DROPOUT)), sample=SAMPLES["dropout"]),
-        dataclasses.replace(base, name=f"{stem}-stateful{tail}",
+                            runner=_path_runner(model, Path(dropout=DROPOUT)), sample=SAMPLES["dropout"],
+                            # recurrent_dropout > 0 takes the generic loop, a cell's call per step, on every backend
+                            declines_dtype=keras_backends.dtype_declines()),
+        dataclasses.replace(base, name=f"{base.name}-stateful",
                             description=f"{base.description}, stateful=True on a static batch, the sequence in two "
                                         f"calls (the second from the stored states), eager; forward only",
                             observes=forward(()), cannot_observe={**base.cannot_observe,
                                                                    **{q: _TWO_CALLS for q in gradients}},
                             runner=_stateful_runner(model), trace_ms=0,
                             observes_structured=forward, declines=declines_stateful, sample=SAMPLES["stateful"]),
-        dataclasses.replace(base, name=f"{stem}-bwlayer{tail}",
+        dataclasses.replace(base, name=f"{base.name}-bwlayer",
                             description=f"{base.description}, in Bidirectional(layer, backward_layer=...) with a "
                                         f"reverse layer built apart (go_backwards=True)",
                             runner=_path_runner(model, Path(backward_layer=True)), declines=_declines_bwlayer,

@@ -15,16 +15,16 @@ LAYERS = ("LSTM", "GRU", "SimpleRNN")
 CELLS = ("LSTMCell", "GRUCell", "SimpleRNNCell")
 WRAPPERS = ("RNN", "Bidirectional")
 _PATHS = ("unroll", "dropout", "stateful", "bwlayer")  # the layer oracles' variants (common.variants)
-_LAYER_ORACLES = {"LSTM": ("keras-lstm-layer",) + tuple(f"keras-lstm-{p}" for p in _PATHS),
-                  "GRU": ("keras-gru-layer", "keras-gru-layer-before") + tuple(f"keras-gru-{p}{s}" for p in _PATHS
-                                                                               for s in ("", "-before")),
-                  "SimpleRNN": ("keras-rnn-layer",) + tuple(f"keras-rnn-{p}" for p in _PATHS)}
+_LAYER_ORACLES = {layer: tuple(o for base in bases for o in (base,) + tuple(f"{base}-{p}" for p in _PATHS))
+                  for layer, bases in (("LSTM", ("keras-lstm-layer",)),
+                                       ("GRU", ("keras-gru-layer", "keras-gru-layer-before")),
+                                       ("SimpleRNN", ("keras-rnn-layer",)))}
 _CELL_ORACLES = {"LSTMCell": ("keras-lstm-cell", "keras-lstm-head-cell"),
                  "GRUCell": ("keras-gru-cell", "keras-gru-cell-before"), "SimpleRNNCell": ("keras-rnn-cell",)}
 _CELL_LOOPS = tuple(o for n in CELLS for o in _CELL_ORACLES[n])
 _BI = ("keras-lstm-cell", "keras-lstm-layer", "keras-gru-cell", "keras-gru-layer", "keras-gru-cell-before",
-       "keras-gru-layer-before", "keras-rnn-cell", "keras-rnn-layer", "keras-lstm-bwlayer", "keras-gru-bwlayer",
-       "keras-gru-bwlayer-before", "keras-rnn-bwlayer")
+       "keras-gru-layer-before", "keras-rnn-cell", "keras-rnn-layer", "keras-lstm-layer-bwlayer",
+       "keras-gru-layer-bwlayer", "keras-gru-layer-before-bwlayer", "keras-rnn-layer-bwlayer")
 _MERGES = ("bi", "bisum", "bimul", "biave", "binone")
 _MASKS = ("len", "mask", "maskz")
 KERAS3 = (3, 0)
@@ -43,7 +43,7 @@ def introspect():
 _INIT = "an initializer: the case's weights are assigned over it (common.assign)"
 _REGULARIZER = "a penalty added to the training loss outside the layer's forward and backward pass"
 _CONSTRAINT = "applied to the weights by the optimizer after an update: not in the forward or backward pass"
-_DROPOUT = ("0.5 in the keras-*-dropout variants (common.DROPOUT), called with training=False: the identity, on the "
+_DROPOUT = ("0.5 in the keras-*-layer-dropout variants (common.DROPOUT), called with training=False: the identity, on the "
             "path it selects (a recurrent_dropout > 0 takes the generic loop, not the backend's fused one: LSTM and "
             "GRU inner_loop); 0 elsewhere{}")
 _THROUGH_LAYER = ("; the cell oracles set 0, the layer variants set it on the cell through the layer (LSTM, GRU and "
@@ -98,10 +98,10 @@ def _layer(name):
                                   "layers, whose h_T is the output's last step"),
         inv.exercised("go_backwards", ("rev",), "True under rev (common.go_backwards); Bidirectional sets it on its "
                                                 "backward copy"),
-        inv.exercised("stateful", ("oracle",), "True in the keras-*-stateful variants (common._run_stateful: a "
+        inv.exercised("stateful", ("oracle",), "True in the keras-*-layer-stateful variants (common._run_stateful: a "
                                                "static batch, the sequence in two calls, the second from the stored "
                                                "states; forward only), else False"),
-        inv.exercised("unroll", ("oracle",), "True in the keras-*-unroll variants (common.Path: a static T, a trace "
+        inv.exercised("unroll", ("oracle",), "True in the keras-*-layer-unroll variants (common.Path: a static T, a trace "
                                              "per T), else False (the backend's loop)"),
         inv.open_("time_major", "False (x (B, T, D), the contract's layout); True needs a layout axis",
                   until=KERAS3),
@@ -120,7 +120,7 @@ def _cell(name):
     return _cell_params(name.removesuffix("Cell"), cell=True) + [_KWARGS]
 
 
-_TRAINING = inv.fixed("training", "inference: the default, or False stated where dropout > 0 (the keras-*-dropout and "
+_TRAINING = inv.fixed("training", "inference: the default, or False stated where dropout > 0 (the keras-*-layer-dropout and "
                                   "-stateful variants); Keras 3 resolves training=None to an outer call's value, else "
                                   "the call's default, False (Layer.__call__; tests/engines/keras/test_codepaths.py)")
 
@@ -164,10 +164,10 @@ def _rnn():
                                   "layer's), else False"),
         inv.exercised("go_backwards", ("rev",), "True under rev (common.go_backwards)"),
         inv.exercised("stateful", ("oracle",), "through the layers (LSTM, GRU, SimpleRNN are keras.layers.RNN and "
-                                               "pass it to RNN.__init__): True in keras-*-stateful; the cell oracles' "
+                                               "pass it to RNN.__init__): True in keras-*-layer-stateful; the cell oracles' "
                                                "loops False"),
         inv.exercised("unroll", ("oracle",), "through the layers (keras.layers.RNN.__init__ of LSTM, GRU, SimpleRNN): "
-                                             "True in keras-*-unroll; the cell oracles' loops False"),
+                                             "True in keras-*-layer-unroll; the cell oracles' loops False"),
         inv.fixed("zero_output_for_mask", "False (the default): the cell oracles run no mask; the layers get it "
                                           "through **kwargs", since=KERAS3),
         inv.open_("time_major", "False; True needs a layout axis", until=KERAS3),
@@ -182,7 +182,7 @@ def _bidirectional():
         inv.declined("weights", "initial weights, an initializer: the case's weights are assigned after building"),
         inv.exercised("backward_layer", _MERGES + ("oracle",),
                       "the probed cells' reversed loop (common._build_probed); a reverse layer built apart "
-                      "(go_backwards=True) in the keras-*-bwlayer variants (common.keras_stack); the other layer "
+                      "(go_backwards=True) in the keras-*-layer-bwlayer variants (common.keras_stack); the other layer "
                       "oracles' is Keras' copy of the forward one (None)"),
         _KWARGS,
     ]

@@ -168,7 +168,7 @@ def _torch_suffix(n, bidirectional):
 # nn.LSTM/GRU/RNN(dropout=p) in eval mode: p is any value in (0, 1); one at which a forgotten eval() shows at once.
 DROPOUT = 0.5
 _STACKED = "dropout acts between stacked layers only (on every layer's output but the last's): a set without L2 has none"
-# What the variants run: the timemajor path where its transposes and packing differ (lengths, directions, depth);
+# What the variants run: the time-major path where its transposes and packing differ (lengths, directions, depth);
 # the dropout one where a layer feeds another. ci: a few points of two sets; nightly: a few points of every set.
 # The points: B >= 2 and T >= 2 (a transpose of B and T shows), H >= 2.
 def _shown(B, T, D, H):
@@ -176,23 +176,22 @@ def _shown(B, T, D, H):
 
 
 _SAMPLES = {
-    "timemajor": Sample({"ci": Take(2, ((), ("len", "bi", "L2"))), "nightly": Take(3)}, where=_shown),
+    "tm": Sample({"ci": Take(2, ((), ("len", "bi", "L2"))), "nightly": Take(3)}, where=_shown),
     "dropout": Sample({"ci": Take(2, (("L2",), ("len", "bi", "L2"))), "nightly": Take(3)}, where=_shown),
 }
 
 
 def variants(base, model):
     """The variants of a torch layer oracle ``base`` (its structured ``model``): the same module, batch_first=False
-    (``-timemajor``: x, the output and the packed sequences (T, B, ...)), and num_layers=2 with dropout=DROPOUT in
+    (``-tm``, as Paddle's time-major variants: x, the output and the packed sequences (T, B, ...)), and num_layers=2 with dropout=DROPOUT in
     eval mode (``-dropout``: the identity between the layers), each on a part of the grid (``_SAMPLES``)."""
-    stem = base.name.removesuffix("-layer")
-    paths = {"timemajor": (Path(batch_first=False), "batch_first=False: x, the output and the packed sequences "
+    paths = {"tm": (Path(batch_first=False), "batch_first=False: x, the output and the packed sequences "
                                                    "time-major (T, B, ...)", None),
              "dropout": (Path(dropout=DROPOUT, eval=True), f"dropout={DROPOUT} between the stacked layers, eval mode "
                                                          f"(module.eval(): the identity)",
                          lambda options: None if "L2" in options else _STACKED)}
     return tuple(dataclasses.replace(
-        base, name=f"{stem}-{kind}", description=f"{base.description}, {what}",
+        base, name=f"{base.name}-{kind}", description=f"{base.description}, {what}",
         runner=functools.partial(_run_torch_path, model, path), declines=declines, sample=_SAMPLES[kind])
         for kind, (path, what, declines) in paths.items())
 

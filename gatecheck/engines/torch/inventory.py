@@ -11,7 +11,7 @@ from gatecheck.engines.frameworks import import_torch
 
 LAYERS = ("LSTM", "GRU", "RNN")
 CELLS = ("LSTMCell", "GRUCell", "RNNCell")
-_LAYER_ORACLES = {m: (f"torch-{f}-layer", f"torch-{f}-timemajor", f"torch-{f}-dropout")
+_LAYER_ORACLES = {m: (f"torch-{f}-layer", f"torch-{f}-layer-tm", f"torch-{f}-layer-dropout")
                   for m, f in (("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"))}
 _CELL_ORACLES = {"LSTMCell": ("torch-lstm-cell", "torch-lstm-head-cell"), "GRUCell": ("torch-gru-cell",),
                  "RNNCell": ("torch-rnn-cell",)}
@@ -41,7 +41,7 @@ _NONLINEARITY = inv.exercised("nonlinearity", ("relu",), "'relu' under relu, els
                                                          "structured layers' Model.own)")
 _BATCH_FIRST = inv.exercised("batch_first", ("oracle",),
                              "True in the layer oracles (x (B, T, D), the contract's layout); False in the "
-                             "torch-*-timemajor variants (common.Path: x and the output transposed, (T, B, ...))")
+                             "torch-*-layer-tm variants (common.Path: x and the output transposed, (T, B, ...))")
 
 
 def _layer(name):
@@ -51,7 +51,7 @@ def _layer(name):
         inv.exercised("num_layers", ("L2",), "2 under L2, else 1 (common._run_torch)"),
         inv.exercised("bias", ("nobias",), "False under nobias (common.bias)"),
         _BATCH_FIRST,
-        inv.exercised("dropout", ("oracle", "L2"), "0.5 in the torch-*-dropout variants (common.DROPOUT, num_layers=2, "
+        inv.exercised("dropout", ("oracle", "L2"), "0.5 in the torch-*-layer-dropout variants (common.DROPOUT, num_layers=2, "
                                                    "module.eval(): the identity between the layers), else 0"),
         inv.exercised("bidirectional", ("bi",), "True under bi (common._run_torch; PyTorch concatenates: no other "
                                                  "merge)"),
@@ -109,13 +109,13 @@ APIS = tuple(
             inv.exercised("lengths", ("len",), "each row's valid steps (structured.right_padded_lengths of the "
                                                "case's mask)"),
             inv.exercised("batch_first", ("len", "oracle"), "the layer's batch_first: True, x (B, T, D); False in "
-                                                            "torch-*-timemajor, x (T, B, D)"),
+                                                            "torch-*-layer-tm, x (T, B, D)"),
             inv.fixed("enforce_sorted", "False: the case's rows are in any order of length"),
         ), _LEN),
         inv.Api(PAD, (
             inv.exercised("sequence", ("len",), "the layer's packed output (common._run_torch)"),
             inv.exercised("batch_first", ("len", "oracle"), "the layer's batch_first: True, the output (B, T, width); "
-                                                            "False in torch-*-timemajor, (T, B, width), transposed "
+                                                            "False in torch-*-layer-tm, (T, B, width), transposed "
                                                             "back"),
             inv.fixed("padding_value", "0.0 (the default): the len option's output is 0 past each row's length "
                                        "(gatecheck.model.options.MASKS['len'])"),

@@ -53,7 +53,7 @@ _VARIANTS = {"unroll": (("rev",), "{h} t=6"), "dropout": ((), "{h} t=0"), "state
 def _cases():
     for family in ("lstm", "gru", "rnn"):
         for kind, (options, first) in _VARIANTS.items():
-            yield pytest.param(f"keras-{family}-{kind}", family, options, first, id=f"keras-{family}-{kind}")
+            yield pytest.param(f"keras-{family}-layer-{kind}", family, options, first, id=f"keras-{family}-layer-{kind}")
 
 
 @pytest.mark.parametrize("name, family, options, first", list(_cases()))
@@ -70,7 +70,7 @@ def test_dropout_applied_at_inference_fails_the_dropout_variant(request, monkeyp
     """Called with training=True, dropout=recurrent_dropout=0.5 drop units: the variant fails from the first step;
     with training=False (INFERENCE) it matches."""
     _keras(request)
-    case = ci_case("keras-lstm-dropout")
+    case = ci_case("keras-lstm-layer-dropout")
     assert run_case(case, ORACLES[case.oracle]).ok
     monkeypatch.setattr(keras_common, "_cache", {})  # the traced function reads INFERENCE when it is built
     monkeypatch.setattr(keras_common, "INFERENCE", {"training": True})
@@ -82,7 +82,7 @@ def test_a_second_call_from_the_initial_states_fails_the_stateful_variant(reques
     """The second call of a stateful layer starts from the first's final states; restarted from the case's initial
     states, the output differs from the second call's first step, T1 = split(T)."""
     _keras(request)
-    case = ci_case("keras-gru-stateful")
+    case = ci_case("keras-gru-layer-stateful")
     assert run_case(case, ORACLES[case.oracle]).ok
     monkeypatch.setattr(keras_common, "initial_states",
                         lambda model, inputs, suffix, start: {"initial_state": [inputs[k + suffix] for k in model.states]})
@@ -105,7 +105,7 @@ def test_training_none_is_inference_and_dropout_is_not_a_no_op(request):
 
 
 def test_the_variants_decline_what_two_calls_or_one_direction_are_not_the_model_of():
-    stateful, bwlayer = ORACLES["keras-lstm-stateful"], ORACLES["keras-lstm-bwlayer"]
+    stateful, bwlayer = ORACLES["keras-lstm-layer-stateful"], ORACLES["keras-lstm-layer-bwlayer"]
     for options, word in ((("rev",), "go_backwards"), (("bi",), "bidirectional"), (("mask",), "prev_output")):
         assert word in stateful.declined(options), options
     assert stateful.declined(("maskz", "L2")) is None and stateful.declined(("len",)) is None

@@ -42,7 +42,7 @@ _WRONG = {"lstm": (layout, lambda: _gates_swapped(layout.to_torch, [1, 0, 2, 3])
           "rnn": (rnn_layout, lambda: _recurrent_untransposed(rnn_layout.to_torch), "weight_hh = U, not U.T")}
 # each variant's ci case (B3 T7 D4 H5) and its first divergence: the first layer's forward direction at t = 0 is
 # inside the module under L2, so the first compared quantity that shows it is the top layer's output
-_VARIANTS = {"timemajor": ((), "h t=0"), "dropout": (("L2",), "h_l1 t=0")}
+_VARIANTS = {"tm": ((), "h t=0"), "dropout": (("L2",), "h_l1 t=0")}
 
 
 @pytest.mark.parametrize("family", sorted(_WRONG))
@@ -51,13 +51,13 @@ def test_a_wrong_remap_fails_each_variant_from_its_first_divergence(kind, family
     _torch(request)
     module, wrong, what = _WRONG[family]
     options, first = _VARIANTS[kind]
-    wrong_remap_fails(f"torch-{family}-{kind}", module, ("to_torch", wrong(), what, first), monkeypatch,
+    wrong_remap_fails(f"torch-{family}-layer-{kind}", module, ("to_torch", wrong(), what, first), monkeypatch,
                       options=options)
 
 
-def test_x_reshaped_rather_than_transposed_fails_the_timemajor_variant(request, monkeypatch):
+def test_x_reshaped_rather_than_transposed_fails_the_time_major_variant(request, monkeypatch):
     torch = _torch(request)
-    case = ci_case("torch-lstm-timemajor")
+    case = ci_case("torch-lstm-layer-tm")
     assert run_case(case, ORACLES[case.oracle]).ok
     monkeypatch.setattr(torch_common, "time_major", lambda x: torch.reshape(x, (x.shape[1], x.shape[0]) + x.shape[2:]))
     report = run_case(case, ORACLES[case.oracle])
@@ -68,7 +68,7 @@ def test_the_module_left_in_training_mode_fails_the_dropout_variant(request, mon
     """dropout=0.5 between the layers is the identity in eval mode only: left in training mode, the second
     layer's input is dropped and scaled, and its output differs from the first step."""
     _torch(request)
-    case = ci_case("torch-gru-dropout", ("L2",))
+    case = ci_case("torch-gru-layer-dropout", ("L2",))
     assert run_case(case, ORACLES[case.oracle]).ok
     monkeypatch.setattr(torch_common, "inference", lambda module: module)
     report = run_case(case, ORACLES[case.oracle])
@@ -76,5 +76,5 @@ def test_the_module_left_in_training_mode_fails_the_dropout_variant(request, mon
 
 
 def test_the_dropout_variant_declines_a_single_layer():
-    o = ORACLES["torch-rnn-dropout"]
+    o = ORACLES["torch-rnn-layer-dropout"]
     assert "between stacked layers" in o.declined(("bi",)) and o.declined(("len", "L2")) is None
