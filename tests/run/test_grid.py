@@ -72,3 +72,52 @@ def test_every_block_of_a_profile_gives_cases(name, profile):
     sets = {opts.canonical(b.get("options", ())) for b in family.profiles[profile]}
     dead = sorted(s for s in sets if not any(set(s) <= ORACLES[n].options for n in battery_oracles(name)))
     assert not dead, f"{name} {profile}: blocks no oracle offers: {dead}"
+
+
+# --- oracle variants: a sample of the profile (gatecheck.engines.base.Sample) ----------------------------------
+
+def test_a_sample_takes_the_named_sets_first_points_of_distinct_shapes():
+    from gatecheck.engines.base import Sample, Take
+
+    blocks = [dict(shapes=[(1, 1, 2, 2), (2, 5, 2, 3), (3, 7, 2, 3)], seeds=range(3), special_seeds=range(1),
+                   regimes=lambda shape: ["zero"]),
+              dict(points=[((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")], options=("L2", "bi"), dtypes=("f32",)),
+              dict(points=[((3, 7, 4, 5), 0, "std")], options=("rev",))]
+    sample = Sample({"ci": Take(2, ((), ("bi", "L2")), ("f64",))}, where=lambda B, T, D, H: T >= 2)
+    taken = sample.blocks("ci", blocks)
+    assert [b["points"] for b in taken] == [[((2, 5, 2, 3), 0, "std"), ((3, 7, 2, 3), 0, "std")],
+                                            [((3, 7, 4, 5), 0, "std"), ((2, 12, 4, 5), 2, "sat")]]
+    assert [b.get("options", ()) for b in taken] == [(), ("L2", "bi")]
+    assert all(b["dtypes"] == ("f64",) for b in taken)
+    assert sample.blocks("nightly", blocks) == []  # a profile it does not name gives it nothing
+    everything = Sample({"ci": Take(1)}).blocks("ci", blocks)
+    assert [b["points"] for b in everything] == [[((1, 1, 2, 2), 0, "std")], [((3, 7, 4, 5), 0, "std")],
+                                                 [((3, 7, 4, 5), 0, "std")]]
+    assert everything[1]["dtypes"] == ("f32",)  # a block's own dtypes stay where the sample names none
+    with pytest.raises(ValueError, match="profile"):
+        sample.blocks("weekly", blocks)
+
+
+SAMPLED = sorted(n for n, o in ORACLES.items() if o.sample is not None)
+
+
+def test_the_variants_are_sampled():
+    assert {n.split("-")[0] for n in SAMPLED} >= {"keras", "torch"}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("name", SAMPLED)
+def test_a_sampled_oracle_runs_a_part_of_its_grid_and_something_of_it(name, profile, monkeypatch):
+    """Every case of a variant is a case of the whole profile (the same coordinates) for the same oracle without its
+    sample, and it has cases in every profile its sample names."""
+    import dataclasses
+
+    o = ORACLES[name]
+    family = FAMILIES[o.family]
+    sampled = grid(profile, family, [name])
+    monkeypatch.setitem(ORACLES, name, dataclasses.replace(o, sample=None))
+    whole = set(grid(profile, family, [name]))
+    assert sampled and set(sampled) <= whole and len(sampled) < len(whole), (name, profile, len(sampled), len(whole))
+    if profile == "nightly":  # every set the variant runs somewhere is on its nightly grid
+        monkeypatch.setitem(ORACLES, name, o)
+        assert {c.options for c in grid("ci", family, [name])} <= {c.options for c in sampled}
