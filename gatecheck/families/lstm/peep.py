@@ -95,7 +95,7 @@ MUTANTS = (
     Mutant("peep-onnx-row-order", "P's rows are read in ONNX's order i, o, f as if they were i, f, o: the "
            "peepholes of f and o exchanged",
            "ONNX's P is ordered i, o, f (its gates are i, o, f, c) and the remap to the model's order is forgotten",
-           wrap=_onnx_order, first="h t=0"),
+           wrap=_onnx_order, first="c t=0"),
 )
 
 

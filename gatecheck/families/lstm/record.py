@@ -172,9 +172,11 @@ STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_r
 # T = 20 reaches 7e3 in h, T = 24 1.4e4 and T = 80 5e17 (float32 overflow in the gradients: what it measures is
 # overflow, not the activation). So relu runs on T <= 16, std only: longmem (f ~ 0.99) and sat (weights x4) grow
 # faster, and zero (c0 = 0) puts units at relu's kink (_RELU_POINTS).
-def _activation_ci(option, regime):
+def _activation_ci(option, regime, one_step=None):
+    """``one_step``: the regime of the T = 1 point (default zero, std where ``regime`` is std)."""
     long = ((4, 16, 4, 5), 3, "std") if option == "relu" else ((2, 80, 3, 4), 3, "std")
-    return [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero" if regime != "std" else "std"),
+    one_step = one_step or ("zero" if regime != "std" else "std")
+    return [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, one_step),
                          ((2, 12, 4, 5), 2, regime), long], options=(option,)),
             *structural_ci([((3, 7, 4, 5), 0, "std")], [(option, "bi", "L2"), (option, "len")])]
 
@@ -198,8 +200,9 @@ ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: []), *_activati
                       *_activation_nightly("clip", every_regime)]
 # ONNX's coupled gates and peepholes: the activation options' blocks (ci: std, zero and a regime of its own, T = 80,
 # a bidirectional stack and lengths; nightly: the no-bias nightly shapes, merges, depths and lengths). Under coupled
-# the forget gate's bias takes no part, so longmem (a raised forget bias) is std again: sat in its place.
-ONNX_CI = [*_activation_ci("coupled", "sat"), *_activation_ci("peep", "longmem")]
+# the forget gate's bias takes no part, so longmem (a raised forget bias) is std again: sat in its place; and its one
+# step is std: with c0 = 0 (zero) f_1 multiplies 0, and coupling moves nothing a forward-only engine observes.
+ONNX_CI = [*_activation_ci("coupled", "sat", one_step="std"), *_activation_ci("peep", "longmem")]
 ONNX_NIGHTLY = [*_activation_nightly("coupled", no_bias_regimes), *_activation_nightly("peep", every_regime)]
 
 PROFILES = {
