@@ -404,7 +404,7 @@ def run_peep(x, h0, c0, W, U, b, P, gh, gc, *, output="tanh", ulps=0, **model):
     if unknown:
         raise TypeError(f"run_peep: unexpected keyword(s) {sorted(unknown)}")
     keywords.update(model)
-    acts = chosen(keywords["activation"], keywords["recurrent_activation"], keywords["clip"], keywords["clip_output"])
     if P is None:
         raise ValueError("P: expected the peephole weights (3, H), got None")
+    acts = chosen(keywords["activation"], keywords["recurrent_activation"], keywords["clip"], keywords["clip_output"])
     return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps, acts, P, keywords["coupled"])

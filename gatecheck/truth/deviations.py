@@ -271,6 +271,12 @@ def _without_coupled(options):
     return tuple(o for o in options if o != "coupled")
 
 
+def _without_peepholes_at_full_lengths(inputs):
+    """The inputs with P = 0 (every direction's and layer's, where they have one) and, where they have a mask,
+    every row at full length: what openvino-onnx-lstm computes."""
+    return lstm_peep.with_zero_peepholes(_full_lengths_where_masked(inputs))
+
+
 def _drops_input_forget_and_peepholes(lens, clip):
     """openvino-onnx-lstm: the lengths unapplied by the fused node (``lens``, _fused_rnn_ignores_lengths), and
     input_forget and P dropped by the ONNX frontend (a coupled or peep case runs as the plain LSTM, fused too, so
@@ -283,7 +289,7 @@ def _drops_input_forget_and_peepholes(lens, clip):
                            "(gatecheck.truth.deviations.coupled_shows), and every peep case where the peepholes do "
                            "(peep_shows)",
         quantities=tuple(dict.fromkeys(lens.quantities + names)),
-        explained_by=lambda inputs: lstm_peep.with_zero_peepholes(_full_lengths_where_masked(inputs)),
+        explained_by=_without_peepholes_at_full_lengths,
         computes=_without_coupled,
         cause=lens.cause + ". And: " + _OV_DROPS,
         upstream=lens.upstream + "; " + _OV_DROPS_UPSTREAM,
