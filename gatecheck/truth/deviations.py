@@ -263,7 +263,8 @@ _OV_DROPS = ("OpenVINO's ONNX frontend reads the LSTM node's input_forget attrib
              "dropped: the model computes the LSTM at P = 0 (checked on each such case; with P a graph input the "
              "read model has no input P, and openvino-onnx-lstm-fed declines peep)")
 _OV_DROPS_UPSTREAM = ("none found: searched the openvinotoolkit/openvino issues for the ONNX LSTM's input_forget and "
-                      "peepholes (P) in the ONNX frontend")
+                      "peepholes (P) in the ONNX frontend; the frontend has built v5::LSTMSequence (no peepholes) since "
+                      "openvinotoolkit/openvino#2511 (its LSTMSequence v0 took P)")
 
 
 def _without_coupled(options):
