@@ -412,7 +412,7 @@ _CLIP_MUTANTS = (
            first="c "),
     Mutant("clip-carried-cell-state", "the cell state itself is clipped and carried clipped (c_t = clip(f c + i g))",
            "TensorFlow's LSTMCell cell_clip clips the state it carries, and 'cell clip' reads as that",
-           old="return gates, f * c_prev + i * g", new="return gates, np.clip(f * c_prev + i * g, -1.0, 1.0)",
+           old="c_t = f * c_prev + i * g", new="c_t = np.clip(f * c_prev + i * g, -1.0, 1.0)",
            first="c ", needs="|c_t| > clip"),
     Mutant("clip-forgotten-in-backward", "the backward pass takes the unclipped activations' slopes: nonzero where "
            "the clip holds the input", "the clip is added to the forward pass, and the backward pass written for "
