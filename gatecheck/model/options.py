@@ -120,6 +120,21 @@ OPTIONS = {
                 "torch": "none: nn.LSTM, nn.GRU and nn.RNN have no clip",
                 "flax": "none: Flax's cells have no clip"},
                clip=CLIP),
+        Option("coupled", "ONNX's input_forget=1 (LSTM only): the forget gate coupled to the input gate, f_t = 1 - i_t "
+                          "(as onnxruntime computes it; the spec says 'couple the input and forget gates'); W[f], U[f] "
+                          "and b[f] take no part, so their gradients are 0, and dz_i = dc_t (g_t - c_{t-1}) i_t (1 - "
+                          "i_t); inputs and outputs are the family's, and a candidate is called with coupled=True",
+               {"keras": "none: Keras' LSTM and LSTMCell have no coupled gates",
+                "torch": "none: nn.LSTM and nn.LSTMCell have no coupled gates",
+                "flax": "none: Flax's LSTM cells have no coupled gates"}),
+        Option("peep", "ONNX's peepholes (LSTM only; the node's input P): z_i += P[0] c_{t-1}, z_f += P[1] c_{t-1}, "
+                       "z_o += P[2] c_t, with P (3, H) the peepholes of i, f and o in the family's gate order (ONNX "
+                       "orders P's blocks i, o, f); dc_t (total) takes the path through o_t too; the candidate also "
+                       "gets P and returns dP (3, H); combines with bi and L2 (each direction and layer has its own "
+                       "P: P_r, P_l1)",
+               {"keras": "none: Keras' LSTM and LSTMCell have no peepholes",
+                "torch": "none: nn.LSTM and nn.LSTMCell have no peepholes",
+                "flax": "none: Flax's LSTM cells have no peepholes"}),
     )
 }
 # Variable lengths and masks, one option per semantics: name -> (what a masked step outputs, how masks
@@ -189,6 +204,10 @@ for _name, _text in {
     "hardsig": "activations=['HardSigmoid', 'Tanh', 'Tanh'] (LSTM), ['HardSigmoid', 'Tanh'] (GRU), one set per "
                "direction, with activation_alpha=[1/6] and activation_beta=[0.5] per direction (the values are "
                "consumed in the order of the activations that take them; float attributes: 1/6 as float32)",
+    "coupled": "input_forget=1 (LSTM). onnx.reference and OpenVINO's ONNX frontend never apply it (deviations)",
+    "peep": "the LSTM's input P (num_directions, 3H), blocks i, o, f: the canonical P's rows 0, 2, 1 (gatecheck."
+            "engines.onnx.layout); one per direction. OpenVINO's ONNX frontend drops it (a deviation; with P a graph "
+            "input the read model has no such input)",
     "clip": f"clip={CLIP:g} (LSTM, GRU, RNN; a float attribute). onnxruntime and OpenVINO clip the inputs of "
             f"the gates and of g, n and the RNN's h, not the LSTM's c_t before h (a deviation); onnx.reference does "
             f"not read clip (a deviation)",
@@ -213,6 +232,8 @@ for _name, (_paddle, _mlx) in {
                "bias=False (LSTM, GRU, RNN)"),
     "rev": ("none: Paddle offers the reverse direction inside direction='bidirect' only", _MLX_NONE.format("direction")),
     "proj": ("proj_size=P (LSTMCell and LSTM): weight_ho (H, P) is Wr", _MLX_NONE.format("projection")),
+    "coupled": ("none: paddle.nn's LSTM and LSTMCell have no coupled gates", _MLX_NONE.format("coupled gates")),
+    "peep": ("none: paddle.nn's LSTM and LSTMCell have no peepholes", _MLX_NONE.format("peepholes")),
     "bi": ("direction='bidirect' (the output [forward, backward] on the last axis; initial_states (layers * 2, B, H) "
            "layer-major)", _MLX_NONE.format("bidirectional layer")),
     "bisum": (_PADDLE_MERGE, _MLX_NONE.format("bidirectional layer")),
@@ -307,7 +328,7 @@ NONE = "none"  # how a selection of option sets names the set without options (`
 # under it), and the value each stands for when absent: a candidate that takes them all with these defaults
 # runs every set (the families page's skeleton, gatecheck.tools.docs).
 KEYWORD_DEFAULTS = {"reverse": False, "merge_mode": None, "num_layers": 1, "masked_output": None, "activation": "tanh",
-                    "recurrent_activation": "sigmoid", "clip": None}
+                    "recurrent_activation": "sigmoid", "clip": None, "coupled": False}
 
 
 def declared_set(entry: object) -> tuple[str, ...]:

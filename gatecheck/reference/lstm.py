@@ -33,6 +33,18 @@ i, f, o = sigmoid(clip(z)), g = tanh(clip(z_g)) and h_t = o_t * tanh(clip(c_t));
 unclipped. At the defaults (tanh, sigmoid, no clip) the arithmetic is the canonical one, operation for
 operation; otherwise the backward pass takes each derivative from the table at the recomputed
 pre-activation (0 where the clip holds it).
+
+ONNX's ``input_forget=1`` (``coupled=True``): the forget gate is coupled to the input gate, f_t = 1 - i_t, as
+onnxruntime's kernel computes it (the spec says only "couple the input and forget gates"); W[f], U[f] and b[f]
+then take no part in the model, so their gradients are 0, and dz_i = dc_t * (g_t - c_{t-1}) * i'(z_i).
+
+ONNX's peepholes (``run_peep``, input ``P``): P (3, H) holds the peephole weights of i, f and o, in the family's
+gate order (ONNX's P is ordered i, o, f: gatecheck.engines.onnx.layout remaps it); i and f see c_{t-1}, o sees c_t:
+
+    z_i += P[0] * c_{t-1};  z_f += P[1] * c_{t-1};  z_o += P[2] * c_t
+
+so dc_t (total) takes dz_o * P[2] besides the path through tanh, c_{t-1} takes dz_i * P[0] + dz_f * P[1] besides
+the carry, and ``dP`` (3, H) is returned. The same loops run every model (``P=None``: no peepholes).
 """
 
 import numpy as np
@@ -104,14 +116,34 @@ def input_projection(x, W, b):
     return xw
 
 
-def step(xw_t, h_prev, c_prev, U_joined, out=None, ulps=0, acts=None):
+PEEPHOLES = ("i", "f", "o")  # the rows of P: the gates that see the cell state
+_PEEPED = (0, 1, 3)  # their canonical gate indices
+
+
+def step(xw_t, h_prev, c_prev, U_joined, out=None, ulps=0, acts=None, peepholes=None, coupled=False):
     """One step up to the cell state: returns gates (B, 4, H) (written to ``out`` if
-    given) and c_t."""
+    given) and c_t. ``peepholes``: P (3, H) (i, f see c_{t-1}; o sees c_t); ``coupled``: f = 1 - i."""
     z = np.matmul(h_prev, U_joined, out=None if out is None else out.reshape(out.shape[0], -1))
     z += xw_t
-    gates = activate(split_gates(z), out=out, ulps=ulps, acts=acts)
+    if peepholes is None:
+        gates = activate(split_gates(z), out=out, ulps=ulps, acts=acts)
+    else:
+        z = split_gates(z).copy()
+        z[:, 0] += peepholes[0] * c_prev
+        z[:, 1] += peepholes[1] * c_prev
+        gates = activate(z, out=out, ulps=ulps, acts=acts)
+    if coupled:
+        gates[:, 1] = 1 - gates[:, 0]
     i, f, g = gates[:, 0], gates[:, 1], gates[:, 2]
-    return gates, f * c_prev + i * g
+    c_t = f * c_prev + i * g
+    if peepholes is not None:  # o sees the new cell state
+        gates[:, 3] = gate(z[:, 3] + peepholes[2] * c_t, ulps, acts)
+    return gates, c_t
+
+
+def gate(z, ulps=0, acts=None):
+    """The gates' activation alone: the sigmoid (``acts``: ``chosen``'s in its place)."""
+    return _numerics.jitter(acts[0](z) if acts is not None else sigmoid(z), ulps)
 
 
 OUTPUTS = ("tanh", "identity")
@@ -140,12 +172,15 @@ def batch_major(a):
     return np.swapaxes(a, 0, 1)
 
 
-def validate(x, h0, c0, W, U, b, gh, gc, Wr=None):
-    """Check every argument of ``run`` (of ``run_proj`` with ``Wr``); return (B, T, D, H)."""
+def validate(x, h0, c0, W, U, b, gh, gc, Wr=None, peepholes=None):
+    """Check every argument of ``run`` (of ``run_proj`` with ``Wr``, of ``run_peep`` with ``P``); return
+    (B, T, D, H)."""
     args = dict(x=x, h0=h0, c0=c0, W=W, U=U, b=b, gh=gh, gc=gc)
-    ndims = dict(x=3, h0=2, c0=2, W=3, U=3, b=2, gh=3, gc=2, Wr=2)
+    ndims = dict(x=3, h0=2, c0=2, W=3, U=3, b=2, gh=3, gc=2, Wr=2, P=2)
     if Wr is not None:
         args["Wr"] = Wr
+    if peepholes is not None:
+        args["P"] = peepholes
     B, T, D = v.sequence_arguments(args, ndims)
     if W.shape[0] != 4:
         raise ValueError(f"W: expected the gate axis first with 4 gates (i, f, g, o), got shape {W.shape}")
@@ -160,6 +195,8 @@ def validate(x, h0, c0, W, U, b, gh, gc, Wr=None):
             raise ValueError(f"Wr: expected shape (H, P) = ({H}, P) with P >= 1 (H from W), got {Wr.shape}")
     v.check_shape("U", U, (4, P, H), f"(4, {p}, H)")
     v.check_shape("b", b, (4, H), "(4, H)")
+    if peepholes is not None:
+        v.check_shape("P", peepholes, (3, H), "(3, H) (peepholes of i, f, o)")
     v.check_shape("h0", h0, (B, P), f"(B, {p})")
     v.check_shape("c0", c0, (B, H), "(B, H)")
     v.check_shape("gh", gh, (B, T, P), f"(B, T, {p})")
@@ -169,9 +206,10 @@ def validate(x, h0, c0, W, U, b, gh, gc, Wr=None):
     return B, T, D, H
 
 
-def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None):
+def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None, peepholes=None, coupled=False):
     """Unchecked forward pass, time-major: h (T, B, P), c (T, B, H) and gates (T, B, 4, H)
-    (P = H without a projection ``Wr``; ``acts``: ``chosen``'s)."""
+    (P = H without a projection ``Wr``; ``acts``: ``chosen``'s; ``peepholes``: the peephole weights (3, H);
+    ``coupled``: f = 1 - i)."""
     B, T, _ = x.shape
     H = c0.shape[1]
     xw = input_projection(x, W, b)
@@ -181,7 +219,7 @@ def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None):
     gates = np.empty((T, B, 4, H), x.dtype)
     h_t, c_t = h0, c0
     for t in range(T):
-        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t], ulps=ulps, acts=acts)
+        _, c_t = step(xw[t], h_t, c_t, U_joined, out=gates[t], ulps=ulps, acts=acts, peepholes=peepholes, coupled=coupled)
         h_t = hidden(gates[t], c_t, output, ulps, acts)
         if Wr is not None:
             h_t = h_t @ Wr
@@ -189,15 +227,17 @@ def forward_tm(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None):
     return dict(h=h, c=c, gates=gates)
 
 
-def forward(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None):
+def forward(x, h0, c0, W, U, b, output="tanh", ulps=0, Wr=None, acts=None, peepholes=None, coupled=False):
     """Unchecked forward pass: h (B, T, P), c (B, T, H) and gates (B, T, 4, H)."""
-    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps, Wr, acts).items()}
+    return {k: batch_major(v) for k, v in forward_tm(x, h0, c0, W, U, b, output, ulps, Wr, acts, peepholes, coupled).items()}
 
 
-def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=None, acts=None):
+def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=None, acts=None, peepholes=None,
+             coupled=False):
     """Unchecked BPTT from the time-major output of ``forward_tm``; batch-major results
-    (with a projection ``Wr``, also dWr). Under other activations (``acts``, ``chosen``'s) each
-    derivative is the table's at the pre-activation z_t, recomputed from x, h_{t-1} and ``b``."""
+    (with a projection ``Wr``, also dWr; with ``peepholes``, also dP). Under other activations (``acts``,
+    ``chosen``'s) each derivative is the table's at the pre-activation z_t, recomputed from x, h_{t-1} and ``b``
+    (and the peepholes' terms). ``coupled``: f = 1 - i, so dz_f = 0 and i takes the forget gate's path."""
     B, T, D = x.shape
     H, P = c0.shape[1], h0.shape[1]
     h, c, gates = fwd["h"], fwd["c"], fwd["gates"]
@@ -216,6 +256,10 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=Non
     if acts is not None:
         z = split_gates(input_projection(x, W, b))
         z += split_gates(h_prev @ join_gates(U))
+        if peepholes is not None:
+            z[:, :, 0] += peepholes[0] * c_prev
+            z[:, :, 1] += peepholes[1] * c_prev
+            z[:, :, 3] += peepholes[2] * c
     for t in reversed(range(T)):
         i, f, g, o = (gates[t, :, k] for k in range(4))
         tanh_c = output_activation(c[t], output, ulps, acts)
@@ -227,22 +271,36 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=Non
         if acts is None:
             dc_t = np.multiply(dm_t, o * (1 - tanh_c * tanh_c) if output == "tanh" else o, out=dc[t])
             dc_t += dc_from_next
-            np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
-            np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
-            np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
             np.multiply(dm_t, tanh_c * o * (1 - o), out=dz[t, :, 3])
+            if peepholes is not None:  # o_t sees c_t: dc_t takes dz_o * P_o too
+                dc_t += dz[t, :, 3] * peepholes[2]
+            if coupled:  # c_t = (1 - i) c_{t-1} + i g: f takes no part (dz_f = 0)
+                np.multiply(dc_t, (g - c_prev[t]) * i * (1 - i), out=dz[t, :, 0])
+                dz[t, :, 1] = 0
+            else:
+                np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])
+                np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])
+            np.multiply(dc_t, i * (1 - g * g), out=dz[t, :, 2])
         else:  # each slope from the table: gate' at z_i, z_f, z_o; act' at z_g and at c_t
             gate, act, out_act = acts
             out_slope = out_act.derivative(c[t], tanh_c) if output == "tanh" else 1
             dc_t = np.multiply(dm_t, o * out_slope, out=dc[t])
             dc_t += dc_from_next
             gate_slope = gate.derivative(z[t], gates[t])
-            np.multiply(dc_t, g * gate_slope[:, 0], out=dz[t, :, 0])
-            np.multiply(dc_t, c_prev[t] * gate_slope[:, 1], out=dz[t, :, 1])
-            np.multiply(dc_t, i * act.derivative(z[t, :, 2], g), out=dz[t, :, 2])
             np.multiply(dm_t, tanh_c * gate_slope[:, 3], out=dz[t, :, 3])
+            if peepholes is not None:  # o_t sees c_t
+                dc_t += dz[t, :, 3] * peepholes[2]
+            if coupled:  # c_t = (1 - i) c_{t-1} + i g
+                np.multiply(dc_t, (g - c_prev[t]) * gate_slope[:, 0], out=dz[t, :, 0])
+                dz[t, :, 1] = 0
+            else:
+                np.multiply(dc_t, g * gate_slope[:, 0], out=dz[t, :, 0])
+                np.multiply(dc_t, c_prev[t] * gate_slope[:, 1], out=dz[t, :, 1])
+            np.multiply(dc_t, i * act.derivative(z[t, :, 2], g), out=dz[t, :, 2])
         dh_from_next = dz[t].reshape(B, 4 * H) @ U_joined_T
         dc_from_next = dc_t * f
+        if peepholes is not None:  # i_t and f_t see c_{t-1}
+            dc_from_next = dc_from_next + dz[t, :, 0] * peepholes[0] + dz[t, :, 1] * peepholes[1]
     dz_flat = dz.reshape(T * B, 4 * H)
     x_tm = np.swapaxes(x, 0, 1).reshape(T * B, D)
     dW = split_gates(x_tm.T @ dz_flat).transpose(1, 0, 2)
@@ -255,11 +313,14 @@ def backward(fwd, x, h0, c0, W, U, gh, gc, output="tanh", ulps=0, Wr=None, b=Non
     )
     if Wr is not None:
         out["dWr"] = m.reshape(T * B, H).T @ dh.reshape(T * B, P)
+    if peepholes is not None:
+        out["dP"] = np.stack([(dz[:, :, 0] * c_prev).sum(axis=(0, 1)), (dz[:, :, 1] * c_prev).sum(axis=(0, 1)),
+                              (dz[:, :, 3] * c).sum(axis=(0, 1))])
     return out
 
 
 def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh", recurrent_activation="sigmoid",
-        clip=None, clip_output=True):
+        clip=None, clip_output=True, coupled=False):
     """Forward and backward pass under the candidate contract (see the module docstring).
 
     ``output="identity"`` gives the variant without the output tanh (h_t = o_t * c_t),
@@ -271,17 +332,20 @@ def run(x, h0, c0, W, U, b, gh, gc, *, output="tanh", ulps=0, activation="tanh",
     ``clip``: ONNX's cell clip threshold (None: no clip), on the input of every activation: z_i, z_f, z_g,
     z_o and c_t where h_t = o_t * tanh(clip(c_t)) (the cell state carried on is not clipped);
     ``clip_output=False``: c_t not clipped there (``chosen``).
+    ``coupled``: ONNX's input_forget=1, f_t = 1 - i_t (W[f], U[f], b[f] unused: their gradients are 0).
     """
     return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps,
-                chosen(activation, recurrent_activation, clip, clip_output))
+                chosen(activation, recurrent_activation, clip, clip_output), coupled=coupled)
 
 
-def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps, acts=None):
+def _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps, acts=None, P=None, coupled=False):
     if output not in OUTPUTS:
         raise ValueError(f"output: expected one of {list(OUTPUTS)}, got {output!r}")
-    validate(x, h0, c0, W, U, b, gh, gc, Wr)
-    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps, Wr, acts)
-    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps, Wr, b, acts)
+    if not isinstance(coupled, (bool, np.bool_)):
+        raise ValueError(f"coupled: expected True or False, got {coupled!r}")
+    validate(x, h0, c0, W, U, b, gh, gc, Wr, P)
+    fwd = forward_tm(x, h0, c0, W, U, b, output, ulps, Wr, acts, P, coupled)
+    bwd = backward(fwd, x, h0, c0, W, U, gh, gc, output, ulps, Wr, b, acts, P, coupled)
     return {**{k: batch_major(v) for k, v in fwd.items()}, **bwd}
 
 
@@ -327,3 +391,20 @@ def run_proj(x, h0, c0, W, U, b, Wr, gh, gc, *, output="tanh", ulps=0):
     requires P < H; at P = H with Wr the identity this is ``run``, exactly).
     """
     return _run(x, h0, c0, W, U, b, gh, gc, Wr, output, ulps)
+
+
+def run_peep(x, h0, c0, W, U, b, P, gh, gc, *, output="tanh", ulps=0, **model):
+    """The contract under the peephole option (ONNX's LSTM input ``P``): i and f see c_{t-1}, o sees c_t
+    (z_i += P[0] c_{t-1}, z_f += P[1] c_{t-1}, z_o += P[2] c_t). Inputs: those of ``run`` plus ``P`` (3, H),
+    the peephole weights of i, f and o (the family's gate order; ONNX orders them i, o, f). Outputs: those of
+    ``run`` plus dP (3, H). ``model``: ``run``'s other keywords (activations, clip, coupled). At P = 0 this is
+    ``run``'s model (its arithmetic differs by the added zero terms only)."""
+    keywords = dict(activation="tanh", recurrent_activation="sigmoid", clip=None, clip_output=True, coupled=False)
+    unknown = set(model) - set(keywords)
+    if unknown:
+        raise TypeError(f"run_peep: unexpected keyword(s) {sorted(unknown)}")
+    keywords.update(model)
+    if P is None:
+        raise ValueError("P: expected the peephole weights (3, H), got None")
+    acts = chosen(keywords["activation"], keywords["recurrent_activation"], keywords["clip"], keywords["clip_output"])
+    return _run(x, h0, c0, W, U, b, gh, gc, None, output, ulps, acts, P, keywords["coupled"])

@@ -54,14 +54,15 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
     float64 as for any case. It matches when the entry explains the whole difference; a wrong remap
     of the oracle fails it."""
     family = family_of(oracle)
-    record = under(case, deviation.model(family) if deviation.model else family)
+    base = deviation.model(family) if deviation.model else family  # (the record of what the engine computes)
+    record = under(case, base)
     inputs64, yard = coordinates(record, case.B, case.T, case.D, case.H, case.seed, case.regime)
     if deviation.explained_by is None:  # (what calling None raised)
         raise TypeError(f"explained: the deviation of {oracle.name} has no explained_by model")
     modelled = deviation.explained_by({k: a.copy() for k, a in inputs64.items()})
     model, dropped = record, set()
     if deviation.computes is not None:  # the engine computes the model of other options (one it ignores dropped)
-        model = under(case._replace(options=deviation.computes(case.options)), family)
+        model = under(case._replace(options=deviation.computes(case.options)), base)
         dropped = set(record.keywords) - set(model.keywords)
     # The run is called as a candidate, with the case's keywords: those the model has no use for are dropped, and
     # its own keywords (an activation of its own: LSTM_FLUSHED's relu with the kink moved) replace the case's.

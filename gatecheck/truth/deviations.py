@@ -34,6 +34,7 @@ from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
 from gatecheck.engines.frameworks import installed_versions, keras_backend
+from gatecheck.families.lstm import peep as lstm_peep
 from gatecheck.families.lstm import record as lstm_record
 from gatecheck.model import options as opts
 from gatecheck.model.structures import draw_mask
@@ -96,9 +97,9 @@ _LENS_CAUSE = ("onnx.reference.ReferenceEvaluator's LSTM, GRU and RNN ignore the
                "the padded steps are run like valid ones")
 _LENS_UPSTREAM = ("none found: searched the onnx/onnx issues for the evaluator's sequence_lens (onnx/onnx#7935, which "
                   "implemented direction and fixed layout in the same evaluator, leaves sequence_lens unread)")
-# The activation options onnx.reference's LSTM and GRU run as their defaults (gatecheck.model.options), and clip,
-# which its LSTM, GRU and RNN never read.
-_IGNORED_ACTIVATIONS = ("relu", "hardsig", "clip")
+# The activation options onnx.reference's LSTM and GRU run as their defaults (gatecheck.model.options), clip, which
+# its LSTM, GRU and RNN never read, and the LSTM's coupled (input_forget), which its LSTM never reads.
+_IGNORED_ACTIVATIONS = ("relu", "hardsig", "clip", "coupled")
 
 
 def _without_activations(options):
@@ -111,7 +112,7 @@ def _full_lengths_where_masked(inputs):
     return _full_lengths(inputs) if "mask" in inputs else inputs
 
 
-def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
+def _ignores_activations_and_lens(oracle, state_outputs, node_outputs, lstm=False):
     """onnx.reference's LSTM and GRU: sequence_lens unread (``_ignores_sequence_lens``), and the activations
     attribute unread too: sigmoid and tanh are fixed in the evaluator, so under relu or hardsig the node computes
     the family's default model. One entry per oracle (gatecheck.truth.deviations.key): both, with one model, the
@@ -120,10 +121,11 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
     return Deviation(
         oracle=oracle,
         applies=lambda case: ("len" in case.options and case.T > 1 or bool({"relu", "hardsig"} & set(case.options))
-                              or clip_shows(case)),
+                              or clip_shows(case) or coupled_shows(case)),
         cases="every len case with T > 1 (each such right-padded batch has a row shorter than T), every case "
-              "of an activation option (relu, hardsig), and every clip case where the clip moves a quantity beyond "
-              "the allowance (gatecheck.truth.deviations.clip_shows)",
+              "of an activation option (relu, hardsig), every clip case where the clip moves a quantity beyond "
+              "the allowance (gatecheck.truth.deviations.clip_shows), and every LSTM coupled case where the "
+              "coupling does (coupled_shows)",
         quantities=tuple(dict.fromkeys(names + ("y", "y_l1"))),
         explained_by=_full_lengths_where_masked,
         computes=_without_activations,
@@ -133,10 +135,12 @@ def _ignores_activations_and_lens(oracle, state_outputs, node_outputs):
         cause=_LENS_CAUSE + "; and the activations, activation_alpha and activation_beta attributes are never read: "
               "op_lstm.py and op_gru.py (onnx 1.23) apply a sigmoid to the gates and tanh elsewhere whatever the "
               "node states, so a node with Relu or HardSigmoid computes the default LSTM or GRU (its numbers are "
-              "the reference's without the option, checked on each such case); " + _CLIP_UNREAD,
+              "the reference's without the option, checked on each such case); " + _CLIP_UNREAD
+              + ("; " + _INPUT_FORGET_UNREAD if lstm else ""),
         upstream=_LENS_UPSTREAM + "; for the activations: none found, searched the onnx/onnx issues for the "
                  "ReferenceEvaluator's LSTM and GRU activations (onnx/onnx#7935 implemented direction only; "
-                 "sonos/tract#2751 reports the same attributes ignored by another runtime); " + _CLIP_UNREAD_UPSTREAM,
+                 "sonos/tract#2751 reports the same attributes ignored by another runtime); " + _CLIP_UNREAD_UPSTREAM
+                 + ("; " + _INPUT_FORGET_UNREAD_UPSTREAM if lstm else ""),
     )
 
 
@@ -145,6 +149,12 @@ _CLIP_UNREAD = ("the clip attribute is never read either (op_lstm.py, op_gru.py,
                 "on each such case)")
 _CLIP_UNREAD_UPSTREAM = ("for clip: none found, searched the onnx/onnx issues for the ReferenceEvaluator's LSTM, GRU "
                          "and RNN clip")
+_INPUT_FORGET_UNREAD = ("the LSTM's input_forget attribute is never read either (op_lstm.py: 'input_forget=None,  # "
+                        "noqa: ARG002'; f = sigmoid(z_f + P_f c) always), so under coupled the node computes the "
+                        "uncoupled LSTM (the reference's without coupled, checked on each such case; its peepholes P "
+                        "it applies as the spec says)")
+_INPUT_FORGET_UNREAD_UPSTREAM = ("for input_forget: none found, searched the onnx/onnx issues for the "
+                                 "ReferenceEvaluator's LSTM input_forget")
 
 
 def _rnn_ignores_clip_and_lens(oracle, node_outputs):
@@ -242,6 +252,64 @@ def _joined(first, second):
         quantities=tuple(dict.fromkeys(first.quantities + second.quantities)),
         cause=f"{first.cause}. And: {second.cause}",
         upstream=f"{first.upstream}; {second.upstream}",
+    )
+
+
+# --- OpenVINO's ONNX frontend drops the LSTM's input_forget and P -------------------------------------------
+
+_OV_DROPS = ("OpenVINO's ONNX frontend reads the LSTM node's input_forget attribute and its peepholes P (converted from "
+             "i, o, f to its own f, i, o order) and then builds a v5::LSTMSequence, which has neither (src/frontends/"
+             "onnx/frontend/src/op/lstm.cpp, opset_1::lstm: the LSTMSequence is made of X, the states, the lengths, "
+             "W, R, B and the activations and clip only): under coupled the model computes the uncoupled LSTM (f = "
+             "sigmoid(z_f), the reference's without coupled, checked on each such case), and a constant P is "
+             "dropped: the model computes the LSTM at P = 0 (checked on each such case; with P a graph input the "
+             "read model has no input P, and openvino-onnx-lstm-fed declines peep)")
+_OV_DROPS_UPSTREAM = ("none found: searched the openvinotoolkit/openvino issues for the ONNX LSTM's input_forget and "
+                      "peepholes (P) in the ONNX frontend; the frontend has built v5::LSTMSequence (no peepholes) since "
+                      "openvinotoolkit/openvino#2511 (its LSTMSequence v0 took P)")
+
+
+def _without_coupled(options):
+    """A case's options less coupled: the model an engine that never applies input_forget computes."""
+    return tuple(o for o in options if o != "coupled")
+
+
+def _without_peepholes_at_full_lengths(inputs):
+    """The inputs with P = 0 (every direction's and layer's, where they have one) and, where they have a mask,
+    every row at full length: what openvino-onnx-lstm computes."""
+    return lstm_peep.with_zero_peepholes(_full_lengths_where_masked(inputs))
+
+
+def _drops_input_forget_and_peepholes(lens, clip):
+    """openvino-onnx-lstm: the lengths unapplied by the fused node (``lens``, _fused_rnn_ignores_lengths), and
+    input_forget and P dropped by the ONNX frontend (a coupled or peep case runs as the plain LSTM, fused too, so
+    under len its lengths go unapplied as well), one model: the reference without coupled on the inputs with P = 0
+    and full lengths; joined with the clip entry (``clip``, no model of its own here)."""
+    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r") for q in ("h",))
+    first = lens._replace(
+        applies=lambda case: lens.applies(case) or coupled_shows(case) or peep_shows(case),
+        cases=lens.cases + "; every coupled case where the coupling moves a quantity beyond the allowance "
+                           "(gatecheck.truth.deviations.coupled_shows), and every peep case where the peepholes do "
+                           "(peep_shows)",
+        quantities=tuple(dict.fromkeys(lens.quantities + names)),
+        explained_by=_without_peepholes_at_full_lengths,
+        computes=_without_coupled,
+        cause=lens.cause + ". And: " + _OV_DROPS,
+        upstream=lens.upstream + "; " + _OV_DROPS_UPSTREAM,
+    )
+    return _joined(first, clip)
+
+
+def _drops_input_forget(clip):
+    """openvino-onnx-lstm-fed: the clip's reading (``clip``: LSTM_GATES_CLIPPED, its model) and input_forget dropped
+    (the reference without coupled), one model: the LSTM_GATES_CLIPPED record under the case's options less coupled."""
+    return clip._replace(
+        applies=lambda case: clip.applies(case) or coupled_shows(case),
+        cases=clip.cases + "; and every coupled case where the coupling moves a quantity beyond the allowance "
+                           "(gatecheck.truth.deviations.coupled_shows)",
+        computes=_without_coupled,
+        cause=clip.cause + ". And: " + _OV_DROPS,
+        upstream=clip.upstream + "; " + _OV_DROPS_UPSTREAM,
     )
 
 
@@ -449,6 +517,26 @@ def clip_shows(case):
     return _model_shows(case, oracle, lambda record: under(unclipped, family_of(oracle)).run)
 
 
+@functools.lru_cache(maxsize=None)
+def coupled_shows(case):
+    """Whether the coupled option (input_forget) moves what the case's oracle observes beyond the allowance: the
+    reference without it (what an engine that never applies the attribute computes) judged against the reference."""
+    if "coupled" not in case.options:
+        return False
+    oracle = ORACLES[case.oracle]
+    uncoupled = case._replace(options=_without_coupled(case.options))
+    return _model_shows(case, oracle, lambda record: under(uncoupled, family_of(oracle)).run)
+
+
+@functools.lru_cache(maxsize=None)
+def peep_shows(case):
+    """Whether the peepholes move what the case's oracle observes beyond the allowance: the reference at P = 0
+    (what an engine that drops P computes) judged against the reference."""
+    if "peep" not in case.options:
+        return False
+    return _model_shows(case, ORACLES[case.oracle], lambda record: record.run, lstm_peep.with_zero_peepholes)
+
+
 def _flushes_subnormals(oracle, dist, since, how):
     """An engine whose float32 arithmetic flushes subnormal numbers to zero, met at relu's kink (LSTM_FLUSHED)."""
     deltas = ("dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db")
@@ -533,15 +621,16 @@ DEVIATIONS = (
     _tiny_gate("torch-onnx-lstm"),
     _tiny_gate("torch-dynamo-lstm"),
     _tiny_gate("keras-onnx-lstm"),  # tf2onnx converts Keras' LSTM into the same ONNX LSTM node
-    _ignores_activations_and_lens("onnx-reference-lstm", ("h", "cT"), ("out", "hT", "cT")),
+    _ignores_activations_and_lens("onnx-reference-lstm", ("h", "cT"), ("out", "hT", "cT"), lstm=True),
     _rnn_ignores_clip_and_lens("onnx-reference-rnn", ("out", "hT")),
     _ignores_activations_and_lens("onnx-reference-gru", ("h",), ("out", "hT")),
     _ignores_activations_and_lens("onnx-reference-gru-before", ("h",), ("out", "hT")),
     # the converted nn.LSTM holds its weights as constants, and OpenVINO's PyTorch frontend turns
     # pack_padded_sequence's lengths into the LSTMSequence's sequence_lengths
-    _joined(_fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
-            _clip_not_on_output("openvino-onnx-lstm", "openvino", _OV_WHERE, ("h", "cT", "out", "hT"), checked=False)),
-    _clip_not_on_output("openvino-onnx-lstm-fed", "openvino", _OV_WHERE, ("h", "cT", "out", "hT")),
+    _drops_input_forget_and_peepholes(
+        _fused_rnn_ignores_lengths("openvino-onnx-lstm", ("out", "hT", "cT")),
+        _clip_not_on_output("openvino-onnx-lstm", "openvino", _OV_WHERE, ("h", "cT", "out", "hT"), checked=False)),
+    _drops_input_forget(_clip_not_on_output("openvino-onnx-lstm-fed", "openvino", _OV_WHERE, ("h", "cT", "out", "hT"))),
     _fused_rnn_ignores_lengths("openvino-onnx-rnn", ("out", "hT"), fused=frozenset({"relu"})),
     _fused_rnn_ignores_lengths("openvino-onnx-gru", ("out", "hT")),
     _fused_rnn_ignores_lengths("openvino-onnx-gru-before", ("out", "hT")),

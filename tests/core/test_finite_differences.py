@@ -15,11 +15,13 @@ from gatecheck.model.options import OPTIONS, defined, under
 
 # Every option a family's record can be put under, alone, and the combinations of a bidirectional
 # layer with stacking (and with no bias), and of the LSTM's projection with each (h of width P feeds the
-# second layer: 2P wide when bidirectional). Under an option, the regimes that move a bias (longmem)
+# second layer: 2P wide when bidirectional), and of ONNX's coupled gates and peepholes (each direction and layer
+# with its own P). Under an option, the regimes that move a bias (longmem)
 # mean nothing without one; a structural option (a composition of the proven model) runs on the
 # family's first three points and its first T >= 5 one.
 COMBINED = [("bi", "L2"), ("nobias", "bimul", "L2"), ("proj", "bi"), ("proj", "L2"), ("proj", "bi", "L2"),
-            ("len", "bi", "L2"), ("mask", "L2"), ("nobias", "maskz", "bimul"), ("proj", "len", "bi")]
+            ("len", "bi", "L2"), ("mask", "L2"), ("nobias", "maskz", "bimul"), ("proj", "len", "bi"),
+            ("coupled", "bi", "L2"), ("peep", "bi", "L2"), ("peep", "len", "bi")]
 
 
 def _points(f, opts):

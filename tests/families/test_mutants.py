@@ -12,6 +12,7 @@ from gatecheck.core import mutants as mut
 from gatecheck.engines import ORACLES
 from gatecheck.families import FAMILIES
 from gatecheck.families.lstm.record import LSTM
+from gatecheck.model.options import every_set, under
 from gatecheck.reference.lstm import GATES
 from gatecheck.run.grid import grid
 from gatecheck.tools import killmatrix
@@ -33,6 +34,18 @@ def test_every_catalogue_entry_applies(family):
         assert m.wrong and m.why, m.name
         assert (m.wrap is None) == bool(m.old), f"{m.name}: exactly one of a textual edit or a wrapper"
         assert callable(mut.candidate(f, m)), m.name  # every textual snippet still applies
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_option_mutant_applies(family):
+    """The mutants of every option set a family's record can be put under (its own options' and the layers'):
+    each textual snippet still applies to the reference (an edit of a line an option shares, as the LSTM's step,
+    can leave another option's mutant without its snippet)."""
+    f = FAMILIES[family]
+    for options in every_set(f):
+        record = under(f, options)
+        for m in record.mutants:
+            assert callable(mut.candidate(record, m)), (options, m.name)
 
 
 def test_a_snippet_that_no_longer_applies_is_an_error():

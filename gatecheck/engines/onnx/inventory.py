@@ -62,9 +62,10 @@ def _attributes(op):
                                          "(gatecheck.truth.deviations)"),
     ]
     if op == "LSTM":
-        entries.append(inv.open_("input_forget", "not set (0); exercising it needs an LSTM variant with the input "
-                                                 "and forget gates coupled (f = 1 - i), in the reference and its "
-                                                 "contract"))
+        entries.append(inv.exercised("input_forget", ("coupled",),
+                                     "1 under coupled (oracles.Node.under: f = 1 - i, as onnxruntime computes it), "
+                                     "else not set (0); onnx.reference never reads it and OpenVINO's ONNX frontend "
+                                     "drops it: deviations (gatecheck.truth.deviations)"))
     if op == "GRU":
         entries.append(inv.exercised("linear_before_reset", ("family",),
                                      "1 for the gru family (reset after), 0 for gru-reset-before (oracles.GRU, "
@@ -86,8 +87,10 @@ def _inputs(op):
     if op == "LSTM":
         entries += [
             inv.exercised("initial_c", ("inputs",), "the case's c0 (per direction and layer under bi*, L2)"),
-            inv.open_("P", "not fed (no peepholes); exercising it needs a peephole LSTM family (reference, "
-                           "contract, remaps): neither Keras nor PyTorch has one to compare with"),
+            inv.exercised("P", ("peep", "inputs"), "the case's peepholes P under peep, remapped from the canonical "
+                                                   "rows i, f, o to ONNX's blocks i, o, f (onnx.layout."
+                                                   "peepholes_to_onnx; per direction and layer under bi*, L2), else "
+                                                   "not fed; OpenVINO's ONNX frontend drops it: a deviation"),
         ]
     return entries
 

@@ -14,6 +14,9 @@ Gate order along G (``GATES``, canonical gate index of each ONNX block):
     GRU   ONNX z, r, h       canonical r, z, n     (h is the candidate n)
     RNN   one block
 
+Peepholes (the LSTM's optional P, one direction): P (3*H,), blocks i, o, f; the canonical P (3, H) has rows i, f, o
+(gatecheck.families.lstm.peep), so ONNX block k is canonical row ``PEEPHOLES[k]``.
+
 Biases: the GRU has two canonical biases and ONNX two slots, bx -> Wb and bh -> Rb exactly
 (``linear_before_reset=1`` puts Rb[h] inside the reset, as the canonical ``gru`` puts bh[n];
 ``linear_before_reset=0`` adds both outside, as ``gru-reset-before``). The LSTM and the RNN have
@@ -41,6 +44,8 @@ import numpy as np
 GATES = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn": (0,)}
 # The canonical bias inputs of each kind: one split over both slots, or one per slot.
 BIASES = {"lstm": ("b",), "rnn": ("b",), "gru": ("bx", "bh")}
+# The canonical peephole row (i, f, o) of each ONNX block of the LSTM's P, in ONNX order (i, o, f).
+PEEPHOLES = (0, 2, 1)
 LAYOUTS = (0, 1)
 
 
@@ -85,10 +90,32 @@ def _bias_unblocks(kind, b, H):
     return out[0] if kind == "rnn" else out
 
 
+def peepholes_to_onnx(P):
+    """The canonical peepholes (3, H), rows i, f, o -> ONNX's P of one direction (3*H,), blocks i, o, f."""
+    if P.ndim != 2 or P.shape[0] != 3:
+        raise ValueError(f"P: expected the canonical peepholes (3, H) (rows i, f, o), got shape {P.shape}")
+    return np.concatenate([P[k] for k in PEEPHOLES])
+
+
+def peepholes_from_onnx(P):
+    """Inverse of ``peepholes_to_onnx``: ONNX's (3*H,) blocks i, o, f -> (3, H) rows i, f, o."""
+    if P.ndim != 1 or P.shape[0] % 3:
+        raise ValueError(f"P: expected one direction's ONNX peepholes (3*H,), got shape {P.shape}")
+    blocks = np.split(P, 3)
+    found = [None] * 3
+    for k, row in enumerate(PEEPHOLES):
+        found[row] = blocks[k]
+    return np.stack(found)
+
+
 def to_onnx(kind, params):
-    """One direction's canonical {'W', 'U', bias...} -> {'W' (G*H, D), 'R' (G*H, H), 'B' (2*G*H,)};
-    without the canonical biases (no bias) no 'B'."""
+    """One direction's canonical {'W', 'U', bias..., 'P'} -> {'W' (G*H, D), 'R' (G*H, H), 'B' (2*G*H,),
+    'P' (3*H,)}; without the canonical biases (no bias) no 'B'; without peepholes (the LSTM's P) no 'P'."""
     out = {"W": _blocks(kind, params["W"]), "R": _blocks(kind, params["U"])}
+    if "P" in params:
+        if kind != "lstm":
+            raise ValueError(f"{kind}: peepholes P are the LSTM's only")
+        out["P"] = peepholes_to_onnx(params["P"])
     names = BIASES[kind]
     present = [n in params for n in names]
     if any(present) and not all(present):
@@ -104,8 +131,8 @@ def to_onnx(kind, params):
 
 
 def from_onnx(kind, weights):
-    """{'W', 'R', 'B'} of one direction -> canonical {'W', 'U', bias...}: the GRU's Wb -> bx, Rb -> bh;
-    the LSTM's and RNN's b = Wb + Rb (what the node adds); without 'B' no bias."""
+    """{'W', 'R', 'B', 'P'} of one direction -> canonical {'W', 'U', bias..., 'P'}: the GRU's Wb -> bx, Rb -> bh;
+    the LSTM's and RNN's b = Wb + Rb (what the node adds); without 'B' no bias; the LSTM's P reordered."""
     G = len(_kind(kind))
     H = weights["R"].shape[1]
     if weights["W"].shape[0] != G * H or weights["R"].shape[0] != G * H:
@@ -114,6 +141,8 @@ def from_onnx(kind, weights):
     if "B" in weights:
         wb, rb = (_bias_unblocks(kind, part, H) for part in np.split(weights["B"], 2))
         out.update(dict(bx=wb, bh=rb) if kind == "gru" else dict(b=wb + rb))
+    if "P" in weights:
+        out["P"] = peepholes_from_onnx(weights["P"])
     return out
 
 

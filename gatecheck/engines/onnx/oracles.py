@@ -26,7 +26,8 @@ checked here to be Y's final step (an inconsistent node is an error, not a quant
 (``direction="bidirectional"``; ONNX has no merge, so the graph merges Y's two directions with Concat,
 Add, Mul or Mean; ``binone`` is the concatenation), ``L2`` (two nodes, the second fed the first's
 merged output), ``len`` (``sequence_lens`` on right-padded rows), ``relu`` and ``hardsig`` (the node's
-``activations``, per direction), ``clip`` (the node's ``clip`` attribute). ONNX has no mask with gaps or left
+``activations``, per direction), ``clip`` (the node's ``clip`` attribute), and the LSTM's ``coupled``
+(``input_forget=1``) and ``peep`` (the input ``P``, one per direction, remapped by the layout module). ONNX has no mask with gaps or left
 padding and no projection: ``mask``, ``maskz`` and ``proj`` are not offered (gatecheck.model.options spells
 every option for these nodes, under "onnxruntime").
 """
@@ -63,14 +64,27 @@ class Node(NamedTuple):
     tanh_slots: tuple = ()
     activation_options: frozenset = frozenset()
     gate_slots: tuple = ()  # the positions of the gates' Sigmoid (LSTM f: i, o, f; GRU f: z, r)
+    # The options the node takes as its own attribute or input (the LSTM's coupled: input_forget=1; peep: the
+    # input P), and whether it has the peephole input P (the node under peep).
+    node_options: frozenset = frozenset()
+    peepholes: bool = False
 
     def under(self, options):
         """The node under a case's options: an activation option's ONNX activation in ``tanh_slots``, a
         recurrent activation option's in ``gate_slots`` with its alpha and beta (activation_alpha/_beta: the
-        values are consumed in the order of the activations that take them, one list per direction)."""
+        values are consumed in the order of the activations that take them, one list per direction); under
+        coupled input_forget=1, under peep the input P."""
         name, spec, clip = opts.activation(options), opts.recurrent_activation(options), opts.clip(options)
+        node = self
+        if "coupled" in options:
+            node = node._replace(attributes=tuple(dict(node.attributes, input_forget=1).items()))
+        if "peep" in options:
+            node = node._replace(peepholes=True)
         if name is None and spec is None and clip is None:
-            return self
+            return node
+        return node._activated(name, spec, clip)
+
+    def _activated(self, name, spec, clip):
         spelled, attributes = list(self.activations), dict(self.attributes)
         for i in self.tanh_slots if name else ():
             spelled[i] = ACTIVATIONS[name].onnx
@@ -86,7 +100,7 @@ class Node(NamedTuple):
 
 _GATED_OPTIONS = frozenset({"relu", "hardsig", "clip"})
 LSTM = Node("LSTM", "lstm", ("h0", "c0"), ("Sigmoid", "Tanh", "Tanh"), tanh_slots=(1, 2), gate_slots=(0,),
-            activation_options=_GATED_OPTIONS)
+            activation_options=_GATED_OPTIONS, node_options=frozenset({"coupled", "peep"}))
 RNN = Node("RNN", "rnn", ("h0",), ("Tanh",), tanh_slots=(0,), activation_options=frozenset({"relu", "clip"}))
 GRU = Node("GRU", "gru", ("h0",), ("Sigmoid", "Tanh"), (("linear_before_reset", 1),), tanh_slots=(1,),
            gate_slots=(0,), activation_options=_GATED_OPTIONS)
@@ -105,7 +119,8 @@ def build_model(node, H, dtype_name, layout, bias, direction, merge, depth, lens
     """The ONNX model of ``depth`` layers of ``node`` (a ``Node``), each ``direction`` ("forward",
     "reverse", "bidirectional"; a bidirectional layer's two outputs merged by ``merge`` in the graph),
     with the weights, initial states and (``lens``) ``sequence_lens`` as inputs. Graph inputs: X, then
-    per layer k: W{k}, R{k}, (B{k}), initial_h{k}, (initial_c{k}); sequence_lens. Outputs per layer:
+    per layer k: W{k}, R{k}, (B{k}), initial_h{k}, (initial_c{k}), (P{k}: the node's peepholes); sequence_lens.
+    Outputs per layer:
     Y{k}, Y_h{k}, (Y_c{k}) and, bidirectional, y{k} (the merged output, in X's layout)."""
     onnx, _ = import_onnxruntime()
     helper = onnx.helper
@@ -123,6 +138,9 @@ def build_model(node, H, dtype_name, layout, bias, direction, merge, depth, lens
         states = [f"{_STATE_INPUTS[s]}{k}" for s in node.states]
         inputs += [helper.make_tensor_value_info(n, et, [None] * 3) for n in states]
         node_inputs = [x] + names + ([] if bias else [""]) + (["sequence_lens"] if lens else [""]) + states
+        if node.peepholes:
+            inputs.append(helper.make_tensor_value_info(f"P{k}", et, [None] * 2))
+            node_inputs.append(f"P{k}")
         produced = [f"Y{k}", f"Y_h{k}"] + ([f"Y_c{k}"] if "c0" in node.states else [])
         nodes.append(helper.make_node(node.op, node_inputs, produced, name=f"layer{k}", hidden_size=H,
                                       direction=direction, layout=layout,
@@ -189,7 +207,7 @@ def run(engine, node, layout, inputs, options=()):
     if masking and masking != opts.MASKS["len"]:
         raise ValueError(f"options {list(options)}: ONNX's sequence_lens takes right-padded rows (len) only")
     other = [o for o in options if not opts.OPTIONS[o].structural and o not in ("nobias", "rev")
-             and o not in node.activation_options]
+             and o not in node.activation_options | node.node_options]
     if other:
         raise ValueError(f"options {list(options)}: the ONNX {node.op} node has no {other}")
     node = node.under(options)
@@ -305,7 +323,7 @@ def _oracle(engine, name, family, node, what, bias):
         cannot_observe=_cannot(node, bias),
         runner=functools.partial(run, engine, node, layout),
         trace_ms=1,  # building a graph and its session: about 1 ms (either engine)
-        options=OFFERED | node.activation_options,
+        options=OFFERED | node.activation_options | node.node_options,
         observes_structured=functools.partial(observed, node),
         declines_dtype=(lambda options, dtype: _F64.get(dtype)) if engine == "onnxruntime" else None,
         # (its LSTM and GRU run any activation given, as the defaults: gatecheck.truth.deviations)

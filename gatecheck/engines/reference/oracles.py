@@ -13,7 +13,7 @@ from gatecheck.families import GRU, GRU_RESET_BEFORE, LSTM, LSTM_IDENTITY, RNN
 from gatecheck.model.options import defined, under
 from gatecheck.reference import gru, head, lstm, rnn
 
-_LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dWr")  # dWr: under proj only
+_LSTM = ("c", "h", "dh", "dc", "dx", "dh0", "dc0", "dW", "dU", "db", "dWr", "dP")  # dWr, dP: under proj, peep only
 
 
 def _runner(fn):

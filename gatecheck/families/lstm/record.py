@@ -12,6 +12,7 @@ from gatecheck.core.family import Family, Quantity, Variant, quantity_table
 from gatecheck.core.mutants import Mutant, called_with, reverse_mutants
 from gatecheck.families.lstm import diagnosis as lstm_diagnosis
 from gatecheck.families.lstm import mutants as lstm_mutants
+from gatecheck.families.lstm import peep as lstm_peep
 from gatecheck.families.lstm import proj as lstm_proj
 from gatecheck.model.options import (
     STRUCTURAL,
@@ -171,9 +172,11 @@ STRUCTURE_NIGHTLY = (blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=every_r
 # T = 20 reaches 7e3 in h, T = 24 1.4e4 and T = 80 5e17 (float32 overflow in the gradients: what it measures is
 # overflow, not the activation). So relu runs on T <= 16, std only: longmem (f ~ 0.99) and sat (weights x4) grow
 # faster, and zero (c0 = 0) puts units at relu's kink (_RELU_POINTS).
-def _activation_ci(option, regime):
+def _activation_ci(option, regime, one_step=None):
+    """``one_step``: the regime of the T = 1 point (default zero, std where ``regime`` is std)."""
     long = ((4, 16, 4, 5), 3, "std") if option == "relu" else ((2, 80, 3, 4), 3, "std")
-    return [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, "zero" if regime != "std" else "std"),
+    one_step = one_step or ("zero" if regime != "std" else "std")
+    return [dict(points=[((3, 7, 4, 5), 0, "std"), ((1, 1, 4, 5), 1, one_step),
                          ((2, 12, 4, 5), 2, regime), long], options=(option,)),
             *structural_ci([((3, 7, 4, 5), 0, "std")], [(option, "bi", "L2"), (option, "len")])]
 
@@ -186,17 +189,25 @@ def _activation_nightly(option, regimes):
     return [dict(NOBIAS_NIGHTLY, regimes=regimes, options=(option,), **shapes),
             *blocks(dict(NOBIAS_NIGHTLY, seeds=range(2), regimes=regimes, **shapes),
                     [(option, "bi", "L2"), (option, "len"), (option, "bisum"), (option, "L2"),
-                     # (no masks under clip: its engines run ONNX nodes, with lengths and no mask; rnn's record)
-                     *([] if option == "clip" else [(option, "mask"), (option, "maskz", "bi")])])]
+                     # (no masks under the ONNX options: their engines run ONNX nodes, with lengths and no mask)
+                     *([] if option in _ONNX_ONLY else [(option, "mask"), (option, "maskz", "bi")])])]
 
 
+# The options only ONNX nodes offer (onnxruntime, onnx.reference, OpenVINO's ONNX frontend): lengths, no masks.
+_ONNX_ONLY = ("clip", "coupled", "peep")
 ACTIVATION_CI = [*_activation_ci("relu", "std"), *_activation_ci("hardsig", "sat"), *_activation_ci("clip", "longmem")]
 ACTIVATION_NIGHTLY = [*_activation_nightly("relu", lambda shape: []), *_activation_nightly("hardsig", every_regime),
                       *_activation_nightly("clip", every_regime)]
+# ONNX's coupled gates and peepholes: the activation options' blocks (ci: std, zero and a regime of its own, T = 80,
+# a bidirectional stack and lengths; nightly: the no-bias nightly shapes, merges, depths and lengths). Under coupled
+# the forget gate's bias takes no part, so longmem (a raised forget bias) is std again: sat in its place; and its one
+# step is std: with c0 = 0 (zero) f_1 multiplies 0, and coupling moves nothing a forward-only engine observes.
+ONNX_CI = [*_activation_ci("coupled", "sat", one_step="std"), *_activation_ci("peep", "longmem")]
+ONNX_NIGHTLY = [*_activation_nightly("coupled", no_bias_regimes), *_activation_nightly("peep", every_regime)]
 
 PROFILES = {
     "ci": [dict(shapes=CI_SHAPES, seeds=range(3), special_seeds=range(1), regimes=ci_regimes), NOBIAS_CI, REV_CI,
-           lstm_proj.CI, *STRUCTURE_CI, *lstm_proj.STRUCTURE_CI, *ACTIVATION_CI],
+           lstm_proj.CI, *STRUCTURE_CI, *lstm_proj.STRUCTURE_CI, *ACTIVATION_CI, *ONNX_CI],
     "nightly": [
         dict(shapes=CI_SHAPES + NIGHTLY_SMALL, seeds=range(20), special_seeds=range(6), regimes=every_regime),
         dict(shapes=NIGHTLY_LARGE, seeds=range(6), special_seeds=range(3), regimes=every_regime),
@@ -206,10 +217,11 @@ PROFILES = {
         *STRUCTURE_NIGHTLY,
         *lstm_proj.STRUCTURE_NIGHTLY,
         *ACTIVATION_NIGHTLY,
+        *ONNX_NIGHTLY,
     ],
 }
 # The identity model's grids: the same, less the activation options it does not define (_common).
-PROFILES_IDENTITY = {name: [b for b in profile if not {"relu", "hardsig", "clip"} & set(b.get("options", ()))]
+PROFILES_IDENTITY = {name: [b for b in profile if not {"relu", "hardsig", *_ONNX_ONLY} & set(b.get("options", ()))]
                      for name, profile in PROFILES.items()}
 
 CONTRACT = """\
@@ -221,54 +233,70 @@ z_t[k] = x_t W[k] + h_{t-1} U[k] + b[k]; i,f,o = sigmoid, g = tanh
 c_t = f*c_{t-1} + i*g;  h_t = o*%s;  L = sum(gh*h) + sum(gc*c_T)"""
 
 
-def _moved(inputs, t, which, offset, output, acts=None):
+def _forward(inputs, x, h0, c0, output, acts=None, coupled=False):
+    """The forward pass of the record's model from (x, h0, c0) with the inputs' weights (their peepholes ``P``,
+    where the inputs have them: the peep option's)."""
+    return lstm.forward(x, h0, c0, inputs["W"], inputs["U"], inputs["b"], output, acts=acts,
+                        peepholes=inputs.get("P"), coupled=coupled)
+
+
+def _hidden(inputs, head, t, c_t, output, acts=None):
+    """h_t = o_t * tanh(c_t) at a moved c_t: with peepholes, o_t sees c_t too (its pre-activation recomputed)."""
+    if "P" not in inputs:
+        return lstm.hidden(head["gates"][:, t], c_t, output, acts=acts)
+    h_prev = inputs["h0"] if t == 0 else head["h"][:, t - 1]
+    z_o = inputs["x"][:, t] @ inputs["W"][3] + h_prev @ inputs["U"][3] + inputs["b"][3] + inputs["P"][2] * c_t
+    return lstm.gate(z_o, acts=acts) * lstm.output_activation(c_t, output, acts=acts)
+
+
+def _moved(inputs, t, which, offset, output, acts=None, coupled=False):
     """(the forward pass up to step t, h_t, c_t) with h_t or c_t moved by ``offset`` (moving c_t
     moves h_t = o_t * tanh(c_t) too)."""
-    x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
-    head = lstm.forward(x[:, : t + 1], h0, c0, W, U, b, output, acts=acts)
+    x, h0, c0 = (inputs[k] for k in ("x", "h0", "c0"))
+    head = _forward(inputs, x[:, : t + 1], h0, c0, output, acts, coupled)
     h_t, c_t = head["h"][:, t], head["c"][:, t]
     if which == "h":
         h_t = h_t + offset
     else:
         c_t = c_t + offset
-        h_t = lstm.hidden(head["gates"][:, t], c_t, output, acts=acts)
+        h_t = _hidden(inputs, head, t, c_t, output, acts)
     return head, h_t, c_t
 
 
-def fd_hooks(output, acts=None):
-    """(loss, state loss) of the LSTM with this output activation (``acts``: lstm.chosen's), for finite
-    differences."""
+def fd_hooks(output, acts=None, coupled=False):
+    """(loss, state loss) of the LSTM with this output activation (``acts``: lstm.chosen's; ``coupled``: f = 1 - i;
+    the inputs' peepholes ``P`` where they have them), for finite differences."""
     def loss(inputs):
-        fwd = lstm.forward(*(inputs[k] for k in ("x", "h0", "c0", "W", "U", "b")), output, acts=acts)
+        fwd = _forward(inputs, inputs["x"], inputs["h0"], inputs["c0"], output, acts, coupled)
         return lstm.loss(fwd["h"], fwd["c"][:, -1], inputs["gh"], inputs["gc"])
 
     def state_loss(inputs, t, which, offset):
         """The loss with h_t or c_t moved by ``offset``; moving c_t also moves
         h_t = o_t * tanh(c_t), so its derivative is the contract's total dL/dc_t."""
-        x, W, U, b, gh, gc = (inputs[k] for k in ("x", "W", "U", "b", "gh", "gc"))
-        head, h_t, c_t = _moved(inputs, t, which, offset, output, acts)
+        x, gh, gc = (inputs[k] for k in ("x", "gh", "gc"))
+        head, h_t, c_t = _moved(inputs, t, which, offset, output, acts, coupled)
         total = np.sum(gh[:, :t] * head["h"][:, :t]) + np.sum(gh[:, t] * h_t)
         if t == x.shape[1] - 1:
             return total + np.sum(gc * c_t)
-        tail = lstm.forward(x[:, t + 1 :], h_t, c_t, W, U, b, output, acts=acts)
+        tail = _forward(inputs, x[:, t + 1 :], h_t, c_t, output, acts, coupled)
         return total + lstm.loss(tail["h"], tail["c"][:, -1], gh[:, t + 1 :], gc)
 
     return loss, state_loss
 
 
-def fd_output_of(output, acts=None):
+def fd_output_of(output, acts=None, coupled=False):
     """The LSTM's output sequence h (B, T, H), with h_t or c_t moved by ``offset`` at step t
     when ``moved`` = (t, which, offset) and the sequence run on from there (moving c_t moves
     h_t = o_t * tanh(c_t) too): the finite-difference hook of layers built from the model."""
     def fd_output(inputs, moved=None):
-        x, h0, c0, W, U, b = (inputs[k] for k in ("x", "h0", "c0", "W", "U", "b"))
+        x, h0, c0 = (inputs[k] for k in ("x", "h0", "c0"))
         if moved is None:
-            return lstm.forward(x, h0, c0, W, U, b, output, acts=acts)["h"]
+            return _forward(inputs, x, h0, c0, output, acts, coupled)["h"]
         t = moved[0]
-        head, h_t, c_t = _moved(inputs, *moved, output, acts)
+        head, h_t, c_t = _moved(inputs, *moved, output, acts, coupled)
         parts = [head["h"][:, :t], h_t[:, None]]
         if t < x.shape[1] - 1:
-            parts.append(lstm.forward(x[:, t + 1:], h_t, c_t, W, U, b, output, acts=acts)["h"])
+            parts.append(_forward(inputs, x[:, t + 1:], h_t, c_t, output, acts, coupled)["h"])
         return np.concatenate(parts, axis=1)
 
     return fd_output
@@ -384,7 +412,7 @@ _CLIP_MUTANTS = (
            first="c "),
     Mutant("clip-carried-cell-state", "the cell state itself is clipped and carried clipped (c_t = clip(f c + i g))",
            "TensorFlow's LSTMCell cell_clip clips the state it carries, and 'cell clip' reads as that",
-           old="return gates, f * c_prev + i * g", new="return gates, np.clip(f * c_prev + i * g, -1.0, 1.0)",
+           old="c_t = f * c_prev + i * g", new="c_t = np.clip(f * c_prev + i * g, -1.0, 1.0)",
            first="c ", needs="|c_t| > clip"),
     Mutant("clip-forgotten-in-backward", "the backward pass takes the unclipped activations' slopes: nonzero where "
            "the clip holds the input", "the clip is added to the forward pass, and the backward pass written for "
@@ -420,11 +448,55 @@ def _activation(output, option, mutants, fd_points=FD_POINTS, keywords=None):
                    in_layers=True)
 
 
+# The coupled option's mutants (gatecheck.model.options: coupled, ONNX's input_forget=1): edits of the coupled lines
+# of reference.lstm (step, backward) and the keyword dropped.
+_COUPLED_DZ_I = "np.multiply(dc_t, (g - c_prev[t]) * i * (1 - i), out=dz[t, :, 0])"
+_COUPLED_MUTANTS = (
+    Mutant("coupled-ignored", "the forget gate is not coupled: f = sigmoid(z_f), as without the option",
+           "the input_forget attribute is accepted and not passed on (onnx.reference's and OpenVINO's reading: "
+           "gatecheck.truth.deviations)", wrap=called_with(coupled=False), first="c t=0"),
+    Mutant("coupled-f-equals-i", "the forget gate is the input gate itself, f = i, not 1 - i",
+           "'couple the input and forget gates' read as sharing one gate",
+           old="gates[:, 1] = 1 - gates[:, 0]", new="gates[:, 1] = gates[:, 0]", first="c t=0"),
+    Mutant("coupled-input-from-forget", "the input gate is coupled to the forget gate, i = 1 - f (f its own "
+           "sigmoid), not f = 1 - i",
+           "the coupling the other way round: TensorFlow Lite's and NNAPI's CIFG LSTM (coupled input and forget "
+           "gate) drops the input gate's weights and computes i = 1 - f",
+           old="gates[:, 1] = 1 - gates[:, 0]", new="gates[:, 0] = 1 - gates[:, 1]", first="c t=0"),
+    Mutant("coupled-forget-gradient-flows", "the forget gate's pre-activation still gets a delta, dz_f = dc_t * "
+           "c_{t-1} * f (1 - f), so W[f], U[f], b[f] get gradients (and dh, dx its path) although f = 1 - i "
+           "takes no part", "the backward pass of the uncoupled LSTM is kept for f",
+           old=_COUPLED_DZ_I + "\n                dz[t, :, 1] = 0",
+           new=_COUPLED_DZ_I + "\n                np.multiply(dc_t, c_prev[t] * f * (1 - f), out=dz[t, :, 1])",
+           first="dx t=T-1"),
+    Mutant("coupled-input-without-forget-path", "dz_i misses the forget gate's path: dc_t * g * i (1 - i), not "
+           "dc_t * (g - c_{t-1}) * i (1 - i)", "the input gate's delta written as in the uncoupled LSTM, and f's "
+           "dropped", old=_COUPLED_DZ_I, new="np.multiply(dc_t, g * i * (1 - i), out=dz[t, :, 0])",
+           first="dx t=T-1"),
+)
+
+
+def _coupled(output):
+    """The LSTM under the coupled option: lstm.run with coupled=True, the keyword a candidate is called with."""
+    keywords = {"coupled": True}
+    loss, state_loss = fd_hooks(output, coupled=True)
+    return Variant(run=functools.partial(lstm.run, output=output, **keywords), keywords=keywords,
+                   mutants=_COUPLED_MUTANTS,
+                   mutant_bind=lambda module: functools.partial(module.run, output=output, **keywords),
+                   replace=dict(fd_loss=loss, fd_state_loss=state_loss, fd_output=fd_output_of(output, coupled=True)),
+                   in_layers=True)
+
+
 def _common(output):
-    # (the identity model has no engine to run these on: its options stay the structural ones and nobias, rev, proj)
+    # (the identity model has no engine to run these on: its options stay the structural ones and nobias, rev, proj;
+    # ONNX's coupled and peep are options of the ONNX LSTM node, whose output is tanh(c_t): no engine runs them on the
+    # identity model either)
     activations = {"relu": _activation(output, "relu", _RELU_MUTANTS, _RELU_POINTS),
                    "hardsig": _activation(output, "hardsig", _HARDSIG_MUTANTS),
-                   "clip": _activation(output, "clip", _CLIP_MUTANTS, _CLIP_POINTS)} if output == "tanh" else {}
+                   "clip": _activation(output, "clip", _CLIP_MUTANTS, _CLIP_POINTS),
+                   "coupled": _coupled(output),
+                   "peep": lstm_peep.variant(output, dict(make_inputs=make_inputs, shapes=shapes, quantities=QUANTITIES),
+                                             fd_hooks, fd_output_of, FD_POINTS)} if output == "tanh" else {}
     return dict(
         options={"nobias": _nobias(output), "rev": _rev(output),
                  "proj": lstm_proj.variant(output, make_inputs, QUANTITIES), **activations},

@@ -311,7 +311,7 @@ def test_the_ci_grid_gives_every_oracle_cases_of_each_option_it_offers(name):
         assert {c.dtype for c in cases if option in c.options} == {d for d in dtypes if oracle.offers((option,), d)}, \
             option
     assert not [c for c in cases if {"mask", "maskz", "proj"} & set(c.options)]
-    assert oracle.options == onnx_oracles.OFFERED | NODES[oracle.family].activation_options
+    assert oracle.options == onnx_oracles.OFFERED | NODES[oracle.family].activation_options | NODES[oracle.family].node_options
     for option in ("mask", "maskz", "proj"):
         assert opts.OPTIONS[option].frameworks["onnxruntime"].startswith("none:"), option
     assert ORACLES[name].framework == "onnxruntime"

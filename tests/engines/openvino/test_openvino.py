@@ -430,3 +430,18 @@ def test_hard_sigmoid_gates_are_still_refused_and_relu_runs(node, need):
     for name in (n for n, o in MINE.items() if o.family.startswith(family) and n.startswith("openvino-onnx")):
         assert MINE[name].declined(("hardsig",)).startswith(openvino.HARD_SIGMOID), name
         assert MINE[name].declined(("relu",)) is None, name
+
+
+def test_the_onnx_frontend_still_drops_the_peepholes_and_input_forget(need):
+    """Why openvino-onnx-lstm-fed declines peep (PEEPHOLES_FED) and the LSTM's coupled and peep cases deviate: the
+    frontend builds a v5::LSTMSequence, which has no P and no input_forget. A fed P is gone from the model read (no
+    input P0 left); input_forget leaves the op as it is without it; the fed graph's coupled cases run."""
+    peep = onnx_oracles.build_model(onnx_oracles.LSTM.under(("peep",)), 4, "float32", 0, True, "forward", None, 1,
+                                    False)
+    assert "P0" in {i.name for i in peep.graph.input}
+    read = openvino.read_onnx(peep)
+    assert "P0" not in {n for i in read.inputs for n in i.get_names()}
+    assert {op.get_type_name() for op in read.get_ordered_ops()} & set(openvino.SEQUENCES) == {"LSTMSequence"}
+    assert MINE["openvino-onnx-lstm-fed"].declined(("peep",)).startswith(openvino.PEEPHOLES_FED)
+    assert MINE["openvino-onnx-lstm"].declined(("peep",)) is None
+    assert all(MINE[n].declined(("coupled",)) is None for n in ("openvino-onnx-lstm", "openvino-onnx-lstm-fed"))
