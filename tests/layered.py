@@ -10,11 +10,14 @@ from gatecheck.model import options as opts
 _MERGE_OPTION = {merge: name for name, merge in opts.MERGES.items()}
 
 
-def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False):
-    """The set of layer options a call means: the keywords say direction, merge, depth and mask
-    semantics; an input the family's no-bias variant drops being absent means no bias; Wr means
-    a projection. Zero output past a mask is taken as 'maskz' (the record of 'len' computes the same)."""
+def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False, **activations):
+    """The set of layer options a call means: the keywords say direction, merge, depth, mask
+    semantics and activations (an option's ``activation_keywords``); an input the family's no-bias
+    variant drops being absent means no bias; Wr means a projection. Zero output past a mask is taken
+    as 'maskz' (the record of 'len' computes the same)."""
     names = ["rev"] if reverse else []
+    names += [name for name in family.options if opts.activation_keywords((name,)) and
+              opts.activation_keywords((name,)).items() <= activations.items()]
     nobias = family.options.get("nobias")
     if nobias and not set(nobias.drops) <= set(inputs):
         names.append("nobias")
@@ -33,8 +36,11 @@ def candidate(name):
     """A candidate of family ``name`` that implements every set of its grids (declared exactly)."""
     family = FAMILIES[name]
 
-    def run(*, merge_mode=None, num_layers=1, masked_output=None, reverse=False, **inputs):
-        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse)
+    def run(*, merge_mode=None, num_layers=1, masked_output=None, reverse=False, activation=None,
+            recurrent_activation=None, clip=None, **inputs):
+        given = {k: v for k, v in dict(activation=activation, recurrent_activation=recurrent_activation,
+                                        clip=clip).items() if v is not None}
+        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse, **given)
         return opts.under(family, options).run(**inputs)
 
     run.options = {opts.label(s) for s in opts.grid_sets(family)}

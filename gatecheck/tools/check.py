@@ -261,7 +261,9 @@ def unexercised_lines(sets, family, profile, spec="MODULE:CALLABLE", verbose=Fal
     for s, why in sets:
         groups[why].append(s)
     lines = []
-    for why, found in groups.items():
+    first = (UNDEFINED, IN_PROFILE)  # then another profile's, then those no grid has
+    for why, found in sorted(groups.items(), key=lambda g: (g[0] not in first, g[0] == NO_GRID, first.index(g[0])
+                                                             if g[0] in first else 0)):
         named = [options.label(s) for s in found]
         shown = ", ".join(named if verbose or len(named) <= 6 else named[:6])
         if len(named) > 6 and not verbose:
