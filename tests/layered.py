@@ -1,7 +1,7 @@
 """Candidates that implement every set of layer options of a family's grids, built from the
 family's reference records: each reads its set from what it is called with (the keywords a
 layer option adds, the inputs it removes or adds), as a user's code would, and declares every
-set exactly (``run.options``). Loaded by spec (``tests.layered:gru``) where a test needs a
+set of the grids (``run.options``: with them every combination of their options). Loaded by spec (``tests.layered:gru``) where a test needs a
 candidate in a process of its own (``check``, ``verify``)."""
 
 from gatecheck.families import FAMILIES
