@@ -1,7 +1,7 @@
 """Candidates that implement every set of layer options of a family's grids, built from the
 family's reference records: each reads its set from what it is called with (the keywords a
 layer option adds, the inputs it removes or adds), as a user's code would, and declares every
-set exactly (``run.options``). Loaded by spec (``tests.layered:gru``) where a test needs a
+set of the grids (``run.options``: with them every combination of their options). Loaded by spec (``tests.layered:gru``) where a test needs a
 candidate in a process of its own (``check``, ``verify``)."""
 
 from gatecheck.families import FAMILIES
@@ -10,17 +10,14 @@ from gatecheck.model import options as opts
 _MERGE_OPTION = {merge: name for name, merge in opts.MERGES.items()}
 
 
-def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False, activation=None,
-               recurrent_activation=None, clip=None):
+def options_of(family, inputs, merge_mode=None, num_layers=1, masked_output=None, reverse=False, **activations):
     """The set of layer options a call means: the keywords say direction, merge, depth, mask
-    semantics, activations and clip; an input the family's no-bias variant drops being absent means no bias; Wr
-    means a projection. Zero output past a mask is taken as 'maskz' (the record of 'len' computes the same)."""
+    semantics and activations (an option's ``activation_keywords``); an input the family's no-bias
+    variant drops being absent means no bias; Wr means a projection. Zero output past a mask is taken
+    as 'maskz' (the record of 'len' computes the same)."""
     names = ["rev"] if reverse else []
-    for name, option in opts.OPTIONS.items():
-        if ((activation is not None and option.activation == activation)
-                or (recurrent_activation is not None and option.recurrent_activation == tuple(recurrent_activation))
-                or (clip is not None and option.clip == clip)):
-            names.append(name)
+    names += [name for name in family.options if opts.activation_keywords((name,)) and
+              opts.activation_keywords((name,)).items() <= activations.items()]
     nobias = family.options.get("nobias")
     if nobias and not set(nobias.drops) <= set(inputs):
         names.append("nobias")
@@ -41,8 +38,9 @@ def candidate(name):
 
     def run(*, merge_mode=None, num_layers=1, masked_output=None, reverse=False, activation=None,
             recurrent_activation=None, clip=None, **inputs):
-        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse, activation,
-                             recurrent_activation, clip)
+        given = {k: v for k, v in dict(activation=activation, recurrent_activation=recurrent_activation,
+                                        clip=clip).items() if v is not None}
+        options = options_of(family, inputs, merge_mode, num_layers, masked_output, reverse, **given)
         return opts.under(family, options).run(**inputs)
 
     run.options = {opts.label(s) for s in opts.grid_sets(family)}

@@ -5,7 +5,8 @@ names the case, the quantity, the gate or time step, the index, actual, expected
 absolute and relative error and what was allowed, and points at the first divergence
 in the order the computation happens: forward (t = 0 .. T-1), then backward
 (t = T-1 .. 0, then dh0, dc0), then the parameter gradients gate by gate; a reverse
-direction's steps in its own order (forward t = T-1 .. 0, backward t = 0 .. T-1).
+direction's steps in its own order (forward t = T-1 .. 0, backward t = 0 .. T-1); a stack's second
+layer forward after the whole first layer, backward before it.
 """
 
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,8 +21,9 @@ from gatecheck.core.family import Arrays, Family, Quantity
 
 # A quantity table (``Family.quantities``): name -> Quantity, in divergence order.
 Table = Mapping[str, Quantity]
-# A slice's (sort key, step, gate, numpy index), as ``slices`` yields them.
-Slice = tuple[tuple[int, int, int], int | None, str | None, tuple[Any, ...]]
+# A slice's (sort key: phase, layer block, position, rank; step, gate, numpy index), as ``slices`` yields them.
+Key = tuple[int, int, int, int]
+Slice = tuple[Key, int | None, str | None, tuple[Any, ...]]
 
 
 def close(a: npt.ArrayLike, b: npt.ArrayLike) -> bool:
@@ -49,21 +51,23 @@ def slices(name: str, T: int, table: Table, gates: Iterable[str] = ()) -> Iterat
     """(sort key, step, gate, numpy index) for every slice of a quantity, in divergence
     order: forward t = 0..T-1, backward t = T-1..0, then the parameters gate by gate; a
     quantity of a reverse direction (``Quantity.reverse``) in that direction's order: forward
-    t = T-1..0, backward t = 0..T-1."""
+    t = T-1..0, backward t = 0..T-1; a stack's layer (``Quantity.layer``) forward after the layers
+    below it, backward before them."""
     q = table[name]
     rank = _rank(name, table)
+    block = {0: q.layer, 1: -q.layer}.get(q.phase, 0)
     if q.split == "time":
         computed = range(T - 1, -1, -1) if q.reverse else range(T)
         steps = computed if q.phase == 0 else reversed(computed)
         for n, t in enumerate(steps):
-            yield (q.phase, n, rank), t, None, (slice(None), t)
+            yield (q.phase, block, n, rank), t, None, (slice(None), t)
     elif q.split == "gate":
         for k, gate in enumerate(gates):
-            yield (q.phase, rank, k), None, gate, (k,)
+            yield (q.phase, block, rank, k), None, gate, (k,)
     else:
         # C_T sits with the forward pass's last step; dh0/dc0 after the backward's t=0;
         # an ungated parameter gradient in the parameters' phase.
-        yield (q.phase, {0: T - 1, 1: T}.get(q.phase, rank), rank), None, None, (Ellipsis,)
+        yield (q.phase, block, {0: T - 1, 1: T}.get(q.phase, rank), rank), None, None, (Ellipsis,)
 
 
 @dataclass
@@ -74,7 +78,7 @@ class SliceResult:
     quantity: str
     step: int | None
     gate: str | None
-    key: tuple[int, int, int]
+    key: Key
     n_bad: int
     n: int
     index: tuple[int, ...]  # full-array index of the worst element

@@ -16,7 +16,8 @@ EXIT_CODES = {
            "(`NOT JUDGED`: a known deviation covers every quantity compared)",
     FORWARD_ONLY: "matches, but no gradient was compared (forward only)",
     PARTIAL: "matches, but part of what was asked did not run: some oracles could not (a framework is missing), or "
-             "an option set the candidate declares has no case in the profile (the report names it and why)",
+             "a combination of the options the candidate declares has no case in the run (the report names it, why, and how "
+             "to get it run)",
 }
 
 

@@ -35,6 +35,9 @@ class Quantity:
     # Its direction runs t = T-1 .. 0 (a reverse layer; a bidirectional layer's reverse direction): its
     # per-step slices are ordered as that direction computes them (gatecheck.core.compare.slices).
     reverse: bool = False
+    # The layer of a stack it belongs to (0 the first; the second's, suffix _l1, 1): the whole of a layer's forward
+    # pass comes after the layers below it and its backward pass before them (gatecheck.core.compare.slices).
+    layer: int = 0
 
 
 def quantity_table(*quantities: Quantity) -> dict[str, Quantity]:

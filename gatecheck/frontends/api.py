@@ -131,13 +131,15 @@ def check(fn, family="lstm", profile="ci", options=None, dtypes=None, oracles=No
             diagnoses[failing["id"]] = diagnose(isolated, Case(*failing["case"]), record, spec)[1]
             return diagnoses[failing["id"]]
 
-        code, lines = chk.render(records, record, isolated, spec, profile, diagnosis, False, names,
-                                 chk.unexercised(isolated, record, records, profile, options))
+        not_run = chk.unexercised(isolated, record, records, profile, options)
+        code, lines = chk.render(records, record, isolated, spec, profile, diagnosis, False, names, not_run)
     finally:
         isolated.close()
     compared = [q for q in chk.quantity_table(record) if any(q in r.get("compared", ()) for r in records)]
     return Result(str(spec), record.name, profile, names, code, records, "\n".join(lines), diagnoses,
-                  compared, dict(isolated.cannot_observe))
+                  compared, dict(isolated.cannot_observe),
+                  {opts.label(s): why for s, why in not_run},
+                  chk.unexercised_lines(not_run, record, profile, str(spec), verbose=True))
 
 
 class Result:
@@ -149,13 +151,16 @@ class Result:
     case's record (None when none fails), divergence: its comparison, from the first divergence
     on, or the candidate error; diagnosis: the diagnosis of that case in float64 (None when it
     is a candidate error or nothing fails); compared: the quantities compared; not_compared:
-    those the candidate declares it cannot observe, with its reasons; text: the report, exactly
+    those the candidate declares it cannot observe, with its reasons; not_run: each combination of the
+    options the candidate declares that no case ran ('bisum+L2'), with why (``gatecheck.tools.check.unexercised``:
+    'nightly', the profile that has it, 'no-grid', ...), which makes a pass partial; text: the report, exactly
     as the command prints it. candidate, family, profile, oracles: what was checked, and how.
     """
 
     def __init__(self, candidate, family, profile, oracles, exit_code, records, text, diagnoses, compared,
-                 not_compared):
+                 not_compared, not_run=None, not_run_lines=()):
         self.candidate, self.family, self.profile, self.oracles = candidate, family, profile, list(oracles)
+        self.not_run, self._not_run_lines = dict(not_run or {}), list(not_run_lines)
         self.exit_code, self.records, self.text = exit_code, records, text
         self.compared, self.not_compared = compared, not_compared
         self.verdict = text.splitlines()[0]
@@ -201,6 +206,7 @@ class Result:
         ]
         parts += [f"<p>not compared: {e(key)} (the candidate cannot observe it: {e(str(why))})</p>"
                   for key, why in self.not_compared.items()]
+        parts += [f"<p>{e(line)}</p>" for line in self._not_run_lines]
         if self.failure is not None:
             parts += [f"<p>first failing case: {e(self.failure['id'])}</p>", f"<pre>{e(self.divergence)}</pre>"]
         if self.diagnosis:

@@ -366,7 +366,7 @@ def parser():
                    "without options), an option name, or a combination spelled 'bi+L2' (default: every set)")
     c.add_argument("--dtype", default=None, metavar="f32|f64",
                    help="run only the cases in this dtype (default: both)")
-    c.add_argument("--verbose", action="store_true", help="the whole first failure and diagnosis, every failing case")
+    c.add_argument("--verbose", action="store_true", help="the whole first failure and diagnosis, every failing case, every declared combination not run")
     _timeout_option(c)
     _cache_options(c)
     c.set_defaults(func=cmd_check)

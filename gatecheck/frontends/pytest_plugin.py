@@ -437,7 +437,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
         family = get(config.gatecheck_families[0])
         for line in check.unexercised_lines(check.unexercised(config.gatecheck_candidate, family, records,
-                                                              config.gatecheck_profile)):
+                                                              config.gatecheck_profile),
+                                            family, config.gatecheck_profile, config.gatecheck_candidate_spec):
             write(f"gatecheck: {line}")
     if config.gatecheck_deselected:
         write(f"gatecheck: {config.gatecheck_deselected} tests that do not use the candidate were deselected")

@@ -14,10 +14,12 @@ An option is data everywhere it appears:
   ``under(family, options)`` derives the family record that the engine then uses unchanged.
 - An oracle declares the options it offers (``Oracle.options``) and its runner is called
   with the case's options; the grid gives an option's cases only to oracles that offer it.
-- A candidate declares the option sets it implements, each exactly (``run.options = {"nobias",
-  "bi+L2"}``: no bias alone, and a stack of bidirectional layers; default none), and is run on
-  the cases of those sets and on those without options: every report says which option cases
-  were not run, and how to declare their sets.
+- A candidate declares the options it implements (``run.options = {"nobias", "bi", "L2"}``; default
+  none; 'bi+L2' declares bi and L2). It declares with them every combination of them that gatecheck
+  defines for its family (``combinations``: each set ``under`` accepts), since it is called with each
+  option's keywords and inputs together: it runs every case whose options it all declares, and every
+  report says which of its combinations no case of the run had (``gatecheck.tools.check.unexercised``)
+  and which option cases were not run because it does not declare them.
 - Results files carry each case's options as a list (``options``), never parsed back from
   the id; a file without the field (written before options) means no options.
 """
@@ -368,9 +370,9 @@ def label(options: tuple[str, ...]) -> str:
 
 
 def implemented(candidate: object) -> frozenset[tuple[str, ...]]:
-    """The option sets a candidate declares it implements (``candidate.options``; default none),
-    each a canonical tuple (``declared_set``): a frozenset of them. A case runs when its set is
-    one of them or empty (``implements``)."""
+    """The elements of a candidate's declaration (``candidate.options``; default none), each a
+    canonical tuple (``declared_set``): a frozenset of them. A case runs when each of its options is
+    in one of them (``implements``)."""
     declared = getattr(candidate, "options", None)
     if declared is None:
         return frozenset()
@@ -382,8 +384,33 @@ def implemented(candidate: object) -> frozenset[tuple[str, ...]]:
 
 def implements(declared: frozenset[tuple[str, ...]], options: Iterable[str]) -> bool:
     """Whether a candidate that declares ``declared`` (``implemented``) runs a case with ``options``:
-    the set is empty or one of those declared, exactly (declaring bi and L2 alone is not bi+L2)."""
-    return not options or canonical(options) in declared
+    it declares each of them (declaring bi and L2 declares their stack, bi+L2, too: ``combinations``)."""
+    return set(options) <= {name for s in declared for name in s}
+
+
+def combinations(family: Family, declared: frozenset[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Every combination of the declared options (``implemented``) that the family defines (``under``
+    accepts it), smallest first, each in the registry's order: what a candidate that declares them says
+    it implements. Built up one option at a time: a set is tried only where each set one option smaller
+    is defined (the rules of ``under`` only ever forbid a combination, never require one)."""
+    names = [name for name in OPTIONS if any(name in s for s in declared)]
+    found: list[tuple[str, ...]] = []
+    level: list[tuple[str, ...]] = [()]
+    while level:
+        grown = []
+        for s in level:
+            for name in names[names.index(s[-1]) + 1 if s else 0:]:
+                bigger = s + (name,)
+                if any(bigger[:k] + bigger[k + 1:] not in found for k in range(len(bigger)) if len(bigger) > 1):
+                    continue
+                try:
+                    under(family, bigger)
+                except ValueError:
+                    continue
+                grown.append(bigger)
+        found += grown
+        level = grown
+    return found
 
 
 @functools.lru_cache(maxsize=None)

@@ -73,11 +73,13 @@ def _twins(keys: Iterable[str], suffix: str, skip: tuple[str, ...] = ("dx",)) ->
     return tuple(k + suffix for k in keys if k not in skip)
 
 
-def _quantities(table: Mapping[str, Quantity], suffix: str, reverse: bool = False) -> dict[str, Quantity]:
-    """A quantity table's copies for another direction or layer (dx is the layer's input's, once)."""
+def _quantities(table: Mapping[str, Quantity], suffix: str, reverse: bool = False,
+                layer: int = 0) -> dict[str, Quantity]:
+    """A quantity table's copies for another direction or layer (dx is the layer's input's, once); ``layer``:
+    how many layers below the copy's (``Quantity.layer``)."""
     return {q.name + suffix: dataclasses.replace(q, name=q.name + suffix, source=q.source + suffix,
                                                  final=0 if reverse and q.last_step else q.final,
-                                                 reverse=q.reverse or reverse)
+                                                 reverse=q.reverse or reverse, layer=q.layer + layer)
             for q in table.values() if q.source != "dx"}
 
 
@@ -566,7 +568,7 @@ def stacked(family: Family, carried: tuple[str, ...] = (), added: tuple[str, ...
         family, layers.LAYER, build, parts,
         contract=keys + _twins(keys, layers.LAYER),
         shapes=shapes,
-        quantities={**family.quantities, **_quantities(family.quantities, layers.LAYER)},
+        quantities={**family.quantities, **_quantities(family.quantities, layers.LAYER, layer=1)},
         make_inputs=make_inputs,
         contract_doc=family.contract_doc + f"\ntwo stacked layers: every input but x and {up} again for the second "
         f"layer (suffix _l1), whose input is the first's output {out}; {up} the upstream gradient of the second's "

@@ -88,10 +88,11 @@ class Outcome(NamedTuple):
 
 
 def unimplemented_reason(case_options: tuple[str, ...]) -> str:
-    """Why a case with layer options was not run: the candidate does not declare its set."""
+    """Why a case with layer options was not run: the candidate does not declare each of its options."""
     name = opts.label(case_options)
-    return (f"the candidate does not implement {name} (once it does, add {name!r} to run.options, e.g. "
-            f"run.options = {{{name!r}}}: each set is declared exactly; docs/guide/contracts.md)")
+    return (f"the candidate does not implement {name} (once it does, add its options to run.options, e.g. "
+            f"run.options = {{{', '.join(repr(o) for o in case_options)}}}: declaring options declares every "
+            f"combination of them; docs/guide/contracts.md)")
 
 
 def decide(case: Case, oracle: Oracle, result: Report | BaseException, reference: bool = False) -> Outcome:

@@ -226,10 +226,13 @@ def option_counts(records, statuses=(oc.MATCH,) + oc.FAILING):
 
 
 def unexercised(fn, family, records, profile, option_sets=None):
-    """The option sets the candidate declares (``run.options``, each exactly) that no case of the run had,
-    with why: [(set, why)]. A pass must not imply them: ``verdict`` makes it a partial pass, and every
-    report names them. With a selection of sets (``option_sets``, which ``select`` checks to hold cases)
-    the sets left out were left out on purpose: none."""
+    """The combinations of options the candidate declares (``run.options``; every combination of its
+    options that the family defines: ``gatecheck.model.options.combinations``) that no case of the run
+    had, with why: [(set, why)], why one of ``IN_PROFILE`` (the profile has it, none of its cases ran),
+    a profile's name (only that profile has it), ``NO_GRID`` (no grid has it) or ``UNDEFINED`` (a
+    declared option the family does not define). A pass must not imply them: ``verdict`` makes it a
+    partial pass, and every report names them. With a selection of sets (``option_sets``, which
+    ``select`` checks to hold cases) the sets left out were left out on purpose: none."""
     if option_sets is not None:
         return []
     try:
@@ -237,24 +240,53 @@ def unexercised(fn, family, records, profile, option_sets=None):
     except ValueError:
         return []  # (a malformed declaration is each case's candidate error)
     have = {_options_of(r) for r in records}
-    found = []
-    for s in sorted(declared, key=options.label):
+    found = [((name,), UNDEFINED) for name in options.OPTIONS
+             if any(name in s for s in declared) and name not in options.defined(family)]
+    for s in options.combinations(family, declared):
         if s in have:
             continue
         profiles = [p for p, blocks in family.profiles.items()
                     if any(options.canonical(b.get("options", ())) == s for b in blocks)]
-        if profile in profiles:
-            why = f"the {profile} profile has it, but none of its cases ran (no oracle run offers it, or they were deselected)"
-        elif profiles:
-            why = f"not in the {profile} profile; {' and '.join(profiles)} has it (--profile {profiles[0]})"
-        else:
-            why = "no grid of gatecheck has this combination: nothing checks it"
-        found.append((s, why))
+        found.append((s, IN_PROFILE if profile in profiles else profiles[0] if profiles else NO_GRID))
     return found
 
 
-def unexercised_lines(sets):
-    return [f"not run: declared option set {options.label(s)}: {why}" for s, why in sets]
+IN_PROFILE, NO_GRID, UNDEFINED = "in-profile", "no-grid", "undefined"
+
+
+def unexercised_lines(sets, family, profile, spec="MODULE:CALLABLE", verbose=False):
+    """The report's lines for the declared combinations no case ran (``unexercised``), one line per
+    reason, each with how to get them run: up to 6 combinations named (all with ``verbose``)."""
+    groups = defaultdict(list)
+    for s, why in sets:
+        groups[why].append(s)
+    lines = []
+    first = (UNDEFINED, IN_PROFILE)  # then another profile's, then those no grid has
+    for why, found in sorted(groups.items(), key=lambda g: (g[0] not in first, g[0] == NO_GRID, first.index(g[0])
+                                                             if g[0] in first else 0)):
+        named = [options.label(s) for s in found]
+        shown = ", ".join(named if verbose or len(named) <= 6 else named[:6])
+        if len(named) > 6 and not verbose:
+            shown += f" and {len(named) - 6} more (--verbose lists them)"
+        many = len(found) > 1
+        what = (f"{len(found)} declared combinations of options" if many else "declared combination of options")
+        if why == UNDEFINED:
+            lines.append(f"not run: declared option{'s' if many else ''} {shown}: the {family.name} family does not "
+                         f"define {'them' if many else 'it'} (gatecheck.model.options.defined); remove "
+                         f"{'them' if many else 'it'} from run.options")
+        elif why == IN_PROFILE:
+            lines.append(f"not run: {what} {shown}: the {profile} profile has "
+                         f"{'them' if many else 'it'}, but none of {'their' if many else 'its'} cases ran (no "
+                         f"oracle run offers {'them' if many else 'it'}, or they were deselected)")
+        elif why == NO_GRID:
+            example = found[0]
+            lines.append(f"not run: {what} {shown}: in no grid of gatecheck, so nothing checks "
+                         f"{'them' if many else 'it'}; one case against the reference: python -m gatecheck verify "
+                         f"{spec} --family {family.name} --options {options.label(example)}")
+        else:
+            lines.append(f"not run: {what} {shown}: not in the {profile} profile; the {why} profile has "
+                         f"{'them' if many else 'it'} (--profile {why})")
+    return lines
 
 
 def verdict(records, family, fn, not_run_sets=()):
@@ -279,9 +311,11 @@ def verdict(records, family, fn, not_run_sets=()):
     code, headline = _verdict(by, ran, family, fn)
     if not_run_sets and code == PASS:
         code = PARTIAL
-        headline = ("PARTIAL " + headline + f"; {len(not_run_sets)} declared option set"
-                    + ("s were" if len(not_run_sets) > 1 else " was") + " not run: "
-                    + ", ".join(options.label(s) for s, _ in not_run_sets))
+        many = len(not_run_sets) > 1
+        headline = ("PARTIAL " + headline + f"; {len(not_run_sets)} declared combination"
+                    + ("s of options were" if many else " of options was") + " not run"
+                    + (": " + ", ".join(options.label(s) for s, _ in not_run_sets) if len(not_run_sets) <= 3 else
+                       " (the lines 'not run: ... declared' below)"))
     if unjudged:
         headline += (f"; {_cases(len(unjudged))} not judged (a known deviation covers every quantity an "
                      f"oracle compares there)")
@@ -370,11 +404,10 @@ def unimplemented_lines(counts):
         return [f"not run: {_cases(n)} with option {options.label(opts)}: {unimplemented_reason(opts)}"
                 for opts, n in counts.items()]
     each = ", ".join(f"{options.label(opts)} {n:,}" for opts, n in counts.items())
-    named = [options.label(opts) for opts in counts]
-    like = list(dict.fromkeys([named[0]] + [n for n in named if "+" in n][:1]))
+    like = list(dict.fromkeys(name for opts in counts for name in opts))[:3]
     return [f"not run: {_cases(sum(counts.values()))} with layer options the candidate does not implement ({each}); "
-            f"declare each set it implements, exactly, as run.options = {{{', '.join(repr(n) for n in like)}, ...}} "
-            f"(docs/guide/contracts.md)"]
+            f"declare the options it implements as run.options = {{{', '.join(repr(n) for n in like)}, ...}}: "
+            f"declaring options declares every combination of them (docs/guide/contracts.md)"]
 
 
 def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, asked=(), not_run_sets=()):
@@ -441,7 +474,7 @@ def render(records, family, fn, spec, profile, diagnosis=None, verbose=False, as
         if r["status"] == oc.UNIMPLEMENTED:
             unimplemented[tuple(r["options"])] += 1
     lines += ["  " + line for line in unimplemented_lines(unimplemented)]
-    lines += ["  " + line for line in unexercised_lines(not_run_sets)]
+    lines += ["  " + line for line in unexercised_lines(not_run_sets, family, profile.split(";")[0], spec, verbose)]
     deviating = defaultdict(int)
     for r in records:
         if r.get("deviation"):

@@ -37,6 +37,7 @@ from gatecheck.engines import inventory as inv
 from gatecheck.engines.frameworks import FRAMEWORKS, Unavailable, installed_versions
 from gatecheck.families import FAMILIES
 from gatecheck.model import options as opts
+from gatecheck.reference.layers import LAYER, REVERSE
 from gatecheck.run import outcome as oc
 from gatecheck.run.grid import grid
 from gatecheck.tools import baseline_file
@@ -122,12 +123,16 @@ def families_page():
 
 
 def skeleton(f):
-    """A candidate's signature that takes every option set of the family (``every_set``): the family's inputs
-    (those an option drops default to None), the inputs an option adds (None when absent), the reverse
-    direction's and second layer's inputs (suffix _r, _l1) in ``**more``, and every keyword with the value it
-    stands for when absent (``options.KEYWORD_DEFAULTS``)."""
+    """A candidate that takes every combination of the family's options and returns the keys each requires (with
+    ``...`` for the values), derived from the records under each option (``options.under``): the family's inputs
+    (those an option drops default to None), the inputs an option adds (None when absent), the reverse direction's
+    and second layer's inputs (suffix _r, _l1) in ``**more``, every keyword with the value it stands for when absent
+    (``options.KEYWORD_DEFAULTS``) and the values each option gives it, and the loop over layers and directions
+    that names every key returned (tests/tools/test_docs.py calls it under every combination)."""
+    defined = opts.defined(f)
+    singles = {name: opts.under(f, (name,)) for name in defined}
     records = [opts.under(f, s) for s in opts.every_set(f)]
-    suffixed = ("_r", "_l1")
+    suffixed = (REVERSE, LAYER)
     added = [k for r in records for k in r.inputs if k not in f.inputs and not k.endswith(suffixed)]
     dropped = [k for k in f.inputs if any(k not in r.inputs for r in records)]
     keywords = list(dict.fromkeys(k for r in records for k in r.keywords))
@@ -138,13 +143,55 @@ def skeleton(f):
     optional = list(dict.fromkeys(dropped + added))
     params = ", ".join(required + [f"{k}=None" for k in optional])
     kw = ", ".join(f"{k}={opts.KEYWORD_DEFAULTS[k]!r}" for k in keywords)
-    returns = ", ".join(f'"{k}": ...' for k in f.contract)
-    declared = ", ".join(f'"{opts.label(s)}"' for s in opts.every_set(f))
-    return (f"def run({params}, *, {kw}, **more):\n"
-            f"    # more: the reverse direction's and the second layer's inputs (W_r, h0_r, ..., W_l1, ...)\n"
-            f"    # under the sets that have them; return every key the table lists for the set called\n"
-            f"    return {{{returns}}}  # (and the set's own keys)\n\n\n"
-            f"run.options = {{{declared}}}  # declare exactly the sets it implements")
+    meaning = {q.name: q.meaning.split(" (")[0] for r in records for q in r.quantities.values() if q.name == q.source}
+    lines = [f"def run({params}, *, {kw}, **more):",
+             "    # Called with the inputs by keyword (names exact) and the keywords of the case's options:"]
+    for k in keywords:
+        given = {}
+        for name, r in singles.items():
+            if k in r.keywords:
+                given.setdefault(repr(r.keywords[k]), []).append(name)
+        lines.append(f"    # {k}: " + "; ".join(f"{v} under {', '.join(names)}" for v, names in given.items()))
+    conditions, said = {}, {}  # option -> the test that says the call is under it, where an input says so
+    for name, r in singles.items():
+        gone = [k for k in f.inputs if k not in r.inputs]
+        new = [k for k in r.inputs if k not in f.inputs and not k.endswith(suffixed)]
+        if gone:
+            conditions[name] = f"{gone[0]} is not None"
+            said.setdefault(f"{', '.join(gone)}: None under", []).append(name)
+        elif new:
+            conditions[name] = f"{new[0]} is not None"
+            said.setdefault(f"{', '.join(new)}: given under", []).append(name)
+    lines += [f"    # {what} {', '.join(names)}" for what, names in said.items()]
+    bis = [n for n in defined if n in opts.MERGES]
+    lines.append(f"    # more: each input again for the reverse direction (suffix {REVERSE}) under "
+                 f"{', '.join(bis)}, for the second layer ({LAYER}, and {REVERSE}{LAYER}) under L2")
+    per_layer = [k for n in bis[:1] for k in singles[n].contract if k not in f.contract and not k.endswith(suffixed)]
+    varying = {}  # a key one option adds or removes: its condition
+    for name, r in singles.items():
+        if name in opts.MERGES or name == "L2":
+            continue
+        for k in [k for k in f.contract if k not in r.contract]:
+            varying[k] = conditions[name]
+        for k in [k for k in r.contract if k not in f.contract and not k.endswith(suffixed)]:
+            varying.setdefault(k, conditions.get(name) or " or ".join(f"{kw_} == {v!r}" for kw_, v in r.keywords.items()))
+    always = [k for k in f.contract if k not in varying and k != "dx"]
+    lines += ["    out = {}",
+              f"    for layer in {['', LAYER]!r}[:num_layers]:",
+              f"        for direction in ({['', REVERSE]!r} if merge_mode else [{'' !r}]):",
+              "            s = direction + layer  # each direction of each layer returns these keys, suffixed",
+              f"            out.update({{k + s: ... for k in {always!r}}})"]
+    for test in dict.fromkeys(varying.values()):
+        lines.append(f"            if {test}:")
+        lines += [f"                out[{k!r} + s] = ...  # {meaning.get(k, '')}".rstrip() for k, t in varying.items()
+                  if t == test]
+    if per_layer:
+        lines.append("        if merge_mode:  # the two directions' outputs (h, h_r; out, out_r under a mask) merged")
+        lines += [f"            out[{k!r} + layer] = ...  # {meaning.get(k, '')}".rstrip() for k in per_layer]
+    lines += [f"    out['dx'] = ...  # {meaning.get('dx', '')}, once".rstrip(), "    return out", "", "",
+              f"run.options = {{{', '.join(repr(n) for n in defined)}}}  # the options it implements: it is run on "
+              f"every combination of them"]
+    return "\n".join(lines)
 
 
 def _contracts_by_set(f):
@@ -159,14 +206,26 @@ def _contracts_by_set(f):
                      ", ".join(f"`{i}`" for i in r.inputs), ", ".join(f"`{k}`" for k in r.contract),
                      ", ".join(grids) or "none"))
     return ("### Contract under each option set\n\n"
-            "Declared in `run.options` exactly as the first column spells it (docs/guide/contracts.md). The "
-            "inputs are passed by keyword (the names must match); every key returned is required (a key the "
-            "code cannot observe is declared in `cannot_observe`). Under a mask, `out` is the layer's output "
-            "(H wide per direction: the forward direction's, `out_r` the reverse one's); under a bidirectional "
-            "set `y` is the merge of the two directions' outputs, and `gh` its upstream gradient "
-            "([options](coverage.md)).\n\n"
+            "Every option alone and every set a grid holds (the first column spells it as `--options` does). A "
+            "candidate declares options, `run.options = {\"nobias\", \"bi\", \"L2\"}`, and with them every "
+            "combination of them the family defines ([contracts](../guide/contracts.md#what-your-code-implements-"
+            "options)); the keys of a combination not listed follow the same rules (the skeleton below returns "
+            "them for every combination). The inputs are passed **by keyword** (the names must match exactly), "
+            "with the keywords in the second column; every key returned is required (a key the code cannot "
+            "observe is declared in `cannot_observe`). Suffixes: `_r` the reverse direction's (every per-step "
+            "array indexed by the original t, its final state at t = 0), `_l1` the second layer's, `_r_l1` the "
+            "second layer's reverse direction's; `dx` once (the stack's input). Under a mask, `out` is the "
+            "layer's output sequence (what a masked step outputs is `masked_output`'s: zero or the previous "
+            "output) and, with a bidirectional set, the forward direction's alone, H wide: `out_r` is the "
+            "reverse one's, `out_l1` and `out_r_l1` the second layer's; `h` keeps the state (held at a masked "
+            "step). Under a bidirectional set `y` is the merge of the two directions' outputs (`h` and `h_r`, "
+            "or `out` and `out_r` under a mask; `y_l1` the second layer's). `gh` is the upstream gradient of the "
+            "top layer's output: `h`, or `out` under a mask, or `y` under a bidirectional set; under `L2` the "
+            "second layer's (`h_l1`, `out_l1`, `y_l1`) "
+            "([options](../guide/options.md)).\n\n"
             + _table(["set", "called with", "inputs", "returns", "grids"], rows)
-            + "\n\nA skeleton that takes every set (keep what you implement, and declare it):\n\n"
+            + "\n\nA skeleton that takes every combination of the options and returns the keys each requires "
+              "(keep what you implement, and declare it):\n\n"
             + _code(skeleton(f)))
 
 
@@ -182,38 +241,57 @@ def coverage_page():
     out.append(_table(["option", "meaning", "case-id suffix"] + [f"in {fw}" for fw in spelled],
                       [(f"`{o.name}`", o.meaning, f"`{opts.suffix((o.name,))}`")
                        + tuple(o.frameworks.get(fw, "—") for fw in spelled) for o in opts.OPTIONS.values()]))
-    out.append("\n✓: the oracle runs the set; ✗: it offers each option but declines the set (the reason is in "
-               "the notes below the table); —: it does not offer an option of the set. \"profiles\": the profiles "
-               "whose grid holds the set (a combination in no row is in no grid: nothing checks it, and `check` "
-               "says so for a candidate that declares it).\n")
+    out.append("\nRead from the grids themselves (`gatecheck.run.grid.grid`, every profile): a cell names the "
+               "profiles in which the oracle has cases of the set (`ci`, `nightly`); ○: the oracle runs the set but "
+               "no grid gives it a case there; ✗: it offers each option but declines the set (the reason is in the "
+               "notes below the table); —: it does not offer an option of the set. The reference's own oracle "
+               "joins where every engine that runs a set is forward only (it judges the backward pass there). A "
+               "combination in no row is in no grid: nothing checks it, and `check` says so for a candidate that "
+               "declares it ([contracts](../guide/contracts.md#what-your-code-implements-options)).\n")
     for f in FAMILIES.values():
         sets = opts.every_set(f)
         out.append(f"## {f.name}\n")
         if not sets:
             out.append("The family defines no layer option.\n")
             continue
-        names = battery_oracles(f.name)
+        held = {}  # (set, oracle) -> the profiles whose grid gives the oracle cases of the set
+        for p in f.profiles:
+            for case in grid(p, f):
+                held.setdefault((case.options, case.oracle), []).count(p) or held[case.options, case.oracle].append(p)
+        names = list(dict.fromkeys(battery_oracles(f.name) + [o for _, o in held]))
         rows, notes = [], {}
         for s in sets:
-            grids = [p for p, blocks in f.profiles.items()
-                     if any(opts.canonical(b.get("options", ())) == s for b in blocks)]
-            row = [f"`{opts.label(s)}`", ", ".join(grids) or "none"]
+            row = [f"`{opts.label(s)}`"]
             for n in names:
                 o = ORACLES[n]
-                if not set(s) <= o.options:
+                if (s, n) in held:
+                    row.append(", ".join(held[s, n]))
+                elif not set(s) <= o.options:
                     row.append("—")
                 elif o.declined(s):
                     notes.setdefault(o.declined(s), []).append(f"{n} `{opts.label(s)}`")
                     row.append("✗")
                 else:
-                    row.append("✓")
+                    row.append("○")
             rows.append(row)
-        out.append(_table(["set", "profiles"] + [f"`{n}`" for n in names], rows))
+        out.append(_table(["set"] + [f"`{n}`" for n in names], rows))
         if notes:
             out.append("Declined:\n")
             out += [f"- {', '.join(where)}: {why}" for why, where in notes.items()]
             out.append("")
+        out.append(_unheld(f))
     return "\n".join(out)
+
+
+def _unheld(f):
+    """What no grid of a family holds: how many of the combinations it defines (``options.combinations`` of every
+    option) are in some grid, and each pair of options it combines that no grid set contains."""
+    every = opts.combinations(f, frozenset((name,) for name in opts.defined(f)))
+    held = opts.grid_sets(f)
+    pairs = [s for s in every if len(s) == 2 and not any(set(s) <= set(h) for h in held)]
+    return (f"The family defines {len(every)} combinations of its options (`gatecheck.model.options.combinations`); "
+            f"{sum(1 for s in every if s in held)} are in a grid. Pairs of options it combines that no grid set "
+            f"contains ({len(pairs)}): " + (", ".join(f"`{opts.label(s)}`" for s in pairs) or "none") + ".\n")
 
 
 def _by(entry):

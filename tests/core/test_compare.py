@@ -163,3 +163,32 @@ def test_a_reverse_direction_is_ordered_as_it_computes():
     case = Case("reference-lstm", 2, 5, 3, 4, "f64", 0, "std", ("rev",))
     report = run_case(case, ORACLES["reference-lstm"], wrong_everywhere, "wrong")
     assert report.failures[0].describe().startswith("h t=4")
+
+
+def test_a_stacks_second_layer_is_ordered_after_the_first_forward_and_before_it_backward():
+    """A stack computes its first layer whole (both directions), then its second; backward the other way round.
+    A first layer whose forward direction goes wrong from t=2 on, and a second layer that consumes it, diverge
+    first at the first layer's t=2, not at the second layer's reverse direction, whose first step (t=T-1)
+    already reads the wrong output."""
+    from gatecheck.core.compare import slices
+    from gatecheck.model import options as opts
+
+    stack = opts.under(LSTM, ("bi", "L2"))
+    assert (stack.quantities["h_r_l1"].layer, stack.quantities["h_r"].layer) == (1, 0)
+    key = {(name, t): k for name in ("h", "h_r_l1", "dh", "dh_r_l1") for k, t, _, _ in slices(name, 5, stack.quantities)}
+    assert key["h", 4] < key["h_r_l1", 4] and key["dh_r_l1", 4] < key["dh", 4]
+    layer = opts.under(LSTM, ("bi",))
+
+    def wrong_from_t2(**kw):  # the first layer's forward output off from t=2, and the second layer reading it
+        out = dict(stack.run(**kw))
+        H = kw["h0"].shape[-1]
+        out["h"] = out["h"].copy()
+        out["h"][:, 2:] += 0.5
+        out["y"] = np.concatenate([out["h"], out["h_r"]], axis=-1)
+        second = layer.run(**{k[:-3]: v for k, v in kw.items() if k.endswith("_l1")}, x=out["y"], gh=kw["gh"])
+        assert second["h"].shape[-1] == H
+        return dict(out, **{k + "_l1": v for k, v in second.items() if k != "dx"})
+
+    case = Case("reference-lstm", 2, 5, 3, 4, "f64", 0, "std", ("bi", "L2"))
+    report = run_case(case, ORACLES["reference-lstm"], wrong_from_t2, "wrong")
+    assert report.failures[0].describe().startswith(("c t=2", "h t=2")), report.message()

@@ -19,7 +19,7 @@ import pytest
 
 import gatecheck
 from gatecheck.core import candidate as cand
-from gatecheck.core.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PASS
+from gatecheck.core.exit_codes import EXIT_CODES, FAIL, FORWARD_ONLY, PARTIAL, PASS
 from gatecheck.families.lstm.record import LSTM
 from gatecheck.frontends import api
 from gatecheck.frontends.cli import main
@@ -266,3 +266,19 @@ def test_importing_gatecheck_imports_no_framework_and_check_is_the_api():
     assert done.stdout.split() == ["['gatecheck']", "True", "True"], done.stderr[-2000:]
     assert gatecheck.Result is api.Result
 
+
+
+def test_a_declared_combination_no_case_ran_is_a_partial_pass_named_in_the_result():
+    """The API says what check says: a candidate that declares bisum and L2 (and so their stack, which no grid has)
+    gets exit 4, the combination in ``not_run`` with why, and its line in the text and the HTML."""
+    from tests import layered
+
+    def rnn_each(**kw):
+        return layered.rnn(**kw)
+
+    rnn_each.options = {"bisum", "L2"}
+    result = gatecheck.check(rnn_each, family="rnn", oracles="reference-rnn", dtypes="f64")
+    assert result.exit_code == PARTIAL and not result.passed
+    assert result.not_run == {"bisum+L2": "no-grid"}
+    line = "not run: declared combination of options bisum+L2: in no grid of gatecheck"
+    assert line in result.text and html.escape(line) in result._repr_html_()

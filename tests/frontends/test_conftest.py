@@ -109,7 +109,7 @@ def rnn_bisum_l2(**kw):
     return rnn.run(**kw)
 
 
-rnn_bisum_l2.options = {"bisum+L2"}  # a combination no grid has
+rnn_bisum_l2.options = {"bisum", "L2"}  # and with them their combination, which no grid has
 '''
 
 
@@ -176,9 +176,11 @@ def test_under_xdist_a_group_of_cases_is_one_unit_of_work(request):
 
 
 def test_a_declared_set_no_case_ran_is_named_in_the_summary(pytester, monkeypatch):
-    """The plugin's summary names a declared option set that no case ran, with why (as check does)."""
+    """The plugin's summary names a declared combination of options that no case ran, with why and how to run
+    one of its cases (as check does)."""
     result = run_candidate(pytester, monkeypatch, "--gatecheck-candidate", "mine:rnn_bisum_l2",
                            "--gatecheck-family", "rnn", "-k", "torch-rnn-cell and B3 and f64 and not relu",
                            tests="tests/battery/test_battery.py")
-    result.stdout.fnmatch_lines(["gatecheck: not run: declared option set bisum+L2: no grid of gatecheck has this "
-                                 "combination: nothing checks it"])
+    result.stdout.fnmatch_lines(["gatecheck: not run: declared combination of options bisum+L2: in no grid of "
+                                 "gatecheck, so nothing checks it; one case against the reference: python -m gatecheck "
+                                 "verify mine:rnn_bisum_l2 --family rnn --options bisum+L2"])

@@ -184,14 +184,26 @@ def _declaring(options):
     return run
 
 
-def test_a_candidate_declares_its_option_sets_exactly():
-    """Each element of run.options is one set: a name alone, a combination spelled 'bi+L2', or a tuple
-    or frozenset of names; declaring bi and L2 each alone does not declare their stack."""
+def test_a_candidate_declares_options_and_with_them_every_combination_of_them():
+    """Each element of run.options is a name alone, a combination spelled 'bi+L2', or a tuple or frozenset of
+    names; the candidate declares every combination of the options named that its family defines (``under``
+    accepts it): declaring bi and L2 each alone declares their stack, declaring 'bi+L2' each alone."""
     assert opts.implemented(rnn.run) == frozenset()
     assert opts.implemented(rnn_nobias) == {NOBIAS}
     alone = opts.implemented(_declaring({"bi", "L2"}))
     assert alone == {("bi",), ("L2",)}
-    assert opts.implements(alone, ("bi",)) and opts.implements(alone, ()) and not opts.implements(alone, ("bi", "L2"))
+    assert all(opts.implements(alone, s) for s in ((), ("bi",), ("L2",), ("bi", "L2")))
+    assert not opts.implements(alone, ("nobias", "bi")) and not opts.implements(alone, ("bisum",))
+    assert opts.combinations(FAMILIES["rnn"], alone) == [("bi",), ("L2",), ("bi", "L2")]
+    assert opts.combinations(FAMILIES["rnn"], opts.implemented(_declaring({"bi+L2"}))) == [("bi",), ("L2",),
+                                                                                           ("bi", "L2")]
+    # only what the family defines: one merge per layer, no reverse inside a bidirectional layer, no projection
+    found = opts.combinations(FAMILIES["rnn"], frozenset({("rev",), ("bi",), ("bisum",), ("proj",)}))
+    assert found == [("rev",), ("bi",), ("bisum",)]
+    every = opts.combinations(FAMILIES["lstm"], frozenset((name,) for name in opts.OPTIONS))
+    for s in every:
+        opts.under(FAMILIES["lstm"], s)  # each is defined
+    assert set(opts.grid_sets(FAMILIES["lstm"])) <= set(every)
     spelled = _declaring({"nobias", "L2+bi", ("L2", "maskz"), frozenset({"len", "bi", "L2"})})
     assert opts.implemented(spelled) == {NOBIAS, ("bi", "L2"), ("maskz", "L2"), ("len", "bi", "L2")}
     for bad, says in (("nobias", "options: expected a set of option sets"),
@@ -216,21 +228,20 @@ def test_an_isolated_candidate_declares_the_same_sets():
         fn.close()
 
 
-def test_a_candidate_runs_on_the_sets_it_declares_and_on_none_other():
-    """Declared bi and L2 (each alone): run on them and on the cases without options, not on bi+L2, whose
-    line says how to declare it; declared 'bi+L2': run on the stack only."""
+def test_a_candidate_runs_on_the_combinations_of_what_it_declares_and_on_none_other():
+    """Declared bi and L2 (each alone): run on them, their stack and the cases without options, not on a set
+    with an option it does not declare, whose line says how to declare it; declared 'bi+L2': the same."""
     f = FAMILIES["rnn"]
-    sets = [(), ("bi",), ("L2",), ("bi", "L2")]
+    sets = [(), ("bi",), ("L2",), ("bi", "L2"), ("nobias", "bi", "L2")]
     cases = [Case("reference-rnn", 2, 3, 4, 5, "f64", 0, "std", s) for s in sets]
-    records = chk.run_cases(_declaring({"bi", "L2"}), "t:each", f, cases)
-    assert [r["status"] for r in records] == ["match", "match", "match", "unimplemented"]
-    assert records[-1]["reason"] == ("the candidate does not implement bi+L2 (once it does, add 'bi+L2' to "
-                                     "run.options, e.g. run.options = {'bi+L2'}: each set is declared exactly; "
-                                     "docs/guide/contracts.md)")
+    for declared in ({"bi", "L2"}, {"bi+L2"}):
+        records = chk.run_cases(_declaring(declared), "t:each", f, cases)
+        assert [r["status"] for r in records] == ["match", "match", "match", "match", "unimplemented"]
+    assert records[-1]["reason"] == ("the candidate does not implement nobias+bi+L2 (once it does, add its options "
+                                     "to run.options, e.g. run.options = {'nobias', 'bi', 'L2'}: declaring options "
+                                     "declares every combination of them; docs/guide/contracts.md)")
     _, lines = chk.render(records, f, rnn.run, "t:each", "ci")
-    assert "  not run: 1 case with option bi+L2: " + records[-1]["reason"] in lines
-    records = chk.run_cases(_declaring({"bi+L2"}), "t:stack", f, cases)
-    assert [r["status"] for r in records] == ["match", "unimplemented", "unimplemented", "match"]
+    assert "  not run: 1 case with option nobias+bi+L2: " + records[-1]["reason"] in lines
 
 
 def test_a_bias_gradient_returned_under_no_bias_breaks_the_contract():
@@ -274,7 +285,8 @@ def test_many_option_sets_not_run_are_one_line_with_each_count():
     assert code == chk.PASS
     found = [line for line in lines if line.startswith("  not run: ")]
     assert found == ["  not run: 9 cases with layer options the candidate does not implement (nobias 3, rev 2, "
-                     "bi+L2 4); declare each set it implements, exactly, as run.options = {'nobias', 'bi+L2', ...} "
+                     "bi+L2 4); declare the options it implements as run.options = {'nobias', 'rev', 'bi', ...}: "
+                     "declaring options declares every combination of them "
                      "(docs/guide/contracts.md)"]
 
 

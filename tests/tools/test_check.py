@@ -2,6 +2,7 @@
 case), their exit codes and their output, on the project's own examples and on candidates
 that compare too little."""
 
+import numpy as np
 import pytest
 
 from gatecheck.core.cases import Case
@@ -421,30 +422,118 @@ def test_an_oracle_id_from_before_the_family_was_in_it_is_read_as_the_id_of_now(
         chk.oracle_names(["torch-gru-cell"], FAMILIES["lstm"])
 
 
-def test_a_declared_set_that_no_case_ran_is_named_and_is_not_a_plain_pass():
-    """A candidate that declares a combination no grid has (bisum+L2), and one only the nightly grid has
-    (nobias+bi+L2), passes the rest: the verdict is a partial pass (exit 4) naming both, with why; the
-    same sets without those declarations are a plain pass."""
-    from gatecheck.core.exit_codes import PARTIAL
+def _stack_reads_forward_only(*, merge_mode=None, num_layers=1, **inputs):
+    """A vanilla RNN right under every option but a stack of bisum layers, whose second layer reads the first's
+    forward direction only (h, not the sum h + h_r): declares bisum and L2, each alone (issue 29)."""
+    from tests import layered
 
+    if (merge_mode, num_layers) != ("sum", 2):
+        return layered.rnn(merge_mode=merge_mode, num_layers=num_layers, **inputs)
+    family, rev = FAMILIES["rnn"], opts.under(FAMILIES["rnn"], ("rev",))
+    layer0 = {k: inputs[k] for k in ("h0", "W", "U", "b")}
+    layer0_r = {k: inputs[k + "_r"] for k in ("h0", "W", "U", "b")}
+    h = family.run(x=inputs["x"], gh=0 * inputs["gh"], **layer0)["h"]
+    second = opts.under(family, ("bisum",)).run(x=h, gh=inputs["gh"], **{k[:-3]: v for k, v in inputs.items()
+                                                                      if k.endswith("_l1")})
+    forward = family.run(x=inputs["x"], gh=second["dx"], **layer0)
+    backward = rev.run(x=inputs["x"], gh=0 * inputs["gh"], **layer0_r)
+    out = dict(forward, **{k + "_r": v for k, v in backward.items()}, y=forward["h"] + backward["h"])
+    out["dx"] = forward["dx"] + backward["dx"]
+    return dict(out, **{k + "_l1": v for k, v in second.items() if k != "dx"})
+
+
+_stack_reads_forward_only.options = {"bisum", "L2"}
+
+
+def _stacks_keep_a_forget_bias(*, merge_mode=None, num_layers=1, **inputs):
+    """An LSTM right under every option but no bias with a reverse direction or a second layer, where those keep
+    a default forget bias (1, Keras' unit_forget_bias) the first layer's forward direction does not: declares
+    every option (issue 29)."""
+    from tests import layered
+
+    extra = [k for k in inputs if k.startswith("W_")]  # W_r, W_l1, W_r_l1
+    if "b" in inputs or not extra:
+        return layered.lstm(merge_mode=merge_mode, num_layers=num_layers, **inputs)
+    W = inputs["W"]
+    biased = dict(inputs, b=np.zeros((4, W.shape[2]), W.dtype))
+    for k in extra:
+        biased["b" + k[1:]] = np.zeros((4, inputs[k].shape[2]), W.dtype)
+        biased["b" + k[1:]][1] = 1.0
+    out = layered.lstm(merge_mode=merge_mode, num_layers=num_layers, **biased)
+    return {k: v for k, v in out.items() if not k.startswith("db")}
+
+
+_stacks_keep_a_forget_bias.options = set(opts.OPTIONS)
+
+
+def _passing_records(candidate, family, n=3):
+    cases = [c for c in grid("ci", family, oracles=[FAST[family.name]]) if not c.options][:n]
+    return chk.run_cases(candidate, "t:run", family, cases)
+
+
+def test_declaring_options_each_alone_is_not_a_plain_pass_where_their_combination_is_in_no_grid():
+    """Issue 29's first candidate: bisum and L2 declared each alone, their stack wrong. No grid has bisum+L2, so
+    the ci run passes the rest: a partial pass (exit 4) that names the combination and the command that runs a
+    case of it, which catches the mistake."""
+    family = FAMILIES["rnn"]
+    fn = _stack_reads_forward_only
+    records = _passing_records(fn, family)
+    assert all(r["status"] == "match" for r in records)
+    sets = chk.unexercised(fn, family, records, "ci")
+    assert (("bisum", "L2"), chk.NO_GRID) in sets
+    code, lines = chk.render(records, family, fn, "t:run", "ci", not_run_sets=sets)
+    assert code == chk.PARTIAL and lines[0].startswith("PARTIAL PASS: all 3 cases match")
+    hint = "python -m gatecheck verify t:run --family rnn --options bisum+L2"
+    assert [line for line in lines if "bisum+L2" in line and line.startswith("  not run:")] == [
+        f"  not run: declared combination of options bisum+L2: in no grid of gatecheck, so nothing checks it; one "
+        f"case against the reference: {hint}"]
+    case = Case("reference-rnn", 3, 7, 4, 5, "f64", 0, "std", ("bisum", "L2"))  # what the hint runs
+    assert chk.run_cases(fn, "t:run", family, [case])[0]["status"] == "mismatch"
+    del fn.options  # (declaring nothing: a plain pass)
+    try:
+        assert chk.render(records, family, fn, "t:run", "ci", not_run_sets=chk.unexercised(fn, family, records,
+                                                                                           "ci"))[0] == chk.PASS
+    finally:
+        fn.options = {"bisum", "L2"}
+
+
+def test_a_combination_only_the_nightly_grid_has_is_named_with_its_profile():
+    """Issue 29's second candidate: an LSTM declaring every option, wrong under no bias with a reverse direction or a
+    second layer. The ci run is a partial pass (exit 4) naming nobias+bi+L2 and nobias+len+bi as the nightly
+    profile's (where they fail), and the many combinations no grid has in one line; with a selection of sets
+    (--options) nothing is left out by accident."""
+    family = FAMILIES["lstm"]
+    fn = _stacks_keep_a_forget_bias
+    records = _passing_records(fn, family)
+    sets = dict(chk.unexercised(fn, family, records, "ci"))
+    assert sets[("nobias", "bi", "L2")] == sets[("nobias", "len", "bi")] == "nightly"
+    assert sets[("bisum", "L2")] == chk.NO_GRID and sets[("bi", "L2")] == chk.IN_PROFILE
+    assert set(sets) == set(opts.combinations(family, opts.implemented(fn)))  # (none of them ran here)
+    code, lines = chk.render(records, family, fn, "t:run", "ci", not_run_sets=list(sets.items()))
+    assert code == chk.PARTIAL
+    assert lines[0].endswith(f"{len(sets)} declared combinations of options were not run (the lines 'not run: ... "
+                             f"declared' below)")
+    assert len([line for line in lines if "in no grid of gatecheck" in line]) == 1
+    assert len([line for line in lines if "--profile nightly" in line and "more (--verbose lists them)" in line]) == 1
+    _, lines = chk.render(records, family, fn, "t:run", "ci", verbose=True, not_run_sets=list(sets.items()))
+    nightly = [line for line in lines if "--profile nightly" in line]
+    assert len(nightly) == 1 and "nobias+bi+L2" in nightly[0] and "nobias+len+bi" in nightly[0]
+    for options in (("nobias", "bi", "L2"), ("nobias", "len", "bi")):
+        case = Case("reference-lstm", 3, 7, 4, 5, "f64", 0, "std", options)
+        assert chk.run_cases(fn, "t:run", family, [case])[0]["status"] == "mismatch", options
+    assert chk.unexercised(fn, family, records, "ci", option_sets=["none"]) == []
+
+
+def test_a_declared_option_the_family_does_not_define_is_named():
     family = FAMILIES["rnn"]
 
-    def run(**kw):
+    def fn(**kw):
         return rnn.run(**kw)
 
-    run.options = {"nobias+bi+L2", "bisum+L2"}
-    cases = [c for c in grid("ci", family, oracles=["reference-rnn"]) if not c.options][:3]
-    records = chk.run_cases(run, "t:run", family, cases)
-    sets = chk.unexercised(run, family, records, "ci")
-    assert sets == [(("bisum", "L2"), "no grid of gatecheck has this combination: nothing checks it"),
-                    (("nobias", "bi", "L2"), "not in the ci profile; nightly has it (--profile nightly)")]
-    code, lines = chk.render(records, family, run, "t:run", "ci", not_run_sets=sets)
-    assert code == PARTIAL and lines[0].startswith("PARTIAL PASS: all 3 cases match")
-    assert lines[0].endswith("2 declared option sets were not run: bisum+L2, nobias+bi+L2")
-    assert "  not run: declared option set bisum+L2: no grid of gatecheck has this combination: nothing checks it" \
-        in lines
-    assert chk.unexercised(run, family, records, "nightly")[1][1].startswith("the nightly profile has it, but")
-    assert chk.unexercised(run, family, records, "ci", option_sets=["none"]) == []  # a selection: on purpose
-    del run.options
-    assert chk.render(records, family, run, "t:run", "ci",
-                        not_run_sets=chk.unexercised(run, family, records, "ci"))[0] == chk.PASS
+    fn.options = {"proj"}
+    records = _passing_records(fn, family, 1)
+    assert chk.unexercised(fn, family, records, "ci") == [(("proj",), chk.UNDEFINED)]
+    code, lines = chk.render(records, family, fn, "t:run", "ci", not_run_sets=chk.unexercised(fn, family, records, "ci"))
+    assert code == chk.PARTIAL
+    assert ("  not run: declared option proj: the rnn family does not define it (gatecheck.model.options.defined); "
+            "remove it from run.options") in lines

@@ -128,10 +128,10 @@ def test_the_inventory_page_renders_what_the_engines_say_and_which_are_missing(m
     assert "`gone`" not in page
 
 
-def test_the_skeleton_takes_the_call_of_every_option_set():
-    """The families page's skeleton binds the call of every set (its inputs by keyword and its keywords)."""
-    import inspect
-
+def test_the_skeleton_takes_the_call_of_every_combination_and_returns_its_keys():
+    """The families page's skeleton, called as a case of every combination of its family's options is called (its
+    inputs by keyword and its keywords), returns exactly the keys the contract under the combination requires;
+    it declares every option the family defines."""
     from gatecheck.core.cases import Case
     from gatecheck.families import FAMILIES
     from gatecheck.model import options as opts
@@ -141,9 +141,11 @@ def test_the_skeleton_takes_the_call_of_every_option_set():
             continue
         space = {}
         exec(docs.skeleton(f), space)  # the generated text itself is what is checked
-        signature = inspect.signature(space["run"])
-        assert space["run"].options == {opts.label(s) for s in opts.every_set(f)}
-        for s in opts.every_set(f):
+        run = space["run"]
+        assert run.options == set(opts.defined(f))
+        every = opts.combinations(f, opts.implemented(run))
+        assert set(opts.every_set(f)) <= set(every)
+        for s in every:
             r = opts.under(f, s)
             inputs = r.make_inputs(Case("-", 2, 3, 2, 2, "f64", 0, "std", s))
-            signature.bind(**{k: inputs[k] for k in r.inputs}, **r.keywords)
+            assert set(run(**{k: inputs[k] for k in r.inputs}, **r.keywords)) == set(r.contract), (f.name, s)
