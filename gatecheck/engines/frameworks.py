@@ -374,9 +374,13 @@ def root_logger_kept():
 def import_paddle():
     """Return paddle on the CPU, its intra-op threads held to ``threads()``. Refused (``Unavailable``) in a
     process that imported tensorflow before it (``_PADDLE_AFTER_TENSORFLOW``)."""
+    import importlib.util
+    import warnings
+
+    if "paddle" not in sys.modules and importlib.util.find_spec("paddle") is None:
+        raise Unavailable("paddle is not installed (No module named 'paddle')")
     if "paddle" not in sys.modules and "tensorflow" in sys.modules:
         raise Unavailable(_PADDLE_AFTER_TENSORFLOW)
-    import warnings
 
     try:
         with warnings.catch_warnings(), root_logger_kept():

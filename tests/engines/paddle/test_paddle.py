@@ -296,3 +296,18 @@ def test_importing_paddle_leaves_the_root_logger_as_it_was(request):
     out = _python(code)
     assert out.returncode == 0 and out.stdout.split() == ["30", "0"], (out.stdout, out.stderr[-2000:])
     assert "an INFO record" not in out.stderr
+
+
+def test_paddle_missing_is_said_to_be_missing_even_after_tensorflow(monkeypatch):
+    """Where paddle is not installed, the reason says so, also in a process that imported tensorflow (there the
+    import order's reason would send a user after the wrong cause)."""
+    import importlib.util
+
+    from gatecheck.engines import frameworks
+
+    real = importlib.util.find_spec
+    monkeypatch.delitem(sys.modules, "paddle", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow") or object())
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "paddle" else real(name, *a))
+    with pytest.raises(frameworks.Unavailable, match="paddle is not installed"):
+        frameworks.import_paddle()
