@@ -304,6 +304,7 @@ def examine(candidate, case, family, name="candidate"):
     if precise and not findings and not precise[1]:
         with at_float32():
             findings, notes, explained = hypotheses()
+        findings = [f"{f} (to float32 precision)" for f in findings]
     partial = [] if findings or (precise and precise[1]) else \
         var.ranked(explained, list(dict.fromkeys(r.quantity for r in report.failures)))
     return Examined(report, precise[0] if precise else "", bool(precise and precise[1]), findings, notes, partial)

@@ -9,9 +9,13 @@ When no known bug shape explains a failure, the candidate is rerun in float64 on
 - each step alone (``Family.step_parts``: T = 1, fed the reference's state before the step
   and the reference's deltas arriving at it), which separates an error inside a step (its
   local derivatives, or the deltas it passes back: dh0, dc0 of the one-step run) from one in
-  what is carried between steps or in code that runs only inside the whole sequence.
+  what is carried between steps or in code that runs only inside the whole sequence;
+- on the widest one-step case whose forward pass is right, each gate's local derivative
+  (``Family.local``: its dL/dz as a product of factors, each with its usual slips), said in words
+  gate by gate (``local_derivatives``).
 
-Every statement is a comparison to float64 precision (``gatecheck.core.compare.close``) slice by
+Every statement is a comparison to float64 precision (``gatecheck.core.compare.close``; float32
+precision where the diagnosis found the candidate computing in float32) slice by
 slice (a time step, a gate, or a whole quantity); a slice that equals the reference's times
 a constant says so. Nothing here names a model: the family record supplies the cases.
 """
@@ -299,8 +303,12 @@ def local_derivatives(got, inputs, ref, family):
                                                  "derivative explains"]
         for clause in clauses:
             said.setdefault(clause, []).append(gate)
-    lines = []
+    merged = {}  # clauses several gates share, per set of gates
     for clause, gates in said.items():
+        merged.setdefault(tuple(gates), []).append(clause)
+    lines = []
+    for gates, clauses in merged.items():
+        clause = "; ".join(clauses)
         who = "every gate" if len(gates) == len(family.gates) and len(gates) > 1 else \
             f"gate {gates[0]}" if len(gates) == 1 else f"gates {_join(gates)}"
         lines.append(f"{who}: {clause}")
@@ -330,7 +338,8 @@ def _local_lines(candidate, runs, family, name):
 
 
 def localise(candidate, case, family, name="candidate"):
-    """Lines (at most ~8) saying where the candidate's error is born, for a failing case."""
+    """Lines (at most ~8, and one per gate whose local derivative is wrong) saying where the candidate's
+    error is born, for a failing case."""
     if family.isolating is None and family.step_parts is None:
         return []
     inputs = case_inputs(case, family)

@@ -4,9 +4,9 @@ Real implementations round differently from the reference and combine slips, so 
 matching rarely names them. Two kinds of hypothesis here reach them:
 
 - precision: a float64 run whose outputs are, quantity by quantity, float32 numbers (every entry
-  equal to its float32 rounding) and agree with the reference to float32 precision
-  (``tolerance.CLOSE_F32``) computes that part of the step in float32 (a float32 buffer or
-  constant); the quantities downstream carry float32 rounding. Once named, the other hypotheses
+  equal to its float32 rounding) computes that part of the step in float32 (a float32 buffer or
+  constant); the quantities that agree with the reference to float32 precision
+  (``tolerance.CLOSE_F32``) carry float32 rounding from them. Once named, the other hypotheses
   are tested to float32 precision (``gatecheck.core.compare.at_float32``). (Errors at float32's
   size with no quantity held in float32 are not named: they cannot be told from a perturbation of
   1e-5, which the catalogue holds as a bug of its own.)
@@ -76,12 +76,12 @@ def in_float32(got: Mapping[str, Any], ref: Mapping[str, Any], quantities: Itera
         return None
     with at_float32():
         near = [q for q, a, e in wrong if close(a, e)]
-    stored = [q for q, a, e in wrong if q in near and _float32_numbers(a)]
+    stored = [q for q, a, e in wrong if _float32_numbers(a)]
     if not stored:
         return None
     carried = [q for q in near if q not in stored]
-    rest = [q for q, _, _ in wrong if q not in near]
-    text = (f"computes (part of) the step in float32: {_join(stored)} {'is' if len(stored) == 1 else 'are'} "
+    rest = [q for q, _, _ in wrong if q not in near]  # (a quantity held in float32 and wrong besides among them)
+    text = (f"computes (part of) the step in float32: {_join(stored)} {'holds' if len(stored) == 1 else 'hold'} "
             "float32 numbers in this float64 run (a float32 buffer or constant, e.g. np.empty(..., dtype='f'))")
     if carried:
         text += f"; {_join(carried)} carry float32 rounding from {'it' if len(stored) == 1 else 'them'}"

@@ -79,7 +79,9 @@ def mix_swapped(reset):
         for k in ("dW", "dU", "dbx", "dbh"):
             alt[k] = alt[k].copy()
             alt[k][1] *= -1
-        tail = ("consistently: with it every quantity matches" if _rest_matches(got, alt) else
+        tail = ("consistently: with it every quantity matches; to check that model as it is, give it the "
+                "contract's weights with W[z], U[z], bx[z] and bh[z] negated and negate their gradients back "
+                "(docs/guide/reading-a-failure.md, other conventions)" if _rest_matches(got, alt) else
                 "in the forward pass only: the gradients are not that model's")
         return ("the update gate mixes the other way round, h_t = z_t * n_t + (1 - z_t) * h_{t-1} (the contract: "
                 f"(1 - z_t) * n_t + z_t * h_{{t-1}}), {tail}")
