@@ -51,11 +51,6 @@ def at_float32() -> Iterator[None]:
         _PRECISION.reset(token)
 
 
-def precision() -> str:
-    """"float64" or "float32": the precision ``close`` accepts now."""
-    return "float32" if _PRECISION.get() == tolerance.CLOSE_F32 else "float64"
-
-
 def _rank(name: str, table: Table) -> int:
     return list(table).index(name)
 

@@ -9,11 +9,18 @@ float64 against its family's reference:
   D == H also the two ``Family.swappable`` inputs exchanged, i.e. the other concatenation
   order), the family's own hypotheses (``Family.hypotheses``) and every mutant of its
   catalogue;
-- when no known shape explains it, where the error is born (``gatecheck.tools.localise``);
+- hypotheses about what real code computes, tested tolerantly (``gatecheck.tools.variants``):
+  quantities held in float32 in a float64 run (then every other hypothesis is tested again to
+  float32 precision where none holds to float64's), and the semantic variants of a masked model;
+- when no known shape explains it, the shapes that explain some of the wrong quantities, ranked,
+  and where the error is born (``gatecheck.tools.localise``), down to what each gate's local
+  derivative gets wrong;
 - a side-by-side table per time step (reference vs candidate) that fits a terminal.
 
 A hypothesis is reported only when it explains the candidate's numbers to float64
-precision (``gatecheck.core.tolerance.CLOSE``), never by pattern alone.
+precision (``gatecheck.core.tolerance.CLOSE``; ``CLOSE_F32`` for a candidate found computing in
+float32), never by pattern alone. ``examine`` decides; ``diagnose`` renders (every front end shows
+its text), and ``gatecheck.tools.power.diagnosis_specificity`` runs ``examine`` on correct code.
 
 Under layer options the family's hypotheses and mutants are tried on each part of the case
 (``gatecheck.model.parts``: the whole layer under no bias or reverse, each direction and layer of a
@@ -30,7 +37,7 @@ import numpy as np
 
 from gatecheck.core import candidate as cand
 from gatecheck.core import mutants
-from gatecheck.core.compare import at_float32, close, compare, contract_value, precision, undefined_entries
+from gatecheck.core.compare import at_float32, close, compare, contract_value, undefined_entries
 from gatecheck.engines import reference_oracle
 from gatecheck.model import parts
 from gatecheck.model.options import under
@@ -124,8 +131,9 @@ def layouts(candidate, inputs, ref, got, family, options):
 def known_bug(inputs, got, quantities, family, skip=(), explained=None):
     """Mutants of the family's reference whose output the candidate reproduces, on every
     compared quantity, to the precision in force (``gatecheck.core.compare.close``: float64, or
-    float32 once the candidate is found computing in float32, where a mutant the reference
-    itself reproduces is left out: it explains nothing). ``explained``, a list, receives
+    float32 once the candidate is found computing in float32); a mutant the reference itself
+    reproduces on these inputs is left out: it explains nothing (mask-initial-output where h0 = 0).
+    ``explained``, a list, receives
     (words, the quantities each mutant explains) for the ranking of partial explanations."""
     found = []
     open_ = undefined_entries(family, inputs, quantities) or {}  # entries the contract leaves open: not compared
@@ -134,8 +142,7 @@ def known_bug(inputs, got, quantities, family, skip=(), explained=None):
         a, b = contract_value(a, q, family.quantities), contract_value(mutated, q, family.quantities)
         return close(np.where(open_[q], b, a) if q in open_ else a, b)
 
-    loose = precision() == "float32"
-    ref = family.run(**inputs) if loose else None
+    ref = family.run(**inputs)
     for m in family.mutants:
         if m.name in skip or m.family == "gate-order":  # gate orders: see gate_layout
             continue
@@ -143,7 +150,7 @@ def known_bug(inputs, got, quantities, family, skip=(), explained=None):
             mutated = mutants.candidate(family, m)(**inputs)
         except ValueError:  # this mutant cannot run on these shapes
             continue
-        if loose and all(same(q, mutated, ref) for q in quantities):
+        if all(same(q, mutated, ref) for q in quantities):  # the reference itself on these inputs
             continue
         hits = [q for q in quantities if same(q, mutated, got)]
         if explained is not None:
@@ -255,9 +262,9 @@ class Examined(NamedTuple):
 
 def examine(candidate, case, family, name="candidate"):
     """The hypotheses on ``candidate`` at the coordinates of ``case`` in float64, whether or not it
-    fails there: (report, findings, notes, partial explanations ranked, the precision the hypotheses
-    were tested at), or (None, error text) where the candidate cannot be called. Every front end's
-    diagnosis is ``diagnose``'s rendering of this; ``gatecheck.tools.power`` runs it on correct code."""
+    fails there: an ``Examined``, or (None, error text) where the candidate cannot be called.
+    Every front end's diagnosis is ``diagnose``'s rendering of this; ``gatecheck.tools.power``
+    runs it on correct code."""
     oracle = reference_oracle(family.name)
     own, family = family, under(family, case.options)
     case64 = case._replace(oracle=oracle.name, dtype="f64")
@@ -291,7 +298,7 @@ def examine(candidate, case, family, name="candidate"):
                 notes.append(f"{part.label}: {part.withheld}")
         if family is not own:  # the option's own mutants, on the whole contract
             findings += known_bug(inputs, got, quantities, family, explained=explained)
-        for variant, hits in var.tested(var.mask_variants(own, case.options), inputs, got, quantities, family,
+        for variant, hits in var.tested(var.mask_variants(own, case.options), inputs, got, quantities, family, ref,
                                         undefined):
             if len(hits) == len(quantities):
                 findings.append(f"{variant.words}: every quantity compared matches that model")

@@ -245,14 +245,17 @@ def explained(got: Mapping[str, Any], other: Mapping[str, Any], quantities: Iter
 
 
 def tested(variants: Iterable[Variant], inputs: Mapping[str, Any], got: Mapping[str, Any],
-           quantities: tuple[str, ...], family: Family,
+           quantities: tuple[str, ...], family: Family, ref: Mapping[str, Any],
            undefined: Mapping[str, Any] | None = None) -> list[tuple[Variant, list[str]]]:
-    """Each variant with the quantities it explains (a variant that cannot run on the case: left out)."""
+    """Each variant with the quantities it explains; a variant that cannot run on the case, or that is
+    the reference itself on these inputs (``ref``: a mask with no gap, h0 = 0), is left out."""
     found = []
     for v in variants:
         try:
             other = v.run(**inputs)
         except (ValueError, KeyError):
+            continue
+        if len(explained(ref, other, quantities, family, undefined)) == len(quantities):
             continue
         found.append((v, explained(got, other, quantities, family, undefined)))
     return found

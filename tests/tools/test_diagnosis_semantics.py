@@ -209,3 +209,19 @@ def test_correct_code_gets_no_hypothesis(family, options):
             fn.options = {"+".join(options)}
         examined = examine(fn, case_of(family, 1, options), family, "correct")
         assert not examined.precise and not examined.findings and not examined.partial, examined
+
+
+def test_partial_explanations_are_ranked_when_none_is_exact():
+    """A masked step that resets the state, plus a weight gradient counted twice: no variant explains every
+    quantity; the reset variant explains the most wrong ones and comes first."""
+    def run(**inputs):
+        out = masked_reset.run(**inputs)
+        return dict(out, dW=2 * out["dW"])
+
+    run.options = {"mask"}
+    text = text_of(run, LSTM, 0, ("mask",))
+    assert UNNAMED in text
+    lines = text.splitlines()
+    first = lines[lines.index("  nearest explanations (none explains every quantity):") + 1].strip()
+    assert first.startswith("a masked step resets the state to the initial state (h0, c0)"), text
+    assert first.endswith("; dW still differs"), text
