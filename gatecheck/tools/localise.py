@@ -31,6 +31,9 @@ from gatecheck.core.compare import close, ranges, slices
 from gatecheck.truth.views import case_inputs
 
 MAX_DETAILS = 3  # detail lines for isolating cases
+# The local-derivative tests need this many entries of a gate's dL/dz (B * H) at least: on fewer, a
+# constant factor explains anything (one entry: any ratio is a constant), so no slip is named.
+MIN_LOCAL = 4
 
 
 class Wrong(NamedTuple):
@@ -288,9 +291,11 @@ def local_derivatives(got, inputs, ref, family):
     taken otherwise, a term missing); its blocks of the parameter gradients are tried under no slip,
     one or two, each possibly times a constant (a wrong sign, a term counted twice, a batch mean of the
     bias gradient). Gates whose blocks are right are not named; a clause several gates share is said
-    once for them all."""
+    once for them all. Nothing is said on fewer than ``MIN_LOCAL`` entries of dL/dz."""
     models = family.local(inputs, ref)
     B = _sizes(inputs, family)[0]
+    if min(m.factors[0].value.size for m in models.values()) < MIN_LOCAL:
+        return []
     said = {}
     for k, gate in enumerate(family.gates):
         model = models[gate]

@@ -225,3 +225,34 @@ def test_partial_explanations_are_ranked_when_none_is_exact():
     first = lines[lines.index("  nearest explanations (none explains every quantity):") + 1].strip()
     assert first.startswith("a masked step resets the state to the initial state (h0, c0)"), text
     assert first.endswith("; dW still differs"), text
+
+
+def test_a_mutant_that_is_the_reference_on_the_inputs_explains_nothing():
+    """With h0 = 0 (the zero regime) mask-initial-output outputs what the reference does: on correct code it is
+    not named."""
+    record = opts.under(LSTM, ("mask",))
+
+    def run(**inputs):
+        return record.run(**inputs)
+
+    run.options = {"mask"}
+    case = case_of(LSTM, 2, ("mask",))._replace(regime="zero")
+    examined = examine(run, case, LSTM, "correct")
+    assert examined.report.ok and not examined.findings and not examined.partial, examined
+
+
+@pytest.mark.parametrize("family,options", [(LSTM, ()), (GRU, ("mask",))], ids=["lstm", "gru-mask"])
+def test_diagnosis_specificity_names_nothing_on_correct_code(family, options):
+    from gatecheck.tools import power
+
+    lines = []
+    assert power.diagnosis_specificity(4, family, out=lines.append, options=options) == 0
+    assert lines[0].endswith("0 with a hypothesis named (0 failing the float64 comparison)"), lines
+
+
+def test_local_derivatives_say_nothing_on_too_few_numbers():
+    """On one row and one unit (B * H = 1) any ratio is a constant: no slip is named."""
+    case = Case("reference-gru", 1, 1, 4, 1, "f64", 0)
+    inputs = case_inputs(case, GRU)
+    got = gru_gate_slips.run(**inputs)
+    assert loc.local_derivatives(got, inputs, GRU.run(**inputs), GRU) == []
