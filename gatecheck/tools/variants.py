@@ -33,7 +33,7 @@ from gatecheck.model import structures
 from gatecheck.reference import layers
 
 
-class Variant(NamedTuple):
+class ModelVariant(NamedTuple):
     name: str
     words: str  # what the model does, in words
     run: Callable[..., dict[str, Any]]  # inputs -> the contract (under the case's options)
@@ -104,7 +104,7 @@ def _segments(steps: np.ndarray) -> list[np.ndarray]:
     return np.split(steps, cuts)
 
 
-def _restarting(own: Family, record: Family, outputs: str, restart: str) -> Callable[..., dict[str, Any]]:
+def _restarting(own: Family, outputs: str, restart: str) -> Callable[..., dict[str, Any]]:
     """The model under a mask whose masked step sets the state to the initial state (``restart``
     "initial") or to zero ("zero") instead of holding it; a masked step outputs that state (under
     "carry") or 0 ("zero"); the gradient flows through it like through any other value."""
@@ -170,7 +170,7 @@ def _masked_record(own: Family, options: tuple[str, ...], outputs: str) -> Famil
     return opts.under(own, plain + (other,))
 
 
-def mask_variants(own: Family, options: Iterable[str]) -> list[Variant]:
+def mask_variants(own: Family, options: Iterable[str]) -> list[ModelVariant]:
     """The semantic variants of ``own`` (a family's own record) under a mask among ``options``
     (none without a mask, or in a stack or bidirectional layer: a row's model there is not ``own``'s)."""
     options = opts.canonical(options)
@@ -182,18 +182,18 @@ def mask_variants(own: Family, options: Iterable[str]) -> list[Variant]:
     outputs, _ = masking
     record = opts.under(own, options)
     found = [
-        Variant("mask-resets-to-initial",
+        ModelVariant("mask-resets-to-initial",
                 "a masked step resets the state to the initial state (" + ", ".join(structures.initial_states(own))
                 + ") instead of holding the last valid step's" + (", and outputs it" if outputs == "carry" else "")
                 + "; the gradient flows through the reset into the initial states",
-                _restarting(own, record, outputs, "initial")),
-        Variant("mask-zeroes-state", "a masked step sets the state to zero instead of holding the last valid "
+                _restarting(own, outputs, "initial")),
+        ModelVariant("mask-zeroes-state", "a masked step sets the state to zero instead of holding the last valid "
                 "step's" + (", and outputs it (0)" if outputs == "carry" else ""),
-                _restarting(own, record, outputs, "zero")),
+                _restarting(own, outputs, "zero")),
     ]
     other = "zero" if outputs == "carry" else "carry"
     other_run = _masked_record(own, options, other).run
-    found.append(Variant(
+    found.append(ModelVariant(
         "mask-other-output",
         "a masked step outputs " + ("0 (the contract under mask: the last valid step's output)" if other == "zero"
                                     else "the last valid step's output (the contract under this option: 0)"),
@@ -214,10 +214,10 @@ def mask_variants(own: Family, options: Iterable[str]) -> list[Variant]:
             return dict(record.run(**dict(inputs, **{up: np.where(keep[..., None], inputs[up], 0)})))
 
         found += [
-            Variant("mask-initial-output-with-gradient",
+            ModelVariant("mask-initial-output-with-gradient",
                     f"before a row's first valid step the output is the initial state {h0} (the contract: 0), "
                     f"and the upstream gradient of those steps flows into d{h0}", initial_output),
-            Variant("mask-gradient-dropped",
+            ModelVariant("mask-gradient-dropped",
                     "the upstream gradient of a masked step's output is dropped (the contract adds it to the last "
                     "valid step's, whose output the masked step repeats)", dropped),
         ]
@@ -244,9 +244,9 @@ def explained(got: Mapping[str, Any], other: Mapping[str, Any], quantities: Iter
     return found
 
 
-def tested(variants: Iterable[Variant], inputs: Mapping[str, Any], got: Mapping[str, Any],
+def tested(variants: Iterable[ModelVariant], inputs: Mapping[str, Any], got: Mapping[str, Any],
            quantities: tuple[str, ...], family: Family, ref: Mapping[str, Any],
-           undefined: Mapping[str, Any] | None = None) -> list[tuple[Variant, list[str]]]:
+           undefined: Mapping[str, Any] | None = None) -> list[tuple[ModelVariant, list[str]]]:
     """Each variant with the quantities it explains; a variant that cannot run on the case, or that is
     the reference itself on these inputs (``ref``: a mask with no gap, h0 = 0), is left out."""
     found = []
