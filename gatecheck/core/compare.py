@@ -9,6 +9,8 @@ direction's steps in its own order (forward t = T-1 .. 0, backward t = 0 .. T-1)
 layer forward after the whole first layer, backward before it.
 """
 
+import contextlib
+import contextvars
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,14 +28,29 @@ Key = tuple[int, int, int, int]
 Slice = tuple[Key, int | None, str | None, tuple[Any, ...]]
 
 
+_PRECISION: contextvars.ContextVar[float] = contextvars.ContextVar("close_precision", default=tolerance.CLOSE)
+
+
 def close(a: npt.ArrayLike, b: npt.ArrayLike) -> bool:
     """Whether ``a`` equals ``b`` to float64 precision (normwise, ``tolerance.CLOSE`` of b's
-    scale): how the diagnosis decides that a hypothesis explains a candidate's numbers."""
+    scale; ``tolerance.CLOSE_F32`` inside ``at_float32``): how the diagnosis decides that a
+    hypothesis explains a candidate's numbers."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         return False
     scale = max(float(np.max(np.abs(b))) if b.size else 0.0, np.finfo(np.float64).tiny)
-    return bool(np.all(np.isfinite(a))) and float(np.max(np.abs(a - b))) <= tolerance.CLOSE * scale
+    return bool(np.all(np.isfinite(a))) and float(np.max(np.abs(a - b))) <= _PRECISION.get() * scale
+
+
+@contextlib.contextmanager
+def at_float32() -> Iterator[None]:
+    """Within: ``close`` accepts agreement to float32 precision (``tolerance.CLOSE_F32``), for a
+    candidate the diagnosis has found computing in float32."""
+    token = _PRECISION.set(tolerance.CLOSE_F32)
+    try:
+        yield
+    finally:
+        _PRECISION.reset(token)
 
 
 def _rank(name: str, table: Table) -> int:

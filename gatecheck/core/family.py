@@ -10,7 +10,7 @@ diagnosis take a family and never name one.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,6 +75,23 @@ class Variant:
     in_layers: bool = False
 
 
+class Factor(NamedTuple):
+    """One factor of a gate's dL/dz on a one-step case (``Family.local``): what it is, its value
+    (B, H), and its usual slips as (words, the value the slip computes)."""
+
+    name: str  # "the sigmoid's derivative f_t (1 - f_t)"
+    value: np.ndarray
+    slips: tuple[tuple[str, np.ndarray], ...] = ()
+
+
+class Local(NamedTuple):
+    """A gate's dL/dz on a one-step case as the product of ``factors``, and ``blocks``: dz (B, H) ->
+    the gate's blocks of the parameter gradients it makes ({"dW": (D, H), "dU": (H, H), "db": (H,)})."""
+
+    factors: tuple[Factor, ...]
+    blocks: Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: one record per family
 class Family:
     name: str
@@ -98,6 +115,9 @@ class Family:
     hypotheses: tuple[Callable[..., Any], ...] = ()  # diagnosis: fn(inputs, ref, got) -> sentence or None
     isolating: Callable[..., Any] | None = None  # (inputs, ref) -> [(label, inputs)]: localisation cases
     step_parts: Callable[..., Any] | None = None  # (inputs, ref, t) -> inputs of one step fed the reference's state
+    # (inputs, ref) of a one-step case -> {gate: Local}: each gate's dL/dz as a product of factors with
+    # their usual slips, for the local-derivative tests of gatecheck.tools.localise
+    local: Callable[..., Any] | None = None
     examples: dict[str, int] = field(default_factory=dict)  # 'module:callable' -> expected exit code of `check`
     # Finite differences (gatecheck.core.finite_diff): the loss from the forward pass alone, the
     # loss with state ``which`` at step t moved by an offset, the per-step states whose

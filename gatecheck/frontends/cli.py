@@ -8,7 +8,7 @@
                                                [--cache-dir DIR | --no-cache]
     python -m gatecheck kill-matrix [--family FAMILY] [--profile ci|nightly] [--oracles A,B] [--mutants X,Y]
     python -m gatecheck sensitivity [--family FAMILY] [--oracles A,B]
-    python -m gatecheck specificity [--family FAMILY] [--seeds 1000] [--oracles A,B]
+    python -m gatecheck specificity [--family FAMILY] [--seeds 1000] [--oracles A,B] [--diagnosis]
     python -m gatecheck drift RESULTS --baseline baselines/NAME.jsonl [--factor 4]
     python -m gatecheck baseline RESULTS --name NAME
     python -m gatecheck baseline --convert OLD.json
@@ -224,6 +224,8 @@ def cmd_power(ap, args):
                 raise ValueError(f"--options: none of the oracles {[o.name for o in chosen]} runs {args.options}")
         except ValueError as exc:
             ap.error(str(exc) if str(exc).startswith("--") else f"--options: {exc}")
+        if args.diagnosis:
+            return power.diagnosis_specificity(args.seeds, family, options=options)
         return power.specificity(chosen, args.seeds, family, options=options)
     except Unavailable as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
@@ -400,6 +402,8 @@ def parser():
             p.add_argument("--seeds", type=int, default=1000)
             p.add_argument("--options", default="", help="a set of layer options, 'relu' or 'bi+L2' (default none): "
                            "its cases on the family's grid points of that set")
+            p.add_argument("--diagnosis", action="store_true", help="instead: the diagnosis on correct code (the "
+                           "reference, near-identical runs, correct examples), float64: no hypothesis named")
         p.set_defaults(func=cmd_power)
     d = sub.add_parser("drift", help="compare a results file with a baseline and flag drift")
     d.add_argument("results")

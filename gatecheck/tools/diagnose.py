@@ -9,11 +9,18 @@ float64 against its family's reference:
   D == H also the two ``Family.swappable`` inputs exchanged, i.e. the other concatenation
   order), the family's own hypotheses (``Family.hypotheses``) and every mutant of its
   catalogue;
-- when no known shape explains it, where the error is born (``gatecheck.tools.localise``);
+- hypotheses about what real code computes, tested tolerantly (``gatecheck.tools.variants``):
+  quantities held in float32 in a float64 run (then every other hypothesis is tested again to
+  float32 precision where none holds to float64's), and the semantic variants of a masked model;
+- when no known shape explains it, the shapes that explain some of the wrong quantities, ranked,
+  and where the error is born (``gatecheck.tools.localise``), down to what each gate's local
+  derivative gets wrong;
 - a side-by-side table per time step (reference vs candidate) that fits a terminal.
 
 A hypothesis is reported only when it explains the candidate's numbers to float64
-precision (``gatecheck.core.tolerance.CLOSE``), never by pattern alone.
+precision (``gatecheck.core.tolerance.CLOSE``; ``CLOSE_F32`` for a candidate found computing in
+float32), never by pattern alone. ``examine`` decides; ``diagnose`` renders (every front end shows
+its text), and ``gatecheck.tools.power.diagnosis_specificity`` runs ``examine`` on correct code.
 
 Under layer options the family's hypotheses and mutants are tried on each part of the case
 (``gatecheck.model.parts``: the whole layer under no bias or reverse, each direction and layer of a
@@ -22,17 +29,20 @@ model, and each finding names its part; the gate orders are tried on every part 
 each part whose forward pass differs; the options' own mutants on the whole contract.
 """
 
+import contextlib
 import itertools
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from gatecheck.core import candidate as cand
 from gatecheck.core import mutants
-from gatecheck.core.compare import close, compare, contract_value, undefined_entries
+from gatecheck.core.compare import at_float32, close, compare, contract_value, undefined_entries
 from gatecheck.engines import reference_oracle
 from gatecheck.model import parts
 from gatecheck.model.options import under
 from gatecheck.tools import localise as loc
+from gatecheck.tools import variants as var
 from gatecheck.truth.views import view
 
 
@@ -118,16 +128,21 @@ def layouts(candidate, inputs, ref, got, family, options):
     return [f for f in (gate_layout(candidate, inputs, ref, record, s) for s in wrong) if f]
 
 
-def known_bug(inputs, got, quantities, family, skip=()):
+def known_bug(inputs, got, quantities, family, skip=(), explained=None):
     """Mutants of the family's reference whose output the candidate reproduces, on every
-    compared quantity, to float64 precision."""
+    compared quantity, to the precision in force (``gatecheck.core.compare.close``: float64, or
+    float32 once the candidate is found computing in float32); a mutant the reference itself
+    reproduces on these inputs is left out: it explains nothing (mask-initial-output where h0 = 0).
+    ``explained``, a list, receives
+    (words, the quantities each mutant explains) for the ranking of partial explanations."""
     found = []
     open_ = undefined_entries(family, inputs, quantities) or {}  # entries the contract leaves open: not compared
 
-    def same(q, mutated):
-        a, b = contract_value(got, q, family.quantities), contract_value(mutated, q, family.quantities)
+    def same(q, mutated, a):
+        a, b = contract_value(a, q, family.quantities), contract_value(mutated, q, family.quantities)
         return close(np.where(open_[q], b, a) if q in open_ else a, b)
 
+    ref = family.run(**inputs)
     for m in family.mutants:
         if m.name in skip or m.family == "gate-order":  # gate orders: see gate_layout
             continue
@@ -135,7 +150,12 @@ def known_bug(inputs, got, quantities, family, skip=()):
             mutated = mutants.candidate(family, m)(**inputs)
         except ValueError:  # this mutant cannot run on these shapes
             continue
-        if all(same(q, mutated) for q in quantities):
+        if all(same(q, mutated, ref) for q in quantities):  # the reference itself on these inputs
+            continue
+        hits = [q for q in quantities if same(q, mutated, got)]
+        if explained is not None:
+            explained.append((f"the known bug '{m.name}' ({m.wrong})", hits))
+        if len(hits) == len(quantities):
             found.append(f"matches the known bug '{m.name}': {m.wrong} ({m.why})")
     return found
 
@@ -152,7 +172,7 @@ def _hypotheses(hypotheses, inputs, ref, got):
     return found
 
 
-def part_findings(part, family):
+def part_findings(part, family, explained=None):
     """``family``'s hypotheses and mutants on one part of a case (``gatecheck.model.parts``) that differs
     from its reference, each finding named by the part (a reversed part's steps in processing order)."""
     if not parts.differs(part):
@@ -164,7 +184,8 @@ def part_findings(part, family):
     named = [f"{steps}: {f}" if steps else f for f in _hypotheses(family.hypotheses, part.inputs, part.ref, part.got)]
     compared = [q for q, spec in family.quantities.items() if spec.source in part.got]
     return named + [f"{part.label}: {f}" if part.label else f
-                    for f in known_bug(part.inputs, part.got, compared, family)]
+                    for f in known_bug(part.inputs, part.got, compared, family,
+                                       explained=explained if not part.suffix else None)]
 
 
 def pattern(report, T):
@@ -230,10 +251,20 @@ def table(report, T, max_rows=12):
         "\n(ok: within tolerance; x: mismatched, worst relative difference)"
 
 
-def diagnose(candidate, case, family, name="candidate", localise=True):
-    """Examine ``candidate`` on the coordinates of ``case`` in float64 against ``family``'s
-    reference; return (report, text)."""
+class Examined(NamedTuple):
+    report: Any  # gatecheck.core.compare.Report of the candidate against the float64 reference
+    precise: str  # the precision finding ("computes (part of) the step in float32: ..."), or ""
+    whole: bool  # float32 rounding explains every difference
+    findings: list  # the named hypotheses (tested to float32 precision after a precision finding)
+    notes: list  # what was not tried, and why
+    partial: list  # where nothing is named: the hypotheses that explain some wrong quantities, ranked
 
+
+def examine(candidate, case, family, name="candidate"):
+    """The hypotheses on ``candidate`` at the coordinates of ``case`` in float64, whether or not it
+    fails there: an ``Examined``, or (None, error text) where the candidate cannot be called.
+    Every front end's diagnosis is ``diagnose``'s rendering of this; ``gatecheck.tools.power``
+    runs it on correct code."""
     oracle = reference_oracle(family.name)
     own, family = family, under(family, case.options)
     case64 = case._replace(oracle=oracle.name, dtype="f64")
@@ -247,30 +278,67 @@ def diagnose(candidate, case, family, name="candidate", localise=True):
     table_ = family.quantities
     actual = {q: contract_value(got, q, table_) for q in quantities}
     expected = {q: contract_value(ref, q, table_) for q in quantities}
+    undefined = undefined_entries(family, inputs, quantities)
     report = compare(case64.id, actual, expected, truth, yard, quantities, np.float64, case.B, case.T, family,
-                     actual_name=name, expected_name="reference (float64)",
-                     undefined=undefined_entries(family, inputs, quantities))
+                     actual_name=name, expected_name="reference (float64)", undefined=undefined)
+    precise = var.in_float32(got, ref, quantities, family)
+
+    def hypotheses():
+        findings, notes, explained = [], [], []
+        if family.gates and any(table_[r.quantity].phase == 0 for r in report.failures):
+            findings += layouts(candidate, inputs, ref, got, own, case.options)
+        if family is not own:  # hypotheses an option states for its own contract (none so far)
+            findings += _hypotheses(family.hypotheses, inputs, ref, got)
+        split, not_split = parts.split(own, case.options, inputs, ref, got)
+        if not_split:
+            notes.append(not_split)
+        for part in split:
+            findings += part_findings(part, own, explained)
+            if part.withheld:
+                notes.append(f"{part.label}: {part.withheld}")
+        if family is not own:  # the option's own mutants, on the whole contract
+            findings += known_bug(inputs, got, quantities, family, explained=explained)
+        for variant, hits in var.tested(var.mask_variants(own, case.options), inputs, got, quantities, family, ref,
+                                        undefined):
+            if len(hits) == len(quantities):
+                findings.append(f"{variant.words}: every quantity compared matches that model")
+            explained.append((variant.words, hits))
+        return findings, notes, explained
+
+    # Every hypothesis to float64 precision first (a float32 mutant of the catalogue is named exactly); where
+    # none holds and float32 rounding leaves differences, again to float32 precision.
+    findings, notes, explained = hypotheses()
+    if precise and not findings and not precise[1]:
+        with at_float32():
+            findings, notes, explained = hypotheses()
+        findings = [f"{f} (to float32 precision)" for f in findings]
+    partial = [] if findings or (precise and precise[1]) else \
+        var.ranked(explained, list(dict.fromkeys(r.quantity for r in report.failures)))
+    return Examined(report, precise[0] if precise else "", bool(precise and precise[1]), findings, notes, partial)
+
+
+def diagnose(candidate, case, family, name="candidate", localise=True):
+    """Examine ``candidate`` on the coordinates of ``case`` in float64 against ``family``'s
+    reference; return (report, text)."""
+    examined = examine(candidate, case, family, name)
+    if examined[0] is None:
+        return examined
+    report, precise, whole, findings, notes, partial = examined
+    case64 = case._replace(oracle=reference_oracle(family.name).name, dtype="f64")
     if report.ok:
         return report, "diagnosis: in float64 the candidate matches the reference"
-    findings, notes = [], []
-    if family.gates and any(table_[r.quantity].phase == 0 for r in report.failures):
-        findings += layouts(candidate, inputs, ref, got, own, case.options)
-    if family is not own:  # hypotheses an option states for its own contract (none so far)
-        findings += _hypotheses(family.hypotheses, inputs, ref, got)
-    split, not_split = parts.split(own, case.options, inputs, ref, got)
-    if not_split:
-        notes.append(not_split)
-    for part in split:
-        findings += part_findings(part, own)
-        if part.withheld:
-            notes.append(f"{part.label}: {part.withheld}")
-    if family is not own:  # the option's own mutants, on the whole contract
-        findings += known_bug(inputs, got, quantities, family)
     lines = [f"diagnosis ({case64.id}, float64, against the reference):", "  " + pattern(report, case.T)]
-    lines += [f"  - {f}" for f in findings] or ["  - no known bug shape explains it"]
+    lines += [f"  - {f}" for f in ([precise] if precise else []) + findings]
+    unexplained = not findings and not whole
+    if unexplained:
+        lines.append("  - no other known bug shape explains what float32 rounding does not" if precise else
+                     "  - no known bug shape explains it")
+    if unexplained and partial:
+        lines.append("  nearest explanations (none explains every quantity):")
+        lines += [f"    {p}" for p in partial]
     lines += [f"  ({note})" for note in notes]
-    if not findings and localise:
-
-        lines += ["  " + line for line in loc.localise(candidate, case64, family, name)]
+    if unexplained and localise:
+        with at_float32() if precise else contextlib.nullcontext():
+            lines += ["  " + line for line in loc.localise(candidate, case64, under(family, case.options), name)]
     lines.append(table(report, case.T))
     return report, "\n".join(lines)

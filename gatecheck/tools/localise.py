@@ -9,13 +9,19 @@ When no known bug shape explains a failure, the candidate is rerun in float64 on
 - each step alone (``Family.step_parts``: T = 1, fed the reference's state before the step
   and the reference's deltas arriving at it), which separates an error inside a step (its
   local derivatives, or the deltas it passes back: dh0, dc0 of the one-step run) from one in
-  what is carried between steps or in code that runs only inside the whole sequence.
+  what is carried between steps or in code that runs only inside the whole sequence;
+- on the widest one-step case whose forward pass is right, each gate's local derivative
+  (``Family.local``: its dL/dz as a product of factors, each with its usual slips), said in words
+  gate by gate (``local_derivatives``).
 
-Every statement is a comparison to float64 precision (``gatecheck.core.compare.close``) slice by
+Every statement is a comparison to float64 precision (``gatecheck.core.compare.close``; float32
+precision where the diagnosis found the candidate computing in float32) slice by
 slice (a time step, a gate, or a whole quantity); a slice that equals the reference's times
 a constant says so. Nothing here names a model: the family record supplies the cases.
 """
 
+import functools
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +31,9 @@ from gatecheck.core.compare import close, ranges, slices
 from gatecheck.truth.views import case_inputs
 
 MAX_DETAILS = 3  # detail lines for isolating cases
+# The local-derivative tests need this many entries of a gate's dL/dz (B * H) at least: on fewer, a
+# constant factor explains anything (one entry: any ratio is a constant), so no slip is named.
+MIN_LOCAL = 4
 
 
 class Wrong(NamedTuple):
@@ -211,8 +220,131 @@ def _full_run(wrong, family, T, compared):
             "wrong: the error is in how the per-step contributions are summed over steps")
 
 
+# --- local derivatives: what each gate's dL/dz gets wrong, on a one-step case ------------------------------
+
+def _amount(c, B):
+    """A constant factor of a gradient in words (None: 1)."""
+    if abs(c - 1) < 1e-6:
+        return None
+    if abs(c) < 1e-9:
+        return "is missing (zero)"
+    if abs(c + 1) < 1e-6:
+        return "has the wrong sign (negated)"
+    if abs(c - 2) < 1e-6:
+        return "is counted twice"
+    if B > 1 and abs(c * B - 1) < 1e-6:
+        return f"is divided by B={B} (averaged over the batch instead of summed)"
+    if abs(c - 0.5) < 1e-6:
+        return "is halved"
+    return f"is {_factor(c)} times the right value"
+
+
+def _fit(got, want):
+    """The constant c with ``got`` == c * ``want`` on every block (to the precision in force), or None."""
+    ee = sum(float(np.vdot(w, w)) for w in want.values())
+    if ee == 0.0:
+        return None
+    c = sum(float(np.vdot(got[k], want[k])) for k in want) / ee
+    return c if all(close(got[k], c * want[k]) for k in want) else None
+
+
+def _clauses(got, model, B):
+    """Clauses saying what a gate's blocks get wrong (its dL/dz's slips, a constant factor, its bias
+    gradient's factor), the fewest slips first; None where nothing here explains them."""
+    keys = list(model.blocks(np.ones_like(model.factors[0].value)))
+    mine = {k: np.asarray(got[k], np.float64) for k in keys if k in got}
+    weights = {k for k in mine if not k.startswith("db")}
+    options = [(f, slip) for f in range(len(model.factors)) for slip in model.factors[f].slips]
+    for n in range(3):
+        for combo in itertools.combinations(options, n):
+            if len({f for f, _ in combo}) < n:
+                continue
+            values = [f.value for f in model.factors]
+            for f, (_, value) in combo:
+                values[f] = value
+            want = model.blocks(functools.reduce(np.multiply, values))
+            fits = [_fit({k: mine[k] for k in group}, {k: want[k] for k in group})
+                    for group in (weights, set(mine) - weights) if group]
+            if any(c is None for c in fits):
+                continue
+            words = [slip[0] for _, slip in combo]
+            c_w = fits[0] if weights else 1.0
+            c_b = fits[-1] if set(mine) - weights else c_w
+            if abs(c_w - c_b) < 1e-6 * max(1.0, abs(c_w)):
+                amount = _amount(c_w, B)
+                if amount:
+                    words.append(f"its dL/dz {amount}")
+            else:
+                for group, c in ((sorted(weights), c_w), (sorted(set(mine) - weights), c_b)):
+                    amount = _amount(c, B)
+                    if amount:
+                        words.append(f"{_join(group)} {amount}")
+            if words:
+                return words
+    return None
+
+
+def local_derivatives(got, inputs, ref, family):
+    """Lines saying, gate by gate, what the candidate's local derivative gets wrong on a one-step case
+    (``inputs``: T = 1) whose forward pass is right: each gate's dL/dz is the product of the factors
+    the family states (``Family.local``), each with its usual slips (a wrong operand, a derivative
+    taken otherwise, a term missing); its blocks of the parameter gradients are tried under no slip,
+    one or two, each possibly times a constant (a wrong sign, a term counted twice, a batch mean of the
+    bias gradient). Gates whose blocks are right are not named; a clause several gates share is said
+    once for them all. Nothing is said on fewer than ``MIN_LOCAL`` entries of dL/dz."""
+    models = family.local(inputs, ref)
+    B = _sizes(inputs, family)[0]
+    if min(m.factors[0].value.size for m in models.values()) < MIN_LOCAL:
+        return []
+    said = {}
+    for k, gate in enumerate(family.gates):
+        model = models[gate]
+        blocks = {key: got[key][k] for key in model.blocks(np.ones_like(model.factors[0].value)) if key in got}
+        right = model.blocks(functools.reduce(np.multiply, [f.value for f in model.factors]))
+        wrong = [key for key in blocks if not close(blocks[key], right[key])]
+        if not wrong:
+            continue
+        clauses = _clauses(blocks, model, B) or [f"{_join(wrong)} wrong in a way no known slip of its local "
+                                                 "derivative explains"]
+        for clause in clauses:
+            said.setdefault(clause, []).append(gate)
+    merged = {}  # clauses several gates share, per set of gates
+    for clause, gates in said.items():
+        merged.setdefault(tuple(gates), []).append(clause)
+    lines = []
+    for gates, clauses in merged.items():
+        clause = "; ".join(clauses)
+        who = "every gate" if len(gates) == len(family.gates) and len(gates) > 1 else \
+            f"gate {gates[0]}" if len(gates) == 1 else f"gates {_join(gates)}"
+        lines.append(f"{who}: {clause}")
+    return lines
+
+
+def _local_lines(candidate, runs, family, name):
+    """The local-derivative lines on the widest one-step isolating case whose forward pass is right."""
+    if family.local is None:
+        return []
+    table = family.quantities
+    for label, sub in runs:
+        if _sizes(sub, family)[1] != 1:
+            continue
+        got, _ = _call(candidate, sub, family, name)
+        if got is None:
+            continue
+        ref = family.run(**sub)
+        if any(not close(got[q], ref[q]) for q in got if q in table and table[q].phase == 0 and q in ref):
+            continue
+        lines = local_derivatives(got, sub, ref, family)
+        if lines:
+            return [f"what each gate's local derivative gets wrong ({label}: one step, each gate's dL/dz from its "
+                    "blocks of the parameter gradients):"] + [f"  {line}" for line in lines]
+        return []
+    return []
+
+
 def localise(candidate, case, family, name="candidate"):
-    """Lines (at most ~8) saying where the candidate's error is born, for a failing case."""
+    """Lines (at most ~8, and one per gate whose local derivative is wrong) saying where the candidate's
+    error is born, for a failing case."""
     if family.isolating is None and family.step_parts is None:
         return []
     inputs = case_inputs(case, family)
@@ -220,8 +352,8 @@ def localise(candidate, case, family, name="candidate"):
     B, T = _sizes(inputs, family)
     lines = ["where the error is born (the candidate rerun in float64 on smaller cases):"]
 
-    runs = [(label, *_rerun(candidate, sub, family, name)) for label, sub in
-            (family.isolating(inputs, ref) if family.isolating else [])]
+    subs = family.isolating(inputs, ref) if family.isolating else []
+    runs = [(label, *_rerun(candidate, sub, family, name)) for label, sub in subs]
     right = [label for label, wrong, _ in runs if wrong == []]
     bad = [label for label, wrong, _ in runs if wrong != []]
     if runs:
@@ -241,6 +373,9 @@ def localise(candidate, case, family, name="candidate"):
             continue
         shown[label] = sig
         lines.append(f"  {label}: {text}")
+    if any(wrong for _, wrong, _ in runs):
+        one_step = sorted(subs, key=lambda s: -_sizes(s[1], family)[0])  # the widest batch first: it shows a mean
+        lines += ["  " + line for line in _local_lines(candidate, one_step, family, name)]
 
     if family.step_parts is None or T < 2:
         return lines

@@ -5,10 +5,13 @@ sensitivity  for each dtype, the smallest relative perturbation of one weight bl
              1 + r) that the battery detects, found by bisection on log10 r
 specificity  the correct reference over many seeds (each seed a shape of the ci grid and an
              input regime in turn), every oracle, both dtypes: no failure allowed; prints
-             the largest fraction of the allowance used (headroom = 1 / that)
+             the largest fraction of the allowance used (headroom = 1 / that); with
+             --diagnosis instead the diagnosis on correct code over as many seeds: no
+             hypothesis may be named
 
     python -m gatecheck sensitivity
     python -m gatecheck specificity --seeds 1000 [--options relu]
+    python -m gatecheck specificity --seeds 1000 --diagnosis [--options mask]
 """
 
 import math
@@ -16,9 +19,13 @@ import time
 
 import numpy as np
 
+from gatecheck.core import candidate as cand
 from gatecheck.core.cases import Case, expand
+from gatecheck.engines import reference_oracle
 from gatecheck.engines.frameworks import Unavailable
+from gatecheck.model.options import label, under
 from gatecheck.run import outcome as oc
+from gatecheck.tools.diagnose import examine
 from gatecheck.truth.views import family_of
 
 SENSITIVITY_CASES = [(3, 7, 4, 5, "std"), (3, 64, 4, 5, "std")]
@@ -137,3 +144,52 @@ def specificity(oracles, seeds, family, out=print, options=()):
     for message in failures[:10]:
         out("\n" + message)
     return 0 if not failures else 1
+
+
+def correct_candidates(family, options=()):
+    """(name, candidate) of correct code for ``family`` under ``options``: the reference, the reference with
+    its activations moved by 4 ulps either way (near-identical numbers: what another correct implementation
+    gives), and, without options, the family's correct examples (``Family.examples`` expecting exit 0)."""
+    record = under(family, options)
+    found = []
+    for ulps in (0, 4, -4):
+        def run(ulps=ulps, **inputs):
+            return record.run(**inputs, ulps=ulps)
+        if options:
+            run.options = {label(options)}
+        found.append(("reference" if not ulps else f"reference, activations {ulps:+d} ulps", run))
+    if not options:
+        found += [(spec, cand.load(spec)) for spec, code in family.examples.items() if code == 0]
+    return found
+
+
+def diagnosis_specificity(seeds, family, out=print, options=()):
+    """The diagnosis' hypotheses (``gatecheck.tools.diagnose.examine``, run whether or not the candidate
+    fails) on correct code (``correct_candidates``) over ``seeds`` seeds, float64, the seeds taking the
+    ``points`` in turn: no precision finding, named hypothesis or partial explanation allowed."""
+    chosen = points(family, options)
+    candidates = correct_candidates(family, options)
+    oracle = reference_oracle(family.name).name
+    named, n, failing = [], 0, 0
+    t0 = time.perf_counter()
+    for seed in range(seeds):
+        shape, regime = chosen[seed % len(chosen)]
+        case = Case(oracle, *shape, "f64", seed, regime, options)
+        for name, fn in candidates:
+            examined = examine(fn, case, family, name)
+            n += 1
+            if examined[0] is None:
+                named.append(f"{case.id} {name}: {examined[1]}")
+                continue
+            failing += not examined.report.ok
+            said = ([examined.precise] if examined.precise else []) + examined.findings + examined.partial
+            if said:
+                named.append(f"{case.id} {name}: " + " | ".join(said))
+        if (seed + 1) % 100 == 0:
+            print(f"# {seed + 1}/{seeds} seeds, {n} diagnoses, {time.perf_counter() - t0:.0f}s", flush=True)
+    under_ = f" under {'+'.join(options)}" if options else ""
+    out(f"{n} diagnoses of correct code{under_} ({seeds} seeds x {[c for c, _ in candidates]}, float64): "
+        f"{len(named)} with a hypothesis named ({failing} failing the float64 comparison)")
+    for line in named[:10]:
+        out("\n" + line)
+    return 0 if not named else 1

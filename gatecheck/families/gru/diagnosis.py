@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from gatecheck.core.compare import close
+from gatecheck.core.family import Factor, Local
 from gatecheck.families.lstm import diagnosis as ld
 from gatecheck.reference import gru
 
@@ -78,7 +79,9 @@ def mix_swapped(reset):
         for k in ("dW", "dU", "dbx", "dbh"):
             alt[k] = alt[k].copy()
             alt[k][1] *= -1
-        tail = ("consistently: with it every quantity matches" if _rest_matches(got, alt) else
+        tail = ("consistently: with it every quantity matches; to check that model as it is, give it the "
+                "contract's weights with W[z], U[z], bx[z] and bh[z] negated and negate their gradients back "
+                "(docs/guide/reading-a-failure.md, other conventions)" if _rest_matches(got, alt) else
                 "in the forward pass only: the gradients are not that model's")
         return ("the update gate mixes the other way round, h_t = z_t * n_t + (1 - z_t) * h_{t-1} (the contract: "
                 f"(1 - z_t) * n_t + z_t * h_{{t-1}}), {tail}")
@@ -173,3 +176,53 @@ def step_parts(inputs, ref, t):
     h_prev = ref["h"][:, t - 1] if t > 0 else inputs["h0"]
     out = dict(inputs, x=inputs["x"][:, t:t + 1], h0=h_prev, gh=ref["dh"][:, t:t + 1])
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+# --- local derivatives (gatecheck.tools.localise) ----------------------------------------------------
+
+
+def local(reset):
+    """Each gate's dL/dz on a one-step case (T = 1) as a product of factors with their usual slips
+    (``Family.local``); dL/dh_t is the upstream gradient there."""
+    def _local(inputs, ref):
+        x, h0, dh = inputs["x"][:, 0], inputs["h0"], inputs["gh"][:, 0]
+        r, z, n = (ref["gates"][:, 0, k] for k in range(3))
+        hn = ref["hn"][:, 0]  # h_{t-1} U[n] + bh[n]
+        U = inputs["U"]
+        one = np.ones_like(z)
+        mix = Factor("n_t's weight (1 - z_t)", 1 - z, (("n_t is weighed by z_t instead of (1 - z_t)", z),))
+        dtanh = Factor("the tanh's derivative", 1 - n**2, (
+            ("the tanh's derivative is taken as (1 - n_t) instead of (1 - n_t^2)", 1 - n),
+            ("the tanh's derivative (1 - n_t^2) is missing", one)))
+        if reset == "after":
+            operand = Factor("its operand h_{t-1} U[n] + bh[n]", hn, tuple(
+                [("its operand is h_{t-1} U[n] without bh[n]", hn - inputs["bh"][2])] * bool(np.any(inputs["bh"][2]))
+                + [("its operand is h_{t-1} where h_{t-1} U[n] + bh[n] belongs", h0)]))
+            r_factors = (Factor("dL/dh_t", dh), mix, dtanh, operand)
+        else:
+            # dL/d(r_t h_{t-1}) = (dL/da_n) U[n]^T: its slips carried through U[n]^T
+            back = Factor("dL/d(r_t * h_{t-1}) through U[n]", (dh * (1 - z) * (1 - n**2)) @ U[2].T, (
+                ("n's tanh derivative (1 - n_t^2) is missing from what reaches r_t", (dh * (1 - z)) @ U[2].T),
+                ("n_t is weighed by z_t instead of (1 - z_t) in what reaches r_t", (dh * z * (1 - n**2)) @ U[2].T)))
+            r_factors = (back, Factor("its operand h_{t-1}", h0, (("its operand is h_t where h_{t-1} belongs",
+                                                                     ref["h"][:, 0]),)))
+        r_factors += (Factor("the sigmoid's derivative", r * (1 - r), ld._sigmoid_slips(r, "r_t")),)
+
+        def blocks(recurrent_scale=None, recurrent_input=h0):
+            def fn(dz):
+                dzh = dz if recurrent_scale is None else dz * recurrent_scale
+                return {"dW": x.T @ dz, "dbx": dz.sum(axis=0), "dU": recurrent_input.T @ dzh, "dbh": dzh.sum(axis=0)}
+            return fn
+
+        return {
+            "r": Local(r_factors, blocks()),
+            "z": Local((Factor("dL/dh_t", dh),
+                        Factor("the difference h_{t-1} - n_t", h0 - n, (
+                            ("the difference is h_{t-1} alone (n_t missing)", h0),
+                            ("the difference is n_t alone (h_{t-1} missing)", n))),
+                        Factor("the sigmoid's derivative", z * (1 - z), ld._sigmoid_slips(z, "z_t"))), blocks()),
+            "n": Local((Factor("dL/dh_t", dh), mix, dtanh),
+                       blocks(r) if reset == "after" else blocks(None, r * h0)),
+        }
+
+    return _local

@@ -327,6 +327,7 @@ def _family(name, description, reset, mutants, hypotheses, examples):
         hypotheses=hypotheses,
         isolating=gru_diagnosis.isolating,
         step_parts=gru_diagnosis.step_parts,
+        local=gru_diagnosis.local(reset),
         examples=examples,
         fd_loss=fd_hooks(reset)[0],
         fd_state_loss=fd_hooks(reset)[1],

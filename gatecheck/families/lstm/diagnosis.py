@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 
 from gatecheck.core.compare import close
+from gatecheck.core.family import Factor, Local
 from gatecheck.reference import head as head_reference
 from gatecheck.reference import lstm as lstm_reference
 
@@ -305,3 +306,58 @@ def step_parts(inputs, ref, t):
         out["gh"] = ref["dh"][:, t:t + 1]
         out["gc"] = ref["dc"][:, t + 1] * ref["gates"][:, t + 1, 1] if t < T - 1 else inputs["gc"]
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+# --- local derivatives (gatecheck.tools.localise) ----------------------------------------------------
+
+
+def _sigmoid_slips(s, name):
+    return ((f"the sigmoid's derivative is taken as (1 - {name}) instead of {name} (1 - {name})", 1 - s),
+            (f"the sigmoid's derivative is taken as {name} instead of {name} (1 - {name})", s),
+            (f"the sigmoid's derivative {name} (1 - {name}) is missing", np.ones_like(s)))
+
+
+def local(inputs, ref):
+    """Each gate's dL/dz on a one-step case (T = 1) as a product of factors with their usual slips:
+    dL/dc_t (shared by i, f, g), the gate's operand, its activation's derivative."""
+    x, h0, c0 = inputs["x"][:, 0], inputs["h0"], inputs["c0"]
+    dh, gc = inputs["gh"][:, 0], inputs["gc"]
+    i, f, g, o = (ref["gates"][:, 0, k] for k in range(4))
+    c = ref["c"][:, 0]
+    tc = np.tanh(c)
+    through_h = dh * o * (1 - tc**2)
+    dc_slips = [
+        ("dL/dc_t misses the output tanh's derivative: dh_t o_t instead of dh_t o_t (1 - tanh^2(c_t))", gc + dh * o),
+        ("the output tanh's derivative is taken at c_t: dh_t o_t (1 - c_t^2) instead of dh_t o_t (1 - tanh^2(c_t))",
+         gc + dh * o * (1 - c**2)),
+        ("the output tanh's derivative is taken as (1 - tanh(c_t)) instead of (1 - tanh^2(c_t))",
+         gc + dh * o * (1 - tc)),
+        ("dL/dc_t misses the output gate: dh_t (1 - tanh^2(c_t)) instead of dh_t o_t (1 - tanh^2(c_t))",
+         gc + dh * (1 - tc**2)),
+        ("dL/dc_t misses its term through h_t, dh_t o_t (1 - tanh^2(c_t))", gc + 0 * dh),
+    ]
+    if np.any(gc):
+        dc_slips.append(("dL/dc_t misses the gradient arriving from the next step's cell (dc_{t+1} f_{t+1}; here gc)",
+                         through_h))
+    dc = Factor("dL/dc_t", gc + through_h, tuple(dc_slips))
+
+    def blocks(dz):
+        return {"dW": x.T @ dz, "dU": h0.T @ dz, "db": dz.sum(axis=0)}
+
+    return {
+        "i": Local((dc, Factor("its operand g_t", g, (("its operand is c_{t-1} where g_t belongs", c0),
+                                                      ("its operand is c_t where g_t belongs", c))),
+                    Factor("the sigmoid's derivative", i * (1 - i), _sigmoid_slips(i, "i_t"))), blocks),
+        "f": Local((dc, Factor("its operand c_{t-1}", c0, (("its operand is c_t where c_{t-1} belongs", c),
+                                                          ("its operand is g_t where c_{t-1} belongs", g))),
+                    Factor("the sigmoid's derivative", f * (1 - f), _sigmoid_slips(f, "f_t"))), blocks),
+        "g": Local((dc, Factor("its operand i_t", i, (("its operand is f_t where i_t belongs", f),
+                                                      ("its operand i_t is missing", np.ones_like(i)))),
+                    Factor("the tanh's derivative", 1 - g**2,
+                           (("the tanh's derivative is taken as (1 - g_t) instead of (1 - g_t^2)", 1 - g),
+                            ("the tanh's derivative (1 - g_t^2) is missing", np.ones_like(g))))), blocks),
+        "o": Local((Factor("dL/dh_t", dh), Factor("its operand tanh(c_t)", tc, (
+                        ("its operand is c_t where tanh(c_t) belongs", c),
+                        ("its operand is (1 - tanh^2(c_t)) where tanh(c_t) belongs", 1 - tc**2))),
+                    Factor("the sigmoid's derivative", o * (1 - o), _sigmoid_slips(o, "o_t"))), blocks),
+    }

@@ -515,6 +515,7 @@ def _common(output):
         mutant_bind=_bind(output),
         isolating=lstm_diagnosis.isolating,
         step_parts=lstm_diagnosis.step_parts,
+        local=lstm_diagnosis.local if output == "tanh" else None,
         fd_loss=fd_hooks(output)[0],
         fd_state_loss=fd_hooks(output)[1],
         output="h",
