@@ -9,10 +9,9 @@ model and every command-line choice derive.
 """
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from gatecheck.core.cases import DTYPES, check_profile, expand
-from gatecheck.model.options import OPTIONS, canonical
+from gatecheck.core.cases import DTYPES
+from gatecheck.model.options import OPTIONS
 
 _DTYPE_NAMES = {t.__name__: name for name, t in DTYPES.items()}  # "float32" -> "f32": a case's dtype names
 
@@ -38,9 +37,6 @@ class Oracle:
     declines: object = None
     # (options, dtype "f32" or "f64") -> why it does not run that dtype under those options (None: it runs it).
     declines_dtype: object = None
-    # The part of its family's profiles it runs (``Sample``: an oracle variant, another code path of an engine
-    # whose base oracle runs the whole grid); None: every block of the profile.
-    sample: object = None
 
     def offers(self, options, dtype=None):
         """Whether it runs a set of options (in ``dtype``, when given): it offers each, and declines
@@ -82,46 +78,3 @@ class Oracle:
         if missing:  # an oracle bug, not a candidate's
             raise RuntimeError(f"oracle {self.name} did not return {sorted(missing)}")
         return {k: out[k] for k in wanted}
-
-
-class Take(NamedTuple):
-    """What an oracle variant takes of one profile (``Sample``)."""
-
-    points: int  # from each block it takes, the first ``points`` points of distinct shapes (in the block's order)
-    sets: tuple | None = None  # the option sets whose blocks it takes (() the set without options); None: every set
-    dtypes: tuple | None = None  # the dtypes of its cases (a block's own ``dtypes`` otherwise)
-
-
-class Sample(NamedTuple):
-    """The blocks an oracle variant runs of its family's profiles (``Oracle.sample``): a variant is the same model
-    on another code path of its engine, so it runs where that path differs (the option sets named per profile),
-    on a few of each block's points rather than the whole grid its base oracle runs. ``profiles``: profile name
-    -> ``Take``; a profile it does not name gives it no case. ``where``: (B, T, D, H) -> whether a point's shape
-    is one it can run (e.g. T >= 2 for a sequence split in two calls)."""
-
-    profiles: dict
-    where: object = None
-
-    def blocks(self, profile, blocks):
-        """The blocks it runs of a profile's ``blocks`` (gatecheck.core.cases.expand), each reduced to points."""
-        check_profile(profile)
-        take = self.profiles.get(profile)
-        if take is None:
-            return []
-        wanted = None if take.sets is None else {canonical(s) for s in take.sets}
-        out = []
-        for block in blocks:
-            if wanted is not None and canonical(block.get("options", ())) not in wanted:
-                continue
-            points, shapes = [], set()
-            for shape, seed, regime in expand(block):
-                if shape in shapes or (self.where and not self.where(*shape)):
-                    continue
-                shapes.add(shape)
-                points.append((shape, seed, regime))
-                if len(points) == take.points:
-                    break
-            if points:
-                kept = {k: v for k, v in block.items() if k not in ("shapes", "seeds", "special_seeds", "regimes")}
-                out.append(dict(kept, points=points, **({"dtypes": take.dtypes} if take.dtypes else {})))
-        return out

@@ -16,7 +16,6 @@ def grid(profile: str, family: Family, oracles: Iterable[str] | None = None,
     with ``options`` gives cases to the oracles that run them (``Oracle.offers``); one with
     ``dtypes`` only in those, one with ``oracles`` (a predicate on the ``Oracle``) only to the
     oracles it holds for. An oracle gets no case in a dtype it declines under a set (``Oracle.declines_dtype``).
-    An oracle variant with a ``sample`` (``gatecheck.engines.base.Sample``) runs the part of the profile it names.
 
     With the family's battery (``oracles`` None, or its battery oracles), the family's reference oracle joins
     the grid on the sets no battery oracle observes a gradient under (``backstopped``): the backward pass
@@ -30,10 +29,8 @@ def grid(profile: str, family: Family, oracles: Iterable[str] | None = None,
         backstop = None
     cases: list[Case] = []
     for oracle in names + ([backstop] if backstop else []):
-        sample = ORACLES[oracle].sample
-        profile_blocks = sample.blocks(profile, family.profiles[profile]) if sample else family.profiles[profile]
         for dtype in dtypes:
-            for block in profile_blocks:
+            for block in family.profiles[profile]:
                 options = canonical(block.get("options", ()))
                 if oracle == backstop and not backstopped(family, options, names):
                     continue

@@ -28,8 +28,6 @@ import functools
 import re
 from typing import Callable, NamedTuple, Optional
 
-import numpy as np
-
 from gatecheck.core.compare import compare, contract_value, undefined_entries
 from gatecheck.engines import ORACLES
 from gatecheck.engines.flax import oracles as flax_oracles
@@ -387,75 +385,6 @@ def _jax_masked_output_is_the_state(oracle):
     )
 
 
-def _zero_mask_valid(case):
-    """The valid steps (B, T) of a case under a mask whose masked steps output 0 (maskz, len), T > 1; else None."""
-    masking = opts.masking(case.options)
-    if masking not in (opts.MASKS["maskz"], opts.MASKS["len"]) or case.T < 2:
-        return None
-    return draw_mask(case, masking[1]) > 0
-
-
-def _masked_after_valid(case):
-    """A zero-output mask case where a row has a masked step after a valid one: there the previous output (what a
-    loop that ignores zero_output_for_mask outputs) is not 0 (before a row's first valid step both are 0)."""
-    valid = _zero_mask_valid(case)
-    return valid is not None and bool((~valid & (np.cumsum(valid, axis=1) > 0)).any())
-
-
-def _reverse_under_an_asymmetric_mask(case):
-    """A reverse direction (rev, bi*) under a zero-output mask where a row's mask is not the same read backwards:
-    there zeroing the mirrored steps differs (a palindromic row is zeroed where it is masked, and the carried
-    output its reverse direction has at its masked steps is zeroed too)."""
-    valid = _zero_mask_valid(case)
-    return ((bool(opts.merge(case.options)) or "rev" in case.options) and valid is not None
-            and bool((valid != valid[:, ::-1]).any()))
-
-
-def _as_carry(options):
-    """The options with the zero-output mask (maskz, len) in place of Keras' carrying one (mask)."""
-    return opts.canonical(["mask" if o in ("maskz", "len") else o for o in options])
-
-
-def _unrolled_masks(oracle):
-    """Keras' unrolled rnn() (keras/src/backend/<backend>/rnn.py, 'if unroll:') masks otherwise than its symbolic
-    loop: on JAX it ignores zero_output_for_mask; on TensorFlow it zeroes a reverse direction's outputs at the
-    mirrored steps."""
-    names = tuple(q + s + layer for layer in ("", "_l1") for s in ("", "_r")
-                  for q in ("out", "hT", "cT", "dh0", "dc0", "dW", "dU", "db", "dbx", "dbh"))
-    on_jax = lambda case: keras_backend() == "jax" and _masked_after_valid(case)  # noqa: E731
-    return Deviation(
-        oracle=oracle,
-        applies=lambda case: on_jax(case) or (keras_backend() == "tensorflow"
-                                              and _reverse_under_an_asymmetric_mask(case)),
-        cases="on KERAS_BACKEND=jax every case under maskz or len with a row masked after a valid step (its model: "
-              "the case under mask, checked on each); on KERAS_BACKEND=tensorflow every case of a reverse direction "
-              "(rev, bi*) under maskz or len with a row whose mask is not the same read backwards",
-        quantities=names + ("dx", "y", "y_l1"),
-        explained_by=lambda inputs: inputs,
-        computes=_as_carry,
-        modelled=on_jax,
-        dist="keras",
-        since="3.0.0",
-        until=None,
-        cause="unroll=True runs the Python loop of the backend's rnn() ('if unroll:'), not its symbolic loop, and "
-              "it masks otherwise. JAX (keras/src/backend/jax/rnn.py): the loop never reads zero_output_for_mask: a "
-              "masked step outputs the previous output (zeros before a row's first valid step), as under mask, "
-              "where maskz and len output 0 (and Bidirectional sets zero_output_for_mask=True); every case matches "
-              "the reference under mask. TensorFlow (keras/src/backend/tensorflow/rnn.py): under go_backwards the "
-              "loop reverses the mask's list for the steps, then zeroes the masked outputs with tf.where(mask, "
-              "outputs, 0) on the un-reversed mask, while the outputs are in processing order: a reverse layer's "
-              "output is zeroed at the mirrored steps (t -> T-1-t) and carries the previous output at its own "
-              "masked steps (its final states are right); Bidirectional flips that sequence back, and the merge, "
-              "the next layer and every gradient they reach follow. The symbolic loops (unroll=False) match",
-        upstream="none found: searched keras-team/keras issues for unroll with a mask, zero_output_for_mask and "
-                 "go_backwards (keras-team/keras#17596 is another go_backwards zero_output_for_mask bug, with "
-                 "return_sequences=False)",
-    )
-
-
-_KERAS_UNROLL = tuple(_unrolled_masks(o) for o in (
-    "keras-lstm-layer-unroll", "keras-rnn-layer-unroll", "keras-gru-layer-unroll", "keras-gru-layer-before-unroll"))
-
 _KERAS_BACKENDS = tuple(_jax_masked_output_is_the_state(o) for o in ("keras-lstm-layer", "keras-rnn-layer",
                                                                     "keras-gru-layer", "keras-gru-layer-before"))
 
@@ -651,7 +580,7 @@ DEVIATIONS = (
               "everything after it differ (every quantity matches with bh[n] = 0, checked on each such case); as in every "
               "release since the cell first shipped (flax 0.10.0)",
         upstream="google/flax#5594 (fix proposed in google/flax#5595)"),
-) + _KERAS_BACKENDS + _KERAS_UNROLL + _PADDLE_LENGTHS
+) + _KERAS_BACKENDS + _PADDLE_LENGTHS
 
 
 def _version(text):

@@ -16,14 +16,13 @@ def ci_case(name, options=()):
                 if (c.B, c.T, c.D, c.H, c.dtype, c.seed, c.regime, c.options) == (3, 7, 4, 5, dtype, 0, "std", options))
 
 
-def wrong_remap_fails(name, layout, wrong, monkeypatch, compare=run_case, options=()):
+def wrong_remap_fails(name, layout, wrong, monkeypatch, compare=run_case):
     """``wrong``: (the remap's name in ``layout``, the wrong remap, what it gets wrong, the first divergence).
     ``compare``: (case, oracle) -> the comparison's report (an oracle with a deviation compares on its model's
-    inputs: gatecheck.run.battery.explained). ``options``: the ci case's (an oracle variant's ci may have no case
-    without options)."""
+    inputs: gatecheck.run.battery.explained)."""
     o = ORACLES[name]
     remap, bad, what, first = wrong
-    case = ci_case(name, options)
+    case = ci_case(name)
     report = compare(case, o)
     assert report.ok, report.message()
     monkeypatch.setattr(layout, remap, bad)

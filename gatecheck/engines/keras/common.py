@@ -4,14 +4,11 @@ probed cells (zero probes whose gradients are the per-step deltas) and the layer
 (``keras.layers.Bidirectional``, layers in sequence, masks) built around a model
 (gatecheck.engines.structured)."""
 
-import dataclasses
 import functools
-from typing import NamedTuple
 
 import numpy as np
 
 from gatecheck.engines import structured
-from gatecheck.engines.base import Sample, Take
 from gatecheck.engines.frameworks import import_keras
 from gatecheck.engines.keras import backends as keras_backends
 from gatecheck.engines.keras import layout, versions
@@ -408,67 +405,37 @@ def declines_keras(options):
     return declines_activation(options)
 
 
-class Path(NamedTuple):
-    """The code path a Keras layer oracle runs its layers on: the same model, other arguments of the layer (a
-    variant of the oracle: ``variants``)."""
-
-    unroll: bool = False  # unroll=True: the T steps unrolled into the graph (a static T: a trace per T)
-    dropout: float = 0.0  # dropout= and recurrent_dropout= this, called with training=False (the identity)
-    backward_layer: bool = False  # Bidirectional(layer, backward_layer=...): a reverse layer built apart
-    stateful: bool = False  # stateful=True, the sequence in two calls (a static batch: forward only, eager)
-
-
-PATH = Path()
-
-
-def keras_stack(keras, model, D, H, dtype, merge, depth, masked_output=None, path=PATH, batch=None, **layer_args):
+def keras_stack(keras, model, D, H, dtype, merge, depth, masked_output=None, **layer_args):
     """``depth`` built Keras layers of a model (each in ``keras.layers.Bidirectional`` under ``merge``),
     returning sequences and states, with the backend's code path (``keras_backends.layer_kwargs``),
-    ``zero_output_for_mask`` as ``masked_output`` says, ``path``'s arguments (unroll, dropout, a backward layer
-    of its own, stateful on a static ``batch``) and ``layer_args`` (use_bias, go_backwards); returns (the layers,
-    every layer's and direction's cell, layer-major, the top layer's output width)."""
+    ``zero_output_for_mask`` as ``masked_output`` says and ``layer_args`` (use_bias, go_backwards);
+    returns (the layers, every layer's and direction's cell, layer-major, the top layer's output width)."""
     extra = keras_backends.layer_kwargs(keras) if model.keras_layer in ("LSTM", "GRU") else {}
     if masked_output:
         extra["zero_output_for_mask"] = masked_output == "zero"
-    if path.unroll:
-        extra["unroll"] = True
-    if path.dropout:
-        extra.update(dropout=path.dropout, recurrent_dropout=path.dropout)
-    if path.stateful:
-        extra["stateful"] = True
     stack, cells, width = [], [], D
-
-    def made(**more):
-        return getattr(keras.layers, model.keras_layer)(H, return_sequences=True, return_state=True, dtype=dtype,
-                                                        **model.keras_kwargs, **extra, **layer_args, **more)
-
     for _ in range(depth):
-        layer = made()
+        layer = getattr(keras.layers, model.keras_layer)(H, return_sequences=True, return_state=True, dtype=dtype,
+                                                         **model.keras_kwargs, **extra, **layer_args)
         if merge:
-            backward = {"backward_layer": made(go_backwards=True)} if path.backward_layer else {}
-            layer = keras.layers.Bidirectional(layer, merge_mode=None if merge == "none" else merge, dtype=dtype,
-                                               **backward)
-        layer.build((batch, None, width))
+            layer = keras.layers.Bidirectional(layer, merge_mode=None if merge == "none" else merge, dtype=dtype)
+        layer.build((None, None, width))
         cells += [layer.forward_layer.cell, layer.backward_layer.cell] if merge else [layer.cell]
         stack.append(layer)
         width = 2 * H if merge in ("concat", "none") else H
     return stack, cells, width
 
 
-def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None, own=None, path=PATH, T=None,
-                 backwards=False):
+def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None, own=None):
     model = model.own[own] if own else model  # an option of the model's own (an activation): its Keras arguments
     _, keras = import_keras()
     ops = keras_backends.ops()
-    stack, cells, width = keras_stack(keras, model, D, H, dtype, merge, depth, masked_output, path, use_bias=bias,
-                                      **({"go_backwards": True} if backwards else {}))
+    stack, cells, width = keras_stack(keras, model, D, H, dtype, merge, depth, masked_output, use_bias=bias)
     per_layer = len(model.states) * (2 if merge else 1)
     n_states = per_layer * depth
-    # x and every initial state (the differentiated inputs); gy, every final state's upstream, the mask (T: the
-    # number of steps where the graph needs it, unrolled; None: any)
-    specs = ([((None, T, D), dtype)] + [((None, H), dtype)] * n_states + [((None, T, width), dtype)]
-             + [((None, H), dtype)] * n_states + [((None, T), "bool")])
-    called = dict(INFERENCE) if path.dropout else {}  # (inference: dropout is the identity)
+    # x and every initial state (the differentiated inputs); gy, every final state's upstream, the mask
+    specs = ([((None, None, D), dtype)] + [((None, H), dtype)] * n_states + [((None, None, width), dtype)]
+             + [((None, H), dtype)] * n_states + [((None, None), "bool")])
 
     def forward(x, *rest):
         initial, gy = rest[:n_states], rest[n_states]
@@ -476,13 +443,12 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None, own
         seq, finals = x, []
         for k, layer in enumerate(stack):
             given = dict(mask=mask) if masked_output else {}  # every layer gets the mask
-            result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]), **given, **called)
+            result = layer(seq, initial_state=list(initial[k * per_layer:(k + 1) * per_layer]), **given)
             if merge == "none":  # the pair of outputs, then the states
                 seq, states = ops.concatenate(list(result[:2]), -1), list(result[2:])
             else:
                 seq, states = result[0], list(result[1:])
             finals += states
-        seq = in_time_order(ops, seq, backwards)
         loss = ops.sum(gy * seq)
         for state, upstream in zip(finals, final_upstream):
             loss += ops.sum(upstream * state)
@@ -492,19 +458,7 @@ def _build_keras(model, D, H, dtype, bias, merge, depth, masked_output=None, own
     return cells, keras_backends.gradient_function(forward, weights_, specs, 1 + n_states)
 
 
-def _upstream(model, inputs, options, names):
-    """The upstream gradient of every returned state: a final state's upstream input, zeros for the rest (an
-    LSTM's h_T is the output's last step, whose gradient is in gh)."""
-    returned = structured.final_states(model, options)
-    by_index = {index: up for index, up in returned.values() if up}
-    zeros = np.zeros_like(inputs["h0"])
-    return returned, [inputs[by_index[i] + s] if i in by_index else zeros for s in names
-                      for i in range(len(model.states))]
-
-
-def _run_keras(model, build, inputs, options, path=PATH):
-    backwards = go_backwards(options)  # (a variant's path runs the reverse layer here: rev with no structure)
-    options = tuple(o for o in options if o != "rev") if path != PATH else options
+def _run_keras(model, build, inputs, options):
     own = structured.own_option(model, options)  # any option but no bias and the model's own is refused
     merge, depth = structured.structure(options)
     declined = declines_keras(options)
@@ -514,12 +468,17 @@ def _run_keras(model, build, inputs, options, path=PATH):
     x = inputs["x"]
     H = inputs["h0"].shape[1]
     cells, fn = built(build, x.shape[2], H, x.dtype.name, use_bias(options), merge, depth,
-                      masking and masking[0], own, path, x.shape[1] if path.unroll else None, backwards)
+                      masking and masking[0], own)
     names = structured.suffixes(options)
     for cell, s in zip(cells, names):
         model.keras_assign(cell, structured.part(inputs, s))
     initial = [inputs[k + s] for s in names for k in model.states]
-    returned, upstream = _upstream(model, inputs, options, names)
+    # The upstream gradient of every returned state: a final state's upstream input, zeros for the rest
+    # (an LSTM's h_T is the output's last step, whose gradient is in gh).
+    returned = structured.final_states(model, options)
+    by_index = {index: up for index, up in returned.values() if up}
+    zeros = np.zeros_like(inputs["h0"])
+    upstream = [inputs[by_index[i] + s] if i in by_index else zeros for s in names for i in range(len(model.states))]
     mask = layers.valid(inputs[layers.MASK]) if masking else np.ones(x.shape[:2], bool)
     (y, finals), rest, dinputs = fn(x, *initial, inputs["gh"], *upstream, mask)
     out = {}
@@ -536,191 +495,3 @@ def _run_keras(model, build, inputs, options, path=PATH):
             out[q + s] = finals[n * len(model.states) + index]
     out.update(structured.top_outputs(y, merge, depth, masking))
     return out
-
-
-# --- the variants of a layer oracle: other code paths of the same Keras layers ---------------------------------
-
-# dropout= and recurrent_dropout= of the dropout variants (called with INFERENCE): any value in (0, 1), one at
-# which dropout applied by mistake shows at once.
-DROPOUT = 0.5
-INFERENCE = {"training": False}  # how the variants call a layer whose dropout is not 0 (read when a model is built)
-_TWO_CALLS = ("stateful=True over two calls: the second starts from the first's final states, read from the "
-              "layer's state variables; no gradient crosses that boundary (the variables are assigned, not "
-              "differentiated through), so the whole sequence's gradients are not this loss's")
-_SPLIT = {
-    "rev": "go_backwards over two calls consumes x[:, T1:] backwards after x[:, :T1] backwards: not the reverse "
-           "model (each call starts at its own last step)",
-    "merge": "a bidirectional layer over two calls runs its reverse direction over each call apart: not the "
-             "reverse model",
-    "mask": "under mask (zero_output_for_mask=False) a masked step outputs the previous output, which a call "
-            "starts at zeros (Keras' rnn(): prev_output = zeros), so the second call's masked steps before its "
-            "first valid one output 0 where the one-call model outputs the last valid step's",
-}
-
-
-def declines_stateful(options):
-    """Why the stateful variants do not run a set (None: they run it): what two calls are not the model of."""
-    if "rev" in options:
-        return _SPLIT["rev"]
-    if opts.merge(options):
-        return _SPLIT["merge"]
-    if opts.masking(options) == opts.MASKS["mask"]:
-        return _SPLIT["mask"]
-    return declines_keras(options)
-
-
-def split(T):
-    """The steps of the first call of a sequence of T split in two (the second takes the rest)."""
-    if T < 2:
-        raise ValueError(f"a sequence of T={T} steps cannot be split into two calls (T >= 2)")
-    return T // 2
-
-
-def initial_states(model, inputs, suffix, start):
-    """The initial states a stateful layer is called with at step ``start``: the case's at 0, none after (the layer
-    reads its stored ones)."""
-    return {"initial_state": [inputs[k + suffix] for k in model.states]} if start == 0 else {}
-
-
-def _build_stateful(model, B, D, H, dtype, bias, depth, masked_output, own):
-    model = model.own[own] if own else model
-    _, keras = import_keras()
-    stack, cells, _ = keras_stack(keras, model, D, H, dtype, None, depth, masked_output, Path(stateful=True),
-                                  batch=B, use_bias=bias)
-    return stack, cells
-
-
-def _run_stateful(model, build, inputs, options):
-    """The layers with stateful=True on a batch of B, eager (no trace: the states are variables of a static
-    batch), called on x[:, :T1] from the case's initial states and then on x[:, T1:] with none (the stored
-    ones), the mask split alike; the outputs of the two calls joined on the time axis, the final states the
-    second call's."""
-    declined = declines_stateful(options)
-    if declined:
-        raise ValueError(f"options {list(options)}: {declined}")
-    own = structured.own_option(model, options)
-    _, depth = structured.structure(options)
-    masking = opts.masking(options)
-    x = inputs["x"]
-    B, T, D = x.shape
-    H = inputs["h0"].shape[1]
-    stack, cells = built(build, B, D, H, x.dtype.name, use_bias(options), depth, masking and masking[0], own)
-    names = structured.suffixes(options)
-    for cell, s in zip(cells, names):
-        model.keras_assign(cell, structured.part(inputs, s))
-    mask = layers.valid(inputs[layers.MASK]) if masking else None
-    T1 = split(T)
-    def numpy(t):  # an eager tensor as an array (PyTorch's track gradients: detached, as keras_backends does)
-        return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-
-    outputs, finals = [], []
-    for start, stop in ((0, T1), (T1, T)):
-        seq, finals = x[:, start:stop], []
-        for k, layer in enumerate(stack):
-            given = {"mask": mask[:, start:stop]} if masking else {}
-            given.update(initial_states(model, inputs, names[k], start))
-            result = layer(seq, **INFERENCE, **given)
-            seq = result[0]
-            finals += [numpy(state) for state in result[1:]]
-        outputs.append(numpy(seq))
-    out = {}
-    returned = structured.final_states(model, options)
-    for n, s in enumerate(names):
-        for q, (index, _) in returned.items():
-            out[q + s] = finals[n * len(model.states) + index]
-    out.update(structured.top_outputs(np.concatenate(outputs, axis=1), None, depth, masking))
-    return out
-
-
-# What the variants run, each where its path differs from the base's: unroll under the reverse direction, masks,
-# directions and depth; dropout under masks, directions and depth; stateful without a direction of its own
-# (``declines_stateful``), under masks and depth; a backward layer of its own under every merge, masks and depth.
-# ci: one point of one or two cheap sets, float64 (each set costs a trace of the graph, 2 to 12 s on a busy
-# 2-core machine; the stateful calls are eager); nightly: the first point of every block of every set the variant
-# runs, in both dtypes. The points: B >= 2 (rows apart), T >= 4 (two calls of two steps or more), H >= 2.
-def _shown(B, T, D, H):
-    return B >= 2 and T >= 4 and H >= 2
-
-
-SAMPLES = {
-    "unroll": Sample({"ci": Take(1, (("rev",), ("maskz",)), ("f64",)), "nightly": Take(1)}, where=_shown),
-    "dropout": Sample({"ci": Take(1, ((),), ("f64",)), "nightly": Take(1)}, where=_shown),
-    "stateful": Sample({"ci": Take(1, ((), ("maskz",), ("L2",))), "nightly": Take(2)}, where=_shown),
-    "bwlayer": Sample({"ci": Take(1, (("bi",),), ("f64",)), "nightly": Take(1)}, where=_shown),
-}
-
-_BIDIRECTIONAL = "Bidirectional(backward_layer=...) takes a backward layer: a set without a merge (bi*) has none"
-_UNROLLED_MASK_FLIP = ("on the PyTorch backend the unrolled rnn() raises under go_backwards with a mask ('tuple' "
-                       "object has no attribute 'shape': keras/src/backend/torch/rnn.py flips the mask's list with "
-                       "torch.flip(mask_list, dims=mask_list.shape), a tuple of tensors)")
-
-
-def declines_unroll(options):
-    """Why the unroll variants do not run a set (None: they run it): on PyTorch a reverse direction under a mask
-    raises (read when asked: the backend is the process's)."""
-    if (keras_backends.name() == "torch" and (opts.merge(options) or "rev" in options)
-            and opts.masking(options)):
-        return _UNROLLED_MASK_FLIP
-    return declines_keras(options)
-
-
-def _declines_bwlayer(options):
-    return declines_keras(options) if opts.merge(options) else _BIDIRECTIONAL
-
-
-def _path_runner(model, path):
-    """The runner of a variant: every set through the structured layers (``_run_keras``) on ``path``."""
-    build = functools.partial(_build_keras, model)
-
-    def run(inputs, options=()):
-        return _run_keras(model, build, inputs, options, path)
-
-    return run
-
-
-def variants(base, model):
-    """The variants of a Keras layer oracle ``base`` (``keras-lstm-layer``; its structured ``model``), each the
-    same layers on another path (``Path``), on a part of the grid (``SAMPLES``), named by the base's name and the
-    path's (``keras-lstm-layer-unroll``, ``keras-gru-layer-before-unroll``):
-
-    -unroll    unroll=True (every layer; a trace per T)
-    -dropout   dropout=recurrent_dropout=DROPOUT, called with training=False: the identity (Keras 3 resolves
-               training=None to the outer call's value, else the call's default, False: the same path)
-    -stateful  stateful=True, the sequence in two calls (``_run_stateful``): forward only
-    -bwlayer   Bidirectional(layer, backward_layer=...) with a reverse layer built apart (go_backwards=True)
-    """
-    gradients = tuple(q for q in base.observes if q.startswith("d"))
-    forward = lambda options: tuple(q for q in base.returns(options) if not q.startswith("d"))  # noqa: E731
-    return (
-        dataclasses.replace(base, name=f"{base.name}-unroll", description=f"{base.description}, unroll=True",
-                            runner=_path_runner(model, Path(unroll=True)), trace_per_shape=True,
-                            declines=declines_unroll,
-                            sample=SAMPLES["unroll"]),
-        dataclasses.replace(base, name=f"{base.name}-dropout",
-                            description=f"{base.description}, dropout=recurrent_dropout={DROPOUT} called with "
-                                        f"training=False",
-                            runner=_path_runner(model, Path(dropout=DROPOUT)), sample=SAMPLES["dropout"],
-                            # recurrent_dropout > 0 takes the generic loop, a cell's call per step, on every backend
-                            declines_dtype=keras_backends.dtype_declines()),
-        dataclasses.replace(base, name=f"{base.name}-stateful",
-                            description=f"{base.description}, stateful=True on a static batch, the sequence in two "
-                                        f"calls (the second from the stored states), eager; forward only",
-                            observes=forward(()), cannot_observe={**base.cannot_observe,
-                                                                   **{q: _TWO_CALLS for q in gradients}},
-                            runner=_stateful_runner(model), trace_ms=0,
-                            observes_structured=forward, declines=declines_stateful, sample=SAMPLES["stateful"]),
-        dataclasses.replace(base, name=f"{base.name}-bwlayer",
-                            description=f"{base.description}, in Bidirectional(layer, backward_layer=...) with a "
-                                        f"reverse layer built apart (go_backwards=True)",
-                            runner=_path_runner(model, Path(backward_layer=True)), declines=_declines_bwlayer,
-                            sample=SAMPLES["bwlayer"]),
-    )
-
-
-def _stateful_runner(model):
-    build = functools.partial(_build_stateful, model)
-
-    def run(inputs, options=()):
-        return _run_stateful(model, build, inputs, options)
-
-    return run

@@ -140,11 +140,9 @@ def _keras(name, family, kind, reset_after):
                       else None))
 
 
-_LAYERS = {True: _keras("keras-gru-layer", "gru", "layer", True),
-           False: _keras("keras-gru-layer-before", "gru-reset-before", "layer", False)}
 ORACLES = (
     _keras("keras-gru-cell", "gru", "cell", True),
-    _LAYERS[True],
+    _keras("keras-gru-layer", "gru", "layer", True),
     _keras("keras-gru-cell-before", "gru-reset-before", "cell", False),
-    _LAYERS[False],
-) + tuple(v for reset_after, layer in _LAYERS.items() for v in keras_common.variants(layer, KERAS_MODELS[reset_after]))
+    _keras("keras-gru-layer-before", "gru-reset-before", "layer", False),
+)

@@ -14,17 +14,13 @@ from gatecheck.engines.frameworks import import_keras
 LAYERS = ("LSTM", "GRU", "SimpleRNN")
 CELLS = ("LSTMCell", "GRUCell", "SimpleRNNCell")
 WRAPPERS = ("RNN", "Bidirectional")
-_PATHS = ("unroll", "dropout", "stateful", "bwlayer")  # the layer oracles' variants (common.variants)
-_LAYER_ORACLES = {layer: tuple(o for base in bases for o in (base,) + tuple(f"{base}-{p}" for p in _PATHS))
-                  for layer, bases in (("LSTM", ("keras-lstm-layer",)),
-                                       ("GRU", ("keras-gru-layer", "keras-gru-layer-before")),
-                                       ("SimpleRNN", ("keras-rnn-layer",)))}
+_LAYER_ORACLES = {"LSTM": ("keras-lstm-layer",), "GRU": ("keras-gru-layer", "keras-gru-layer-before"),
+                  "SimpleRNN": ("keras-rnn-layer",)}
 _CELL_ORACLES = {"LSTMCell": ("keras-lstm-cell", "keras-lstm-head-cell"),
                  "GRUCell": ("keras-gru-cell", "keras-gru-cell-before"), "SimpleRNNCell": ("keras-rnn-cell",)}
 _CELL_LOOPS = tuple(o for n in CELLS for o in _CELL_ORACLES[n])
 _BI = ("keras-lstm-cell", "keras-lstm-layer", "keras-gru-cell", "keras-gru-layer", "keras-gru-cell-before",
-       "keras-gru-layer-before", "keras-rnn-cell", "keras-rnn-layer", "keras-lstm-layer-bwlayer",
-       "keras-gru-layer-bwlayer", "keras-gru-layer-before-bwlayer", "keras-rnn-layer-bwlayer")
+       "keras-gru-layer-before", "keras-rnn-cell", "keras-rnn-layer")
 _MERGES = ("bi", "bisum", "bimul", "biave", "binone")
 _MASKS = ("len", "mask", "maskz")
 KERAS3 = (3, 0)
@@ -43,15 +39,11 @@ def introspect():
 _INIT = "an initializer: the case's weights are assigned over it (common.assign)"
 _REGULARIZER = "a penalty added to the training loss outside the layer's forward and backward pass"
 _CONSTRAINT = "applied to the weights by the optimizer after an update: not in the forward or backward pass"
-_DROPOUT = ("0.5 in the keras-*-layer-dropout variants (common.DROPOUT), called with training=False: the identity, on the "
-            "path it selects (a recurrent_dropout > 0 takes the generic loop, not the backend's fused one: LSTM and "
-            "GRU inner_loop); 0 elsewhere{}")
-_THROUGH_LAYER = ("; the cell oracles set 0, the layer variants set it on the cell through the layer (LSTM, GRU and "
-                  "SimpleRNN build their cell with it)")
+_DROPOUT = "stochastic at training time: 0, the default (no dropout)"
 
 
-def _cell_params(name, cell=False):
-    """What a layer and its cell share (``cell``: the entries of the cell's own API)."""
+def _cell_params(name):
+    """What a layer and its cell share."""
     entries = [
         inv.exercised("units", ("H",), "the case's H"),
         inv.exercised("activation", ("relu",), "'relu' under relu, else 'tanh' (rnn.activation, common.activation_kwargs; "
@@ -66,8 +58,8 @@ def _cell_params(name, cell=False):
         inv.declined("kernel_constraint", _CONSTRAINT),
         inv.declined("recurrent_constraint", _CONSTRAINT),
         inv.declined("bias_constraint", _CONSTRAINT),
-        inv.exercised("dropout", ("oracle",), _DROPOUT.format(_THROUGH_LAYER if cell else "")),
-        inv.exercised("recurrent_dropout", ("oracle",), _DROPOUT.format(_THROUGH_LAYER if cell else "")),
+        inv.declined("dropout", _DROPOUT),
+        inv.declined("recurrent_dropout", _DROPOUT),
         inv.declined("seed", "the seed of dropout's masks: stochastic at training time", since=KERAS3),
     ]
     if name in ("LSTM", "GRU"):
@@ -98,11 +90,10 @@ def _layer(name):
                                   "layers, whose h_T is the output's last step"),
         inv.exercised("go_backwards", ("rev",), "True under rev (common.go_backwards); Bidirectional sets it on its "
                                                 "backward copy"),
-        inv.exercised("stateful", ("oracle",), "True in the keras-*-layer-stateful variants (common._run_stateful: a "
-                                               "static batch, the sequence in two calls, the second from the stored "
-                                               "states; forward only), else False"),
-        inv.exercised("unroll", ("oracle",), "True in the keras-*-layer-unroll variants (common.Path: a static T, a trace "
-                                             "per T), else False (the backend's loop)"),
+        inv.open_("stateful", "False; True carries the final states into the next call: a case that calls the layer "
+                              "twice, the second from the first's final states"),
+        inv.open_("unroll", "False (the backend's loop); True unrolls the T steps into one graph, another code path: "
+                            "an oracle variant"),
         inv.open_("time_major", "False (x (B, T, D), the contract's layout); True needs a layout axis",
                   until=KERAS3),
         inv.exercised("**kwargs", ("dtype",) + _MASKS,
@@ -117,12 +108,10 @@ def _layer(name):
 
 
 def _cell(name):
-    return _cell_params(name.removesuffix("Cell"), cell=True) + [_KWARGS]
+    return _cell_params(name.removesuffix("Cell")) + [_KWARGS]
 
 
-_TRAINING = inv.fixed("training", "inference: the default, or False stated where dropout > 0 (the keras-*-layer-dropout and "
-                                  "-stateful variants); Keras 3 resolves training=None to an outer call's value, else "
-                                  "the call's default, False (Layer.__call__; tests/engines/keras/test_codepaths.py)")
+_TRAINING = inv.fixed("training", "the default (inference); it changes dropout only, which is 0")
 
 
 def _call(first, mask_by, initial=True):
@@ -163,11 +152,8 @@ def _rnn():
         inv.fixed("return_state", "True where a final state is compared (the LSTM cell's C_T, every structured "
                                   "layer's), else False"),
         inv.exercised("go_backwards", ("rev",), "True under rev (common.go_backwards)"),
-        inv.exercised("stateful", ("oracle",), "through the layers (LSTM, GRU, SimpleRNN are keras.layers.RNN and "
-                                               "pass it to RNN.__init__): True in keras-*-layer-stateful; the cell oracles' "
-                                               "loops False"),
-        inv.exercised("unroll", ("oracle",), "through the layers (keras.layers.RNN.__init__ of LSTM, GRU, SimpleRNN): "
-                                             "True in keras-*-layer-unroll; the cell oracles' loops False"),
+        inv.open_("stateful", "False; True needs a case that calls the loop twice"),
+        inv.open_("unroll", "False; True unrolls the steps: an oracle variant"),
         inv.fixed("zero_output_for_mask", "False (the default): the cell oracles run no mask; the layers get it "
                                           "through **kwargs", since=KERAS3),
         inv.open_("time_major", "False; True needs a layout axis", until=KERAS3),
@@ -180,10 +166,8 @@ def _bidirectional():
         inv.exercised("layer", _MERGES, "the forward layer (common.keras_stack, common._build_probed)"),
         inv.exercised("merge_mode", _MERGES, "concat, sum, mul, ave or None (binone)"),
         inv.declined("weights", "initial weights, an initializer: the case's weights are assigned after building"),
-        inv.exercised("backward_layer", _MERGES + ("oracle",),
-                      "the probed cells' reversed loop (common._build_probed); a reverse layer built apart "
-                      "(go_backwards=True) in the keras-*-layer-bwlayer variants (common.keras_stack); the other layer "
-                      "oracles' is Keras' copy of the forward one (None)"),
+        inv.exercised("backward_layer", _MERGES, "the probed cells' reversed loop (common._build_probed); the "
+                                                 "layers' is Keras' copy of the forward one (None)"),
         _KWARGS,
     ]
 

@@ -244,4 +244,4 @@ KERAS_CELL_HEAD = Oracle(
     declines_dtype=keras_backends.dtype_declines(),
 )
 
-ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD) + keras_common.variants(KERAS_LAYER, MODEL)
+ORACLES = (KERAS_CELL, KERAS_LAYER, KERAS_CELL_HEAD)

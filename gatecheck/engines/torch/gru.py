@@ -69,7 +69,7 @@ TORCH_MODEL = structured.Model(states=("h0",), finals={}, observes=("dh0",) + _P
                                torch_load=_torch_load, torch_grads=_torch_param_grads)
 
 
-_ORACLES = (
+ORACLES = (
     Oracle("torch-gru-cell", "gru", "torch", "torch.nn.GRUCell unrolled with retain_grad on every h_t "
            "(reset-after: PyTorch has no reset-before GRU)", _ALL, runner=run_torch_cell, options=frozenset({"nobias"})),
     Oracle("torch-gru-layer", "gru", "torch", "torch.nn.GRU whole sequence (batch_first; reset-after: PyTorch has "
@@ -78,4 +78,3 @@ _ORACLES = (
            runner=torch_common.torch_runner(TORCH_MODEL, run_torch_layer), options=frozenset({"nobias"}) | torch_common.STRUCTURES,
            observes_structured=lambda options: structured.observed(TORCH_MODEL, options, merged_apart=True)),
 )
-ORACLES = _ORACLES + torch_common.variants(_ORACLES[1], TORCH_MODEL)

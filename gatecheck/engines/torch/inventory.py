@@ -11,8 +11,7 @@ from gatecheck.engines.frameworks import import_torch
 
 LAYERS = ("LSTM", "GRU", "RNN")
 CELLS = ("LSTMCell", "GRUCell", "RNNCell")
-_LAYER_ORACLES = {m: (f"torch-{f}-layer", f"torch-{f}-layer-tm", f"torch-{f}-layer-dropout")
-                  for m, f in (("LSTM", "lstm"), ("GRU", "gru"), ("RNN", "rnn"))}
+_LAYER_ORACLES = {"LSTM": ("torch-lstm-layer",), "GRU": ("torch-gru-layer",), "RNN": ("torch-rnn-layer",)}
 _CELL_ORACLES = {"LSTMCell": ("torch-lstm-cell", "torch-lstm-head-cell"), "GRUCell": ("torch-gru-cell",),
                  "RNNCell": ("torch-rnn-cell",)}
 PACK = "nn.utils.rnn.pack_padded_sequence"
@@ -39,9 +38,9 @@ _DEVICE = inv.declined("device", "device placement: the oracles run on the CPU (
 _DTYPE = inv.exercised("dtype", ("dtype",), "torch.float32 or float64, the case's dtype (getattr(torch, x.dtype.name))")
 _NONLINEARITY = inv.exercised("nonlinearity", ("relu",), "'relu' under relu, else 'tanh' (rnn.nonlinearity; the "
                                                          "structured layers' Model.own)")
-_BATCH_FIRST = inv.exercised("batch_first", ("oracle",),
-                             "True in the layer oracles (x (B, T, D), the contract's layout); False in the "
-                             "torch-*-layer-tm variants (common.Path: x and the output transposed, (T, B, ...))")
+_BATCH_FIRST = inv.open_("batch_first", "True in every oracle (x (B, T, D), the contract's layout); False, x (T, B, "
+                                        "D), needs a layout axis on the layer oracles (as the ONNX oracles' layout), "
+                                        "transposing x and the output")
 
 
 def _layer(name):
@@ -51,8 +50,7 @@ def _layer(name):
         inv.exercised("num_layers", ("L2",), "2 under L2, else 1 (common._run_torch)"),
         inv.exercised("bias", ("nobias",), "False under nobias (common.bias)"),
         _BATCH_FIRST,
-        inv.exercised("dropout", ("oracle", "L2"), "0.5 in the torch-*-layer-dropout variants (common.DROPOUT, num_layers=2, "
-                                                   "module.eval(): the identity between the layers), else 0"),
+        inv.declined("dropout", "stochastic at training time (between layers): 0, the default"),
         inv.exercised("bidirectional", ("bi",), "True under bi (common._run_torch; PyTorch concatenates: no other "
                                                  "merge)"),
         _DEVICE,
@@ -96,7 +94,7 @@ def _cell_forward():
     ]
 
 
-_LEN = tuple(o for names in _LAYER_ORACLES.values() for o in names)
+_LEN = ("torch-lstm-layer", "torch-gru-layer", "torch-rnn-layer")
 
 APIS = tuple(
     [inv.Api(f"nn.{n}", tuple(_layer(n)), _LAYER_ORACLES[n]) for n in LAYERS]
@@ -108,15 +106,12 @@ APIS = tuple(
             inv.exercised("input", ("len", "inputs"), "the case's x (common._run_torch)"),
             inv.exercised("lengths", ("len",), "each row's valid steps (structured.right_padded_lengths of the "
                                                "case's mask)"),
-            inv.exercised("batch_first", ("len", "oracle"), "the layer's batch_first: True, x (B, T, D); False in "
-                                                            "torch-*-layer-tm, x (T, B, D)"),
+            inv.fixed("batch_first", "True: x is (B, T, D), as the layer's batch_first"),
             inv.fixed("enforce_sorted", "False: the case's rows are in any order of length"),
         ), _LEN),
         inv.Api(PAD, (
             inv.exercised("sequence", ("len",), "the layer's packed output (common._run_torch)"),
-            inv.exercised("batch_first", ("len", "oracle"), "the layer's batch_first: True, the output (B, T, width); "
-                                                            "False in torch-*-layer-tm, (T, B, width), transposed "
-                                                            "back"),
+            inv.fixed("batch_first", "True: the output is (B, T, width), as the contract's"),
             inv.fixed("padding_value", "0.0 (the default): the len option's output is 0 past each row's length "
                                        "(gatecheck.model.options.MASKS['len'])"),
             inv.fixed("total_length", "T, the case's number of steps: the padding past the longest row is "

@@ -164,4 +164,4 @@ TORCH_CELL_HEAD = Oracle(
     runner=run_cell_head,
 )
 
-ORACLES = (TORCH_CELL, TORCH_LAYER, TORCH_CELL_HEAD) + torch_common.variants(TORCH_LAYER, MODEL)
+ORACLES = (TORCH_CELL, TORCH_LAYER, TORCH_CELL_HEAD)

@@ -177,16 +177,13 @@ def test_float64_is_declined_where_the_backend_computes_it_in_float32():
     backend = frameworks.keras_backend()
     keras_oracles = [o for o in ORACLES.values() if o.framework == "keras"]
     for o in keras_oracles:
-        # (and their variants, but dropout's: a recurrent_dropout > 0 takes Keras' generic loop)
-        own_loop = (o.name in ("keras-lstm-layer", "keras-gru-layer")
-                    or (o.name.rsplit("-", 1)[0] in ("keras-lstm-layer", "keras-gru-layer")
-                        and not o.name.endswith("-dropout")))
-        plain = bool(o.declines_dtype((), "f64"))  # (the dtype's reason: a variant may decline the set itself)
+        own_loop = o.name in ("keras-lstm-layer", "keras-gru-layer")
+        plain = bool(o.declined((), "f64"))
         assert plain == (backend == "jax" or (backend == "torch" and not own_loop)), o.name
-        if "mask" in o.options and not o.declined(("mask",)):  # under a mask every layer runs Keras' generic loop
+        if "mask" in o.options:  # under a mask every layer runs Keras' generic loop
             assert (plain or bool(o.declined(("mask",), "f64"))) == (backend != "tensorflow"), o.name
         if plain:
-            assert "keras-team/keras#23223" in o.declines_dtype((), "f64")
+            assert "keras-team/keras#23223" in o.declined((), "f64")
         f64 = [c for f in FAMILIES.values() for c in grid("ci", f, oracles=[o.name]) if f.name == o.family
                and c.dtype == "f64"]
         assert bool(f64) == (not plain), o.name
