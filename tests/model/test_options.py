@@ -62,14 +62,11 @@ def test_option_cases_go_to_the_oracles_that_offer_them(name):
         if "nobias" in f.options:
             # the oracles that offer no bias and run, in some dtype, a set with it of this profile's blocks (an
             # oracle may offer rev alone; Keras' GRU layer on JAX runs no bias only under a mask, a nightly set)
-            # (an oracle variant runs the blocks its sample takes: gatecheck.engines.base.Sample)
-            def blocks(o):
-                taken = o.sample.blocks(profile, f.profiles[profile]) if o.sample else f.profiles[profile]
-                return [(opts.canonical(b.get("options", ())), b.get("oracles", lambda o: True)) for b in taken]
-
+            blocks = [(opts.canonical(b.get("options", ())), b.get("oracles", lambda o: True))
+                      for b in f.profiles[profile]]
             running = {o for o in battery_oracles(name) if "nobias" in ORACLES[o].options
-                       and any(ORACLES[o].offers(s, d) and holds(ORACLES[o]) for s, holds in blocks(ORACLES[o])
-                               if "nobias" in s for d in ("f32", "f64"))}
+                       and any(ORACLES[o].offers(s, d) and holds(ORACLES[o]) for s, holds in blocks if "nobias" in s
+                               for d in ("f32", "f64"))}
             assert {c.oracle for c in with_option if "nobias" in c.options} == running, profile
         else:
             assert with_option == [], name  # the head: its oracles do not offer it
