@@ -194,7 +194,7 @@ def test_the_grid_gives_each_oracle_the_mask_sets_it_runs():
         for oracle in {c.oracle for c in cases if ORACLES[c.oracle].battery}:  # (not the reference's backstop)
             o = ORACLES[oracle]
             mine = {c.options for c in cases if c.oracle == oracle and opts.masking(c.options)
-                    and "proj" not in c.options and not opts.activation_keywords(c.options)}  # (proj: below; relu, hardsig: their own)
+                    and all(opts.OPTIONS[n].structural for n in c.options)}  # (a family's own options: their tests)
             if "len" not in o.options:  # the cells: no mask
                 assert not mine, oracle
             elif not {"mask", "maskz"} & o.options:  # packed sequences, sequence_lens: right padding only
