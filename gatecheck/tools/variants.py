@@ -59,6 +59,8 @@ def _float32_numbers(a: np.ndarray) -> bool:
 
 def _join(names: Iterable[str]) -> str:
     names = list(names)
+    if not names:
+        return "none"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
@@ -273,6 +275,10 @@ def ranked(results: Iterable[tuple[str, list[str]]], wrong: list[str], limit: in
     lines = []
     for _, words, hit in scored[:limit]:
         missing = [q for q in wrong if q not in hit]
+        if not missing:  # (every wrong quantity, yet not named: it differs where the candidate is right)
+            lines.append(f"{words}: explains every wrong quantity ({_join(hit)}), but differs from the candidate "
+                         f"where the candidate matches the reference")
+            continue
         lines.append(f"{words}: explains {_join(hit)} (of the wrong {_join(wrong)}); {_join(missing)} still "
                      f"differ{'s' if len(missing) == 1 else ''}")
     return lines

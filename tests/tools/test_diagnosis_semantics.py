@@ -256,3 +256,15 @@ def test_local_derivatives_say_nothing_on_too_few_numbers():
     inputs = case_inputs(case, GRU)
     got = gru_gate_slips.run(**inputs)
     assert loc.local_derivatives(got, inputs, GRU.run(**inputs), GRU) == []
+
+
+def test_a_ranked_hypothesis_that_explains_every_wrong_quantity_is_said_in_words():
+    """A hypothesis that explains every wrong quantity but is not named (it differs where the candidate is right)
+    gets a line of its own (the CI run of tests/frontends/test_conftest.py met it: an RNN candidate without its
+    recurrent term, whose summary raised IndexError)."""
+    from gatecheck.tools import variants
+
+    lines = variants.ranked([("the recurrent term dropped", ["h", "dh"]), ("half of it", ["h"])], ["h", "dh"])
+    assert lines[0] == ("the recurrent term dropped: explains every wrong quantity (h and dh), but differs from the "
+                        "candidate where the candidate matches the reference")
+    assert lines[1] == "half of it: explains h (of the wrong h and dh); dh still differs"
