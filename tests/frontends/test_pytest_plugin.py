@@ -95,10 +95,13 @@ def test_the_cache_options_need_a_candidate(tmp_path):
     assert "--gatecheck-cache-dir / --gatecheck-no-cache: expected with --gatecheck-candidate" in done.stderr
 
 
-def test_a_candidates_battery_fills_the_cache_and_reads_it(tmp_path):
+def test_a_candidates_battery_fills_the_cache_and_reads_it(tmp_path, request):
     """With a candidate, the battery's oracle outputs go to --gatecheck-cache-dir; a second run gives the same
     outcome from them."""
+    from conftest import require_framework
     from gatecheck.run import cache
+
+    require_framework(request.config, "torch")  # (its cases: torch-lstm-cell's)
 
     args = (str(REPO / "tests" / "battery" / "test_battery.py"), "-q", "-p", "no:randomly", "--gatecheck-candidate",
             "gatecheck.examples.course:run", "-k", "torch-lstm-cell and B1-T1", "--gatecheck-cache-dir", str(tmp_path))
