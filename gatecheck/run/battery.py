@@ -66,12 +66,13 @@ def explained(case: Case, oracle: Oracle, deviation: deviations.Deviation) -> Re
         dropped = set(record.keywords) - set(model.keywords)
     # The run is called as a candidate, with the case's keywords: those the model has no use for are dropped, and
     # its own keywords (an activation of its own: LSTM_FLUSHED's relu with the kink moved) replace the case's.
-    run = functools.partial(_without, model.run, dropped, dict(model.keywords))
+    run = functools.partial(_as_model, model.run, dropped, dict(model.keywords))
     return judge(case, oracle, reference_view(modelled, case.np_dtype.name, model, yard),
                  expected_of(case, oracle, family), run, "reference", family)
 
 
-def _without(run: Callable[..., Any], dropped: set[str], own: Mapping[str, Any], **kwargs: Any) -> Any:
+def _as_model(run: Callable[..., Any], dropped: set[str], own: Mapping[str, Any], **kwargs: Any) -> Any:
+    """``run`` called with the case's keywords less ``dropped``, and the model's ``own`` keywords over them."""
     return run(**{**{k: v for k, v in kwargs.items() if k not in dropped}, **own})
 
 

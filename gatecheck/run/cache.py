@@ -272,7 +272,7 @@ def _encode(values: Mapping[str, Any]) -> bytes | None:
     if not all(isinstance(v, np.ndarray) and v.dtype != object for v in values.values()):
         return None
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: v for k, v in values.items()})
+    np.savez(buffer, **values)
     return buffer.getvalue()
 
 
